@@ -1,0 +1,96 @@
+//! Unsaved drafts. A draft belongs to the editing session, not to the owner's presence: it survives the owner leaving
+//! (the next owner continues from it) and ends when the last editor has gone or the draft is saved.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use super::target::EditTarget;
+
+/// Who wrote a draft's latest version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftAuthor {
+    /// The user's id.
+    pub user_id: String,
+    /// The user's display name.
+    pub name: String,
+    /// The page that wrote it.
+    pub view_id: String,
+}
+
+/// The owner's unsaved form values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// The form's values, as the form sends them.
+    pub params: serde_json::Value,
+    /// Bumped by every accepted update, starting at 1.
+    pub version: u64,
+    /// The row's `lock_version` the draft started from; a save only succeeds if the row still has it.
+    pub base_lock_version: i64,
+    /// Who wrote the latest version.
+    pub updated_by: DraftAuthor,
+    /// Wall-clock time of the latest version, ms since the Unix epoch.
+    pub updated_at: u64,
+}
+
+/// Published on the session's form topic whenever its draft changes or ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DraftChanged {
+    /// The editing session.
+    pub target: EditTarget,
+    /// The new draft, or `None` once it was saved.
+    pub draft: Option<Arc<Draft>>,
+    /// The page that caused the change, so it can ignore its own echo.
+    pub source: String,
+}
+
+/// Keeps each editing session's current draft.
+///
+/// Methods are synchronous: they run while the session's ownership is locked, so a draft can never be written by a tab
+/// that lost the baton a moment before. A shared (Redis) store keeps a local copy for these reads and writes through.
+pub trait DraftStore: Send + Sync + 'static {
+    /// The session's draft.
+    fn get(&self, target: &EditTarget) -> Option<Arc<Draft>>;
+    /// Replaces the session's draft.
+    fn put(&self, target: &EditTarget, draft: Arc<Draft>);
+    /// Ends the session's draft.
+    fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>>;
+}
+
+/// Drafts in this process's memory.
+#[derive(Default)]
+pub struct LocalDraftStore {
+    /// A std `Mutex`: one map operation per call, never held across an await.
+    drafts: Mutex<HashMap<EditTarget, Arc<Draft>>>,
+}
+
+impl LocalDraftStore {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<EditTarget, Arc<Draft>>> {
+        self.drafts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Number of sessions with a draft.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Whether no session has a draft.
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+}
+
+impl DraftStore for LocalDraftStore {
+    fn get(&self, target: &EditTarget) -> Option<Arc<Draft>> {
+        self.map().get(target).cloned()
+    }
+
+    fn put(&self, target: &EditTarget, draft: Arc<Draft>) {
+        self.map().insert(*target, draft);
+    }
+
+    fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>> {
+        self.map().remove(target)
+    }
+}

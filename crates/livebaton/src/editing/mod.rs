@@ -1,0 +1,260 @@
+//! Collaborative editing: the first eligible editor in line holds the baton (may edit and save), everyone else
+//! watches read-only and sees the owner's draft live; when the owner leaves the next in line is promoted at once and
+//! continues from the draft; saves are fenced so a tab that lost the baton can never overwrite anything.
+//!
+//! Names follow PhoenixKit's `PresenceHelpers` (`track_editing_session`, `get_editing_role`, …). The editors of a
+//! session are presence entries on `entity_edit:<id>` / `data_edit:<id>`, so their order is the roster's total order
+//! and every node agrees on the owner.
+
+mod draft;
+mod owner;
+mod presences;
+mod target;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use crate::presence::{Meta, NotTracked, Presence, PresenceError, TrackGuard};
+use crate::pubsub::{Message, Subscription};
+
+pub use draft::{Draft, DraftAuthor, DraftChanged, DraftStore, LocalDraftStore};
+pub use owner::{DraftSummary, NotOwner, OwnerChangeReason, OwnerChanged, OwnerToken, RoleChange};
+pub use presences::{EditingPresence, EditingRole};
+pub use target::{EditKind, EditTarget, Editor};
+
+use owner::{OwnerBoard, SessionOwner};
+use presences::{first_eligible, is_eligible, role_of};
+
+/// Errors from editing operations, each with a message fit to show the user.
+#[derive(Debug, thiserror::Error)]
+pub enum EditingError {
+    /// Only the owner may do this.
+    #[error(transparent)]
+    NotOwner(#[from] NotOwner),
+    /// The page is not (or no longer) part of the editing session.
+    #[error("this page is no longer part of the editing session; reload it")]
+    NotInSession,
+    /// `take_here` from a tab of a different user than the owner's.
+    #[error("only another tab of the person editing can take over")]
+    NotSameUser,
+    /// The user's role may not edit this content.
+    #[error("your role may view but not edit this")]
+    NotEligible,
+    /// The presence tracker failed.
+    #[error(transparent)]
+    Presence(#[from] PresenceError),
+}
+
+impl From<NotTracked> for EditingError {
+    fn from(_: NotTracked) -> Self {
+        EditingError::NotInSession
+    }
+}
+
+/// Collaborative-editing helpers over a [`Presence`] tracker. Cheap to clone.
+#[derive(Clone)]
+pub struct Editing {
+    presence: Presence,
+    board: Arc<OwnerBoard>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+impl Editing {
+    /// Editing sessions on `presence`, with drafts kept in this process.
+    pub fn new(presence: Presence) -> Self {
+        Self::with_draft_store(presence, Arc::new(LocalDraftStore::default()))
+    }
+
+    /// Editing sessions on `presence`, with drafts kept in `drafts`.
+    pub fn with_draft_store(presence: Presence, drafts: Arc<dyn DraftStore>) -> Self {
+        let board = Arc::new(OwnerBoard::new(presence.pubsub().clone(), drafts));
+        presence.observe(board.clone());
+        Editing { presence, board }
+    }
+
+    /// Joins the editing session of `target` as page `view_id` of `editor`, in browser tab `tab_id` (which may
+    /// reclaim its place after a reload). The page stays in the session as long as the returned guard.
+    ///
+    /// # Errors
+    /// [`PresenceError`] if the presence backend is unavailable.
+    pub async fn track_editing_session(
+        &self,
+        target: EditTarget,
+        view_id: &str,
+        editor: &Editor,
+        tab_id: Option<&str>,
+    ) -> Result<TrackGuard, PresenceError> {
+        let mut meta = Meta::new();
+        meta.insert("user_id".into(), json!(editor.user_id));
+        meta.insert("user_email".into(), json!(editor.email));
+        meta.insert("user_name".into(), json!(editor.name));
+        meta.insert("can_edit".into(), json!(editor.can_edit));
+        meta.insert("joined_at".into(), json!(now_ms()));
+        if let Some(tab_id) = tab_id {
+            meta.insert("tab_id".into(), json!(tab_id));
+        }
+        self.presence.track_in_tab(&target.presence_topic(), view_id, meta, tab_id).await
+    }
+
+    /// The role of page `view_id` (of user `user_id`) in `target`'s session.
+    pub fn get_editing_role(&self, target: EditTarget, view_id: &str, user_id: &str) -> EditingRole {
+        let topic = target.presence_topic();
+        self.presence.read(|roster| role_of(roster.entries(&topic), view_id, user_id))
+    }
+
+    /// Every editor of `target`, in queue order.
+    pub fn get_sorted_presences(&self, target: EditTarget) -> Vec<EditingPresence> {
+        let topic = target.presence_topic();
+        self.presence.read(|roster| roster.entries(&topic).map(EditingPresence::from_entry).collect())
+    }
+
+    /// The editor holding the baton, if any.
+    pub fn get_lock_owner(&self, target: EditTarget) -> Option<EditingPresence> {
+        let topic = target.presence_topic();
+        self.presence.read(|roster| first_eligible(roster.entries(&topic)).map(EditingPresence::from_entry))
+    }
+
+    /// Every editor except the owner, in queue order.
+    pub fn get_spectators(&self, target: EditTarget) -> Vec<EditingPresence> {
+        let owner = self.get_lock_owner(target).map(|owner| owner.view_id);
+        let mut presences = self.get_sorted_presences(target);
+        presences.retain(|presence| Some(&presence.view_id) != owner.as_ref());
+        presences
+    }
+
+    /// Presence diffs and [`OwnerChanged`] messages of `target`'s session.
+    pub fn subscribe_to_editing(&self, target: EditTarget) -> Subscription {
+        self.presence.subscribe(&target.presence_topic())
+    }
+
+    /// [`DraftChanged`] messages of `target`'s session.
+    pub fn subscribe_to_drafts(&self, target: EditTarget) -> Subscription {
+        self.presence.subscribe(&target.form_topic())
+    }
+
+    /// Moves the baton from the owner's tab to `view_id`, another tab of the same user, at once. The two tabs swap
+    /// places in the queue, so nobody else moves.
+    ///
+    /// # Errors
+    /// [`EditingError::NotInSession`] if `view_id` is not in the session, [`EditingError::NotEligible`] if it may not
+    /// edit, [`EditingError::NotSameUser`] if the owner is another user. Taking over when already owner is a no-op.
+    pub fn take_here(&self, target: EditTarget, view_id: &str) -> Result<(), EditingError> {
+        let topic = target.presence_topic();
+        self.presence.swap_order(&topic, |roster| {
+            let me = roster.entry_by_key(&topic, view_id).ok_or(EditingError::NotInSession)?;
+            if !is_eligible(me) {
+                return Err(EditingError::NotEligible);
+            }
+            let owner = first_eligible(roster.entries(&topic)).ok_or(EditingError::NotInSession)?;
+            if owner.id == me.id {
+                return Ok((me.id, me.id));
+            }
+            if owner.meta.get_str("user_id") != me.meta.get_str("user_id") {
+                return Err(EditingError::NotSameUser);
+            }
+            Ok((owner.id, me.id))
+        })
+    }
+
+    /// The session's unsaved draft, for a late joiner or a promoted owner.
+    pub fn get_draft(&self, target: EditTarget) -> Option<Arc<Draft>> {
+        self.board.drafts.get(&target)
+    }
+
+    /// Replaces the session's draft with `params` if `view_id` holds the baton, bumps its version and publishes it
+    /// to the session's form topic. `base_lock_version` (the row version the form was loaded from) is recorded by the
+    /// first update; later updates keep the draft's original base.
+    ///
+    /// # Errors
+    /// [`NotOwner`] when `view_id` is not the owner; the draft is unchanged.
+    pub fn update_draft(
+        &self,
+        target: EditTarget,
+        view_id: &str,
+        base_lock_version: i64,
+        params: serde_json::Value,
+    ) -> Result<Arc<Draft>, NotOwner> {
+        let sessions = self.board.lock();
+        let session = sessions.get(&target);
+        let Some(owner) = session.and_then(|session| session.owner.as_ref()).filter(|owner| &*owner.view_id == view_id)
+        else {
+            return Err(OwnerBoard::not_owner(session));
+        };
+        let previous = self.board.drafts.get(&target);
+        let draft = Arc::new(Draft {
+            params,
+            version: previous.as_ref().map_or(1, |draft| draft.version + 1),
+            base_lock_version: previous.as_ref().map_or(base_lock_version, |draft| draft.base_lock_version),
+            updated_by: DraftAuthor {
+                user_id: owner.user_id.clone(),
+                name: owner.user_name.clone(),
+                view_id: view_id.to_owned(),
+            },
+            updated_at: now_ms(),
+        });
+        self.board.drafts.put(&target, draft.clone());
+        self.publish_draft(target, Some(draft.clone()), view_id);
+        drop(sessions);
+        Ok(draft)
+    }
+
+    /// Proves that `view_id` holds the baton right now; pass the token to the store's save.
+    ///
+    /// # Errors
+    /// [`NotOwner`] for every tab but the owner.
+    pub fn fence(&self, target: EditTarget, view_id: &str) -> Result<OwnerToken, NotOwner> {
+        let sessions = self.board.lock();
+        let session = sessions.get(&target);
+        match session.and_then(|session| session.owner.as_ref().map(|owner| (owner, session.epoch))) {
+            Some((owner, epoch)) if &*owner.view_id == view_id => Ok(OwnerToken {
+                target,
+                view_id: owner.view_id.clone(),
+                epoch,
+                base_lock_version: self.board.drafts.get(&target).map(|draft| draft.base_lock_version),
+            }),
+            _ => Err(OwnerBoard::not_owner(session)),
+        }
+    }
+
+    /// Checks at commit time that `token`'s tab still holds the baton (no hand-over since it was issued).
+    ///
+    /// # Errors
+    /// [`NotOwner`] when ownership moved on.
+    pub fn verify(&self, token: &OwnerToken) -> Result<(), NotOwner> {
+        Self::check(&self.board.lock(), token)
+    }
+
+    /// Ends the draft after the owner's save committed, and tells the spectators.
+    ///
+    /// # Errors
+    /// [`NotOwner`] when ownership moved on since `token` was issued; the draft is kept.
+    pub fn finish_save(&self, token: &OwnerToken) -> Result<(), NotOwner> {
+        let sessions = self.board.lock();
+        Self::check(&sessions, token)?;
+        self.board.drafts.remove(&token.target);
+        self.publish_draft(token.target, None, &token.view_id);
+        Ok(())
+    }
+
+    fn check(sessions: &HashMap<EditTarget, SessionOwner>, token: &OwnerToken) -> Result<(), NotOwner> {
+        let session = sessions.get(&token.target);
+        let current = session.and_then(|session| session.owner.as_ref().map(|owner| (owner, session.epoch)));
+        match current {
+            Some((owner, epoch)) if epoch == token.epoch && owner.view_id == token.view_id => Ok(()),
+            _ => Err(OwnerBoard::not_owner(session)),
+        }
+    }
+
+    fn publish_draft(&self, target: EditTarget, draft: Option<Arc<Draft>>, source: &str) {
+        let message = Message::Draft(Arc::new(DraftChanged { target, draft, source: source.to_owned() }));
+        if let Err(error) = self.board.pubsub.broadcast(&target.form_topic(), message) {
+            tracing::warn!(%target, %error, "draft not forwarded to other nodes");
+        }
+    }
+}

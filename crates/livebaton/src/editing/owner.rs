@@ -1,0 +1,202 @@
+//! Who holds the baton in each editing session, how that changes, and the fencing tokens that prove it at save time.
+//!
+//! [`OwnerBoard`] observes the presence roster of every editing topic. After each change it recomputes the owner
+//! (first eligible entry in sequence order); when the owner differs it bumps the session's epoch and tells every member
+//! with an [`OwnerChanged`] message. A fencing [`OwnerToken`] names the epoch it was issued in, so a token from before
+//! any hand-over is refused.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use super::draft::{DraftAuthor, DraftStore};
+use super::presences::{EditingPresence, first_eligible};
+use super::target::EditTarget;
+use crate::presence::{PresenceObserver, PresenceState, RosterChange};
+use crate::pubsub::{Message, PubSub};
+
+/// Why the owner changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerChangeReason {
+    /// The session got its first owner.
+    First,
+    /// The owner left and the next in line was promoted.
+    Promoted,
+    /// The owner is still here but another tab of the same user took over.
+    Handover,
+    /// The owner left and nobody present may edit.
+    Vacated,
+}
+
+/// What a member's role became after an [`OwnerChanged`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    /// This member now holds the baton.
+    Promoted,
+    /// This member held the baton and no longer does.
+    Demoted,
+    /// No change for this member.
+    Unchanged,
+}
+
+/// Published on the session's presence topic whenever the owner changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OwnerChanged {
+    /// The editing session.
+    pub target: EditTarget,
+    /// The new owner, if anyone may edit.
+    pub owner: Option<EditingPresence>,
+    /// The previous owner's view id.
+    pub previous_owner: Option<String>,
+    /// Why it changed.
+    pub reason: OwnerChangeReason,
+    /// The session's ownership epoch after the change.
+    pub epoch: u64,
+    /// The unsaved draft the new owner continues from: its version and author.
+    pub draft: Option<DraftSummary>,
+}
+
+impl OwnerChanged {
+    /// What the change means for the member `view_id`.
+    pub fn role_change_for(&self, view_id: &str) -> RoleChange {
+        let now = self.owner.as_ref().is_some_and(|owner| &*owner.view_id == view_id);
+        let before = self.previous_owner.as_deref() == Some(view_id);
+        match (before, now) {
+            (false, true) => RoleChange::Promoted,
+            (true, false) => RoleChange::Demoted,
+            _ => RoleChange::Unchanged,
+        }
+    }
+}
+
+/// A draft's version and author, as told to a new owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftSummary {
+    /// Draft version.
+    pub version: u64,
+    /// Who wrote it.
+    pub updated_by: DraftAuthor,
+}
+
+/// The tab is not the owner of the editing session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", match .owner_name { Some(name) => format!("read-only: {name} is editing"), None => "read-only: you are not editing this".to_owned() })]
+pub struct NotOwner {
+    /// The current owner's display name, to show the user.
+    pub owner_name: Option<String>,
+}
+
+/// Proof, taken just before a save, that a tab holds the baton. The store checks it again at commit time with
+/// [`super::Editing::verify`], together with the row's `lock_version` against [`OwnerToken::base_lock_version`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerToken {
+    pub(crate) target: EditTarget,
+    pub(crate) view_id: Arc<str>,
+    pub(crate) epoch: u64,
+    pub(crate) base_lock_version: Option<i64>,
+}
+
+impl OwnerToken {
+    /// The editing session.
+    pub fn target(&self) -> EditTarget {
+        self.target
+    }
+
+    /// The owner's view id.
+    pub fn view_id(&self) -> &str {
+        &self.view_id
+    }
+
+    /// The ownership epoch the token was issued in.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The row version the session's draft was based on, if there is a draft.
+    pub fn base_lock_version(&self) -> Option<i64> {
+        self.base_lock_version
+    }
+}
+
+/// Ownership of one session.
+#[derive(Debug, Default)]
+pub(crate) struct SessionOwner {
+    pub(crate) owner: Option<EditingPresence>,
+    pub(crate) epoch: u64,
+}
+
+/// Owners of every editing session on this node.
+pub(crate) struct OwnerBoard {
+    /// Session → owner and epoch. A std `Mutex` taken inside the tracker's lock (by the observer) and alone (by draft
+    /// updates and fencing); never the other way round, so the two locks cannot deadlock.
+    sessions: Mutex<HashMap<EditTarget, SessionOwner>>,
+    pub(crate) drafts: Arc<dyn DraftStore>,
+    pub(crate) pubsub: PubSub,
+}
+
+impl OwnerBoard {
+    pub(crate) fn new(pubsub: PubSub, drafts: Arc<dyn DraftStore>) -> Self {
+        OwnerBoard { sessions: Mutex::new(HashMap::new()), drafts, pubsub }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<EditTarget, SessionOwner>> {
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The error a non-owner gets, naming the owner.
+    pub(crate) fn not_owner(session: Option<&SessionOwner>) -> NotOwner {
+        NotOwner { owner_name: session.and_then(|session| session.owner.as_ref()).map(|owner| owner.user_name.clone()) }
+    }
+}
+
+impl PresenceObserver for OwnerBoard {
+    fn watches(&self, topic: &str) -> bool {
+        topic.starts_with("entity_edit:") || topic.starts_with("data_edit:")
+    }
+
+    fn on_change(&self, topic: &str, roster: &PresenceState, _change: &RosterChange) {
+        let Some(target) = EditTarget::from_presence_topic(topic) else { return };
+        let mut sessions = self.lock();
+        if roster.topic_len(topic) == 0 {
+            // The last editor is gone: the session and its draft end.
+            sessions.remove(&target);
+            self.drafts.remove(&target);
+            return;
+        }
+        let owner = first_eligible(roster.entries(topic)).map(EditingPresence::from_entry);
+        let session = sessions.entry(target).or_default();
+        let owner_view = owner.as_ref().map(|owner| &owner.view_id);
+        if session.owner.as_ref().map(|owner| &owner.view_id) == owner_view {
+            // Same tab still first; refresh its details (an update may have changed them).
+            session.owner = owner;
+            return;
+        }
+        let previous = session.owner.take();
+        let reason = match (&previous, &owner) {
+            (None, _) => OwnerChangeReason::First,
+            (Some(_), None) => OwnerChangeReason::Vacated,
+            (Some(previous), Some(_)) if roster.entry_by_key(topic, &previous.view_id).is_some() => {
+                OwnerChangeReason::Handover
+            }
+            (Some(_), Some(_)) => OwnerChangeReason::Promoted,
+        };
+        session.epoch += 1;
+        session.owner = owner.clone();
+        let draft = self
+            .drafts
+            .get(&target)
+            .map(|draft| DraftSummary { version: draft.version, updated_by: draft.updated_by.clone() });
+        let message = OwnerChanged {
+            target,
+            owner,
+            previous_owner: previous.map(|previous| previous.view_id.to_string()),
+            reason,
+            epoch: session.epoch,
+            draft,
+        };
+        // Local only: every node observes the same roster changes and tells its own members.
+        self.pubsub.local_broadcast(topic, Message::OwnerChanged(Arc::new(message)));
+    }
+}

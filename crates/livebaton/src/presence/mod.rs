@@ -1,0 +1,333 @@
+//! Phoenix-compatible presence: who is on a topic, in one total order, cleaned up when its owner goes away.
+//!
+//! [`Presence`] is the async shell (locking, publishing diffs, grace timers, coalescing) around the pure
+//! [`PresenceState`]. [`Presence::track`] returns a [`TrackGuard`]; the entry lives exactly as long as the guard:
+//! [`TrackGuard::leave`] removes it at once, dropping the guard (the owning task ended: a closed tab, a crash) keeps
+//! it listed for `leave_grace` so the same tab can come back and reclaim its place, then removes it.
+
+mod backend;
+mod change;
+mod shapes;
+mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::runtime::Handle;
+
+use crate::pubsub::{Message, PubSub, Subscription};
+
+pub use backend::{BoxFuture, LocalRoster, RosterBackend, RosterBackendError};
+pub use change::RosterChange;
+pub use shapes::{Meta, PresenceDiff, PresenceEntry, PresenceList, PresenceMeta, RESERVED_META_KEYS};
+pub use state::{CloseToken, Entry, EntryId, JoinRequest, Joined, NotTracked, PresenceState};
+
+/// Settings for a [`Presence`] tracker.
+#[derive(Clone, Debug)]
+pub struct PresenceConfig {
+    /// How long an entry whose guard was dropped (not left) stays listed and reclaimable by its tab. Zero removes it
+    /// at once.
+    pub leave_grace: Duration,
+    /// Window over which diffs of one topic are merged before publishing. Zero publishes every change at once.
+    pub coalesce_window: Duration,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig { leave_grace: Duration::from_secs(1), coalesce_window: Duration::ZERO }
+    }
+}
+
+/// Errors from the presence tracker.
+#[derive(Debug, thiserror::Error)]
+pub enum PresenceError {
+    /// The entry is no longer tracked.
+    #[error(transparent)]
+    NotTracked(#[from] NotTracked),
+    /// The shared roster could not be reached; nothing was tracked.
+    #[error(transparent)]
+    Backend(#[from] RosterBackendError),
+}
+
+/// Something that must react to every change of some topics' rosters at once (not coalesced): the editing layer
+/// uses it to hand over ownership the moment an owner leaves, as Phoenix.Tracker's `handle_diff` callback does.
+pub trait PresenceObserver: Send + Sync + 'static {
+    /// Whether `topic` concerns this observer; cheap, checked on every change.
+    fn watches(&self, topic: &str) -> bool;
+
+    /// Called after each change of a watched topic, with the roster as it now is. Runs while the tracker is locked:
+    /// it must be quick and must not call the tracker.
+    fn on_change(&self, topic: &str, roster: &PresenceState, change: &RosterChange);
+}
+
+/// The presence tracker. Cheap to clone; clones share one roster.
+#[derive(Clone)]
+pub struct Presence {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The roster and the diffs waiting for their coalescing window. A std `Mutex`: every critical section is a
+    /// few map operations with no `.await`, and publishing under it keeps each topic's diffs in order.
+    inner: Mutex<Inner>,
+    pubsub: PubSub,
+    config: PresenceConfig,
+    backend: Arc<dyn RosterBackend>,
+    /// Registered once at start-up and read on every change: an `RwLock` so readers never contend.
+    observers: RwLock<Vec<Arc<dyn PresenceObserver>>>,
+    /// Grace timers and coalescing flushes are spawned here, also from `Drop` where no runtime context may exist.
+    runtime: Handle,
+}
+
+struct Inner {
+    state: PresenceState,
+    /// Changes waiting for the coalescing window, per topic.
+    pending: HashMap<Arc<str>, RosterChange>,
+}
+
+impl Presence {
+    /// A single-node tracker publishing diffs on `pubsub`. Must be called inside a Tokio runtime.
+    pub fn new(pubsub: PubSub, config: PresenceConfig) -> Self {
+        Self::with_backend(pubsub, config, Arc::new(LocalRoster))
+    }
+
+    /// A tracker whose sequence numbers come from `backend`. Must be called inside a Tokio runtime.
+    pub fn with_backend(pubsub: PubSub, config: PresenceConfig, backend: Arc<dyn RosterBackend>) -> Self {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos() as u64);
+        let shared = Shared {
+            inner: Mutex::new(Inner { state: PresenceState::new(format!("{nanos:x}.")), pending: HashMap::new() }),
+            pubsub,
+            config,
+            backend,
+            observers: RwLock::new(Vec::new()),
+            runtime: Handle::current(),
+        };
+        Presence { shared: Arc::new(shared) }
+    }
+
+    /// The PubSub diffs are published on.
+    pub fn pubsub(&self) -> &PubSub {
+        &self.shared.pubsub
+    }
+
+    /// The tracker's settings.
+    pub fn config(&self) -> &PresenceConfig {
+        &self.shared.config
+    }
+
+    /// Registers an observer for roster changes.
+    pub fn observe(&self, observer: Arc<dyn PresenceObserver>) {
+        self.shared.observers.write().unwrap_or_else(|poisoned| poisoned.into_inner()).push(observer);
+    }
+
+    /// Tracks `key` on `topic` with `meta`. The entry lives as long as the returned guard.
+    ///
+    /// # Errors
+    /// [`PresenceError::Backend`] if a shared backend could not number the entry.
+    pub async fn track(&self, topic: &str, key: &str, meta: Meta) -> Result<TrackGuard, PresenceError> {
+        self.track_in_tab(topic, key, meta, None).await
+    }
+
+    /// Like [`Presence::track`], for a browser tab: if an entry of the same `tab_id` is lingering on the topic (the
+    /// tab reloaded), it is reclaimed with its place in the order.
+    ///
+    /// # Errors
+    /// As [`Presence::track`].
+    pub async fn track_in_tab(
+        &self,
+        topic: &str,
+        key: &str,
+        meta: Meta,
+        tab_id: Option<&str>,
+    ) -> Result<TrackGuard, PresenceError> {
+        let seq = self.shared.backend.reserve(topic).await?;
+        let request = JoinRequest { key: Arc::from(key), fields: Arc::new(meta), tab_id: tab_id.map(Arc::from), seq };
+        let mut inner = self.shared.lock();
+        let joined = inner.state.join(topic, request);
+        let topic: Arc<str> = Arc::from(topic);
+        self.shared.apply(&mut inner, &topic, joined.change);
+        drop(inner);
+        Ok(TrackGuard { shared: self.shared.clone(), topic, id: joined.id, key: Arc::from(key), released: false })
+    }
+
+    /// Phoenix's `list(topic)`: `key → {metas}`, in order.
+    pub fn list(&self, topic: &str) -> PresenceList {
+        self.shared.lock().state.list(topic)
+    }
+
+    /// Phoenix's `get_by_key(topic, key)`.
+    pub fn get_by_key(&self, topic: &str, key: &str) -> Option<PresenceEntry> {
+        self.shared.lock().state.get_by_key(topic, key)
+    }
+
+    /// Every entry of `topic` as `(key, meta)`, in order (earliest first).
+    pub fn sorted(&self, topic: &str) -> Vec<(Arc<str>, PresenceMeta)> {
+        self.shared.lock().state.entries(topic).map(|entry| (entry.key.clone(), entry.meta.clone())).collect()
+    }
+
+    /// Number of entries on `topic`.
+    pub fn count(&self, topic: &str) -> usize {
+        self.shared.lock().state.topic_len(topic)
+    }
+
+    /// Subscribes to `topic`'s diffs (and anything else published on it).
+    pub fn subscribe(&self, topic: &str) -> Subscription {
+        self.shared.pubsub.subscribe(topic)
+    }
+
+    /// Reads the roster under the tracker's lock.
+    pub(crate) fn read<R>(&self, read: impl FnOnce(&PresenceState) -> R) -> R {
+        read(&self.shared.lock().state)
+    }
+
+    /// Exchanges the places of two entries chosen by `pick`, which reads the roster under the same lock as the swap
+    /// (so the choice cannot go stale before it is applied).
+    pub(crate) fn swap_order<E: From<NotTracked>>(
+        &self,
+        topic: &str,
+        pick: impl FnOnce(&PresenceState) -> Result<(EntryId, EntryId), E>,
+    ) -> Result<(), E> {
+        let mut inner = self.shared.lock();
+        let (first, second) = pick(&inner.state)?;
+        let change = inner.state.swap_order(topic, first, second)?;
+        self.shared.apply(&mut inner, &Arc::from(topic), change);
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves the roster consistent (each operation mutates at the end),
+        // so keep serving rather than poisoning every page.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publishes a change (now, or when its coalescing window closes) and tells the observers.
+    fn apply(self: &Arc<Self>, inner: &mut Inner, topic: &Arc<str>, change: RosterChange) {
+        if change.is_empty() {
+            return;
+        }
+        let observers = self.observers.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for observer in observers.iter().filter(|observer| observer.watches(topic)) {
+            observer.on_change(topic, &inner.state, &change);
+        }
+        drop(observers);
+        if self.config.coalesce_window.is_zero() {
+            self.publish(topic, &change);
+            return;
+        }
+        let flush_due = inner.pending.is_empty();
+        match inner.pending.get_mut(topic) {
+            Some(pending) => pending.merge(change),
+            None => {
+                inner.pending.insert(topic.clone(), change);
+            }
+        }
+        if flush_due {
+            let shared = self.clone();
+            let window = self.config.coalesce_window;
+            self.runtime.spawn(async move {
+                tokio::time::sleep(window).await;
+                let mut inner = shared.lock();
+                for (topic, change) in std::mem::take(&mut inner.pending) {
+                    shared.publish(&topic, &change);
+                }
+            });
+        }
+    }
+
+    fn publish(&self, topic: &str, change: &RosterChange) {
+        // Diffs are local: every node computes and delivers its own, as Phoenix.Presence does.
+        if !change.is_empty() && self.pubsub.subscriber_count(topic) > 0 {
+            self.pubsub.local_broadcast(topic, Message::PresenceDiff(Arc::new(change.to_diff())));
+        }
+    }
+
+    fn release(self: &Arc<Self>, topic: &Arc<str>, id: EntryId, grace: Duration) {
+        let mut inner = self.lock();
+        if grace.is_zero() {
+            let change = inner.state.leave(topic, id);
+            self.apply(&mut inner, topic, change);
+            return;
+        }
+        let Some(token) = inner.state.close(topic, id) else { return };
+        drop(inner);
+        let shared = self.clone();
+        let topic = topic.clone();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(grace).await;
+            let mut inner = shared.lock();
+            let change = inner.state.expire(&topic, id, token);
+            shared.apply(&mut inner, &topic, change);
+        });
+    }
+}
+
+/// Keeps one presence entry alive. Dropping it releases the entry after the tracker's grace period.
+#[must_use = "the presence entry is removed when the guard is dropped"]
+pub struct TrackGuard {
+    shared: Arc<Shared>,
+    topic: Arc<str>,
+    id: EntryId,
+    key: Arc<str>,
+    released: bool,
+}
+
+impl TrackGuard {
+    /// The topic tracked on.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The presence key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The entry's identity in the roster.
+    pub fn id(&self) -> EntryId {
+        self.id
+    }
+
+    /// The entry's current meta (its `phx_ref` changes with every update), or `None` if it was removed.
+    pub fn meta(&self) -> Option<PresenceMeta> {
+        self.shared.lock().state.entry(&self.topic, self.id).map(|entry| entry.meta.clone())
+    }
+
+    /// Replaces the entry's metadata; subscribers see a leave of the old meta and a join of the new one.
+    ///
+    /// # Errors
+    /// [`PresenceError::NotTracked`] if the entry is gone.
+    pub fn update(&self, meta: Meta) -> Result<(), PresenceError> {
+        let mut inner = self.shared.lock();
+        let change = inner.state.update(&self.topic, self.id, Arc::new(meta))?;
+        self.shared.apply(&mut inner, &self.topic, change);
+        Ok(())
+    }
+
+    /// Removes the entry now (an explicit leave or navigation).
+    pub fn leave(mut self) {
+        self.released = true;
+        self.shared.release(&self.topic, self.id, Duration::ZERO);
+    }
+
+    /// Releases the entry as "closed": it lingers for the grace period (reclaimable by its tab), then goes.
+    pub fn close(self) {
+        drop(self);
+    }
+}
+
+impl Drop for TrackGuard {
+    fn drop(&mut self) {
+        if !self.released {
+            self.shared.release(&self.topic, self.id, self.shared.config.leave_grace);
+        }
+    }
+}
+
+impl std::fmt::Debug for TrackGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackGuard").field("topic", &self.topic).field("key", &self.key).finish()
+    }
+}

@@ -1,0 +1,200 @@
+//! Phoenix.Presence's data shapes: `key → {metas: [meta, …]}` lists and `{joins, leaves}` diffs.
+//!
+//! Every meta carries `phx_ref` (unique per tracked entry and per version of it), `phx_ref_prev` after an update, and
+//! `seq`, the entry's place in the topic's total order (lower is earlier). Keys keep the order of their earliest entry,
+//! and the metas of one key are in `seq` order, so a client that walks the JSON object in order sees join order.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Application metadata of a presence entry (a JSON object).
+pub type Meta = serde_json::Map<String, serde_json::Value>;
+
+/// Keys the tracker writes itself; values an application puts under these names are replaced.
+pub const RESERVED_META_KEYS: [&str; 3] = ["phx_ref", "phx_ref_prev", "seq"];
+
+/// One meta as Phoenix sends it: the application's fields plus `phx_ref`, `phx_ref_prev` and `seq`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PresenceMeta {
+    /// Unique reference of this version of the entry.
+    pub phx_ref: Arc<str>,
+    /// The reference this version replaced, after an update.
+    pub phx_ref_prev: Option<Arc<str>>,
+    /// Place in the topic's total order, assigned by the backend at track time.
+    pub seq: u64,
+    /// The application's fields, shared rather than copied between the roster, lists and diffs.
+    pub fields: Arc<Meta>,
+}
+
+impl PresenceMeta {
+    /// A field of the application's metadata.
+    pub fn get(&self, field: &str) -> Option<&serde_json::Value> {
+        self.fields.get(field)
+    }
+
+    /// A string field of the application's metadata.
+    pub fn get_str(&self, field: &str) -> Option<&str> {
+        self.fields.get(field).and_then(serde_json::Value::as_str)
+    }
+}
+
+impl Serialize for PresenceMeta {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let own = self.fields.keys().filter(|key| !RESERVED_META_KEYS.contains(&key.as_str())).count();
+        let mut map = serializer.serialize_map(Some(own + 2 + usize::from(self.phx_ref_prev.is_some())))?;
+        for (key, value) in self.fields.iter() {
+            if !RESERVED_META_KEYS.contains(&key.as_str()) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry("phx_ref", &*self.phx_ref)?;
+        if let Some(prev) = &self.phx_ref_prev {
+            map.serialize_entry("phx_ref_prev", &**prev)?;
+        }
+        map.serialize_entry("seq", &self.seq)?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PresenceMeta {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut fields = Meta::deserialize(deserializer)?;
+        let phx_ref = match fields.remove("phx_ref") {
+            Some(serde_json::Value::String(value)) => Arc::from(value),
+            _ => return Err(D::Error::missing_field("phx_ref")),
+        };
+        let phx_ref_prev = match fields.remove("phx_ref_prev") {
+            Some(serde_json::Value::String(value)) => Some(Arc::from(value)),
+            _ => None,
+        };
+        let seq = fields.remove("seq").and_then(|value| value.as_u64()).unwrap_or(0);
+        Ok(PresenceMeta { phx_ref, phx_ref_prev, seq, fields: Arc::new(fields) })
+    }
+}
+
+/// The metas of one key: Phoenix's `%{metas: [...]}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PresenceEntry {
+    /// One meta per tracked entry under this key, in `seq` order.
+    pub metas: Vec<PresenceMeta>,
+}
+
+/// Phoenix's presence map `key → {metas: [...]}`, keeping key order (earliest entry first).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PresenceList {
+    entries: Vec<(Arc<str>, PresenceEntry)>,
+}
+
+impl PresenceList {
+    /// Groups `(key, meta)` pairs by key; keys keep the order in which they first appear.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (Arc<str>, PresenceMeta)>) -> Self {
+        // Diffs usually hold one or two keys: search those directly and index only larger lists.
+        const INDEX_FROM: usize = 16;
+        let pairs = pairs.into_iter();
+        let mut entries: Vec<(Arc<str>, PresenceEntry)> = Vec::with_capacity(pairs.size_hint().0);
+        let mut index: HashMap<Arc<str>, usize> = HashMap::new();
+        for (key, meta) in pairs {
+            let found = if entries.len() < INDEX_FROM {
+                entries.iter().position(|(existing, _)| *existing == key)
+            } else {
+                if index.is_empty() {
+                    index.extend(entries.iter().enumerate().map(|(at, (existing, _))| (existing.clone(), at)));
+                }
+                index.get(&key).copied()
+            };
+            match found {
+                Some(at) => entries[at].1.metas.push(meta),
+                None => {
+                    if !index.is_empty() {
+                        index.insert(key.clone(), entries.len());
+                    }
+                    entries.push((key, PresenceEntry { metas: vec![meta] }));
+                }
+            }
+        }
+        PresenceList { entries }
+    }
+
+    /// The entry of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&PresenceEntry> {
+        self.entries.iter().find(|(candidate, _)| &**candidate == key).map(|(_, entry)| entry)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keys and their entries, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &PresenceEntry)> {
+        self.entries.iter().map(|(key, entry)| (&**key, entry))
+    }
+
+    /// Every `(key, meta)` pair, key by key.
+    pub fn metas(&self) -> impl Iterator<Item = (&str, &PresenceMeta)> {
+        self.entries.iter().flat_map(|(key, entry)| entry.metas.iter().map(move |meta| (&**key, meta)))
+    }
+
+    /// Number of metas over all keys.
+    pub fn meta_count(&self) -> usize {
+        self.entries.iter().map(|(_, entry)| entry.metas.len()).sum()
+    }
+}
+
+impl Serialize for PresenceList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        for (key, entry) in &self.entries {
+            map.serialize_entry(&**key, entry)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PresenceList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = PresenceList;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a map of presence key to {metas: [...]}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<PresenceList, A::Error> {
+                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
+                while let Some((key, entry)) = access.next_entry::<String, PresenceEntry>()? {
+                    entries.push((Arc::from(key), entry));
+                }
+                Ok(PresenceList { entries })
+            }
+        }
+        deserializer.deserialize_map(ListVisitor)
+    }
+}
+
+/// Phoenix's `presence_diff` payload. Clients apply joins first, then leaves; an update is a leave of the old meta and
+/// a join of the new one (carrying `phx_ref_prev`) in the same diff.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PresenceDiff {
+    /// Metas that appeared.
+    pub joins: PresenceList,
+    /// Metas that went away.
+    pub leaves: PresenceList,
+}
+
+impl PresenceDiff {
+    /// Whether the diff changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.joins.is_empty() && self.leaves.is_empty()
+    }
+}

@@ -1,0 +1,263 @@
+//! The pure presence roster: entries per topic in one total order, with the diffs every operation produces.
+//!
+//! No clocks, no tasks, no I/O: the async tracker ([`super::Presence`]) drives it and owns timers and publishing,
+//! the way Phoenix separates `tracker/state.ex` from `tracker/shard.ex`. Everything here is deterministic, which is
+//! what the property tests rely on.
+//!
+//! Lingering ("closed") entries stay listed until the tracker expires them or the same tab reclaims them; reads do not
+//! distinguish them, so a tab that reloads within the grace period never appears to leave.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::change::RosterChange;
+use super::shapes::{Meta, PresenceEntry, PresenceList, PresenceMeta};
+
+/// Identifies one tracked entry for its whole life, across updates (which change `phx_ref`) and reorders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(u64);
+
+/// Proof that an entry was closed at a given moment; expiring with a stale token (the entry was reclaimed and closed
+/// again since) does nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseToken(u64);
+
+/// The operation named an entry that is not (or no longer) tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no such presence entry")]
+pub struct NotTracked;
+
+/// One tracked entry.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Stable identity.
+    pub id: EntryId,
+    /// The presence key (Phoenix groups metas by it).
+    pub key: Arc<str>,
+    /// The current meta, with `phx_ref` and `seq`.
+    pub meta: PresenceMeta,
+    /// The browser tab that owns the entry, which may reclaim it within the grace period after closing.
+    pub tab_id: Option<Arc<str>>,
+    /// Set while the entry lingers after its owner closed without leaving.
+    pub closing: Option<CloseToken>,
+}
+
+/// What a join asks for.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    /// Presence key.
+    pub key: Arc<str>,
+    /// Application metadata.
+    pub fields: Arc<Meta>,
+    /// Tab identity for reclaiming a lingering entry.
+    pub tab_id: Option<Arc<str>>,
+    /// A sequence number assigned by a shared backend, or `None` to let this roster assign the next one.
+    pub seq: Option<u64>,
+}
+
+/// The outcome of a join.
+#[derive(Debug)]
+pub struct Joined {
+    /// The entry's identity.
+    pub id: EntryId,
+    /// True when a lingering entry of the same tab was taken over (keeping its sequence number).
+    pub reclaimed: bool,
+    /// The diff to publish.
+    pub change: RosterChange,
+}
+
+/// One topic's entries.
+#[derive(Debug, Default)]
+struct TopicRoster {
+    /// Entries by sequence number: the topic's total order.
+    by_seq: BTreeMap<u64, Entry>,
+    /// Where each entry sits in `by_seq`.
+    seq_of: HashMap<EntryId, u64>,
+    /// Lingering entries by tab, for reclaim.
+    closing_tabs: HashMap<Arc<str>, EntryId>,
+    /// The next number this roster assigns itself.
+    next_seq: u64,
+}
+
+impl TopicRoster {
+    fn entry_mut(&mut self, id: EntryId) -> Option<&mut Entry> {
+        let seq = self.seq_of.get(&id)?;
+        self.by_seq.get_mut(seq)
+    }
+}
+
+/// Every topic's roster, plus the counters that name entries and refs.
+#[derive(Debug)]
+pub struct PresenceState {
+    topics: HashMap<Arc<str>, TopicRoster>,
+    /// Prefix making refs unique across trackers (nodes); the counter makes them unique within one.
+    ref_prefix: String,
+    next_ref: u64,
+    next_entry: u64,
+    next_close: u64,
+}
+
+impl PresenceState {
+    /// An empty state whose refs start with `ref_prefix` (unique per node).
+    pub fn new(ref_prefix: impl Into<String>) -> Self {
+        PresenceState { topics: HashMap::new(), ref_prefix: ref_prefix.into(), next_ref: 0, next_entry: 0, next_close: 0 }
+    }
+
+    fn new_ref(&mut self) -> Arc<str> {
+        self.next_ref += 1;
+        Arc::from(format!("{}{:x}", self.ref_prefix, self.next_ref))
+    }
+
+    /// Adds an entry, or reclaims the lingering entry of the same tab (same sequence number, new key and meta).
+    pub fn join(&mut self, topic: &str, request: JoinRequest) -> Joined {
+        let phx_ref = self.new_ref();
+        if !self.topics.contains_key(topic) {
+            self.topics.insert(Arc::from(topic), TopicRoster { next_seq: 1, ..TopicRoster::default() });
+        }
+        let roster = self.topics.get_mut(topic).expect("inserted above");
+
+        let reclaimable = request.tab_id.as_ref().and_then(|tab| roster.closing_tabs.remove(tab));
+        if let Some(entry) = reclaimable.and_then(|id| roster.entry_mut(id)) {
+            let old = (entry.key.clone(), entry.meta.clone());
+            let same_key = entry.key == request.key;
+            entry.key = request.key;
+            entry.closing = None;
+            entry.meta = PresenceMeta {
+                phx_ref,
+                phx_ref_prev: same_key.then(|| old.1.phx_ref.clone()),
+                seq: entry.meta.seq,
+                fields: request.fields,
+            };
+            let change = RosterChange { joins: vec![(entry.key.clone(), entry.meta.clone())], leaves: vec![old] };
+            return Joined { id: entry.id, reclaimed: true, change };
+        }
+
+        let seq = match request.seq {
+            Some(seq) if !roster.by_seq.contains_key(&seq) => seq,
+            _ => roster.next_seq,
+        };
+        roster.next_seq = roster.next_seq.max(seq + 1);
+        self.next_entry += 1;
+        let id = EntryId(self.next_entry);
+        let meta = PresenceMeta { phx_ref, phx_ref_prev: None, seq, fields: request.fields };
+        let entry = Entry { id, key: request.key, meta, tab_id: request.tab_id, closing: None };
+        let change = RosterChange { joins: vec![(entry.key.clone(), entry.meta.clone())], leaves: Vec::new() };
+        roster.seq_of.insert(id, seq);
+        roster.by_seq.insert(seq, entry);
+        Joined { id, reclaimed: false, change }
+    }
+
+    /// Replaces an entry's metadata: a new `phx_ref`, `phx_ref_prev` naming the old one, same place in the order.
+    ///
+    /// # Errors
+    /// [`NotTracked`] if the entry is gone.
+    pub fn update(&mut self, topic: &str, id: EntryId, fields: Arc<Meta>) -> Result<RosterChange, NotTracked> {
+        let phx_ref = self.new_ref();
+        let entry = self.topics.get_mut(topic).and_then(|roster| roster.entry_mut(id)).ok_or(NotTracked)?;
+        let old = entry.meta.clone();
+        entry.meta = PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq: old.seq, fields };
+        Ok(RosterChange { joins: vec![(entry.key.clone(), entry.meta.clone())], leaves: vec![(entry.key.clone(), old)] })
+    }
+
+    /// Removes an entry now. Removing an absent entry changes nothing.
+    pub fn leave(&mut self, topic: &str, id: EntryId) -> RosterChange {
+        let Some(roster) = self.topics.get_mut(topic) else { return RosterChange::default() };
+        let Some(seq) = roster.seq_of.remove(&id) else { return RosterChange::default() };
+        let entry = roster.by_seq.remove(&seq).expect("seq_of and by_seq agree");
+        if let (Some(tab), Some(_)) = (&entry.tab_id, entry.closing) {
+            if roster.closing_tabs.get(tab) == Some(&id) {
+                roster.closing_tabs.remove(tab);
+            }
+        }
+        if roster.by_seq.is_empty() {
+            self.topics.remove(topic);
+        }
+        RosterChange { joins: Vec::new(), leaves: vec![(entry.key, entry.meta)] }
+    }
+
+    /// Marks an entry as lingering: still listed, reclaimable by its tab, removed by [`PresenceState::expire`] with
+    /// the returned token. `None` if the entry is gone.
+    pub fn close(&mut self, topic: &str, id: EntryId) -> Option<CloseToken> {
+        self.next_close += 1;
+        let token = CloseToken(self.next_close);
+        let roster = self.topics.get_mut(topic)?;
+        let entry = roster.entry_mut(id)?;
+        entry.closing = Some(token);
+        if let Some(tab) = entry.tab_id.clone() {
+            roster.closing_tabs.insert(tab, id);
+        }
+        Some(token)
+    }
+
+    /// Removes a lingering entry if it is still lingering from the close that gave `token`.
+    pub fn expire(&mut self, topic: &str, id: EntryId, token: CloseToken) -> RosterChange {
+        let still_closing = self.entry(topic, id).is_some_and(|entry| entry.closing == Some(token));
+        if still_closing { self.leave(topic, id) } else { RosterChange::default() }
+    }
+
+    /// Exchanges the places of two entries in the order (both get new refs, as for an update).
+    ///
+    /// # Errors
+    /// [`NotTracked`] if either entry is gone.
+    pub fn swap_order(&mut self, topic: &str, first: EntryId, second: EntryId) -> Result<RosterChange, NotTracked> {
+        let (ref_a, ref_b) = (self.new_ref(), self.new_ref());
+        let roster = self.topics.get_mut(topic).ok_or(NotTracked)?;
+        let seq_a = *roster.seq_of.get(&first).ok_or(NotTracked)?;
+        let seq_b = *roster.seq_of.get(&second).ok_or(NotTracked)?;
+        if seq_a == seq_b {
+            return Ok(RosterChange::default());
+        }
+        let mut a = roster.by_seq.remove(&seq_a).expect("seq_of and by_seq agree");
+        let mut b = roster.by_seq.remove(&seq_b).expect("seq_of and by_seq agree");
+        let mut change = RosterChange::default();
+        for (entry, seq, phx_ref) in [(&mut a, seq_b, ref_a), (&mut b, seq_a, ref_b)] {
+            let old = entry.meta.clone();
+            entry.meta = PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq, fields: old.fields.clone() };
+            change.leaves.push((entry.key.clone(), old));
+            change.joins.push((entry.key.clone(), entry.meta.clone()));
+        }
+        roster.seq_of.insert(first, seq_b);
+        roster.seq_of.insert(second, seq_a);
+        roster.by_seq.insert(seq_b, a);
+        roster.by_seq.insert(seq_a, b);
+        Ok(change)
+    }
+
+    /// Phoenix's `list(topic)`.
+    pub fn list(&self, topic: &str) -> PresenceList {
+        PresenceList::from_pairs(self.entries(topic).map(|entry| (entry.key.clone(), entry.meta.clone())))
+    }
+
+    /// Phoenix's `get_by_key(topic, key)`.
+    pub fn get_by_key(&self, topic: &str, key: &str) -> Option<PresenceEntry> {
+        let metas: Vec<PresenceMeta> =
+            self.entries(topic).filter(|entry| &*entry.key == key).map(|entry| entry.meta.clone()).collect();
+        (!metas.is_empty()).then_some(PresenceEntry { metas })
+    }
+
+    /// A topic's entries in order (lingering ones included).
+    pub fn entries(&self, topic: &str) -> impl Iterator<Item = &Entry> + Clone + '_ {
+        self.topics.get(topic).into_iter().flat_map(|roster| roster.by_seq.values())
+    }
+
+    /// One entry.
+    pub fn entry(&self, topic: &str, id: EntryId) -> Option<&Entry> {
+        let roster = self.topics.get(topic)?;
+        roster.by_seq.get(roster.seq_of.get(&id)?)
+    }
+
+    /// The entry with presence key `key` that comes first in the order.
+    pub fn entry_by_key(&self, topic: &str, key: &str) -> Option<&Entry> {
+        self.entries(topic).find(|entry| &*entry.key == key)
+    }
+
+    /// Number of entries on a topic.
+    pub fn topic_len(&self, topic: &str) -> usize {
+        self.topics.get(topic).map_or(0, |roster| roster.by_seq.len())
+    }
+
+    /// Number of topics with at least one entry.
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+}
