@@ -95,7 +95,11 @@ pub(crate) fn first_eligible<'a>(mut entries: impl Iterator<Item = &'a Entry>) -
 }
 
 /// The role of `view_id` among entries given in sequence order.
-pub(crate) fn role_of<'a>(entries: impl Iterator<Item = &'a Entry> + Clone, view_id: &str, user_id: &str) -> EditingRole {
+pub(crate) fn role_of<'a>(
+    entries: impl Iterator<Item = &'a Entry> + Clone,
+    view_id: &str,
+    user_id: &str,
+) -> EditingRole {
     let presences: Vec<EditingPresence> = entries.clone().map(EditingPresence::from_entry).collect();
     match first_eligible(entries) {
         Some(owner) if &*owner.key == view_id => EditingRole::Owner { presences },

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::change::RosterChange;
-use super::shapes::{Meta, PresenceEntry, PresenceList, PresenceMeta};
+use super::shapes::{Meta, PresenceEntry, PresenceList, PresenceMeta, RESERVED_META_KEYS};
 
 /// Identifies one tracked entry for its whole life, across updates (which change `phx_ref`) and reorders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,7 +19,7 @@ pub struct EntryId(u64);
 
 /// Proof that an entry was closed at a given moment; expiring with a stale token (the entry was reclaimed and closed
 /// again since) does nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CloseToken(u64);
 
 /// The operation named an entry that is not (or no longer) tracked.
@@ -73,17 +73,38 @@ struct TopicRoster {
     by_seq: BTreeMap<u64, Entry>,
     /// Where each entry sits in `by_seq`.
     seq_of: HashMap<EntryId, u64>,
-    /// Lingering entries by tab, for reclaim.
-    closing_tabs: HashMap<Arc<str>, EntryId>,
+    /// Lingering entries by tab, most recently closed last, for reclaim. (A tab normally has one entry per topic; if
+    /// it had several, the one it closed last is the one it reclaims.)
+    closing_tabs: HashMap<Arc<str>, Vec<EntryId>>,
     /// The next number this roster assigns itself.
     next_seq: u64,
 }
 
 impl TopicRoster {
+    fn forget_closing(&mut self, tab: &Arc<str>, id: EntryId) {
+        if let Some(ids) = self.closing_tabs.get_mut(tab) {
+            ids.retain(|closing| *closing != id);
+            if ids.is_empty() {
+                self.closing_tabs.remove(tab);
+            }
+        }
+    }
+
     fn entry_mut(&mut self, id: EntryId) -> Option<&mut Entry> {
         let seq = self.seq_of.get(&id)?;
         self.by_seq.get_mut(seq)
     }
+}
+
+/// The tracker owns `phx_ref`, `phx_ref_prev` and `seq`: values an application supplied under those names are dropped.
+fn without_reserved_keys(mut fields: Arc<Meta>) -> Arc<Meta> {
+    if RESERVED_META_KEYS.iter().any(|key| fields.contains_key(*key)) {
+        let fields = Arc::make_mut(&mut fields);
+        for key in RESERVED_META_KEYS {
+            fields.remove(key);
+        }
+    }
+    fields
 }
 
 /// Every topic's roster, plus the counters that name entries and refs.
@@ -100,7 +121,13 @@ pub struct PresenceState {
 impl PresenceState {
     /// An empty state whose refs start with `ref_prefix` (unique per node).
     pub fn new(ref_prefix: impl Into<String>) -> Self {
-        PresenceState { topics: HashMap::new(), ref_prefix: ref_prefix.into(), next_ref: 0, next_entry: 0, next_close: 0 }
+        PresenceState {
+            topics: HashMap::new(),
+            ref_prefix: ref_prefix.into(),
+            next_ref: 0,
+            next_entry: 0,
+            next_close: 0,
+        }
     }
 
     fn new_ref(&mut self) -> Arc<str> {
@@ -109,14 +136,18 @@ impl PresenceState {
     }
 
     /// Adds an entry, or reclaims the lingering entry of the same tab (same sequence number, new key and meta).
-    pub fn join(&mut self, topic: &str, request: JoinRequest) -> Joined {
+    pub fn join(&mut self, topic: &str, mut request: JoinRequest) -> Joined {
+        request.fields = without_reserved_keys(request.fields);
         let phx_ref = self.new_ref();
         if !self.topics.contains_key(topic) {
             self.topics.insert(Arc::from(topic), TopicRoster { next_seq: 1, ..TopicRoster::default() });
         }
         let roster = self.topics.get_mut(topic).expect("inserted above");
 
-        let reclaimable = request.tab_id.as_ref().and_then(|tab| roster.closing_tabs.remove(tab));
+        let reclaimable = request.tab_id.as_ref().and_then(|tab| roster.closing_tabs.get(tab)?.last().copied());
+        if let (Some(id), Some(tab)) = (reclaimable, &request.tab_id) {
+            roster.forget_closing(tab, id);
+        }
         if let Some(entry) = reclaimable.and_then(|id| roster.entry_mut(id)) {
             let old = (entry.key.clone(), entry.meta.clone());
             let same_key = entry.key == request.key;
@@ -152,11 +183,15 @@ impl PresenceState {
     /// # Errors
     /// [`NotTracked`] if the entry is gone.
     pub fn update(&mut self, topic: &str, id: EntryId, fields: Arc<Meta>) -> Result<RosterChange, NotTracked> {
+        let fields = without_reserved_keys(fields);
         let phx_ref = self.new_ref();
         let entry = self.topics.get_mut(topic).and_then(|roster| roster.entry_mut(id)).ok_or(NotTracked)?;
         let old = entry.meta.clone();
         entry.meta = PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq: old.seq, fields };
-        Ok(RosterChange { joins: vec![(entry.key.clone(), entry.meta.clone())], leaves: vec![(entry.key.clone(), old)] })
+        Ok(RosterChange {
+            joins: vec![(entry.key.clone(), entry.meta.clone())],
+            leaves: vec![(entry.key.clone(), old)],
+        })
     }
 
     /// Removes an entry now. Removing an absent entry changes nothing.
@@ -165,9 +200,7 @@ impl PresenceState {
         let Some(seq) = roster.seq_of.remove(&id) else { return RosterChange::default() };
         let entry = roster.by_seq.remove(&seq).expect("seq_of and by_seq agree");
         if let (Some(tab), Some(_)) = (&entry.tab_id, entry.closing) {
-            if roster.closing_tabs.get(tab) == Some(&id) {
-                roster.closing_tabs.remove(tab);
-            }
+            roster.forget_closing(tab, id);
         }
         if roster.by_seq.is_empty() {
             self.topics.remove(topic);
@@ -182,9 +215,12 @@ impl PresenceState {
         let token = CloseToken(self.next_close);
         let roster = self.topics.get_mut(topic)?;
         let entry = roster.entry_mut(id)?;
-        entry.closing = Some(token);
+        let was_closing = entry.closing.replace(token).is_some();
         if let Some(tab) = entry.tab_id.clone() {
-            roster.closing_tabs.insert(tab, id);
+            if was_closing {
+                roster.forget_closing(&tab, id);
+            }
+            roster.closing_tabs.entry(tab).or_default().push(id);
         }
         Some(token)
     }
@@ -212,7 +248,8 @@ impl PresenceState {
         let mut change = RosterChange::default();
         for (entry, seq, phx_ref) in [(&mut a, seq_b, ref_a), (&mut b, seq_a, ref_b)] {
             let old = entry.meta.clone();
-            entry.meta = PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq, fields: old.fields.clone() };
+            entry.meta =
+                PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq, fields: old.fields.clone() };
             change.leaves.push((entry.key.clone(), old));
             change.joins.push((entry.key.clone(), entry.meta.clone()));
         }

@@ -84,12 +84,7 @@ pub struct Broadcast {
 
 impl Broadcast {
     pub(crate) fn new(topic: Arc<str>, message: Message, from: Option<SubscriberId>) -> Self {
-        Broadcast {
-            topic,
-            message,
-            from,
-            encoded: OnceLock::new(),
-        }
+        Broadcast { topic, message, from, encoded: OnceLock::new() }
     }
 
     /// The encoded form of this broadcast, computed by `encode` on first use and shared afterwards.

@@ -101,11 +101,8 @@ impl PubSub {
 
     /// A PubSub that forwards broadcasts to other nodes through `backend` and delivers theirs locally.
     pub fn with_backend(config: PubSubConfig, backend: Arc<dyn PubSubBackend>) -> Self {
-        let registry = Arc::new(Registry {
-            topics: RwLock::new(HashMap::new()),
-            next_subscriber: AtomicU64::new(1),
-            config,
-        });
+        let registry =
+            Arc::new(Registry { topics: RwLock::new(HashMap::new()), next_subscriber: AtomicU64::new(1), config });
         backend.attach(Inbound::new(&registry, backend.node_name()));
         PubSub { registry, backend }
     }

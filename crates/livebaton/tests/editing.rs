@@ -1,0 +1,284 @@
+//! Collaborative editing with several editors at once: who owns the form, drafts, promotion, hand-over between tabs of
+//! one user, and fenced saves. Each editor is its own subscriber; editors that leave do so by ending their task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use livebaton::editing::{
+    DraftChanged, EditTarget, EditingError, EditingRole, Editor, OwnerChangeReason, OwnerChanged, RoleChange,
+};
+use livebaton::presence::{PresenceConfig, TrackGuard};
+use livebaton::pubsub::{Message, Subscription};
+use livebaton::{Engine, EngineConfig};
+use serde_json::json;
+
+const RECORD: EditTarget = EditTarget { kind: livebaton::editing::EditKind::Data, id: 42 };
+
+fn engine() -> Engine {
+    Engine::new(EngineConfig {
+        presence: PresenceConfig { leave_grace: Duration::from_secs(1), ..Default::default() },
+        ..Default::default()
+    })
+}
+
+fn editor(id: &str, name: &str) -> Editor {
+    Editor {
+        user_id: id.into(),
+        email: format!("{}@example.com", name.to_lowercase()),
+        name: name.into(),
+        can_edit: true,
+    }
+}
+
+fn viewer(id: &str, name: &str) -> Editor {
+    Editor { can_edit: false, ..editor(id, name) }
+}
+
+/// One open edit form: its guard, its editing subscription and its draft subscription.
+struct Tab {
+    view_id: String,
+    user: Editor,
+    guard: Option<TrackGuard>,
+    editing: Subscription,
+    drafts: Subscription,
+}
+
+async fn open(engine: &Engine, view_id: &str, user: &Editor, tab_id: Option<&str>) -> Tab {
+    let editing = engine.editing.subscribe_to_editing(RECORD);
+    let drafts = engine.editing.subscribe_to_drafts(RECORD);
+    let guard = engine.editing.track_editing_session(RECORD, view_id, user, tab_id).await.unwrap();
+    Tab { view_id: view_id.into(), user: user.clone(), guard: Some(guard), editing, drafts }
+}
+
+impl Tab {
+    fn role(&self, engine: &Engine) -> EditingRole {
+        engine.editing.get_editing_role(RECORD, &self.view_id, &self.user.user_id)
+    }
+
+    /// The next owner change this tab hears, skipping presence diffs.
+    async fn next_owner_change(&mut self) -> Arc<OwnerChanged> {
+        loop {
+            let broadcast = tokio::time::timeout(Duration::from_secs(30), self.editing.recv()).await.unwrap().unwrap();
+            if let Message::OwnerChanged(change) = &broadcast.message {
+                return change.clone();
+            }
+        }
+    }
+
+    async fn next_draft(&mut self) -> Arc<DraftChanged> {
+        let broadcast = tokio::time::timeout(Duration::from_secs(30), self.drafts.recv()).await.unwrap().unwrap();
+        match &broadcast.message {
+            Message::Draft(draft) => draft.clone(),
+            other => panic!("expected a draft, got {other:?}"),
+        }
+    }
+
+    /// Drains owner changes heard so far; returns the last one.
+    fn last_owner_change(&mut self) -> Option<Arc<OwnerChanged>> {
+        let mut last = None;
+        while let Some(broadcast) = self.editing.try_recv().unwrap() {
+            if let Message::OwnerChanged(change) = &broadcast.message {
+                last = Some(change.clone());
+            }
+        }
+        last
+    }
+}
+
+fn owner_name(role: &EditingRole) -> Option<String> {
+    match role {
+        EditingRole::Owner { .. } => None,
+        EditingRole::Spectator { owner, .. } => owner.as_ref().map(|owner| owner.user_name.clone()),
+    }
+}
+
+/// The scenario from the issue: Alice, Bob and Carol open the same record in that order; Alice owns it and her draft
+/// reaches the others; Dave joins late and reads it; Bob cannot write it; when Alice's page goes away Bob is promoted,
+/// told so, and holds Alice's draft unchanged; only the owner can fence a save.
+#[tokio::test(start_paused = true)]
+async fn first_in_line_owns_and_the_next_is_promoted_with_the_draft() {
+    let engine = engine();
+    let (alice, bob, carol, dave) =
+        (editor("1", "Alice"), editor("2", "Bob"), editor("3", "Carol"), editor("4", "Dave"));
+
+    // Alice's page runs as its own task, owning its guard; it ends when told to.
+    let (close_alice, closed) = tokio::sync::oneshot::channel::<()>();
+    let alice_engine = engine.clone();
+    let alice_user = alice.clone();
+    let (opened_tx, opened) = tokio::sync::oneshot::channel();
+    let alice_page = tokio::spawn(async move {
+        let guard = alice_engine.editing.track_editing_session(RECORD, "view-alice", &alice_user, Some("tab-a")).await;
+        opened_tx.send(()).unwrap();
+        let _guard = guard.unwrap();
+        let _ = closed.await;
+    });
+    opened.await.unwrap();
+    let mut bob_tab = open(&engine, "view-bob", &bob, Some("tab-b")).await;
+    let mut carol_tab = open(&engine, "view-carol", &carol, Some("tab-c")).await;
+
+    assert!(engine.editing.get_editing_role(RECORD, "view-alice", "1").is_owner());
+    assert_eq!(owner_name(&bob_tab.role(&engine)), Some("Alice".into()));
+    assert_eq!(owner_name(&carol_tab.role(&engine)), Some("Alice".into()));
+    let queue: Vec<String> = engine.editing.get_sorted_presences(RECORD).iter().map(|p| p.user_name.clone()).collect();
+    assert_eq!(queue, ["Alice", "Bob", "Carol"]);
+    assert_eq!(engine.editing.get_lock_owner(RECORD).unwrap().user_name, "Alice");
+    assert_eq!(engine.editing.get_spectators(RECORD).len(), 2);
+
+    // Alice types: Bob and Carol receive the draft.
+    let draft = engine.editing.update_draft(RECORD, "view-alice", 5, json!({"title": "Hello"})).unwrap();
+    assert_eq!(draft.version, 1);
+    for tab in [&mut bob_tab, &mut carol_tab] {
+        let heard = tab.next_draft().await;
+        assert_eq!(heard.source, "view-alice");
+        assert_eq!(heard.draft.as_ref().unwrap().params, json!({"title": "Hello"}));
+    }
+
+    // Dave joins late and reads Alice's draft at once.
+    let dave_tab = open(&engine, "view-dave", &dave, Some("tab-d")).await;
+    let late = engine.editing.get_draft(RECORD).unwrap();
+    assert_eq!((late.version, late.params.clone()), (1, json!({"title": "Hello"})));
+    assert!(!dave_tab.role(&engine).is_owner());
+
+    // Bob may not write the draft; it stays Alice's.
+    let refused = engine.editing.update_draft(RECORD, "view-bob", 5, json!({"title": "Bob was here"})).unwrap_err();
+    assert_eq!(refused.to_string(), "read-only: Alice is editing");
+    assert_eq!(engine.editing.get_draft(RECORD).unwrap(), late);
+
+    // Only the owner can fence a save.
+    let alice_token = engine.editing.fence(RECORD, "view-alice").unwrap();
+    assert_eq!(alice_token.base_lock_version(), Some(5));
+    for view in ["view-bob", "view-carol", "view-dave", "view-nobody"] {
+        assert!(engine.editing.fence(RECORD, view).is_err(), "{view} must not fence");
+    }
+
+    // Alice's page goes away (task ends, guard dropped). After the grace Bob is promoted and told so.
+    close_alice.send(()).unwrap();
+    alice_page.await.unwrap();
+    assert!(!bob_tab.role(&engine).is_owner(), "within the grace Alice's tab may still come back");
+    let change = bob_tab.next_owner_change().await;
+    let change = if change.reason == OwnerChangeReason::First { bob_tab.next_owner_change().await } else { change };
+    assert_eq!(change.reason, OwnerChangeReason::Promoted);
+    assert_eq!(change.role_change_for("view-bob"), RoleChange::Promoted);
+    assert_eq!(change.role_change_for("view-carol"), RoleChange::Unchanged);
+    let summary = change.draft.as_ref().expect("the new owner learns there is a draft");
+    assert_eq!((summary.version, summary.updated_by.name.as_str()), (1, "Alice"));
+    assert!(bob_tab.role(&engine).is_owner());
+    assert_eq!(engine.editing.get_draft(RECORD).unwrap().version, 1, "promotion keeps the draft as it was");
+    assert_eq!(carol_tab.last_owner_change().unwrap().owner.as_ref().unwrap().user_name, "Bob");
+
+    // Alice's old token is refused; Bob continues from the draft.
+    assert!(engine.editing.verify(&alice_token).is_err());
+    assert!(engine.editing.finish_save(&alice_token).is_err());
+    assert_eq!(engine.editing.get_draft(RECORD).unwrap().version, 1, "a refused save keeps the draft");
+    let next = engine.editing.update_draft(RECORD, "view-bob", 9, json!({"title": "Hello, Bob"})).unwrap();
+    assert_eq!((next.version, next.base_lock_version, next.updated_by.name.as_str()), (2, 5, "Bob"));
+    assert!(engine.editing.fence(RECORD, "view-carol").is_err());
+    assert!(engine.editing.fence(RECORD, "view-bob").is_ok());
+}
+
+/// Ownership is per tab: Alice's second tab watches, can take over at once, and nobody else moves in the queue.
+#[tokio::test(start_paused = true)]
+async fn another_tab_of_the_owner_can_take_over_at_once() {
+    let engine = engine();
+    let (alice, bob) = (editor("1", "Alice"), editor("2", "Bob"));
+    let mut tab1 = open(&engine, "alice-1", &alice, Some("a1")).await;
+    let mut bob_tab = open(&engine, "bob-1", &bob, Some("b1")).await;
+    let mut tab2 = open(&engine, "alice-2", &alice, Some("a2")).await;
+
+    assert!(tab1.role(&engine).is_owner());
+    assert!(matches!(tab2.role(&engine), EditingRole::Spectator { can_take_here: true, .. }));
+    assert!(matches!(bob_tab.role(&engine), EditingRole::Spectator { can_take_here: false, .. }));
+    let tab1_token = engine.editing.fence(RECORD, "alice-1").unwrap();
+    engine.editing.update_draft(RECORD, "alice-1", 1, json!({"title": "from tab 1"})).unwrap();
+    assert!(engine.editing.update_draft(RECORD, "alice-2", 1, json!({})).is_err(), "tab 2 is read-only");
+
+    assert!(matches!(engine.editing.take_here(RECORD, "bob-1"), Err(EditingError::NotSameUser)));
+    engine.editing.take_here(RECORD, "alice-2").unwrap();
+
+    assert!(tab2.role(&engine).is_owner());
+    assert!(!tab1.role(&engine).is_owner());
+    let queue: Vec<String> =
+        engine.editing.get_sorted_presences(RECORD).iter().map(|p| p.view_id.to_string()).collect();
+    assert_eq!(queue, ["alice-2", "bob-1", "alice-1"], "Bob keeps his place");
+    for tab in [&mut tab1, &mut tab2, &mut bob_tab] {
+        let change = tab.last_owner_change().unwrap();
+        assert_eq!(change.reason, OwnerChangeReason::Handover);
+        assert_eq!(change.role_change_for("alice-1"), RoleChange::Demoted);
+        assert_eq!(change.role_change_for("alice-2"), RoleChange::Promoted);
+    }
+    assert!(engine.editing.verify(&tab1_token).is_err(), "the demoted tab's token is dead");
+    assert_eq!(engine.editing.get_draft(RECORD).unwrap().params, json!({"title": "from tab 1"}), "draft carried over");
+    assert!(engine.editing.update_draft(RECORD, "alice-1", 1, json!({})).is_err());
+    assert_eq!(engine.editing.update_draft(RECORD, "alice-2", 1, json!({"title": "tab 2"})).unwrap().version, 2);
+
+    // When the new owner leaves explicitly, Bob (next in line) is promoted at once, not Alice's first tab.
+    tab2.guard.take().unwrap().leave();
+    assert!(bob_tab.role(&engine).is_owner());
+}
+
+/// A viewer (whose role may not edit) watches but never holds the baton, and cannot take it.
+#[tokio::test(start_paused = true)]
+async fn a_viewer_is_skipped_for_ownership() {
+    let engine = engine();
+    let mut watcher = open(&engine, "viewer-1", &viewer("9", "Vera"), None).await;
+    assert!(!watcher.role(&engine).is_owner());
+    assert_eq!(engine.editing.get_lock_owner(RECORD), None);
+    let mut alice = open(&engine, "alice-1", &editor("1", "Alice"), None).await;
+    assert!(alice.role(&engine).is_owner(), "the first eligible entry owns, even behind a viewer");
+    assert!(matches!(engine.editing.take_here(RECORD, "viewer-1"), Err(EditingError::NotEligible)));
+    assert!(engine.editing.fence(RECORD, "viewer-1").is_err());
+    assert!(engine.editing.update_draft(RECORD, "viewer-1", 1, json!({})).is_err());
+
+    alice.guard.take().unwrap().leave();
+    let change = watcher.last_owner_change().unwrap();
+    assert_eq!(change.reason, OwnerChangeReason::Vacated);
+    assert_eq!(change.owner, None);
+    assert!(alice.last_owner_change().is_some());
+}
+
+/// Saving: the owner fences, the store verifies at commit, `finish_save` ends the draft and tells the spectators.
+#[tokio::test(start_paused = true)]
+async fn a_save_ends_the_draft_and_tells_spectators() {
+    let engine = engine();
+    let _alice = open(&engine, "alice-1", &editor("1", "Alice"), None).await;
+    let mut bob = open(&engine, "bob-1", &editor("2", "Bob"), None).await;
+    engine.editing.update_draft(RECORD, "alice-1", 3, json!({"title": "Final"})).unwrap();
+    assert!(bob.next_draft().await.draft.is_some());
+    let token = engine.editing.fence(RECORD, "alice-1").unwrap();
+    engine.editing.verify(&token).unwrap();
+    engine.editing.finish_save(&token).unwrap();
+    assert_eq!(engine.editing.get_draft(RECORD), None);
+    let cleared = bob.next_draft().await;
+    assert_eq!((cleared.draft.clone(), cleared.source.as_str()), (None, "alice-1"));
+    assert_eq!(engine.editing.fence(RECORD, "alice-1").unwrap().base_lock_version(), None, "no draft, no base");
+}
+
+/// The draft ends when the last editor has left (after the grace); a new session starts from nothing.
+#[tokio::test(start_paused = true)]
+async fn the_draft_ends_with_the_last_editor() {
+    let engine = engine();
+    let alice = open(&engine, "alice-1", &editor("1", "Alice"), None).await;
+    engine.editing.update_draft(RECORD, "alice-1", 1, json!({"title": "Unsaved"})).unwrap();
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(engine.editing.get_draft(RECORD).is_some(), "kept during the grace");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(engine.editing.get_draft(RECORD), None);
+    let _bob = open(&engine, "bob-1", &editor("2", "Bob"), None).await;
+    assert_eq!(engine.editing.update_draft(RECORD, "bob-1", 7, json!({})).unwrap().version, 1);
+}
+
+/// Different records are different sessions: owning one says nothing about another.
+#[tokio::test(start_paused = true)]
+async fn sessions_are_per_target() {
+    let engine = engine();
+    let alice = editor("1", "Alice");
+    let _a = engine.editing.track_editing_session(EditTarget::data(1), "v1", &alice, None).await.unwrap();
+    let _b =
+        engine.editing.track_editing_session(EditTarget::entity(1), "v2", &editor("2", "Bob"), None).await.unwrap();
+    assert!(engine.editing.fence(EditTarget::data(1), "v1").is_ok());
+    assert!(engine.editing.fence(EditTarget::entity(1), "v1").is_err());
+    assert!(engine.editing.fence(EditTarget::entity(1), "v2").is_ok());
+    assert_eq!(EditTarget::from_presence_topic("entity_edit:1"), Some(EditTarget::entity(1)));
+    assert_eq!(EditTarget::from_presence_topic("room:1"), None);
+}

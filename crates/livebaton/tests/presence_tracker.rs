@@ -1,0 +1,186 @@
+//! The async presence tracker: guards, grace, reclaim, coalescing and lag, with real subscriptions and paused time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use livebaton::presence::{Meta, Presence, PresenceConfig, PresenceDiff};
+use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, Subscription};
+
+fn meta(value: &str) -> Meta {
+    let mut meta = Meta::new();
+    meta.insert("name".into(), serde_json::json!(value));
+    meta
+}
+
+fn tracker(grace_ms: u64, coalesce_ms: u64) -> Presence {
+    let config = PresenceConfig {
+        leave_grace: Duration::from_millis(grace_ms),
+        coalesce_window: Duration::from_millis(coalesce_ms),
+    };
+    Presence::new(PubSub::default(), config)
+}
+
+async fn next_diff(subscription: &mut Subscription) -> Arc<PresenceDiff> {
+    let broadcast = tokio::time::timeout(Duration::from_secs(30), subscription.recv())
+        .await
+        .expect("a diff in time")
+        .expect("no lag");
+    match &broadcast.message {
+        Message::PresenceDiff(diff) => diff.clone(),
+        other => panic!("expected a presence diff, got {other:?}"),
+    }
+}
+
+fn keys(list: &livebaton::presence::PresenceList) -> Vec<String> {
+    list.iter().map(|(key, _)| key.to_owned()).collect()
+}
+
+/// Tracking publishes a join; `leave()` removes the entry at once and publishes the leave.
+#[tokio::test(start_paused = true)]
+async fn leave_is_immediate() {
+    let presence = tracker(1_000, 0);
+    let mut diffs = presence.subscribe("room");
+    let guard = presence.track("room", "alice", meta("Alice")).await.unwrap();
+    let joined = next_diff(&mut diffs).await;
+    assert_eq!(keys(&joined.joins), ["alice"]);
+    guard.leave();
+    assert!(presence.list("room").is_empty(), "gone without waiting for the grace");
+    let left = next_diff(&mut diffs).await;
+    assert_eq!(keys(&left.leaves), ["alice"]);
+}
+
+/// Dropping the guard (the owning task ended) keeps the entry for the grace period, then removes it: callers never
+/// write cleanup code.
+#[tokio::test(start_paused = true)]
+async fn dropping_the_guard_releases_after_the_grace() {
+    let presence = tracker(1_000, 0);
+    let task_presence = presence.clone();
+    let task = tokio::spawn(async move {
+        let _guard = task_presence.track("room", "bob", meta("Bob")).await.unwrap();
+        // the task ends here, dropping its guard
+    });
+    task.await.unwrap();
+    let mut diffs = presence.subscribe("room");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(keys(&presence.list("room")), ["bob"], "still listed within the grace");
+    let left = next_diff(&mut diffs).await;
+    assert_eq!(keys(&left.leaves), ["bob"]);
+    assert!(presence.list("room").is_empty());
+}
+
+/// With a zero grace, dropping the guard removes the entry at once (the seed's behaviour).
+#[tokio::test(start_paused = true)]
+async fn zero_grace_releases_on_drop() {
+    let presence = tracker(0, 0);
+    let guard = presence.track("room", "carol", meta("Carol")).await.unwrap();
+    drop(guard);
+    assert!(presence.list("room").is_empty());
+}
+
+/// A reloaded tab that comes back within the grace reclaims its place: same sequence number, ahead of later joiners,
+/// and the old entry's expiry timer does not remove the new one.
+#[tokio::test(start_paused = true)]
+async fn a_reloading_tab_keeps_its_place() {
+    let presence = tracker(1_000, 0);
+    let first = presence.track_in_tab("room", "view-1", meta("Alice"), Some("tab-a")).await.unwrap();
+    let _second = presence.track_in_tab("room", "view-2", meta("Bob"), Some("tab-b")).await.unwrap();
+    let seq = first.meta().unwrap().seq;
+    drop(first); // tab closed for a reload
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut diffs = presence.subscribe("room");
+    let reloaded = presence.track_in_tab("room", "view-3", meta("Alice"), Some("tab-a")).await.unwrap();
+    assert_eq!(reloaded.meta().unwrap().seq, seq, "same place in the order");
+    let diff = next_diff(&mut diffs).await;
+    assert_eq!(keys(&diff.joins), ["view-3"]);
+    assert_eq!(keys(&diff.leaves), ["view-1"]);
+    assert_eq!(keys(&presence.list("room")), ["view-3", "view-2"], "still first");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(keys(&presence.list("room")), ["view-3", "view-2"], "the old timer did not remove the reclaimed entry");
+}
+
+/// After the grace, the same tab gets a new place at the end.
+#[tokio::test(start_paused = true)]
+async fn after_the_grace_a_tab_starts_over() {
+    let presence = tracker(1_000, 0);
+    let first = presence.track_in_tab("room", "view-1", meta("Alice"), Some("tab-a")).await.unwrap();
+    let _second = presence.track_in_tab("room", "view-2", meta("Bob"), Some("tab-b")).await.unwrap();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let _again = presence.track_in_tab("room", "view-3", meta("Alice"), Some("tab-a")).await.unwrap();
+    assert_eq!(keys(&presence.list("room")), ["view-2", "view-3"]);
+}
+
+/// An update is one diff with a leave of the old meta and a join of the new one carrying `phx_ref_prev`.
+#[tokio::test(start_paused = true)]
+async fn update_is_leave_and_join_in_one_diff() {
+    let presence = tracker(0, 0);
+    let guard = presence.track("room", "alice", meta("Alice")).await.unwrap();
+    let before = guard.meta().unwrap();
+    let mut diffs = presence.subscribe("room");
+    guard.update(meta("Alice (away)")).unwrap();
+    let diff = next_diff(&mut diffs).await;
+    let joined = &diff.joins.get("alice").unwrap().metas[0];
+    let left = &diff.leaves.get("alice").unwrap().metas[0];
+    assert_eq!(left.phx_ref, before.phx_ref);
+    assert_eq!(joined.phx_ref_prev.as_ref(), Some(&before.phx_ref));
+    assert_ne!(joined.phx_ref, before.phx_ref);
+    assert_eq!(joined.get_str("name"), Some("Alice (away)"));
+    assert_eq!(presence.get_by_key("room", "alice").unwrap().metas, vec![joined.clone()]);
+}
+
+/// Two entries under one key (a user's two tabs) are two metas of that key; one leaving leaves the other.
+#[tokio::test(start_paused = true)]
+async fn one_key_can_hold_several_entries() {
+    let presence = tracker(0, 0);
+    let first = presence.track("room", "user:1", meta("tab 1")).await.unwrap();
+    let second = presence.track("room", "user:1", meta("tab 2")).await.unwrap();
+    assert_eq!(presence.get_by_key("room", "user:1").unwrap().metas.len(), 2);
+    let second_ref = second.meta().unwrap().phx_ref;
+    first.leave();
+    let metas = presence.get_by_key("room", "user:1").unwrap().metas;
+    assert_eq!(metas.len(), 1);
+    assert_eq!(metas[0].phx_ref, second_ref);
+}
+
+/// With a coalescing window, a burst of joins reaches a subscriber as one diff; a join and leave inside the window
+/// cancel out.
+#[tokio::test(start_paused = true)]
+async fn coalescing_merges_a_burst_into_one_diff() {
+    let presence = tracker(0, 20);
+    let mut diffs = presence.subscribe("room");
+    let mut guards = Vec::new();
+    for n in 0..100 {
+        guards.push(presence.track("room", &format!("user:{n}"), meta("x")).await.unwrap());
+    }
+    presence.track("room", "ghost", meta("x")).await.unwrap().leave();
+    let diff = next_diff(&mut diffs).await;
+    assert_eq!(diff.joins.len(), 100);
+    assert!(diff.joins.get("ghost").is_none() && diff.leaves.is_empty(), "join+leave in one window cancel out");
+    assert!(diffs.try_recv().unwrap().is_none(), "one diff for the whole burst");
+}
+
+/// A subscriber that falls behind a join storm is told it lagged and resyncs from `list`.
+#[tokio::test(start_paused = true)]
+async fn a_lagging_subscriber_resyncs_from_the_list() {
+    let pubsub = PubSub::new(PubSubConfig { topic_capacity: 8 });
+    let presence = Presence::new(pubsub, PresenceConfig { leave_grace: Duration::ZERO, ..Default::default() });
+    let mut diffs = presence.subscribe("room");
+    let mut guards = Vec::new();
+    for n in 0..50 {
+        guards.push(presence.track("room", &format!("user:{n}"), meta("x")).await.unwrap());
+    }
+    assert!(matches!(diffs.recv().await, Err(RecvError::Lagged(_))));
+    assert_eq!(presence.list("room").len(), 50, "the list is the resync source");
+}
+
+/// Topics are independent, and an emptied topic leaves nothing behind.
+#[tokio::test(start_paused = true)]
+async fn topics_are_independent() {
+    let presence = tracker(0, 0);
+    let a = presence.track("room:a", "alice", meta("Alice")).await.unwrap();
+    let _b = presence.track("room:b", "bob", meta("Bob")).await.unwrap();
+    assert_eq!(presence.count("room:a"), 1);
+    a.leave();
+    assert_eq!(presence.count("room:a"), 0);
+    assert_eq!(keys(&presence.list("room:b")), ["bob"]);
+}
