@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use livebaton::presence::{
-    CloseToken, EntryId, JoinRequest, Meta, PresenceDiff, PresenceMeta, PresenceState, RosterChange,
+    CloseToken, EntryId, JoinRequest, Meta, PresenceDiff, PresenceList, PresenceMeta, PresenceState, RosterChange,
 };
 use proptest::prelude::*;
 
@@ -13,14 +13,14 @@ const TOPIC: &str = "room:1";
 
 /// A phoenix.js-style client state: key → metas.
 #[derive(Default)]
-struct Replica(BTreeMap<String, Vec<PresenceMeta>>);
+struct Replica(BTreeMap<String, Vec<Arc<PresenceMeta>>>);
 
 impl Replica {
     /// phoenix.js `syncDiff`: joins first (keeping current metas not re-joined), then leaves by `phx_ref`.
     fn apply(&mut self, diff: &PresenceDiff) {
         for (key, entry) in diff.joins.iter() {
             let joined: Vec<&str> = entry.metas.iter().map(|meta| &*meta.phx_ref).collect();
-            let mut metas: Vec<PresenceMeta> = self
+            let mut metas: Vec<Arc<PresenceMeta>> = self
                 .0
                 .get(key)
                 .map(|current| current.iter().filter(|meta| !joined.contains(&&*meta.phx_ref)).cloned().collect())
@@ -209,6 +209,9 @@ proptest! {
                 prop_assert_eq!(coalesced.snapshot(), listed(&state), "coalesced diffs reproduce list");
             }
             prop_assert_eq!(replica.snapshot(), listed(&state), "diffs reproduce list");
+            // `list` skips grouping while every key is distinct; it must match the grouped result exactly.
+            let grouped = PresenceList::from_pairs(state.entries(TOPIC).map(|entry| (entry.key.clone(), entry.meta.clone())));
+            prop_assert_eq!(state.list(TOPIC), grouped);
 
             // One total order: strictly increasing, unique sequence numbers, exactly the model's.
             let seqs: Vec<u64> = state.entries(TOPIC).map(|entry| entry.meta.seq).collect();

@@ -135,7 +135,7 @@ async fn one_key_can_hold_several_entries() {
     let first = presence.track("room", "user:1", meta("tab 1")).await.unwrap();
     let second = presence.track("room", "user:1", meta("tab 2")).await.unwrap();
     assert_eq!(presence.get_by_key("room", "user:1").unwrap().metas.len(), 2);
-    let second_ref = second.meta().unwrap().phx_ref;
+    let second_ref = second.meta().unwrap().phx_ref.clone();
     first.leave();
     let metas = presence.get_by_key("room", "user:1").unwrap().metas;
     assert_eq!(metas.len(), 1);

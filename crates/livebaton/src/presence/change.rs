@@ -12,9 +12,9 @@ use super::shapes::{PresenceDiff, PresenceList, PresenceMeta};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RosterChange {
     /// `(key, meta)` pairs that appeared.
-    pub joins: Vec<(Arc<str>, PresenceMeta)>,
+    pub joins: Vec<(Arc<str>, Arc<PresenceMeta>)>,
     /// `(key, meta)` pairs that went away.
-    pub leaves: Vec<(Arc<str>, PresenceMeta)>,
+    pub leaves: Vec<(Arc<str>, Arc<PresenceMeta>)>,
 }
 
 impl RosterChange {
@@ -30,7 +30,7 @@ impl RosterChange {
             let joined_here: HashSet<Arc<str>> = self.joins.iter().map(|(_, meta)| meta.phx_ref.clone()).collect();
             let (cancelled, leaves): (Vec<_>, Vec<_>) =
                 later.leaves.into_iter().partition(|(_, meta)| joined_here.contains(&meta.phx_ref));
-            let cancelled: HashSet<Arc<str>> = cancelled.into_iter().map(|(_, meta)| meta.phx_ref).collect();
+            let cancelled: HashSet<Arc<str>> = cancelled.into_iter().map(|(_, meta)| meta.phx_ref.clone()).collect();
             self.joins.retain(|(_, meta)| !cancelled.contains(&meta.phx_ref));
             self.leaves.extend(leaves);
         } else {

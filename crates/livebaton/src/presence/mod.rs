@@ -20,7 +20,7 @@ use crate::pubsub::{Message, PubSub, Subscription};
 
 pub use backend::{BoxFuture, LocalRoster, RosterBackend, RosterBackendError};
 pub use change::RosterChange;
-pub use shapes::{Meta, PresenceDiff, PresenceEntry, PresenceList, PresenceMeta, RESERVED_META_KEYS};
+pub use shapes::{Meta, PresenceDiff, PresenceEntry, PresenceEntryRef, PresenceList, PresenceMeta, RESERVED_META_KEYS};
 pub use state::{CloseToken, Entry, EntryId, JoinRequest, Joined, NotTracked, PresenceState};
 
 /// Settings for a [`Presence`] tracker.
@@ -162,7 +162,7 @@ impl Presence {
     }
 
     /// Every entry of `topic` as `(key, meta)`, in order (earliest first).
-    pub fn sorted(&self, topic: &str) -> Vec<(Arc<str>, PresenceMeta)> {
+    pub fn sorted(&self, topic: &str) -> Vec<(Arc<str>, Arc<PresenceMeta>)> {
         self.shared.lock().state.entries(topic).map(|entry| (entry.key.clone(), entry.meta.clone())).collect()
     }
 
@@ -174,6 +174,11 @@ impl Presence {
     /// Subscribes to `topic`'s diffs (and anything else published on it).
     pub fn subscribe(&self, topic: &str) -> Subscription {
         self.shared.pubsub.subscribe(topic)
+    }
+
+    /// Removes the entry `guard` keeps alive, now (Phoenix's `untrack`). The same as [`TrackGuard::leave`].
+    pub fn untrack(&self, guard: TrackGuard) {
+        guard.leave();
     }
 
     /// Reads the roster under the tracker's lock.
@@ -203,10 +208,14 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Publishes a change (now, or when its coalescing window closes) and tells the observers.
+    /// Publishes a change (now, or when its coalescing window closes), then tells the observers, so a subscriber hears
+    /// the diff before anything an observer derives from it (such as an owner change).
     fn apply(self: &Arc<Self>, inner: &mut Inner, topic: &Arc<str>, change: RosterChange) {
         if change.is_empty() {
             return;
+        }
+        if self.config.coalesce_window.is_zero() {
+            self.publish(topic, &change);
         }
         let observers = self.observers.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         for observer in observers.iter().filter(|observer| observer.watches(topic)) {
@@ -214,7 +223,6 @@ impl Shared {
         }
         drop(observers);
         if self.config.coalesce_window.is_zero() {
-            self.publish(topic, &change);
             return;
         }
         let flush_due = inner.pending.is_empty();
@@ -291,7 +299,7 @@ impl TrackGuard {
     }
 
     /// The entry's current meta (its `phx_ref` changes with every update), or `None` if it was removed.
-    pub fn meta(&self) -> Option<PresenceMeta> {
+    pub fn meta(&self) -> Option<Arc<PresenceMeta>> {
         self.shared.lock().state.entry(&self.topic, self.id).map(|entry| entry.meta.clone())
     }
 

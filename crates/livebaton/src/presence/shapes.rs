@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use serde::de::{MapAccess, Visitor};
@@ -78,85 +79,126 @@ impl<'de> Deserialize<'de> for PresenceMeta {
     }
 }
 
-/// The metas of one key: Phoenix's `%{metas: [...]}`.
+/// The metas of one key, owned: Phoenix's `%{metas: [...]}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PresenceEntry {
     /// One meta per tracked entry under this key, in `seq` order.
-    pub metas: Vec<PresenceMeta>,
+    pub metas: Vec<Arc<PresenceMeta>>,
+}
+
+/// The metas of one key inside a [`PresenceList`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PresenceEntryRef<'a> {
+    /// One meta per tracked entry under this key, in `seq` order.
+    pub metas: &'a [Arc<PresenceMeta>],
+}
+
+impl Serialize for PresenceEntryRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("metas", self.metas)?;
+        map.end()
+    }
 }
 
 /// Phoenix's presence map `key → {metas: [...]}`, keeping key order (earliest entry first).
+///
+/// Stored flat, one allocation for keys and one for metas (each key owns a contiguous range of metas), because listing
+/// a 10,000-member topic must cost microseconds per member, not an allocation each.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PresenceList {
-    entries: Vec<(Arc<str>, PresenceEntry)>,
+    keys: Vec<(Arc<str>, Range<usize>)>,
+    metas: Vec<Arc<PresenceMeta>>,
 }
 
 impl PresenceList {
     /// Groups `(key, meta)` pairs by key; keys keep the order in which they first appear.
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (Arc<str>, PresenceMeta)>) -> Self {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (Arc<str>, Arc<PresenceMeta>)>) -> Self {
         // Diffs usually hold one or two keys: search those directly and index only larger lists.
         const INDEX_FROM: usize = 16;
         let pairs = pairs.into_iter();
-        let mut entries: Vec<(Arc<str>, PresenceEntry)> = Vec::with_capacity(pairs.size_hint().0);
+        let mut grouped: Vec<(Arc<str>, Vec<Arc<PresenceMeta>>)> = Vec::with_capacity(pairs.size_hint().0);
         let mut index: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut count = 0;
         for (key, meta) in pairs {
-            let found = if entries.len() < INDEX_FROM {
-                entries.iter().position(|(existing, _)| *existing == key)
+            count += 1;
+            let found = if grouped.len() < INDEX_FROM {
+                grouped.iter().position(|(existing, _)| *existing == key)
             } else {
                 if index.is_empty() {
-                    index.extend(entries.iter().enumerate().map(|(at, (existing, _))| (existing.clone(), at)));
+                    index.extend(grouped.iter().enumerate().map(|(at, (existing, _))| (existing.clone(), at)));
                 }
                 index.get(&key).copied()
             };
             match found {
-                Some(at) => entries[at].1.metas.push(meta),
+                Some(at) => grouped[at].1.push(meta),
                 None => {
                     if !index.is_empty() {
-                        index.insert(key.clone(), entries.len());
+                        index.insert(key.clone(), grouped.len());
                     }
-                    entries.push((key, PresenceEntry { metas: vec![meta] }));
+                    grouped.push((key, vec![meta]));
                 }
             }
         }
-        PresenceList { entries }
+        let mut list = PresenceList { keys: Vec::with_capacity(grouped.len()), metas: Vec::with_capacity(count) };
+        for (key, metas) in grouped {
+            let start = list.metas.len();
+            list.metas.extend(metas);
+            list.keys.push((key, start..list.metas.len()));
+        }
+        list
     }
 
-    /// The entry of `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&PresenceEntry> {
-        self.entries.iter().find(|(candidate, _)| &**candidate == key).map(|(_, entry)| entry)
+    /// Builds a list from pairs whose keys are known to be all different, without grouping.
+    pub(crate) fn from_distinct_pairs(pairs: impl ExactSizeIterator<Item = (Arc<str>, Arc<PresenceMeta>)>) -> Self {
+        let mut list = PresenceList { keys: Vec::with_capacity(pairs.len()), metas: Vec::with_capacity(pairs.len()) };
+        for (at, (key, meta)) in pairs.enumerate() {
+            list.keys.push((key, at..at + 1));
+            list.metas.push(meta);
+        }
+        list
+    }
+
+    /// The metas of `key`, if present (a linear search: meant for diffs and tests, not for large lists).
+    pub fn get(&self, key: &str) -> Option<PresenceEntryRef<'_>> {
+        self.keys.iter().find(|(candidate, _)| &**candidate == key).map(|(_, range)| self.entry(range))
+    }
+
+    fn entry(&self, range: &Range<usize>) -> PresenceEntryRef<'_> {
+        PresenceEntryRef { metas: &self.metas[range.clone()] }
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.keys.len()
     }
 
     /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.keys.is_empty()
     }
 
-    /// Keys and their entries, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &PresenceEntry)> {
-        self.entries.iter().map(|(key, entry)| (&**key, entry))
+    /// Keys and their metas, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, PresenceEntryRef<'_>)> {
+        self.keys.iter().map(|(key, range)| (&**key, self.entry(range)))
     }
 
     /// Every `(key, meta)` pair, key by key.
-    pub fn metas(&self) -> impl Iterator<Item = (&str, &PresenceMeta)> {
-        self.entries.iter().flat_map(|(key, entry)| entry.metas.iter().map(move |meta| (&**key, meta)))
+    pub fn metas(&self) -> impl Iterator<Item = (&str, &Arc<PresenceMeta>)> {
+        self.keys.iter().flat_map(|(key, range)| self.metas[range.clone()].iter().map(move |meta| (&**key, meta)))
     }
 
     /// Number of metas over all keys.
     pub fn meta_count(&self) -> usize {
-        self.entries.iter().map(|(_, entry)| entry.metas.len()).sum()
+        self.metas.len()
     }
 }
 
 impl Serialize for PresenceList {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
-        for (key, entry) in &self.entries {
-            map.serialize_entry(&**key, entry)?;
+        let mut map = serializer.serialize_map(Some(self.keys.len()))?;
+        for (key, entry) in self.iter() {
+            map.serialize_entry(key, &entry)?;
         }
         map.end()
     }
@@ -171,11 +213,13 @@ impl<'de> Deserialize<'de> for PresenceList {
                 formatter.write_str("a map of presence key to {metas: [...]}")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<PresenceList, A::Error> {
-                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
+                let mut list = PresenceList::default();
                 while let Some((key, entry)) = access.next_entry::<String, PresenceEntry>()? {
-                    entries.push((Arc::from(key), entry));
+                    let start = list.metas.len();
+                    list.metas.extend(entry.metas);
+                    list.keys.push((Arc::from(key), start..list.metas.len()));
                 }
-                Ok(PresenceList { entries })
+                Ok(list)
             }
         }
         deserializer.deserialize_map(ListVisitor)

@@ -35,7 +35,7 @@ pub struct Entry {
     /// The presence key (Phoenix groups metas by it).
     pub key: Arc<str>,
     /// The current meta, with `phx_ref` and `seq`.
-    pub meta: PresenceMeta,
+    pub meta: Arc<PresenceMeta>,
     /// The browser tab that owns the entry, which may reclaim it within the grace period after closing.
     pub tab_id: Option<Arc<str>>,
     /// Set while the entry lingers after its owner closed without leaving.
@@ -78,9 +78,33 @@ struct TopicRoster {
     closing_tabs: HashMap<Arc<str>, Vec<EntryId>>,
     /// The next number this roster assigns itself.
     next_seq: u64,
+    /// Entries per key, and how many keys have more than one: while none do, `list` needs no grouping.
+    key_counts: HashMap<Arc<str>, u32>,
+    shared_keys: usize,
 }
 
 impl TopicRoster {
+    fn count_key(&mut self, key: &Arc<str>) {
+        let count = self.key_counts.entry(key.clone()).or_insert(0);
+        *count += 1;
+        if *count == 2 {
+            self.shared_keys += 1;
+        }
+    }
+
+    fn uncount_key(&mut self, key: &Arc<str>) {
+        if let Some(count) = self.key_counts.get_mut(key) {
+            *count -= 1;
+            match *count {
+                0 => {
+                    self.key_counts.remove(key);
+                }
+                1 => self.shared_keys -= 1,
+                _ => {}
+            }
+        }
+    }
+
     fn forget_closing(&mut self, tab: &Arc<str>, id: EntryId) {
         if let Some(ids) = self.closing_tabs.get_mut(tab) {
             ids.retain(|closing| *closing != id);
@@ -148,17 +172,22 @@ impl PresenceState {
         if let (Some(id), Some(tab)) = (reclaimable, &request.tab_id) {
             roster.forget_closing(tab, id);
         }
-        if let Some(entry) = reclaimable.and_then(|id| roster.entry_mut(id)) {
+        if let Some((old_key, seq)) =
+            reclaimable.and_then(|id| Some((roster.entry_mut(id)?.key.clone(), roster.seq_of[&id])))
+        {
+            roster.uncount_key(&old_key);
+            roster.count_key(&request.key);
+            let entry = roster.by_seq.get_mut(&seq).expect("seq_of and by_seq agree");
             let old = (entry.key.clone(), entry.meta.clone());
             let same_key = entry.key == request.key;
             entry.key = request.key;
             entry.closing = None;
-            entry.meta = PresenceMeta {
+            entry.meta = Arc::new(PresenceMeta {
                 phx_ref,
                 phx_ref_prev: same_key.then(|| old.1.phx_ref.clone()),
                 seq: entry.meta.seq,
                 fields: request.fields,
-            };
+            });
             let change = RosterChange { joins: vec![(entry.key.clone(), entry.meta.clone())], leaves: vec![old] };
             return Joined { id: entry.id, reclaimed: true, change };
         }
@@ -170,9 +199,10 @@ impl PresenceState {
         roster.next_seq = roster.next_seq.max(seq + 1);
         self.next_entry += 1;
         let id = EntryId(self.next_entry);
-        let meta = PresenceMeta { phx_ref, phx_ref_prev: None, seq, fields: request.fields };
+        let meta = Arc::new(PresenceMeta { phx_ref, phx_ref_prev: None, seq, fields: request.fields });
         let entry = Entry { id, key: request.key, meta, tab_id: request.tab_id, closing: None };
         let change = RosterChange { joins: vec![(entry.key.clone(), entry.meta.clone())], leaves: Vec::new() };
+        roster.count_key(&entry.key);
         roster.seq_of.insert(id, seq);
         roster.by_seq.insert(seq, entry);
         Joined { id, reclaimed: false, change }
@@ -187,7 +217,7 @@ impl PresenceState {
         let phx_ref = self.new_ref();
         let entry = self.topics.get_mut(topic).and_then(|roster| roster.entry_mut(id)).ok_or(NotTracked)?;
         let old = entry.meta.clone();
-        entry.meta = PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq: old.seq, fields };
+        entry.meta = Arc::new(PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq: old.seq, fields });
         Ok(RosterChange {
             joins: vec![(entry.key.clone(), entry.meta.clone())],
             leaves: vec![(entry.key.clone(), old)],
@@ -199,6 +229,7 @@ impl PresenceState {
         let Some(roster) = self.topics.get_mut(topic) else { return RosterChange::default() };
         let Some(seq) = roster.seq_of.remove(&id) else { return RosterChange::default() };
         let entry = roster.by_seq.remove(&seq).expect("seq_of and by_seq agree");
+        roster.uncount_key(&entry.key);
         if let (Some(tab), Some(_)) = (&entry.tab_id, entry.closing) {
             roster.forget_closing(tab, id);
         }
@@ -248,8 +279,12 @@ impl PresenceState {
         let mut change = RosterChange::default();
         for (entry, seq, phx_ref) in [(&mut a, seq_b, ref_a), (&mut b, seq_a, ref_b)] {
             let old = entry.meta.clone();
-            entry.meta =
-                PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq, fields: old.fields.clone() };
+            entry.meta = Arc::new(PresenceMeta {
+                phx_ref,
+                phx_ref_prev: Some(old.phx_ref.clone()),
+                seq,
+                fields: old.fields.clone(),
+            });
             change.leaves.push((entry.key.clone(), old));
             change.joins.push((entry.key.clone(), entry.meta.clone()));
         }
@@ -262,12 +297,14 @@ impl PresenceState {
 
     /// Phoenix's `list(topic)`.
     pub fn list(&self, topic: &str) -> PresenceList {
-        PresenceList::from_pairs(self.entries(topic).map(|entry| (entry.key.clone(), entry.meta.clone())))
+        let Some(roster) = self.topics.get(topic) else { return PresenceList::default() };
+        let pairs = roster.by_seq.values().map(|entry| (entry.key.clone(), entry.meta.clone()));
+        if roster.shared_keys == 0 { PresenceList::from_distinct_pairs(pairs) } else { PresenceList::from_pairs(pairs) }
     }
 
     /// Phoenix's `get_by_key(topic, key)`.
     pub fn get_by_key(&self, topic: &str, key: &str) -> Option<PresenceEntry> {
-        let metas: Vec<PresenceMeta> =
+        let metas: Vec<Arc<PresenceMeta>> =
             self.entries(topic).filter(|entry| &*entry.key == key).map(|entry| entry.meta.clone()).collect();
         (!metas.is_empty()).then_some(PresenceEntry { metas })
     }
