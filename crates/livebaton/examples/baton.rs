@@ -78,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nBob saves: fence, (the store commits and verifies), finish");
     let token = engine.editing.fence(record, "view-bob")?;
     engine.editing.verify(&token)?;
-    engine.editing.finish_save(&token)?;
+    engine.editing.finish_save(&token, 2); // the store saved the row at lock_version 2
     println!("  saved from lock_version {:?}; Carol cannot fence: {}", token.base_lock_version(), {
         engine.editing.fence(record, "view-carol").unwrap_err()
     });

@@ -167,9 +167,8 @@ async fn first_in_line_owns_and_the_next_is_promoted_with_the_draft() {
     assert_eq!(carol_tab.last_owner_change().unwrap().owner.as_ref().unwrap().user_name, "Bob");
 
     // Alice's old token is refused; Bob continues from the draft.
-    assert!(engine.editing.verify(&alice_token).is_err());
-    assert!(engine.editing.finish_save(&alice_token).is_err());
-    assert_eq!(engine.editing.get_draft(RECORD).unwrap().version, 1, "a refused save keeps the draft");
+    assert!(engine.editing.verify(&alice_token).is_err(), "the store refuses Alice's save, so the draft stays");
+    assert_eq!(engine.editing.get_draft(RECORD).unwrap().version, 1);
     let next = engine.editing.update_draft(RECORD, "view-bob", 9, json!({"title": "Hello, Bob"})).unwrap();
     assert_eq!((next.version, next.base_lock_version, next.updated_by.name.as_str()), (2, 5, "Bob"));
     assert!(engine.editing.fence(RECORD, "view-carol").is_err());
@@ -236,7 +235,8 @@ async fn a_viewer_is_skipped_for_ownership() {
     assert!(alice.last_owner_change().is_some());
 }
 
-/// Saving: the owner fences, the store verifies at commit, `finish_save` ends the draft and tells the spectators.
+/// Saving: the owner fences, the store verifies at commit, `finish_save` ends the saved draft and tells the
+/// spectators; a draft typed after the fence is kept and rebased on the saved row.
 #[tokio::test(start_paused = true)]
 async fn a_save_ends_the_draft_and_tells_spectators() {
     let engine = engine();
@@ -245,12 +245,72 @@ async fn a_save_ends_the_draft_and_tells_spectators() {
     engine.editing.update_draft(RECORD, "alice-1", 3, json!({"title": "Final"})).unwrap();
     assert!(bob.next_draft().await.draft.is_some());
     let token = engine.editing.fence(RECORD, "alice-1").unwrap();
+    assert_eq!((token.base_lock_version(), token.draft_version()), (Some(3), Some(1)));
     engine.editing.verify(&token).unwrap();
-    engine.editing.finish_save(&token).unwrap();
+    engine.editing.finish_save(&token, 4);
     assert_eq!(engine.editing.get_draft(RECORD), None);
     let cleared = bob.next_draft().await;
     assert_eq!((cleared.draft.clone(), cleared.source.as_str()), (None, "alice-1"));
     assert_eq!(engine.editing.fence(RECORD, "alice-1").unwrap().base_lock_version(), None, "no draft, no base");
+
+    // Alice types while her next save is in flight: the newer draft survives, based on the row just saved.
+    engine.editing.update_draft(RECORD, "alice-1", 4, json!({"title": "Final!"})).unwrap();
+    let token = engine.editing.fence(RECORD, "alice-1").unwrap();
+    engine.editing.update_draft(RECORD, "alice-1", 4, json!({"title": "Final!!"})).unwrap();
+    engine.editing.finish_save(&token, 5);
+    let kept = engine.editing.get_draft(RECORD).unwrap();
+    assert_eq!((kept.params.clone(), kept.base_lock_version), (json!({"title": "Final!!"}), 5));
+}
+
+/// Tokens die with every change of owner, even when the same tab gets the baton back: the epoch never repeats.
+#[tokio::test(start_paused = true)]
+async fn a_token_from_an_earlier_ownership_is_refused() {
+    let engine = engine();
+    let alice = editor("1", "Alice");
+    let _tab1 = open(&engine, "alice-1", &alice, Some("a1")).await;
+    let _tab2 = open(&engine, "alice-2", &alice, Some("a2")).await;
+    let first = engine.editing.fence(RECORD, "alice-1").unwrap();
+    engine.editing.take_here(RECORD, "alice-2").unwrap();
+    engine.editing.take_here(RECORD, "alice-1").unwrap();
+    let second = engine.editing.fence(RECORD, "alice-1").unwrap();
+    assert!(engine.editing.verify(&second).is_ok());
+    assert!(engine.editing.verify(&first).is_err(), "same tab, earlier ownership: refused");
+}
+
+/// When the session ends and starts again, tokens of the old session stay dead.
+#[tokio::test(start_paused = true)]
+async fn a_token_does_not_outlive_its_session() {
+    let engine = engine();
+    let alice = editor("1", "Alice");
+    let tab = open(&engine, "alice-1", &alice, None).await;
+    let old = engine.editing.fence(RECORD, "alice-1").unwrap();
+    drop(tab);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _again = open(&engine, "alice-1", &alice, None).await;
+    engine.editing.update_draft(RECORD, "alice-1", 1, json!({"title": "new session"})).unwrap();
+    assert!(engine.editing.verify(&old).is_err());
+}
+
+/// A reloading owner stays owner: the same user's tab reclaims its place within the grace, and nobody else can
+/// claim it by sending the same tab id.
+#[tokio::test(start_paused = true)]
+async fn a_reloading_owner_keeps_the_baton_and_a_tab_id_cannot_be_stolen() {
+    let engine = engine();
+    let (alice, mallory) = (editor("1", "Alice"), editor("6", "Mallory"));
+    let tab = open(&engine, "alice-1", &alice, Some("tab-a")).await;
+    let _bob = open(&engine, "bob-1", &editor("2", "Bob"), Some("tab-b")).await;
+    engine.editing.update_draft(RECORD, "alice-1", 1, json!({"title": "typed before reload"})).unwrap();
+    drop(tab);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _thief = open(&engine, "mallory-1", &mallory, Some("tab-a")).await;
+    let reloaded = open(&engine, "alice-2", &alice, Some("tab-a")).await;
+    assert!(reloaded.role(&engine).is_owner(), "the reloaded tab is first again");
+    assert_eq!(engine.editing.get_lock_owner(RECORD).unwrap().user_name, "Alice");
+    let queue: Vec<String> =
+        engine.editing.get_sorted_presences(RECORD).iter().map(|p| p.view_id.to_string()).collect();
+    assert_eq!(queue, ["alice-2", "bob-1", "mallory-1"], "Mallory joined at the back despite the tab id");
+    engine.editing.update_draft(RECORD, "alice-2", 1, json!({"title": "after reload"})).unwrap();
+    assert_eq!(engine.editing.get_draft(RECORD).unwrap().version, 2, "the draft carried over the reload");
 }
 
 /// The draft ends when the last editor has left (after the grace); a new session starts from nothing.
@@ -281,4 +341,28 @@ async fn sessions_are_per_target() {
     assert!(engine.editing.fence(EditTarget::entity(1), "v2").is_ok());
     assert_eq!(EditTarget::from_presence_topic("entity_edit:1"), Some(EditTarget::entity(1)));
     assert_eq!(EditTarget::from_presence_topic("room:1"), None);
+    assert_eq!(EditTarget::from_presence_topic("data_edit:+1"), None, "only canonical ids name a session");
+    assert_eq!(EditTarget::from_presence_topic("data_edit:01"), None);
+}
+
+/// With diff coalescing on, editing topics still publish each diff at once, so a member always hears the
+/// `presence_diff` before the `owner_changed` it caused.
+#[tokio::test(start_paused = true)]
+async fn with_coalescing_the_diff_still_comes_before_the_owner_change() {
+    let engine = Engine::new(EngineConfig {
+        presence: PresenceConfig { leave_grace: Duration::ZERO, coalesce_window: Duration::from_millis(20) },
+        ..Default::default()
+    });
+    let mut alice = open(&engine, "alice-1", &editor("1", "Alice"), None).await;
+    let mut bob = open(&engine, "bob-1", &editor("2", "Bob"), None).await;
+    while bob.editing.try_recv().unwrap().is_some() {}
+    alice.guard.take().unwrap().leave();
+    let first = bob.editing.try_recv().unwrap().expect("published at once, not after the window");
+    match &first.message {
+        Message::PresenceDiff(diff) => assert!(diff.leaves.get("alice-1").is_some()),
+        other => panic!("the diff must come first, got {other:?}"),
+    }
+    let second = bob.editing.try_recv().unwrap().unwrap();
+    assert!(matches!(&second.message, Message::OwnerChanged(change) if change.reason == OwnerChangeReason::Promoted));
+    assert!(alice.last_owner_change().is_some());
 }

@@ -205,7 +205,14 @@ proptest! {
             replica.apply(&change.to_diff());
             pending.merge(change);
             if step % batch == 0 {
-                coalesced.apply(&std::mem::take(&mut pending).to_diff());
+                let merged = std::mem::take(&mut pending);
+                for (_, joined) in &merged.joins {
+                    prop_assert!(
+                        !merged.leaves.iter().any(|(_, left)| left.phx_ref == joined.phx_ref),
+                        "a meta joined and left within one window is not published at all"
+                    );
+                }
+                coalesced.apply(&merged.to_diff());
                 prop_assert_eq!(coalesced.snapshot(), listed(&state), "coalesced diffs reproduce list");
             }
             prop_assert_eq!(replica.snapshot(), listed(&state), "diffs reproduce list");

@@ -159,7 +159,8 @@ async fn coalescing_merges_a_burst_into_one_diff() {
     assert!(diffs.try_recv().unwrap().is_none(), "one diff for the whole burst");
 }
 
-/// A subscriber that falls behind a join storm is told it lagged and resyncs from `list`.
+/// A subscriber that falls behind a join storm is told it lagged, resyncs from `list`, and from then on the diffs
+/// keep its copy equal to the tracker's.
 #[tokio::test(start_paused = true)]
 async fn a_lagging_subscriber_resyncs_from_the_list() {
     let pubsub = PubSub::new(PubSubConfig { topic_capacity: 8 });
@@ -170,7 +171,18 @@ async fn a_lagging_subscriber_resyncs_from_the_list() {
         guards.push(presence.track("room", &format!("user:{n}"), meta("x")).await.unwrap());
     }
     assert!(matches!(diffs.recv().await, Err(RecvError::Lagged(_))));
-    assert_eq!(presence.list("room").len(), 50, "the list is the resync source");
+    // Resync: drop what is queued, take the list, then follow the diffs.
+    while diffs.try_recv().unwrap().is_some() {}
+    let mut replica: Vec<String> = keys(&presence.list("room"));
+    guards.remove(10).leave();
+    guards.push(presence.track("room", "late", meta("x")).await.unwrap());
+    for _ in 0..2 {
+        let diff = next_diff(&mut diffs).await;
+        replica.extend(keys(&diff.joins));
+        replica.retain(|key| diff.leaves.get(key).is_none());
+    }
+    assert_eq!(replica, keys(&presence.list("room")));
+    assert_eq!(replica.len(), 50);
 }
 
 /// Topics are independent, and an emptied topic leaves nothing behind.
@@ -180,7 +192,9 @@ async fn topics_are_independent() {
     let a = presence.track("room:a", "alice", meta("Alice")).await.unwrap();
     let _b = presence.track("room:b", "bob", meta("Bob")).await.unwrap();
     assert_eq!(presence.count("room:a"), 1);
+    assert_eq!(presence.topic_count(), 2);
     a.leave();
     assert_eq!(presence.count("room:a"), 0);
+    assert_eq!(presence.topic_count(), 1, "an emptied topic is forgotten");
     assert_eq!(keys(&presence.list("room:b")), ["bob"]);
 }

@@ -66,7 +66,8 @@ fn now_ms() -> u64 {
 }
 
 impl Editing {
-    /// Editing sessions on `presence`, with drafts kept in this process.
+    /// Editing sessions on `presence`, with drafts kept in this process. Create one `Editing` per tracker (as
+    /// [`crate::Engine`] does): each registers an observer that announces owner changes.
     pub fn new(presence: Presence) -> Self {
         Self::with_draft_store(presence, Arc::new(LocalDraftStore::default()))
     }
@@ -99,7 +100,10 @@ impl Editing {
         if let Some(tab_id) = tab_id {
             meta.insert("tab_id".into(), json!(tab_id));
         }
-        self.presence.track_in_tab(&target.presence_topic(), view_id, meta, tab_id).await
+        // A tab reclaims its place only for the same user: the reclaim identity is user and tab together, so a
+        // client that sends someone else's tab id (or a duplicated tab) cannot take over their lingering place.
+        let reclaim_as = tab_id.map(|tab_id| format!("{}/{tab_id}", editor.user_id));
+        self.presence.track_in_tab(&target.presence_topic(), view_id, meta, reclaim_as.as_deref()).await
     }
 
     /// The role of page `view_id` (of user `user_id`) in `target`'s session.
@@ -122,10 +126,11 @@ impl Editing {
 
     /// Every editor except the owner, in queue order.
     pub fn get_spectators(&self, target: EditTarget) -> Vec<EditingPresence> {
-        let owner = self.get_lock_owner(target).map(|owner| owner.view_id);
-        let mut presences = self.get_sorted_presences(target);
-        presences.retain(|presence| Some(&presence.view_id) != owner.as_ref());
-        presences
+        let topic = target.presence_topic();
+        self.presence.read(|roster| {
+            let owner = first_eligible(roster.entries(&topic)).map(|owner| owner.id);
+            roster.entries(&topic).filter(|entry| Some(entry.id) != owner).map(EditingPresence::from_entry).collect()
+        })
     }
 
     /// Presence diffs and [`OwnerChanged`] messages of `target`'s session.
@@ -212,12 +217,16 @@ impl Editing {
         let sessions = self.board.lock();
         let session = sessions.get(&target);
         match session.and_then(|session| session.owner.as_ref().map(|owner| (owner, session.epoch))) {
-            Some((owner, epoch)) if &*owner.view_id == view_id => Ok(OwnerToken {
-                target,
-                view_id: owner.view_id.clone(),
-                epoch,
-                base_lock_version: self.board.drafts.get(&target).map(|draft| draft.base_lock_version),
-            }),
+            Some((owner, epoch)) if &*owner.view_id == view_id => {
+                let draft = self.board.drafts.get(&target);
+                Ok(OwnerToken {
+                    target,
+                    view_id: owner.view_id.clone(),
+                    epoch,
+                    base_lock_version: draft.as_ref().map(|draft| draft.base_lock_version),
+                    draft_version: draft.as_ref().map(|draft| draft.version),
+                })
+            }
             _ => Err(OwnerBoard::not_owner(session)),
         }
     }
@@ -230,16 +239,20 @@ impl Editing {
         Self::check(&self.board.lock(), token)
     }
 
-    /// Ends the draft after the owner's save committed, and tells the spectators.
-    ///
-    /// # Errors
-    /// [`NotOwner`] when ownership moved on since `token` was issued; the draft is kept.
-    pub fn finish_save(&self, token: &OwnerToken) -> Result<(), NotOwner> {
-        let sessions = self.board.lock();
-        Self::check(&sessions, token)?;
-        self.board.drafts.remove(&token.target);
-        self.publish_draft(token.target, None, &token.view_id);
-        Ok(())
+    /// Settles the draft after a save made with `token` committed, leaving the row at `saved_lock_version`: the
+    /// saved draft ends (spectators are told, and reload the row); a newer draft typed after `fence` is kept and
+    /// rebased on the saved row, so the next save does not conflict with this one. Call it only after the store
+    /// committed with `token`; it does not check ownership, since the save stands even if the baton moved meanwhile.
+    pub fn finish_save(&self, token: &OwnerToken, saved_lock_version: i64) {
+        let _sessions = self.board.lock();
+        let Some(draft) = self.board.drafts.get(&token.target) else { return };
+        if Some(draft.version) == token.draft_version {
+            self.board.drafts.remove(&token.target);
+            self.publish_draft(token.target, None, &token.view_id);
+        } else {
+            let rebased = Draft { base_lock_version: saved_lock_version, ..(*draft).clone() };
+            self.board.drafts.put(&token.target, Arc::new(rebased));
+        }
     }
 
     fn check(sessions: &HashMap<EditTarget, SessionOwner>, token: &OwnerToken) -> Result<(), NotOwner> {

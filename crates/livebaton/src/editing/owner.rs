@@ -6,6 +6,7 @@
 //! any hand-over is refused.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,7 @@ pub struct OwnerToken {
     pub(crate) view_id: Arc<str>,
     pub(crate) epoch: u64,
     pub(crate) base_lock_version: Option<i64>,
+    pub(crate) draft_version: Option<u64>,
 }
 
 impl OwnerToken {
@@ -118,6 +120,11 @@ impl OwnerToken {
     pub fn base_lock_version(&self) -> Option<i64> {
         self.base_lock_version
     }
+
+    /// The draft version being saved, if there is a draft.
+    pub fn draft_version(&self) -> Option<u64> {
+        self.draft_version
+    }
 }
 
 /// Ownership of one session.
@@ -129,16 +136,20 @@ pub(crate) struct SessionOwner {
 
 /// Owners of every editing session on this node.
 pub(crate) struct OwnerBoard {
-    /// Session → owner and epoch. A std `Mutex` taken inside the tracker's lock (by the observer) and alone (by draft
-    /// updates and fencing); never the other way round, so the two locks cannot deadlock.
+    /// Session → owner and epoch. A std `Mutex`. Lock order, everywhere: tracker → observers list → this → draft store
+    /// → PubSub registry. The observer takes it inside the tracker's lock; draft updates and fencing take it alone and
+    /// never call the tracker while holding it, so no cycle exists.
     sessions: Mutex<HashMap<EditTarget, SessionOwner>>,
+    /// Source of ownership epochs for every session. Never reset (not even when a session ends and starts again), so
+    /// a token from any earlier ownership can never match again. Bumped only under `sessions`.
+    epochs: AtomicU64,
     pub(crate) drafts: Arc<dyn DraftStore>,
     pub(crate) pubsub: PubSub,
 }
 
 impl OwnerBoard {
     pub(crate) fn new(pubsub: PubSub, drafts: Arc<dyn DraftStore>) -> Self {
-        OwnerBoard { sessions: Mutex::new(HashMap::new()), drafts, pubsub }
+        OwnerBoard { sessions: Mutex::new(HashMap::new()), epochs: AtomicU64::new(0), drafts, pubsub }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<EditTarget, SessionOwner>> {
@@ -153,7 +164,12 @@ impl OwnerBoard {
 
 impl PresenceObserver for OwnerBoard {
     fn watches(&self, topic: &str) -> bool {
-        topic.starts_with("entity_edit:") || topic.starts_with("data_edit:")
+        EditTarget::from_presence_topic(topic).is_some()
+    }
+
+    fn needs_immediate_diffs(&self) -> bool {
+        // An owner change must never reach a client before the presence diff that caused it.
+        true
     }
 
     fn on_change(&self, topic: &str, roster: &PresenceState, _change: &RosterChange) {
@@ -182,7 +198,7 @@ impl PresenceObserver for OwnerBoard {
             }
             (Some(_), Some(_)) => OwnerChangeReason::Promoted,
         };
-        session.epoch += 1;
+        session.epoch = self.epochs.fetch_add(1, Ordering::Relaxed) + 1;
         session.owner = owner.clone();
         let draft = self
             .drafts

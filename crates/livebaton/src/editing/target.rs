@@ -58,7 +58,9 @@ impl EditTarget {
             "data_edit" => EditKind::Data,
             _ => return None,
         };
-        Some(EditTarget { kind, id: id.parse().ok()? })
+        let target = EditTarget { kind, id: id.parse().ok()? };
+        // Only the canonical spelling: `data_edit:+7` or `data_edit:007` must not alias session 7.
+        (target.presence_topic() == topic).then_some(target)
     }
 }
 

@@ -14,7 +14,7 @@ mod message;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use tokio::sync::broadcast;
 
@@ -135,12 +135,22 @@ impl PubSub {
             }
         };
         let topic = topics.get_key_value(topic).map(|(key, _)| key.clone()).unwrap_or_else(|| Arc::from(topic));
-        Subscription { id, topic, receiver: Some(receiver), registry: self.registry.clone() }
+        Subscription { id, topic, receiver: Some(receiver), registry: Arc::downgrade(&self.registry) }
     }
 
     /// Ends a subscription now (the same as dropping it).
     pub fn unsubscribe(&self, subscription: Subscription) {
         drop(subscription);
+    }
+
+    /// The settings this PubSub was built with.
+    pub fn config(&self) -> &PubSubConfig {
+        &self.registry.config
+    }
+
+    /// Number of topics with at least one local subscriber (a topic's buffer is freed with its last subscriber).
+    pub fn topic_count(&self) -> usize {
+        self.registry.topics.read().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
     }
 
     /// Number of local subscribers of `topic`.
@@ -190,7 +200,9 @@ pub struct Subscription {
     topic: Arc<str>,
     /// `Option` only so `Drop` can release the receiver before checking whether it was the topic's last one.
     receiver: Option<broadcast::Receiver<Arc<Broadcast>>>,
-    registry: Arc<Registry>,
+    /// Weak, so subscriptions do not keep a dropped PubSub alive: once every handle is gone the topics' senders drop
+    /// and subscribers get [`RecvError::Closed`].
+    registry: Weak<Registry>,
 }
 
 impl Subscription {
@@ -242,7 +254,8 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         drop(self.receiver.take());
-        let mut topics = self.registry.topics.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(registry) = self.registry.upgrade() else { return };
+        let mut topics = registry.topics.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Under the write lock no one can subscribe in between, so a count of zero means the topic is unused.
         if topics.get(&self.topic).is_some_and(|sender| sender.receiver_count() == 0) {
             topics.remove(&self.topic);

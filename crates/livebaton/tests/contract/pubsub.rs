@@ -108,8 +108,10 @@ macro_rules! single_node_contract {
             assert_eq!(pubsub.subscriber_count("t"), 1);
             assert_eq!(pubsub.broadcast("t", app("x", 1)).unwrap(), 1);
             assert_eq!(number(&next(&mut second).await.message), 1);
+            let topics = pubsub.topic_count();
             drop(second);
             assert_eq!(pubsub.subscriber_count("t"), 0);
+            assert_eq!(pubsub.topic_count(), topics - 1, "the topic's buffer is freed");
             assert_eq!(pubsub.broadcast("t", app("x", 2)).unwrap(), 0, "nobody left to deliver to");
         }
 
@@ -142,7 +144,7 @@ macro_rules! single_node_contract {
                 kept += 1;
             }
             assert_eq!(last, total - 1);
-            assert!(kept < total as usize, "the queue is bounded: kept {kept} of {total}");
+            assert!(kept <= pubsub.config().topic_capacity, "the queue is bounded: kept {kept} of {total}");
         }
 
         /// The wire encoding of one broadcast is computed once, and every subscriber shares the same bytes.
@@ -164,6 +166,16 @@ macro_rules! single_node_contract {
             }
             assert_eq!(encodings.load(Ordering::SeqCst), 1);
             assert!(pointers.windows(2).all(|pair| pair[0] == pair[1]), "all subscribers share one buffer");
+        }
+
+        /// Once the PubSub is gone, subscribers are told it closed instead of waiting forever.
+        #[tokio::test]
+        async fn subscribers_learn_when_the_pubsub_is_gone() {
+            let pubsub = $make;
+            let mut subscription = pubsub.subscribe("t");
+            drop(pubsub);
+            let outcome = tokio::time::timeout(std::time::Duration::from_secs(5), subscription.recv()).await;
+            assert_eq!(outcome.expect("no hang").unwrap_err(), RecvError::Closed);
         }
 
         /// Content events keep their type and event name through the PubSub.
