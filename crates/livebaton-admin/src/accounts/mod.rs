@@ -1,0 +1,13 @@
+//! Accounts: roles, password hashing, sign-in throttling, bearer tokens and random secrets.
+
+mod passwords;
+mod random;
+mod role;
+mod throttle;
+mod tokens;
+
+pub use passwords::{MIN_PASSWORD_LEN, hash_password, verify_password, warm_up};
+pub use random::{generate_password, random_token, sha256_hex};
+pub use role::Role;
+pub use throttle::{Throttle, ThrottleConfig, Throttled};
+pub use tokens::{TOKEN_TTL_MS, TokenSigner};

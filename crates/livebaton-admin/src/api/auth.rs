@@ -1,0 +1,111 @@
+//! Bearer-token authentication for the JSON API, and `POST /api/tokens`.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use crate::accounts::{Role, TOKEN_TTL_MS, verify_password};
+use crate::app::AppState;
+use crate::storage::{User, now_ms};
+
+/// The signed-in user of an API request (from `Authorization: Bearer <token>`).
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub User);
+
+impl ApiUser {
+    /// Refuses unless the user's role is at least `role`.
+    ///
+    /// # Errors
+    /// [`ApiError::Forbidden`].
+    pub fn require(&self, role: Role) -> Result<&User, ApiError> {
+        if self.0.role >= role { Ok(&self.0) } else { Err(ApiError::Forbidden(self.0.role)) }
+    }
+}
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+        let token = header
+            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .ok_or(ApiError::Unauthorized("send Authorization: Bearer <token> (from POST /api/tokens)"))?;
+        let user_id =
+            state.signer.verify(token.trim(), now_ms()).ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+        let user = state.store.find_user(user_id).await?.ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+        Ok(ApiUser(user))
+    }
+}
+
+/// `POST /api/tokens` body.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    email: String,
+    password: String,
+}
+
+/// `POST /api/tokens`: `{email, password}` → `{token, expires_at}`. Failed attempts are throttled per account and
+/// per address, like the sign-in page.
+pub async fn create_token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(credentials) = body?;
+    let user = state.authenticate(&credentials.email, &credentials.password, &peer.ip().to_string()).await?;
+    let expires_at = now_ms() + TOKEN_TTL_MS;
+    Ok(Json(json!({"token": state.signer.sign(user.id, expires_at), "expires_at": expires_at})))
+}
+
+/// Why a sign-in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Wrong email or password (which of the two is not said).
+    #[error("invalid email or password")]
+    Invalid,
+    /// Too many failures.
+    #[error(transparent)]
+    Throttled(#[from] crate::accounts::Throttled),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] crate::storage::StoreError),
+}
+
+impl From<SignInError> for ApiError {
+    fn from(error: SignInError) -> Self {
+        match error {
+            SignInError::Invalid => ApiError::Unauthorized("invalid email or password"),
+            SignInError::Throttled(throttled) => ApiError::Throttled(throttled),
+            SignInError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl AppState {
+    /// Checks credentials with throttling and equal time for unknown accounts.
+    ///
+    /// # Errors
+    /// [`SignInError`].
+    pub async fn authenticate(&self, email: &str, password: &str, address: &str) -> Result<User, SignInError> {
+        self.throttle.check(email, address, Instant::now())?;
+        let user = self.store.find_user_by_email(email).await?;
+        let ok = verify_password(password, user.as_ref().map(|user| user.password_hash.as_str())).await;
+        match user {
+            Some(user) if ok => {
+                self.throttle.record_success(email);
+                Ok(user)
+            }
+            _ => {
+                self.throttle.record_failure(email, address, Instant::now());
+                Err(SignInError::Invalid)
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The JSON API: tokens, entities and records. A second way to write content, so live pages can be seen reacting to
+//! changes made elsewhere. Every route but `POST /api/tokens` needs `Authorization: Bearer <token>`.
+
+mod auth;
+mod entities;
+mod error;
+mod records;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use auth::{ApiUser, SignInError};
+pub use error::ApiError;
+
+use crate::app::AppState;
+
+/// The `/api` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/tokens", post(auth::create_token))
+        .route("/api/entities", get(entities::list).post(entities::create))
+        .route("/api/entities/{name}", get(entities::show).put(entities::update).delete(entities::delete))
+        .route("/api/entities/{name}/records", get(records::list).post(records::create))
+        .route("/api/entities/{name}/records/{id}", get(records::show).put(records::update).delete(records::delete))
+}

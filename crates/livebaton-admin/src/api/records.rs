@@ -1,0 +1,74 @@
+//! `/api/entities/{name}/records[/{id}]`: records. Everyone signed in may read; editors and admins may write.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use livebaton_content::RecordInput;
+use serde_json::{Value, json};
+
+use super::entities::{DeleteQuery, Versioned, entity_named};
+use super::{ApiError, ApiUser};
+use crate::accounts::Role;
+use crate::app::AppState;
+use crate::storage::Record;
+
+/// `GET /api/entities/{name}/records`.
+pub async fn list(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let entity = entity_named(&state, &name).await?;
+    Ok(Json(json!({"records": state.store.list_records(entity.id).await?})))
+}
+
+/// `POST /api/entities/{name}/records` (editor).
+pub async fn create(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(name): Path<String>,
+    body: Result<Json<RecordInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<Record>), ApiError> {
+    let actor = user.require(Role::Editor)?.id;
+    let Json(input) = body?;
+    let entity = entity_named(&state, &name).await?;
+    Ok((StatusCode::CREATED, Json(state.content.create_record(&entity, &input, Some(actor)).await?)))
+}
+
+/// `GET /api/entities/{name}/records/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path((name, id)): Path<(String, i64)>,
+) -> Result<Json<Record>, ApiError> {
+    let entity = entity_named(&state, &name).await?;
+    Ok(Json(state.store.find_record(entity.id, id).await?.ok_or(ApiError::NotFound("record"))?))
+}
+
+/// `PUT /api/entities/{name}/records/{id}` (editor; `lock_version` required; a stale one gives 409 with the row).
+pub async fn update(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path((name, id)): Path<(String, i64)>,
+    body: Result<Json<Versioned<RecordInput>>, JsonRejection>,
+) -> Result<Json<Record>, ApiError> {
+    user.require(Role::Editor)?;
+    let Json(body) = body?;
+    let entity = entity_named(&state, &name).await?;
+    let (input, lock_version) = body.split()?;
+    Ok(Json(state.content.update_record(&entity, id, lock_version, &input, None).await?))
+}
+
+/// `DELETE /api/entities/{name}/records/{id}` (editor).
+pub async fn delete(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path((name, id)): Path<(String, i64)>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Role::Editor)?;
+    let entity = entity_named(&state, &name).await?;
+    state.content.delete_record(&entity, id, query.lock_version()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,89 @@
+//! Command line and environment: `livebaton [serve]` and `livebaton user add|list`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// livebaton: live pages, presence and collaborative editing, with an admin/CMS app.
+#[derive(Debug, Parser)]
+#[command(name = "livebaton", version, about)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the admin server (the default).
+    Serve,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `livebaton user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user, or update the password, role and name of an existing one.
+    Add {
+        /// Email address (the sign-in name).
+        #[arg(long)]
+        email: String,
+        /// Password (at least 8 characters).
+        #[arg(long)]
+        password: String,
+        /// admin, editor or viewer.
+        #[arg(long)]
+        role: String,
+        /// Display name (default: the part of the email before '@').
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List users.
+    List,
+}
+
+/// Settings, each also read from an environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "LIVEBATON_BIND", default_value = "127.0.0.1:4000", global = true)]
+    pub bind: SocketAddr,
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://…` (default: a SQLite file in the data directory).
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Redis URL for running several nodes (used by the multi-node work; ignored for now).
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// Secret for signing tokens and sessions (default: generated once and kept in the data directory).
+    #[arg(long, env = "LIVEBATON_SECRET_KEY_BASE", global = true, hide_env_values = true)]
+    pub secret_key_base: Option<String>,
+    /// Create or update this admin account at start (with --admin-password).
+    #[arg(long, env = "LIVEBATON_ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+    /// Password for --admin-email.
+    #[arg(long, env = "LIVEBATON_ADMIN_PASSWORD", global = true, hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Do not seed demo content into an empty database.
+    #[arg(long, env = "LIVEBATON_NO_DEMO", global = true)]
+    pub no_demo: bool,
+    /// Directory for the default SQLite database and the generated secret.
+    #[arg(long, env = "LIVEBATON_DATA_DIR", default_value = "livebaton-data", global = true)]
+    pub data_dir: PathBuf,
+}
+
+impl Settings {
+    /// The database URL to use: the one given, or a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!("sqlite://{}?mode=rwc", self.data_dir.join("livebaton.db").display()),
+        }
+    }
+}

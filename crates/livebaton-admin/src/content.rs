@@ -1,0 +1,190 @@
+//! The content service: validate, store, then announce. Every write the admin app makes (JSON API or live form) goes
+//! through here, so validation, the lock_version check, the editing fence and the events after commit cannot be
+//! skipped by one of them.
+
+use livebaton::editing::{EditTarget, Editing, NotOwner, OwnerToken};
+use livebaton::events::Events;
+use livebaton_content::{EntityInput, RecordInput, ValidationErrors, validate_entity, validate_record};
+
+use crate::storage::{Entity, Record, Store, StoreError};
+
+/// Why a content write was refused. Each variant maps to one message the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    /// The submission is invalid; every field's messages.
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    /// The entity or record does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The entity changed since it was loaded.
+    #[error("this entity was changed by someone else; reload to see the current version")]
+    EntityConflict(Box<Entity>),
+    /// The record changed since it was loaded.
+    #[error("this record was changed by someone else; reload to see the current version")]
+    RecordConflict(Box<Record>),
+    /// The save came from a tab that no longer holds the baton.
+    #[error(transparent)]
+    NotOwner(#[from] NotOwner),
+    /// The database failed; nothing was written.
+    #[error("the change could not be saved: {0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ContentError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ContentError::NotFound,
+            StoreError::EntityConflict(current) => ContentError::EntityConflict(current),
+            StoreError::RecordConflict(current) => ContentError::RecordConflict(current),
+            StoreError::NotOwner(not_owner) => ContentError::NotOwner(not_owner),
+            StoreError::Taken(field) => {
+                let mut errors = ValidationErrors::default();
+                errors.add(field, "has already been taken");
+                ContentError::Invalid(errors)
+            }
+            other => ContentError::Store(other),
+        }
+    }
+}
+
+/// Content writes with their rules.
+#[derive(Clone)]
+pub struct ContentService {
+    store: Store,
+    events: Events,
+    editing: Editing,
+}
+
+impl ContentService {
+    /// A service over `store`, announcing on `events` and fencing with `editing`.
+    pub fn new(store: Store, events: Events, editing: Editing) -> Self {
+        ContentService { store, events, editing }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Validates and stores a new entity, then announces it.
+    ///
+    /// # Errors
+    /// [`ContentError::Invalid`] (including a taken name); [`ContentError::Store`].
+    pub async fn create_entity(&self, input: &EntityInput, actor: Option<i64>) -> Result<Entity, ContentError> {
+        let valid = validate_entity(input).map_err(ContentError::Invalid)?;
+        let entity = self.store.insert_entity(&valid, actor).await?;
+        announce(self.events.broadcast_entity_created(entity.id));
+        Ok(entity)
+    }
+
+    /// Validates and replaces entity `id` if still at `lock_version` (and, with `token`, if the editing tab still
+    /// holds the baton at commit time), then announces it.
+    ///
+    /// # Errors
+    /// [`ContentError::Invalid`], [`ContentError::EntityConflict`], [`ContentError::NotOwner`],
+    /// [`ContentError::NotFound`], [`ContentError::Store`].
+    pub async fn update_entity(
+        &self,
+        id: i64,
+        lock_version: i64,
+        input: &EntityInput,
+        token: Option<&OwnerToken>,
+    ) -> Result<Entity, ContentError> {
+        let valid = validate_entity(input).map_err(ContentError::Invalid)?;
+        let editing = self.editing.clone();
+        let target = EditTarget::entity(id);
+        let fence = move || fence_for(&editing, target, token);
+        let entity = self.store.update_entity(id, lock_version, &valid, Some(&fence)).await?;
+        if let Some(token) = token {
+            // The draft has been saved; spectators reload from the row.
+            self.editing.finish_save(token, entity.lock_version);
+        }
+        announce(self.events.broadcast_entity_updated(entity.id));
+        Ok(entity)
+    }
+
+    /// Deletes entity `id` (and its records) if still at `lock_version` when given, then announces it.
+    ///
+    /// # Errors
+    /// [`ContentError::EntityConflict`], [`ContentError::NotFound`], [`ContentError::Store`].
+    pub async fn delete_entity(&self, id: i64, lock_version: Option<i64>) -> Result<Entity, ContentError> {
+        let entity = self.store.delete_entity(id, lock_version).await?;
+        announce(self.events.broadcast_entity_deleted(entity.id));
+        Ok(entity)
+    }
+
+    /// Validates a record against its entity's fields, stores it and announces it.
+    ///
+    /// # Errors
+    /// [`ContentError::Invalid`] (including a taken slug); [`ContentError::Store`].
+    pub async fn create_record(
+        &self,
+        entity: &Entity,
+        input: &RecordInput,
+        actor: Option<i64>,
+    ) -> Result<Record, ContentError> {
+        let valid = validate_record(&entity.fields_definition, input).map_err(ContentError::Invalid)?;
+        let record = self.store.insert_record(entity.id, &valid, actor).await?;
+        announce(self.events.broadcast_data_created(entity.id, record.id));
+        Ok(record)
+    }
+
+    /// Validates and replaces record `id` if still at `lock_version` (and, with `token`, if the editing tab still
+    /// holds the baton at commit time), then announces it.
+    ///
+    /// # Errors
+    /// [`ContentError::Invalid`], [`ContentError::RecordConflict`], [`ContentError::NotOwner`],
+    /// [`ContentError::NotFound`], [`ContentError::Store`].
+    pub async fn update_record(
+        &self,
+        entity: &Entity,
+        id: i64,
+        lock_version: i64,
+        input: &RecordInput,
+        token: Option<&OwnerToken>,
+    ) -> Result<Record, ContentError> {
+        let valid = validate_record(&entity.fields_definition, input).map_err(ContentError::Invalid)?;
+        let editing = self.editing.clone();
+        let target = EditTarget::data(id);
+        let fence = move || fence_for(&editing, target, token);
+        let record = self.store.update_record(entity.id, id, lock_version, &valid, Some(&fence)).await?;
+        if let Some(token) = token {
+            self.editing.finish_save(token, record.lock_version);
+        }
+        announce(self.events.broadcast_data_updated(entity.id, record.id));
+        Ok(record)
+    }
+
+    /// Deletes record `id` if still at `lock_version` when given, then announces it.
+    ///
+    /// # Errors
+    /// [`ContentError::RecordConflict`], [`ContentError::NotFound`], [`ContentError::Store`].
+    pub async fn delete_record(
+        &self,
+        entity: &Entity,
+        id: i64,
+        lock_version: Option<i64>,
+    ) -> Result<Record, ContentError> {
+        let record = self.store.delete_record(entity.id, id, lock_version).await?;
+        announce(self.events.broadcast_data_deleted(entity.id, record.id));
+        Ok(record)
+    }
+}
+
+/// The commit-time check of a write: none for writes outside an editing session (the JSON API); with a token, it must
+/// be for this target and still be the owner's.
+fn fence_for(editing: &Editing, target: EditTarget, token: Option<&OwnerToken>) -> Result<(), NotOwner> {
+    match token {
+        None => Ok(()),
+        Some(token) if token.target() != target => Err(NotOwner { owner_name: None }),
+        Some(token) => editing.verify(token),
+    }
+}
+
+/// Events are sent after commit; if other nodes cannot be told, local pages still were, and the write stands.
+fn announce(result: Result<(), livebaton::pubsub::PubSubError>) {
+    if let Err(error) = result {
+        tracing::warn!(%error, "content event not forwarded to other nodes");
+    }
+}

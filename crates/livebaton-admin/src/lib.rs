@@ -1,0 +1,17 @@
+//! # livebaton-admin
+//!
+//! The admin/CMS server behind the `livebaton` binary: configuration, the content and account store (SQLite or
+//! PostgreSQL), accounts and sign-in, the content service that validates, stores and announces changes after commit,
+//! and the JSON API. Live pages come with the transport and live-pages work.
+
+pub mod accounts;
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod pages;
+pub mod secret;
+pub mod seed;
+pub mod server;
+pub mod storage;

@@ -1,0 +1,176 @@
+//! `/admin/login`, `/admin/logout` and the signed-in landing page `/admin`.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::page;
+use super::session::{
+    CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, same_origin, set_cookie, start_session, tokens_match,
+};
+use crate::accounts::{random_token, sha256_hex};
+use crate::api::SignInError;
+use crate::app::AppState;
+
+fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
+    page(
+        "Sign in",
+        None,
+        html! {
+            div.card.narrow {
+                h1 { "Sign in" }
+                @if let Some(error) = error { p.error role="alert" { (error) } }
+                form method="post" action="/admin/login" {
+                    input type="hidden" name="_csrf_token" value=(csrf);
+                    label for="email" { "Email" }
+                    input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
+                    label for="password" { "Password" }
+                    input #password type="password" name="password" autocomplete="current-password" required;
+                    button type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+/// `GET /admin/login`.
+pub async fn show(headers: HeaderMap) -> Response {
+    let csrf = cookie(&headers, CSRF_COOKIE).filter(|token| token.len() >= 16).map(str::to_owned);
+    let csrf = csrf.unwrap_or_else(|| random_token(24));
+    ([(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &csrf, 3600))], Html(login_form(&csrf, "", None).into_string()))
+        .into_response()
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    /// Missing is refused like a wrong token (403), not as a malformed form.
+    #[serde(rename = "_csrf_token", default)]
+    csrf_token: String,
+}
+
+/// `POST /admin/login`.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let csrf = cookie(&headers, CSRF_COOKIE).unwrap_or_default().to_owned();
+    if !same_origin(&headers) || !tokens_match(&csrf, &form.csrf_token) {
+        let fresh = random_token(24);
+        let body = login_form(&fresh, &form.email, Some("Your session expired. Please sign in again."));
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &fresh, 3600))],
+            Html(body.into_string()),
+        )
+            .into_response();
+    }
+    let failure = |status: StatusCode, message: &str| {
+        (status, Html(login_form(&csrf, &form.email, Some(message)).into_string())).into_response()
+    };
+    match state.authenticate(&form.email, &form.password, &peer.ip().to_string()).await {
+        Ok(user) => match start_session(&state, &user).await {
+            // `AppendHeaders`, not an array: an array of header pairs *inserts*, so the second cookie would replace
+            // the session cookie.
+            Ok(session_cookie) => (
+                AppendHeaders([
+                    (header::SET_COOKIE, session_cookie),
+                    (header::SET_COOKIE, set_cookie(CSRF_COOKIE, "", 0)),
+                ]),
+                Redirect::to("/admin"),
+            )
+                .into_response(),
+            Err(error) => {
+                tracing::error!(%error, "could not start a session");
+                failure(StatusCode::SERVICE_UNAVAILABLE, "Signing in is unavailable right now; try again.")
+            }
+        },
+        Err(SignInError::Invalid) => failure(StatusCode::UNAUTHORIZED, "Invalid email or password."),
+        Err(SignInError::Throttled(throttled)) => failure(StatusCode::TOO_MANY_REQUESTS, &format!("{throttled}.")),
+        Err(SignInError::Store(error)) => {
+            tracing::error!(%error, "sign-in failed");
+            failure(StatusCode::SERVICE_UNAVAILABLE, "Signing in is unavailable right now; try again.")
+        }
+    }
+}
+
+/// `GET /admin/logout`: a confirmation with a CSRF-protected form (signing out by link would let other sites sign
+/// people out).
+pub async fn confirm_logout(signed_in: SignedIn) -> Html<String> {
+    Html(
+        page(
+            "Sign out",
+            Some(&signed_in.user),
+            html! {
+                div.card.narrow {
+                    h1 { "Sign out" }
+                    form method="post" action="/admin/logout" {
+                        input type="hidden" name="_csrf_token" value=(signed_in.session.csrf_token);
+                        button type="submit" { "Sign out" }
+                    }
+                }
+            },
+        )
+        .into_string(),
+    )
+}
+
+/// The sign-out form.
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    /// Missing is refused like a wrong token (403), not as a malformed form.
+    #[serde(rename = "_csrf_token", default)]
+    csrf_token: String,
+}
+
+/// `POST /admin/logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if !same_origin(&headers) || !tokens_match(&signed_in.session.csrf_token, &form.csrf_token) {
+        return (StatusCode::FORBIDDEN, "cross-site or stale sign-out refused").into_response();
+    }
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        if let Err(error) = state.store.delete_session(&sha256_hex(id)).await {
+            tracing::error!(%error, "could not end a session");
+        }
+    }
+    ([(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0))], Redirect::to("/admin/login")).into_response()
+}
+
+/// `GET /admin`: the signed-in landing page (the live dashboard arrives with the live-pages work).
+pub async fn home(State(state): State<AppState>, signed_in: SignedIn) -> Response {
+    let entities = state.store.list_entities().await.unwrap_or_default();
+    Html(
+        page(
+            "Admin",
+            Some(&signed_in.user),
+            html! {
+                div.card {
+                    h1 { "Welcome, " (signed_in.user.name) }
+                    p.muted { "Signed in as " (signed_in.user.email) " with role " (signed_in.user.role) "." }
+                    h2 { "Entities" }
+                    ul {
+                        @for entity in &entities {
+                            li { (entity.display_name_plural) " " span.muted { "(" (entity.name) ", " (entity.status.as_str()) ")" } }
+                        }
+                    }
+                }
+            },
+        )
+        .into_string(),
+    )
+    .into_response()
+}

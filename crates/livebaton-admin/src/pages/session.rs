@@ -1,0 +1,105 @@
+//! Browser sessions: the session cookie, the signed-in user of a page request, and CSRF checks.
+//!
+//! The session cookie holds a random id (HttpOnly, SameSite=Lax); the database keeps its SHA-256 with the user and a
+//! CSRF token bound to the session. Forms echo that token in `_csrf_token`. Before sign-in there is no session, so the
+//! sign-in form uses a double-submit cookie instead. Every form POST also checks `Origin` / `Sec-Fetch-Site`, so a
+//! cross-site page cannot post even if it obtained a token.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::accounts::{random_token, sha256_hex};
+use crate::app::AppState;
+use crate::storage::{Session, User};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "livebaton_session";
+/// Name of the pre-sign-in CSRF cookie.
+pub const CSRF_COOKIE: &str = "livebaton_csrf";
+/// How long a session lasts.
+pub const SESSION_TTL_MS: i64 = 14 * 24 * 60 * 60 * 1000;
+
+/// The value of cookie `name` in the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// A `Set-Cookie` value for an HttpOnly, SameSite=Lax cookie on `/` (`max_age` seconds; 0 deletes it).
+pub fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+}
+
+/// Whether a form POST comes from this site: `Origin` (when sent) names the host the request was sent to, and
+/// `Sec-Fetch-Site` (when sent) is `same-origin` or `none`.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok());
+    let origin_ok = match (headers.get(header::ORIGIN).and_then(|value| value.to_str().ok()), host) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => {
+            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+        }
+        (Some(_), None) => false,
+    };
+    let fetch_site = headers.get("sec-fetch-site").and_then(|value| value.to_str().ok());
+    origin_ok && matches!(fetch_site, None | Some("same-origin") | Some("none"))
+}
+
+/// Compares two tokens in time independent of where they differ.
+pub fn tokens_match(expected: &str, given: &str) -> bool {
+    expected.len() == given.len()
+        && !expected.is_empty()
+        && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// Starts a session for `user`; returns the cookie value to set.
+///
+/// # Errors
+/// If the session cannot be stored.
+pub async fn start_session(state: &AppState, user: &User) -> Result<String, crate::storage::StoreError> {
+    let id = random_token(32);
+    let session = Session {
+        id_hash: sha256_hex(&id),
+        user_id: user.id,
+        csrf_token: random_token(24),
+        expires_at: crate::storage::now_ms() + SESSION_TTL_MS,
+    };
+    state.store.create_session(&session).await?;
+    Ok(set_cookie(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000))
+}
+
+/// The signed-in user of a page request; pages without one redirect to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The user.
+    pub user: User,
+    /// Their session.
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let to_login = || Redirect::to("/admin/login").into_response();
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
+        let found = state.store.find_session(&sha256_hex(id)).await.map_err(|error| {
+            tracing::error!(%error, "session lookup failed");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again").into_response()
+        })?;
+        let Some(session) = found else { return Err(to_login()) };
+        let user = state.store.find_user(session.user_id).await.ok().flatten();
+        match user {
+            Some(user) => Ok(SignedIn { user, session }),
+            None => Err(to_login()),
+        }
+    }
+}

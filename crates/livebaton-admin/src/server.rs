@@ -1,0 +1,90 @@
+//! `livebaton serve`: open the store, bootstrap, listen, and stop cleanly on SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use livebaton::{Engine, EngineConfig};
+
+use crate::accounts::{ThrottleConfig, warm_up};
+use crate::app::{AppState, router};
+use crate::config::Settings;
+use crate::secret::secret_key_base;
+use crate::seed::bootstrap;
+use crate::storage::{Dialect, Store};
+
+/// Opens the database named by `settings` (creating the data directory for the default SQLite file).
+///
+/// # Errors
+/// If the database cannot be opened or migrated.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database_url();
+    if Dialect::of_url(&url) == Dialect::Sqlite && settings.database_url.is_none() {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    }
+    Store::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+///
+/// # Errors
+/// If start-up fails (database, secret, address in use).
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let secret = secret_key_base(settings.secret_key_base.as_deref(), &settings.data_dir)?;
+    let engine = Engine::new(EngineConfig::default());
+    let state = AppState::new(store, engine, &secret, ThrottleConfig::default());
+    warm_up().await;
+
+    let admin = match (&settings.admin_email, &settings.admin_password) {
+        (Some(email), Some(password)) => Some((email.as_str(), password.as_str())),
+        (None, None) => None,
+        _ => anyhow::bail!("--admin-email and --admin-password go together"),
+    };
+    let done = bootstrap(&state.content, admin, !settings.no_demo).await?;
+    if let Some((email, password)) = &done.generated_admin {
+        println!("Created the first admin account (shown once):\n  email:    {email}\n  password: {password}");
+    }
+    if done.seeded_demo {
+        tracing::info!("seeded demo content (entity \"article\" with three records)");
+    }
+
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("listening on {}", settings.bind))?;
+    let address = listener.local_addr()?;
+    println!("livebaton listening on http://{address}/admin");
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,134 @@
+//! The content and account store on SQLite (default) or PostgreSQL.
+//!
+//! One implementation over sqlx's `Any` driver with the dialect differences isolated: the migrations (identity column
+//! syntax) and nothing else; every query is plain SQL with `$n` placeholders that both databases accept, and every
+//! column is `BIGINT` or `TEXT`. One contract suite (`tests/store_contract.rs`) runs against both.
+
+mod entities;
+mod migrations;
+mod records;
+mod sessions;
+mod users;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+pub use entities::Entity;
+pub use records::Record;
+pub use sessions::Session;
+pub use users::{NewUser, User};
+
+/// Which SQL database the store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (the default: one file, no server).
+    Sqlite,
+    /// PostgreSQL (shared by several nodes).
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect of a database URL.
+    pub fn of_url(url: &str) -> Self {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") { Dialect::Postgres } else { Dialect::Sqlite }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// The entity changed since the version the write was based on.
+    #[error("this entity was changed by someone else (now at version {})", .0.lock_version)]
+    EntityConflict(Box<Entity>),
+    /// The record changed since the version the write was based on.
+    #[error("this record was changed by someone else (now at version {})", .0.lock_version)]
+    RecordConflict(Box<Record>),
+    /// A unique value (entity name, record slug, email) is taken.
+    #[error("{0} has already been taken")]
+    Taken(&'static str),
+    /// The editing session's owner token is no longer the owner's.
+    #[error(transparent)]
+    NotOwner(#[from] livebaton::editing::NotOwner),
+    /// A stored document could not be read back.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Taken`] naming `field`.
+    fn taken_or(error: sqlx::Error, field: &'static str) -> Self {
+        match &error {
+            sqlx::Error::Database(database) if database.is_unique_violation() => StoreError::Taken(field),
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// The store. Cheap to clone (the pool is shared).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A check run inside a write's transaction just before it commits: the editing session's owner check, so a tab that
+/// lost the baton while its save was in flight cannot commit.
+pub type Fence<'a> = &'a (dyn Fn() -> Result<(), livebaton::editing::NotOwner> + Send + Sync);
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies the migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the database cannot be reached or migrated.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url);
+        // SQLite allows one writer at a time; a small pool avoids "database is locked" churn.
+        let max_connections = match dialect {
+            Dialect::Sqlite => 4,
+            Dialect::Postgres => 10,
+        };
+        let pool = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
+        if dialect == Dialect::Sqlite {
+            // WAL lets readers run while one connection writes; busy_timeout makes a second writer wait, not fail.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        migrations::migrator(dialect).await?.run(&pool).await?;
+        Ok(Store { pool, dialect })
+    }
+
+    /// The database dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The connection pool, for health checks.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("{what}: {error}")))
+}
+
+fn encode_json<T: serde::Serialize>(value: &T) -> String {
+    // Maps with string keys and plain values always serialise.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}

@@ -1,0 +1,231 @@
+//! Records of entities.
+
+use livebaton_content::{Status, ValidRecord, slugify, unique_slug};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Fence, Store, StoreError, decode_json, encode_json, now_ms};
+
+/// A stored record.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Record {
+    /// Id.
+    pub id: i64,
+    /// Its entity.
+    pub entity_id: i64,
+    /// Title.
+    pub title: String,
+    /// Slug, unique within the entity.
+    pub slug: String,
+    /// Status.
+    pub status: Status,
+    /// Values by field key.
+    pub data: Map<String, Value>,
+    /// Free-form metadata.
+    pub metadata: Map<String, Value>,
+    /// Creator.
+    pub created_by: Option<i64>,
+    /// Created, ms since the Unix epoch.
+    pub created_at: i64,
+    /// Last updated, ms since the Unix epoch.
+    pub updated_at: i64,
+    /// Bumped by every update; an update names the version it was based on.
+    pub lock_version: i64,
+}
+
+const COLUMNS: &str =
+    "id, entity_id, title, slug, status, data, metadata, created_by, created_at, updated_at, lock_version";
+
+/// How often an insert retries when a concurrent insert took the slug it generated.
+const SLUG_ATTEMPTS: usize = 5;
+
+fn record(row: &AnyRow) -> Result<Record, StoreError> {
+    let status: String = row.try_get("status")?;
+    let data: String = row.try_get("data")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(Record {
+        id: row.try_get("id")?,
+        entity_id: row.try_get("entity_id")?,
+        title: row.try_get("title")?,
+        slug: row.try_get("slug")?,
+        status: Status::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status:?}")))?,
+        data: decode_json(&data, "data")?,
+        metadata: decode_json(&metadata, "metadata")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        lock_version: row.try_get("lock_version")?,
+    })
+}
+
+impl Store {
+    /// The records of an entity, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn list_records(&self, entity_id: i64) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE entity_id = $1 ORDER BY id DESC"))
+            .bind(entity_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// Record `id` of entity `entity_id`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn find_record(&self, entity_id: i64, id: i64) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE entity_id = $1 AND id = $2"))
+            .bind(entity_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// The record of entity `entity_id` with `slug`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn find_record_by_slug(&self, entity_id: i64, slug: &str) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE entity_id = $1 AND slug = $2"))
+            .bind(entity_id)
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// A free slug for `title` in the entity: `my-title`, else `my-title-2`, `my-title-3`, ….
+    async fn free_slug(&self, entity_id: i64, title: &str) -> Result<String, StoreError> {
+        let base = unique_slug(&slugify(title, '-'), |_| false);
+        // Slugs contain only [a-z0-9-], so the base needs no LIKE escaping.
+        let rows = sqlx::query("SELECT slug FROM records WHERE entity_id = $1 AND (slug = $2 OR slug LIKE $3)")
+            .bind(entity_id)
+            .bind(&base)
+            .bind(format!("{base}-%"))
+            .fetch_all(&self.pool)
+            .await?;
+        let taken: std::collections::HashSet<String> =
+            rows.iter().map(|row| row.try_get::<String, _>("slug")).collect::<Result<_, _>>()?;
+        Ok(unique_slug(&base, |candidate| taken.contains(candidate)))
+    }
+
+    /// Stores a new record (version 1), generating a unique slug from the title when none was given.
+    ///
+    /// # Errors
+    /// [`StoreError::Taken`] (`slug`) if the slug asked for is in use.
+    pub async fn insert_record(
+        &self,
+        entity_id: i64,
+        valid: &ValidRecord,
+        created_by: Option<i64>,
+    ) -> Result<Record, StoreError> {
+        for _ in 0..SLUG_ATTEMPTS {
+            let slug = match &valid.slug {
+                Some(slug) => slug.clone(),
+                None => self.free_slug(entity_id, &valid.title).await?,
+            };
+            let now = now_ms();
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO records (entity_id, title, slug, status, data, metadata, created_by, created_at, updated_at, \
+                 lock_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1) RETURNING {COLUMNS}"
+            ))
+            .bind(entity_id)
+            .bind(&valid.title)
+            .bind(&slug)
+            .bind(valid.status.as_str())
+            .bind(encode_json(&valid.data))
+            .bind(encode_json(&valid.metadata))
+            .bind(created_by)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| StoreError::taken_or(error, "slug"));
+            match inserted {
+                Ok(row) => return record(&row),
+                // A generated slug was taken by a concurrent insert: pick the next one.
+                Err(StoreError::Taken(_)) if valid.slug.is_none() => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(StoreError::Taken("slug"))
+    }
+
+    /// Replaces record `id` if it is still at `expected_lock_version` and `fence` still holds at commit time. A record
+    /// without a slug keeps its current one.
+    ///
+    /// # Errors
+    /// [`StoreError::RecordConflict`] with the current row if it moved on; [`StoreError::NotOwner`] if the fence
+    /// failed; [`StoreError::NotFound`]; [`StoreError::Taken`] (`slug`).
+    pub async fn update_record(
+        &self,
+        entity_id: i64,
+        id: i64,
+        expected_lock_version: i64,
+        valid: &ValidRecord,
+        fence: Option<Fence<'_>>,
+    ) -> Result<Record, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE records SET title = $1, slug = COALESCE($2, slug), status = $3, data = $4, metadata = $5, \
+             updated_at = $6, lock_version = lock_version + 1 \
+             WHERE entity_id = $7 AND id = $8 AND lock_version = $9 RETURNING {COLUMNS}"
+        ))
+        .bind(&valid.title)
+        .bind(valid.slug.as_deref())
+        .bind(valid.status.as_str())
+        .bind(encode_json(&valid.data))
+        .bind(encode_json(&valid.metadata))
+        .bind(now_ms())
+        .bind(entity_id)
+        .bind(id)
+        .bind(expected_lock_version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|error| StoreError::taken_or(error, "slug"))?;
+        let Some(row) = row else {
+            drop(tx);
+            return Err(match self.find_record(entity_id, id).await? {
+                Some(current) => StoreError::RecordConflict(Box::new(current)),
+                None => StoreError::NotFound,
+            });
+        };
+        if let Some(fence) = fence {
+            fence()?;
+        }
+        let updated = record(&row)?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Deletes record `id`, if it is still at `expected_lock_version` (when given).
+    ///
+    /// # Errors
+    /// [`StoreError::RecordConflict`] if it moved on; [`StoreError::NotFound`].
+    pub async fn delete_record(
+        &self,
+        entity_id: i64,
+        id: i64,
+        expected_lock_version: Option<i64>,
+    ) -> Result<Record, StoreError> {
+        let current = self.find_record(entity_id, id).await?.ok_or(StoreError::NotFound)?;
+        let version = expected_lock_version.unwrap_or(current.lock_version);
+        let deleted = sqlx::query("DELETE FROM records WHERE entity_id = $1 AND id = $2 AND lock_version = $3")
+            .bind(entity_id)
+            .bind(id)
+            .bind(version)
+            .execute(&self.pool)
+            .await?;
+        if deleted.rows_affected() == 1 {
+            return Ok(current);
+        }
+        match self.find_record(entity_id, id).await? {
+            Some(now) => Err(StoreError::RecordConflict(Box::new(now))),
+            None => Err(StoreError::NotFound),
+        }
+    }
+}

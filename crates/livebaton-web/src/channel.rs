@@ -1,0 +1,191 @@
+//! Channels: what a topic does when a client joins it, sends it events, or a broadcast arrives for it.
+//!
+//! Like Phoenix's `channel "room:*", RoomChannel`: a [`Router`] maps topic patterns to [`ChannelRoute`]s, which
+//! authorise a join and build a [`Channel`]. Each joined channel runs as its own task, so a channel that panics takes
+//! down only itself (the client gets `phx_error`) and whatever it tracked (presences) ends with it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use livebaton::pubsub::{Broadcast, Subscription};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+
+use crate::protocol::{ReplyStatus, encode_push, encode_reply};
+
+/// A boxed future, so channels can be trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The signed-in person on a socket, as the application authenticated them at connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user's id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// The application's role name (`admin`, `editor`, `viewer`); channels decide what it allows.
+    pub role: String,
+}
+
+/// One connection: its id (unique per process) and its user.
+#[derive(Clone, Debug)]
+pub struct SocketInfo {
+    /// Unique id of this connection (the presence key of editing channels).
+    pub connection_id: Arc<str>,
+    /// Who connected.
+    pub user: Arc<UserInfo>,
+}
+
+/// A reply to a client event: status and response.
+pub type Reply = (ReplyStatus, Value);
+
+/// A successful join: the reply's response, the channel, and the PubSub subscriptions whose broadcasts it handles
+/// (at most two).
+pub struct Joined {
+    /// The join reply's `response`.
+    pub reply: Value,
+    /// The channel's state and behaviour.
+    pub channel: Box<dyn Channel>,
+    /// Broadcasts of these topics go through [`Channel::handle_out`].
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// What a join asks for.
+pub struct JoinRequest<'a> {
+    /// The topic joined.
+    pub topic: &'a str,
+    /// The `phx_join` payload (client params).
+    pub payload: Value,
+    /// The connection.
+    pub socket: &'a SocketInfo,
+    /// Pushes to this client on this channel.
+    pub pusher: &'a Pusher,
+}
+
+/// A kind of channel: authorises joins for the topics routed to it.
+pub trait ChannelRoute: Send + Sync + 'static {
+    /// Joins `request.topic`, or refuses with the error reply's response (`{"reason": …}`).
+    fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>>;
+}
+
+/// What to do with a broadcast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    /// Send it to the client as is (encoded once for every socket, when the broadcast's topic is this channel's).
+    Forward,
+    /// The channel handled it (pushed something else, or nothing).
+    Handled,
+}
+
+/// Why a channel is ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Termination {
+    /// The client left (`phx_leave`), or navigated: presences leave at once.
+    Left,
+    /// The connection closed or died: presences may linger for their grace period.
+    Closed,
+    /// The server is stopping or kicked the socket: presences leave at once.
+    Shutdown,
+    /// The client joined the same topic again; this instance gives way.
+    Replaced,
+}
+
+/// A joined channel. Its methods run on the channel's own task, one at a time.
+pub trait Channel: Send + 'static {
+    /// Runs once, after the join reply was sent (a presence channel pushes `presence_state` here).
+    fn after_join<'a>(&'a mut self, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
+        let _ = pusher;
+        Box::pin(async {})
+    }
+
+    /// A client event; `Some` is sent as the reply, `None` sends nothing.
+    fn handle_in<'a>(&'a mut self, event: &'a str, payload: Value, pusher: &'a Pusher) -> BoxFuture<'a, Option<Reply>>;
+
+    /// A broadcast on one of the channel's subscriptions.
+    fn handle_out(&mut self, broadcast: &Arc<Broadcast>, pusher: &Pusher) -> Outgoing {
+        let _ = (broadcast, pusher);
+        Outgoing::Forward
+    }
+
+    /// The channel's subscription lagged and `missed` broadcasts were dropped: resynchronise the client.
+    fn handle_lag<'a>(&'a mut self, missed: u64, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
+        let _ = (missed, pusher);
+        Box::pin(async {})
+    }
+
+    /// The channel is ending.
+    fn terminate(&mut self, reason: Termination) {
+        let _ = reason;
+    }
+}
+
+/// Sends frames to one client on one channel. Never waits: if the client's queue is full the socket is closed as a
+/// slow consumer instead of buffering without bound.
+#[derive(Clone)]
+pub struct Pusher {
+    pub(crate) outbound: mpsc::Sender<Bytes>,
+    pub(crate) overflow: Arc<Notify>,
+    pub(crate) topic: Arc<str>,
+    pub(crate) join_ref: Option<Arc<str>>,
+}
+
+impl Pusher {
+    /// The channel's topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Pushes `[join_ref, null, topic, event, payload]`.
+    pub fn push(&self, event: &str, payload: &impl Serialize) {
+        self.send(encode_push(self.join_ref.as_deref(), &self.topic, event, payload));
+    }
+
+    /// Sends an already encoded frame.
+    pub fn send(&self, frame: Bytes) {
+        match self.outbound.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.overflow.notify_one(),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    pub(crate) fn reply(&self, reference: Option<&str>, status: ReplyStatus, response: &Value) {
+        self.send(encode_reply(self.join_ref.as_deref(), reference, &self.topic, status, response));
+    }
+}
+
+/// Topic patterns to channel routes. `room:*` matches every topic starting with `room:`; other patterns match
+/// exactly. The first match wins.
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: Vec<(String, Arc<dyn ChannelRoute>)>,
+}
+
+impl Router {
+    /// An empty router.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes topics matching `pattern` to `route`.
+    pub fn channel(mut self, pattern: &str, route: impl ChannelRoute) -> Self {
+        self.routes.push((pattern.to_owned(), Arc::new(route)));
+        self
+    }
+
+    /// The route for `topic`.
+    pub fn route(&self, topic: &str) -> Option<Arc<dyn ChannelRoute>> {
+        self.routes
+            .iter()
+            .find(|(pattern, _)| match pattern.strip_suffix('*') {
+                Some(prefix) => topic.starts_with(prefix) && topic.len() > prefix.len(),
+                None => pattern == topic,
+            })
+            .map(|(_, route)| route.clone())
+    }
+}

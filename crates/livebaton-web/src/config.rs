@@ -1,0 +1,43 @@
+//! Limits of one WebSocket connection, each configurable.
+
+use std::time::Duration;
+
+/// Settings for every socket.
+#[derive(Clone, Debug)]
+pub struct SocketConfig {
+    /// Largest frame (message) accepted from a client; larger closes the socket with 1009.
+    pub max_frame_bytes: usize,
+    /// Most channels one socket may join at once.
+    pub max_channels: usize,
+    /// Client events allowed per second (sustained); heartbeats do not count.
+    pub events_per_second: u32,
+    /// Client events allowed in a burst above the sustained rate.
+    pub event_burst: u32,
+    /// Events refused for rate within one minute before the socket is closed (1008).
+    pub max_refused_events: u32,
+    /// Frames queued for a client that reads too slowly; when full the socket is closed (1008).
+    pub outbound_queue: usize,
+    /// A socket that sends no frame for this long is closed (1001). The bundled client heartbeats every 3 s.
+    pub idle_timeout: Duration,
+    /// The WebSocket read buffer. Small keeps idle connections cheap (axum's default of 128 KiB is allocated per
+    /// connection); large messages then take a few more reads.
+    pub read_buffer_bytes: usize,
+    /// The WebSocket write buffer target; 0 writes each frame at once.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        SocketConfig {
+            max_frame_bytes: 64 * 1024,
+            max_channels: 100,
+            events_per_second: 50,
+            event_burst: 100,
+            max_refused_events: 200,
+            outbound_queue: 256,
+            idle_timeout: Duration::from_secs(10),
+            read_buffer_bytes: 1024,
+            write_buffer_bytes: 0,
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The `/live/websocket` endpoint's building blocks: protocol version, origin check, the auth token phoenix.js sends
+//! as a subprotocol, and the upgrade itself (with small buffers and the frame limit).
+//!
+//! Authentication is the application's: it reads the token or the session cookie, and calls
+//! [`LiveEndpoint::accept`] with the user, or refuses with 403.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use base64::Engine;
+use tokio::sync::watch;
+
+use crate::channel::{Router, SocketInfo, UserInfo};
+use crate::config::SocketConfig;
+use crate::socket::serve;
+
+/// The subprotocol prefix phoenix.js 1.8 uses for its `authToken` option.
+pub const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
+
+/// Whether the client's `vsn` is one this server speaks. Phoenix treats a missing `vsn` as 1.0.0 (the V1 serializer);
+/// this server only speaks V2 (`~> 2.0.0`), so anything else is refused with 403, as Phoenix refuses an unmatched vsn.
+pub fn vsn_supported(vsn: Option<&str>) -> bool {
+    let Some(vsn) = vsn else { return false };
+    let mut parts = vsn.split('.');
+    matches!((parts.next(), parts.next(), parts.next(), parts.next()), (Some("2"), Some("0"), Some(patch), None)
+        if !patch.is_empty() && patch.bytes().all(|byte| byte.is_ascii_digit()))
+}
+
+/// The token phoenix.js sent as `Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<token>` (standard base64
+/// without padding, despite the name), if any.
+pub fn auth_token_from_protocols(upgrade: &WebSocketUpgrade) -> Option<String> {
+    upgrade.requested_protocols().filter_map(|value| value.to_str().ok()).find_map(|protocol| {
+        let encoded = protocol.trim().strip_prefix(AUTH_TOKEN_PREFIX)?;
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(encoded.trim_end_matches('='))
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')))
+            .ok()?;
+        String::from_utf8(bytes).ok()
+    })
+}
+
+/// Phoenix's `check_origin`: no `Origin` header is allowed (not a browser); otherwise its host (and port, when the
+/// allowed entry names one) must match one of `allowed` (`host`, `host:port`, or a full `http(s)://host[:port]`).
+pub fn origin_allowed(origin: Option<&str>, allowed: &[String]) -> bool {
+    let Some(origin) = origin else { return true };
+    let Some(authority) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
+        return false;
+    };
+    let (host, port) = split_authority(authority.trim_end_matches('/'));
+    allowed.iter().any(|entry| {
+        let entry = entry.trim();
+        let entry = entry.strip_prefix("http://").or_else(|| entry.strip_prefix("https://")).unwrap_or(entry);
+        let (allowed_host, allowed_port) = split_authority(entry.trim_end_matches('/'));
+        allowed_host.eq_ignore_ascii_case(host) && (allowed_port.is_none() || allowed_port == port)
+    })
+}
+
+fn split_authority(authority: &str) -> (&str, Option<&str>) {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => (host, Some(port)),
+        _ => (authority, None),
+    }
+}
+
+/// Accepts authenticated WebSocket upgrades and serves them with the router.
+#[derive(Clone)]
+pub struct LiveEndpoint {
+    router: Arc<Router>,
+    config: Arc<SocketConfig>,
+    shutdown: watch::Receiver<bool>,
+    next_connection: Arc<AtomicU64>,
+}
+
+/// Tells every socket of an endpoint to close (1001) and release its presences at once.
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    /// Starts the shutdown.
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl LiveEndpoint {
+    /// An endpoint serving `router` with `config`, and the handle that shuts its sockets down.
+    pub fn new(router: Router, config: SocketConfig) -> (Self, ShutdownHandle) {
+        let (sender, receiver) = watch::channel(false);
+        let endpoint = LiveEndpoint {
+            router: Arc::new(router),
+            config: Arc::new(config),
+            shutdown: receiver,
+            next_connection: Arc::new(AtomicU64::new(1)),
+        };
+        (endpoint, ShutdownHandle(Arc::new(sender)))
+    }
+
+    /// The socket settings.
+    pub fn config(&self) -> &SocketConfig {
+        &self.config
+    }
+
+    /// Upgrades to a WebSocket for `user`, selecting the `phoenix` subprotocol when the client offered it.
+    pub fn accept(&self, upgrade: WebSocketUpgrade, user: UserInfo) -> Response {
+        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let info = SocketInfo { connection_id: Arc::from(format!("conn-{id:x}")), user: Arc::new(user) };
+        let (router, config, shutdown) = (self.router.clone(), self.config.clone(), self.shutdown.clone());
+        upgrade
+            .protocols(["phoenix"])
+            .read_buffer_size(config.read_buffer_bytes)
+            .write_buffer_size(config.write_buffer_bytes)
+            .max_write_buffer_size(config.max_frame_bytes.max(config.write_buffer_bytes) * 4)
+            .max_message_size(config.max_frame_bytes)
+            .max_frame_size(config.max_frame_bytes)
+            .on_upgrade(move |socket| serve(socket, router, info, config, shutdown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_v2_is_spoken() {
+        assert!(vsn_supported(Some("2.0.0")));
+        assert!(vsn_supported(Some("2.0.12")));
+        for vsn in [None, Some("1.0.0"), Some("2.1.0"), Some("3.0.0"), Some("2.0"), Some("2.0.x"), Some("")] {
+            assert!(!vsn_supported(vsn), "{vsn:?}");
+        }
+    }
+
+    #[test]
+    fn origins_match_by_host_and_optional_port() {
+        let allowed = vec!["127.0.0.1:4000".to_owned(), "https://admin.example.com".to_owned()];
+        assert!(origin_allowed(None, &allowed));
+        assert!(origin_allowed(Some("http://127.0.0.1:4000"), &allowed));
+        assert!(origin_allowed(Some("https://admin.example.com:8443"), &allowed));
+        assert!(!origin_allowed(Some("http://127.0.0.1:5000"), &allowed));
+        assert!(!origin_allowed(Some("https://evil.example"), &allowed));
+        assert!(!origin_allowed(Some("null"), &allowed));
+    }
+}

@@ -1,0 +1,13 @@
+//! # livebaton-web
+//!
+//! The live transport: the Phoenix Channels V2 JSON protocol over WebSocket, so the official `phoenix` JS client
+//! works unchanged. This first part is the wire protocol ([`protocol`]); the socket, the channel router and the limits
+//! build on it.
+
+pub mod channel;
+pub mod channels;
+pub mod config;
+pub mod endpoint;
+pub mod protocol;
+pub mod rate;
+pub mod socket;

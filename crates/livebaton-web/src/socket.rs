@@ -1,0 +1,433 @@
+//! One WebSocket connection speaking Phoenix Channels V2: heartbeats, joins, leaves, events, limits, and closing.
+//!
+//! The connection task reads frames and routes them; each joined channel runs as its own task (see
+//! [`crate::channel`]). Everything the client receives goes through one bounded queue, written by this task: a
+//! client that does not read is disconnected when the queue is full, never buffered without bound.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::channel::{ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Router, SocketInfo, Termination};
+use crate::config::SocketConfig;
+use crate::protocol::{Frame, PHOENIX_TOPIC, ReplyStatus, encode_broadcast, encode_push, encode_reply, events};
+use crate::rate::{EventRate, RateDecision};
+
+/// Close codes the server uses. Never 1000: older phoenix.js clients do not reconnect after a normal close.
+pub mod close_codes {
+    /// Server stopping, kicked, or idle.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Policy: too many refused events, or a slow consumer.
+    pub const POLICY: u16 = 1008;
+    /// A frame larger than the limit.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// Commands from the connection to a channel task.
+enum ChannelCommand {
+    Event { event: String, payload: Value, reference: Option<String> },
+    Leave { reference: Option<String> },
+    Stop(Termination),
+}
+
+/// A joined (or joining) channel, as the connection knows it.
+struct ChannelHandle {
+    join_ref: Option<Arc<str>>,
+    commands: mpsc::Sender<ChannelCommand>,
+}
+
+/// Reported by a channel task when it ends on its own terms.
+struct ChannelExit {
+    topic: Arc<str>,
+    join_ref: Option<Arc<str>>,
+}
+
+/// Commands a channel task may queue before the connection refuses more ("channel busy").
+const CHANNEL_INBOX: usize = 32;
+/// How long the connection waits for its channels to finish after it closed.
+const CHANNEL_STOP_WAIT: Duration = Duration::from_secs(2);
+
+struct Connection {
+    info: SocketInfo,
+    router: Arc<Router>,
+    config: Arc<SocketConfig>,
+    outbound: mpsc::Sender<Bytes>,
+    overflow: Arc<Notify>,
+    channels: HashMap<Arc<str>, ChannelHandle>,
+    tasks: JoinSet<ChannelExit>,
+    /// Which channel each task is, to report a crash on the right topic.
+    task_topics: HashMap<tokio::task::Id, (Arc<str>, Option<Arc<str>>)>,
+    rate: EventRate,
+}
+
+/// Why the connection ends, and how the socket is closed.
+struct Close {
+    code: u16,
+    reason: &'static str,
+    termination: Termination,
+}
+
+impl Close {
+    fn new(code: u16, reason: &'static str, termination: Termination) -> Self {
+        Close { code, reason, termination }
+    }
+}
+
+/// Serves one upgraded WebSocket until it closes, the server shuts down, or a limit is hit.
+pub async fn serve(
+    mut ws: WebSocket,
+    router: Arc<Router>,
+    info: SocketInfo,
+    config: Arc<SocketConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (outbound, mut outbound_rx) = mpsc::channel::<Bytes>(config.outbound_queue.max(1));
+    let overflow = Arc::new(Notify::new());
+    let rate = EventRate::new(
+        config.events_per_second,
+        config.event_burst,
+        config.max_refused_events,
+        std::time::Instant::now(),
+    );
+    let mut connection = Connection {
+        info,
+        router,
+        config: config.clone(),
+        outbound,
+        overflow: overflow.clone(),
+        channels: HashMap::new(),
+        tasks: JoinSet::new(),
+        task_topics: HashMap::new(),
+        rate,
+    };
+    let mut idle_deadline = Instant::now() + config.idle_timeout;
+    let close: Option<Close> = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break Some(Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown)),
+            _ = overflow.notified() => {
+                break Some(Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed))
+            }
+            Some(frame) = outbound_rx.recv() => {
+                let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                if ws.send(Message::Text(text)).await.is_err() {
+                    break None;
+                }
+            }
+            Some(exit) = connection.tasks.join_next_with_id() => connection.channel_exited(exit),
+            _ = tokio::time::sleep_until(idle_deadline) => {
+                break Some(Close::new(close_codes::GOING_AWAY, "idle timeout: no frame received", Termination::Closed))
+            }
+            incoming = ws.recv() => {
+                idle_deadline = Instant::now() + config.idle_timeout;
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(close) = connection.handle_text(text.as_bytes()) {
+                            break Some(close);
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        tracing::debug!("binary frame ignored: this server speaks JSON text frames only");
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Err(error)) => break too_big(error).then(|| {
+                        Close::new(close_codes::TOO_BIG, "frame too large", Termination::Closed)
+                    }),
+                }
+            }
+        }
+    };
+    let termination = close.as_ref().map_or(Termination::Closed, |close| close.termination);
+    connection.stop_all(termination);
+    if let Some(close) = close {
+        // Flush what is already queued (replies, the last diffs), then say goodbye with the code.
+        while let Ok(frame) = outbound_rx.try_recv() {
+            let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+            if ws.send(Message::Text(text)).await.is_err() {
+                break;
+            }
+        }
+        let frame = CloseFrame { code: close.code, reason: Utf8Bytes::from_static(close.reason) };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+    }
+    drop(ws);
+    let _ =
+        tokio::time::timeout(CHANNEL_STOP_WAIT, async { while connection.tasks.join_next().await.is_some() {} }).await;
+}
+
+/// Whether a read error was a message over the size limit.
+fn too_big(error: axum::Error) -> bool {
+    match error.into_inner().downcast::<tungstenite::Error>() {
+        Ok(error) => matches!(*error, tungstenite::Error::Capacity(_)),
+        Err(_) => false,
+    }
+}
+
+impl Connection {
+    fn send(&self, frame: Bytes) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbound.try_send(frame) {
+            self.overflow.notify_one();
+        }
+    }
+
+    fn reply(
+        &self,
+        join_ref: Option<&str>,
+        reference: Option<&str>,
+        topic: &str,
+        status: ReplyStatus,
+        response: Value,
+    ) {
+        self.send(encode_reply(join_ref, reference, topic, status, &response));
+    }
+
+    fn handle_text(&mut self, bytes: &[u8]) -> Option<Close> {
+        let frame = match Frame::decode(bytes) {
+            Ok(frame) => frame,
+            Err(error) => {
+                // Without a decodable ref there is nothing to reply to; tell the client on the socket topic.
+                tracing::debug!(%error, "undecodable frame");
+                self.send(encode_push(None, PHOENIX_TOPIC, events::ERROR, &json!({"reason": error.to_string()})));
+                return None;
+            }
+        };
+        if frame.topic == PHOENIX_TOPIC && frame.event == events::HEARTBEAT {
+            self.reply(None, frame.reference.as_deref(), PHOENIX_TOPIC, ReplyStatus::Ok, json!({}));
+            return None;
+        }
+        match self.rate.take(std::time::Instant::now()) {
+            RateDecision::Allow => {}
+            RateDecision::Refuse => {
+                let reason = json!({"reason": "rate limited: too many events"});
+                self.reply(
+                    frame.join_ref.as_deref(),
+                    frame.reference.as_deref(),
+                    &frame.topic,
+                    ReplyStatus::Error,
+                    reason,
+                );
+                return None;
+            }
+            RateDecision::Disconnect => {
+                return Some(Close::new(close_codes::POLICY, "too many events", Termination::Closed));
+            }
+        }
+        match frame.event.as_str() {
+            events::JOIN => self.join(frame),
+            events::LEAVE => self.leave(frame),
+            _ => self.event(frame),
+        }
+        None
+    }
+
+    fn join(&mut self, frame: Frame) {
+        let Frame { join_ref, reference, topic, payload, .. } = frame;
+        // phoenix.js sends join_ref == ref on joins; Phoenix uses `join_ref || ref`.
+        let join_ref: Option<Arc<str>> = join_ref.or_else(|| reference.clone()).map(Arc::from);
+        let Some(route) = self.router.route(&topic) else {
+            self.reply(None, reference.as_deref(), &topic, ReplyStatus::Error, json!({"reason": "unmatched topic"}));
+            return;
+        };
+        let topic: Arc<str> = Arc::from(topic);
+        if let Some(old) = self.channels.remove(&topic) {
+            // Duplicate join: the old channel closes (phx_close with its join_ref) and the new one joins.
+            let _ = old.commands.try_send(ChannelCommand::Stop(Termination::Replaced));
+        } else if self.channels.len() >= self.config.max_channels {
+            let reason = json!({"reason": "too many channels joined"});
+            self.reply(join_ref.as_deref(), reference.as_deref(), &topic, ReplyStatus::Error, reason);
+            return;
+        }
+        let (commands, inbox) = mpsc::channel(CHANNEL_INBOX);
+        let pusher = Pusher {
+            outbound: self.outbound.clone(),
+            overflow: self.overflow.clone(),
+            topic: topic.clone(),
+            join_ref: join_ref.clone(),
+        };
+        let task = run_channel(route, self.info.clone(), payload, reference, pusher, inbox);
+        let handle = self.tasks.spawn(task);
+        self.task_topics.insert(handle.id(), (topic.clone(), join_ref.clone()));
+        self.channels.insert(topic, ChannelHandle { join_ref, commands });
+    }
+
+    fn leave(&mut self, frame: Frame) {
+        match self.channels.remove(frame.topic.as_str()) {
+            Some(channel) => {
+                let _ = channel.commands.try_send(ChannelCommand::Leave { reference: frame.reference });
+            }
+            // Leaving a topic that is not joined is fine (Phoenix replies ok).
+            None => self.reply(
+                frame.join_ref.as_deref(),
+                frame.reference.as_deref(),
+                &frame.topic,
+                ReplyStatus::Ok,
+                json!({}),
+            ),
+        }
+    }
+
+    fn event(&mut self, frame: Frame) {
+        let Some(channel) = self.channels.get(frame.topic.as_str()) else {
+            let reason = json!({"reason": "unmatched topic"});
+            self.reply(None, frame.reference.as_deref(), &frame.topic, ReplyStatus::Error, reason);
+            return;
+        };
+        // A push with a stale join_ref (from before a rejoin) is ignored, as Phoenix does; null is accepted.
+        if frame.join_ref.is_some() && frame.join_ref.as_deref() != channel.join_ref.as_deref() {
+            return;
+        }
+        let command =
+            ChannelCommand::Event { event: frame.event, payload: frame.payload, reference: frame.reference.clone() };
+        if channel.commands.try_send(command).is_err() {
+            let reason = json!({"reason": "channel busy; slow down"});
+            let join_ref = channel.join_ref.clone();
+            self.reply(join_ref.as_deref(), frame.reference.as_deref(), &frame.topic, ReplyStatus::Error, reason);
+        }
+    }
+
+    fn channel_exited(&mut self, exit: Result<(tokio::task::Id, ChannelExit), tokio::task::JoinError>) {
+        let (topic, join_ref, crashed) = match exit {
+            Ok((id, exit)) => {
+                self.task_topics.remove(&id);
+                (exit.topic, exit.join_ref, false)
+            }
+            Err(error) => match self.task_topics.remove(&error.id()) {
+                Some((topic, join_ref)) => (topic, join_ref, error.is_panic()),
+                None => return,
+            },
+        };
+        // Forget the channel only if it is still the current one for its topic (not replaced by a newer join).
+        if self.channels.get(&topic).is_some_and(|current| current.join_ref == join_ref) {
+            self.channels.remove(&topic);
+        }
+        if crashed {
+            tracing::warn!(%topic, "channel crashed");
+            // Phoenix sends phx_error with ref = join_ref.
+            self.send(control_frame(join_ref.as_deref(), &topic, events::ERROR, json!({"reason": "channel_crash"})));
+        }
+    }
+
+    fn stop_all(&mut self, reason: Termination) {
+        for (_, channel) in self.channels.drain() {
+            let _ = channel.commands.try_send(ChannelCommand::Stop(reason));
+        }
+    }
+}
+
+/// A control frame (`phx_close`, `phx_error`) whose `ref` equals its `join_ref`, as Phoenix sends them.
+fn control_frame(join_ref: Option<&str>, topic: &str, event: &str, payload: Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(&(join_ref, join_ref, topic, event, payload)).unwrap_or_default())
+}
+
+async fn next_broadcast(
+    subscription: Option<&mut livebaton::pubsub::Subscription>,
+) -> Result<Arc<livebaton::pubsub::Broadcast>, livebaton::pubsub::RecvError> {
+    match subscription {
+        Some(subscription) => subscription.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A channel's task: join, then serve commands and broadcasts until it ends.
+async fn run_channel(
+    route: Arc<dyn ChannelRoute>,
+    info: SocketInfo,
+    payload: Value,
+    join_reference: Option<String>,
+    pusher: Pusher,
+    mut inbox: mpsc::Receiver<ChannelCommand>,
+) -> ChannelExit {
+    let topic = pusher.topic.clone();
+    let exit = ChannelExit { topic: topic.clone(), join_ref: pusher.join_ref.clone() };
+    let joined = route.join(JoinRequest { topic: &topic, payload, socket: &info, pusher: &pusher }).await;
+    let Joined { reply, mut channel, mut subscriptions } = match joined {
+        Ok(joined) => joined,
+        Err(response) => {
+            pusher.reply(join_reference.as_deref(), ReplyStatus::Error, &response);
+            return exit;
+        }
+    };
+    pusher.reply(join_reference.as_deref(), ReplyStatus::Ok, &reply);
+    channel.after_join(&pusher).await;
+    let split = subscriptions.len().min(1);
+    let (first, second) = subscriptions.split_at_mut(split);
+    loop {
+        tokio::select! {
+            command = inbox.recv() => match command {
+                Some(ChannelCommand::Event { event, payload, reference }) => {
+                    if let Some((status, response)) = channel.handle_in(&event, payload, &pusher).await {
+                        pusher.reply(reference.as_deref(), status, &response);
+                    }
+                }
+                Some(ChannelCommand::Leave { reference }) => {
+                    channel.terminate(Termination::Left);
+                    pusher.reply(reference.as_deref(), ReplyStatus::Ok, &json!({}));
+                    pusher.send(control_frame(pusher.join_ref.as_deref(), &topic, events::CLOSE, json!({})));
+                    return exit;
+                }
+                Some(ChannelCommand::Stop(reason)) => {
+                    channel.terminate(reason);
+                    if reason == Termination::Replaced {
+                        pusher.send(control_frame(pusher.join_ref.as_deref(), &topic, events::CLOSE, json!({})));
+                    }
+                    return exit;
+                }
+                None => {
+                    channel.terminate(Termination::Closed);
+                    return exit;
+                }
+            },
+            received = next_broadcast(first.first_mut()) => {
+                if !deliver(&mut *channel, received, &pusher, &topic).await {
+                    return exit;
+                }
+            }
+            received = next_broadcast(second.first_mut()) => {
+                if !deliver(&mut *channel, received, &pusher, &topic).await {
+                    return exit;
+                }
+            }
+        }
+    }
+}
+
+/// Hands one broadcast to the channel; false when the subscription closed.
+async fn deliver(
+    channel: &mut dyn crate::channel::Channel,
+    received: Result<Arc<livebaton::pubsub::Broadcast>, livebaton::pubsub::RecvError>,
+    pusher: &Pusher,
+    topic: &str,
+) -> bool {
+    match received {
+        Ok(broadcast) => {
+            if channel.handle_out(&broadcast, pusher) == Outgoing::Forward {
+                let event = broadcast.message.event_name();
+                if *broadcast.topic == *topic {
+                    // Fastlane: encoded once, the same bytes for every socket on this topic.
+                    let frame = broadcast
+                        .encoded(|b| encode_broadcast(&b.topic, b.message.event_name(), &b.message.payload_json()));
+                    pusher.send(frame);
+                } else {
+                    pusher.push(event, &broadcast.message.payload_json());
+                }
+            }
+            true
+        }
+        Err(livebaton::pubsub::RecvError::Lagged(missed)) => {
+            channel.handle_lag(missed, pusher).await;
+            true
+        }
+        Err(livebaton::pubsub::RecvError::Closed) => {
+            channel.terminate(Termination::Shutdown);
+            false
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The WebSocket transport over real sockets: every control frame and error case of the Phoenix V2 protocol, the
+//! limits, the idle timeout and shutdown. Clients are tokio-tungstenite speaking raw V2 frames.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use livebaton::presence::PresenceConfig;
+use livebaton::{Engine, EngineConfig};
+use livebaton_web::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Pusher, Reply, Router, UserInfo};
+use livebaton_web::channels::RoomRoute;
+use livebaton_web::config::SocketConfig;
+use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle, vsn_supported};
+use livebaton_web::protocol::ReplyStatus;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A channel whose `boom` event panics and whose `flood` event pushes `n` frames at once.
+struct TestRoute;
+struct TestChannel;
+
+impl ChannelRoute for TestRoute {
+    fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>> {
+        Box::pin(async move {
+            if request.payload.get("refuse").is_some() {
+                return Err(json!({"reason": "unauthorized"}));
+            }
+            Ok(Joined {
+                reply: json!({"joined": request.topic}),
+                channel: Box::new(TestChannel),
+                subscriptions: vec![],
+            })
+        })
+    }
+}
+
+impl Channel for TestChannel {
+    fn handle_in<'a>(&'a mut self, event: &'a str, payload: Value, pusher: &'a Pusher) -> BoxFuture<'a, Option<Reply>> {
+        Box::pin(async move {
+            match event {
+                "boom" => panic!("test channel crash"),
+                "flood" => {
+                    let filler = "x".repeat(1024);
+                    for n in 0..payload["n"].as_u64().unwrap_or(0) {
+                        pusher.push("flood", &json!({"n": n, "filler": filler}));
+                    }
+                    None
+                }
+                _ => Some((ReplyStatus::Ok, json!({"echo": payload}))),
+            }
+        })
+    }
+}
+
+struct Server {
+    address: SocketAddr,
+    shutdown: ShutdownHandle,
+    engine: Engine,
+}
+
+#[derive(serde::Deserialize)]
+struct Params {
+    vsn: Option<String>,
+    token: Option<String>,
+}
+
+async fn websocket(
+    State(endpoint): State<LiveEndpoint>,
+    Query(params): Query<Params>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !vsn_supported(params.vsn.as_deref()) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    // Test authentication: the token is the user's name.
+    let Some(name) = params.token else { return StatusCode::FORBIDDEN.into_response() };
+    let user = UserInfo { id: format!("id-{name}"), name, email: String::new(), role: "editor".into() };
+    endpoint.accept(upgrade, user)
+}
+
+async fn start(config: SocketConfig) -> Server {
+    let engine = Engine::new(EngineConfig {
+        presence: PresenceConfig { leave_grace: Duration::from_secs(30), ..Default::default() },
+        ..Default::default()
+    });
+    let router = Router::new().channel("room:*", RoomRoute::new(engine.presence.clone())).channel("test:*", TestRoute);
+    let (endpoint, shutdown) = LiveEndpoint::new(router, config);
+    let app = axum::Router::new().route("/live/websocket", get(websocket)).with_state(endpoint);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server { address, shutdown, engine }
+}
+
+async fn connect(server: &Server, name: &str) -> Client {
+    let url = format!("ws://{}/live/websocket?vsn=2.0.0&token={name}", server.address);
+    tokio_tungstenite::connect_async(url).await.expect("connects").0
+}
+
+async fn send(client: &mut Client, frame: Value) {
+    client.send(Message::text(frame.to_string())).await.unwrap();
+}
+
+/// The next text frame as JSON (pings skipped), within 5 s.
+async fn next(client: &mut Client) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), client.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("socket open")
+            .expect("no error");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// The next frame with this event (others skipped).
+async fn next_event(client: &mut Client, event: &str) -> Value {
+    loop {
+        let frame = next(client).await;
+        if frame[3] == event {
+            return frame;
+        }
+    }
+}
+
+/// Waits for the server's close frame and returns its code.
+async fn close_code(client: &mut Client) -> CloseCode {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), client.next()).await.expect("closed in time");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+async fn join(client: &mut Client, join_ref: &str, topic: &str, payload: Value) -> Value {
+    send(client, json!([join_ref, join_ref, topic, "phx_join", payload])).await;
+    next_event(client, "phx_reply").await
+}
+
+/// A heartbeat on topic `phoenix` gets an ok reply with its ref, even with no channel joined.
+#[tokio::test]
+async fn heartbeat_is_answered() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    send(&mut client, json!([null, "7", "phoenix", "heartbeat", {}])).await;
+    assert_eq!(next(&mut client).await, json!([null, "7", "phoenix", "phx_reply", {"status": "ok", "response": {}}]));
+}
+
+/// A missing or wrong `vsn`, or no credentials, is refused with 403 before the upgrade.
+#[tokio::test]
+async fn wrong_vsn_or_no_credentials_is_refused() {
+    let server = start(SocketConfig::default()).await;
+    for query in ["token=alice", "vsn=1.0.0&token=alice", "vsn=2.0.0"] {
+        let url = format!("ws://{}/live/websocket?{query}", server.address);
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403, "{query}"),
+            other => panic!("{query}: expected 403, got {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+/// Joining a room replies ok, then pushes `presence_state`; a second member's join reaches the first as a
+/// `presence_diff`; leaving replies ok then `phx_close`, and the others see the leave at once.
+#[tokio::test]
+async fn room_join_presence_and_leave() {
+    let server = start(SocketConfig::default()).await;
+    let mut alice = connect(&server, "alice").await;
+    let reply = join(&mut alice, "1", "room:lobby", json!({})).await;
+    assert_eq!(reply, json!(["1", "1", "room:lobby", "phx_reply", {"status": "ok", "response": {}}]));
+    let state = next_event(&mut alice, "presence_state").await;
+    assert_eq!(state[0], "1", "pushed with the channel's join_ref");
+    assert_eq!(state[4]["id-alice"]["metas"][0]["name"], "alice");
+
+    let mut bob = connect(&server, "bob").await;
+    join(&mut bob, "5", "room:lobby", json!({})).await;
+    let bob_state = next_event(&mut bob, "presence_state").await;
+    assert!(bob_state[4]["id-alice"].is_object() && bob_state[4]["id-bob"].is_object());
+    let diff = loop {
+        let diff = next_event(&mut alice, "presence_diff").await;
+        if diff[4]["joins"]["id-bob"].is_object() {
+            break diff;
+        }
+    };
+    assert_eq!(diff[0], Value::Null, "diffs are broadcasts: [null, null, topic, event, payload]");
+
+    send(&mut bob, json!(["5", "6", "room:lobby", "phx_leave", {}])).await;
+    assert_eq!(
+        next_event(&mut bob, "phx_reply").await,
+        json!(["5", "6", "room:lobby", "phx_reply", {"status": "ok", "response": {}}])
+    );
+    assert_eq!(
+        next(&mut bob).await,
+        json!(["5", "5", "room:lobby", "phx_close", {}]),
+        "phx_close right after the reply"
+    );
+    let left = next_event(&mut alice, "presence_diff").await;
+    assert!(left[4]["leaves"]["id-bob"].is_object(), "an explicit leave is immediate: {left}");
+    assert_eq!(server.engine.presence.count("room:lobby"), 1);
+}
+
+/// `shout` reaches every member of the room, as one broadcast frame.
+#[tokio::test]
+async fn shout_is_broadcast_to_the_room() {
+    let server = start(SocketConfig::default()).await;
+    let (mut alice, mut bob) = (connect(&server, "alice").await, connect(&server, "bob").await);
+    join(&mut alice, "1", "room:r", json!({})).await;
+    join(&mut bob, "1", "room:r", json!({})).await;
+    send(&mut alice, json!(["1", "2", "room:r", "shout", {"text": "hi"}])).await;
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(next_event(client, "shout").await, json!([null, null, "room:r", "shout", {"text": "hi"}]));
+    }
+}
+
+/// Unknown topics get `unmatched topic` (join_ref null), for joins and for events to topics not joined; leaving a
+/// topic not joined is ok.
+#[tokio::test]
+async fn unmatched_topics() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    send(&mut client, json!(["3", "3", "nowhere:1", "phx_join", {}])).await;
+    let unmatched = json!({"status": "error", "response": {"reason": "unmatched topic"}});
+    assert_eq!(next(&mut client).await, json!([null, "3", "nowhere:1", "phx_reply", unmatched]));
+    send(&mut client, json!(["3", "4", "test:a", "ping", {}])).await;
+    assert_eq!(next(&mut client).await, json!([null, "4", "test:a", "phx_reply", unmatched]));
+    send(&mut client, json!(["3", "5", "test:a", "phx_leave", {}])).await;
+    assert_eq!(next(&mut client).await, json!(["3", "5", "test:a", "phx_reply", {"status": "ok", "response": {}}]));
+}
+
+/// A refused join replies with the channel's error; events reach a joined channel and get its reply.
+#[tokio::test]
+async fn refused_join_and_events() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    let refused = join(&mut client, "1", "test:a", json!({"refuse": true})).await;
+    assert_eq!(
+        refused,
+        json!(["1", "1", "test:a", "phx_reply", {"status": "error", "response": {"reason": "unauthorized"}}])
+    );
+    let joined = join(&mut client, "2", "test:a", json!({})).await;
+    assert_eq!(joined[4], json!({"status": "ok", "response": {"joined": "test:a"}}));
+    send(&mut client, json!(["2", "3", "test:a", "ping", {"x": 1}])).await;
+    assert_eq!(
+        next(&mut client).await,
+        json!(["2", "3", "test:a", "phx_reply", {"status": "ok", "response": {"echo": {"x": 1}}}])
+    );
+    // A push with a stale join_ref is ignored; null is accepted.
+    send(&mut client, json!(["1", "4", "test:a", "ping", {}])).await;
+    send(&mut client, json!([null, "5", "test:a", "ping", {}])).await;
+    assert_eq!(next(&mut client).await[1], "5", "the stale push got no reply");
+}
+
+/// Joining a topic again replaces the channel: the new join is answered and the old join_ref gets `phx_close`.
+#[tokio::test]
+async fn duplicate_join_replaces_the_channel() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "room:d", json!({})).await;
+    send(&mut client, json!(["9", "9", "room:d", "phx_join", {}])).await;
+    let mut saw_close = false;
+    let mut saw_reply = false;
+    while !(saw_close && saw_reply) {
+        let frame = next(&mut client).await;
+        if frame == json!(["1", "1", "room:d", "phx_close", {}]) {
+            saw_close = true;
+        }
+        if frame[1] == "9" && frame[3] == "phx_reply" {
+            assert_eq!(frame[4]["status"], "ok");
+            saw_reply = true;
+        }
+    }
+    assert_eq!(server.engine.presence.count("room:d"), 1, "the old channel's presence left");
+}
+
+/// A channel that panics sends `phx_error` with its join_ref; the socket and its other channels keep working.
+#[tokio::test]
+async fn a_crashed_channel_does_not_take_the_socket_down() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "test:a", json!({})).await;
+    join(&mut client, "2", "test:b", json!({})).await;
+    send(&mut client, json!(["1", "3", "test:a", "boom", {}])).await;
+    assert_eq!(
+        next_event(&mut client, "phx_error").await,
+        json!(["1", "1", "test:a", "phx_error", {"reason": "channel_crash"}])
+    );
+    send(&mut client, json!(["2", "4", "test:b", "ping", {}])).await;
+    assert_eq!(next_event(&mut client, "phx_reply").await[4]["status"], "ok");
+    send(&mut client, json!(["1", "5", "test:a", "ping", {}])).await;
+    assert_eq!(next_event(&mut client, "phx_reply").await[4]["response"]["reason"], "unmatched topic");
+}
+
+/// More channels than the limit are refused with `too many channels joined`.
+#[tokio::test]
+async fn channel_limit() {
+    let server = start(SocketConfig { max_channels: 2, ..SocketConfig::default() }).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "test:a", json!({})).await;
+    join(&mut client, "2", "test:b", json!({})).await;
+    let refused = join(&mut client, "3", "test:c", json!({})).await;
+    assert_eq!(refused[4], json!({"status": "error", "response": {"reason": "too many channels joined"}}));
+}
+
+/// Malformed frames get a clear error on the `phoenix` topic and the socket stays up.
+#[tokio::test]
+async fn malformed_frames_get_a_clear_error() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    client.send(Message::text("not json")).await.unwrap();
+    let error = next(&mut client).await;
+    assert_eq!((error[2].as_str(), error[3].as_str()), (Some("phoenix"), Some("phx_error")));
+    assert!(error[4]["reason"].as_str().unwrap().contains("not valid JSON"));
+    send(&mut client, json!({"topic": "x"})).await;
+    assert!(next(&mut client).await[4]["reason"].as_str().unwrap().contains("JSON array"));
+    client.send(Message::binary(vec![0u8, 1, 2])).await.unwrap();
+    send(&mut client, json!([null, "1", "phoenix", "heartbeat", {}])).await;
+    assert_eq!(next(&mut client).await[3], "phx_reply", "still serving after bad input");
+}
+
+/// A frame over the size limit closes the socket with 1009.
+#[tokio::test]
+async fn oversized_frames_close_with_1009() {
+    let server = start(SocketConfig { max_frame_bytes: 1024, ..SocketConfig::default() }).await;
+    let mut client = connect(&server, "alice").await;
+    send(&mut client, json!([null, "1", "test:a", "ping", {"big": "y".repeat(4096)}])).await;
+    assert_eq!(close_code(&mut client).await, CloseCode::Size);
+}
+
+/// A client that sends nothing for the idle timeout is closed with 1001 (never 1000).
+#[tokio::test]
+async fn idle_sockets_are_closed_with_1001() {
+    let server = start(SocketConfig { idle_timeout: Duration::from_millis(300), ..SocketConfig::default() }).await;
+    let mut client = connect(&server, "alice").await;
+    assert_eq!(close_code(&mut client).await, CloseCode::Away);
+}
+
+/// Events beyond the rate get an error reply; persistent abuse closes the socket with 1008.
+#[tokio::test]
+async fn event_rate_is_limited() {
+    let config =
+        SocketConfig { events_per_second: 1, event_burst: 3, max_refused_events: 5, ..SocketConfig::default() };
+    let server = start(config).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "test:a", json!({})).await; // one token
+    for n in 0..2 {
+        send(&mut client, json!(["1", format!("{n}"), "test:a", "ping", {}])).await;
+        assert_eq!(next(&mut client).await[4]["status"], "ok");
+    }
+    send(&mut client, json!(["1", "x", "test:a", "ping", {}])).await;
+    assert_eq!(next(&mut client).await[4]["response"]["reason"], "rate limited: too many events");
+    for n in 0..10 {
+        let _ = client.send(Message::text(json!(["1", format!("a{n}"), "test:a", "ping", {}]).to_string())).await;
+    }
+    assert_eq!(close_code(&mut client).await, CloseCode::Policy);
+}
+
+/// A client that cannot keep up is disconnected (1008) instead of being buffered without bound.
+#[tokio::test]
+async fn a_slow_consumer_is_disconnected() {
+    let server = start(SocketConfig { outbound_queue: 4, ..SocketConfig::default() }).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "test:a", json!({})).await;
+    send(&mut client, json!(["1", "2", "test:a", "flood", {"n": 100_000}])).await;
+    assert_eq!(close_code(&mut client).await, CloseCode::Policy);
+}
+
+/// On shutdown every socket is closed with 1001 and presences leave at once (no grace).
+#[tokio::test]
+async fn shutdown_closes_with_1001_and_releases_presences() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "room:s", json!({})).await;
+    assert_eq!(server.engine.presence.count("room:s"), 1);
+    server.shutdown.shutdown();
+    assert_eq!(close_code(&mut client).await, CloseCode::Away);
+    for _ in 0..50 {
+        if server.engine.presence.count("room:s") == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the presence did not leave at shutdown (grace is 30 s here, so it must be an explicit leave)");
+}
+
+/// A socket that disappears without a leave keeps its presence for the grace period (a reload can reclaim it).
+#[tokio::test]
+async fn a_dropped_socket_lingers_for_the_grace() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "room:g", json!({})).await;
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.engine.presence.count("room:g"), 1, "still listed within the 30 s grace");
+}
