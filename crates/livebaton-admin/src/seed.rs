@@ -50,7 +50,9 @@ pub async fn upsert_user(
 /// If the database fails.
 pub async fn bootstrap(content: &ContentService, admin: Option<(&str, &str)>, demo: bool) -> anyhow::Result<Bootstrap> {
     let store = content.store();
-    let empty = store.list_entities().await?.is_empty() && store.list_users().await?.is_empty();
+    // "Empty" means no content: accounts created with `livebaton user add` before the first start do not stop the
+    // demo (use --no-demo for that).
+    let empty = store.list_entities().await?.is_empty();
     let mut done = Bootstrap::default();
     let admin_user = match admin {
         Some((email, password)) => Some(upsert_user(store, email, password, Role::Admin, None).await?),

@@ -57,6 +57,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("seeded demo content (entity \"article\" with three records)");
     }
 
+    spawn_session_sweeper(state.store.clone());
+
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("listening on {}", settings.bind))?;
@@ -65,6 +67,21 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Removes expired sessions every hour, so the table does not grow with abandoned sign-ins.
+fn spawn_session_sweeper(store: Store) {
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            match store.delete_expired_sessions().await {
+                Ok(0) => {}
+                Ok(swept) => tracing::info!(swept, "expired sessions removed"),
+                Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

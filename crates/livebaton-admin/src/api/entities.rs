@@ -1,7 +1,7 @@
 //! `/api/entities` and `/api/entities/{name}`: entity definitions. Everyone signed in may read; admins may write.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use livebaton_content::EntityInput;
@@ -47,6 +47,14 @@ impl DeleteQuery {
     }
 }
 
+/// A content error on an entity route: "not found" means the entity (deleted while the request was in flight).
+fn entity_error(error: crate::content::ContentError) -> ApiError {
+    match error {
+        crate::content::ContentError::NotFound => ApiError::NotFound("entity"),
+        other => other.into(),
+    }
+}
+
 pub(crate) async fn entity_named(state: &AppState, name: &str) -> Result<Entity, ApiError> {
     state.store.find_entity_by_name(name).await?.ok_or(ApiError::NotFound("entity"))
 }
@@ -72,8 +80,9 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     _user: ApiUser,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Entity>, ApiError> {
+    let Path(name) = path?;
     Ok(Json(entity_named(&state, &name).await?))
 }
 
@@ -81,25 +90,28 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     user: ApiUser,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Json<Versioned<EntityInput>>, JsonRejection>,
 ) -> Result<Json<Entity>, ApiError> {
+    let Path(name) = path?;
     user.require(Role::Admin)?;
     let Json(body) = body?;
     let entity = entity_named(&state, &name).await?;
     let (input, lock_version) = body.split()?;
-    Ok(Json(state.content.update_entity(entity.id, lock_version, &input, None).await?))
+    Ok(Json(state.content.update_entity(entity.id, lock_version, &input, None).await.map_err(entity_error)?))
 }
 
 /// `DELETE /api/entities/{name}` (admin).
 pub async fn delete(
     State(state): State<AppState>,
     user: ApiUser,
-    Path(name): Path<String>,
-    Query(query): Query<DeleteQuery>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Path(name) = path?;
+    let Query(query) = query?;
     user.require(Role::Admin)?;
     let entity = entity_named(&state, &name).await?;
-    state.content.delete_entity(entity.id, query.lock_version()).await?;
+    state.content.delete_entity(entity.id, query.lock_version()).await.map_err(entity_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

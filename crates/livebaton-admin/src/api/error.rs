@@ -1,7 +1,7 @@
 //! The JSON API's one error type: every failure becomes a status and a JSON body a client can act on.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use livebaton_content::ValidationErrors;
@@ -85,6 +85,23 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         ApiError::BadRequest(rejection.body_text())
     }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+/// Unknown `/api` routes answer in JSON like the others.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
 }
 
 impl IntoResponse for ApiError {

@@ -1,7 +1,7 @@
 //! `/api/entities/{name}/records[/{id}]`: records. Everyone signed in may read; editors and admins may write.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use livebaton_content::RecordInput;
@@ -17,8 +17,9 @@ use crate::storage::Record;
 pub async fn list(
     State(state): State<AppState>,
     _user: ApiUser,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(name) = path?;
     let entity = entity_named(&state, &name).await?;
     Ok(Json(json!({"records": state.store.list_records(entity.id).await?})))
 }
@@ -27,9 +28,10 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     user: ApiUser,
-    Path(name): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Json<RecordInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Record>), ApiError> {
+    let Path(name) = path?;
     let actor = user.require(Role::Editor)?.id;
     let Json(input) = body?;
     let entity = entity_named(&state, &name).await?;
@@ -40,8 +42,9 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     _user: ApiUser,
-    Path((name, id)): Path<(String, i64)>,
+    path: Result<Path<(String, i64)>, PathRejection>,
 ) -> Result<Json<Record>, ApiError> {
+    let Path((name, id)) = path?;
     let entity = entity_named(&state, &name).await?;
     Ok(Json(state.store.find_record(entity.id, id).await?.ok_or(ApiError::NotFound("record"))?))
 }
@@ -50,9 +53,10 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     user: ApiUser,
-    Path((name, id)): Path<(String, i64)>,
+    path: Result<Path<(String, i64)>, PathRejection>,
     body: Result<Json<Versioned<RecordInput>>, JsonRejection>,
 ) -> Result<Json<Record>, ApiError> {
+    let Path((name, id)) = path?;
     user.require(Role::Editor)?;
     let Json(body) = body?;
     let entity = entity_named(&state, &name).await?;
@@ -64,9 +68,11 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     user: ApiUser,
-    Path((name, id)): Path<(String, i64)>,
-    Query(query): Query<DeleteQuery>,
+    path: Result<Path<(String, i64)>, PathRejection>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Path((name, id)) = path?;
+    let Query(query) = query?;
     user.require(Role::Editor)?;
     let entity = entity_named(&state, &name).await?;
     state.content.delete_record(&entity, id, query.lock_version()).await?;

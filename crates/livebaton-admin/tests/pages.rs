@@ -1,0 +1,304 @@
+//! The server-rendered sign-in pages in-process (mirrors `src/pages/`): the form, CSRF and origin checks, sessions,
+//! the redirect to sign-in, and sign-out.
+
+mod support;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use livebaton_admin::accounts::{Role, ThrottleConfig, sha256_hex};
+use livebaton_admin::pages::session::{CSRF_COOKIE, SESSION_COOKIE};
+use support::{Reply, TestApp};
+
+const EMAIL: &str = "alice@example.com";
+const PASSWORD: &str = "correct horse battery";
+const HOST: &str = "localhost:4000";
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            b' ' => "+".to_owned(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A form POST to `uri` from a browser on this site (Host set, no Origin unless added), with `cookies` and `fields`.
+fn form_post(uri: &str, cookies: &[(&str, &str)], fields: &[(&str, &str)], extra: &[(&str, &str)]) -> Request<Body> {
+    let body: Vec<String> = fields.iter().map(|(key, value)| format!("{}={}", encode(key), encode(value))).collect();
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("host", HOST)
+        .header("content-type", "application/x-www-form-urlencoded");
+    if !cookies.is_empty() {
+        let cookie: Vec<String> = cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        builder = builder.header("cookie", cookie.join("; "));
+    }
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Body::from(body.join("&"))).expect("a valid request")
+}
+
+/// A GET of `uri` with `cookies`.
+fn get(uri: &str, cookies: &[(&str, &str)]) -> Request<Body> {
+    let mut builder = Request::builder().method(Method::GET).uri(uri).header("host", HOST);
+    if !cookies.is_empty() {
+        let cookie: Vec<String> = cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        builder = builder.header("cookie", cookie.join("; "));
+    }
+    builder.body(Body::empty()).expect("a valid request")
+}
+
+/// The value of the hidden `_csrf_token` input of a page.
+fn hidden_csrf_token(html: &str) -> String {
+    let marker = r#"name="_csrf_token" value=""#;
+    let start = html.find(marker).unwrap_or_else(|| panic!("no _csrf_token input in {html}")) + marker.len();
+    html[start..].split('"').next().expect("a closing quote").to_owned()
+}
+
+/// An app with Alice (an editor).
+async fn app_with_alice() -> TestApp {
+    let app = TestApp::new().await;
+    app.user(EMAIL, PASSWORD, Role::Editor).await;
+    app
+}
+
+/// The CSRF cookie a fresh visit to the sign-in page sets.
+async fn csrf_cookie(app: &TestApp) -> String {
+    let page = app.send(get("/admin/login", &[])).await;
+    page.cookie(CSRF_COOKIE).expect("the sign-in page sets the CSRF cookie")
+}
+
+/// Signs Alice in through the form; returns the session cookie's value.
+async fn sign_in(app: &TestApp) -> String {
+    let csrf = csrf_cookie(app).await;
+    let reply = app
+        .send(form_post(
+            "/admin/login",
+            &[(CSRF_COOKIE, &csrf)],
+            &[("email", EMAIL), ("password", PASSWORD), ("_csrf_token", &csrf)],
+            &[],
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "sign-in failed: {}", reply.text());
+    reply.cookie(SESSION_COOKIE).filter(|value| !value.is_empty()).expect("a session cookie")
+}
+
+fn assert_no_session(reply: &Reply, what: &str) {
+    let session = reply.cookie(SESSION_COOKIE).unwrap_or_default();
+    assert!(session.is_empty(), "{what} must not start a session, but set {SESSION_COOKIE}={session}");
+}
+
+fn assert_redirects_to_login(reply: &Reply, what: &str) {
+    assert!(reply.status.is_redirection(), "{what}: expected a redirect, got {} {}", reply.status, reply.text());
+    assert_eq!(reply.header("location"), Some("/admin/login"), "{what}");
+}
+
+/// The sign-in page has labelled email and password inputs, a "Sign in" button and a hidden CSRF token equal to the
+/// HttpOnly, SameSite cookie it sets; a second visit keeps the same token.
+#[tokio::test]
+async fn the_sign_in_page_has_a_labelled_form_and_sets_the_csrf_cookie() {
+    let app = TestApp::new().await;
+    let page = app.send(get("/admin/login", &[])).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.header("content-type").is_some_and(|value| value.starts_with("text/html")));
+    let html = page.text();
+    assert!(html.contains(r#"<label for="email">Email</label>"#), "{html}");
+    assert!(html.contains(r#"<label for="password">Password</label>"#), "{html}");
+    assert!(html.contains(r#"id="email" type="email" name="email""#), "{html}");
+    assert!(html.contains(r#"id="password" type="password" name="password""#), "{html}");
+    assert!(html.contains(r#"<button type="submit">Sign in</button>"#), "{html}");
+
+    let token = page.cookie(CSRF_COOKIE).expect("a CSRF cookie");
+    assert!(token.len() >= 16, "a real token: {token:?}");
+    assert_eq!(hidden_csrf_token(&html), token, "the form echoes the cookie's token");
+    let header = page.set_cookies().into_iter().find(|header| header.starts_with(CSRF_COOKIE)).unwrap();
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax"), "{header}");
+
+    let again = app.send(get("/admin/login", &[(CSRF_COOKIE, &token)])).await;
+    assert_eq!(hidden_csrf_token(&again.text()), token, "a returning visitor keeps the token");
+    let other = app.send(get("/admin/login", &[])).await;
+    assert_ne!(other.cookie(CSRF_COOKIE).unwrap(), token, "each new visitor gets a fresh token");
+}
+
+/// Posting the form with the matching cookie and token (same origin) signs in: 303 to /admin with an HttpOnly
+/// session cookie whose hash is stored, and /admin then shows the user.
+#[tokio::test]
+async fn signing_in_with_the_csrf_token_starts_a_session() {
+    let app = app_with_alice().await;
+    let csrf = csrf_cookie(&app).await;
+    let reply = app
+        .send(form_post(
+            "/admin/login",
+            &[(CSRF_COOKIE, &csrf)],
+            &[("email", "Alice@Example.com"), ("password", PASSWORD), ("_csrf_token", &csrf)],
+            &[("origin", "http://localhost:4000"), ("sec-fetch-site", "same-origin")],
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert_eq!(reply.header("location"), Some("/admin"));
+    let session = reply.cookie(SESSION_COOKIE).expect("a session cookie");
+    assert!(session.len() >= 32, "{session:?}");
+    let header = reply.set_cookies().into_iter().find(|header| header.starts_with(SESSION_COOKIE)).unwrap();
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax"), "{header}");
+    assert_eq!(reply.cookie(CSRF_COOKIE).as_deref(), Some(""), "the pre-sign-in CSRF cookie is cleared");
+
+    let stored = app.state.store.find_session(&sha256_hex(&session)).await.unwrap().expect("the session is stored");
+    assert_ne!(stored.id_hash, session, "only the hash of the cookie is stored");
+
+    let home = app.send(get("/admin", &[(SESSION_COOKIE, &session)])).await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.text());
+    let html = home.text();
+    assert!(html.contains("Welcome, alice"), "{html}");
+    assert!(html.contains(EMAIL) && html.contains("editor"), "{html}");
+}
+
+/// A wrong or missing CSRF token, a cross-site `Origin` or `Sec-Fetch-Site: cross-site` is refused with 403 and
+/// starts no session, even with the right password.
+#[tokio::test]
+async fn a_wrong_csrf_token_or_a_cross_site_origin_is_refused() {
+    let app = app_with_alice().await;
+    let csrf = csrf_cookie(&app).await;
+    let wrong = format!("{}x", &csrf[..csrf.len() - 1]);
+    let login = |token: Option<&str>, with_cookie: bool, headers: &[(&str, &str)]| {
+        let mut fields = vec![("email", EMAIL), ("password", PASSWORD)];
+        fields.extend(token.map(|token| ("_csrf_token", token)));
+        let cookies: &[(&str, &str)] = if with_cookie { &[(CSRF_COOKIE, &csrf)] } else { &[] };
+        form_post("/admin/login", cookies, &fields, headers)
+    };
+
+    let cases = [
+        ("a wrong token", login(Some(&wrong), true, &[])),
+        ("no cookie", login(Some(&csrf), false, &[])),
+        ("no token field", login(None, true, &[])),
+        ("a cross-site Origin", login(Some(&csrf), true, &[("origin", "http://evil.example")])),
+        ("Sec-Fetch-Site: cross-site", login(Some(&csrf), true, &[("sec-fetch-site", "cross-site")])),
+    ];
+    for (what, request) in cases {
+        let reply = app.send(request).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}: {}", reply.text());
+        assert_no_session(&reply, what);
+        let fresh = reply.cookie(CSRF_COOKIE).expect("a fresh CSRF cookie to retry with");
+        assert_eq!(hidden_csrf_token(&reply.text()), fresh, "{what}: the retry form carries the fresh token");
+    }
+
+    // The same request with the matching token, from this site, goes through.
+    let reply = app.send(login(Some(&csrf), true, &[("origin", "http://localhost:4000")])).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+}
+
+/// A wrong password is 401 with "Invalid email or password", keeps the typed email and starts no session.
+#[tokio::test]
+async fn a_wrong_password_is_401_with_a_message() {
+    let app = app_with_alice().await;
+    let csrf = csrf_cookie(&app).await;
+    for (email, password) in [(EMAIL, "not the password"), ("nobody@example.com", PASSWORD)] {
+        let fields = [("email", email), ("password", password), ("_csrf_token", csrf.as_str())];
+        let reply = app.send(form_post("/admin/login", &[(CSRF_COOKIE, &csrf)], &fields, &[])).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{email}: {}", reply.text());
+        let html = reply.text();
+        assert!(html.contains("Invalid email or password"), "{html}");
+        assert!(html.contains(&format!(r#"value="{email}""#)), "the typed email is kept: {html}");
+        assert!(!html.contains(password), "the password is never echoed");
+        assert_no_session(&reply, "a wrong password");
+    }
+}
+
+/// Admin pages without a valid session (none, unknown, or signed out) redirect to the sign-in page.
+#[tokio::test]
+async fn admin_pages_without_a_session_redirect_to_sign_in() {
+    let app = TestApp::new().await;
+    assert_redirects_to_login(&app.send(get("/admin", &[])).await, "no cookie");
+    assert_redirects_to_login(&app.send(get("/admin", &[(SESSION_COOKIE, "made-up-session-id")])).await, "unknown id");
+    assert_redirects_to_login(&app.send(get("/admin/logout", &[])).await, "the sign-out page");
+    let reply = app.send(form_post("/admin/logout", &[], &[("_csrf_token", "anything")], &[])).await;
+    assert_redirects_to_login(&reply, "signing out without a session");
+}
+
+/// Signing out with the session's CSRF token ends the session: 303 to /admin/login, the cookie is cleared, and the
+/// old cookie no longer opens /admin.
+#[tokio::test]
+async fn signing_out_with_the_session_csrf_token_ends_the_session() {
+    let app = app_with_alice().await;
+    let session = sign_in(&app).await;
+
+    let confirm = app.send(get("/admin/logout", &[(SESSION_COOKIE, &session)])).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let token = hidden_csrf_token(&confirm.text());
+    let stored = app.state.store.find_session(&sha256_hex(&session)).await.unwrap().unwrap();
+    assert_eq!(token, stored.csrf_token, "the form carries the session's own token");
+
+    let reply =
+        app.send(form_post("/admin/logout", &[(SESSION_COOKIE, &session)], &[("_csrf_token", &token)], &[])).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert_eq!(reply.header("location"), Some("/admin/login"));
+    assert_eq!(reply.cookie(SESSION_COOKIE).as_deref(), Some(""), "the session cookie is cleared");
+    assert_eq!(app.state.store.find_session(&sha256_hex(&session)).await.unwrap(), None);
+    assert_redirects_to_login(&app.send(get("/admin", &[(SESSION_COOKIE, &session)])).await, "the old cookie");
+}
+
+/// Signing out without the session's token (missing, wrong, or another session's) or cross-site is refused with
+/// 403 and the session stays signed in.
+#[tokio::test]
+async fn signing_out_without_the_session_token_is_refused() {
+    let app = app_with_alice().await;
+    let session = sign_in(&app).await;
+    let other_session = sign_in(&app).await;
+    let other_token = app.state.store.find_session(&sha256_hex(&other_session)).await.unwrap().unwrap().csrf_token;
+    let token = app.state.store.find_session(&sha256_hex(&session)).await.unwrap().unwrap().csrf_token;
+
+    let logout = |fields: &[(&str, &str)], headers: &[(&str, &str)]| {
+        form_post("/admin/logout", &[(SESSION_COOKIE, &session)], fields, headers)
+    };
+    let cases = [
+        ("no token field", logout(&[], &[])),
+        ("an empty token", logout(&[("_csrf_token", "")], &[])),
+        ("a wrong token", logout(&[("_csrf_token", "not-the-token-at-all-000000")], &[])),
+        ("another session's token", logout(&[("_csrf_token", &other_token)], &[])),
+        ("a cross-site Origin", logout(&[("_csrf_token", &token)], &[("origin", "https://evil.example")])),
+    ];
+    for (what, request) in cases {
+        let reply = app.send(request).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}: {}", reply.text());
+        assert!(reply.cookie(SESSION_COOKIE).is_none(), "{what}: the session cookie is left alone");
+        let home = app.send(get("/admin", &[(SESSION_COOKIE, &session)])).await;
+        assert_eq!(home.status, StatusCode::OK, "{what}: still signed in");
+    }
+}
+
+/// The sign-in page and `POST /api/tokens` share one throttle: after the per-account limit of wrong passwords on
+/// the page, the page answers 429 with a message (even for the right password) and so does the API.
+#[tokio::test]
+async fn the_sign_in_page_and_the_api_share_the_throttle() {
+    let throttle = ThrottleConfig { per_account: 2, per_address: 100, window: Duration::from_secs(600), max_keys: 100 };
+    let app = TestApp::with_throttle(throttle).await;
+    app.user(EMAIL, PASSWORD, Role::Editor).await;
+    let csrf = csrf_cookie(&app).await;
+    let attempt = |password: &'static str| {
+        let fields = [("email", EMAIL), ("password", password), ("_csrf_token", csrf.as_str())];
+        form_post("/admin/login", &[(CSRF_COOKIE, &csrf)], &fields, &[])
+    };
+
+    for _ in 0..2 {
+        assert_eq!(app.send(attempt("wrong password")).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let reply = app.send(attempt(PASSWORD)).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.text());
+    assert!(reply.text().contains("too many failed sign-in attempts"), "{}", reply.text());
+    assert_no_session(&reply, "a throttled sign-in");
+
+    let api = Request::builder()
+        .method(Method::POST)
+        .uri("/api/tokens")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::json!({"email": EMAIL, "password": PASSWORD}).to_string()))
+        .unwrap();
+    let reply = app.send_from("192.0.2.7:1234", api).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.text());
+}

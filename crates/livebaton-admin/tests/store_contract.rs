@@ -1,0 +1,534 @@
+//! The store's contract, written once and run against both databases it supports (mirrors `src/storage/`).
+//!
+//! Every test below is generated twice by `contract_suite!`: in `sqlite::` on a fresh database file per test, and in
+//! `postgres::` on a fresh database per test, created on the server named by `DATABASE_URL` and dropped afterwards.
+//! The PostgreSQL tests fail (never skip) when `DATABASE_URL` is unset or the server does not answer.
+//!
+//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test -p livebaton-admin --test store_contract`
+
+use std::future::Future;
+use std::time::Duration;
+
+use livebaton::editing::NotOwner;
+use livebaton_admin::accounts::Role;
+use livebaton_admin::storage::{Dialect, Entity, NewUser, Record, Session, Store, StoreError, now_ms};
+use livebaton_content::{FieldDefinition, FieldType, Status, ValidEntity, ValidRecord};
+use serde_json::{Map, json};
+use sqlx::{Connection, Executor};
+
+/// Generates the contract functions, then one `#[tokio::test]` per function and backend, each carrying the
+/// function's doc comment.
+macro_rules! contract_suite {
+    ($( $(#[$meta:meta])* async fn $name:ident($store:ident: Store) $body:block )*) => {
+        $( $(#[$meta])* async fn $name($store: Store) $body )*
+
+        mod sqlite {
+            $( $(#[$meta])* #[tokio::test] async fn $name() { super::on_sqlite(super::$name).await } )*
+        }
+
+        mod postgres {
+            $( $(#[$meta])* #[tokio::test] async fn $name() { super::on_postgres(super::$name).await } )*
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Runs `test` on a store over a fresh SQLite file in a temporary directory.
+async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("contract.db").display());
+    let store = Store::connect(&url).await.expect("the SQLite store opens and migrates");
+    assert_eq!(store.dialect(), Dialect::Sqlite);
+    let outcome = tokio::spawn(test(store.clone())).await;
+    store.pool().close().await;
+    drop(dir);
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// Runs `test` on a store over a fresh database created on the PostgreSQL server named by `DATABASE_URL`, and drops
+/// that database afterwards (also when the test failed).
+async fn on_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let server_url = std::env::var("DATABASE_URL").unwrap_or_default();
+    assert!(
+        server_url.starts_with("postgres://") || server_url.starts_with("postgresql://"),
+        "the PostgreSQL contract tests need DATABASE_URL naming a PostgreSQL server, e.g. \
+         DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres (got {:?})",
+        redact(&server_url)
+    );
+    let database =
+        format!("livebaton_test_{}", livebaton_admin::accounts::sha256_hex(&random_suffix())[..16].to_owned());
+    let mut admin = connect_server(&server_url).await;
+    admin.execute(format!("CREATE DATABASE {database}").as_str()).await.unwrap_or_else(|error| {
+        panic!("could not create the test database {database} on {}: {error}", redact(&server_url))
+    });
+
+    let url = with_database(&server_url, &database);
+    let outcome = match Store::connect(&url).await {
+        Ok(store) => {
+            assert_eq!(store.dialect(), Dialect::Postgres);
+            let outcome = tokio::spawn(test(store.clone())).await;
+            store.pool().close().await;
+            Ok(outcome)
+        }
+        Err(error) => Err(error),
+    };
+
+    // Best effort: a leftover database is harmless, so a failed drop does not fail the test.
+    let _ = admin.execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str()).await;
+    let _ = admin.close().await;
+
+    match outcome {
+        Err(error) => panic!("Store::connect to the fresh PostgreSQL database {database} failed: {error}"),
+        Ok(Err(join_error)) => std::panic::resume_unwind(join_error.into_panic()),
+        Ok(Ok(())) => {}
+    }
+}
+
+async fn connect_server(server_url: &str) -> sqlx::PgConnection {
+    let url = redact(server_url);
+    match tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(server_url)).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(error)) => panic!(
+            "the PostgreSQL server at DATABASE_URL={url} does not answer ({error}); start it (e.g. \
+             `pg_ctlcluster --skip-systemctl-redirect <version> main start`) — these tests do not skip"
+        ),
+        Err(_) => panic!("the PostgreSQL server at DATABASE_URL={url} did not answer within 10 s"),
+    }
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _password)) => format!("{}://{user}:…{}", &url[..scheme], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+/// `url` with its database (the path) replaced by `database`, keeping any query string.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |at| at + 3);
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{server}/{database}{query}")
+}
+
+fn random_suffix() -> String {
+    format!("{}-{:?}-{}", std::process::id(), std::thread::current().id(), livebaton_admin::accounts::random_token(16))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------------------------
+
+fn valid_entity(name: &str, display_name: &str) -> ValidEntity {
+    ValidEntity {
+        name: name.to_owned(),
+        display_name: display_name.to_owned(),
+        display_name_plural: format!("{display_name}s"),
+        description: format!("About {display_name}"),
+        icon: "document".to_owned(),
+        status: Status::Published,
+        fields_definition: vec![
+            FieldDefinition {
+                field_type: FieldType::Text,
+                key: "summary".to_owned(),
+                label: "Summary".to_owned(),
+                required: false,
+                default: None,
+                options: vec![],
+                props: Map::new(),
+            },
+            FieldDefinition {
+                field_type: FieldType::Select,
+                key: "category".to_owned(),
+                label: "Category".to_owned(),
+                required: true,
+                default: Some(json!("news")),
+                options: vec!["news".to_owned(), "guide".to_owned()],
+                props: Map::from_iter([("placeholder".to_owned(), json!("Pick one"))]),
+            },
+        ],
+        settings: Map::from_iter([("per_page".to_owned(), json!(20))]),
+    }
+}
+
+fn valid_record(title: &str, slug: Option<&str>) -> ValidRecord {
+    ValidRecord {
+        title: title.to_owned(),
+        slug: slug.map(str::to_owned),
+        status: Status::Draft,
+        data: Map::from_iter([
+            ("summary".to_owned(), json!(format!("{title} in short"))),
+            ("category".to_owned(), json!("news")),
+        ]),
+        metadata: Map::from_iter([("source".to_owned(), json!("contract"))]),
+    }
+}
+
+fn failing_fence() -> Result<(), NotOwner> {
+    Err(NotOwner { owner_name: Some("Alice".to_owned()) })
+}
+
+fn new_user(email: &str, role: Role) -> NewUser {
+    NewUser {
+        email: email.to_owned(),
+        name: email.split('@').next().unwrap_or_default().to_owned(),
+        password_hash: "$argon2id$not-a-real-hash".to_owned(),
+        role,
+    }
+}
+
+fn entity_conflict(result: Result<Entity, StoreError>) -> Entity {
+    match result {
+        Err(StoreError::EntityConflict(current)) => *current,
+        other => panic!("expected EntityConflict, got {other:?}"),
+    }
+}
+
+fn record_conflict(result: Result<Record, StoreError>) -> Record {
+    match result {
+        Err(StoreError::RecordConflict(current)) => *current,
+        other => panic!("expected RecordConflict, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The contract
+// ---------------------------------------------------------------------------------------------------------------
+
+contract_suite! {
+    /// An inserted entity starts at version 1 with every field stored, and is found by id, by name and in the list.
+    async fn entities_are_inserted_found_and_listed(store: Store) {
+        let valid = valid_entity("product", "Product");
+        let product = store.insert_entity(&valid, None).await.expect("insert product");
+        let article = store.insert_entity(&valid_entity("article", "Article"), None).await.expect("insert article");
+
+        assert_eq!(product.lock_version, 1);
+        assert_eq!(product.name, "product");
+        assert_eq!(product.display_name_plural, "Products");
+        assert_eq!(product.description, "About Product");
+        assert_eq!(product.icon, "document");
+        assert_eq!(product.status, Status::Published);
+        assert_eq!(product.fields_definition, valid.fields_definition, "fields round-trip, props and default included");
+        assert_eq!(product.settings, valid.settings);
+        assert_eq!(product.created_by, None);
+        assert!(product.created_at > 0 && product.created_at == product.updated_at);
+        assert_ne!(product.id, article.id);
+
+        assert_eq!(store.find_entity(product.id).await.unwrap(), Some(product.clone()));
+        assert_eq!(store.find_entity_by_name("product").await.unwrap(), Some(product.clone()));
+        assert_eq!(store.find_entity_by_name("missing").await.unwrap(), None);
+        assert_eq!(store.find_entity(product.id + article.id + 100).await.unwrap(), None);
+
+        let names: Vec<String> = store.list_entities().await.unwrap().into_iter().map(|entity| entity.name).collect();
+        assert_eq!(names, ["article", "product"], "listed by display name");
+    }
+
+    /// A second entity with a taken name is refused with `Taken("name")`, on insert and on rename.
+    async fn a_taken_entity_name_is_refused(store: Store) {
+        store.insert_entity(&valid_entity("article", "Article"), None).await.expect("first insert");
+        let duplicate = store.insert_entity(&valid_entity("article", "Another"), None).await;
+        assert!(matches!(duplicate, Err(StoreError::Taken("name"))), "got {duplicate:?}");
+
+        let page = store.insert_entity(&valid_entity("page", "Page"), None).await.expect("insert page");
+        let renamed = store.update_entity(page.id, 1, &valid_entity("article", "Page"), None).await;
+        assert!(matches!(renamed, Err(StoreError::Taken("name"))), "got {renamed:?}");
+        assert_eq!(store.find_entity(page.id).await.unwrap(), Some(page), "the refused rename changed nothing");
+        assert_eq!(store.list_entities().await.unwrap().len(), 2);
+    }
+
+    /// An update based on the current version stores the new values and bumps `lock_version` by one each time.
+    async fn an_entity_update_at_the_current_version_bumps_it(store: Store) {
+        let created = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let mut changed = valid_entity("story", "Story");
+        changed.status = Status::Archived;
+        changed.fields_definition.truncate(1);
+
+        let updated = store.update_entity(created.id, 1, &changed, None).await.expect("update at version 1");
+        assert_eq!(updated.lock_version, 2);
+        assert_eq!(updated.name, "story");
+        assert_eq!(updated.status, Status::Archived);
+        assert_eq!(updated.fields_definition.len(), 1);
+        assert_eq!(updated.created_at, created.created_at);
+        assert_eq!(store.find_entity(created.id).await.unwrap(), Some(updated.clone()));
+
+        let again = store.update_entity(created.id, 2, &changed, None).await.expect("update at version 2");
+        assert_eq!(again.lock_version, 3);
+    }
+
+    /// An update based on an old version is refused with `EntityConflict` carrying the current row, and changes
+    /// nothing; an update of a missing entity is `NotFound`.
+    async fn a_stale_entity_update_conflicts_with_the_current_row(store: Store) {
+        let created = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let current = store.update_entity(created.id, 1, &valid_entity("article", "Post"), None).await.unwrap();
+
+        let stale = store.update_entity(created.id, 1, &valid_entity("article", "Stale"), None).await;
+        let reported = entity_conflict(stale);
+        assert_eq!(reported, current, "the conflict carries the row as it is now");
+        assert_eq!(reported.display_name, "Post");
+        assert_eq!(reported.lock_version, 2);
+        assert_eq!(store.find_entity(created.id).await.unwrap(), Some(current));
+
+        let missing = store.update_entity(created.id + 1000, 1, &valid_entity("other", "Other"), None).await;
+        assert!(matches!(missing, Err(StoreError::NotFound)), "got {missing:?}");
+    }
+
+    /// A fence that fails at commit time refuses the write with `NotOwner` and rolls it back, for entities and records.
+    async fn a_failing_fence_refuses_and_rolls_back(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let refused =
+            store.update_entity(entity.id, 1, &valid_entity("renamed", "Renamed"), Some(&failing_fence)).await;
+        match refused {
+            Err(StoreError::NotOwner(not_owner)) => assert_eq!(not_owner.owner_name.as_deref(), Some("Alice")),
+            other => panic!("expected NotOwner, got {other:?}"),
+        }
+        assert_eq!(store.find_entity(entity.id).await.unwrap(), Some(entity.clone()), "entity unchanged");
+        assert_eq!(store.find_entity_by_name("renamed").await.unwrap(), None);
+
+        let record = store.insert_record(entity.id, &valid_record("Hello", None), None).await.unwrap();
+        let refused = store
+            .update_record(entity.id, record.id, 1, &valid_record("Changed", Some("changed")), Some(&failing_fence))
+            .await;
+        assert!(matches!(refused, Err(StoreError::NotOwner(_))), "got {refused:?}");
+        assert_eq!(store.find_record(entity.id, record.id).await.unwrap(), Some(record.clone()), "record unchanged");
+
+        // A passing fence lets the same writes through.
+        let passing = || Ok(());
+        let updated =
+            store.update_entity(entity.id, 1, &valid_entity("renamed", "Renamed"), Some(&passing)).await.unwrap();
+        assert_eq!(updated.lock_version, 2);
+        let updated =
+            store.update_record(entity.id, record.id, 1, &valid_record("Changed", None), Some(&passing)).await.unwrap();
+        assert_eq!(updated.title, "Changed");
+        assert_eq!(updated.lock_version, 2);
+    }
+
+    /// Deleting an entity removes it and its records (not other entities' records); a stale delete changes nothing.
+    async fn deleting_an_entity_removes_its_records(store: Store) {
+        let doomed = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let kept = store.insert_entity(&valid_entity("page", "Page"), None).await.unwrap();
+        let first = store.insert_record(doomed.id, &valid_record("One", None), None).await.unwrap();
+        store.insert_record(doomed.id, &valid_record("Two", None), None).await.unwrap();
+        let other = store.insert_record(kept.id, &valid_record("One", None), None).await.unwrap();
+
+        let stale = store.delete_entity(doomed.id, Some(7)).await;
+        assert_eq!(entity_conflict(stale), doomed);
+        assert_eq!(store.list_records(doomed.id).await.unwrap().len(), 2, "a refused delete keeps the records");
+
+        let deleted = store.delete_entity(doomed.id, Some(1)).await.expect("delete at the current version");
+        assert_eq!(deleted.id, doomed.id);
+        assert_eq!(store.find_entity(doomed.id).await.unwrap(), None);
+        assert!(store.list_records(doomed.id).await.unwrap().is_empty());
+        assert_eq!(store.find_record(doomed.id, first.id).await.unwrap(), None);
+        assert_eq!(store.list_records(kept.id).await.unwrap(), vec![other]);
+
+        let again = store.delete_entity(doomed.id, None).await;
+        assert!(matches!(again, Err(StoreError::NotFound)), "got {again:?}");
+        store.delete_entity(kept.id, None).await.expect("a delete without a version is unconditional");
+        assert!(store.list_entities().await.unwrap().is_empty());
+    }
+
+    /// Records with equal titles get `my-title`, `my-title-2`, `my-title-3`; slugs are unique per entity only.
+    async fn equal_titles_get_numbered_slugs(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let other = store.insert_entity(&valid_entity("page", "Page"), None).await.unwrap();
+        let mut slugs = Vec::new();
+        for _ in 0..3 {
+            slugs.push(store.insert_record(entity.id, &valid_record("My Title", None), None).await.unwrap().slug);
+        }
+        assert_eq!(slugs, ["my-title", "my-title-2", "my-title-3"]);
+
+        let elsewhere = store.insert_record(other.id, &valid_record("My Title", None), None).await.unwrap();
+        assert_eq!(elsewhere.slug, "my-title", "another entity's slugs do not count");
+
+        // A title that only shares a prefix does not bump the number.
+        let similar = store.insert_record(entity.id, &valid_record("My Title Two", None), None).await.unwrap();
+        assert_eq!(similar.slug, "my-title-two");
+        let fourth = store.insert_record(entity.id, &valid_record("My Title", None), None).await.unwrap();
+        assert_eq!(fourth.slug, "my-title-4");
+
+        let found = store.find_record_by_slug(entity.id, "my-title-2").await.unwrap().expect("found by slug");
+        assert_eq!(found.title, "My Title");
+        assert_eq!(found.lock_version, 1);
+        assert_eq!(found.data.get("category"), Some(&json!("news")));
+        assert_eq!(found.metadata.get("source"), Some(&json!("contract")));
+        assert_eq!(found.status, Status::Draft);
+
+        let listed: Vec<String> =
+            store.list_records(entity.id).await.unwrap().into_iter().map(|record| record.slug).collect();
+        assert_eq!(listed, ["my-title-4", "my-title-two", "my-title-3", "my-title-2", "my-title"], "newest first");
+    }
+
+    /// Records with equal titles inserted at the same time all succeed, each with its own numbered slug.
+    async fn concurrent_equal_titles_get_distinct_slugs(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let inserts: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                let record = valid_record("Same Title", None);
+                tokio::spawn(async move { store.insert_record(entity.id, &record, None).await })
+            })
+            .collect();
+        let mut slugs = Vec::new();
+        for insert in inserts {
+            slugs.push(insert.await.expect("the task finishes").expect("every concurrent insert succeeds").slug);
+        }
+        slugs.sort();
+        assert_eq!(slugs, ["same-title", "same-title-2", "same-title-3", "same-title-4"]);
+    }
+
+    /// An explicit slug that is taken in the entity is refused with `Taken("slug")`, on insert and on update.
+    async fn an_explicit_taken_slug_is_refused(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        store.insert_record(entity.id, &valid_record("First", Some("hello")), None).await.unwrap();
+        let duplicate = store.insert_record(entity.id, &valid_record("Second", Some("hello")), None).await;
+        assert!(matches!(duplicate, Err(StoreError::Taken("slug"))), "got {duplicate:?}");
+        assert_eq!(store.list_records(entity.id).await.unwrap().len(), 1, "nothing half-written");
+
+        let second = store.insert_record(entity.id, &valid_record("Second", Some("world")), None).await.unwrap();
+        let renamed = store.update_record(entity.id, second.id, 1, &valid_record("Second", Some("hello")), None).await;
+        assert!(matches!(renamed, Err(StoreError::Taken("slug"))), "got {renamed:?}");
+        assert_eq!(store.find_record(entity.id, second.id).await.unwrap(), Some(second));
+    }
+
+    /// A record update without a slug keeps the current one; with a slug it changes it; each bumps `lock_version`.
+    async fn a_record_update_keeps_its_slug_unless_one_is_given(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let author = store.create_user(&new_user("erin@example.com", Role::Editor)).await.unwrap();
+        let created =
+            store.insert_record(entity.id, &valid_record("Original Title", None), Some(author.id)).await.unwrap();
+        assert_eq!(created.slug, "original-title");
+        assert_eq!(created.created_by, Some(author.id));
+
+        let mut changed = valid_record("A Completely New Title", None);
+        changed.status = Status::Published;
+        changed.data.insert("summary".to_owned(), json!("new summary"));
+        let updated = store.update_record(entity.id, created.id, 1, &changed, None).await.unwrap();
+        assert_eq!(updated.slug, "original-title", "the slug is kept");
+        assert_eq!(updated.title, "A Completely New Title");
+        assert_eq!(updated.status, Status::Published);
+        assert_eq!(updated.data.get("summary"), Some(&json!("new summary")));
+        assert_eq!(updated.lock_version, 2);
+        assert_eq!(updated.created_at, created.created_at);
+
+        let reslugged = store
+            .update_record(entity.id, created.id, 2, &valid_record("Again", Some("fresh-slug")), None)
+            .await
+            .unwrap();
+        assert_eq!(reslugged.slug, "fresh-slug");
+        assert_eq!(reslugged.lock_version, 3);
+        assert_eq!(store.find_record(entity.id, created.id).await.unwrap(), Some(reslugged));
+    }
+
+    /// Stale record updates and deletes are refused with `RecordConflict` carrying the current row; a matching
+    /// delete removes the record; missing records are `NotFound`.
+    async fn stale_record_writes_conflict_with_the_current_row(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let created = store.insert_record(entity.id, &valid_record("Hello", None), None).await.unwrap();
+        let current =
+            store.update_record(entity.id, created.id, 1, &valid_record("Hello again", None), None).await.unwrap();
+
+        let stale_update = store.update_record(entity.id, created.id, 1, &valid_record("Lost", None), None).await;
+        let reported = record_conflict(stale_update);
+        assert_eq!(reported, current);
+        assert_eq!(reported.title, "Hello again");
+        assert_eq!(reported.lock_version, 2);
+
+        let stale_delete = store.delete_record(entity.id, created.id, Some(1)).await;
+        assert_eq!(record_conflict(stale_delete), current);
+        assert_eq!(store.find_record(entity.id, created.id).await.unwrap(), Some(current.clone()), "still there");
+
+        // The record is addressed through its entity: another entity's id does not reach it.
+        let other = store.insert_entity(&valid_entity("page", "Page"), None).await.unwrap();
+        let wrong_entity = store.update_record(other.id, created.id, 2, &valid_record("Nope", None), None).await;
+        assert!(matches!(wrong_entity, Err(StoreError::NotFound)), "got {wrong_entity:?}");
+
+        let deleted = store.delete_record(entity.id, created.id, Some(2)).await.expect("delete at the current version");
+        assert_eq!(deleted, current);
+        assert_eq!(store.find_record(entity.id, created.id).await.unwrap(), None);
+        let missing_update = store.update_record(entity.id, created.id, 2, &valid_record("Gone", None), None).await;
+        assert!(matches!(missing_update, Err(StoreError::NotFound)), "got {missing_update:?}");
+        let missing_delete = store.delete_record(entity.id, created.id, None).await;
+        assert!(matches!(missing_delete, Err(StoreError::NotFound)), "got {missing_delete:?}");
+    }
+
+    /// Users are created with a lowercase email, found by email in any case, unique by email, listed oldest first
+    /// and counted by role.
+    async fn users_are_created_found_listed_and_counted(store: Store) {
+        let alice = store.create_user(&new_user("Alice@Example.COM", Role::Admin)).await.expect("create alice");
+        assert_eq!(alice.email, "alice@example.com");
+        assert_eq!(alice.role, Role::Admin);
+        assert_eq!(alice.password_hash, "$argon2id$not-a-real-hash");
+        let bob = store.create_user(&new_user("bob@example.com", Role::Editor)).await.unwrap();
+        let carol = store.create_user(&new_user("carol@example.com", Role::Editor)).await.unwrap();
+
+        assert_eq!(store.find_user_by_email("alice@example.com").await.unwrap(), Some(alice.clone()));
+        assert_eq!(store.find_user_by_email("  ALICE@example.Com ").await.unwrap(), Some(alice.clone()));
+        assert_eq!(store.find_user_by_email("nobody@example.com").await.unwrap(), None);
+        assert_eq!(store.find_user(bob.id).await.unwrap(), Some(bob.clone()));
+
+        let duplicate = store.create_user(&new_user("ALICE@example.com", Role::Viewer)).await;
+        assert!(matches!(duplicate, Err(StoreError::Taken("email"))), "got {duplicate:?}");
+
+        let emails: Vec<String> = store.list_users().await.unwrap().into_iter().map(|user| user.email).collect();
+        assert_eq!(emails, ["alice@example.com", "bob@example.com", "carol@example.com"]);
+        assert_eq!(store.count_users_with_role(Role::Admin).await.unwrap(), 1);
+        assert_eq!(store.count_users_with_role(Role::Editor).await.unwrap(), 2);
+        assert_eq!(store.count_users_with_role(Role::Viewer).await.unwrap(), 0);
+
+        let promoted = store.update_user(carol.id, "Carol", "$argon2id$other", Role::Admin).await.unwrap();
+        assert_eq!((promoted.name.as_str(), promoted.role), ("Carol", Role::Admin));
+        assert_eq!(store.count_users_with_role(Role::Admin).await.unwrap(), 2);
+    }
+
+    /// A session is found by its id hash until it is deleted; an expired session is never found and is swept.
+    async fn sessions_are_created_found_deleted_and_expire(store: Store) {
+        let user = store.create_user(&new_user("dave@example.com", Role::Viewer)).await.unwrap();
+        let live = Session {
+            id_hash: "a".repeat(64),
+            user_id: user.id,
+            csrf_token: "csrf-live".to_owned(),
+            expires_at: now_ms() + 60_000,
+        };
+        let expired = Session {
+            id_hash: "b".repeat(64),
+            user_id: user.id,
+            csrf_token: "csrf-old".to_owned(),
+            expires_at: now_ms() - 1,
+        };
+        store.create_session(&live).await.expect("create live session");
+        store.create_session(&expired).await.expect("create expired session");
+
+        assert_eq!(store.find_session(&live.id_hash).await.unwrap(), Some(live.clone()));
+        assert_eq!(store.find_session(&expired.id_hash).await.unwrap(), None, "expired sessions are not found");
+        assert_eq!(store.find_session(&"c".repeat(64)).await.unwrap(), None);
+
+        assert_eq!(store.delete_expired_sessions().await.unwrap(), 1, "only the expired one is swept");
+        assert_eq!(store.find_session(&live.id_hash).await.unwrap(), Some(live.clone()));
+
+        store.delete_session(&live.id_hash).await.unwrap();
+        assert_eq!(store.find_session(&live.id_hash).await.unwrap(), None, "a deleted session is gone");
+    }
+}
