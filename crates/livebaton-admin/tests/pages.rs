@@ -302,3 +302,21 @@ async fn the_sign_in_page_and_the_api_share_the_throttle() {
     let reply = app.send_from("192.0.2.7:1234", api).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.text());
 }
+
+/// Values are stored as given and escaped where HTML is rendered: an entity named `<script>…` shows as text.
+#[tokio::test]
+async fn stored_text_is_escaped_when_rendered() {
+    let app = app_with_alice().await;
+    let input = livebaton_content::EntityInput {
+        display_name: "<script>alert(1)</script>".into(),
+        display_name_plural: "<b>Evil</b> things".into(),
+        name: Some("evil".into()),
+        ..Default::default()
+    };
+    let entity = app.state.content.create_entity(&input, None).await.unwrap();
+    assert_eq!(entity.display_name_plural, "<b>Evil</b> things", "stored as given");
+    let session = sign_in(&app).await;
+    let page = app.send(get("/admin", &[("livebaton_session", &session)])).await.text();
+    assert!(page.contains("&lt;b&gt;Evil&lt;/b&gt; things"), "escaped on the page: {page}");
+    assert!(!page.contains("<b>Evil</b>"));
+}
