@@ -7,6 +7,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use livebaton::Engine;
+use livebaton_web::config::SocketConfig;
+use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 
 use crate::accounts::{Throttle, ThrottleConfig, TokenSigner};
 use crate::content::ContentService;
@@ -28,18 +30,41 @@ pub struct AppState {
     pub signer: TokenSigner,
     /// Failed sign-in bookkeeping, shared by the sign-in page and `POST /api/tokens`.
     pub throttle: Arc<Throttle>,
+    /// The WebSocket endpoint with its channels.
+    pub live: LiveEndpoint,
+    /// Closes every socket (1001) and releases their presences at once.
+    pub live_shutdown: ShutdownHandle,
+    /// Origins allowed to open WebSockets (`host[:port]` or full origins); empty means the same origin only.
+    pub allowed_origins: Arc<[String]>,
 }
 
 impl AppState {
     /// State over `store` and `engine`, signing with `secret_key_base`.
     pub fn new(store: Store, engine: Engine, secret_key_base: &str, throttle: ThrottleConfig) -> Self {
-        let content = ContentService::new(store.clone(), engine.events.clone(), engine.editing.clone());
+        Self::with_live(store, engine, secret_key_base, throttle, SocketConfig::default(), Vec::new())
+    }
+
+    /// State with explicit socket limits and allowed WebSocket origins.
+    pub fn with_live(
+        store: Store,
+        engine: Engine,
+        secret_key_base: &str,
+        throttle: ThrottleConfig,
+        sockets: SocketConfig,
+        allowed_origins: Vec<String>,
+    ) -> Self {
+        let content =
+            ContentService::new(store.clone(), engine.events.clone(), engine.editing.clone(), engine.pubsub.clone());
+        let (live, live_shutdown) = LiveEndpoint::new(crate::live::channel_router(&engine, &store, &content), sockets);
         AppState {
             store,
             engine,
             content,
             signer: TokenSigner::new(secret_key_base),
             throttle: Arc::new(Throttle::new(throttle)),
+            live,
+            live_shutdown,
+            allowed_origins: allowed_origins.into(),
         }
     }
 }
@@ -48,6 +73,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/live/websocket", get(crate::live::websocket))
+        .route("/live/longpoll", axum::routing::any(crate::live::longpoll))
         .merge(crate::api::routes())
         .merge(crate::pages::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

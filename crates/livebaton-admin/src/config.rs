@@ -73,6 +73,16 @@ pub struct Settings {
     /// Do not seed demo content into an empty database.
     #[arg(long, env = "LIVEBATON_NO_DEMO", global = true)]
     pub no_demo: bool,
+    /// Origins allowed to open WebSockets, comma-separated (`host:port` or `https://host`); default: the same
+    /// origin as the page (the `Host` the browser connected to).
+    #[arg(long, env = "LIVEBATON_ALLOWED_ORIGINS", value_delimiter = ',', global = true)]
+    pub allowed_origins: Vec<String>,
+    /// Close a WebSocket that sent nothing for this many seconds (the bundled client heartbeats every 3 s).
+    #[arg(long, env = "LIVEBATON_IDLE_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub idle_timeout_secs: u64,
+    /// How long a page that closed without leaving keeps its place (ms), so a reload can reclaim it.
+    #[arg(long, env = "LIVEBATON_LEAVE_GRACE_MS", default_value_t = 1000, global = true)]
+    pub leave_grace_ms: u64,
     /// Directory for the default SQLite database and the generated secret.
     #[arg(long, env = "LIVEBATON_DATA_DIR", default_value = "livebaton-data", global = true)]
     pub data_dir: PathBuf,

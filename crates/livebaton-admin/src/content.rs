@@ -4,7 +4,9 @@
 
 use livebaton::editing::{EditTarget, Editing, NotOwner, OwnerToken};
 use livebaton::events::Events;
+use livebaton::pubsub::{Message, PubSub};
 use livebaton_content::{EntityInput, RecordInput, ValidationErrors, validate_entity, validate_record};
+use serde_json::json;
 
 use crate::storage::{Entity, Record, Store, StoreError};
 
@@ -54,12 +56,14 @@ pub struct ContentService {
     store: Store,
     events: Events,
     editing: Editing,
+    /// For the `saved`/`deleted` notices on editing sessions' form topics.
+    events_pubsub: PubSub,
 }
 
 impl ContentService {
     /// A service over `store`, announcing on `events` and fencing with `editing`.
-    pub fn new(store: Store, events: Events, editing: Editing) -> Self {
-        ContentService { store, events, editing }
+    pub fn new(store: Store, events: Events, editing: Editing, pubsub: PubSub) -> Self {
+        ContentService { store, events, editing, events_pubsub: pubsub }
     }
 
     /// The store, for reads.
@@ -90,6 +94,7 @@ impl ContentService {
         lock_version: i64,
         input: &EntityInput,
         token: Option<&OwnerToken>,
+        by: &str,
     ) -> Result<Entity, ContentError> {
         let valid = validate_entity(input).map_err(ContentError::Invalid)?;
         let editing = self.editing.clone();
@@ -101,6 +106,11 @@ impl ContentService {
             self.editing.finish_save(token, entity.lock_version);
         }
         announce(self.events.broadcast_entity_updated(entity.id));
+        self.tell_editors(
+            EditTarget::entity(entity.id),
+            "saved",
+            json!({"lock_version": entity.lock_version, "by": by}),
+        );
         Ok(entity)
     }
 
@@ -111,6 +121,7 @@ impl ContentService {
     pub async fn delete_entity(&self, id: i64, lock_version: Option<i64>) -> Result<Entity, ContentError> {
         let entity = self.store.delete_entity(id, lock_version).await?;
         announce(self.events.broadcast_entity_deleted(entity.id));
+        self.tell_editors(EditTarget::entity(entity.id), "deleted", json!({}));
         Ok(entity)
     }
 
@@ -143,6 +154,7 @@ impl ContentService {
         lock_version: i64,
         input: &RecordInput,
         token: Option<&OwnerToken>,
+        by: &str,
     ) -> Result<Record, ContentError> {
         let valid = validate_record(&entity.fields_definition, input).map_err(ContentError::Invalid)?;
         let editing = self.editing.clone();
@@ -153,6 +165,7 @@ impl ContentService {
             self.editing.finish_save(token, record.lock_version);
         }
         announce(self.events.broadcast_data_updated(entity.id, record.id));
+        self.tell_editors(EditTarget::data(record.id), "saved", json!({"lock_version": record.lock_version, "by": by}));
         Ok(record)
     }
 
@@ -168,7 +181,16 @@ impl ContentService {
     ) -> Result<Record, ContentError> {
         let record = self.store.delete_record(entity.id, id, lock_version).await?;
         announce(self.events.broadcast_data_deleted(entity.id, record.id));
+        self.tell_editors(EditTarget::data(record.id), "deleted", json!({}));
         Ok(record)
+    }
+}
+
+impl ContentService {
+    /// Tells the editors of `target` (on its form topic) that the row was saved or deleted, by whoever wrote it.
+    fn tell_editors(&self, target: EditTarget, event: &str, body: serde_json::Value) {
+        let message = Message::App { name: event.to_owned(), body };
+        announce(self.events_pubsub.broadcast(&target.form_topic(), message).map(drop));
     }
 }
 

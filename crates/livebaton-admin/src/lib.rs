@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod live;
 pub mod pages;
 pub mod secret;
 pub mod seed;

@@ -1,9 +1,12 @@
 //! `livebaton serve`: open the store, bootstrap, listen, and stop cleanly on SIGTERM or Ctrl-C.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use livebaton::{Engine, EngineConfig};
+use livebaton_web::config::SocketConfig;
+use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 
 use crate::accounts::{ThrottleConfig, warm_up};
 use crate::app::{AppState, router};
@@ -40,8 +43,16 @@ fn redact(url: &str) -> String {
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let secret = secret_key_base(settings.secret_key_base.as_deref(), &settings.data_dir)?;
-    let engine = Engine::new(EngineConfig::default());
-    let state = AppState::new(store, engine, &secret, ThrottleConfig::default());
+    let mut engine_config = EngineConfig::default();
+    engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
+    let engine = Engine::new(engine_config);
+    let sockets = SocketConfig {
+        idle_timeout: Duration::from_secs(settings.idle_timeout_secs.max(1)),
+        ..SocketConfig::default()
+    };
+    let origins =
+        settings.allowed_origins.iter().map(|origin| origin.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+    let state = AppState::with_live(store, engine, &secret, ThrottleConfig::default(), sockets, origins);
     warm_up().await;
 
     let admin = match (&settings.admin_email, &settings.admin_password) {
@@ -64,9 +75,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", settings.bind))?;
     let address = listener.local_addr()?;
     println!("livebaton listening on http://{address}/admin");
+    let live = (state.live.clone(), state.live_shutdown.clone());
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            close_sockets(&live.0, &live.1).await;
+        })
+        .await?;
     Ok(())
+}
+
+/// Closes every WebSocket with 1001 (clients reconnect elsewhere) and releases their presences at once, waiting at
+/// most two seconds for them to finish, so the whole shutdown stays well within five.
+async fn close_sockets(live: &LiveEndpoint, shutdown: &ShutdownHandle) {
+    shutdown.shutdown();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while live.open_sockets() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Removes expired sessions every hour, so the table does not grow with abandoned sign-ins.

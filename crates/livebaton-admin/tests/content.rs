@@ -19,7 +19,7 @@ async fn service() -> (ContentService, Engine, tempfile::TempDir) {
         presence: PresenceConfig { leave_grace: Duration::ZERO, ..Default::default() },
         ..Default::default()
     });
-    (ContentService::new(store, engine.events.clone(), engine.editing.clone()), engine, dir)
+    (ContentService::new(store, engine.events.clone(), engine.editing.clone(), engine.pubsub.clone()), engine, dir)
 }
 
 fn editor(id: &str, name: &str) -> Editor {
@@ -54,8 +54,9 @@ async fn a_save_commits_only_while_its_tab_owns_the_record() {
     let alice_token = engine.editing.fence(target, "alice-1").unwrap();
 
     alice.leave();
-    let refused =
-        content.update_record(&entity, record.id, record.lock_version, &titled("Alice's"), Some(&alice_token)).await;
+    let refused = content
+        .update_record(&entity, record.id, record.lock_version, &titled("Alice's"), Some(&alice_token), "Alice")
+        .await;
     assert!(matches!(refused, Err(ContentError::NotOwner(_))), "got {refused:?}");
     let stored = content.store().find_record(entity.id, record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Original", 1), "nothing written");
@@ -63,7 +64,8 @@ async fn a_save_commits_only_while_its_tab_owns_the_record() {
 
     let bob_token = engine.editing.fence(target, "bob-1").unwrap();
     let base = bob_token.base_lock_version().unwrap();
-    let saved = content.update_record(&entity, record.id, base, &titled("Alice's"), Some(&bob_token)).await.unwrap();
+    let saved =
+        content.update_record(&entity, record.id, base, &titled("Alice's"), Some(&bob_token), "Bob").await.unwrap();
     assert_eq!((saved.title.as_str(), saved.lock_version), ("Alice's", 2));
     assert_eq!(engine.editing.get_draft(target), None, "the saved draft ends");
 }
@@ -91,8 +93,9 @@ async fn a_token_only_saves_its_own_record() {
         .await
         .unwrap();
     let token = engine.editing.fence(EditTarget::data(first.id), "v1").unwrap();
-    let refused =
-        content.update_record(&entity, second.id, second.lock_version, &titled("Hijacked"), Some(&token)).await;
+    let refused = content
+        .update_record(&entity, second.id, second.lock_version, &titled("Hijacked"), Some(&token), "Alice")
+        .await;
     assert!(matches!(refused, Err(ContentError::NotOwner(_))));
     let stored = content.store().find_record(entity.id, second.id).await.unwrap().unwrap();
     assert_eq!(stored.title, "Second");

@@ -5,7 +5,7 @@
 //! [`LiveEndpoint::accept`] with the user, or refuses with 403.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
@@ -71,6 +71,24 @@ pub struct LiveEndpoint {
     config: Arc<SocketConfig>,
     shutdown: watch::Receiver<bool>,
     next_connection: Arc<AtomicU64>,
+    /// Sockets being served right now (for metrics and for waiting at shutdown).
+    open: Arc<AtomicUsize>,
+}
+
+/// Counts a socket as open while it lives.
+struct OpenSocket(Arc<AtomicUsize>);
+
+impl OpenSocket {
+    fn new(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        OpenSocket(open.clone())
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Tells every socket of an endpoint to close (1001) and release its presences at once.
@@ -93,8 +111,14 @@ impl LiveEndpoint {
             config: Arc::new(config),
             shutdown: receiver,
             next_connection: Arc::new(AtomicU64::new(1)),
+            open: Arc::new(AtomicUsize::new(0)),
         };
         (endpoint, ShutdownHandle(Arc::new(sender)))
+    }
+
+    /// Number of sockets being served.
+    pub fn open_sockets(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// The socket settings.
@@ -107,6 +131,7 @@ impl LiveEndpoint {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let info = SocketInfo { connection_id: Arc::from(format!("conn-{id:x}")), user: Arc::new(user) };
         let (router, config, shutdown) = (self.router.clone(), self.config.clone(), self.shutdown.clone());
+        let open = self.open.clone();
         upgrade
             .protocols(["phoenix"])
             .read_buffer_size(config.read_buffer_bytes)
@@ -114,7 +139,10 @@ impl LiveEndpoint {
             .max_write_buffer_size(config.max_frame_bytes.max(config.write_buffer_bytes) * 4)
             .max_message_size(config.max_frame_bytes)
             .max_frame_size(config.max_frame_bytes)
-            .on_upgrade(move |socket| serve(socket, router, info, config, shutdown))
+            .on_upgrade(move |socket| async move {
+                let _open = OpenSocket::new(&open);
+                serve(socket, router, info, config, shutdown).await;
+            })
     }
 }
 

@@ -98,7 +98,9 @@ pub async fn update(
     let Json(body) = body?;
     let entity = entity_named(&state, &name).await?;
     let (input, lock_version) = body.split()?;
-    Ok(Json(state.content.update_entity(entity.id, lock_version, &input, None).await.map_err(entity_error)?))
+    Ok(Json(
+        state.content.update_entity(entity.id, lock_version, &input, None, &user.0.name).await.map_err(entity_error)?,
+    ))
 }
 
 /// `DELETE /api/entities/{name}` (admin).

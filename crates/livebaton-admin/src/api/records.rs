@@ -61,7 +61,7 @@ pub async fn update(
     let Json(body) = body?;
     let entity = entity_named(&state, &name).await?;
     let (input, lock_version) = body.split()?;
-    Ok(Json(state.content.update_record(&entity, id, lock_version, &input, None).await?))
+    Ok(Json(state.content.update_record(&entity, id, lock_version, &input, None, &user.0.name).await?))
 }
 
 /// `DELETE /api/entities/{name}/records/{id}` (editor).

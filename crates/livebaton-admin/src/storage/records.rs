@@ -86,6 +86,18 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
+    /// Record `id`, whatever its entity.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn find_record_by_id(&self, id: i64) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
     /// The record of entity `entity_id` with `slug`.
     ///
     /// # Errors

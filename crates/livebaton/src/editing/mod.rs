@@ -79,6 +79,11 @@ impl Editing {
         Editing { presence, board }
     }
 
+    /// The presence tracker the sessions live on (for listing a session's roster as Phoenix presence).
+    pub fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
     /// Joins the editing session of `target` as page `view_id` of `editor`, in browser tab `tab_id` (which may
     /// reclaim its place after a reload). The page stays in the session as long as the returned guard.
     ///

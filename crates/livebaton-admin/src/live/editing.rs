@@ -1,0 +1,311 @@
+//! `edit:entity:<id>` and `edit:data:<id>`: collaborative editing over the engine, for clients that render their own
+//! UI (the bundled live pages use the same engine directly).
+//!
+//! Join with `{tab_id}`; the reply says `{role, owner, queue, draft, lock_version}`. Pushes: `presence_state` and
+//! `presence_diff` (keys are connection ids), `role` when this member's role changes (`promoted`, `taken_here`) or
+//! the owner changes (`owner_changed`), `draft` from the owner (never echoed to its author), `saved`
+//! `{lock_version, by}` and `deleted`. Events: `draft {params}` (owner only), `save {params?}` (fenced: owner token and
+//! `lock_version`), `take_here`.
+
+use std::sync::Arc;
+
+use livebaton::editing::{EditKind, EditTarget, Editing, EditingError, EditingRole, Editor, RoleChange};
+use livebaton::presence::TrackGuard;
+use livebaton::pubsub::{Broadcast, Message};
+use livebaton_content::{EntityInput, RecordInput};
+use livebaton_web::channel::{
+    BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Reply, Termination,
+};
+use livebaton_web::protocol::ReplyStatus;
+use serde_json::{Value, json};
+
+use crate::accounts::Role;
+use crate::content::{ContentError, ContentService};
+
+/// Routes `edit:entity:*` or `edit:data:*`.
+pub struct EditRoute {
+    pub(crate) kind: EditKind,
+    pub(crate) content: ContentService,
+    pub(crate) editing: Editing,
+}
+
+struct EditChannel {
+    target: EditTarget,
+    connection_id: Arc<str>,
+    user_name: String,
+    content: ContentService,
+    editing: Editing,
+    /// The row version this member last saw (the base of a first draft).
+    lock_version: i64,
+    /// This member's place in the session; taken on an explicit leave so it goes at once.
+    guard: Option<TrackGuard>,
+}
+
+fn refuse(reason: &str) -> Value {
+    json!({"reason": reason})
+}
+
+fn owner_json(presence: &livebaton::editing::EditingPresence) -> Value {
+    json!({"user_id": presence.user_id, "name": presence.user_name, "view_id": presence.view_id})
+}
+
+fn role_json(role: &EditingRole) -> (Value, &'static str) {
+    match role {
+        EditingRole::Owner { presences } => (presences.first().map_or(Value::Null, owner_json), "owner"),
+        EditingRole::Spectator { owner, .. } => (owner.as_ref().map_or(Value::Null, owner_json), "spectator"),
+    }
+}
+
+impl ChannelRoute for EditRoute {
+    fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>> {
+        Box::pin(async move {
+            let prefix = match self.kind {
+                EditKind::Entity => "edit:entity:",
+                EditKind::Data => "edit:data:",
+            };
+            let id: i64 =
+                request.topic.strip_prefix(prefix).and_then(|id| id.parse().ok()).ok_or_else(|| refuse("not found"))?;
+            let target = EditTarget { kind: self.kind, id };
+            let role = Role::parse(&request.socket.user.role).ok_or_else(|| refuse("unauthorized"))?;
+            let store = self.content.store();
+            let (lock_version, can_edit) = match self.kind {
+                EditKind::Data => {
+                    let record = store.find_record_by_id(id).await.map_err(|_| refuse("unavailable"))?;
+                    (record.ok_or_else(|| refuse("not found"))?.lock_version, role.can_edit_records())
+                }
+                EditKind::Entity => {
+                    let entity = store.find_entity(id).await.map_err(|_| refuse("unavailable"))?;
+                    (entity.ok_or_else(|| refuse("not found"))?.lock_version, role.can_manage_entities())
+                }
+            };
+            let user = &request.socket.user;
+            let editor =
+                Editor { user_id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), can_edit };
+            let tab_id = request.payload.get("tab_id").and_then(Value::as_str).filter(|tab| !tab.is_empty());
+            // Subscribe before tracking so nothing between the reply and the first diff is missed.
+            let subscriptions =
+                vec![self.editing.subscribe_to_editing(target), self.editing.subscribe_to_drafts(target)];
+            let connection_id = request.socket.connection_id.clone();
+            let guard = self
+                .editing
+                .track_editing_session(target, &connection_id, &editor, tab_id)
+                .await
+                .map_err(|error| refuse(&format!("unavailable: {error}")))?;
+            let role = self.editing.get_editing_role(target, &connection_id, &user.id);
+            let (owner, role_name) = role_json(&role);
+            let queue: Vec<Value> = role
+                .presences()
+                .iter()
+                .map(|presence| json!({"view_id": presence.view_id, "user_id": presence.user_id, "name": presence.user_name, "can_edit": presence.can_edit}))
+                .collect();
+            let draft = self
+                .editing
+                .get_draft(target)
+                .map(|draft| json!({"params": draft.params, "version": draft.version, "updated_by": draft.updated_by}));
+            let reply = json!({"role": role_name, "owner": owner, "queue": queue, "draft": draft, "lock_version": lock_version});
+            let channel = EditChannel {
+                target,
+                connection_id,
+                user_name: user.name.clone(),
+                content: self.content.clone(),
+                editing: self.editing.clone(),
+                lock_version,
+                guard: Some(guard),
+            };
+            Ok(Joined { reply, channel: Box::new(channel), subscriptions })
+        })
+    }
+}
+
+impl EditChannel {
+    fn push_state(&self, pusher: &Pusher) {
+        let list = self.editing_presence_list();
+        pusher.push("presence_state", &list);
+    }
+
+    fn editing_presence_list(&self) -> livebaton::presence::PresenceList {
+        // The editing session's roster, keyed by connection id.
+        self.presences().list(&self.target.presence_topic())
+    }
+
+    fn presences(&self) -> &livebaton::presence::Presence {
+        self.editing.presence()
+    }
+
+    async fn save(&mut self, payload: Value) -> Reply {
+        let token = match self.editing.fence(self.target, &self.connection_id) {
+            Ok(token) => token,
+            Err(not_owner) => {
+                return (ReplyStatus::Error, json!({"reason": "not_owner", "message": not_owner.to_string()}));
+            }
+        };
+        let params = match payload.get("params") {
+            Some(params) => params.clone(),
+            None => match self.editing.get_draft(self.target) {
+                Some(draft) => draft.params.clone(),
+                None => {
+                    return (
+                        ReplyStatus::Error,
+                        json!({"reason": "invalid", "errors": {"params": ["nothing to save"]}}),
+                    );
+                }
+            },
+        };
+        let base = token.base_lock_version().unwrap_or(self.lock_version);
+        let store = self.content.store();
+        let outcome = match self.target.kind {
+            EditKind::Data => {
+                let input: RecordInput = match serde_json::from_value(params) {
+                    Ok(input) => input,
+                    Err(error) => return invalid_params(&error),
+                };
+                let entity = match store.find_record_by_id(self.target.id).await {
+                    Ok(Some(record)) => store.find_entity(record.entity_id).await.ok().flatten(),
+                    _ => None,
+                };
+                let Some(entity) = entity else { return (ReplyStatus::Error, refuse("deleted")) };
+                self.content
+                    .update_record(&entity, self.target.id, base, &input, Some(&token), &self.user_name)
+                    .await
+                    .map(|record| record.lock_version)
+            }
+            EditKind::Entity => {
+                let input: EntityInput = match serde_json::from_value(params) {
+                    Ok(input) => input,
+                    Err(error) => return invalid_params(&error),
+                };
+                self.content
+                    .update_entity(self.target.id, base, &input, Some(&token), &self.user_name)
+                    .await
+                    .map(|entity| entity.lock_version)
+            }
+        };
+        match outcome {
+            Ok(lock_version) => {
+                self.lock_version = lock_version;
+                (ReplyStatus::Ok, json!({"lock_version": lock_version}))
+            }
+            Err(ContentError::NotOwner(not_owner)) => {
+                (ReplyStatus::Error, json!({"reason": "not_owner", "message": not_owner.to_string()}))
+            }
+            Err(ContentError::RecordConflict(current)) => (
+                ReplyStatus::Error,
+                json!({"reason": "conflict", "lock_version": current.lock_version, "current": *current}),
+            ),
+            Err(ContentError::EntityConflict(current)) => (
+                ReplyStatus::Error,
+                json!({"reason": "conflict", "lock_version": current.lock_version, "current": *current}),
+            ),
+            Err(ContentError::Invalid(errors)) => (ReplyStatus::Error, json!({"reason": "invalid", "errors": errors})),
+            Err(ContentError::NotFound) => (ReplyStatus::Error, refuse("deleted")),
+            Err(ContentError::Store(error)) => {
+                tracing::error!(%error, "save failed");
+                (ReplyStatus::Error, json!({"reason": "unavailable", "message": "the save failed; your draft is kept"}))
+            }
+        }
+    }
+}
+
+fn invalid_params(error: &serde_json::Error) -> Reply {
+    (ReplyStatus::Error, json!({"reason": "invalid", "errors": {"params": [error.to_string()]}}))
+}
+
+impl Channel for EditChannel {
+    fn after_join<'a>(&'a mut self, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
+        self.push_state(pusher);
+        Box::pin(async {})
+    }
+
+    fn handle_in<'a>(
+        &'a mut self,
+        event: &'a str,
+        payload: Value,
+        _pusher: &'a Pusher,
+    ) -> BoxFuture<'a, Option<Reply>> {
+        Box::pin(async move {
+            let reply = match event {
+                "draft" => {
+                    let params = payload.get("params").cloned().unwrap_or(Value::Null);
+                    if !params.is_object() {
+                        (ReplyStatus::Error, json!({"reason": "invalid", "errors": {"params": ["must be an object"]}}))
+                    } else {
+                        match self.editing.update_draft(self.target, &self.connection_id, self.lock_version, params) {
+                            Ok(draft) => (ReplyStatus::Ok, json!({"version": draft.version})),
+                            Err(not_owner) => {
+                                (ReplyStatus::Error, json!({"reason": "not_owner", "message": not_owner.to_string()}))
+                            }
+                        }
+                    }
+                }
+                "save" => self.save(payload).await,
+                "take_here" => match self.editing.take_here(self.target, &self.connection_id) {
+                    Ok(()) => (ReplyStatus::Ok, json!({})),
+                    Err(error) => {
+                        let reason = match error {
+                            EditingError::NotSameUser => "not_same_user",
+                            EditingError::NotEligible => "not_eligible",
+                            _ => "not_in_session",
+                        };
+                        (ReplyStatus::Error, json!({"reason": reason, "message": error.to_string()}))
+                    }
+                },
+                other => (ReplyStatus::Error, json!({"reason": format!("unknown event {other:?}")})),
+            };
+            Some(reply)
+        })
+    }
+
+    fn handle_out(&mut self, broadcast: &Arc<Broadcast>, pusher: &Pusher) -> Outgoing {
+        match &broadcast.message {
+            Message::PresenceDiff(diff) => pusher.push("presence_diff", &**diff),
+            Message::OwnerChanged(change) => {
+                let owner = change.owner.as_ref().map_or(Value::Null, owner_json);
+                let taken = change.reason == livebaton::editing::OwnerChangeReason::Handover;
+                let (role, reason) = match change.role_change_for(&self.connection_id) {
+                    RoleChange::Promoted => ("owner", if taken { "taken_here" } else { "promoted" }),
+                    RoleChange::Demoted => ("spectator", "taken_here"),
+                    RoleChange::Unchanged => {
+                        let mine = change.owner.as_ref().is_some_and(|owner| *owner.view_id == *self.connection_id);
+                        (if mine { "owner" } else { "spectator" }, "owner_changed")
+                    }
+                };
+                let draft = change
+                    .draft
+                    .as_ref()
+                    .map(|draft| json!({"version": draft.version, "updated_by": draft.updated_by}));
+                pusher.push("role", &json!({"role": role, "owner": owner, "reason": reason, "draft": draft}));
+            }
+            Message::Draft(changed) => {
+                if let (Some(draft), false) = (&changed.draft, changed.source == *self.connection_id) {
+                    pusher.push(
+                        "draft",
+                        &json!({"params": draft.params, "version": draft.version, "updated_by": draft.updated_by}),
+                    );
+                }
+            }
+            Message::App { name, body } if name == "saved" => {
+                if let Some(version) = body.get("lock_version").and_then(Value::as_i64) {
+                    self.lock_version = version;
+                }
+                return Outgoing::Forward;
+            }
+            _ => return Outgoing::Forward,
+        }
+        Outgoing::Handled
+    }
+
+    fn handle_lag<'a>(&'a mut self, _missed: u64, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
+        self.push_state(pusher);
+        Box::pin(async {})
+    }
+
+    fn terminate(&mut self, reason: Termination) {
+        if let Some(guard) = self.guard.take() {
+            match reason {
+                // The tab may come back (reload): keep its place for the grace period.
+                Termination::Closed => drop(guard),
+                Termination::Left | Termination::Shutdown | Termination::Replaced => guard.leave(),
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `/live/websocket`: protocol version, origin and authentication checks before the upgrade.
+//!
+//! A client authenticates with a `token` connect param (a bearer token from `POST /api/tokens`), or the same token as
+//! phoenix.js 1.8's `authToken` subprotocol, or the session cookie plus the session's `_csrf_token`. Anything else,
+//! a cross-site `Origin`, or a `vsn` other than 2.0.x is refused with 403 before the upgrade.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use livebaton_web::channel::UserInfo;
+use livebaton_web::endpoint::{auth_token_from_protocols, origin_allowed, vsn_supported};
+
+use crate::accounts::sha256_hex;
+use crate::app::AppState;
+use crate::pages::session::{SESSION_COOKIE, cookie, tokens_match};
+use crate::storage::{User, now_ms};
+
+fn forbidden(message: &'static str) -> Response {
+    (StatusCode::FORBIDDEN, message).into_response()
+}
+
+/// `GET /live/websocket?vsn=2.0.0&token=…` (or with the session cookie and `_csrf_token`).
+pub async fn websocket(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !vsn_supported(params.get("vsn").map(String::as_str)) {
+        return forbidden("unsupported protocol version: connect with vsn=2.0.0");
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
+    let allowed = if state.allowed_origins.is_empty() {
+        // Default: the host the client connected to (same origin).
+        headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .map(|host| vec![host.to_owned()])
+            .unwrap_or_default()
+    } else {
+        state.allowed_origins.to_vec()
+    };
+    if !origin_allowed(origin, &allowed) {
+        tracing::info!(?origin, "cross-site WebSocket upgrade refused");
+        return forbidden("cross-site WebSocket connections are not allowed");
+    }
+    let token = params.get("token").cloned().or_else(|| auth_token_from_protocols(&upgrade));
+    let user = match authenticate(&state, token.as_deref(), &headers, params.get("_csrf_token")).await {
+        Some(user) => user,
+        None => return forbidden("sign in first: send a token, or the session cookie with _csrf_token"),
+    };
+    let info = UserInfo { id: user.id.to_string(), name: user.name, email: user.email, role: user.role.to_string() };
+    state.live.accept(upgrade, info)
+}
+
+async fn authenticate(
+    state: &AppState,
+    token: Option<&str>,
+    headers: &HeaderMap,
+    csrf: Option<&String>,
+) -> Option<User> {
+    if let Some(token) = token.filter(|token| !token.is_empty()) {
+        let user_id = state.signer.verify(token, now_ms())?;
+        return state.store.find_user(user_id).await.ok().flatten();
+    }
+    let session_id = cookie(headers, SESSION_COOKIE)?;
+    let session = state.store.find_session(&sha256_hex(session_id)).await.ok().flatten()?;
+    if !tokens_match(&session.csrf_token, csrf?) {
+        return None;
+    }
+    state.store.find_user(session.user_id).await.ok().flatten()
+}
+
+/// `/live/longpoll`: 410, with the reason.
+pub async fn longpoll() -> Response {
+    (StatusCode::GONE, "livebaton is WebSocket-only: connect to /live/websocket?vsn=2.0.0").into_response()
+}

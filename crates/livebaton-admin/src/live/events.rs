@@ -1,0 +1,62 @@
+//! `entities` and `entity_data:<entity-name>`: content events pushed as they happen, from any writer (the JSON API,
+//! a live form, another node). Read-only channels: clients only listen.
+
+use livebaton::pubsub::PubSub;
+use livebaton_web::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Pusher, Reply};
+use livebaton_web::protocol::ReplyStatus;
+use serde_json::{Value, json};
+
+use crate::storage::Store;
+
+/// `entities`: `entity_created`, `entity_updated`, `entity_deleted` with `{entity_id}`.
+pub struct EntitiesRoute {
+    pub(crate) pubsub: PubSub,
+}
+
+/// `entity_data:<entity-name>`: `data_created`, `data_updated`, `data_deleted` with `{entity_id, data_id}`.
+pub struct EntityDataRoute {
+    pub(crate) pubsub: PubSub,
+    pub(crate) store: Store,
+}
+
+/// Forwards its subscription's broadcasts and refuses client events.
+struct ListenOnly;
+
+impl Channel for ListenOnly {
+    fn handle_in<'a>(
+        &'a mut self,
+        event: &'a str,
+        _payload: Value,
+        _pusher: &'a Pusher,
+    ) -> BoxFuture<'a, Option<Reply>> {
+        let reply =
+            (ReplyStatus::Error, json!({"reason": format!("this channel only sends; {event:?} is not accepted")}));
+        Box::pin(async move { Some(reply) })
+    }
+}
+
+impl ChannelRoute for EntitiesRoute {
+    fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>> {
+        let subscription = self.pubsub.subscribe(livebaton::events::topics::ENTITIES);
+        let _ = request;
+        Box::pin(async move {
+            Ok(Joined { reply: json!({}), channel: Box::new(ListenOnly), subscriptions: vec![subscription] })
+        })
+    }
+}
+
+impl ChannelRoute for EntityDataRoute {
+    fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>> {
+        Box::pin(async move {
+            let name = request.topic.strip_prefix("entity_data:").unwrap_or_default();
+            let entity = match self.store.find_entity_by_name(name).await {
+                Ok(Some(entity)) => entity,
+                Ok(None) => return Err(json!({"reason": "no such entity"})),
+                Err(error) => return Err(json!({"reason": format!("unavailable: {error}")})),
+            };
+            let subscription = self.pubsub.subscribe(&livebaton::events::topics::entity_data(entity.id));
+            let reply = json!({"entity_id": entity.id});
+            Ok(Joined { reply, channel: Box::new(ListenOnly), subscriptions: vec![subscription] })
+        })
+    }
+}
