@@ -55,6 +55,8 @@ impl AppState {
     ) -> Self {
         let content =
             ContentService::new(store.clone(), engine.events.clone(), engine.editing.clone(), engine.pubsub.clone());
+        // Install the metrics recorder before anything records.
+        let _ = crate::metrics::handle();
         let (live, live_shutdown) = LiveEndpoint::new(crate::live::channel_router(&engine, &store, &content), sockets);
         AppState {
             store,
@@ -73,6 +75,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::render))
         .route("/live/websocket", get(crate::live::websocket))
         .route("/live/longpoll", axum::routing::any(crate::live::longpoll))
         .merge(crate::api::routes())

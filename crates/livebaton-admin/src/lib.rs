@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod live;
+pub mod metrics;
 pub mod pages;
 pub mod secret;
 pub mod seed;

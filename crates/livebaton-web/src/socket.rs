@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -41,6 +41,9 @@ enum ChannelCommand {
 struct ChannelHandle {
     join_ref: Option<Arc<str>>,
     commands: mpsc::Sender<ChannelCommand>,
+    /// Resolves when the channel's task has ended (its sender is dropped with the task), so a rejoin of the same
+    /// topic can wait for the old channel to let go (a replaced editing tab can then reclaim its own place).
+    ended: oneshot::Receiver<()>,
 }
 
 /// Reported by a channel task when it ends on its own terms.
@@ -51,6 +54,8 @@ struct ChannelExit {
 
 /// Commands a channel task may queue before the connection refuses more ("channel busy").
 const CHANNEL_INBOX: usize = 32;
+/// How long the connection spends flushing and sending its close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// How long the connection waits for its channels to finish after it closed.
 const CHANNEL_STOP_WAIT: Duration = Duration::from_secs(2);
 
@@ -117,6 +122,7 @@ pub async fn serve(
             }
             Some(frame) = outbound_rx.recv() => {
                 let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                metrics::counter!("livebaton_frames_out_total").increment(1);
                 if ws.send(Message::Text(text)).await.is_err() {
                     break None;
                 }
@@ -127,6 +133,7 @@ pub async fn serve(
             }
             incoming = ws.recv() => {
                 idle_deadline = Instant::now() + config.idle_timeout;
+                metrics::counter!("livebaton_frames_in_total").increment(1);
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
                         if let Some(close) = connection.handle_text(text.as_bytes()) {
@@ -137,7 +144,13 @@ pub async fn serve(
                         tracing::debug!("binary frame ignored: this server speaks JSON text frames only");
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Ok(Message::Close(_))) => {
+                        // Answer the client's close (RFC 6455 §5.5.1): the protocol layer queues the reply and sends
+                        // it on the next read, which then reports the end of the stream.
+                        let _ = tokio::time::timeout(CLOSE_WAIT, ws.recv()).await;
+                        break None;
+                    }
+                    None => break None,
                     Some(Err(error)) => break too_big(error).then(|| {
                         Close::new(close_codes::TOO_BIG, "frame too large", Termination::Closed)
                     }),
@@ -148,15 +161,21 @@ pub async fn serve(
     let termination = close.as_ref().map_or(Termination::Closed, |close| close.termination);
     connection.stop_all(termination);
     if let Some(close) = close {
-        // Flush what is already queued (replies, the last diffs), then say goodbye with the code.
-        while let Ok(frame) = outbound_rx.try_recv() {
-            let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-            if ws.send(Message::Text(text)).await.is_err() {
-                break;
+        let goodbye = async {
+            // Flush what is already queued (replies, the last diffs) unless the client is the one not reading.
+            if close.code != close_codes::POLICY {
+                while let Ok(frame) = outbound_rx.try_recv() {
+                    let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                    if ws.send(Message::Text(text)).await.is_err() {
+                        return;
+                    }
+                }
             }
-        }
-        let frame = CloseFrame { code: close.code, reason: Utf8Bytes::from_static(close.reason) };
-        let _ = ws.send(Message::Close(Some(frame))).await;
+            let frame = CloseFrame { code: close.code, reason: Utf8Bytes::from_static(close.reason) };
+            let _ = ws.send(Message::Close(Some(frame))).await;
+        };
+        // A client that stopped reading must not hold the connection open.
+        let _ = tokio::time::timeout(CLOSE_WAIT, goodbye).await;
     }
     drop(ws);
     let _ =
@@ -206,6 +225,7 @@ impl Connection {
         match self.rate.take(std::time::Instant::now()) {
             RateDecision::Allow => {}
             RateDecision::Refuse => {
+                metrics::counter!("livebaton_events_refused_total", "reason" => "rate").increment(1);
                 let reason = json!({"reason": "rate limited: too many events"});
                 self.reply(
                     frame.join_ref.as_deref(),
@@ -237,29 +257,43 @@ impl Connection {
             return;
         };
         let topic: Arc<str> = Arc::from(topic);
+        let mut previous = None;
         if let Some(old) = self.channels.remove(&topic) {
-            // Duplicate join: the old channel closes (phx_close with its join_ref) and the new one joins.
+            // Duplicate join: the old channel closes (phx_close with its join_ref) and the new one joins once it has.
             let _ = old.commands.try_send(ChannelCommand::Stop(Termination::Replaced));
+            previous = Some(old.ended);
         } else if self.channels.len() >= self.config.max_channels {
             let reason = json!({"reason": "too many channels joined"});
             self.reply(join_ref.as_deref(), reference.as_deref(), &topic, ReplyStatus::Error, reason);
             return;
         }
         let (commands, inbox) = mpsc::channel(CHANNEL_INBOX);
+        let (alive, ended) = oneshot::channel();
         let pusher = Pusher {
             outbound: self.outbound.clone(),
             overflow: self.overflow.clone(),
             topic: topic.clone(),
             join_ref: join_ref.clone(),
         };
-        let task = run_channel(route, self.info.clone(), payload, reference, pusher, inbox);
+        let info = self.info.clone();
+        let task = async move {
+            let _alive: oneshot::Sender<()> = alive;
+            if let Some(previous) = previous {
+                let _ = tokio::time::timeout(CHANNEL_STOP_WAIT, previous).await;
+            }
+            run_channel(route, info, payload, reference, pusher, inbox).await
+        };
         let handle = self.tasks.spawn(task);
         self.task_topics.insert(handle.id(), (topic.clone(), join_ref.clone()));
-        self.channels.insert(topic, ChannelHandle { join_ref, commands });
+        self.channels.insert(topic, ChannelHandle { join_ref, commands, ended });
     }
 
     fn leave(&mut self, frame: Frame) {
-        match self.channels.remove(frame.topic.as_str()) {
+        let current = self.channels.get(frame.topic.as_str()).map(|channel| channel.join_ref.clone());
+        // A leave carrying an older join_ref (it raced a rejoin) must not end the current channel.
+        let stale = matches!((&frame.join_ref, &current), (Some(given), Some(Some(joined))) if **given != **joined);
+        let leaving = if stale { None } else { self.channels.remove(frame.topic.as_str()) };
+        match leaving {
             Some(channel) => {
                 let _ = channel.commands.try_send(ChannelCommand::Leave { reference: frame.reference });
             }
@@ -287,6 +321,7 @@ impl Connection {
         let command =
             ChannelCommand::Event { event: frame.event, payload: frame.payload, reference: frame.reference.clone() };
         if channel.commands.try_send(command).is_err() {
+            metrics::counter!("livebaton_events_refused_total", "reason" => "busy").increment(1);
             let reason = json!({"reason": "channel busy; slow down"});
             let join_ref = channel.join_ref.clone();
             self.reply(join_ref.as_deref(), frame.reference.as_deref(), &frame.topic, ReplyStatus::Error, reason);
@@ -336,6 +371,27 @@ async fn next_broadcast(
     }
 }
 
+/// The kind of a channel for metrics: the topic up to its first `:` (`room`, `edit`, `entity_data`, …).
+fn channel_kind(topic: &str) -> String {
+    topic.split(':').next().unwrap_or(topic).to_owned()
+}
+
+/// Counts a joined channel by kind while it lives (also when its task panics).
+struct JoinedGauge(String);
+
+impl JoinedGauge {
+    fn new(kind: String) -> Self {
+        metrics::gauge!("livebaton_channels_joined", "kind" => kind.clone()).increment(1.0);
+        JoinedGauge(kind)
+    }
+}
+
+impl Drop for JoinedGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("livebaton_channels_joined", "kind" => self.0.clone()).decrement(1.0);
+    }
+}
+
 /// A channel's task: join, then serve commands and broadcasts until it ends.
 async fn run_channel(
     route: Arc<dyn ChannelRoute>,
@@ -351,10 +407,12 @@ async fn run_channel(
     let Joined { reply, mut channel, mut subscriptions } = match joined {
         Ok(joined) => joined,
         Err(response) => {
+            metrics::counter!("livebaton_joins_refused_total", "kind" => channel_kind(&topic)).increment(1);
             pusher.reply(join_reference.as_deref(), ReplyStatus::Error, &response);
             return exit;
         }
     };
+    let _joined = JoinedGauge::new(channel_kind(&topic));
     pusher.reply(join_reference.as_deref(), ReplyStatus::Ok, &reply);
     channel.after_join(&pusher).await;
     let split = subscriptions.len().min(1);

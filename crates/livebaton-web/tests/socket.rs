@@ -407,3 +407,46 @@ async fn a_dropped_socket_lingers_for_the_grace() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(server.engine.presence.count("room:g"), 1, "still listed within the 30 s grace");
 }
+
+/// A leave that carries an older join_ref (it raced a rejoin) is answered but leaves the current channel joined.
+#[tokio::test]
+async fn a_stale_leave_does_not_end_the_current_channel() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "test:a", json!({})).await;
+    join(&mut client, "2", "test:a", json!({})).await;
+    send(&mut client, json!(["1", "3", "test:a", "phx_leave", {}])).await;
+    assert_eq!(next_event(&mut client, "phx_reply").await[1], "3");
+    send(&mut client, json!(["2", "4", "test:a", "ping", {}])).await;
+    let reply = next_event(&mut client, "phx_reply").await;
+    assert_eq!((reply[1].as_str(), reply[4]["status"].as_str()), (Some("4"), Some("ok")), "still joined: {reply}");
+}
+
+/// The `presence_state` a joiner gets lists keys in join order, not sorted.
+#[tokio::test]
+async fn presence_state_keeps_join_order_on_the_wire() {
+    let server = start(SocketConfig::default()).await;
+    let mut zed = connect(&server, "zed").await;
+    join(&mut zed, "1", "room:o", json!({})).await;
+    let mut amy = connect(&server, "amy").await;
+    join(&mut amy, "1", "room:o", json!({})).await;
+    let state = loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), amy.next()).await.unwrap().unwrap().unwrap();
+        if let Message::Text(text) = message {
+            if text.contains("presence_state") {
+                break text.to_string();
+            }
+        }
+    };
+    assert!(state.find("id-zed").unwrap() < state.find("id-amy").unwrap(), "zed joined first: {state}");
+}
+
+/// A client's close frame is answered with a close frame (a clean close on both sides).
+#[tokio::test]
+async fn a_client_close_is_answered() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    client.send(Message::Close(None)).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), client.next()).await.expect("an answer in time");
+    assert!(matches!(answer, Some(Ok(Message::Close(_)))), "expected the server's close frame, got {answer:?}");
+}

@@ -275,3 +275,17 @@ fn list_keeps_join_order() {
     let json = serde_json::to_string(&list).unwrap();
     assert!(json.find("\"c\"").unwrap() < json.find("\"a\"").unwrap(), "JSON keeps the order: {json}");
 }
+
+/// A diff's client payload keeps its keys in join order on the wire (a `serde_json::Value` would sort them).
+#[test]
+fn diff_payloads_keep_key_order() {
+    let mut state = PresenceState::new("r");
+    let mut change = RosterChange::default();
+    for key in ["zed", "amy"] {
+        change
+            .merge(state.join(TOPIC, JoinRequest { key: key.into(), fields: meta(0), tab_id: None, seq: None }).change);
+    }
+    let message = livebaton::pubsub::Message::PresenceDiff(Arc::new(change.to_diff()));
+    let wire = serde_json::to_string(&message.payload()).unwrap();
+    assert!(wire.find("zed").unwrap() < wire.find("amy").unwrap(), "{wire}");
+}

@@ -4,8 +4,9 @@
 //! Join with `{tab_id}`; the reply says `{role, owner, queue, draft, lock_version}`. Pushes: `presence_state` and
 //! `presence_diff` (keys are connection ids), `role` when this member's role changes (`promoted`, `taken_here`) or
 //! the owner changes (`owner_changed`), `draft` from the owner (never echoed to its author), `saved`
-//! `{lock_version, by}` and `deleted`. Events: `draft {params}` (owner only), `save {params?}` (fenced: owner token and
-//! `lock_version`), `take_here`.
+//! `{lock_version, by}` and `deleted`. Events: `draft {params, lock_version?}` (owner only; `lock_version` is the row version the client edits), `save {params?, lock_version?}` (fenced:
+//! owner token and `lock_version`; the base is the draft's unless `lock_version` is given, which is how a client
+//! resolves a `conflict`: it saves again naming the `lock_version` it merged with), `take_here`.
 
 use std::sync::Arc;
 
@@ -51,7 +52,10 @@ fn owner_json(presence: &livebaton::editing::EditingPresence) -> Value {
 
 fn role_json(role: &EditingRole) -> (Value, &'static str) {
     match role {
-        EditingRole::Owner { presences } => (presences.first().map_or(Value::Null, owner_json), "owner"),
+        // The owner is the first *eligible* entry: a viewer may be ahead of it in the queue.
+        EditingRole::Owner { presences } => {
+            (presences.iter().find(|presence| presence.can_edit).map_or(Value::Null, owner_json), "owner")
+        }
         EditingRole::Spectator { owner, .. } => (owner.as_ref().map_or(Value::Null, owner_json), "spectator"),
     }
 }
@@ -151,7 +155,9 @@ impl EditChannel {
                 }
             },
         };
-        let base = token.base_lock_version().unwrap_or(self.lock_version);
+        // An explicit lock_version resolves a conflict: the draft's own base would conflict forever.
+        let resolved = payload.get("lock_version").and_then(Value::as_i64);
+        let base = resolved.or(token.base_lock_version()).unwrap_or(self.lock_version);
         let store = self.content.store();
         let outcome = match self.target.kind {
             EditKind::Data => {
@@ -229,7 +235,11 @@ impl Channel for EditChannel {
                     if !params.is_object() {
                         (ReplyStatus::Error, json!({"reason": "invalid", "errors": {"params": ["must be an object"]}}))
                     } else {
-                        match self.editing.update_draft(self.target, &self.connection_id, self.lock_version, params) {
+                        // The base of a new draft is the row version the client says it edits; without one, the
+                        // version this channel last saw itself (its join or its own save), never one learnt from
+                        // another writer's `saved`, which the client may not have applied yet.
+                        let base = payload.get("lock_version").and_then(Value::as_i64).unwrap_or(self.lock_version);
+                        match self.editing.update_draft(self.target, &self.connection_id, base, params) {
                             Ok(draft) => (ReplyStatus::Ok, json!({"version": draft.version})),
                             Err(not_owner) => {
                                 (ReplyStatus::Error, json!({"reason": "not_owner", "message": not_owner.to_string()}))
@@ -260,9 +270,19 @@ impl Channel for EditChannel {
             Message::PresenceDiff(diff) => pusher.push("presence_diff", &**diff),
             Message::OwnerChanged(change) => {
                 let owner = change.owner.as_ref().map_or(Value::Null, owner_json);
-                let taken = change.reason == livebaton::editing::OwnerChangeReason::Handover;
                 let (role, reason) = match change.role_change_for(&self.connection_id) {
-                    RoleChange::Promoted => ("owner", if taken { "taken_here" } else { "promoted" }),
+                    RoleChange::Promoted => {
+                        if let Some(observed_at) = change.observed_at {
+                            metrics::histogram!("livebaton_owner_handoff_seconds")
+                                .record(observed_at.elapsed().as_secs_f64());
+                        }
+                        let reason = match change.reason {
+                            livebaton::editing::OwnerChangeReason::Handover => "taken_here",
+                            livebaton::editing::OwnerChangeReason::First => "first",
+                            _ => "promoted",
+                        };
+                        ("owner", reason)
+                    }
                     RoleChange::Demoted => ("spectator", "taken_here"),
                     RoleChange::Unchanged => {
                         let mine = change.owner.as_ref().is_some_and(|owner| *owner.view_id == *self.connection_id);
@@ -283,12 +303,8 @@ impl Channel for EditChannel {
                     );
                 }
             }
-            Message::App { name, body } if name == "saved" => {
-                if let Some(version) = body.get("lock_version").and_then(Value::as_i64) {
-                    self.lock_version = version;
-                }
-                return Outgoing::Forward;
-            }
+            // `saved` and `deleted` go to the client as they are; the channel's own row version only moves with its
+            // own saves (see `draft`).
             _ => return Outgoing::Forward,
         }
         Outgoing::Handled
@@ -302,9 +318,10 @@ impl Channel for EditChannel {
     fn terminate(&mut self, reason: Termination) {
         if let Some(guard) = self.guard.take() {
             match reason {
-                // The tab may come back (reload): keep its place for the grace period.
-                Termination::Closed => drop(guard),
-                Termination::Left | Termination::Shutdown | Termination::Replaced => guard.leave(),
+                // The tab may come back (reload, or a rejoin on the same socket): keep its place for the grace
+                // period, so the same user's tab reclaims it.
+                Termination::Closed | Termination::Replaced => drop(guard),
+                Termination::Left | Termination::Shutdown => guard.leave(),
             }
         }
     }

@@ -57,6 +57,10 @@ pub struct OwnerChanged {
     pub epoch: u64,
     /// The unsaved draft the new owner continues from: its version and author.
     pub draft: Option<DraftSummary>,
+    /// When this node saw the change (the roster update that caused it), for measuring hand-over latency. Not sent
+    /// to clients or other nodes.
+    #[serde(skip)]
+    pub observed_at: Option<std::time::Instant>,
 }
 
 impl OwnerChanged {
@@ -211,6 +215,7 @@ impl PresenceObserver for OwnerBoard {
             reason,
             epoch: session.epoch,
             draft,
+            observed_at: Some(std::time::Instant::now()),
         };
         // Local only: every node observes the same roster changes and tells its own members.
         self.pubsub.local_broadcast(topic, Message::OwnerChanged(Arc::new(message)));

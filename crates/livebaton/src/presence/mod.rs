@@ -183,6 +183,11 @@ impl Presence {
         self.shared.lock().state.entries(topic).map(|entry| (entry.key.clone(), entry.meta.clone())).collect()
     }
 
+    /// Number of entries on every topic.
+    pub fn entry_count(&self) -> usize {
+        self.shared.lock().state.entry_count()
+    }
+
     /// Number of topics with at least one entry (emptied topics are forgotten).
     pub fn topic_count(&self) -> usize {
         self.shared.lock().state.topic_count()

@@ -330,6 +330,11 @@ impl PresenceState {
         self.topics.get(topic).map_or(0, |roster| roster.by_seq.len())
     }
 
+    /// Number of entries on every topic.
+    pub fn entry_count(&self) -> usize {
+        self.topics.values().map(|roster| roster.by_seq.len()).sum()
+    }
+
     /// Number of topics with at least one entry.
     pub fn topic_count(&self) -> usize {
         self.topics.len()

@@ -54,6 +54,12 @@ impl Message {
         }
     }
 
+    /// The payload a client sees, serialisable without building a `serde_json::Value` first (which would re-sort
+    /// object keys: presence keys keep join order this way).
+    pub fn payload(&self) -> Payload<'_> {
+        Payload(self)
+    }
+
     /// The JSON payload a client sees for this message.
     pub fn payload_json(&self) -> serde_json::Value {
         let value = match self {
@@ -92,5 +98,21 @@ impl Broadcast {
     /// All consumers of one broadcast must use the same encoding (the transport's frame format); the first one wins.
     pub fn encoded(&self, encode: impl FnOnce(&Broadcast) -> Bytes) -> Bytes {
         self.encoded.get_or_init(|| encode(self)).clone()
+    }
+}
+
+/// A message's client-facing payload, serialised in place. See [`Message::payload`].
+#[derive(Clone, Copy, Debug)]
+pub struct Payload<'a>(&'a Message);
+
+impl Serialize for Payload<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Message::PresenceDiff(diff) => diff.serialize(serializer),
+            Message::Content(event) => event.serialize(serializer),
+            Message::Draft(draft) => draft.serialize(serializer),
+            Message::OwnerChanged(change) => change.serialize(serializer),
+            Message::App { body, .. } => body.serialize(serializer),
+        }
     }
 }

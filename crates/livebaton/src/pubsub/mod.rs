@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 
 pub use backend::{BackendError, Inbound, LocalBackend, PubSubBackend, RemoteEnvelope};
 pub use cluster::LocalCluster;
-pub use message::{Broadcast, Message, SubscriberId};
+pub use message::{Broadcast, Message, Payload, SubscriberId};
 
 /// Settings for a [`PubSub`].
 #[derive(Clone, Debug)]
