@@ -46,6 +46,12 @@ fn refuse(reason: &str) -> Value {
     json!({"reason": reason})
 }
 
+/// The reply to an event from a member that does not hold the baton (counted for `/metrics`).
+fn not_owner(message: String) -> Reply {
+    metrics::counter!("livebaton_events_refused_total", "reason" => "not_owner").increment(1);
+    (ReplyStatus::Error, json!({"reason": "not_owner", "message": message}))
+}
+
 fn owner_json(presence: &livebaton::editing::EditingPresence) -> Value {
     json!({"user_id": presence.user_id, "name": presence.user_name, "view_id": presence.view_id})
 }
@@ -139,9 +145,7 @@ impl EditChannel {
     async fn save(&mut self, payload: Value) -> Reply {
         let token = match self.editing.fence(self.target, &self.connection_id) {
             Ok(token) => token,
-            Err(not_owner) => {
-                return (ReplyStatus::Error, json!({"reason": "not_owner", "message": not_owner.to_string()}));
-            }
+            Err(refused) => return not_owner(refused.to_string()),
         };
         let params = match payload.get("params") {
             Some(params) => params.clone(),
@@ -191,9 +195,7 @@ impl EditChannel {
                 self.lock_version = lock_version;
                 (ReplyStatus::Ok, json!({"lock_version": lock_version}))
             }
-            Err(ContentError::NotOwner(not_owner)) => {
-                (ReplyStatus::Error, json!({"reason": "not_owner", "message": not_owner.to_string()}))
-            }
+            Err(ContentError::NotOwner(refused)) => not_owner(refused.to_string()),
             Err(ContentError::RecordConflict(current)) => (
                 ReplyStatus::Error,
                 json!({"reason": "conflict", "lock_version": current.lock_version, "current": *current}),
@@ -241,9 +243,7 @@ impl Channel for EditChannel {
                         let base = payload.get("lock_version").and_then(Value::as_i64).unwrap_or(self.lock_version);
                         match self.editing.update_draft(self.target, &self.connection_id, base, params) {
                             Ok(draft) => (ReplyStatus::Ok, json!({"version": draft.version})),
-                            Err(not_owner) => {
-                                (ReplyStatus::Error, json!({"reason": "not_owner", "message": not_owner.to_string()}))
-                            }
+                            Err(refused) => not_owner(refused.to_string()),
                         }
                     }
                 }
@@ -272,7 +272,8 @@ impl Channel for EditChannel {
                 let owner = change.owner.as_ref().map_or(Value::Null, owner_json);
                 let (role, reason) = match change.role_change_for(&self.connection_id) {
                     RoleChange::Promoted => {
-                        if let Some(observed_at) = change.observed_at {
+                        let handover = change.reason != livebaton::editing::OwnerChangeReason::First;
+                        if let (Some(observed_at), true) = (change.observed_at, handover) {
                             metrics::histogram!("livebaton_owner_handoff_seconds")
                                 .record(observed_at.elapsed().as_secs_f64());
                         }
