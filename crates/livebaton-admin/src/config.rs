@@ -49,6 +49,15 @@ pub enum UserCommand {
     List,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Settings, each also read from an environment variable.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -83,6 +92,9 @@ pub struct Settings {
     /// How long a page that closed without leaving keeps its place (ms), so a reload can reclaim it.
     #[arg(long, env = "LIVEBATON_LEAVE_GRACE_MS", default_value_t = 1000, global = true)]
     pub leave_grace_ms: u64,
+    /// Log lines as `text` (for people) or `json` (one object per line, for log collectors). Filter with RUST_LOG.
+    #[arg(long, env = "LIVEBATON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     /// Directory for the default SQLite database and the generated secret.
     #[arg(long, env = "LIVEBATON_DATA_DIR", default_value = "livebaton-data", global = true)]
     pub data_dir: PathBuf,

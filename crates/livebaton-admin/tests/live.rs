@@ -211,6 +211,34 @@ async fn a_session_cookie_needs_its_csrf_token() {
     assert_eq!(refused(ws_request(&url, &[("cookie", &cookie)])).await, StatusCode::FORBIDDEN, "expired session");
 }
 
+/// Signing out closes the user's live connections with 1001 (their presences leave at once); other users' stay.
+#[tokio::test]
+async fn signing_out_disconnects_the_users_sockets() {
+    let (server, people, _, _) = setup(LONG_GRACE).await;
+    let session_id = sign_in(&server, "alice@example.com").await;
+    let session = server.state.store.find_session(&sha256_hex(&session_id)).await.unwrap().expect("the session");
+    let mut alice = server.connect(&server.token(&people.alice)).await;
+    alice.join_ok("room:out", json!({})).await;
+    let mut bob = server.connect(&server.token(&people.bob)).await;
+    bob.join_ok("room:out", json!({})).await;
+
+    let form = format!("_csrf_token={}", session.csrf_token);
+    let reply = server
+        .http(
+            Request::post("/admin/logout")
+                .header("host", server.address.to_string())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", format!("{SESSION_COOKIE}={session_id}"))
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await;
+    assert!(reply.status.is_redirection(), "signed out: {}", reply.status);
+    assert_eq!(alice.close_code().await, CloseCode::Away);
+    eventually("Alice's presence to leave at once", || server.state.engine.presence.count("room:out") == 1).await;
+    assert_live(&mut bob).await;
+}
+
 /// A cross-site `Origin` is refused with 403; the same origin (and no `Origin`, which is not a browser) is allowed.
 /// With a configured list, only the listed origins are.
 #[tokio::test]

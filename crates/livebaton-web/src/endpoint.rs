@@ -73,6 +73,9 @@ pub struct LiveEndpoint {
     next_connection: Arc<AtomicU64>,
     /// Sockets being served right now (for metrics and for waiting at shutdown).
     open: Arc<AtomicUsize>,
+    /// User ids whose sockets must close (1001), as Phoenix's `"disconnect"` broadcast on a socket id. A broadcast
+    /// channel: kicks are rare and every socket listens, so one shared ring beats a registry of sockets.
+    kicks: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 /// Counts a socket as open while it lives.
@@ -112,8 +115,15 @@ impl LiveEndpoint {
             shutdown: receiver,
             next_connection: Arc::new(AtomicU64::new(1)),
             open: Arc::new(AtomicUsize::new(0)),
+            kicks: tokio::sync::broadcast::channel(64).0,
         };
         (endpoint, ShutdownHandle(Arc::new(sender)))
+    }
+
+    /// Closes every socket of user `user_id` with 1001 (for example when they sign out); their presences leave at
+    /// once and their clients reconnect (and must authenticate again).
+    pub fn disconnect_user(&self, user_id: &str) {
+        let _ = self.kicks.send(Arc::from(user_id));
     }
 
     /// Number of sockets being served.
@@ -132,6 +142,7 @@ impl LiveEndpoint {
         let info = SocketInfo { connection_id: Arc::from(format!("conn-{id:x}")), user: Arc::new(user) };
         let (router, config, shutdown) = (self.router.clone(), self.config.clone(), self.shutdown.clone());
         let open = self.open.clone();
+        let kicks = self.kicks.subscribe();
         upgrade
             .protocols(["phoenix"])
             .read_buffer_size(config.read_buffer_bytes)
@@ -141,7 +152,7 @@ impl LiveEndpoint {
             .max_frame_size(config.max_frame_bytes)
             .on_upgrade(move |socket| async move {
                 let _open = OpenSocket::new(&open);
-                serve(socket, router, info, config, shutdown).await;
+                serve(socket, router, info, config, shutdown, kicks).await;
             })
     }
 }

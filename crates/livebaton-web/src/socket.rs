@@ -92,7 +92,10 @@ pub async fn serve(
     info: SocketInfo,
     config: Arc<SocketConfig>,
     mut shutdown: watch::Receiver<bool>,
+    mut kicks: tokio::sync::broadcast::Receiver<Arc<str>>,
 ) {
+    let user_id = connection_user(&info);
+    let mut kicks_open = true;
     let (outbound, mut outbound_rx) = mpsc::channel::<Bytes>(config.outbound_queue.max(1));
     let overflow = Arc::new(Notify::new());
     let rate = EventRate::new(
@@ -117,6 +120,14 @@ pub async fn serve(
         tokio::select! {
             biased;
             _ = shutdown.changed() => break Some(Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown)),
+            kicked = kicks.recv(), if kicks_open => match kicked {
+                Ok(kicked) if *kicked == *user_id => {
+                    break Some(Close::new(close_codes::GOING_AWAY, "disconnected by the server", Termination::Shutdown))
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => kicks_open = false,
+                // Someone else's kick, or kicks missed while busy (they are rare: nothing to resync).
+                _ => {}
+            },
             _ = overflow.notified() => {
                 break Some(Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed))
             }
@@ -158,6 +169,15 @@ pub async fn serve(
             }
         }
     };
+    match &close {
+        Some(close) if close.code != close_codes::GOING_AWAY || close.reason != "idle timeout: no frame received" => {
+            tracing::info!(user = %connection.info.user.id, connection = %connection.info.connection_id,
+                code = close.code, reason = close.reason, "socket closed by the server");
+        }
+        _ => {
+            tracing::debug!(user = %connection.info.user.id, connection = %connection.info.connection_id, "socket closed")
+        }
+    }
     let termination = close.as_ref().map_or(Termination::Closed, |close| close.termination);
     connection.stop_all(termination);
     if let Some(close) = close {
@@ -180,6 +200,10 @@ pub async fn serve(
     drop(ws);
     let _ =
         tokio::time::timeout(CHANNEL_STOP_WAIT, async { while connection.tasks.join_next().await.is_some() {} }).await;
+}
+
+fn connection_user(info: &SocketInfo) -> Arc<str> {
+    Arc::from(info.user.id.as_str())
 }
 
 /// Whether a read error was a message over the size limit.

@@ -142,6 +142,9 @@ pub async fn logout(
     if !same_origin(&headers) || !tokens_match(&signed_in.session.csrf_token, &form.csrf_token) {
         return (StatusCode::FORBIDDEN, "cross-site or stale sign-out refused").into_response();
     }
+    // Signing out also closes this user's live connections (1001), as Phoenix apps broadcast "disconnect" on
+    // log-out: an open page must not keep watching or editing as someone who left.
+    state.live.disconnect_user(&signed_in.user.id.to_string());
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         if let Err(error) = state.store.delete_session(&sha256_hex(id)).await {
             tracing::error!(%error, "could not end a session");
