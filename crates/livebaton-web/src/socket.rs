@@ -494,11 +494,11 @@ async fn deliver(
                 let event = broadcast.message.event_name();
                 if *broadcast.topic == *topic {
                     // Fastlane: encoded once, the same bytes for every socket on this topic.
-                    let frame = broadcast
-                        .encoded(|b| encode_broadcast(&b.topic, b.message.event_name(), &b.message.payload_json()));
+                    let frame =
+                        broadcast.encoded(|b| encode_broadcast(&b.topic, b.message.event_name(), &b.message.payload()));
                     pusher.send(frame);
                 } else {
-                    pusher.push(event, &broadcast.message.payload_json());
+                    pusher.push(event, &broadcast.message.payload());
                 }
             }
             true

@@ -88,10 +88,11 @@ async fn websocket(
 }
 
 async fn start(config: SocketConfig) -> Server {
-    let engine = Engine::new(EngineConfig {
-        presence: PresenceConfig { leave_grace: Duration::from_secs(30), ..Default::default() },
-        ..Default::default()
-    });
+    start_with(PresenceConfig { leave_grace: Duration::from_secs(30), ..Default::default() }, config).await
+}
+
+async fn start_with(presence: PresenceConfig, config: SocketConfig) -> Server {
+    let engine = Engine::new(EngineConfig { presence, ..Default::default() });
     let router = Router::new().channel("room:*", RoomRoute::new(engine.presence.clone())).channel("test:*", TestRoute);
     let (endpoint, shutdown) = LiveEndpoint::new(router, config);
     let app = axum::Router::new().route("/live/websocket", get(websocket)).with_state(endpoint);
@@ -449,4 +450,28 @@ async fn a_client_close_is_answered() {
     client.send(Message::Close(None)).await.unwrap();
     let answer = tokio::time::timeout(Duration::from_secs(5), client.next()).await.expect("an answer in time");
     assert!(matches!(answer, Some(Ok(Message::Close(_)))), "expected the server's close frame, got {answer:?}");
+}
+
+/// A coalesced diff (several joins in one window) reaches clients with its keys in join order, not sorted: the
+/// broadcast is encoded straight from the message.
+#[tokio::test]
+async fn coalesced_diffs_keep_join_order_on_the_wire() {
+    let presence = PresenceConfig { leave_grace: Duration::from_secs(30), coalesce_window: Duration::from_millis(200) };
+    let server = start_with(presence, SocketConfig::default()).await;
+    let mut watcher = connect(&server, "watcher").await;
+    join(&mut watcher, "1", "room:c", json!({})).await;
+    next_event(&mut watcher, "presence_state").await;
+    let (mut zed, mut amy) = (connect(&server, "zed").await, connect(&server, "amy").await);
+    join(&mut zed, "1", "room:c", json!({})).await;
+    join(&mut amy, "1", "room:c", json!({})).await;
+    let diff = loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), watcher.next()).await.unwrap().unwrap().unwrap();
+        if let Message::Text(text) = message {
+            if text.contains("presence_diff") && text.contains("id-amy") {
+                break text.to_string();
+            }
+        }
+    };
+    assert!(diff.contains("id-zed"), "one diff for both joins: {diff}");
+    assert!(diff.find("id-zed").unwrap() < diff.find("id-amy").unwrap(), "join order kept: {diff}");
 }
