@@ -8,6 +8,7 @@ pub mod channel;
 pub mod channels;
 pub mod config;
 pub mod endpoint;
+pub mod live;
 pub mod protocol;
 pub mod rate;
 pub mod socket;

@@ -1,0 +1,188 @@
+//! The view task: where a joined view lives, and the [`Channel`] that feeds it client events.
+//!
+//! The view runs on its own task rather than inside the channel because `Channel::handle_out` is synchronous and a
+//! channel hears at most two subscriptions, while `handle_info` is async and a view may subscribe to any number of
+//! topics. The task owns the view and its [`LiveSocket`] (subscriptions, presence guards): when the channel ends, the
+//! command sender drops and the task ends, releasing them. If the view panics, the task's supervisor sends the client
+//! `phx_error` (which makes phoenix.js rejoin, re-mounting the view) and later events get an error reply.
+
+use livebaton::pubsub::RecvError;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::diff::RegionDiff;
+use super::form::event_value;
+use super::regions::Regions;
+use super::socket::{Inbound, LiveSocket};
+use super::view::LiveView;
+use crate::channel::{BoxFuture, Channel, Pusher, Reply, Termination};
+use crate::protocol::{ReplyStatus, events};
+
+/// A mounted view, its socket, and what the client was last sent.
+pub(crate) struct ViewState {
+    view: Box<dyn LiveView>,
+    socket: LiveSocket,
+    regions: Regions,
+    title: Option<String>,
+}
+
+impl ViewState {
+    pub(crate) fn new(view: Box<dyn LiveView>, socket: LiveSocket) -> Self {
+        ViewState { view, socket, regions: Regions::default(), title: None }
+    }
+
+    /// The join reply: every region, the title, and any flash put while mounting.
+    pub(crate) fn join_reply(&mut self) -> Value {
+        self.regions = Regions::extract(self.view.render().as_str());
+        self.title = self.socket.title.clone();
+        let mut reply = json!({"rendered": {"regions": RegionDiff::full(&self.regions).regions}, "title": self.title});
+        if !self.socket.flash.is_empty() {
+            reply["flash"] = Value::Object(std::mem::take(&mut self.socket.flash));
+        }
+        reply
+    }
+
+    /// Re-renders and returns what changed since the last send, remembering the new state as sent.
+    pub(crate) fn diff(&mut self) -> RegionDiff {
+        let next = Regions::extract(self.view.render().as_str());
+        let mut diff = RegionDiff::compute(&self.regions, &next).with_navigation(self.socket.navigation.take());
+        self.regions = next;
+        if self.socket.title != self.title {
+            self.title = self.socket.title.clone();
+            diff.title = self.title.clone();
+        }
+        if !self.socket.flash.is_empty() {
+            diff.flash = Some(std::mem::take(&mut self.socket.flash));
+        }
+        diff
+    }
+
+    /// Handles a client event; the reply is the diff.
+    pub(crate) async fn event(&mut self, kind: &str, name: &str, value: Value) -> RegionDiff {
+        let value = event_value(kind, value);
+        self.view.handle_event(name, &value, &mut self.socket).await;
+        self.diff()
+    }
+}
+
+/// What the channel asks of the view task.
+enum ViewCommand {
+    Event { kind: String, name: String, value: Value, reply: oneshot::Sender<Value> },
+    Stop(Termination),
+}
+
+/// Events a view task may queue; the channel awaits each reply, so one is in flight plus a stop.
+const COMMANDS: usize = 4;
+
+/// The channel of a joined live view.
+pub(crate) struct LiveChannel {
+    /// The mounted view until `after_join` starts its task (so no `diff` can overtake the join reply).
+    pending: Option<(ViewState, mpsc::Receiver<Inbound>)>,
+    commands: Option<mpsc::Sender<ViewCommand>>,
+}
+
+impl LiveChannel {
+    pub(crate) fn new(state: ViewState, inbox: mpsc::Receiver<Inbound>) -> Self {
+        LiveChannel { pending: Some((state, inbox)), commands: None }
+    }
+
+    async fn event(&mut self, payload: Value) -> Reply {
+        let kind = payload.get("type").and_then(Value::as_str).unwrap_or("click").to_owned();
+        let Some(name) = payload.get("event").and_then(Value::as_str).map(str::to_owned) else {
+            return (ReplyStatus::Error, json!({"reason": "missing event name"}));
+        };
+        let value = payload.get("value").cloned().unwrap_or(Value::Null);
+        let (reply, answer) = oneshot::channel();
+        let command = ViewCommand::Event { kind, name, value, reply };
+        let sent = match &self.commands {
+            Some(commands) => commands.send(command).await.is_ok(),
+            None => false,
+        };
+        match (sent, answer.await) {
+            (true, Ok(diff)) => (ReplyStatus::Ok, diff),
+            _ => (ReplyStatus::Error, json!({"reason": "view crashed"})),
+        }
+    }
+}
+
+impl Channel for LiveChannel {
+    fn after_join<'a>(&'a mut self, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
+        if let Some((state, inbox)) = self.pending.take() {
+            self.commands = Some(spawn(state, inbox, pusher.clone()));
+        }
+        Box::pin(async {})
+    }
+
+    fn handle_in<'a>(
+        &'a mut self,
+        event: &'a str,
+        payload: Value,
+        _pusher: &'a Pusher,
+    ) -> BoxFuture<'a, Option<Reply>> {
+        Box::pin(async move {
+            match event {
+                "event" => Some(self.event(payload).await),
+                other => Some((ReplyStatus::Error, json!({"reason": format!("unknown event {other:?}")}))),
+            }
+        })
+    }
+
+    fn terminate(&mut self, reason: Termination) {
+        if let Some(commands) = self.commands.take() {
+            // If the queue is full the sender's drop still ends the task, as a disconnect.
+            let _ = commands.try_send(ViewCommand::Stop(reason));
+        }
+    }
+}
+
+/// Starts the view task and its supervisor; returns where to send commands.
+fn spawn(state: ViewState, inbox: mpsc::Receiver<Inbound>, pusher: Pusher) -> mpsc::Sender<ViewCommand> {
+    let (commands, receiver) = mpsc::channel(COMMANDS);
+    let crash = pusher.clone();
+    let task = tokio::spawn(run(state, receiver, inbox, pusher));
+    tokio::spawn(async move {
+        if let Err(error) = task.await
+            && error.is_panic()
+        {
+            tracing::warn!(topic = %crash.topic(), "live view crashed");
+            // Like the transport's own crash report: phx_error with ref = join_ref.
+            let join_ref = crash.join_ref.as_deref();
+            let frame = (join_ref, join_ref, crash.topic(), events::ERROR, json!({"reason": "channel_crash"}));
+            crash.send(serde_json::to_vec(&frame).unwrap_or_default().into());
+        }
+    });
+    commands
+}
+
+async fn run(
+    mut state: ViewState,
+    mut commands: mpsc::Receiver<ViewCommand>,
+    mut inbox: mpsc::Receiver<Inbound>,
+    pusher: Pusher,
+) {
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(ViewCommand::Event { kind, name, value, reply }) => {
+                    let diff = state.event(&kind, &name, value).await;
+                    let _ = reply.send(diff.to_json());
+                }
+                Some(ViewCommand::Stop(reason)) => return state.socket.close(reason),
+                None => return state.socket.close(Termination::Closed),
+            },
+            Some(received) = inbox.recv() => match received {
+                Ok(broadcast) => {
+                    state.view.handle_info(&broadcast, &mut state.socket).await;
+                    let diff = state.diff();
+                    if !diff.is_empty() {
+                        pusher.push("diff", &diff);
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(topic = %pusher.topic(), missed, "live view fell behind its subscriptions");
+                }
+                Err(RecvError::Closed) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Unit tests of the live-view runtime.
+
+mod regions;
+mod runtime;
+mod token_form;

@@ -1,0 +1,214 @@
+//! The route and the view task without a network: joins, event routing, hooks, broadcasts.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use livebaton::pubsub::{Broadcast, Message};
+use livebaton::{Engine, EngineConfig};
+use serde_json::{Map, Value, json};
+use tokio::sync::{Notify, mpsc};
+
+use super::super::{
+    Html, LiveSession, LiveSocket, LiveView, LiveViewRoute, MountError, Registry, RequireRole, Session, ViewToken,
+};
+use crate::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Pusher, SocketInfo, UserInfo};
+use crate::protocol::ReplyStatus;
+
+const SECRET: &[u8] = b"test secret";
+
+#[derive(Default)]
+struct Form {
+    name: String,
+    clicks: u32,
+    last: Value,
+}
+
+impl LiveView for Form {
+    fn mount<'a>(
+        &'a mut self,
+        params: &'a Map<String, Value>,
+        _session: &'a Session,
+        socket: &'a mut LiveSocket,
+    ) -> BoxFuture<'a, Result<(), MountError>> {
+        self.name = params.get("name").and_then(Value::as_str).unwrap_or("none").to_owned();
+        socket.subscribe("form:updates");
+        socket.set_title("Form");
+        Box::pin(async { Ok(()) })
+    }
+
+    fn handle_event<'a>(
+        &'a mut self,
+        name: &'a str,
+        value: &'a Value,
+        socket: &'a mut LiveSocket,
+    ) -> BoxFuture<'a, ()> {
+        match name {
+            "click" => self.clicks += 1,
+            "save" => {
+                self.last = value.clone();
+                socket.put_flash("info", "Saved");
+                socket.set_title("Saved");
+            }
+            "leave" => socket.navigate("/elsewhere"),
+            "boom" => panic!("view crash"),
+            _ => {}
+        }
+        Box::pin(async {})
+    }
+
+    fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, _socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
+        if let Some(name) = message.message.payload_json().get("name").and_then(Value::as_str) {
+            self.name = name.to_owned();
+        }
+        Box::pin(async {})
+    }
+
+    fn render(&self) -> Html {
+        Html(format!(
+            r#"<h1 id="name" data-lb-region>{}</h1><p id="clicks" data-lb-region>{}</p><pre id="last" data-lb-region>{}</pre>"#,
+            Html::escape(&self.name),
+            self.clicks,
+            Html::escape(&self.last.to_string())
+        ))
+    }
+}
+
+struct Harness {
+    engine: Engine,
+    route: LiveViewRoute,
+    pusher: Pusher,
+    frames: mpsc::Receiver<Bytes>,
+    info: SocketInfo,
+}
+
+fn harness(role: &str) -> Harness {
+    let engine = Engine::new(EngineConfig::default());
+    let registry = Registry::new()
+        .view("form", Form::default)
+        .session(LiveSession::new().on_mount(RequireRole::new(&["admin"], "/login")).view("admin", Form::default));
+    let route = LiveViewRoute::new(registry, engine.presence.clone(), SECRET);
+    let (outbound, frames) = mpsc::channel(16);
+    let pusher = Pusher { outbound, overflow: Arc::new(Notify::new()), topic: Arc::from("lv:form"), join_ref: None };
+    let user = UserInfo { id: "1".into(), name: "Ann".into(), email: String::new(), role: role.into() };
+    let info = SocketInfo { connection_id: Arc::from("c1"), user: Arc::new(user) };
+    Harness { engine, route, pusher, frames, info }
+}
+
+impl Harness {
+    async fn join(&self, topic: &str, payload: Value) -> Result<Box<dyn Channel>, Value> {
+        let request = JoinRequest { topic, payload, socket: &self.info, pusher: &self.pusher };
+        let joined = self.route.join(request).await?;
+        assert!(joined.subscriptions.is_empty());
+        let mut channel = joined.channel;
+        assert_eq!(joined.reply["rendered"]["regions"].as_object().map(Map::len), Some(3), "{}", joined.reply);
+        channel.after_join(&self.pusher).await;
+        Ok(channel)
+    }
+
+    async fn next_push(&mut self) -> Value {
+        let frame = tokio::time::timeout(Duration::from_secs(5), self.frames.recv()).await.unwrap().unwrap();
+        serde_json::from_slice(&frame).unwrap()
+    }
+}
+
+fn token(view: &str, params: Value) -> String {
+    ViewToken::sign(SECRET, view, params.as_object().unwrap(), SystemTime::now())
+}
+
+async fn event(channel: &mut Box<dyn Channel>, pusher: &Pusher, payload: Value) -> (ReplyStatus, Value) {
+    channel.handle_in("event", payload, pusher).await.unwrap()
+}
+
+#[tokio::test]
+async fn events_are_routed_and_reply_with_changed_regions_only() {
+    let harness = harness("editor");
+    let mut channel = harness.join("lv:form", json!({"token": token("form", json!({"name": "<b>"}))})).await.unwrap();
+    let pusher = &harness.pusher;
+    let (status, reply) = event(&mut channel, pusher, json!({"type": "click", "event": "click", "value": {}})).await;
+    assert_eq!(status, ReplyStatus::Ok);
+    assert_eq!(reply, json!({"regions": {"clicks": r#"<p id="clicks" data-lb-region>1</p>"#}}));
+    let form = json!({"type": "submit", "event": "save", "value": "title=a+b&n=%3C1%3E"});
+    let (_, reply) = event(&mut channel, pusher, form).await;
+    assert_eq!(reply["regions"].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["last"]);
+    assert!(reply["regions"]["last"].as_str().unwrap().contains("&quot;title&quot;:&quot;a b&quot;"));
+    assert_eq!(reply["flash"], json!({"info": "Saved"}));
+    assert_eq!(reply["title"], "Saved");
+    let (_, reply) = event(&mut channel, pusher, json!({"type": "click", "event": "nothing"})).await;
+    assert_eq!(reply, json!({"regions": {}}));
+    let (_, reply) = event(&mut channel, pusher, json!({"type": "click", "event": "leave"})).await;
+    assert_eq!(reply["navigate"], json!({"to": "/elsewhere"}));
+    let (status, _) = channel.handle_in("other", json!({}), pusher).await.unwrap();
+    assert_eq!(status, ReplyStatus::Error);
+}
+
+#[tokio::test]
+async fn broadcasts_push_a_diff_and_the_subscription_ends_with_the_view() {
+    let mut harness = harness("editor");
+    let mut channel = harness.join("lv:form", json!({"token": token("form", json!({}))})).await.unwrap();
+    let pubsub = harness.engine.pubsub.clone();
+    pubsub.broadcast("form:updates", Message::App { name: "rename".into(), body: json!({"name": "Zoë"}) }).unwrap();
+    let push = harness.next_push().await;
+    assert_eq!(push[3], "diff");
+    assert_eq!(push[4], json!({"regions": {"name": r#"<h1 id="name" data-lb-region>Zoë</h1>"#}}));
+    assert_eq!(pubsub.subscriber_count("form:updates"), 1);
+    channel.terminate(crate::channel::Termination::Left);
+    drop(channel);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while pubsub.subscriber_count("form:updates") > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the subscription ends with the view");
+}
+
+#[tokio::test]
+async fn a_panicking_view_reports_phx_error_and_refuses_later_events() {
+    let mut harness = harness("editor");
+    let mut channel = harness.join("lv:form", json!({"token": token("form", json!({}))})).await.unwrap();
+    let pusher = harness.pusher.clone();
+    let (status, reply) = event(&mut channel, &pusher, json!({"type": "click", "event": "boom"})).await;
+    assert_eq!((status, reply), (ReplyStatus::Error, json!({"reason": "view crashed"})));
+    let push = harness.next_push().await;
+    assert_eq!(push[3], "phx_error");
+}
+
+#[tokio::test]
+async fn tokens_are_checked_on_join() {
+    let harness = harness("editor");
+    let expired = ViewToken::sign(SECRET, "form", &Map::new(), SystemTime::now() - Duration::from_secs(3 * 60 * 60));
+    let refused = |result: Result<Box<dyn Channel>, Value>| result.err().unwrap();
+    assert_eq!(refused(harness.join("lv:form", json!({"token": expired})).await), json!({"reason": "expired"}));
+    let forged = ViewToken::sign(b"other", "form", &Map::new(), SystemTime::now());
+    assert_eq!(refused(harness.join("lv:form", json!({"token": forged})).await), json!({"reason": "invalid"}));
+    // A genuine token for another view does not open this one.
+    let other = token("admin", json!({}));
+    assert_eq!(refused(harness.join("lv:form", json!({"token": other})).await), json!({"reason": "invalid"}));
+    assert_eq!(refused(harness.join("lv:form", json!({})).await), json!({"reason": "invalid"}));
+}
+
+#[tokio::test]
+async fn hooks_halt_with_a_redirect_before_mount() {
+    let harness = harness("viewer");
+    let refused = harness.join("lv:admin", json!({"token": token("admin", json!({}))})).await.err().unwrap();
+    assert_eq!(refused["reason"], "redirect");
+    assert_eq!(refused["redirect"], json!({"to": "/login"}));
+    assert!(refused["flash"]["error"].is_string());
+    let user = harness.info.user.clone();
+    let error = harness.route.render_static("admin", Map::new(), user.clone()).await.unwrap_err();
+    assert_eq!(error.to_string(), "redirect to /login");
+    // A signed param wins over a client param of the same name.
+    let page = harness.route.render_static("form", json!({"name": "Bo"}).as_object().cloned().unwrap(), user).await;
+    let page = page.unwrap();
+    assert!(page.html.as_str().contains(">Bo</h1>"));
+    assert_eq!(page.title.as_deref(), Some("Form"));
+    let payload = json!({"token": page.token, "params": {"name": "Eve", "extra": 1}});
+    assert!(harness.join("lv:form", payload).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_admin_passes_the_hook() {
+    let harness = harness("admin");
+    assert!(harness.join("lv:admin", json!({"token": token("admin", json!({}))})).await.is_ok());
+}
