@@ -29,8 +29,9 @@
 //!    server with SIGTERM (SIGKILL after 10 s) and removes the data directory (kept when the run failed).
 //!
 //! The JSON line also counts `failed` (connect or join refused), `closed_early` (closed by the server after joining;
-//! with reasons in `close_reasons`), and the `presence_state` / `presence_diff` frames received. A run where any
-//! client failed or was closed early exits with status 1 after printing.
+//! with reasons in `close_reasons`; `kib_per_open_connection` divides by the connections still open), and the
+//! `presence_state` / `presence_diff` frames received. A run where any client failed or was closed early exits with
+//! status 1 after printing.
 //!
 //! Every client is one socket in this process, and the server holds one per client too: this tool raises its own soft
 //! `RLIMIT_NOFILE` to the hard limit (the server inherits it) and refuses `--clients` above that limit minus 100.
@@ -177,7 +178,7 @@ async fn idle(args: IdleArgs) -> anyhow::Result<bool> {
     }
     let stopped = stopped?;
     let outcome = outcome?;
-    println!("server stopped in {:.1} s ({})", stopped.0.as_secs_f64(), stopped.1);
+    emit(&format!("server stopped in {:.1} s ({})", stopped.0.as_secs_f64(), stopped.1));
     Ok(outcome)
 }
 
@@ -240,6 +241,10 @@ async fn run_idle(args: &IdleArgs, server: &Server, bound: Duration) -> anyhow::
     let rss_after_2 = vm_rss_kib(server.pid)?;
     let rss_after = rss_after_1.max(rss_after_2);
     let per_connection = (rss_after as f64 - rss_before as f64) / args.clients as f64;
+    // Clients the server closed are not holding memory any more: also per connection still open.
+    let ready_count = if args.no_join { stats.count(&stats.connected) } else { stats.count(&stats.joined) };
+    let open = ready_count.saturating_sub(stats.count(&stats.closed_early));
+    let per_open_connection = (rss_after as f64 - rss_before as f64) / open.max(1) as f64;
 
     let reasons = stats.reasons.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
     let (failed, closed_early) = (stats.count(&stats.failed), stats.count(&stats.closed_early));
@@ -257,6 +262,8 @@ async fn run_idle(args: &IdleArgs, server: &Server, bound: Duration) -> anyhow::
         "rss_before_kib": rss_before,
         "rss_after_kib": rss_after,
         "kib_per_connection": (per_connection * 100.0).round() / 100.0,
+        "open_at_end": open,
+        "kib_per_open_connection": (per_open_connection * 100.0).round() / 100.0,
         "rss_after_1_kib": rss_after_1,
         "rss_after_2_kib": rss_after_2,
         "hold_secs": args.hold_secs,
@@ -274,8 +281,8 @@ async fn run_idle(args: &IdleArgs, server: &Server, bound: Duration) -> anyhow::
         "settled_secs": (settled_in.as_secs_f64() * 10.0).round() / 10.0,
         "server_cpus": args.server_cpus,
     });
-    println!("{report}");
-    println!(
+    emit(&report.to_string());
+    emit(&format!(
         "idle: {} clients on {} ({}); server VmRSS {:.1} MiB before, {:.1} / {:.1} MiB after ({} s apart): \
          {per_connection:.2} KiB per connection (target <= 4 KiB: {})",
         args.clients,
@@ -286,8 +293,8 @@ async fn run_idle(args: &IdleArgs, server: &Server, bound: Duration) -> anyhow::
         rss_after_2 as f64 / 1024.0,
         args.hold_secs,
         if per_connection <= 4.0 { "met" } else { "NOT met" },
-    );
-    println!(
+    ));
+    emit(&format!(
         "  all joined in {:.1} s, settled at {:.1} s; {failed} failed, {closed_early} closed early; \
          {} presence_state and {} presence_diff frames, {:.1} MiB received",
         joined_in.as_secs_f64(),
@@ -295,9 +302,12 @@ async fn run_idle(args: &IdleArgs, server: &Server, bound: Duration) -> anyhow::
         stats.count(&stats.presence_states),
         stats.count(&stats.presence_diffs),
         stats.count(&stats.bytes) as f64 / 1_048_576.0,
-    );
+    ));
+    if open != args.clients {
+        emit(&format!("  only {open} connections still open: {per_open_connection:.2} KiB per open connection"));
+    }
     for (reason, count) in &reasons {
-        println!("  {count} x {reason}");
+        emit(&format!("  {count} x {reason}"));
     }
 
     // Close every client (bounded), then the caller stops the server.
@@ -311,6 +321,12 @@ async fn run_idle(args: &IdleArgs, server: &Server, bound: Duration) -> anyhow::
         eprintln!("some clients did not close within 10 s");
     }
     Ok(failed == 0 && closed_early == 0)
+}
+
+/// Prints a line on stdout; a closed stdout (`| head -1`) must not abort the run before the server is stopped.
+fn emit(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn progress(stats: &Stats) -> String {
@@ -360,7 +376,8 @@ impl Client {
             }
             joining = true;
         }
-        let mut permit = if joining { Some(permit) } else { None };
+        // Held until the join is acknowledged (dropped at once without a join).
+        let mut permit = joining.then_some(permit);
         let mut heartbeat =
             self.heartbeat.map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
         let mut heartbeat_ref: u64 = 1;

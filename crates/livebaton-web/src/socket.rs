@@ -136,7 +136,8 @@ pub async fn serve(
             Some(frame) = outbound_rx.recv() => {
                 let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
                 metrics::counter!("livebaton_frames_out_total").increment(1);
-                if ws.send(Message::Text(text)).await.is_err() {
+                if let Err(error) = ws.send(Message::Text(text)).await {
+                    tracing::info!(user = %connection.info.user.id, %error, "socket write failed; closing");
                     break None;
                 }
             }

@@ -475,3 +475,30 @@ async fn coalesced_diffs_keep_join_order_on_the_wire() {
     assert!(diff.contains("id-zed"), "one diff for both joins: {diff}");
     assert!(diff.find("id-zed").unwrap() < diff.find("id-amy").unwrap(), "join order kept: {diff}");
 }
+
+/// A big room's state arrives as a `presence_state` of at most 64 metas followed by `presence_diff` joins for the
+/// rest, so no frame grows with the room; together they list every member.
+#[tokio::test]
+async fn a_big_rooms_state_is_sent_in_bounded_frames() {
+    let server = start(SocketConfig::default()).await;
+    let mut guards = Vec::new();
+    for n in 0..150 {
+        let mut meta = livebaton::presence::Meta::new();
+        meta.insert("name".into(), json!(format!("member {n}")));
+        guards.push(server.engine.presence.track("room:big", &format!("member-{n}"), meta).await.unwrap());
+    }
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "room:big", json!({})).await;
+    let state = next_event(&mut client, "presence_state").await;
+    let mut members: Vec<String> = state[4].as_object().unwrap().keys().cloned().collect();
+    assert!(members.len() <= 64, "the first frame is bounded: {}", members.len());
+    while members.len() < 151 {
+        let diff = next_event(&mut client, "presence_diff").await;
+        let joins = diff[4]["joins"].as_object().unwrap();
+        assert!(joins.len() <= 64);
+        members.extend(joins.keys().cloned());
+    }
+    members.sort();
+    members.dedup();
+    assert_eq!(members.len(), 151, "every member once, the joiner included");
+}

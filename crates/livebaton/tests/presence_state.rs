@@ -289,3 +289,24 @@ fn diff_payloads_keep_key_order() {
     let wire = serde_json::to_string(&message.payload()).unwrap();
     assert!(wire.find("zed").unwrap() < wire.find("amy").unwrap(), "{wire}");
 }
+
+proptest! {
+    /// Chunks of a list, concatenated, are the list: same keys in the same order, every meta once, no chunk over the
+    /// limit unless a single key has more metas than the limit.
+    #[test]
+    fn chunks_partition_the_list(keys in proptest::collection::vec(0u8..20, 0..200), limit in 1usize..30) {
+        let mut state = PresenceState::new("r");
+        for key in &keys {
+            state.join(TOPIC, JoinRequest { key: format!("k{key}").into(), fields: meta(0), tab_id: None, seq: None });
+        }
+        let list = state.list(TOPIC);
+        let chunks = list.chunks(limit);
+        let mut pairs = Vec::new();
+        for chunk in &chunks {
+            prop_assert!(chunk.meta_count() <= limit || chunk.len() == 1, "chunk of {} metas", chunk.meta_count());
+            pairs.extend(chunk.metas().map(|(key, meta)| (key.to_owned(), meta.phx_ref.clone())));
+        }
+        let expected: Vec<_> = list.metas().map(|(key, meta)| (key.to_owned(), meta.phx_ref.clone())).collect();
+        prop_assert_eq!(pairs, expected);
+    }
+}

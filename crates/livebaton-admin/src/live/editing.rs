@@ -129,8 +129,7 @@ impl ChannelRoute for EditRoute {
 
 impl EditChannel {
     fn push_state(&self, pusher: &Pusher) {
-        let list = self.editing_presence_list();
-        pusher.push("presence_state", &list);
+        livebaton_web::channels::push_presence_state(pusher, &self.editing_presence_list());
     }
 
     fn editing_presence_list(&self) -> livebaton::presence::PresenceList {

@@ -54,7 +54,7 @@ struct RoomChannel {
 
 impl RoomChannel {
     fn push_state(&self, pusher: &Pusher) {
-        pusher.push("presence_state", &self.presence.list(&self.topic));
+        super::push_presence_state(pusher, &self.presence.list(&self.topic));
     }
 }
 
