@@ -502,3 +502,32 @@ async fn a_big_rooms_state_is_sent_in_bounded_frames() {
     members.dedup();
     assert_eq!(members.len(), 151, "every member once, the joiner included");
 }
+
+/// One key with many metas (one user on many connections) is split across bounded frames too; every meta arrives.
+#[tokio::test]
+async fn a_key_with_many_metas_is_split_across_bounded_frames() {
+    let server = start(SocketConfig::default()).await;
+    let mut guards = Vec::new();
+    for _ in 0..150 {
+        guards.push(
+            server.engine.presence.track("room:one", "id-alice", livebaton::presence::Meta::new()).await.unwrap(),
+        );
+    }
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "room:one", json!({})).await;
+    let state = next_event(&mut client, "presence_state").await;
+    let mut refs: Vec<String> = Vec::new();
+    let collect = |payload: &Value, refs: &mut Vec<String>| {
+        let metas = payload["id-alice"]["metas"].as_array().unwrap();
+        assert!(metas.len() <= 64, "bounded frame: {}", metas.len());
+        refs.extend(metas.iter().map(|meta| meta["phx_ref"].as_str().unwrap().to_owned()));
+    };
+    collect(&state[4], &mut refs);
+    while refs.len() < 151 {
+        let diff = next_event(&mut client, "presence_diff").await;
+        collect(&diff[4]["joins"], &mut refs);
+    }
+    refs.sort();
+    refs.dedup();
+    assert_eq!(refs.len(), 151);
+}

@@ -193,20 +193,26 @@ impl PresenceList {
         self.metas.len()
     }
 
-    /// Splits the list into consecutive lists of at most `max_metas` metas each (a key with more metas than that
-    /// gets a list of its own), keeping the order. A large room's `presence_state` is sent this way: one big frame
-    /// would stay allocated in the connection's write buffer, and could exceed its limit.
+    /// Splits the list into consecutive lists of at most `max_metas` metas each, keeping the order; a key with more
+    /// metas than that is split across lists (a client merges a key's metas from a later join). A large room's
+    /// `presence_state` is sent this way: one big frame would stay allocated in the connection's write buffer, and
+    /// could exceed its limit.
     pub fn chunks(&self, max_metas: usize) -> Vec<PresenceList> {
         let max_metas = max_metas.max(1);
         let mut chunks = Vec::new();
         let mut current = PresenceList::default();
         for (key, range) in &self.keys {
-            if !current.is_empty() && current.metas.len() + range.len() > max_metas {
-                chunks.push(std::mem::take(&mut current));
+            let mut metas = &self.metas[range.clone()];
+            while !metas.is_empty() {
+                if current.metas.len() == max_metas {
+                    chunks.push(std::mem::take(&mut current));
+                }
+                let take = metas.len().min(max_metas - current.metas.len());
+                let start = current.metas.len();
+                current.metas.extend(metas[..take].iter().cloned());
+                current.keys.push((key.clone(), start..current.metas.len()));
+                metas = &metas[take..];
             }
-            let start = current.metas.len();
-            current.metas.extend(self.metas[range.clone()].iter().cloned());
-            current.keys.push((key.clone(), start..current.metas.len()));
         }
         if !current.is_empty() || chunks.is_empty() {
             chunks.push(current);
