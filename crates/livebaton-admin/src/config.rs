@@ -92,6 +92,10 @@ pub struct Settings {
     /// How long a page that closed without leaving keeps its place (ms), so a reload can reclaim it.
     #[arg(long, env = "LIVEBATON_LEAVE_GRACE_MS", default_value_t = 1000, global = true)]
     pub leave_grace_ms: u64,
+    /// Merge each presence topic's diffs over this many ms before sending (0: send each at once). 10–20 ms turns a
+    /// join storm of N members from N² frames into a few per member; editing topics are never delayed.
+    #[arg(long, env = "LIVEBATON_PRESENCE_COALESCE_MS", default_value_t = 0, global = true)]
+    pub presence_coalesce_ms: u64,
     /// Log lines as `text` (for people) or `json` (one object per line, for log collectors). Filter with RUST_LOG.
     #[arg(long, env = "LIVEBATON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

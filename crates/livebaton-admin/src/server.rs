@@ -45,6 +45,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let secret = secret_key_base(settings.secret_key_base.as_deref(), &settings.data_dir)?;
     let mut engine_config = EngineConfig::default();
     engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
+    engine_config.presence.coalesce_window = Duration::from_millis(settings.presence_coalesce_ms);
     let engine = Engine::new(engine_config);
     let sockets = SocketConfig {
         idle_timeout: Duration::from_secs(settings.idle_timeout_secs.max(1)),
