@@ -61,6 +61,17 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// How long the connection waits for its channels to finish after it closed.
 const CHANNEL_STOP_WAIT: Duration = Duration::from_secs(2);
 
+/// What the connection needs to answer for a channel task that panicked.
+struct CrashReport {
+    topic: Arc<str>,
+    join_ref: Option<Arc<str>>,
+    /// The `ref` of the `phx_join`, for a "join crashed" reply.
+    join_reference: Option<String>,
+    /// Set once the join was answered: a panic before that is a crashed join (error reply), after it a crashed
+    /// channel (`phx_error`). An atomic because the channel's task sets it and the connection's task reads it.
+    joined: Arc<std::sync::atomic::AtomicBool>,
+}
+
 struct Connection {
     info: SocketInfo,
     router: Arc<Router>,
@@ -70,7 +81,7 @@ struct Connection {
     channels: HashMap<Arc<str>, ChannelHandle>,
     tasks: JoinSet<ChannelExit>,
     /// Which channel each task is, to report a crash on the right topic.
-    task_topics: HashMap<tokio::task::Id, (Arc<str>, Option<Arc<str>>)>,
+    task_topics: HashMap<tokio::task::Id, CrashReport>,
     rate: EventRate,
 }
 
@@ -303,15 +314,22 @@ impl Connection {
             join_ref: join_ref.clone(),
         };
         let info = self.info.clone();
+        let joined = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let report = CrashReport {
+            topic: topic.clone(),
+            join_ref: join_ref.clone(),
+            join_reference: reference.clone(),
+            joined: joined.clone(),
+        };
         let task = async move {
             let _alive: oneshot::Sender<()> = alive;
             if let Some(previous) = previous {
                 let _ = tokio::time::timeout(CHANNEL_STOP_WAIT, previous).await;
             }
-            run_channel(route, info, payload, reference, pusher, inbox).await
+            run_channel(route, info, payload, reference, pusher, inbox, joined).await
         };
         let handle = self.tasks.spawn(task);
-        self.task_topics.insert(handle.id(), (topic.clone(), join_ref.clone()));
+        self.task_topics.insert(handle.id(), report);
         self.channels.insert(topic, ChannelHandle { join_ref, commands, ended });
     }
 
@@ -359,13 +377,13 @@ impl Connection {
     }
 
     fn channel_exited(&mut self, exit: Result<(tokio::task::Id, ChannelExit), tokio::task::JoinError>) {
-        let (topic, join_ref, crashed) = match exit {
+        let (topic, join_ref, crash) = match exit {
             Ok((id, exit)) => {
                 self.task_topics.remove(&id);
-                (exit.topic, exit.join_ref, false)
+                (exit.topic, exit.join_ref, None)
             }
             Err(error) => match self.task_topics.remove(&error.id()) {
-                Some((topic, join_ref)) => (topic, join_ref, error.is_panic()),
+                Some(report) => (report.topic.clone(), report.join_ref.clone(), error.is_panic().then_some(report)),
                 None => return,
             },
         };
@@ -373,10 +391,15 @@ impl Connection {
         if self.channels.get(&topic).is_some_and(|current| current.join_ref == join_ref) {
             self.channels.remove(&topic);
         }
-        if crashed {
+        let Some(crash) = crash else { return };
+        if crash.joined.load(std::sync::atomic::Ordering::Acquire) {
             tracing::warn!(%topic, "channel crashed");
             // Phoenix sends phx_error with ref = join_ref.
             self.send(control_frame(join_ref.as_deref(), &topic, events::ERROR, json!({"reason": "channel_crash"})));
+        } else {
+            tracing::warn!(%topic, "channel join crashed");
+            let reason = json!({"reason": "join crashed"});
+            self.reply(join_ref.as_deref(), crash.join_reference.as_deref(), &topic, ReplyStatus::Error, reason);
         }
     }
 
@@ -430,6 +453,7 @@ async fn run_channel(
     join_reference: Option<String>,
     pusher: Pusher,
     mut inbox: mpsc::Receiver<Box<ChannelCommand>>,
+    joined_flag: Arc<std::sync::atomic::AtomicBool>,
 ) -> ChannelExit {
     let topic = pusher.topic.clone();
     let exit = ChannelExit { topic: topic.clone(), join_ref: pusher.join_ref.clone() };
@@ -443,6 +467,7 @@ async fn run_channel(
         }
     };
     let _joined = JoinedGauge::new(channel_kind(&topic));
+    joined_flag.store(true, std::sync::atomic::Ordering::Release);
     pusher.reply(join_reference.as_deref(), ReplyStatus::Ok, &reply);
     channel.after_join(&pusher).await;
     let split = subscriptions.len().min(1);

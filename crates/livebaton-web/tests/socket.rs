@@ -34,6 +34,9 @@ impl ChannelRoute for TestRoute {
             if request.payload.get("refuse").is_some() {
                 return Err(json!({"reason": "unauthorized"}));
             }
+            if request.payload.get("crash").is_some() {
+                panic!("test join crash");
+            }
             Ok(Joined {
                 reply: json!({"joined": request.topic}),
                 channel: Box::new(TestChannel),
@@ -530,4 +533,18 @@ async fn a_key_with_many_metas_is_split_across_bounded_frames() {
     refs.sort();
     refs.dedup();
     assert_eq!(refs.len(), 151);
+}
+
+/// A join that panics is answered like Phoenix answers it: an error reply `join crashed`, no `phx_error`.
+#[tokio::test]
+async fn a_crashed_join_gets_an_error_reply() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    let reply = join(&mut client, "4", "test:j", json!({"crash": true})).await;
+    assert_eq!(
+        reply,
+        json!(["4", "4", "test:j", "phx_reply", {"status": "error", "response": {"reason": "join crashed"}}])
+    );
+    let joined = join(&mut client, "5", "test:j", json!({})).await;
+    assert_eq!(joined[4]["status"], "ok", "the topic can be joined again");
 }
