@@ -124,6 +124,9 @@ pub trait Channel: Send + 'static {
     }
 }
 
+/// How long [`Pusher::push_waiting`] waits for room in a client's queue before giving up on the client.
+pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Sends frames to one client on one channel. Never waits: if the client's queue is full the socket is closed as a
 /// slow consumer instead of buffering without bound.
 #[derive(Clone)]
@@ -143,6 +146,17 @@ impl Pusher {
     /// Pushes `[join_ref, null, topic, event, payload]`.
     pub fn push(&self, event: &str, payload: &impl Serialize) {
         self.send(encode_push(self.join_ref.as_deref(), &self.topic, event, payload));
+    }
+
+    /// Pushes like [`Pusher::push`], but waits (up to [`QUEUE_WAIT`]) for room in the client's queue instead of
+    /// treating a full queue as a slow consumer: for bursts the channel itself produces, such as a big room's
+    /// `presence_state` in many frames, which a healthy client drains as fast as the socket writes.
+    pub async fn push_waiting(&self, event: &str, payload: &impl Serialize) {
+        let frame = encode_push(self.join_ref.as_deref(), &self.topic, event, payload);
+        match tokio::time::timeout(QUEUE_WAIT, self.outbound.send(frame)).await {
+            Ok(_) => {}
+            Err(_) => self.overflow.notify_one(),
+        }
     }
 
     /// Sends an already encoded frame.

@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use livebaton::presence::PresenceConfig;
 use livebaton::{Engine, EngineConfig};
 use livebaton_web::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Pusher, Reply, Router, UserInfo};
-use livebaton_web::channels::RoomRoute;
+use livebaton_web::channels::{PRESENCE_STATE_CHUNK, RoomRoute};
 use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle, vsn_supported};
 use livebaton_web::protocol::ReplyStatus;
@@ -479,11 +479,13 @@ async fn coalesced_diffs_keep_join_order_on_the_wire() {
     assert!(diff.find("id-zed").unwrap() < diff.find("id-amy").unwrap(), "join order kept: {diff}");
 }
 
-/// A big room's state arrives as a `presence_state` of at most 64 metas followed by `presence_diff` joins for the
-/// rest, so no frame grows with the room; together they list every member.
+/// A big room's state arrives as a `presence_state` of at most `PRESENCE_STATE_CHUNK` metas followed by
+/// `presence_diff` joins for the rest, so no frame grows with the room; together they list every member. The frames
+/// wait for room in the client's queue: here the queue holds 4 frames and the state needs 10, yet the joiner is not
+/// mistaken for a slow consumer.
 #[tokio::test]
 async fn a_big_rooms_state_is_sent_in_bounded_frames() {
-    let server = start(SocketConfig::default()).await;
+    let server = start(SocketConfig { outbound_queue: 4, ..SocketConfig::default() }).await;
     let mut guards = Vec::new();
     for n in 0..150 {
         let mut meta = livebaton::presence::Meta::new();
@@ -494,11 +496,11 @@ async fn a_big_rooms_state_is_sent_in_bounded_frames() {
     join(&mut client, "1", "room:big", json!({})).await;
     let state = next_event(&mut client, "presence_state").await;
     let mut members: Vec<String> = state[4].as_object().unwrap().keys().cloned().collect();
-    assert!(members.len() <= 64, "the first frame is bounded: {}", members.len());
+    assert!(members.len() <= PRESENCE_STATE_CHUNK, "the first frame is bounded: {}", members.len());
     while members.len() < 151 {
         let diff = next_event(&mut client, "presence_diff").await;
         let joins = diff[4]["joins"].as_object().unwrap();
-        assert!(joins.len() <= 64);
+        assert!(joins.len() <= PRESENCE_STATE_CHUNK);
         members.extend(joins.keys().cloned());
     }
     members.sort();
@@ -522,7 +524,7 @@ async fn a_key_with_many_metas_is_split_across_bounded_frames() {
     let mut refs: Vec<String> = Vec::new();
     let collect = |payload: &Value, refs: &mut Vec<String>| {
         let metas = payload["id-alice"]["metas"].as_array().unwrap();
-        assert!(metas.len() <= 64, "bounded frame: {}", metas.len());
+        assert!(metas.len() <= PRESENCE_STATE_CHUNK, "bounded frame: {}", metas.len());
         refs.extend(metas.iter().map(|meta| meta["phx_ref"].as_str().unwrap().to_owned()));
     };
     collect(&state[4], &mut refs);

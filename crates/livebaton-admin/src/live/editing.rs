@@ -128,8 +128,8 @@ impl ChannelRoute for EditRoute {
 }
 
 impl EditChannel {
-    fn push_state(&self, pusher: &Pusher) {
-        livebaton_web::channels::push_presence_state(pusher, &self.editing_presence_list());
+    async fn push_state(&self, pusher: &Pusher) {
+        livebaton_web::channels::push_presence_state(pusher, &self.editing_presence_list()).await;
     }
 
     fn editing_presence_list(&self) -> livebaton::presence::PresenceList {
@@ -219,8 +219,7 @@ fn invalid_params(error: &serde_json::Error) -> Reply {
 
 impl Channel for EditChannel {
     fn after_join<'a>(&'a mut self, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
-        self.push_state(pusher);
-        Box::pin(async {})
+        Box::pin(self.push_state(pusher))
     }
 
     fn handle_in<'a>(
@@ -311,8 +310,7 @@ impl Channel for EditChannel {
     }
 
     fn handle_lag<'a>(&'a mut self, _missed: u64, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
-        self.push_state(pusher);
-        Box::pin(async {})
+        Box::pin(self.push_state(pusher))
     }
 
     fn terminate(&mut self, reason: Termination) {

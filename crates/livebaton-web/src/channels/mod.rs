@@ -8,19 +8,21 @@ use livebaton::presence::{PresenceDiff, PresenceList};
 
 use crate::channel::Pusher;
 
-/// Most metas per `presence_state` frame (about 5 KiB for typical metas).
-pub const PRESENCE_STATE_CHUNK: usize = 64;
+/// Most metas per `presence_state` frame: about 1.5 KiB for typical metas. Small on purpose: the WebSocket layer keeps
+/// the capacity of the largest frame a connection was ever sent, for as long as the connection lives.
+pub const PRESENCE_STATE_CHUNK: usize = 16;
 
 /// Pushes a presence list as `presence_state` (the first [`PRESENCE_STATE_CHUNK`] metas) followed by
 /// `presence_diff`s that join the rest, so no frame grows with the room: a connection's write buffer keeps the size of
 /// the largest frame it ever sent, and one frame per whole room would also hit the buffer's limit in big rooms.
-/// phoenix.js applies the diffs after the state, ending with the same list.
-pub fn push_presence_state(pusher: &Pusher, list: &PresenceList) {
+/// phoenix.js applies the diffs after the state, ending with the same list. Waits for queue space between frames, so
+/// a big room does not make a healthy joiner look like a slow consumer.
+pub async fn push_presence_state(pusher: &Pusher, list: &PresenceList) {
     let mut chunks = list.chunks(PRESENCE_STATE_CHUNK).into_iter();
     if let Some(first) = chunks.next() {
-        pusher.push("presence_state", &first);
+        pusher.push_waiting("presence_state", &first).await;
     }
     for rest in chunks {
-        pusher.push("presence_diff", &PresenceDiff { joins: rest, leaves: PresenceList::default() });
+        pusher.push_waiting("presence_diff", &PresenceDiff { joins: rest, leaves: PresenceList::default() }).await;
     }
 }

@@ -53,15 +53,14 @@ struct RoomChannel {
 }
 
 impl RoomChannel {
-    fn push_state(&self, pusher: &Pusher) {
-        super::push_presence_state(pusher, &self.presence.list(&self.topic));
+    async fn push_state(&self, pusher: &Pusher) {
+        super::push_presence_state(pusher, &self.presence.list(&self.topic)).await;
     }
 }
 
 impl Channel for RoomChannel {
     fn after_join<'a>(&'a mut self, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
-        self.push_state(pusher);
-        Box::pin(async {})
+        Box::pin(self.push_state(pusher))
     }
 
     fn handle_in<'a>(
@@ -89,8 +88,7 @@ impl Channel for RoomChannel {
 
     fn handle_lag<'a>(&'a mut self, _missed: u64, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
         // phoenix.js rebuilds its state from a fresh presence_state.
-        self.push_state(pusher);
-        Box::pin(async {})
+        Box::pin(self.push_state(pusher))
     }
 
     fn terminate(&mut self, reason: Termination) {
