@@ -30,22 +30,22 @@ fn titled(title: &str) -> RecordInput {
     RecordInput { title: title.into(), ..Default::default() }
 }
 
+/// An entity "Note" with no fields.
+async fn note_entity(content: &ContentService) -> livebaton_admin::storage::Entity {
+    let input = livebaton_content::EntityInput {
+        display_name: "Note".into(),
+        display_name_plural: "Notes".into(),
+        ..Default::default()
+    };
+    content.create_entity(&input, None).await.unwrap()
+}
+
 /// Alice fences a save, then loses the baton before it commits: the save is refused, the row is unchanged and her
 /// draft is still there for Bob; Bob's save with his own token commits and ends the draft.
 #[tokio::test]
 async fn a_save_commits_only_while_its_tab_owns_the_record() {
     let (content, engine, _dir) = service().await;
-    let entity = content
-        .create_entity(
-            &livebaton_content::EntityInput {
-                display_name: "Note".into(),
-                display_name_plural: "Notes".into(),
-                ..Default::default()
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let entity = note_entity(&content).await;
     let record = content.create_record(&entity, &titled("Original"), None).await.unwrap();
     let target = EditTarget::data(record.id);
     let alice = engine.editing.track_editing_session(target, "alice-1", &editor("1", "Alice"), None).await.unwrap();
@@ -74,17 +74,7 @@ async fn a_save_commits_only_while_its_tab_owns_the_record() {
 #[tokio::test]
 async fn a_token_only_saves_its_own_record() {
     let (content, engine, _dir) = service().await;
-    let entity = content
-        .create_entity(
-            &livebaton_content::EntityInput {
-                display_name: "Note".into(),
-                display_name_plural: "Notes".into(),
-                ..Default::default()
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let entity = note_entity(&content).await;
     let first = content.create_record(&entity, &titled("First"), None).await.unwrap();
     let second = content.create_record(&entity, &titled("Second"), None).await.unwrap();
     let _tab = engine

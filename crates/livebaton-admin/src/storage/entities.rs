@@ -63,6 +63,21 @@ fn entity(row: &AnyRow) -> Result<Entity, StoreError> {
     })
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a definition's eight columns as `$1`…`$8`, in the order both the insert and the update name them.
+fn bind_definition<'q>(query: AnyQuery<'q>, valid: &'q ValidEntity) -> AnyQuery<'q> {
+    query
+        .bind(&valid.name)
+        .bind(&valid.display_name)
+        .bind(&valid.display_name_plural)
+        .bind(&valid.description)
+        .bind(&valid.icon)
+        .bind(valid.status.as_str())
+        .bind(encode_json(&valid.fields_definition))
+        .bind(encode_json(&valid.settings))
+}
+
 impl Store {
     /// Every entity, by display name.
     ///
@@ -105,24 +120,18 @@ impl Store {
     /// [`StoreError::Taken`] (`name`) if the name is in use.
     pub async fn insert_entity(&self, valid: &ValidEntity, created_by: Option<i64>) -> Result<Entity, StoreError> {
         let now = now_ms();
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO entities (name, display_name, display_name_plural, description, icon, status, fields_definition, \
              settings, created_by, created_at, updated_at, lock_version) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1) RETURNING {COLUMNS}"
-        ))
-        .bind(&valid.name)
-        .bind(&valid.display_name)
-        .bind(&valid.display_name_plural)
-        .bind(&valid.description)
-        .bind(&valid.icon)
-        .bind(valid.status.as_str())
-        .bind(encode_json(&valid.fields_definition))
-        .bind(encode_json(&valid.settings))
-        .bind(created_by)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|error| StoreError::taken_or(error, "name"))?;
+        );
+        let query = sqlx::query(&sql);
+        let row = bind_definition(query, valid)
+            .bind(created_by)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| StoreError::taken_or(error, "name"))?;
         entity(&row)
     }
 
@@ -140,25 +149,19 @@ impl Store {
         fence: Option<Fence<'_>>,
     ) -> Result<Entity, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE entities SET name = $1, display_name = $2, display_name_plural = $3, description = $4, icon = $5, \
              status = $6, fields_definition = $7, settings = $8, updated_at = $9, lock_version = lock_version + 1 \
              WHERE id = $10 AND lock_version = $11 RETURNING {COLUMNS}"
-        ))
-        .bind(&valid.name)
-        .bind(&valid.display_name)
-        .bind(&valid.display_name_plural)
-        .bind(&valid.description)
-        .bind(&valid.icon)
-        .bind(valid.status.as_str())
-        .bind(encode_json(&valid.fields_definition))
-        .bind(encode_json(&valid.settings))
-        .bind(now_ms())
-        .bind(id)
-        .bind(expected_lock_version)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|error| StoreError::taken_or(error, "name"))?;
+        );
+        let query = sqlx::query(&sql);
+        let row = bind_definition(query, valid)
+            .bind(now_ms())
+            .bind(id)
+            .bind(expected_lock_version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|error| StoreError::taken_or(error, "name"))?;
         let Some(row) = row else {
             drop(tx);
             return Err(match self.find_entity(id).await? {
