@@ -106,6 +106,24 @@ pub trait Channel: Send + 'static {
     /// A client event; `Some` is sent as the reply, `None` sends nothing.
     fn handle_in<'a>(&'a mut self, event: &'a str, payload: Value, pusher: &'a Pusher) -> BoxFuture<'a, Option<Reply>>;
 
+    /// A client event with the means to answer it from elsewhere: the transport calls this, and by default it replies
+    /// with what [`Channel::handle_in`] returns. A channel that hands events to another task (a live view) overrides it
+    /// and lets that task send the reply through the same queue as its pushes, so a push made after the event was
+    /// handled can never reach the client before the event's reply.
+    fn handle_in_with<'a>(
+        &'a mut self,
+        event: &'a str,
+        payload: Value,
+        responder: Responder,
+        pusher: &'a Pusher,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some((status, response)) = self.handle_in(event, payload, pusher).await {
+                responder.reply(status, &response);
+            }
+        })
+    }
+
     /// A broadcast on one of the channel's subscriptions.
     fn handle_out(&mut self, broadcast: &Arc<Broadcast>, pusher: &Pusher) -> Outgoing {
         let _ = (broadcast, pusher);
@@ -170,6 +188,29 @@ impl Pusher {
 
     pub(crate) fn reply(&self, reference: Option<&str>, status: ReplyStatus, response: &Value) {
         self.send(encode_reply(self.join_ref.as_deref(), reference, &self.topic, status, response));
+    }
+}
+
+/// The answer to one client event: sends `phx_reply` with the event's ref, once.
+pub struct Responder {
+    pusher: Pusher,
+    reference: Option<String>,
+}
+
+impl Responder {
+    pub(crate) fn new(pusher: Pusher, reference: Option<String>) -> Self {
+        Responder { pusher, reference }
+    }
+
+    /// Replies `status` with `response`.
+    pub fn reply(self, status: ReplyStatus, response: &Value) {
+        self.pusher.reply(self.reference.as_deref(), status, response);
+    }
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder").field("topic", &self.pusher.topic).field("reference", &self.reference).finish()
     }
 }
 

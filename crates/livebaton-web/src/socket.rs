@@ -15,7 +15,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::channel::{ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Router, SocketInfo, Termination};
+use crate::channel::{ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Responder, Router, SocketInfo, Termination};
 use crate::config::SocketConfig;
 use crate::protocol::{Frame, PHOENIX_TOPIC, ReplyStatus, encode_broadcast, encode_push, encode_reply, events};
 use crate::rate::{EventRate, RateDecision};
@@ -476,9 +476,8 @@ async fn run_channel(
         tokio::select! {
             command = inbox.recv() => match command.map(|command| *command) {
                 Some(ChannelCommand::Event { event, payload, reference }) => {
-                    if let Some((status, response)) = channel.handle_in(&event, payload, &pusher).await {
-                        pusher.reply(reference.as_deref(), status, &response);
-                    }
+                    let responder = Responder::new(pusher.clone(), reference);
+                    channel.handle_in_with(&event, payload, responder, &pusher).await;
                 }
                 Some(ChannelCommand::Leave { reference }) => {
                     channel.terminate(Termination::Left);

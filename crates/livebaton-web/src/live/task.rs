@@ -8,14 +8,14 @@
 
 use livebaton::pubsub::RecvError;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::diff::RegionDiff;
 use super::form::event_value;
 use super::regions::Regions;
 use super::socket::{Inbound, LiveSocket};
 use super::view::LiveView;
-use crate::channel::{BoxFuture, Channel, Pusher, Reply, Termination};
+use crate::channel::{BoxFuture, Channel, Pusher, Reply, Responder, Termination};
 use crate::protocol::{ReplyStatus, events};
 
 /// A mounted view, its socket, and what the client was last sent.
@@ -65,13 +65,15 @@ impl ViewState {
     }
 }
 
-/// What the channel asks of the view task.
+/// What the channel asks of the view task. The task answers an event itself (through `responder`, on the same queue
+/// as its `diff` pushes), so a diff rendered after the event can never overtake the event's reply.
 enum ViewCommand {
-    Event { kind: String, name: String, value: Value, reply: oneshot::Sender<Value> },
+    Event { kind: String, name: String, value: Value, responder: Responder },
     Stop(Termination),
 }
 
-/// Events a view task may queue; the channel awaits each reply, so one is in flight plus a stop.
+/// Events that may wait for a busy view; the channel waits for room, so a client flooding events is held back by the
+/// transport's rate limit and its own bounded inbox, not buffered here.
 const COMMANDS: usize = 4;
 
 /// The channel of a joined live view.
@@ -86,23 +88,25 @@ impl LiveChannel {
         LiveChannel { pending: Some((state, inbox)), commands: None }
     }
 
-    async fn event(&mut self, payload: Value) -> Reply {
+    async fn event(&mut self, payload: Value, responder: Responder) {
         let kind = payload.get("type").and_then(Value::as_str).unwrap_or("click").to_owned();
         let Some(name) = payload.get("event").and_then(Value::as_str).map(str::to_owned) else {
-            return (ReplyStatus::Error, json!({"reason": "missing event name"}));
+            return responder.reply(ReplyStatus::Error, &json!({"reason": "missing event name"}));
         };
         let value = payload.get("value").cloned().unwrap_or(Value::Null);
-        let (reply, answer) = oneshot::channel();
-        let command = ViewCommand::Event { kind, name, value, reply };
-        let sent = match &self.commands {
-            Some(commands) => commands.send(command).await.is_ok(),
-            None => false,
+        let Some(commands) = &self.commands else {
+            return responder.reply(ReplyStatus::Error, &crashed());
         };
-        match (sent, answer.await) {
-            (true, Ok(diff)) => (ReplyStatus::Ok, diff),
-            _ => (ReplyStatus::Error, json!({"reason": "view crashed"})),
+        let command = ViewCommand::Event { kind, name, value, responder };
+        if let Err(mpsc::error::SendError(ViewCommand::Event { responder, .. })) = commands.send(command).await {
+            responder.reply(ReplyStatus::Error, &crashed());
         }
     }
+}
+
+/// The error reply to an event the view cannot take (its task ended).
+fn crashed() -> Value {
+    json!({"reason": "view crashed"})
 }
 
 impl Channel for LiveChannel {
@@ -116,13 +120,24 @@ impl Channel for LiveChannel {
     fn handle_in<'a>(
         &'a mut self,
         event: &'a str,
-        payload: Value,
+        _payload: Value,
         _pusher: &'a Pusher,
     ) -> BoxFuture<'a, Option<Reply>> {
+        // Never called: the transport calls `handle_in_with`.
+        Box::pin(async move { Some((ReplyStatus::Error, json!({"reason": format!("unknown event {event:?}")}))) })
+    }
+
+    fn handle_in_with<'a>(
+        &'a mut self,
+        event: &'a str,
+        payload: Value,
+        responder: Responder,
+        _pusher: &'a Pusher,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             match event {
-                "event" => Some(self.event(payload).await),
-                other => Some((ReplyStatus::Error, json!({"reason": format!("unknown event {other:?}")}))),
+                "event" => self.event(payload, responder).await,
+                other => responder.reply(ReplyStatus::Error, &json!({"reason": format!("unknown event {other:?}")})),
             }
         })
     }
@@ -163,9 +178,9 @@ async fn run(
     loop {
         tokio::select! {
             command = commands.recv() => match command {
-                Some(ViewCommand::Event { kind, name, value, reply }) => {
+                Some(ViewCommand::Event { kind, name, value, responder }) => {
                     let diff = state.event(&kind, &name, value).await;
-                    let _ = reply.send(diff.to_json());
+                    responder.reply(ReplyStatus::Ok, &diff.to_json());
                 }
                 Some(ViewCommand::Stop(reason)) => return state.socket.close(reason),
                 None => return state.socket.close(Termination::Closed),
