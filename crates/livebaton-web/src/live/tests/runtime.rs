@@ -12,7 +12,7 @@ use tokio::sync::{Notify, mpsc};
 use super::super::{
     Html, LiveSession, LiveSocket, LiveView, LiveViewRoute, MountError, Registry, RequireRole, Session, ViewToken,
 };
-use crate::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Pusher, SocketInfo, UserInfo};
+use crate::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Pusher, Responder, SocketInfo, UserInfo};
 use crate::protocol::ReplyStatus;
 
 const SECRET: &[u8] = b"test secret";
@@ -51,6 +51,11 @@ impl LiveView for Form {
                 socket.set_title("Saved");
             }
             "leave" => socket.navigate("/elsewhere"),
+            "shout" => {
+                let message = Message::App { name: "rename".into(), body: json!({"name": "shouted"}) };
+                socket.pubsub().broadcast("form:updates", message).unwrap();
+                self.clicks += 1;
+            }
             "boom" => panic!("view crash"),
             _ => {}
         }
@@ -116,30 +121,61 @@ fn token(view: &str, params: Value) -> String {
     ViewToken::sign(SECRET, view, params.as_object().unwrap(), SystemTime::now())
 }
 
-async fn event(channel: &mut Box<dyn Channel>, pusher: &Pusher, payload: Value) -> (ReplyStatus, Value) {
-    channel.handle_in("event", payload, pusher).await.unwrap()
+/// Sends an event as the transport does, and returns its reply (skipping pushes sent before it).
+async fn event(harness: &mut Harness, channel: &mut Box<dyn Channel>, payload: Value) -> (ReplyStatus, Value) {
+    send_event(harness, channel, payload).await;
+    loop {
+        let frame = harness.next_push().await;
+        if frame[3] == "phx_reply" {
+            assert_eq!(frame[1], "7");
+            let status = if frame[4]["status"] == "ok" { ReplyStatus::Ok } else { ReplyStatus::Error };
+            return (status, frame[4]["response"].clone());
+        }
+    }
+}
+
+async fn send_event(harness: &Harness, channel: &mut Box<dyn Channel>, payload: Value) {
+    let pusher = harness.pusher.clone();
+    channel.handle_in_with("event", payload, Responder::new(pusher.clone(), Some("7".into())), &pusher).await;
 }
 
 #[tokio::test]
 async fn events_are_routed_and_reply_with_changed_regions_only() {
-    let harness = harness("editor");
+    let mut harness = harness("editor");
     let mut channel = harness.join("lv:form", json!({"token": token("form", json!({"name": "<b>"}))})).await.unwrap();
-    let pusher = &harness.pusher;
-    let (status, reply) = event(&mut channel, pusher, json!({"type": "click", "event": "click", "value": {}})).await;
+    let h = &mut harness;
+    let (status, reply) = event(h, &mut channel, json!({"type": "click", "event": "click", "value": {}})).await;
     assert_eq!(status, ReplyStatus::Ok);
     assert_eq!(reply, json!({"regions": {"clicks": r#"<p id="clicks" data-lb-region>1</p>"#}}));
     let form = json!({"type": "submit", "event": "save", "value": "title=a+b&n=%3C1%3E"});
-    let (_, reply) = event(&mut channel, pusher, form).await;
+    let (_, reply) = event(h, &mut channel, form).await;
     assert_eq!(reply["regions"].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["last"]);
     assert!(reply["regions"]["last"].as_str().unwrap().contains("&quot;title&quot;:&quot;a b&quot;"));
     assert_eq!(reply["flash"], json!({"info": "Saved"}));
     assert_eq!(reply["title"], "Saved");
-    let (_, reply) = event(&mut channel, pusher, json!({"type": "click", "event": "nothing"})).await;
+    let (_, reply) = event(h, &mut channel, json!({"type": "click", "event": "nothing"})).await;
     assert_eq!(reply, json!({"regions": {}}));
-    let (_, reply) = event(&mut channel, pusher, json!({"type": "click", "event": "leave"})).await;
+    let (_, reply) = event(h, &mut channel, json!({"type": "click", "event": "leave"})).await;
     assert_eq!(reply["navigate"], json!({"to": "/elsewhere"}));
-    let (status, _) = channel.handle_in("other", json!({}), pusher).await.unwrap();
-    assert_eq!(status, ReplyStatus::Error);
+    let pusher = h.pusher.clone();
+    channel.handle_in_with("other", json!({}), Responder::new(pusher.clone(), Some("7".into())), &pusher).await;
+    let reply = h.next_push().await;
+    assert_eq!((&reply[3], &reply[4]["status"]), (&json!("phx_reply"), &json!("error")), "{reply}");
+}
+
+/// The view's own broadcast, handled after the event, reaches the client after the event's reply: the reply and the
+/// diff leave from the same task in order.
+#[tokio::test]
+async fn a_diff_caused_by_an_event_follows_its_reply() {
+    let mut harness = harness("editor");
+    let mut channel = harness.join("lv:form", json!({"token": token("form", json!({}))})).await.unwrap();
+    send_event(&harness, &mut channel, json!({"type": "click", "event": "shout"})).await;
+    let first = harness.next_push().await;
+    assert_eq!(first[3], "phx_reply", "the reply comes first: {first}");
+    assert!(first[4]["response"]["regions"]["clicks"].is_string(), "{first}");
+    let second = harness.next_push().await;
+    assert_eq!(second[3], "diff", "{second}");
+    assert_eq!(second[4]["regions"]["name"], r#"<h1 id="name" data-lb-region>shouted</h1>"#);
 }
 
 #[tokio::test]
@@ -167,11 +203,11 @@ async fn broadcasts_push_a_diff_and_the_subscription_ends_with_the_view() {
 async fn a_panicking_view_reports_phx_error_and_refuses_later_events() {
     let mut harness = harness("editor");
     let mut channel = harness.join("lv:form", json!({"token": token("form", json!({}))})).await.unwrap();
-    let pusher = harness.pusher.clone();
-    let (status, reply) = event(&mut channel, &pusher, json!({"type": "click", "event": "boom"})).await;
-    assert_eq!((status, reply), (ReplyStatus::Error, json!({"reason": "view crashed"})));
+    send_event(&harness, &mut channel, json!({"type": "click", "event": "boom"})).await;
     let push = harness.next_push().await;
     assert_eq!(push[3], "phx_error");
+    let (status, reply) = event(&mut harness, &mut channel, json!({"type": "click", "event": "click"})).await;
+    assert_eq!((status, reply), (ReplyStatus::Error, json!({"reason": "view crashed"})));
 }
 
 #[tokio::test]
