@@ -11,6 +11,7 @@
 mod backend;
 mod cluster;
 mod message;
+mod redis;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use std::sync::{Arc, RwLock, Weak};
 
 use tokio::sync::broadcast;
 
+pub use self::redis::{RedisBackend, RedisBackendError, RedisConfig, RedisStats, RedisStatus};
 pub use backend::{BackendError, Inbound, LocalBackend, PubSubBackend, RemoteEnvelope};
 pub use cluster::LocalCluster;
 pub use message::{Broadcast, Message, Payload, SubscriberId};
