@@ -9,10 +9,12 @@ use axum::routing::get;
 use livebaton::Engine;
 use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
+use livebaton_web::live::LiveViewRoute;
 
 use crate::accounts::{Throttle, ThrottleConfig, TokenSigner};
 use crate::content::ContentService;
 use crate::storage::Store;
+use crate::views::ViewContext;
 
 /// Largest request body accepted (JSON API and forms).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -36,6 +38,10 @@ pub struct AppState {
     pub live_shutdown: ShutdownHandle,
     /// Origins allowed to open WebSockets (`host[:port]` or full origins); empty means the same origin only.
     pub allowed_origins: Arc<[String]>,
+    /// The live pages, for their first (HTTP) render.
+    pub views: LiveViewRoute,
+    /// Signs visitor tokens of the public pages.
+    pub secret_key_base: Arc<str>,
 }
 
 impl AppState {
@@ -57,7 +63,10 @@ impl AppState {
             ContentService::new(store.clone(), engine.events.clone(), engine.editing.clone(), engine.pubsub.clone());
         // Install the metrics recorder before anything records.
         let _ = crate::metrics::handle();
-        let (live, live_shutdown) = LiveEndpoint::new(crate::live::channel_router(&engine, &store, &content), sockets);
+        let context = ViewContext { store: store.clone(), content: content.clone(), engine: engine.clone() };
+        let views = crate::views::route(&context, secret_key_base);
+        let channels = crate::live::channel_router(&engine, &store, &content, views.clone());
+        let (live, live_shutdown) = LiveEndpoint::new(channels, sockets);
         AppState {
             store,
             engine,
@@ -67,6 +76,8 @@ impl AppState {
             live,
             live_shutdown,
             allowed_origins: allowed_origins.into(),
+            views,
+            secret_key_base: secret_key_base.into(),
         }
     }
 }

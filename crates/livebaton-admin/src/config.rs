@@ -89,6 +89,24 @@ pub struct Settings {
     /// Close a WebSocket that sent nothing for this many seconds (the bundled client heartbeats every 3 s).
     #[arg(long, env = "LIVEBATON_IDLE_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub idle_timeout_secs: u64,
+    /// Largest WebSocket frame accepted from a client, in bytes; a larger one closes the socket with 1009.
+    #[arg(long, env = "LIVEBATON_MAX_FRAME_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub max_frame_bytes: usize,
+    /// Most channels one socket may join at once; more joins get an error reply.
+    #[arg(long, env = "LIVEBATON_MAX_CHANNELS", default_value_t = 100, global = true)]
+    pub max_channels: usize,
+    /// Client events allowed per second per socket (sustained); excess events get an error reply.
+    #[arg(long, env = "LIVEBATON_EVENTS_PER_SECOND", default_value_t = 50, global = true)]
+    pub events_per_second: u32,
+    /// Client events allowed in a burst above the sustained rate.
+    #[arg(long, env = "LIVEBATON_EVENT_BURST", default_value_t = 100, global = true)]
+    pub event_burst: u32,
+    /// Events refused for rate within a minute before the socket is closed (1008).
+    #[arg(long, env = "LIVEBATON_MAX_REFUSED_EVENTS", default_value_t = 200, global = true)]
+    pub max_refused_events: u32,
+    /// Frames queued for a client that reads too slowly; when full the socket is closed (1008).
+    #[arg(long, env = "LIVEBATON_OUTBOUND_QUEUE", default_value_t = 256, global = true)]
+    pub outbound_queue: usize,
     /// How long a page that closed without leaving keeps its place (ms), so a reload can reclaim it.
     #[arg(long, env = "LIVEBATON_LEAVE_GRACE_MS", default_value_t = 1000, global = true)]
     pub leave_grace_ms: u64,
@@ -105,11 +123,60 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The socket limits these settings give (buffer sizes keep their defaults).
+    pub fn socket_config(&self) -> livebaton_web::config::SocketConfig {
+        livebaton_web::config::SocketConfig {
+            max_frame_bytes: self.max_frame_bytes.max(1024),
+            max_channels: self.max_channels.max(1),
+            events_per_second: self.events_per_second.max(1),
+            event_burst: self.event_burst.max(1),
+            max_refused_events: self.max_refused_events.max(1),
+            outbound_queue: self.outbound_queue.max(8),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
+            ..Default::default()
+        }
+    }
+
     /// The database URL to use: the one given, or a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) if !url.trim().is_empty() => url.clone(),
             _ => format!("sqlite://{}?mode=rwc", self.data_dir.join("livebaton.db").display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn socket_limits_come_from_flags_with_the_documented_defaults() {
+        let defaults = Cli::try_parse_from(["livebaton"]).unwrap().settings.socket_config();
+        let library = livebaton_web::config::SocketConfig::default();
+        assert_eq!(
+            (defaults.max_frame_bytes, defaults.max_channels, defaults.events_per_second, defaults.outbound_queue),
+            (library.max_frame_bytes, library.max_channels, library.events_per_second, library.outbound_queue)
+        );
+        let flags = [
+            "livebaton",
+            "--max-frame-bytes=2048",
+            "--max-channels=3",
+            "--events-per-second=7",
+            "--event-burst=9",
+            "--max-refused-events=11",
+            "--outbound-queue=32",
+            "--idle-timeout-secs=4",
+        ];
+        let config = Cli::try_parse_from(flags).unwrap().settings.socket_config();
+        assert_eq!(config.max_frame_bytes, 2048);
+        assert_eq!(config.max_channels, 3);
+        assert_eq!((config.events_per_second, config.event_burst, config.max_refused_events), (7, 9, 11));
+        assert_eq!(config.outbound_queue, 32);
+        assert_eq!(config.idle_timeout, Duration::from_secs(4));
     }
 }

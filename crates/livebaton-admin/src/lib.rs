@@ -2,7 +2,7 @@
 //!
 //! The admin/CMS server behind the `livebaton` binary: configuration, the content and account store (SQLite or
 //! PostgreSQL), accounts and sign-in, the content service that validates, stores and announces changes after commit,
-//! and the JSON API. Live pages come with the transport and live-pages work.
+//! the JSON API, the live transport and the live admin pages.
 
 pub mod accounts;
 pub mod api;
@@ -17,3 +17,4 @@ pub mod secret;
 pub mod seed;
 pub mod server;
 pub mod storage;
+pub mod views;

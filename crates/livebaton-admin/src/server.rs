@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use livebaton::{Engine, EngineConfig};
-use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 
 use crate::accounts::{ThrottleConfig, warm_up};
@@ -47,10 +46,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
     engine_config.presence.coalesce_window = Duration::from_millis(settings.presence_coalesce_ms);
     let engine = Engine::new(engine_config);
-    let sockets = SocketConfig {
-        idle_timeout: Duration::from_secs(settings.idle_timeout_secs.max(1)),
-        ..SocketConfig::default()
-    };
+    let sockets = settings.socket_config();
     let origins =
         settings.allowed_origins.iter().map(|origin| origin.trim().to_owned()).filter(|o| !o.is_empty()).collect();
     let state = AppState::with_live(store, engine, &secret, ThrottleConfig::default(), sockets, origins);

@@ -1,7 +1,8 @@
 //! `/live/websocket`: protocol version, origin and authentication checks before the upgrade.
 //!
 //! A client authenticates with a `token` connect param (a bearer token from `POST /api/tokens`), or the same token as
-//! phoenix.js 1.8's `authToken` subprotocol, or the session cookie plus the session's `_csrf_token`. Anything else,
+//! phoenix.js 1.8's `authToken` subprotocol, or the session cookie plus the session's `_csrf_token`; a public page's
+//! visitor connects with a signed `visitor` token instead and may only join that page's view. Anything else,
 //! a cross-site `Origin`, or a `vsn` other than 2.0.x is refused with 403 before the upgrade.
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use crate::accounts::sha256_hex;
 use crate::app::AppState;
 use crate::pages::session::{SESSION_COOKIE, cookie, tokens_match};
 use crate::storage::{User, now_ms};
+use crate::views::{VISITOR_ROLE, visitor_from_token};
 
 fn forbidden(message: &'static str) -> Response {
     (StatusCode::FORBIDDEN, message).into_response()
@@ -45,6 +47,11 @@ pub async fn websocket(
     if !origin_allowed(origin, &allowed) {
         tracing::info!(?origin, "cross-site WebSocket upgrade refused");
         return forbidden("cross-site WebSocket connections are not allowed");
+    }
+    // A public page's visitor: may join that page's view and nothing else (the channel routes check the role).
+    if let Some(visitor) = params.get("visitor").and_then(|token| visitor_from_token(&state.secret_key_base, token)) {
+        let info = UserInfo { id: visitor, name: "Visitor".into(), email: String::new(), role: VISITOR_ROLE.into() };
+        return state.live.accept(upgrade, info);
     }
     let token = params.get("token").cloned().or_else(|| auth_token_from_protocols(&upgrade));
     let user = match authenticate(&state, token.as_deref(), &headers, params.get("_csrf_token")).await {

@@ -6,20 +6,32 @@ mod endpoint;
 mod events;
 
 use livebaton::editing::EditKind;
-use livebaton_web::channel::Router;
+use livebaton_web::channel::{BoxFuture, ChannelRoute, JoinRequest, Joined, Router};
 use livebaton_web::channels::RoomRoute;
+use livebaton_web::live::LiveViewRoute;
+use serde_json::{Value, json};
 
 pub use endpoint::{longpoll, websocket};
 
 use crate::content::ContentService;
 use crate::storage::Store;
 
-/// The channel routes: `room:*`, `entities`, `entity_data:*`, `edit:entity:*`, `edit:data:*`.
-pub fn channel_router(engine: &livebaton::Engine, store: &Store, content: &ContentService) -> Router {
+/// The channel routes: the live pages `lv:*`, and `room:*`, `entities`, `entity_data:*`, `edit:entity:*`,
+/// `edit:data:*` for signed-in users only (a visitor of a public page may join that page's view and nothing else).
+pub fn channel_router(
+    engine: &livebaton::Engine,
+    store: &Store,
+    content: &ContentService,
+    views: LiveViewRoute,
+) -> Router {
     Router::new()
-        .channel("room:*", RoomRoute::new(engine.presence.clone()))
-        .channel("entities", events::EntitiesRoute { pubsub: engine.pubsub.clone() })
-        .channel("entity_data:*", events::EntityDataRoute { pubsub: engine.pubsub.clone(), store: store.clone() })
+        .channel("lv:*", views)
+        .channel("room:*", SignedInOnly(RoomRoute::new(engine.presence.clone())))
+        .channel("entities", SignedInOnly(events::EntitiesRoute { pubsub: engine.pubsub.clone() }))
+        .channel(
+            "entity_data:*",
+            SignedInOnly(events::EntityDataRoute { pubsub: engine.pubsub.clone(), store: store.clone() }),
+        )
         .channel(
             "edit:entity:*",
             editing::EditRoute { kind: EditKind::Entity, content: content.clone(), editing: engine.editing.clone() },
@@ -28,4 +40,16 @@ pub fn channel_router(engine: &livebaton::Engine, store: &Store, content: &Conte
             "edit:data:*",
             editing::EditRoute { kind: EditKind::Data, content: content.clone(), editing: engine.editing.clone() },
         )
+}
+
+/// Refuses visitors (public-page sockets) before the wrapped route sees the join.
+struct SignedInOnly<R>(R);
+
+impl<R: ChannelRoute> ChannelRoute for SignedInOnly<R> {
+    fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>> {
+        if crate::accounts::Role::parse(&request.socket.user.role).is_none() {
+            return Box::pin(async { Err(json!({"reason": "unauthorized"})) });
+        }
+        self.0.join(request)
+    }
 }

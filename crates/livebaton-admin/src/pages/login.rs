@@ -152,28 +152,3 @@ pub async fn logout(
     }
     ([(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0))], Redirect::to("/admin/login")).into_response()
 }
-
-/// `GET /admin`: the signed-in landing page (the live dashboard arrives with the live-pages work).
-pub async fn home(State(state): State<AppState>, signed_in: SignedIn) -> Response {
-    let entities = state.store.list_entities().await.unwrap_or_default();
-    Html(
-        page(
-            "Admin",
-            Some(&signed_in.user),
-            html! {
-                div.card {
-                    h1 { "Welcome, " (signed_in.user.name) }
-                    p.muted { "Signed in as " (signed_in.user.email) " with role " (signed_in.user.role) "." }
-                    h2 { "Entities" }
-                    ul {
-                        @for entity in &entities {
-                            li { (entity.display_name_plural) " " span.muted { "(" (entity.name) ", " (entity.status.as_str()) ")" } }
-                        }
-                    }
-                }
-            },
-        )
-        .into_string(),
-    )
-    .into_response()
-}

@@ -1,6 +1,8 @@
-//! Server-rendered pages: sign-in, sign-out and the landing page. (The live admin pages come with the live-pages work.)
+//! Pages: sign-in and sign-out (plain forms), and the live admin pages (`live`), rendered once over HTTP and then
+//! kept live by the browser client.
 
 mod layout;
+pub mod live;
 mod login;
 pub mod session;
 
@@ -9,10 +11,20 @@ use axum::routing::get;
 
 use crate::app::AppState;
 
-/// The `/admin` page routes.
+/// The page routes: `/admin/…`, the public record pages `/e/…`, and the client script.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(login::home))
+        .route("/", get(|| async { axum::response::Redirect::to("/admin") }))
+        .route("/admin", get(live::dashboard))
         .route("/admin/login", get(login::show).post(login::submit))
         .route("/admin/logout", get(login::confirm_logout).post(login::logout))
+        .route("/admin/entities", get(live::entities))
+        .route("/admin/entities/new", get(live::entity_new))
+        .route("/admin/entities/{entity}/edit", get(live::entity_edit))
+        .route("/admin/entities/{entity}/data", get(live::records))
+        .route("/admin/entities/{entity}/data/new", get(live::record_new))
+        .route("/admin/entities/{entity}/data/{id}", get(live::record_show))
+        .route("/admin/entities/{entity}/data/{id}/edit", get(live::record_edit))
+        .route("/e/{entity}/{slug}", get(live::public_record))
+        .route("/assets/{file}", get(live::client_script))
 }

@@ -185,7 +185,8 @@ pub struct Peer {
 }
 
 impl Peer {
-    fn new(ws: Ws) -> Self {
+    /// A client on an open socket.
+    pub fn new(ws: Ws) -> Self {
         Peer { ws, inbox: VecDeque::new(), next_ref: 0, joins: HashMap::new() }
     }
 

@@ -13,6 +13,7 @@
 //!   `{regions, title?, flash?, redirect?: {to}, navigate?: {to}}`;
 //! - pushed `diff` with the same shape after a broadcast changed something.
 
+mod client;
 mod diff;
 mod form;
 mod hooks;
@@ -28,6 +29,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
+pub use client::{CLIENT_JS, client_path};
 pub use diff::{RegionDiff, Target};
 pub use form::{decode_form, percent_decode};
 pub use hooks::{Hook, RequireRole};

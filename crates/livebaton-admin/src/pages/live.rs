@@ -1,0 +1,194 @@
+//! The HTTP side of the live pages: each route mounts its view without a socket, renders it into the page frame with
+//! a signed token, and the browser client takes it from there. Also serves the client itself.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use livebaton_web::channel::UserInfo;
+use livebaton_web::live::{CLIENT_JS, MountError, RenderError, client_path};
+use maud::{PreEscaped, html};
+use serde_json::{Map, Value, json};
+
+use super::layout::{HeaderUser, LiveParts, live_page, page};
+use super::session::{SESSION_COOKIE, SignedIn, cookie, set_cookie};
+use crate::accounts::{random_token, sha256_hex};
+use crate::app::AppState;
+use crate::views::{VISITOR_ROLE, visitor_token};
+
+/// The cookie naming an anonymous visitor of the public pages (for "unique visitors").
+pub const VISITOR_COOKIE: &str = "livebaton_visitor";
+
+/// `GET /assets/livebaton-<hash>.js`: the client, cacheable for ever (its path changes with its content).
+pub async fn client_script(Path(file): Path<String>) -> Response {
+    if format!("/assets/{file}") != client_path() {
+        return (StatusCode::NOT_FOUND, "no such asset").into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        CLIENT_JS,
+    )
+        .into_response()
+}
+
+fn user_info(signed_in: &SignedIn) -> Arc<UserInfo> {
+    let user = &signed_in.user;
+    Arc::new(UserInfo {
+        id: user.id.to_string(),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        role: user.role.to_string(),
+    })
+}
+
+/// Renders `view` with `params` for a signed-in user.
+async fn admin_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    view: &str,
+    mut params: Map<String, Value>,
+    path: &str,
+) -> Response {
+    params.insert("path".into(), json!(path));
+    let connect = format!("_csrf_token={}", signed_in.session.csrf_token);
+    let header_user = HeaderUser::from(&signed_in.user);
+    render(state, view, params, user_info(signed_in), Some(&header_user), &connect).await
+}
+
+async fn render(
+    state: &AppState,
+    view: &str,
+    params: Map<String, Value>,
+    user: Arc<UserInfo>,
+    header_user: Option<&HeaderUser>,
+    connect: &str,
+) -> Response {
+    match state.views.render_static(view, params, user).await {
+        Ok(rendered) => {
+            let title = rendered.title.as_deref().unwrap_or("livebaton");
+            let live = LiveParts { view, token: &rendered.token, connect, script: client_path() };
+            let markup = live_page(title, header_user, &rendered.flash, &live, PreEscaped(rendered.html.into_string()));
+            Html(markup.into_string()).into_response()
+        }
+        Err(RenderError::Mount(MountError::Redirect { to })) => Redirect::to(&to).into_response(),
+        Err(RenderError::Mount(MountError::NotFound)) => not_found(header_user),
+        Err(error) => {
+            tracing::error!(%error, view, "page could not be rendered");
+            let body = html! { div.card { h1 { "Something went wrong" } p { "The page could not be shown: " (error.to_string()) } } };
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(page("Error", None, body).into_string())).into_response()
+        }
+    }
+}
+
+fn not_found(header_user: Option<&HeaderUser>) -> Response {
+    let _ = header_user;
+    let body = html! {
+        div.card {
+            h1 { "Not found" }
+            p { "This page does not exist, or what it showed was deleted." }
+            p { a href="/admin" { "Back to the dashboard" } }
+        }
+    };
+    (StatusCode::NOT_FOUND, Html(page("Not found", None, body).into_string())).into_response()
+}
+
+fn params(pairs: &[(&str, &str)]) -> Map<String, Value> {
+    pairs.iter().map(|(key, value)| ((*key).to_owned(), json!(value))).collect()
+}
+
+/// `GET /admin`: the live dashboard.
+pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Response {
+    admin_page(&state, &signed_in, "dashboard", Map::new(), "/admin").await
+}
+
+/// `GET /admin/entities`.
+pub async fn entities(State(state): State<AppState>, signed_in: SignedIn) -> Response {
+    admin_page(&state, &signed_in, "entities", Map::new(), "/admin/entities").await
+}
+
+/// `GET /admin/entities/new`.
+pub async fn entity_new(State(state): State<AppState>, signed_in: SignedIn) -> Response {
+    admin_page(&state, &signed_in, "entity_new", Map::new(), "/admin/entities/new").await
+}
+
+/// `GET /admin/entities/{id}/edit`.
+pub async fn entity_edit(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> Response {
+    let path = format!("/admin/entities/{id}/edit");
+    admin_page(&state, &signed_in, "entity_edit", params(&[("id", &id)]), &path).await
+}
+
+/// `GET /admin/entities/{name}/data`.
+pub async fn records(State(state): State<AppState>, signed_in: SignedIn, Path(entity): Path<String>) -> Response {
+    let path = format!("/admin/entities/{entity}/data");
+    admin_page(&state, &signed_in, "records", params(&[("entity", &entity)]), &path).await
+}
+
+/// `GET /admin/entities/{name}/data/new`.
+pub async fn record_new(State(state): State<AppState>, signed_in: SignedIn, Path(entity): Path<String>) -> Response {
+    let path = format!("/admin/entities/{entity}/data/new");
+    admin_page(&state, &signed_in, "record_new", params(&[("entity", &entity)]), &path).await
+}
+
+/// `GET /admin/entities/{name}/data/{id}`.
+pub async fn record_show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((entity, id)): Path<(String, String)>,
+) -> Response {
+    let path = format!("/admin/entities/{entity}/data/{id}");
+    admin_page(&state, &signed_in, "record_show", params(&[("entity", &entity), ("id", &id)]), &path).await
+}
+
+/// `GET /admin/entities/{name}/data/{id}/edit`.
+pub async fn record_edit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((entity, id)): Path<(String, String)>,
+) -> Response {
+    let path = format!("/admin/entities/{entity}/data/{id}/edit");
+    admin_page(&state, &signed_in, "record_edit", params(&[("entity", &entity), ("id", &id)]), &path).await
+}
+
+/// `GET /e/{entity}/{slug}`: a published record for everyone, counted as an anonymous visitor unless signed in.
+pub async fn public_record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((entity, slug)): Path<(String, String)>,
+) -> Response {
+    let path = format!("/e/{entity}/{slug}");
+    let mut view_params = params(&[("entity", &entity), ("slug", &slug), ("path", &path)]);
+    view_params.insert("path".into(), json!(path));
+    // A signed-in reader counts as themselves.
+    if let Some(session_id) = cookie(&headers, SESSION_COOKIE)
+        && let Ok(Some(session)) = state.store.find_session(&sha256_hex(session_id)).await
+        && let Ok(Some(user)) = state.store.find_user(session.user_id).await
+    {
+        let info = Arc::new(UserInfo {
+            id: user.id.to_string(),
+            name: user.name.clone(),
+            email: user.email.clone(),
+            role: user.role.to_string(),
+        });
+        let connect = format!("_csrf_token={}", session.csrf_token);
+        return render(&state, "public_record", view_params, info, None, &connect).await;
+    }
+    let existing = cookie(&headers, VISITOR_COOKIE).filter(|id| id.len() >= 16 && id.len() <= 64);
+    let visitor = existing.map(str::to_owned).unwrap_or_else(|| random_token(18));
+    let info = Arc::new(UserInfo {
+        id: visitor.clone(),
+        name: "Visitor".into(),
+        email: String::new(),
+        role: VISITOR_ROLE.into(),
+    });
+    let connect = format!("visitor={}", visitor_token(&state.secret_key_base, &visitor));
+    let response = render(&state, "public_record", view_params, info, None, &connect).await;
+    if existing.is_some() {
+        return response;
+    }
+    // A year: unique-visitor counts should not reset every session.
+    ([(header::SET_COOKIE, set_cookie(VISITOR_COOKIE, &visitor, 365 * 24 * 3600))], response).into_response()
+}

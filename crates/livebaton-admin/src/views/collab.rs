@@ -1,0 +1,302 @@
+//! The collaborative part of the two edit forms (records and entities): joining the editing session, knowing who
+//! holds the baton, following the owner's draft, and the bar that says all of it.
+//!
+//! The engine decides (owner = first eligible page in sequence order, drafts, fencing); this module only turns its
+//! messages into what a form shows. The page's presence key is its own view id, unique per mounted view, so a second
+//! tab, or a rejoin on the same socket, is a separate place in the queue.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use livebaton::editing::{
+    Draft, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, NotOwner, OwnerChangeReason,
+    OwnerToken, RoleChange,
+};
+use livebaton::pubsub::{Broadcast, Message};
+use livebaton_web::live::{LiveSocket, MountError, Session};
+use maud::{Markup, html};
+use serde_json::Value;
+
+use super::markup::people;
+
+/// What a message from the editing session means for the form.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// Nothing the form has to act on (the bar re-renders from the new roster anyway).
+    Nothing,
+    /// Another page's draft changed: show its values (when not the owner).
+    Draft(Arc<Draft>),
+    /// This page was just given the baton; continue from the session's draft, if any.
+    Promoted(Option<Arc<Draft>>),
+    /// The row was saved by `by` (the owner, or a writer through the API): reload it.
+    Saved {
+        /// Who saved.
+        by: String,
+    },
+    /// The row was deleted.
+    Deleted,
+    /// The session's draft ended without this page saving it (saved or discarded by the owner): a spectator shows
+    /// the row as stored.
+    DraftEnded,
+}
+
+/// Unique ids for mounted edit views.
+static NEXT_VIEW: AtomicU64 = AtomicU64::new(1);
+
+/// One page's membership in an editing session.
+pub struct Collab {
+    target: EditTarget,
+    editing: Editing,
+    /// This page's presence key in the session.
+    view_id: Arc<str>,
+    user_id: String,
+    /// Whether the user's role may edit this kind of content (a viewer watches but never holds the baton).
+    pub can_edit: bool,
+    /// False during the first (HTTP) render: the page is not in the session yet, so it shows read-only.
+    joined: bool,
+    is_owner: bool,
+    can_take_here: bool,
+    owner: Option<EditingPresence>,
+    presences: Vec<EditingPresence>,
+    /// A one-off note shown in the bar (promotion, a save by someone else).
+    pub notice: Option<String>,
+}
+
+impl Collab {
+    /// A page of `session`'s user in `target`'s session, not joined yet.
+    pub fn new(editing: Editing, target: EditTarget, session: &Session, can_edit: bool) -> Self {
+        let view_id = format!("{}~{}", session.connection_id, NEXT_VIEW.fetch_add(1, Ordering::Relaxed));
+        Collab {
+            target,
+            editing,
+            view_id: view_id.into(),
+            user_id: session.user.id.clone(),
+            can_edit,
+            joined: false,
+            is_owner: false,
+            can_take_here: false,
+            owner: None,
+            presences: Vec::new(),
+            notice: None,
+        }
+    }
+
+    /// Joins the session (when the page is connected): subscribes to its roster and drafts, takes a place in the
+    /// queue for as long as the view lives, and returns the session's current draft for a late joiner to show.
+    ///
+    /// # Errors
+    /// [`MountError::Failed`] if the presence backend is unavailable.
+    pub async fn join(&mut self, session: &Session, socket: &mut LiveSocket) -> Result<Option<Arc<Draft>>, MountError> {
+        if !socket.is_connected() {
+            return Ok(None);
+        }
+        // Subscribe before tracking, so no change between the two is missed.
+        socket.subscribe(&self.target.presence_topic());
+        socket.subscribe(&self.target.form_topic());
+        let editor = Editor {
+            user_id: session.user.id.clone(),
+            email: session.user.email.clone(),
+            name: session.user.name.clone(),
+            can_edit: self.can_edit,
+        };
+        let tab = session.tab_id.as_deref();
+        let guard = self
+            .editing
+            .track_editing_session(self.target, &self.view_id, &editor, tab)
+            .await
+            .map_err(|error| MountError::Failed(format!("unavailable: {error}")))?;
+        socket.keep(guard);
+        self.joined = true;
+        self.refresh();
+        Ok(self.editing.get_draft(self.target))
+    }
+
+    /// Re-reads this page's role and the queue from the engine.
+    pub fn refresh(&mut self) {
+        if !self.joined {
+            return;
+        }
+        match self.editing.get_editing_role(self.target, &self.view_id, &self.user_id) {
+            EditingRole::Owner { presences } => {
+                self.is_owner = true;
+                self.can_take_here = false;
+                self.owner = presences.iter().find(|presence| presence.can_edit).cloned();
+                self.presences = presences;
+            }
+            EditingRole::Spectator { owner, presences, can_take_here } => {
+                self.is_owner = false;
+                self.can_take_here = can_take_here;
+                self.owner = owner;
+                self.presences = presences;
+            }
+        }
+    }
+
+    /// Whether this page holds the baton.
+    pub fn is_owner(&self) -> bool {
+        self.joined && self.is_owner
+    }
+
+    /// Whether the session has an unsaved draft.
+    pub fn has_draft(&self) -> bool {
+        self.editing.get_draft(self.target).is_some()
+    }
+
+    /// The message to show a page that tried to change something without holding the baton.
+    pub fn read_only_message(&self) -> String {
+        let refusal = NotOwner { owner_name: self.owner.as_ref().map(|owner| owner.user_name.clone()) };
+        refused(&refusal)
+    }
+
+    /// Publishes the owner's form values as the session's draft (spectators see them).
+    ///
+    /// # Errors
+    /// [`NotOwner`] if this page does not hold the baton.
+    pub fn update_draft(&self, row_lock_version: i64, params: Value) -> Result<Arc<Draft>, NotOwner> {
+        self.editing.update_draft(self.target, &self.view_id, row_lock_version, params)
+    }
+
+    /// Proof that this page holds the baton now, for a fenced save.
+    ///
+    /// # Errors
+    /// [`NotOwner`] if it does not.
+    pub fn fence(&self) -> Result<OwnerToken, NotOwner> {
+        self.editing.fence(self.target, &self.view_id)
+    }
+
+    /// Ends the session's draft without saving it (the owner discarded it after a conflict), as a save would: the
+    /// spectators reload the row.
+    pub fn discard_draft(&self, row_lock_version: i64) {
+        if let Ok(token) = self.fence() {
+            self.editing.finish_save(&token, row_lock_version);
+        }
+    }
+
+    /// Moves the baton here from the same user's other tab.
+    ///
+    /// # Errors
+    /// As [`Editing::take_here`].
+    pub fn take_here(&mut self) -> Result<(), EditingError> {
+        self.editing.take_here(self.target, &self.view_id)?;
+        self.refresh();
+        Ok(())
+    }
+
+    /// What `message` (from the session's roster or form topic) means for the form.
+    pub fn handle(&mut self, message: &Broadcast) -> SessionEvent {
+        match &message.message {
+            Message::PresenceDiff(_) => {
+                self.refresh();
+                SessionEvent::Nothing
+            }
+            Message::OwnerChanged(change) => {
+                let role_change = change.role_change_for(&self.view_id);
+                self.refresh();
+                match role_change {
+                    RoleChange::Promoted => {
+                        if let Some(observed_at) = change.observed_at
+                            && change.reason != OwnerChangeReason::First
+                        {
+                            metrics::histogram!("livebaton_owner_handoff_seconds")
+                                .record(observed_at.elapsed().as_secs_f64());
+                        }
+                        let draft = self.editing.get_draft(self.target);
+                        // The first owner of a session needs no note: the bar already says "You are editing".
+                        if change.reason != OwnerChangeReason::First {
+                            self.notice =
+                                Some(promotion_notice(change.reason, draft.as_deref(), &self.view_id, &self.user_id));
+                        }
+                        SessionEvent::Promoted(draft)
+                    }
+                    RoleChange::Demoted => {
+                        self.notice = Some("Editing moved to your other tab.".to_owned());
+                        SessionEvent::Nothing
+                    }
+                    RoleChange::Unchanged => SessionEvent::Nothing,
+                }
+            }
+            Message::Draft(changed) if *changed.source != *self.view_id => match &changed.draft {
+                Some(draft) if !self.is_owner => SessionEvent::Draft(draft.clone()),
+                None if !self.is_owner => SessionEvent::DraftEnded,
+                _ => SessionEvent::Nothing,
+            },
+            Message::App { name, body } if name == "saved" => {
+                let by = body.get("by").and_then(Value::as_str).unwrap_or("someone").to_owned();
+                SessionEvent::Saved { by }
+            }
+            Message::App { name, .. } if name == "deleted" => SessionEvent::Deleted,
+            _ => SessionEvent::Nothing,
+        }
+    }
+
+    /// The editing bar: who edits, who waits, how many others are here, and "Edit here" for the owner's other tab.
+    pub fn bar(&self) -> Markup {
+        let me = &*self.view_id;
+        let owner_id = self.owner.as_ref().map(|owner| owner.view_id.clone());
+        let waiting: Vec<String> = self
+            .presences
+            .iter()
+            .filter(|presence| presence.can_edit && Some(&presence.view_id) != owner_id.as_ref())
+            .map(|presence| if &*presence.view_id == me { "you".to_owned() } else { presence.user_name.clone() })
+            .collect();
+        let others = self.presences.iter().filter(|presence| &*presence.view_id != me).count();
+        let class = if !self.joined {
+            "editing-bar"
+        } else if self.is_owner {
+            "editing-bar owner"
+        } else {
+            "editing-bar spectator"
+        };
+        html! {
+            div #editing-bar class=(class) data-lb-region data-role=(if !self.joined { "connecting" } else if self.is_owner { "owner" } else { "spectator" }) {
+                @if !self.joined {
+                    span.who-edits { "Read-only until connected…" }
+                } @else if self.is_owner {
+                    span.who-edits { "You are editing" }
+                } @else if let Some(owner) = &self.owner {
+                    span.who-edits { "Read-only — " (owner.user_name) " is editing" }
+                } @else {
+                    span.who-edits { "Read-only — nobody is editing" }
+                }
+                @if !waiting.is_empty() {
+                    span.queue { (waiting.len()) " waiting: " (waiting.join(", ")) }
+                }
+                @if self.joined { span.others { (people(others)) } }
+                @if self.can_take_here {
+                    button.small type="button" phx-click="take_here" { "Edit here" }
+                }
+                @if let Some(notice) = &self.notice {
+                    div.notice #editing-notice role="status" style="flex-basis: 100%; margin: 0.3rem 0 0;" { (notice) }
+                }
+            }
+        }
+    }
+}
+
+/// "Read-only — Alice is editing", as a refused change says it.
+pub fn refused(not_owner: &NotOwner) -> String {
+    metrics::counter!("livebaton_events_refused_total", "reason" => "not_owner").increment(1);
+    match &not_owner.owner_name {
+        Some(name) => format!("Read-only — {name} is editing; your change was not applied."),
+        None => "Read-only — you are not editing this; your change was not applied.".to_owned(),
+    }
+}
+
+fn promotion_notice(reason: OwnerChangeReason, draft: Option<&Draft>, me: &str, my_user: &str) -> String {
+    let mut notice = match reason {
+        OwnerChangeReason::Handover => "You are now editing in this tab.".to_owned(),
+        _ => "You are now editing.".to_owned(),
+    };
+    match draft {
+        Some(draft) if draft.updated_by.view_id == me => {}
+        Some(draft) if draft.updated_by.user_id == my_user => {
+            notice.push_str(" The form holds your unsaved changes from another tab or before a reload.");
+        }
+        Some(draft) => notice.push_str(&format!(
+            " The form holds {}'s unsaved changes; save them or change them.",
+            draft.updated_by.name
+        )),
+        None => {}
+    }
+    notice
+}

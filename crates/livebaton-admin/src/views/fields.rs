@@ -1,0 +1,235 @@
+//! The record form's inputs, one per field type, and reading them back from a submitted form.
+//!
+//! Names: `title`, `slug`, `status`, and `data[<key>]` per field (`data[<key>][]` for a checkbox group, so every ticked
+//! option is sent). A boolean sends a hidden `false` before its checkbox, so unticking it is a change too.
+
+use livebaton_content::{FieldDefinition, FieldType, RecordInput, ValidationErrors};
+use maud::{Markup, html};
+use serde_json::{Map, Value};
+
+use super::markup::{field_errors, form_text};
+use crate::storage::Record;
+
+/// A record's editable values as a form shows them (what the store has, or a draft).
+pub fn record_values(record: &Record) -> RecordInput {
+    RecordInput {
+        title: record.title.clone(),
+        slug: Some(record.slug.clone()),
+        status: Some(record.status.as_str().to_owned()),
+        data: record.data.clone(),
+        metadata: None,
+    }
+}
+
+/// Reads a submitted record form (decoded into an object of strings and arrays) as the input to validate.
+pub fn record_input(fields: &[FieldDefinition], form: &Value) -> RecordInput {
+    let mut data = Map::new();
+    for field in fields {
+        let name = format!("data[{}]", field.key);
+        let value = match (field.field_type, form.get(&name)) {
+            (FieldType::Checkbox, Some(Value::Array(values))) => {
+                Value::Array(values.iter().filter(|v| v.as_str().is_some_and(|s| !s.is_empty())).cloned().collect())
+            }
+            (FieldType::Checkbox, Some(Value::String(one))) if !one.is_empty() => {
+                Value::Array(vec![Value::from(one.clone())])
+            }
+            (FieldType::Checkbox, _) => Value::Array(Vec::new()),
+            (_, Some(_)) => Value::String(form_text(form, &name)),
+            (_, None) => continue,
+        };
+        data.insert(field.key.clone(), value);
+    }
+    let optional = |name: &str| Some(form_text(form, name)).filter(|text| !text.trim().is_empty());
+    RecordInput {
+        title: form_text(form, "title"),
+        slug: optional("slug"),
+        status: optional("status"),
+        data,
+        metadata: None,
+    }
+}
+
+/// A value as an input's text.
+pub fn value_text(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Bool(flag)) => flag.to_string(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn is_checked(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Bool(flag)) => *flag,
+        Some(Value::String(text)) => matches!(text.as_str(), "true" | "on" | "1"),
+        _ => false,
+    }
+}
+
+fn contains(value: Option<&Value>, option: &str) -> bool {
+    match value {
+        Some(Value::Array(values)) => values.iter().any(|v| v.as_str() == Some(option)),
+        Some(Value::String(text)) => text == option,
+        _ => false,
+    }
+}
+
+/// Title, slug, status, then one input per field, each with its label and its errors.
+pub fn record_inputs(fields: &[FieldDefinition], values: &RecordInput, errors: &ValidationErrors) -> Markup {
+    let status = values.status.as_deref().unwrap_or("published");
+    html! {
+        div class=(wrap_class(errors, "title")) {
+            label for="record-title" { "Title" }
+            input #record-title type="text" name="title" value=(values.title) required;
+            (field_errors(errors, "title"))
+        }
+        div class=(wrap_class(errors, "slug")) {
+            label for="record-slug" { "Slug" }
+            input #record-slug type="text" name="slug" value=(values.slug.as_deref().unwrap_or(""));
+            p.hint { "Made from the title when empty." }
+            (field_errors(errors, "slug"))
+        }
+        div class=(wrap_class(errors, "status")) {
+            label for="record-status" { "Status" }
+            select #record-status name="status" {
+                @for option in ["published", "draft", "archived"] {
+                    option value=(option) selected[status == option] { (option) }
+                }
+            }
+            (field_errors(errors, "status"))
+        }
+        @for field in fields {
+            (field_input(field, values.data.get(&field.key), errors))
+        }
+    }
+}
+
+fn wrap_class(errors: &ValidationErrors, path: &str) -> &'static str {
+    if errors.get(path).is_empty() { "input" } else { "input has-error" }
+}
+
+fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &ValidationErrors) -> Markup {
+    let id = format!("field-{}", field.key);
+    let name = format!("data[{}]", field.key);
+    let path = format!("data.{}", field.key);
+    let text = value_text(value);
+    let label = html! { (field.label) @if field.required { span.muted { " *" } } };
+    html! {
+        div class=(wrap_class(errors, &path)) data-field-type=(field.field_type.as_str()) {
+            @match field.field_type {
+                FieldType::Text | FieldType::Email | FieldType::Url | FieldType::Number | FieldType::Date => {
+                    @let kind = match field.field_type {
+                        FieldType::Email => "email",
+                        FieldType::Url => "url",
+                        FieldType::Number => "text",
+                        FieldType::Date => "date",
+                        _ => "text",
+                    };
+                    label for=(id) { (label) }
+                    input id=(id) type=(kind) name=(name) value=(text) inputmode=[(field.field_type == FieldType::Number).then_some("decimal")];
+                }
+                FieldType::Textarea | FieldType::RichText => {
+                    label for=(id) { (label) }
+                    textarea id=(id) name=(name) { (text) }
+                    @if field.field_type == FieldType::RichText { p.hint { "HTML; scripts and unsafe markup are removed when saved." } }
+                }
+                FieldType::Boolean => {
+                    input type="hidden" name=(name) value="false";
+                    label.inline for=(id) {
+                        input id=(id) type="checkbox" name=(name) value="true" checked[is_checked(value)];
+                        (label)
+                    }
+                }
+                FieldType::Select => {
+                    label for=(id) { (label) }
+                    select id=(id) name=(name) {
+                        option value="" { "—" }
+                        @for option in &field.options {
+                            option value=(option) selected[text == *option] { (option) }
+                        }
+                    }
+                }
+                FieldType::Radio | FieldType::Checkbox => {
+                    @let group = format!("{id}-label");
+                    @let input_name = if field.field_type == FieldType::Checkbox { format!("{name}[]") } else { name.clone() };
+                    @let kind = if field.field_type == FieldType::Checkbox { "checkbox" } else { "radio" };
+                    fieldset role="group" aria-labelledby=(group) {
+                        label id=(group) { (label) }
+                        @if field.field_type == FieldType::Checkbox { input type="hidden" name=(input_name) value=""; }
+                        @for (index, option) in field.options.iter().enumerate() {
+                            @let option_id = format!("{id}-{index}");
+                            label.inline for=(option_id) {
+                                input id=(option_id) type=(kind) name=(input_name) value=(option) checked[contains(value, option)];
+                                (option)
+                            }
+                        }
+                    }
+                }
+            }
+            (field_errors(errors, &path))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use livebaton_web::live::decode_form;
+    use serde_json::json;
+
+    use super::*;
+
+    fn field(kind: FieldType, key: &str) -> FieldDefinition {
+        FieldDefinition {
+            field_type: kind,
+            key: key.into(),
+            label: key.to_uppercase(),
+            required: false,
+            default: None,
+            options: vec!["a".into(), "b".into()],
+            props: Map::new(),
+        }
+    }
+
+    #[test]
+    fn a_submitted_form_reads_back_as_the_record_input() {
+        let fields =
+            [field(FieldType::Text, "body"), field(FieldType::Checkbox, "tags"), field(FieldType::Boolean, "ok")];
+        let form = Value::Object(decode_form(
+            "title=Hi+there&slug=&status=draft&data%5Bbody%5D=x%3Cy&data%5Btags%5D%5B%5D=&data%5Btags%5D%5B%5D=b&data%5Bok%5D=false&data%5Bok%5D=true",
+        ));
+        let input = record_input(&fields, &form);
+        assert_eq!(input.title, "Hi there");
+        assert_eq!(input.slug, None);
+        assert_eq!(input.status.as_deref(), Some("draft"));
+        assert_eq!(input.data["body"], json!("x<y"));
+        assert_eq!(input.data["tags"], json!(["b"]));
+        assert_eq!(input.data["ok"], json!("true"));
+    }
+
+    #[test]
+    fn an_unticked_group_is_an_empty_list() {
+        let fields = [field(FieldType::Checkbox, "tags")];
+        let form = Value::Object(decode_form("title=T&data%5Btags%5D%5B%5D="));
+        assert_eq!(record_input(&fields, &form).data["tags"], json!([]));
+    }
+
+    #[test]
+    fn every_input_has_a_label_and_values_are_escaped() {
+        let fields: Vec<FieldDefinition> = FieldType::ALL.iter().map(|kind| field(*kind, kind.as_str())).collect();
+        let mut values = RecordInput { title: "<script>alert(1)</script>".into(), ..Default::default() };
+        for kind in FieldType::ALL {
+            values.data.insert(kind.as_str().into(), json!("\"><img src=x onerror=alert(1)>"));
+        }
+        let html = record_inputs(&fields, &values, &ValidationErrors::default()).into_string();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img src=x"), "{html}");
+        for kind in FieldType::ALL {
+            assert!(html.contains(&format!("field-{}", kind.as_str())), "{kind:?} has no input");
+            assert!(html.contains(&kind.as_str().to_uppercase()), "{kind:?} has no label");
+        }
+        for label in ["Title", "Slug", "Status"] {
+            assert!(html.contains(&format!(">{label}</label>")), "{label}");
+        }
+    }
+}

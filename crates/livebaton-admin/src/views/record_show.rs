@@ -1,0 +1,196 @@
+//! `/admin/entities/{name}/data/{id}`: one record, live. An update elsewhere reloads it and says so; a delete or an
+//! archive elsewhere sends the reader back to the list with a flash.
+
+use std::sync::Arc;
+
+use livebaton::events::{Event, topics};
+use livebaton::pubsub::{Broadcast, Message};
+use livebaton_content::{FieldType, Status};
+use livebaton_web::channel::BoxFuture;
+use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
+use maud::{Markup, PreEscaped, html};
+use serde_json::{Map, Value};
+
+use super::ViewContext;
+use super::fields::value_text;
+use super::markup::{id_param, role_of, status_badge, to_html};
+use super::records::entity_of;
+use crate::storage::{Entity, Record};
+
+/// Loads record `id` of `entity`, or refuses the mount.
+pub(super) async fn record_of(
+    context: &ViewContext,
+    entity: &Entity,
+    params: &Map<String, Value>,
+) -> Result<Record, MountError> {
+    let id = id_param(params, "id").ok_or(MountError::NotFound)?;
+    match context.store.find_record(entity.id, id).await {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(MountError::NotFound),
+        Err(error) => Err(MountError::Failed(format!("unavailable: {error}"))),
+    }
+}
+
+/// A record's values as a definition list; rich text from its sanitised HTML, everything else as text.
+pub(super) fn record_values_markup(entity: &Entity, record: &Record) -> Markup {
+    html! {
+        dl.values {
+            @for field in &entity.fields_definition {
+                dt { (field.label) }
+                dd data-field=(field.key) {
+                    @match (field.field_type, record.data.get(&field.key)) {
+                        (_, None | Some(Value::Null)) => span.muted { "—" },
+                        // Sanitised by ammonia when it was saved (livebaton-content), so it is safe to show as markup.
+                        (FieldType::RichText, Some(Value::String(html))) => div.prose { (PreEscaped(html)) },
+                        (_, Some(Value::Array(values))) => {
+                            (values.iter().map(|value| value_text(Some(value))).collect::<Vec<_>>().join(", "))
+                        }
+                        (_, value) => (value_text(value)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The live record page.
+pub struct RecordShow {
+    context: ViewContext,
+    entity: Option<Entity>,
+    record: Option<Record>,
+    can_edit: bool,
+    /// Set when another session changed the record while this page was open.
+    updated_elsewhere: bool,
+}
+
+impl RecordShow {
+    pub(super) fn new(context: ViewContext) -> Self {
+        RecordShow { context, entity: None, record: None, can_edit: false, updated_elsewhere: false }
+    }
+
+    fn back_to_list(&self, socket: &mut LiveSocket, message: String) {
+        if let Some(entity) = &self.entity {
+            socket.put_flash("error", message);
+            socket.redirect(format!("/admin/entities/{}/data", entity.name));
+        }
+    }
+
+    async fn reload(&mut self, socket: &mut LiveSocket) {
+        let (Some(entity), Some(record)) = (&self.entity, &self.record) else { return };
+        let title = record.title.clone();
+        match self.context.store.find_record(entity.id, record.id).await {
+            Ok(Some(fresh)) if fresh.status == Status::Archived => {
+                self.back_to_list(socket, format!("“{}” was archived in another session.", fresh.title));
+            }
+            Ok(Some(fresh)) => {
+                self.updated_elsewhere = true;
+                socket.set_title(fresh.title.clone());
+                self.record = Some(fresh);
+            }
+            Ok(None) => self.back_to_list(socket, format!("“{title}” was deleted in another session.")),
+            Err(error) => tracing::warn!(%error, "record not reloaded"),
+        }
+    }
+}
+
+impl LiveView for RecordShow {
+    fn mount<'a>(
+        &'a mut self,
+        params: &'a Map<String, Value>,
+        session: &'a Session,
+        socket: &'a mut LiveSocket,
+    ) -> BoxFuture<'a, Result<(), MountError>> {
+        Box::pin(async move {
+            let entity = entity_of(&self.context, params).await?;
+            let record = record_of(&self.context, &entity, params).await?;
+            self.can_edit = role_of(session).is_some_and(|role| role.can_edit_records());
+            socket.subscribe(&topics::entity_data(entity.id));
+            socket.set_title(record.title.clone());
+            self.entity = Some(entity);
+            self.record = Some(record);
+            Ok(())
+        })
+    }
+
+    fn handle_event<'a>(
+        &'a mut self,
+        name: &'a str,
+        _value: &'a Value,
+        socket: &'a mut LiveSocket,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if name == "dismiss" {
+                self.updated_elsewhere = false;
+                return;
+            }
+            if name != "delete" {
+                return;
+            }
+            let (Some(entity), Some(record)) = (&self.entity, &self.record) else { return };
+            if !self.can_edit {
+                socket.put_flash("error", "Your role may not delete records.");
+                return;
+            }
+            match self.context.content.delete_record(entity, record.id, None).await {
+                Ok(deleted) => {
+                    socket.put_flash("info", format!("“{}” deleted.", deleted.title));
+                    socket.redirect(format!("/admin/entities/{}/data", entity.name));
+                }
+                Err(error) => socket.put_flash("error", error.to_string()),
+            }
+        })
+    }
+
+    fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mine = self.record.as_ref().map(|record| record.id);
+            match &message.message {
+                Message::Content(Event::DataUpdated { data_id, .. }) if Some(*data_id) == mine => {
+                    self.reload(socket).await
+                }
+                Message::Content(Event::DataDeleted { data_id, .. }) if Some(*data_id) == mine => {
+                    let title = self.record.as_ref().map(|record| record.title.clone()).unwrap_or_default();
+                    self.back_to_list(socket, format!("“{title}” was deleted in another session."));
+                }
+                _ => {}
+            }
+        })
+    }
+
+    fn render(&self) -> Html {
+        let (Some(entity), Some(record)) = (&self.entity, &self.record) else { return Html::default() };
+        let base = format!("/admin/entities/{}/data", entity.name);
+        to_html(html! {
+            div.crumbs {
+                a href="/admin/entities" { "Entities" } " / "
+                a href=(base) { (entity.display_name_plural) }
+            }
+            div #record-view data-lb-region {
+                @if self.updated_elsewhere {
+                    div.notice #updated-notice role="status" {
+                        "Updated in another session. "
+                        button.link type="button" phx-click="dismiss" { "Dismiss" }
+                    }
+                }
+                div.page-head {
+                    h1 { (record.title) }
+                    div.actions {
+                        @if self.can_edit {
+                            a.button href={ (base) "/" (record.id) "/edit" } { "Edit" }
+                            button.danger type="button" phx-click="delete" { "Delete" }
+                        }
+                    }
+                }
+                div.card {
+                    p.muted {
+                        (status_badge(record.status)) " · slug " code { (record.slug) } " · version " (record.lock_version)
+                        @if record.status == Status::Published {
+                            " · " a href={ "/e/" (entity.name) "/" (record.slug) } { "public page" }
+                        }
+                    }
+                    (record_values_markup(entity, record))
+                }
+            }
+        })
+    }
+}

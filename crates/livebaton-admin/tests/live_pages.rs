@@ -1,0 +1,266 @@
+//! The live admin pages over real sockets (mirrors `src/views/`): what the server guarantees whatever the browser
+//! does. Several users join the same collaborative form on `lv:record_edit`; the owner's changes reach spectators as
+//! region diffs; a spectator's events are refused server-side; leaving promotes the next in line with the draft;
+//! saves are validated and fenced (conflicts keep the draft); record pages follow writes made through the JSON API;
+//! the dashboard counts open pages; visitors of public pages may join nothing else.
+//!
+//! The browser suite (`tests/browser/`) drives the same pages through Chromium; these tests pin the server side.
+
+// Shared with `live.rs`, which uses all of it; this suite uses part.
+#[path = "support/live.rs"]
+#[allow(dead_code)]
+mod live_support;
+
+use std::time::Duration;
+
+use axum::http::Method;
+use live_support::{LiveServer, Peer, start};
+use livebaton_admin::accounts::Role;
+use livebaton_admin::storage::{Record, User};
+use serde_json::{Map, Value, json};
+
+/// The presence grace: short, so a closed page's place frees soon.
+const GRACE: Duration = Duration::from_millis(300);
+
+struct Scene {
+    server: LiveServer,
+    alice: User,
+    bob: User,
+    carol: User,
+    record: Record,
+}
+
+async fn scene() -> Scene {
+    let server = start(GRACE, Vec::new()).await;
+    let alice = server.user("alice@example.com", "Alice", Role::Editor).await;
+    let bob = server.user("bob@example.com", "Bob", Role::Editor).await;
+    let carol = server.user("carol@example.com", "Carol", Role::Editor).await;
+    livebaton_admin::seed::bootstrap(&server.state.content, None, true).await.expect("the demo seeds");
+    let article = server.state.store.find_entity_by_name("article").await.unwrap().expect("the demo entity");
+    let record = server.state.store.list_records(article.id).await.unwrap().pop().expect("a record");
+    Scene { server, alice, bob, carol, record }
+}
+
+fn params(pairs: &[(&str, String)]) -> Map<String, Value> {
+    pairs.iter().map(|(key, value)| ((*key).to_owned(), json!(value))).collect()
+}
+
+/// A page of `view` with `params`, opened by `user` in tab `tab`: the socket and the join reply's regions.
+async fn open(server: &LiveServer, user: &User, view: &str, params: &Map<String, Value>, tab: &str) -> (Peer, Value) {
+    let mut peer = server.connect(&server.token(user)).await;
+    let token = server.state.views.token(view, params);
+    let reply = peer.join_ok(&format!("lv:{view}"), json!({"token": token, "tab_id": tab})).await;
+    (peer, reply["rendered"]["regions"].clone())
+}
+
+fn edit_params(record: &Record) -> Map<String, Value> {
+    params(&[("entity", "article".into()), ("id", record.id.to_string()), ("path", "/edit".into())])
+}
+
+/// Sends a client event; returns the reply's response.
+async fn event(peer: &mut Peer, view: &str, kind: &str, name: &str, value: Value) -> Value {
+    let reply = peer.push(&format!("lv:{view}"), "event", json!({"type": kind, "event": name, "value": value})).await;
+    assert_eq!(reply[4]["status"], "ok", "{reply}");
+    reply[4]["response"].clone()
+}
+
+/// The form as a browser sends it (URL-encoded) with `title`.
+fn form(title: &str) -> Value {
+    let encoded: String = title.bytes().map(|byte| format!("%{byte:02X}")).collect();
+    json!(format!(
+        "title={encoded}&slug=&status=published&data%5Bsummary%5D=sum&data%5Bcategory%5D=guide&data%5Bfeatured%5D=false"
+    ))
+}
+
+/// The next `diff` pushed on `lv:view` whose regions contain `needle`.
+async fn diff_containing(peer: &mut Peer, view: &str, needle: &str) -> Value {
+    let topic = format!("lv:{view}");
+    peer.take(&format!("a diff containing {needle:?}"), |frame| {
+        frame[2] == topic.as_str() && frame[3] == "diff" && frame[4].to_string().contains(needle)
+    })
+    .await
+}
+
+fn region<'a>(regions: &'a Value, id: &str) -> &'a str {
+    regions[id].as_str().unwrap_or_else(|| panic!("no region {id} in {regions}"))
+}
+
+#[tokio::test]
+async fn the_first_editor_owns_the_form_and_spectators_watch_it_read_only() {
+    let Scene { server, alice, bob, carol, record } = scene().await;
+    let view = "record_edit";
+    let (mut alice_page, regions) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
+    assert!(region(&regions, "editing-bar").contains("You are editing"), "{regions}");
+    assert!(!region(&regions, "record-editor").contains("<fieldset disabled"), "the owner's inputs are enabled");
+
+    let (mut bob_page, regions) = open(&server, &bob, view, &edit_params(&record), "tab-b").await;
+    let bar = region(&regions, "editing-bar");
+    assert!(bar.contains("Read-only — Alice is editing"), "{bar}");
+    assert!(bar.contains("1 other person"), "{bar}");
+    assert!(region(&regions, "record-editor").contains("<fieldset disabled"), "a spectator's inputs are disabled");
+    // Alice's bar now counts Bob as waiting.
+    diff_containing(&mut alice_page, view, "1 waiting: Bob").await;
+
+    // Alice types: Bob sees her value in his (disabled) input.
+    let reply = event(&mut alice_page, view, "change", "draft", form("Alice's <b>draft</b>")).await;
+    assert!(reply["flash"].is_null(), "{reply}");
+    let diff = diff_containing(&mut bob_page, view, "Alice's &lt;b&gt;draft&lt;/b&gt;").await;
+    assert!(!diff.to_string().contains("<b>draft"), "typed markup is escaped: {diff}");
+
+    // A late joiner sees the unsaved draft at once, and the queue in order.
+    let (_carol_page, regions) = open(&server, &carol, view, &edit_params(&record), "tab-c").await;
+    assert!(region(&regions, "record-editor").contains("Alice's &lt;b&gt;draft&lt;/b&gt;"), "{regions}");
+    let bar = region(&regions, "editing-bar");
+    assert!(bar.contains("2 waiting: Bob, you") && bar.contains("2 other people"), "{bar}");
+
+    // Bob's events change nothing, whatever his client sends.
+    for name in ["draft", "save"] {
+        let reply =
+            event(&mut bob_page, view, if name == "save" { "submit" } else { "change" }, name, form("Bob wins")).await;
+        assert!(reply["flash"]["error"].as_str().unwrap().contains("Read-only — Alice is editing"), "{reply}");
+    }
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!((stored.title.as_str(), stored.lock_version), (record.title.as_str(), record.lock_version));
+    let draft = server.state.engine.editing.get_draft(livebaton::editing::EditTarget::data(record.id)).unwrap();
+    assert_eq!(draft.params["title"], "Alice's <b>draft</b>", "the draft is still Alice's");
+
+    // Alice navigates away (an explicit leave): Bob is promoted at once, with her draft.
+    let left = alice_page.push(&format!("lv:{view}"), "phx_leave", json!({})).await;
+    assert_eq!(left[4]["status"], "ok");
+    let diff = diff_containing(&mut bob_page, view, "You are now editing").await;
+    assert!(diff.to_string().contains("Alice's unsaved changes"), "the note says whose draft it holds: {diff}");
+    let reply = event(&mut bob_page, view, "submit", "save", form("Saved by Bob")).await;
+    assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!((stored.title.as_str(), stored.lock_version), ("Saved by Bob", record.lock_version + 1));
+}
+
+#[tokio::test]
+async fn a_save_reports_invalid_fields_and_conflicts_and_keeps_the_draft() {
+    let Scene { server, alice, record, .. } = scene().await;
+    let view = "record_edit";
+    let (mut page, _) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
+
+    let reply = event(&mut page, view, "submit", "save", form("")).await;
+    assert!(reply["flash"]["error"].as_str().unwrap().contains("Not saved"), "{reply}");
+    assert!(reply["regions"].to_string().contains("can't be blank"), "the error is shown inline: {reply}");
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(stored.lock_version, record.lock_version, "nothing was written");
+
+    // Alice drafts; someone saves through the API meanwhile; her save conflicts and keeps her draft.
+    event(&mut page, view, "change", "draft", form("Alice's version")).await;
+    let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
+    let uri = format!("/api/entities/article/records/{}", record.id);
+    let body = json!({"title": "API version", "lock_version": record.lock_version, "data": {"category": "news"}});
+    let written = server.api(Method::PUT, &uri, &server.token(&admin), Some(body)).await;
+    assert_eq!(written.status, 200, "{}", written.text);
+    let reply = event(&mut page, view, "submit", "save", form("Alice's version")).await;
+    let regions = reply["regions"].to_string();
+    assert!(regions.contains("Someone else saved this record"), "{reply}");
+    assert!(regions.contains("Title: now “API version”"), "what changed is shown: {reply}");
+    assert!(regions.contains("value=\\\"Alice's version\\\""), "the draft stays in the form: {reply}");
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(stored.title, "API version", "the other save was not overwritten");
+
+    // She chooses to save hers over it.
+    let reply = event(&mut page, view, "click", "overwrite", json!({})).await;
+    assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!((stored.title.as_str(), stored.lock_version), ("Alice's version", record.lock_version + 2));
+}
+
+#[tokio::test]
+async fn record_pages_follow_writes_made_through_the_api() {
+    let Scene { server, alice, record, .. } = scene().await;
+    let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
+    let token = server.token(&admin);
+    let (mut list, _) = open(&server, &alice, "records", &params(&[("entity", "article".into())]), "t1").await;
+    let show_params = params(&[("entity", "article".into()), ("id", record.id.to_string())]);
+    let (mut show, _) = open(&server, &alice, "record_show", &show_params, "t2").await;
+
+    let body = json!({"title": "Brand <new> record", "data": {"category": "news"}});
+    let created = server.api(Method::POST, "/api/entities/article/records", &token, Some(body)).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    diff_containing(&mut list, "records", "Brand &lt;new&gt; record").await;
+
+    let uri = format!("/api/entities/article/records/{}", record.id);
+    let body = json!({"title": "Renamed elsewhere", "lock_version": record.lock_version, "data": {"category": "news"}});
+    assert_eq!(server.api(Method::PUT, &uri, &token, Some(body)).await.status, 200);
+    diff_containing(&mut show, "record_show", "Updated in another session").await;
+
+    assert_eq!(server.api(Method::DELETE, &uri, &token, None).await.status, 204);
+    let diff = diff_containing(&mut show, "record_show", "/admin/entities/article/data").await;
+    assert_eq!(diff[4]["redirect"]["to"], "/admin/entities/article/data", "{diff}");
+    assert!(diff[4]["flash"]["error"].as_str().unwrap().contains("was deleted in another session"), "{diff}");
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_pages_opening_and_closing() {
+    let Scene { server, alice, bob, .. } = scene().await;
+    let (mut dashboard, regions) = open(&server, &alice, "dashboard", &params(&[("path", "/admin".into())]), "d").await;
+    assert!(
+        region(&regions, "stats").contains(r#"<div class="stat" id="total-sessions"><div class="value">1</div>"#),
+        "{regions}"
+    );
+    let (mut bobs, _) = open(&server, &bob, "entities", &params(&[("path", "/admin/entities".into())]), "e").await;
+    let diff = diff_containing(&mut dashboard, "dashboard", r#"id=\"total-sessions\"><div class=\"value\">2<"#).await;
+    assert!(diff.to_string().contains("/admin/entities"), "top pages list Bob's page: {diff}");
+    assert!(diff.to_string().contains(r#"id=\"unique-users\"><div class=\"value\">2<"#), "{diff}");
+    bobs.push("lv:entities", "phx_leave", json!({})).await;
+    diff_containing(&mut dashboard, "dashboard", r#"id=\"total-sessions\"><div class=\"value\">1<"#).await;
+}
+
+#[tokio::test]
+async fn a_visitor_may_join_the_public_page_and_nothing_else() {
+    let Scene { server, record, .. } = scene().await;
+    let visitor = livebaton_admin::views::visitor_token(live_support::SECRET, "visitor-0123456789abcdef");
+    let url = server.ws_url(&format!("vsn=2.0.0&visitor={visitor}"));
+    let mut peer = Peer::new(tokio_tungstenite::connect_async(url).await.expect("a visitor connects").0);
+    let public = params(&[("entity", "article".into()), ("slug", record.slug.clone()), ("path", "/e".into())]);
+    let token = server.state.views.token("public_record", &public);
+    let reply = peer.join_ok("lv:public_record", json!({"token": token})).await;
+    assert!(reply["rendered"]["regions"]["public-record"].as_str().unwrap().contains(&record.title));
+    let stats = server.state.engine.stats.get_presence_stats();
+    assert_eq!((stats.anonymous_sessions, stats.unique_anonymous_visitors), (1, 1));
+
+    let dashboard = server.state.views.token("dashboard", &Map::new());
+    let refused = peer.join("lv:dashboard", json!({"token": dashboard})).await;
+    assert_eq!(refused[4]["response"]["redirect"]["to"], "/admin/login", "{refused}");
+    for topic in ["room:lobby", "entities", "entity_data:article"] {
+        let refused = peer.join(topic, json!({})).await;
+        assert_eq!(refused[4]["response"]["reason"], "unauthorized", "{topic}: {refused}");
+    }
+    let forged = server.ws_url("vsn=2.0.0&visitor=forged.token");
+    assert!(tokio_tungstenite::connect_async(forged).await.is_err(), "a forged visitor token is refused");
+}
+
+/// A write from elsewhere reaches an owner who has no unsaved changes (her next draft starts from it, so it cannot be
+/// overwritten unseen); after a conflict, "Discard mine" shows every spectator the stored row again.
+#[tokio::test]
+async fn writes_from_elsewhere_reach_the_owner_and_a_discard_reaches_spectators() {
+    let Scene { server, alice, bob, record, .. } = scene().await;
+    let view = "record_edit";
+    let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
+    let token = server.token(&admin);
+    let uri = format!("/api/entities/article/records/{}", record.id);
+    let (mut alice_page, _) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
+    let (mut bob_page, _) = open(&server, &bob, view, &edit_params(&record), "tab-b").await;
+
+    let body = json!({"title": "First API write", "lock_version": record.lock_version, "data": {"category": "news"}});
+    assert_eq!(server.api(Method::PUT, &uri, &token, Some(body)).await.status, 200);
+    let diff = diff_containing(&mut alice_page, view, "value=\\\"First API write\\\"").await;
+    assert!(diff.to_string().contains("Saved by Admin."), "{diff}");
+
+    // Alice drafts, the API writes again, her save conflicts; she discards hers.
+    event(&mut alice_page, view, "change", "draft", form("Alice gives up")).await;
+    diff_containing(&mut bob_page, view, "value=\\\"Alice gives up\\\"").await;
+    let body = json!({"title": "Theirs wins", "lock_version": record.lock_version + 1, "data": {"category": "news"}});
+    assert_eq!(server.api(Method::PUT, &uri, &token, Some(body)).await.status, 200);
+    let reply = event(&mut alice_page, view, "submit", "save", form("Alice gives up")).await;
+    assert!(reply["regions"].to_string().contains("Someone else saved this record"), "{reply}");
+    let reply = event(&mut alice_page, view, "click", "discard", json!({})).await;
+    assert!(reply["regions"].to_string().contains("value=\\\"Theirs wins\\\""), "{reply}");
+    diff_containing(&mut bob_page, view, "value=\\\"Theirs wins\\\"").await;
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(stored.title, "Theirs wins");
+}

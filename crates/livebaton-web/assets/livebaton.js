@@ -1,0 +1,1236 @@
+/*
+ * livebaton.js — the browser client of livebaton's live pages.
+ *
+ * Served as a classic `<script defer>` (no build step, no dependencies). On a page with `#lb-root` it opens a Phoenix
+ * Channels V2 WebSocket, joins `lv:<view>` with the page's signed token, sends clicks, form changes and submits as
+ * events, and morphs the live regions the server sends back. Without `#lb-root` it never connects.
+ *
+ * Sections: constants · DOM morphing · flash · status and state · the socket · forms · events · boot · API.
+ */
+(function () {
+  'use strict';
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Constants
+  // ---------------------------------------------------------------------------------------------------------------
+
+  var SOCKET_PATH = '/live/websocket';
+  var PROTOCOL_VERSION = '2.0.0';
+  // The server closes sockets silent for 10 s; a heartbeat every 3 s leaves room for one lost beat.
+  var HEARTBEAT_MS = 3000;
+  // Reconnect and rejoin delays by attempt; the last one repeats.
+  var BACKOFF_MS = [100, 500, 1000, 2000, 5000];
+  var DEFAULT_DEBOUNCE_MS = 300;
+  // How long a link click waits for the `phx_leave` reply before navigating anyway.
+  var LEAVE_WAIT_MS = 300;
+  var TAB_ID_KEY = 'lb-tab-id';
+  // Marks submit buttons this client disabled during a submit, so they can be told apart from ones the server disabled.
+  var BUSY_MARK = 'data-lb-busy-disabled';
+  var FORCE_ATTRIBUTE = 'data-lb-force';
+  // Attributes whose value is a URL a browser may navigate to or load.
+  var URL_ATTRIBUTES = ['href', 'src', 'action', 'formaction', 'xlink:href', 'data', 'poster'];
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // DOM morphing
+  //
+  // morph(element, html) turns `element` into the element `html` describes while keeping every node it can: the
+  // focused input, its caret, scroll positions and listeners survive a patch. The new markup is parsed by a
+  // <template>, whose content is inert (no script runs, nothing loads), and then defused (inline handlers and
+  // javascript: URLs removed) before any of it is copied into the page.
+  // ---------------------------------------------------------------------------------------------------------------
+
+  /** Parses the outer HTML of one element; returns that element (inside an inert template) or null. */
+  function parseElement(html) {
+    var template = document.createElement('template');
+    template.innerHTML = String(html);
+    var element = template.content.firstElementChild;
+    if (element) defuse(element);
+    return element;
+  }
+
+  /**
+   * Removes what could run code once the markup is live. <script> elements parsed by a template are flagged "already
+   * started" and never run (copies keep the flag), but an `<img onerror>` would fire as soon as the image loads, so
+   * inline handlers and javascript: URLs are stripped. The server escapes user data; this is defense in depth.
+   */
+  function defuse(root) {
+    var elements = [root].concat(Array.prototype.slice.call(root.querySelectorAll('*')));
+    for (var i = 0; i < elements.length; i++) {
+      var element = elements[i];
+      var attributes = Array.prototype.slice.call(element.attributes);
+      for (var j = 0; j < attributes.length; j++) {
+        var attribute = attributes[j];
+        var name = attribute.name.toLowerCase();
+        if (name.indexOf('on') === 0 || name === 'srcdoc' || (isUrlAttribute(name) && isScriptUrl(attribute.value))) {
+          element.removeAttributeNode(attribute);
+        }
+      }
+    }
+  }
+
+  function isUrlAttribute(name) {
+    return URL_ATTRIBUTES.indexOf(name) !== -1;
+  }
+
+  function isScriptUrl(value) {
+    // Browsers ignore control characters and spaces inside the scheme ("java\tscript:"), so compare without them.
+    var compact = String(value).replace(/[\u0000-\u0020]/g, '').toLowerCase();
+    return compact.indexOf('javascript:') === 0 || compact.indexOf('vbscript:') === 0;
+  }
+
+  /** A live copy of a parsed node. Copies of template-parsed scripts keep their "already started" flag. */
+  function importCopy(node) {
+    return document.importNode(node, true);
+  }
+
+  /**
+   * Morphs `element` in place into the element described by `html`. Returns the element now in the page (`element`
+   * itself, or its replacement when the tag or id changed).
+   */
+  function morph(element, html) {
+    var target = parseElement(html);
+    if (!target) return element;
+    var focused = document.activeElement;
+    var selection = focused ? readSelection(focused) : null;
+    var result = morphNode(element, target);
+    restoreFocus(focused, selection);
+    return result;
+  }
+
+  /** A move with insertBefore (where moveBefore is missing) blurs the moved element: give focus back. */
+  function restoreFocus(previous, selection) {
+    if (!previous || previous === document.body || previous === document.activeElement) return;
+    if (!previous.isConnected || previous.disabled || typeof previous.focus !== 'function') return;
+    previous.focus({ preventScroll: true });
+    restoreSelection(previous, selection);
+  }
+
+  /** Morphs the live node `from` into the parsed node `to`; returns the node now in the page. */
+  function morphNode(from, to) {
+    if (from.nodeType !== to.nodeType) return replaceNode(from, to);
+    if (from.nodeType !== Node.ELEMENT_NODE) {
+      // Text, comment (and CDATA/processing-instruction) nodes: only their text can change.
+      if (from.nodeValue !== to.nodeValue) from.nodeValue = to.nodeValue;
+      return from;
+    }
+    if (!sameElementKind(from, to)) return replaceNode(from, to);
+    // A script is never patched in place: changing the text or src of one that never ran would run it. Its
+    // replacement is a copy of an inert template script.
+    if (from.localName === 'script') return from.isEqualNode(to) ? from : replaceNode(from, to);
+    // A template's children live in its `content`, which child morphing does not see: copy it whole.
+    if (from.localName === 'template') return replaceNode(from, to);
+    morphElement(from, to);
+    return from;
+  }
+
+  function sameElementKind(from, to) {
+    return (
+      from.localName === to.localName &&
+      from.namespaceURI === to.namespaceURI &&
+      (from.getAttribute('id') || '') === (to.getAttribute('id') || '')
+    );
+  }
+
+  function replaceNode(from, to) {
+    var fresh = importCopy(to);
+    if (from.parentNode) from.parentNode.replaceChild(fresh, from);
+    return fresh;
+  }
+
+  /** Same tag and id: attributes, then children, then the form properties the attributes do not drive. */
+  function morphElement(from, to) {
+    var kind = controlKind(from);
+    var keep = kind ? keepsUserValue(from, to) : false;
+    // Setting a value moves the caret to the end: remember it first, for a focused control the server overrides.
+    var selection = kind && !keep ? readSelection(from) : null;
+    syncAttributes(from, to, skippedAttributes(from, to, kind, keep));
+    // A textarea's children are its default text; its value is handled as a property below.
+    if (kind !== 'textarea') morphChildren(from, to);
+    if (kind && !keep) {
+      syncControlValue(from, to, kind);
+      restoreSelection(from, selection);
+    }
+  }
+
+  /**
+   * Attributes left alone on a control whose value the user owns: `value` and `checked` would otherwise change what
+   * an untouched ("clean") control shows, and an option's `selected` would change a kept select's choice.
+   */
+  function skippedAttributes(from, to, kind, keep) {
+    if (keep && kind === 'input') return ['value', 'checked'];
+    if (from.localName === 'option') {
+      var select = from.closest('select');
+      var newSelect = to.closest('select');
+      if (select && newSelect && keepsUserValue(select, newSelect)) return ['selected'];
+    }
+    return null;
+  }
+
+  function syncAttributes(from, to, skip) {
+    var i;
+    var attribute;
+    var toAttributes = to.attributes;
+    for (i = 0; i < toAttributes.length; i++) {
+      attribute = toAttributes[i];
+      if (skip && skip.indexOf(attribute.name) !== -1) continue;
+      if (from.getAttributeNS(attribute.namespaceURI, attribute.localName) !== attribute.value) {
+        from.setAttributeNS(attribute.namespaceURI, attribute.name, attribute.value);
+      }
+    }
+    // Walk backwards: removing an attribute shifts the live list.
+    var fromAttributes = from.attributes;
+    for (i = fromAttributes.length - 1; i >= 0; i--) {
+      attribute = fromAttributes[i];
+      if (skip && skip.indexOf(attribute.name) !== -1) continue;
+      if (!to.hasAttributeNS(attribute.namespaceURI, attribute.localName)) {
+        from.removeAttributeNS(attribute.namespaceURI, attribute.localName);
+      }
+    }
+  }
+
+  /**
+   * Morphs the children of `fromParent` into those of `toParent`. A new child with an id reuses the old child with
+   * that id wherever it is (moved into place); other children reuse the old un-keyed children of the same tag (or
+   * node type) in order. Old children left over are removed, new ones inserted.
+   */
+  function morphChildren(fromParent, toParent) {
+    var keyed = Object.create(null);
+    var unkeyed = Object.create(null);
+    var child;
+    for (child = fromParent.firstChild; child; child = child.nextSibling) {
+      var id = nodeKey(child);
+      if (id) keyed[id] = child;
+      else (unkeyed[nodeKind(child)] = unkeyed[nodeKind(child)] || []).push(child);
+    }
+    var used = new Set();
+    // Every child before `cursor` is final; `cursor` and everything after it are old children not placed yet.
+    var cursor = fromParent.firstChild;
+    var newChildren = Array.prototype.slice.call(toParent.childNodes);
+    for (var i = 0; i < newChildren.length; i++) {
+      var next = newChildren[i];
+      var match = findMatch(next, keyed, unkeyed, used);
+      if (!match) {
+        fromParent.insertBefore(importCopy(next), cursor);
+        continue;
+      }
+      used.add(match);
+      if (match === cursor) cursor = cursor.nextSibling;
+      else moveBefore(fromParent, match, cursor);
+      morphNode(match, next);
+    }
+    while (cursor) {
+      var stale = cursor;
+      cursor = cursor.nextSibling;
+      fromParent.removeChild(stale);
+    }
+  }
+
+  function findMatch(next, keyed, unkeyed, used) {
+    var id = nodeKey(next);
+    if (id) {
+      var candidate = keyed[id];
+      return candidate && !used.has(candidate) ? candidate : null;
+    }
+    var queue = unkeyed[nodeKind(next)];
+    while (queue && queue.length) {
+      var old = queue.shift();
+      if (!used.has(old)) return old;
+    }
+    return null;
+  }
+
+  /** The id of an element child (its key), or '' for anything else. */
+  function nodeKey(node) {
+    return node.nodeType === Node.ELEMENT_NODE ? node.getAttribute('id') || '' : '';
+  }
+
+  /** What un-keyed children are matched by: the tag (with namespace) for elements, else the node type. */
+  function nodeKind(node) {
+    return node.nodeType === Node.ELEMENT_NODE ? (node.namespaceURI || '') + ' ' + node.localName : '#' + node.nodeType;
+  }
+
+  /**
+   * Moves `node` before `reference` (null: to the end). Element.moveBefore keeps focus, selection and media state
+   * through the move where the browser has it; elsewhere (or where it refuses, e.g. on a detached tree) a plain
+   * insertBefore does, and morph puts a lost focus back.
+   */
+  function moveBefore(parent, node, reference) {
+    if (typeof parent.moveBefore === 'function') {
+      try {
+        parent.moveBefore(node, reference);
+        return;
+      } catch (error) {
+        // fall through to insertBefore
+      }
+    }
+    parent.insertBefore(node, reference);
+  }
+
+  // --- Form controls --------------------------------------------------------------------------------------------
+
+  /** 'input' | 'textarea' | 'select' for form controls whose value is a property, else ''. */
+  function controlKind(element) {
+    var name = element.localName;
+    if (element.namespaceURI !== 'http://www.w3.org/1999/xhtml') return '';
+    return name === 'input' || name === 'textarea' || name === 'select' ? name : '';
+  }
+
+  /**
+   * Whether a control keeps the value the user gave it rather than the server's: while it has focus, or while an
+   * edit of it has not been acknowledged. The server wins when the markup carries data-lb-force, when the control
+   * becomes disabled or read-only (the user cannot edit it any more), and for the form whose submit is answered.
+   */
+  function keepsUserValue(from, to) {
+    if (to.hasAttribute(FORCE_ATTRIBUTE)) return false;
+    if (to.hasAttribute('readonly') || matchesSafely(to, ':disabled')) return false;
+    return (focusKeepsValue(from) && !(forcedForm && from.form === forcedForm)) || forms.hasPendingEdit(from);
+  }
+
+  /**
+   * The focus rule protects what the user is typing or choosing. A checkbox or radio stays focused after a click,
+   * long after its edit was acknowledged; keeping its state then would only hide other people's changes, and its
+   * unacknowledged edits are protected anyway.
+   */
+  function focusKeepsValue(control) {
+    if (control !== document.activeElement) return false;
+    return !(control.localName === 'input' && /^(checkbox|radio)$/i.test(control.type));
+  }
+
+  function matchesSafely(element, selector) {
+    try {
+      return element.matches(selector);
+    } catch (error) {
+      return false;
+    }
+  }
+
+  /** Sets the value (or checkedness, or selection) the new markup describes. */
+  function syncControlValue(from, to, kind) {
+    if (kind === 'input') {
+      var type = (from.getAttribute('type') || 'text').toLowerCase();
+      if (type === 'checkbox' || type === 'radio') {
+        from.checked = to.hasAttribute('checked');
+      } else if (type !== 'file') {
+        // A file input's value can only be cleared by script, and the server never knows it anyway.
+        setValue(from, to.getAttribute('value') || '');
+      }
+    } else if (kind === 'textarea') {
+      var text = to.textContent;
+      if (from.defaultValue !== text) from.defaultValue = text;
+      setValue(from, text);
+    } else if (kind === 'select') {
+      // The options were morphed first, so their `selected` attributes are the server's.
+      for (var i = 0; i < from.options.length; i++) {
+        var option = from.options[i];
+        option.selected = option.hasAttribute('selected');
+      }
+    }
+  }
+
+  function setValue(control, value) {
+    if (control.value !== value) control.value = value;
+  }
+
+  /** The caret and selection of a focused text control, or null. */
+  function readSelection(control) {
+    if (control !== document.activeElement) return null;
+    try {
+      if (typeof control.selectionStart !== 'number') return null;
+      return { start: control.selectionStart, end: control.selectionEnd, direction: control.selectionDirection };
+    } catch (error) {
+      return null; // types without a selection (email, number) throw in some browsers
+    }
+  }
+
+  /** Puts a remembered caret back, clamped to the (possibly shorter) new value. */
+  function restoreSelection(control, selection) {
+    if (!selection || control !== document.activeElement) return;
+    var length = control.value.length;
+    try {
+      control.setSelectionRange(
+        Math.min(selection.start, length),
+        Math.min(selection.end, length),
+        selection.direction || 'none'
+      );
+    } catch (error) {
+      // the control's type changed to one without a selection
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Applying what the server sends
+  // ---------------------------------------------------------------------------------------------------------------
+
+  // The form whose submit reply is being applied: its focused control takes the server's value (a submit usually
+  // resets the form, and the user is done typing in it).
+  var forcedForm = null;
+
+  /** Morphs each region `{id: outerHTML}` found inside #lb-root. */
+  function applyRegions(regions) {
+    if (!regions) return;
+    var root = document.getElementById('lb-root');
+    if (!root) return;
+    Object.keys(regions).forEach(function (id) {
+      var element = document.getElementById(id);
+      // Only regions of the view: an id outside #lb-root (the status line, the flash) is not the server's to patch.
+      if (!element || !root.contains(element)) {
+        warn('region #' + id + ' is not on the page');
+        return;
+      }
+      morph(element, regions[id]);
+    });
+  }
+
+  /**
+   * Applies a `diff` push or an event reply: regions, title, flash, then navigation. Exposed as Livebaton.applyDiff.
+   */
+  function applyDiff(diff) {
+    if (!diff || typeof diff !== 'object') return;
+    applyRegions(diff.regions);
+    if (typeof diff.title === 'string') document.title = diff.title;
+    if (diff.flash) showFlash(diff.flash);
+    var target = (diff.redirect && diff.redirect.to) || (diff.navigate && diff.navigate.to);
+    // `navigate` would be an in-app navigation; a full page load is what this client does for both.
+    if (target) leaveAndGo(target);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Flash messages
+  // ---------------------------------------------------------------------------------------------------------------
+
+  /** Shows `{kind: message}`; a new message replaces an older one of the same kind. */
+  function showFlash(flash) {
+    var container = document.getElementById('lb-flash');
+    if (!container || !flash || typeof flash !== 'object') return;
+    Object.keys(flash).forEach(function (rawKind) {
+      var message = flash[rawKind];
+      if (message === null || message === undefined || message === '') return;
+      // The kind becomes part of a class name: keep it to a safe alphabet.
+      var kind = /^[a-z0-9_-]+$/i.test(rawKind) ? rawKind : 'info';
+      var old = container.querySelectorAll('.flash-' + kind);
+      for (var i = 0; i < old.length; i++) old[i].remove();
+      container.appendChild(flashElement(kind, String(message)));
+    });
+  }
+
+  function flashElement(kind, message) {
+    var element = document.createElement('div');
+    element.className = 'flash flash-' + kind;
+    // Errors interrupt (alert); other kinds are announced politely (status).
+    element.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    element.appendChild(document.createTextNode(message + ' '));
+    element.appendChild(dismissButton());
+    return element;
+  }
+
+  function dismissButton() {
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'flash-close';
+    button.setAttribute('aria-label', 'Dismiss');
+    button.textContent = '\u00d7';
+    return button;
+  }
+
+  /** Server-rendered flashes may come without a close button: give them one. */
+  function enhanceFlashes() {
+    var container = document.getElementById('lb-flash');
+    if (!container) return;
+    var flashes = container.querySelectorAll('.flash');
+    for (var i = 0; i < flashes.length; i++) {
+      if (!flashes[i].querySelector('.flash-close')) flashes[i].appendChild(dismissButton());
+    }
+  }
+
+  /** Handles a click on a flash's close button; returns whether it was one. */
+  function dismissFlash(event) {
+    var button = closestElement(event.target, '.flash-close');
+    if (!button) return false;
+    var container = document.getElementById('lb-flash');
+    var flash = button.closest('.flash');
+    if (!container || !flash || !container.contains(flash)) return false;
+    flash.remove();
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Status line and state
+  // ---------------------------------------------------------------------------------------------------------------
+
+  function setState(state) {
+    if (document.body) document.body.dataset.lbState = state;
+  }
+
+  /** Shows `text` in #lb-status, with a Reload button when `reload`, styled as a warning when `warn`. */
+  function showStatus(text, options) {
+    var status = document.getElementById('lb-status');
+    if (!status) return;
+    options = options || {};
+    status.textContent = text;
+    if (options.reload) {
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'lb-status-reload';
+      button.textContent = 'Reload';
+      button.addEventListener('click', function () {
+        location.reload();
+      });
+      status.appendChild(document.createTextNode(' '));
+      status.appendChild(button);
+    }
+    status.classList.toggle('lb-status-warn', !!options.warn);
+    status.hidden = false;
+  }
+
+  function hideStatus() {
+    var status = document.getElementById('lb-status');
+    if (!status) return;
+    status.hidden = true;
+    status.textContent = '';
+    status.classList.remove('lb-status-warn');
+  }
+
+  function warn(message) {
+    if (typeof console !== 'undefined' && console.warn) console.warn('livebaton: ' + message);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // The socket: Phoenix Channels V2 frames `[join_ref, ref, topic, event, payload]` over one WebSocket
+  // ---------------------------------------------------------------------------------------------------------------
+
+  var live = {
+    topic: '',
+    token: '',
+    tabId: '',
+    socket: null,
+    ref: 0,
+    joinRef: null, // the ref of the current join; frames of older joins are stale
+    joined: false,
+    everJoined: false, // "Reconnecting…" is only said after a first successful join
+    stopped: false, // expired, gone, or refused: never reconnect
+    leaving: false, // the page is being left: never reconnect
+    replies: new Map(), // ref -> function (status, response) for pushes awaiting phx_reply
+    channelRefs: new Set(), // refs of channel pushes, failed when the channel or socket goes away
+    heartbeatTimer: null,
+    heartbeatRef: null, // the unanswered heartbeat, if any
+    reconnectTimer: null,
+    reconnectAttempts: 0,
+    rejoinTimer: null,
+    rejoinAttempts: 0,
+  };
+
+  function nextRef() {
+    live.ref += 1;
+    return String(live.ref);
+  }
+
+  function backoff(attempt) {
+    var base = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+    // Up to 20% jitter so that many tabs dropped at once by a server restart do not come back in lockstep.
+    return Math.round(base * (1 + Math.random() * 0.2));
+  }
+
+  function socketUrl() {
+    var scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    var meta = document.querySelector('meta[name="lb-connect"]');
+    var params = meta ? meta.getAttribute('content') || '' : '';
+    return scheme + '//' + location.host + SOCKET_PATH + '?vsn=' + PROTOCOL_VERSION + (params ? '&' + params : '');
+  }
+
+  function connect() {
+    clearTimeout(live.reconnectTimer);
+    live.reconnectTimer = null;
+    if (live.stopped || live.leaving) return;
+    setState(live.everJoined ? 'reconnecting' : 'connecting');
+    var socket;
+    try {
+      socket = new WebSocket(socketUrl());
+    } catch (error) {
+      warn('cannot open the socket: ' + error);
+      scheduleReconnect();
+      return;
+    }
+    live.socket = socket;
+    // Each handler first checks that its socket is still the current one: a socket given up on (heartbeat timeout)
+    // may still report its close much later.
+    socket.onopen = function () {
+      if (socket !== live.socket) return;
+      startHeartbeat();
+      join();
+    };
+    socket.onmessage = function (message) {
+      if (socket !== live.socket) return;
+      receive(message.data);
+    };
+    socket.onclose = function () {
+      if (socket !== live.socket) return;
+      socketLost();
+    };
+    // An error is always followed by a close, which does the work.
+    socket.onerror = function () {};
+  }
+
+  /** The socket closed or was given up on: fail what waits on it and come back with backoff. */
+  function socketLost() {
+    var socket = live.socket;
+    live.socket = null;
+    stopHeartbeat();
+    clearTimeout(live.rejoinTimer);
+    live.rejoinTimer = null;
+    if (socket && socket.readyState < 2) socket.close();
+    live.joined = false;
+    failPending('disconnected', true);
+    if (live.stopped || live.leaving) return;
+    if (live.everJoined) {
+      setState('reconnecting');
+      showStatus('Reconnecting\u2026', { warn: true });
+    }
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (live.stopped || live.leaving || live.reconnectTimer) return;
+    var delay = backoff(live.reconnectAttempts);
+    live.reconnectAttempts += 1;
+    live.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  /** Closes the socket for good (no reconnect). */
+  function shutdown() {
+    live.stopped = true;
+    clearTimeout(live.reconnectTimer);
+    clearTimeout(live.rejoinTimer);
+    stopHeartbeat();
+    var socket = live.socket;
+    live.socket = null;
+    live.joined = false;
+    failPending('closed', true);
+    if (socket && socket.readyState < 2) socket.close(1000);
+  }
+
+  function send(frame) {
+    if (!live.socket || live.socket.readyState !== WebSocket.OPEN) return false;
+    live.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /**
+   * Pushes `event` on the view's channel; `onReply(status, response)` gets the phx_reply (or a local error
+   * `{reason: "disconnected"}` when the socket or channel goes away first).
+   */
+  function push(event, payload, onReply) {
+    var ref = nextRef();
+    if (!send([live.joinRef, ref, live.topic, event, payload])) {
+      if (onReply) onReply('error', { reason: 'disconnected' });
+      return null;
+    }
+    live.channelRefs.add(ref);
+    if (onReply) live.replies.set(ref, onReply);
+    return ref;
+  }
+
+  /** Fails every channel push still waiting for a reply (and, with `all`, the heartbeat too). */
+  function failPending(reason, all) {
+    var waiting = [];
+    live.channelRefs.forEach(function (ref) {
+      var callback = live.replies.get(ref);
+      live.replies.delete(ref);
+      if (callback) waiting.push(callback);
+    });
+    live.channelRefs.clear();
+    if (all) {
+      live.replies.clear();
+      live.heartbeatRef = null;
+    }
+    waiting.forEach(function (callback) {
+      callback('error', { reason: reason });
+    });
+  }
+
+  function receive(data) {
+    var frame;
+    try {
+      frame = JSON.parse(data);
+    } catch (error) {
+      warn('ignoring a frame that is not JSON');
+      return;
+    }
+    if (!Array.isArray(frame) || frame.length < 5) return;
+    var joinRef = frame[0];
+    var ref = frame[1];
+    var topic = frame[2];
+    var event = frame[3];
+    var payload = frame[4] || {};
+
+    if (event === 'phx_reply') {
+      var callback = ref !== null && live.replies.get(ref);
+      if (callback) {
+        live.replies.delete(ref);
+        live.channelRefs.delete(ref);
+        callback(payload.status, payload.response || {});
+      }
+      return;
+    }
+    // Only the current join of our topic: a phx_close for a join we replaced is not about us.
+    if (topic !== live.topic || joinRef !== live.joinRef) return;
+    if (event === 'diff') {
+      if (live.joined) applyDiff(payload);
+    } else if (event === 'phx_error') {
+      channelCrashed();
+    } else if (event === 'phx_close') {
+      channelClosed();
+    }
+  }
+
+  // --- Heartbeat ------------------------------------------------------------------------------------------------
+
+  function startHeartbeat() {
+    stopHeartbeat();
+    live.heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
+  }
+
+  function stopHeartbeat() {
+    clearInterval(live.heartbeatTimer);
+    live.heartbeatTimer = null;
+    live.heartbeatRef = null;
+  }
+
+  function beat() {
+    if (live.heartbeatRef !== null) {
+      // The last beat went unanswered for a whole interval: the connection is dead even if the socket does not know.
+      warn('heartbeat timed out; reconnecting');
+      socketLost();
+      return;
+    }
+    var ref = nextRef();
+    live.heartbeatRef = ref;
+    live.replies.set(ref, function () {
+      if (live.heartbeatRef === ref) live.heartbeatRef = null;
+    });
+    send([null, ref, 'phoenix', 'heartbeat', {}]);
+  }
+
+  // --- Joining the view -----------------------------------------------------------------------------------------
+
+  function join() {
+    clearTimeout(live.rejoinTimer);
+    live.rejoinTimer = null;
+    if (live.stopped || live.leaving) return;
+    var ref = nextRef();
+    live.joinRef = ref;
+    live.replies.set(ref, function (status, response) {
+      if (live.joinRef !== ref) return;
+      if (status === 'ok') joined(response);
+      else joinRefused(response);
+    });
+    send([ref, ref, live.topic, 'phx_join', { token: live.token, tab_id: live.tabId }]);
+  }
+
+  function joined(response) {
+    live.joined = true;
+    live.everJoined = true;
+    live.reconnectAttempts = 0;
+    live.rejoinAttempts = 0;
+    hideStatus();
+    applyDiff({
+      regions: response.rendered && response.rendered.regions,
+      title: response.title,
+      flash: response.flash,
+    });
+    if (live.leaving) return;
+    setState('joined');
+    // Edits made while disconnected (or whose reply the drop lost) are sent to the fresh view now.
+    forms.flushUnsent();
+  }
+
+  function joinRefused(response) {
+    var reason = (response && response.reason) || 'unknown error';
+    live.joined = false;
+    if (reason === 'redirect' && response.redirect && response.redirect.to) {
+      shutdown();
+      location.assign(response.redirect.to);
+    } else if (reason === 'expired') {
+      shutdown();
+      setState('expired');
+      showStatus('This page expired.', { warn: true, reload: true });
+    } else if (reason === 'not_found') {
+      shutdown();
+      setState('error');
+      showStatus('This page no longer exists.', { warn: true });
+    } else if (isRetryable(reason)) {
+      setState(live.everJoined ? 'reconnecting' : 'connecting');
+      showStatus('This page is unavailable (' + reason + '). Retrying\u2026', { warn: true });
+      scheduleRejoin();
+    } else {
+      shutdown();
+      setState('error');
+      showStatus('This page cannot be live: ' + reason + '.', { warn: true, reload: true });
+    }
+  }
+
+  /** Refusals that a later attempt may get past: the view crashed, or a service it needs is down. */
+  function isRetryable(reason) {
+    return reason === 'view crashed' || /unavailable/.test(reason);
+  }
+
+  function scheduleRejoin() {
+    if (live.stopped || live.leaving || live.rejoinTimer) return;
+    var delay = backoff(live.rejoinAttempts);
+    live.rejoinAttempts += 1;
+    live.rejoinTimer = setTimeout(join, delay);
+  }
+
+  /** phx_error: the view's process died. Rejoin on the same socket with backoff. */
+  function channelCrashed() {
+    live.joined = false;
+    failPending('view crashed', false);
+    if (live.stopped || live.leaving) return;
+    setState('reconnecting');
+    showStatus('Reconnecting\u2026', { warn: true });
+    scheduleRejoin();
+  }
+
+  /** phx_close not asked for: the server ended the view. Fighting it with rejoins would help no one. */
+  function channelClosed() {
+    live.joined = false;
+    failPending('closed', false);
+    if (live.leaving) return;
+    shutdown();
+    setState('error');
+    showStatus('This page was closed by the server.', { warn: true, reload: true });
+  }
+
+  /**
+   * Leaves the view, waits for the reply (at most LEAVE_WAIT_MS), then loads `url`. Leaving explicitly lets the
+   * server release this tab's places at once instead of after a grace period.
+   */
+  function leaveAndGo(url) {
+    if (live.leaving) return;
+    live.leaving = true;
+    var gone = false;
+    function go() {
+      if (gone) return;
+      gone = true;
+      shutdown();
+      location.assign(url);
+    }
+    if (live.joined) {
+      live.joined = false;
+      push('phx_leave', {}, go);
+      setTimeout(go, LEAVE_WAIT_MS);
+    } else {
+      go();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Forms: debounced changes, submits, and which controls hold unacknowledged edits
+  // ---------------------------------------------------------------------------------------------------------------
+
+  var forms = (function () {
+    // form -> {timer, target, targetElement, unsent, lastSent (the form's values last sent), submitting}
+    var states = new WeakMap();
+    // Forms with an edit not yet sent (kept strongly so a rejoin can find them; pruned once sent or gone).
+    var unsentForms = new Set();
+    // control -> {form, seq}: edits not yet acknowledged by a reply. Such controls keep their value in patches.
+    var edits = new Map();
+    var editSeq = 0;
+
+    function stateOf(form) {
+      var state = states.get(form);
+      if (!state) {
+        state = { timer: null, target: '', targetElement: null, unsent: false, lastSent: null, submitting: false };
+        states.set(form, state);
+      }
+      return state;
+    }
+
+    function hasPendingEdit(control) {
+      return edits.has(control);
+    }
+
+    /** Records an edit of `control`; a radio's edit also unchecks its group, so the whole group is marked. */
+    function markEdited(form, control) {
+      editSeq += 1;
+      var marked = [control];
+      if (control.type === 'radio' && control.name) {
+        marked = Array.prototype.filter.call(form.elements, function (element) {
+          return element.type === 'radio' && element.name === control.name;
+        });
+      }
+      marked.forEach(function (element) {
+        edits.set(element, { form: form, seq: editSeq });
+      });
+    }
+
+    /** A reply came for the change sent at `seq`: edits up to it are the server's to render now. */
+    function acknowledge(form, seq) {
+      edits.forEach(function (edit, control) {
+        if ((edit.form === form && edit.seq <= seq) || !control.isConnected) edits.delete(control);
+      });
+    }
+
+    function forget(form) {
+      edits.forEach(function (edit, control) {
+        if (edit.form === form) edits.delete(control);
+      });
+    }
+
+    /** The debounce of a control: its own phx-debounce, else its form's, else the default; 'blur' or a number. */
+    function debounceOf(control, form) {
+      var raw = control.getAttribute('phx-debounce');
+      if (raw === null) raw = form.getAttribute('phx-debounce');
+      if (raw === null || raw === '') return DEFAULT_DEBOUNCE_MS;
+      if (raw.trim().toLowerCase() === 'blur') return 'blur';
+      var ms = parseInt(raw, 10);
+      return isNaN(ms) || ms < 0 ? DEFAULT_DEBOUNCE_MS : ms;
+    }
+
+    /** Text-like controls fire `change` only when committed (blur, Enter); others fire it with every edit. */
+    function commitsOnChange(control) {
+      if (control.localName === 'textarea') return true;
+      if (control.localName !== 'input') return false;
+      var type = control.type;
+      return ['checkbox', 'radio', 'file', 'range', 'color'].indexOf(type) === -1;
+    }
+
+    /** Whether the user can edit `control` at all (a spectator's disabled or read-only form sends nothing). */
+    function editable(control) {
+      if (!control || !control.isConnected) return false;
+      if (matchesSafely(control, ':disabled')) return false;
+      if (control.readOnly) return false;
+      return !control.closest('[inert]');
+    }
+
+    /** `input` and `change` events inside a phx-change form. */
+    function onEdit(event) {
+      var control = event.target;
+      var form = control && control.form;
+      if (!form || !form.hasAttribute('phx-change') || !inRoot(form)) return;
+      if (!editable(control)) return;
+      var state = stateOf(form);
+      var textLike = commitsOnChange(control);
+      if (event.type === 'change' && textLike) {
+        // A commit (blur, Enter) of what `input` events already scheduled or sent: send now if anything is new.
+        if (state.unsent || serialize(form, '') !== state.lastSent) {
+          markEdited(form, control);
+          setTarget(state, control);
+          state.unsent = true;
+          unsentForms.add(form);
+          flush(form);
+        }
+        return;
+      }
+      if (event.type === 'change' && state.unsent && state.targetElement === control) {
+        return; // the `input` event of this same edit scheduled it already
+      }
+      markEdited(form, control);
+      setTarget(state, control);
+      state.unsent = true;
+      unsentForms.add(form);
+      var debounce = debounceOf(control, form);
+      clearTimeout(state.timer);
+      state.timer = null;
+      if (debounce === 'blur' && textLike) return; // the `change` on blur sends it
+      state.timer = setTimeout(
+        function () {
+          flush(form);
+        },
+        debounce === 'blur' ? 0 : debounce
+      );
+    }
+
+    /** Leaving a control sends its pending edit now (phx-debounce="blur" relies on this when `change` does not fire). */
+    function onLeave(event) {
+      var control = event.target;
+      var form = control && control.form;
+      if (!form || !form.hasAttribute('phx-change')) return;
+      var state = states.get(form);
+      if (state && state.unsent && state.targetElement === control) flush(form);
+    }
+
+    function setTarget(state, control) {
+      state.target = control.name || '';
+      state.targetElement = control;
+    }
+
+    /** The form as a URL-encoded string, with `_target` naming the control that changed. */
+    function serialize(form, target, submitter) {
+      var data;
+      try {
+        data = submitter ? new FormData(form, submitter) : new FormData(form);
+      } catch (error) {
+        data = new FormData(form); // a submitter that is not a submit button of this form
+      }
+      var params = new URLSearchParams(data);
+      if (target) params.append('_target', target);
+      return params.toString();
+    }
+
+    /** Sends the form's pending change now (if any). */
+    function flush(form) {
+      var state = stateOf(form);
+      clearTimeout(state.timer);
+      state.timer = null;
+      if (!state.unsent) return;
+      if (!form.isConnected || !form.hasAttribute('phx-change') || !editable(state.targetElement)) {
+        // The form went away, or the server made the control read-only meanwhile: the edit cannot stand.
+        state.unsent = false;
+        unsentForms.delete(form);
+        forget(form);
+        return;
+      }
+      if (!live.joined) return; // stays unsent; joined() flushes it
+      var value = serialize(form, state.target);
+      var seq = editSeq;
+      state.unsent = false;
+      state.lastSent = serialize(form, ''); // what the server has, to tell whether a later commit adds anything
+      unsentForms.delete(form);
+      push('event', { type: 'change', event: form.getAttribute('phx-change'), value: value }, function (status, response) {
+        if (status === 'ok') {
+          acknowledge(form, seq);
+          applyDiff(response);
+        } else if (response.reason === 'disconnected' || response.reason === 'view crashed') {
+          // The server never handled it: send it again once rejoined.
+          state.unsent = true;
+          unsentForms.add(form);
+        } else {
+          acknowledge(form, seq);
+          eventRefused(response);
+        }
+      });
+    }
+
+    function flushUnsent() {
+      Array.from(unsentForms).forEach(function (form) {
+        if (!form.isConnected) unsentForms.delete(form);
+        else flush(form);
+      });
+    }
+
+    /** `submit` of a phx-submit form. */
+    function onSubmit(event) {
+      var form = event.target;
+      if (!form || !form.hasAttribute || !form.hasAttribute('phx-submit') || !inRoot(form)) return;
+      // The page is live: never let the browser post the form itself.
+      event.preventDefault();
+      var state = stateOf(form);
+      if (!live.joined || state.submitting) return;
+      if (state.unsent && form.hasAttribute('phx-change')) flush(form);
+      var value = serialize(form, '', event.submitter);
+      var buttons = lockForm(form, state);
+      push('event', { type: 'submit', event: form.getAttribute('phx-submit'), value: value }, function (status, response) {
+        if (status === 'ok') {
+          forcedForm = form;
+          try {
+            applyDiff(response);
+          } finally {
+            forcedForm = null;
+          }
+        } else if (response.reason !== 'disconnected') {
+          eventRefused(response);
+        }
+        unlockForm(form, state, buttons);
+      });
+    }
+
+    /** Marks a submitting form busy and disables its enabled submit buttons (against double submits). */
+    function lockForm(form, state) {
+      state.submitting = true;
+      form.setAttribute('aria-busy', 'true');
+      var buttons = Array.prototype.filter.call(form.elements, function (element) {
+        var submits =
+          (element.localName === 'button' && (element.getAttribute('type') || 'submit').toLowerCase() === 'submit') ||
+          (element.localName === 'input' && /^(submit|image)$/i.test(element.type));
+        return submits && !element.disabled;
+      });
+      buttons.forEach(function (button) {
+        button.disabled = true;
+        button.setAttribute(BUSY_MARK, '');
+      });
+      return buttons;
+    }
+
+    /**
+     * Undoes lockForm. A button the patch morphed lost the marker (the server's markup does not have it) and has the
+     * server's `disabled` already; a replaced one is gone. Only buttons still marked are re-enabled.
+     */
+    function unlockForm(form, state, buttons) {
+      state.submitting = false;
+      form.removeAttribute('aria-busy');
+      buttons.forEach(function (button) {
+        if (button.isConnected && button.hasAttribute(BUSY_MARK)) {
+          button.removeAttribute(BUSY_MARK);
+          button.disabled = false;
+        }
+      });
+    }
+
+    return {
+      onEdit: onEdit,
+      onLeave: onLeave,
+      onSubmit: onSubmit,
+      hasPendingEdit: hasPendingEdit,
+      flushUnsent: flushUnsent,
+    };
+  })();
+
+  /** An event reply with status error: `{reason, message?}`. A message is meant for the user. */
+  function eventRefused(response) {
+    warn('event refused: ' + (response && response.reason));
+    if (response && response.message) showFlash({ error: response.message });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // DOM events
+  // ---------------------------------------------------------------------------------------------------------------
+
+  function inRoot(element) {
+    var root = document.getElementById('lb-root');
+    return !!root && root.contains(element);
+  }
+
+  /** `closest` from an event target, which may be a text node. */
+  function closestElement(target, selector) {
+    var element = target && target.nodeType === Node.ELEMENT_NODE ? target : target && target.parentElement;
+    return element ? element.closest(selector) : null;
+  }
+
+  function onClick(event) {
+    if (dismissFlash(event)) return;
+    if (clickEvent(event)) return;
+    followLink(event);
+  }
+
+  /** phx-click: sends `{type: "click", event, value}` with the element's phx-value-* attributes. */
+  function clickEvent(event) {
+    var element = closestElement(event.target, '[phx-click]');
+    if (!element || !inRoot(element)) return false;
+    // A link that is a live button must not also navigate.
+    if (element.localName === 'a') event.preventDefault();
+    if (!live.joined || matchesSafely(element, ':disabled') || element.closest('fieldset[disabled]')) return true;
+    if (element.getAttribute('aria-disabled') === 'true') return true;
+    var value = {};
+    for (var i = 0; i < element.attributes.length; i++) {
+      var attribute = element.attributes[i];
+      if (attribute.name.indexOf('phx-value-') === 0) value[attribute.name.slice('phx-value-'.length)] = attribute.value;
+    }
+    push('event', { type: 'click', event: element.getAttribute('phx-click'), value: value }, function (status, response) {
+      if (status === 'ok') applyDiff(response);
+      else if (response.reason !== 'disconnected') eventRefused(response);
+    });
+    return true;
+  }
+
+  /** A plain click on a same-origin link while joined: leave the view first, then load the page. */
+  function followLink(event) {
+    if (event.defaultPrevented || event.button !== 0) return;
+    if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    var link = closestElement(event.target, 'a[href]');
+    if (!link || !live.joined) return;
+    if (link.hasAttribute('target') || link.hasAttribute('download') || link.closest('[data-lb-native]')) return;
+    var href = link.getAttribute('href');
+    if (!href || href.charAt(0) === '#') return;
+    var url;
+    try {
+      // getAttribute, not .href: an SVG <a> has an animated-string object there.
+      url = new URL(href, document.baseURI);
+    } catch (error) {
+      return;
+    }
+    if (url.origin !== location.origin || (url.protocol !== 'http:' && url.protocol !== 'https:')) return;
+    // Same document, other fragment: the browser only scrolls, the page stays live.
+    if (url.hash && url.href.split('#')[0] === location.href.split('#')[0]) return;
+    event.preventDefault();
+    leaveAndGo(url.href);
+  }
+
+  function onPageHide() {
+    // The page is going away (or into the back/forward cache): the socket closing now is no reason to reconnect.
+    live.leaving = true;
+  }
+
+  function onPageShow(event) {
+    // Back from the back/forward cache: the view was left (or its socket closed) when the page was hidden, and the
+    // server has forgotten it. A fresh load gets a current page and a fresh token.
+    if (event.persisted) location.reload();
+  }
+
+  function onOnline() {
+    // The network is back: do not sit out the rest of a long backoff.
+    if (live.reconnectTimer && !live.stopped && !live.leaving) {
+      live.reconnectAttempts = 0;
+      connect();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Boot
+  // ---------------------------------------------------------------------------------------------------------------
+
+  /** The tab's id, kept in sessionStorage so a reload reclaims the same place on the server. */
+  function tabId() {
+    try {
+      var stored = sessionStorage.getItem(TAB_ID_KEY);
+      if (stored) return stored;
+      var fresh = randomId();
+      sessionStorage.setItem(TAB_ID_KEY, fresh);
+      return fresh;
+    } catch (error) {
+      return randomId(); // storage disabled: an id for this page only
+    }
+  }
+
+  function randomId() {
+    // crypto.getRandomValues works on plain http too (randomUUID needs a secure context).
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map
+      .call(bytes, function (byte) {
+        return (byte < 16 ? '0' : '') + byte.toString(16);
+      })
+      .join('');
+  }
+
+  function boot() {
+    // Flash close buttons work on every page, live or static.
+    document.addEventListener('click', onClick);
+    enhanceFlashes();
+    var root = document.getElementById('lb-root');
+    if (!root) return; // a static page
+    var view = root.getAttribute('data-lb-view');
+    var token = root.getAttribute('data-lb-token');
+    if (!view || !token) {
+      warn('#lb-root needs data-lb-view and data-lb-token');
+      setState('error');
+      return;
+    }
+    live.topic = 'lv:' + view;
+    live.token = token;
+    live.tabId = tabId();
+    document.addEventListener('input', forms.onEdit);
+    document.addEventListener('change', forms.onEdit);
+    document.addEventListener('focusout', forms.onLeave);
+    document.addEventListener('submit', forms.onSubmit);
+    window.addEventListener('pagehide', onPageHide);
+    window.addEventListener('pageshow', onPageShow);
+    window.addEventListener('online', onOnline);
+    connect();
+  }
+
+  window.Livebaton = {
+    /** Morphs `element` into the outer HTML `html`; returns the element now in the page. */
+    morph: morph,
+    /** Applies a diff `{regions, title?, flash?, redirect?, navigate?}` as if the server had pushed it. */
+    applyDiff: applyDiff,
+    /** Shows flash messages `{kind: message}`. */
+    showFlash: showFlash,
+    /** The connection state (also on `document.body.dataset.lbState`). */
+    get state() {
+      return (document.body && document.body.dataset.lbState) || 'static';
+    },
+  };
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
+  else boot();
+})();

@@ -1,0 +1,35 @@
+//! The bundled browser client: our own plain JavaScript, embedded in the binary so running needs no Node.js.
+//!
+//! It is served under a path carrying a hash of its content, so browsers may cache it for ever and a new build is
+//! fetched at once (the path changes with the content).
+
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+/// The client's source.
+pub const CLIENT_JS: &str = include_str!("../../assets/livebaton.js");
+
+/// Where the client is served: `/assets/livebaton-<16 hex digits of its SHA-256>.js`.
+pub fn client_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let digest = Sha256::digest(CLIENT_JS.as_bytes());
+        let hex: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+        format!("/assets/livebaton-{hex}.js")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_names_the_content() {
+        let path = client_path();
+        assert!(path.starts_with("/assets/livebaton-") && path.ends_with(".js"), "{path}");
+        let digest = Sha256::digest(CLIENT_JS.as_bytes());
+        assert_eq!(&path["/assets/livebaton-".len()..][..2], format!("{:02x}", digest[0]));
+        assert_eq!(path.len(), "/assets/livebaton-".len() + 16 + 3);
+    }
+}
