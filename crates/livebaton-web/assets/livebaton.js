@@ -391,7 +391,12 @@
     if (diff.flash) showFlash(diff.flash);
     var target = (diff.redirect && diff.redirect.to) || (diff.navigate && diff.navigate.to);
     // `navigate` would be an in-app navigation; a full page load is what this client does for both.
-    if (target) leaveAndGo(target);
+    if (target) {
+      // The full page load would drop the flash that came with the redirect ("… was deleted in another session"):
+      // carry it over to the page we land on.
+      carryFlash(diff.flash, target);
+      leaveAndGo(target);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -430,6 +435,33 @@
     button.setAttribute('aria-label', 'Dismiss');
     button.textContent = '\u00d7';
     return button;
+  }
+
+  // A flash that must outlive a full page load (a redirect's), kept in sessionStorage until the next page shows it.
+  var CARRIED_FLASH_KEY = 'lb-carried-flash';
+
+  /** Keeps `flash` for the page at `url` (same origin only), to be shown by showCarriedFlash once it loads. */
+  function carryFlash(flash, url) {
+    if (!flash || typeof flash !== 'object' || !Object.keys(flash).length) return;
+    try {
+      var to = new URL(url, location.href);
+      if (to.origin !== location.origin) return;
+      sessionStorage.setItem(CARRIED_FLASH_KEY, JSON.stringify({ path: to.pathname, flash: flash }));
+    } catch (error) {
+      // storage disabled or a bad URL: the flash is only lost, as before
+    }
+  }
+
+  /** Shows (once) a flash carried over by carryFlash, if it was meant for this page. */
+  function showCarriedFlash() {
+    var carried = null;
+    try {
+      carried = JSON.parse(sessionStorage.getItem(CARRIED_FLASH_KEY) || 'null');
+      sessionStorage.removeItem(CARRIED_FLASH_KEY);
+    } catch (error) {
+      return;
+    }
+    if (carried && carried.path === location.pathname) showFlash(carried.flash);
   }
 
   /** Server-rendered flashes may come without a close button: give them one. */
@@ -748,6 +780,7 @@
     live.joined = false;
     if (reason === 'redirect' && response.redirect && response.redirect.to) {
       shutdown();
+      carryFlash(response.flash, response.redirect.to); // as applyDiff: the page load would drop it
       location.assign(response.redirect.to);
     } else if (reason === 'expired') {
       shutdown();
@@ -815,6 +848,8 @@
       location.assign(url);
     }
     if (live.joined) {
+      // Whatever is still in its debounce is sent first (same channel, so it is applied before the leave).
+      forms.flushUnsent();
       live.joined = false;
       push('phx_leave', {}, go);
       setTimeout(go, LEAVE_WAIT_MS);
@@ -1110,6 +1145,9 @@
     if (element.localName === 'a') event.preventDefault();
     if (!live.joined || matchesSafely(element, ':disabled') || element.closest('fieldset[disabled]')) return true;
     if (element.getAttribute('aria-disabled') === 'true') return true;
+    // A change still in its debounce (a ticked checkbox, a picked option) must reach the server before the click,
+    // which may reorder or rebuild the form: sent after it, the change would apply to whatever control is now there.
+    forms.flushUnsent();
     var value = {};
     for (var i = 0; i < element.attributes.length; i++) {
       var attribute = element.attributes[i];
@@ -1196,6 +1234,7 @@
     // Flash close buttons work on every page, live or static.
     document.addEventListener('click', onClick);
     enhanceFlashes();
+    showCarriedFlash();
     var root = document.getElementById('lb-root');
     if (!root) return; // a static page
     var view = root.getAttribute('data-lb-view');

@@ -75,7 +75,7 @@ impl LiveView for Dashboard {
                         div.stat #(id) { div.value { (value) } div.label { (label) } }
                     }
                 }
-                div.grid2 {
+                div.grid2.wide-right {
                     div.card {
                         h2 { "Top pages" }
                         @if stats.top_pages.is_empty() {

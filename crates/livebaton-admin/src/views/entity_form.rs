@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use livebaton::editing::{Draft, EditTarget};
+use livebaton::editing::{EditTarget, OwnerToken};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{EntityInput, FieldType, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
@@ -17,7 +17,8 @@ use maud::{Markup, html};
 use serde_json::{Map, Value, json};
 
 use super::ViewContext;
-use super::collab::{Collab, SessionEvent, refused};
+use super::collab::Collab;
+use super::collab_form::{CollabForm, Editable};
 use super::markup::{field_errors, form_text, id_param, role_of, to_html};
 use crate::content::ContentError;
 use crate::storage::Entity;
@@ -76,182 +77,138 @@ fn entity_input(form: &Value, previous: &EntityInput) -> EntityInput {
     }
 }
 
+/// Entity definitions, as a collaborative form edits them.
+pub struct EntityKind;
+
+impl Editable for EntityKind {
+    type Row = Entity;
+    type Values = EntityInput;
+
+    fn values_of(row: &Entity) -> EntityInput {
+        entity_values(row)
+    }
+
+    fn lock_version(row: &Entity) -> i64 {
+        row.lock_version
+    }
+
+    fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Entity) -> BoxFuture<'a, Option<Entity>> {
+        Box::pin(async move { context.store.find_entity(row.id).await.ok().flatten() })
+    }
+
+    fn save<'a>(
+        &'a self,
+        context: &'a ViewContext,
+        row: &'a Entity,
+        base: i64,
+        values: &'a EntityInput,
+        token: &'a OwnerToken,
+        by: &'a str,
+    ) -> BoxFuture<'a, Result<Entity, ContentError>> {
+        Box::pin(context.content.update_entity(row.id, base, values, Some(token), by))
+    }
+
+    fn conflict(error: ContentError) -> Result<Entity, ContentError> {
+        match error {
+            ContentError::EntityConflict(current) => Ok(*current),
+            other => Err(other),
+        }
+    }
+
+    fn noun(&self) -> &'static str {
+        "entity"
+    }
+
+    fn list_path(&self) -> String {
+        "/admin/entities".to_owned()
+    }
+}
+
+/// Applies a field-builder action (`add_field`, `remove_field`, `move_up`, `move_down` with `index`) to `values`;
+/// false when it changes nothing.
+fn edit_fields(values: &mut EntityInput, action: &str, value: &Value) -> bool {
+    let fields = &mut values.fields_definition;
+    let index = value.get("index").and_then(Value::as_str).and_then(|index| index.parse::<usize>().ok());
+    match (action, index) {
+        ("add_field", _) if fields.len() < 100 => {
+            let n = fields.len() + 1;
+            let label = format!("Field {n}");
+            fields.push(json!({"type": "text", "key": format!("field_{n}"), "label": label, "required": false}));
+        }
+        ("remove_field", Some(index)) if index < fields.len() => {
+            fields.remove(index);
+        }
+        ("move_up", Some(index)) if index > 0 && index < fields.len() => fields.swap(index, index - 1),
+        ("move_down", Some(index)) if index + 1 < fields.len() => fields.swap(index, index + 1),
+        _ => return false,
+    }
+    true
+}
+
+/// The field builder's rows, editable only by the owner.
+fn field_rows(values: &EntityInput, errors: &ValidationErrors, owner: bool) -> Markup {
+    let fields = &values.fields_definition;
+    html! {
+        @if fields.is_empty() { p.empty { "No fields yet." } }
+        @for (index, field) in fields.iter().enumerate() {
+            @let text = |name: &str| field.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+            @let kind = text("type");
+            @let required = field.get("required").and_then(Value::as_bool).unwrap_or(false);
+            @let options: Vec<&str> = field.get("options").and_then(Value::as_array).map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            @let path = format!("fields_definition.{index}");
+            div.field-row #{ "field-row-" (index) } {
+                div.row {
+                    div {
+                        label for={ "field-" (index) "-label" } { "Label" }
+                        input id={ "field-" (index) "-label" } type="text" name={ "fields[" (index) "][label]" } value=(text("label"));
+                        (field_errors(errors, &format!("{path}.label")))
+                    }
+                    div {
+                        label for={ "field-" (index) "-key" } { "Key" }
+                        input id={ "field-" (index) "-key" } type="text" name={ "fields[" (index) "][key]" } value=(text("key"));
+                        (field_errors(errors, &format!("{path}.key")))
+                    }
+                    div {
+                        label for={ "field-" (index) "-type" } { "Type" }
+                        select id={ "field-" (index) "-type" } name={ "fields[" (index) "][type]" } {
+                            @for field_type in FieldType::ALL {
+                                option value=(field_type.as_str()) selected[kind == field_type.as_str()] { (field_type.as_str()) }
+                            }
+                        }
+                        (field_errors(errors, &format!("{path}.type")))
+                    }
+                }
+                @if FieldType::parse(&kind).is_some_and(|kind| kind.has_options()) {
+                    label for={ "field-" (index) "-options" } { "Options" }
+                    input id={ "field-" (index) "-options" } type="text" name={ "fields[" (index) "][options]" } value=(options.join(", ")) placeholder="one, two, three";
+                    (field_errors(errors, &format!("{path}.options")))
+                }
+                (field_errors(errors, &path))
+                div.tools {
+                    input type="hidden" name={ "fields[" (index) "][required]" } value="false";
+                    label.inline for={ "field-" (index) "-required" } {
+                        input id={ "field-" (index) "-required" } type="checkbox" name={ "fields[" (index) "][required]" } value="true" checked[required];
+                        "Required"
+                    }
+                    button.small.secondary type="button" phx-click="move_up" phx-value-index=(index) disabled[!owner || index == 0] aria-label={ "Move " (text("label")) " up" } { "↑" }
+                    button.small.secondary type="button" phx-click="move_down" phx-value-index=(index) disabled[!owner || index + 1 == fields.len()] aria-label={ "Move " (text("label")) " down" } { "↓" }
+                    button.small.danger type="button" phx-click="remove_field" phx-value-index=(index) disabled[!owner] { "Remove" }
+                }
+            }
+        }
+        button.secondary type="button" phx-click="add_field" disabled[!owner] { "Add field" }
+    }
+}
+
 /// The collaborative entity form.
 pub struct EntityForm {
     context: ViewContext,
-    entity: Option<Entity>,
-    values: EntityInput,
-    /// The row version `values` started from (the base of a new draft; see the record form).
-    values_version: i64,
-    errors: ValidationErrors,
-    conflict: Option<Entity>,
-    collab: Option<Collab>,
-    user_name: String,
+    form: Option<CollabForm<EntityKind>>,
 }
 
 impl EntityForm {
     pub(super) fn new(context: ViewContext) -> Self {
-        EntityForm {
-            context,
-            entity: None,
-            values: EntityInput::default(),
-            values_version: 0,
-            errors: ValidationErrors::default(),
-            conflict: None,
-            collab: None,
-            user_name: String::new(),
-        }
-    }
-
-    fn show_draft(&mut self, draft: &Draft) {
-        if let Ok(values) = serde_json::from_value::<EntityInput>(draft.params.clone()) {
-            self.values = values;
-            self.values_version = draft.base_lock_version;
-            self.errors = ValidationErrors::default();
-        }
-    }
-
-    /// Shows the row as stored.
-    fn show_row(&mut self, row: Entity) {
-        self.values = entity_values(&row);
-        self.values_version = row.lock_version;
-        self.errors = ValidationErrors::default();
-        self.entity = Some(row);
-    }
-
-    async fn reload(&self) -> Option<Entity> {
-        let id = self.entity.as_ref()?.id;
-        self.context.store.find_entity(id).await.ok().flatten()
-    }
-
-    fn is_owner(&self) -> bool {
-        self.collab.as_ref().is_some_and(Collab::is_owner)
-    }
-
-    /// Publishes the current values as the draft (owner only).
-    fn publish(&mut self, socket: &mut LiveSocket) -> bool {
-        let Some(collab) = &self.collab else { return false };
-        if !collab.is_owner() {
-            socket.put_flash("error", collab.read_only_message());
-            return false;
-        }
-        match collab.update_draft(self.values_version, serde_json::to_value(&self.values).unwrap_or(Value::Null)) {
-            Ok(_) => true,
-            Err(not_owner) => {
-                socket.put_flash("error", refused(&not_owner));
-                false
-            }
-        }
-    }
-
-    /// Applies a builder action to the field rows, then publishes the draft.
-    fn edit_fields(&mut self, name: &str, value: &Value, socket: &mut LiveSocket) {
-        if !self.is_owner() {
-            if let Some(collab) = &self.collab {
-                socket.put_flash("error", collab.read_only_message());
-            }
-            return;
-        }
-        let fields = &mut self.values.fields_definition;
-        let index = value.get("index").and_then(Value::as_str).and_then(|index| index.parse::<usize>().ok());
-        match (name, index) {
-            ("add_field", _) if fields.len() < 100 => {
-                let n = fields.len() + 1;
-                fields.push(json!({"type": "text", "key": format!("field_{n}"), "label": format!("Field {n}"), "required": false}));
-            }
-            ("remove_field", Some(index)) if index < fields.len() => {
-                fields.remove(index);
-            }
-            ("move_up", Some(index)) if index > 0 && index < fields.len() => fields.swap(index, index - 1),
-            ("move_down", Some(index)) if index + 1 < fields.len() => fields.swap(index, index + 1),
-            _ => return,
-        }
-        self.publish(socket);
-    }
-
-    async fn save(&mut self, socket: &mut LiveSocket, resolved: Option<i64>) {
-        let (Some(entity), Some(collab)) = (&self.entity, &self.collab) else { return };
-        let token = match collab.fence() {
-            Ok(token) => token,
-            Err(not_owner) => return socket.put_flash("error", refused(&not_owner)),
-        };
-        let base = resolved.or(token.base_lock_version()).unwrap_or(self.values_version);
-        match self.context.content.update_entity(entity.id, base, &self.values, Some(&token), &self.user_name).await {
-            Ok(saved) => {
-                self.show_row(saved);
-                self.conflict = None;
-                socket.put_flash("info", "Saved.");
-            }
-            Err(ContentError::Invalid(errors)) => {
-                self.errors = errors;
-                socket.put_flash("error", "Not saved: check the highlighted fields. Your changes are kept.");
-            }
-            Err(ContentError::EntityConflict(current)) => {
-                self.conflict = Some(*current);
-                socket.put_flash("error", "Not saved: someone else changed this entity. Your changes are kept.");
-            }
-            Err(ContentError::NotOwner(not_owner)) => socket.put_flash("error", refused(&not_owner)),
-            Err(ContentError::NotFound) => {
-                socket.put_flash("error", "This entity was deleted in another session.");
-                socket.redirect("/admin/entities");
-            }
-            Err(error) => socket.put_flash("error", format!("{error}. Your changes are kept; try again.")),
-        }
-    }
-
-    fn field_rows(&self) -> Markup {
-        let fields = &self.values.fields_definition;
-        let owner = self.is_owner();
-        html! {
-            @if fields.is_empty() { p.empty { "No fields yet." } }
-            @for (index, field) in fields.iter().enumerate() {
-                @let text = |name: &str| field.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
-                @let kind = text("type");
-                @let required = field.get("required").and_then(Value::as_bool).unwrap_or(false);
-                @let options: Vec<&str> = field.get("options").and_then(Value::as_array).map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-                @let path = format!("fields_definition.{index}");
-                div.field-row #{ "field-row-" (index) } {
-                    div.row {
-                        div {
-                            label for={ "field-" (index) "-label" } { "Label" }
-                            input id={ "field-" (index) "-label" } type="text" name={ "fields[" (index) "][label]" } value=(text("label"));
-                            (field_errors(&self.errors, &format!("{path}.label")))
-                        }
-                        div {
-                            label for={ "field-" (index) "-key" } { "Key" }
-                            input id={ "field-" (index) "-key" } type="text" name={ "fields[" (index) "][key]" } value=(text("key"));
-                            (field_errors(&self.errors, &format!("{path}.key")))
-                        }
-                        div {
-                            label for={ "field-" (index) "-type" } { "Type" }
-                            select id={ "field-" (index) "-type" } name={ "fields[" (index) "][type]" } {
-                                @for field_type in FieldType::ALL {
-                                    option value=(field_type.as_str()) selected[kind == field_type.as_str()] { (field_type.as_str()) }
-                                }
-                            }
-                            (field_errors(&self.errors, &format!("{path}.type")))
-                        }
-                    }
-                    @if FieldType::parse(&kind).is_some_and(|kind| kind.has_options()) {
-                        label for={ "field-" (index) "-options" } { "Options" }
-                        input id={ "field-" (index) "-options" } type="text" name={ "fields[" (index) "][options]" } value=(options.join(", ")) placeholder="one, two, three";
-                        (field_errors(&self.errors, &format!("{path}.options")))
-                    }
-                    (field_errors(&self.errors, &path))
-                    div.tools {
-                        input type="hidden" name={ "fields[" (index) "][required]" } value="false";
-                        label.inline for={ "field-" (index) "-required" } {
-                            input id={ "field-" (index) "-required" } type="checkbox" name={ "fields[" (index) "][required]" } value="true" checked[required];
-                            "Required"
-                        }
-                        button.small.secondary type="button" phx-click="move_up" phx-value-index=(index) disabled[!owner || index == 0] aria-label={ "Move " (text("label")) " up" } { "↑" }
-                        button.small.secondary type="button" phx-click="move_down" phx-value-index=(index) disabled[!owner || index + 1 == fields.len()] aria-label={ "Move " (text("label")) " down" } { "↓" }
-                        button.small.danger type="button" phx-click="remove_field" phx-value-index=(index) disabled[!owner] { "Remove" }
-                    }
-                }
-            }
-            button.secondary type="button" phx-click="add_field" disabled[!owner] { "Add field" }
-        }
+        EntityForm { context, form: None }
     }
 }
 
@@ -270,18 +227,12 @@ impl LiveView for EntityForm {
                 Err(error) => return Err(MountError::Failed(format!("unavailable: {error}"))),
             };
             let can_edit = role_of(session).is_some_and(|role| role.can_manage_entities());
-            self.user_name = session.user.name.clone();
-            self.values = entity_values(&entity);
-            self.values_version = entity.lock_version;
             socket.set_title(format!("Edit {}", entity.display_name));
-            let mut collab =
-                Collab::new(self.context.engine.editing.clone(), EditTarget::entity(entity.id), session, can_edit);
+            let editing = self.context.engine.editing.clone();
+            let mut collab = Collab::new(editing, EditTarget::entity(entity.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
-            if let Some(draft) = draft {
-                self.show_draft(&draft);
-            }
-            self.collab = Some(collab);
-            self.entity = Some(entity);
+            let name = session.user.name.clone();
+            self.form = Some(CollabForm::new(EntityKind, entity, collab, name, draft.as_deref()));
             Ok(())
         })
     }
@@ -293,87 +244,46 @@ impl LiveView for EntityForm {
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            let Some(form) = &mut self.form else { return };
             match name {
                 "draft" | "save" => {
-                    if !self.is_owner() {
-                        if let Some(collab) = &self.collab {
-                            socket.put_flash("error", collab.read_only_message());
-                        }
-                        return;
-                    }
-                    self.values = entity_input(value, &self.values);
-                    if self.publish(socket) && name == "save" {
-                        self.save(socket, None).await;
+                    let values = entity_input(value, &form.values);
+                    if form.publish(values, socket) && name == "save" {
+                        form.save(&self.context, socket, None).await;
                     }
                 }
-                "add_field" | "remove_field" | "move_up" | "move_down" => self.edit_fields(name, value, socket),
-                "overwrite" => {
-                    let resolved = self.conflict.as_ref().map(|current| current.lock_version);
-                    self.save(socket, resolved).await;
-                }
-                "discard" => {
-                    if let (true, Some(current)) = (self.is_owner(), self.conflict.take()) {
-                        if let Some(collab) = &self.collab {
-                            collab.discard_draft(current.lock_version);
-                        }
-                        self.show_row(current);
+                "add_field" | "remove_field" | "move_up" | "move_down" => {
+                    let mut values = form.values.clone();
+                    if edit_fields(&mut values, name, value) || !form.is_owner() {
+                        form.publish(values, socket);
                     }
                 }
-                "take_here" => {
-                    if let Some(collab) = &mut self.collab
-                        && let Err(error) = collab.take_here()
-                    {
-                        socket.put_flash("error", error.to_string());
-                    }
+                other => {
+                    form.shared_event(&self.context, other, socket).await;
                 }
-                _ => {}
             }
         })
     }
 
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let Some(collab) = &mut self.collab else { return };
-            match collab.handle(message) {
-                SessionEvent::Nothing | SessionEvent::Promoted(None) => {}
-                SessionEvent::Draft(draft) | SessionEvent::Promoted(Some(draft)) => self.show_draft(&draft),
-                SessionEvent::DraftEnded => {
-                    if let Some(fresh) = self.reload().await {
-                        self.show_row(fresh);
-                    }
-                }
-                SessionEvent::Saved { by } => {
-                    // As on the record form: unsaved changes stay (their save will conflict), otherwise the new row.
-                    let keeps_changes = collab.is_owner() && collab.has_draft();
-                    if by != self.user_name {
-                        collab.notice = Some(format!("Saved by {by}."));
-                    }
-                    if let Some(fresh) = self.reload().await {
-                        if keeps_changes {
-                            self.entity = Some(fresh);
-                        } else {
-                            self.show_row(fresh);
-                        }
-                    }
-                }
-                SessionEvent::Deleted => {
-                    socket.put_flash("error", "This entity was deleted in another session.");
-                    socket.redirect("/admin/entities");
-                }
+            if let Some(form) = &mut self.form {
+                form.handle_info(&self.context, message, socket).await;
             }
         })
     }
 
     fn render(&self) -> Html {
-        let (Some(entity), Some(collab)) = (&self.entity, &self.collab) else { return Html::default() };
-        let read_only = !collab.is_owner();
-        let status = self.values.status.as_deref().unwrap_or("published");
+        let Some(form) = &self.form else { return Html::default() };
+        let (entity, values, errors) = (&form.row, &form.values, &form.errors);
+        let read_only = !form.is_owner();
+        let status = values.status.as_deref().unwrap_or("published");
         to_html(html! {
             div.crumbs { a href="/admin/entities" { "Entities" } " / " (entity.display_name) }
             h1 { "Edit entity " (entity.display_name) }
-            (collab.bar())
+            (form.collab.bar())
             div.card #entity-editor data-lb-region {
-                @if let Some(current) = &self.conflict {
+                @if let Some(current) = &form.conflict {
                     div.conflict #conflict role="alert" {
                         strong { "Someone else saved this entity (version " (current.lock_version) ") while you were editing." }
                         p { "Saved: “" (current.display_name) "”, " (current.fields_definition.len()) " fields." }
@@ -388,20 +298,20 @@ impl LiveView for EntityForm {
                         div.grid2 {
                             div {
                                 label for="entity-display-name" { "Display name" }
-                                input #entity-display-name type="text" name="display_name" value=(self.values.display_name);
-                                (field_errors(&self.errors, "display_name"))
+                                input #entity-display-name type="text" name="display_name" value=(values.display_name);
+                                (field_errors(errors, "display_name"))
                             }
                             div {
                                 label for="entity-display-name-plural" { "Plural name" }
-                                input #entity-display-name-plural type="text" name="display_name_plural" value=(self.values.display_name_plural);
-                                (field_errors(&self.errors, "display_name_plural"))
+                                input #entity-display-name-plural type="text" name="display_name_plural" value=(values.display_name_plural);
+                                (field_errors(errors, "display_name_plural"))
                             }
                         }
                         div.grid2 {
                             div {
                                 label for="entity-name" { "Machine name" }
-                                input #entity-name type="text" name="name" value=(self.values.name.as_deref().unwrap_or(""));
-                                (field_errors(&self.errors, "name"))
+                                input #entity-name type="text" name="name" value=(values.name.as_deref().unwrap_or(""));
+                                (field_errors(errors, "name"))
                             }
                             div {
                                 label for="entity-status" { "Status" }
@@ -413,10 +323,10 @@ impl LiveView for EntityForm {
                             }
                         }
                         label for="entity-description" { "Description" }
-                        textarea #entity-description name="description" { (self.values.description.as_deref().unwrap_or("")) }
+                        textarea #entity-description name="description" { (values.description.as_deref().unwrap_or("")) }
                         h2 style="margin-top: 1.5rem" { "Fields" }
-                        (field_errors(&self.errors, "fields_definition"))
-                        div #field-builder { (self.field_rows()) }
+                        (field_errors(errors, "fields_definition"))
+                        div #field-builder { (field_rows(values, errors, !read_only)) }
                         div.actions {
                             button type="submit" { "Save" }
                             a href={ "/admin/entities/" (entity.name) "/data" } { "Records" }

@@ -21,9 +21,13 @@ pub fn clock(ms: u64) -> String {
     format!("{:02}:{:02}:{:02} UTC", (seconds / 3600) % 24, (seconds / 60) % 60, seconds % 60)
 }
 
-/// "1 person" / "3 people".
+/// "Nobody else here" / "1 other person" / "3 other people".
 pub fn people(count: usize) -> String {
-    if count == 1 { "1 other person".to_owned() } else { format!("{count} other people") }
+    match count {
+        0 => "Nobody else here".to_owned(),
+        1 => "1 other person".to_owned(),
+        _ => format!("{count} other people"),
+    }
 }
 
 /// The i64 param `name` (`"12"` or `12`).
@@ -78,6 +82,7 @@ mod tests {
 
     #[test]
     fn people_counts() {
+        assert_eq!(people(0), "Nobody else here");
         assert_eq!(people(1), "1 other person");
         assert_eq!(people(2), "2 other people");
     }

@@ -5,6 +5,7 @@
 //! get a [`ViewContext`] with what they read and write through.
 
 mod collab;
+mod collab_form;
 mod dashboard;
 mod entities;
 mod entity_form;

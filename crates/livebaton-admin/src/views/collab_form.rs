@@ -1,0 +1,235 @@
+//! What the two collaborative forms (records and entities) share: the values shown (the owner's input, or the
+//! owner's draft for a spectator), the row version they came from, the fenced save with its errors and conflicts, and
+//! the reactions to the editing session (drafts, promotion, saves and deletes elsewhere).
+//!
+//! [`Editable`] is the part that differs: the row type, its form values, and how it is reloaded and saved.
+
+use livebaton::editing::{Draft, OwnerToken};
+use livebaton::pubsub::Broadcast;
+use livebaton_content::ValidationErrors;
+use livebaton_web::channel::BoxFuture;
+use livebaton_web::live::LiveSocket;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::ViewContext;
+use super::collab::{Collab, SessionEvent, refused};
+use crate::content::ContentError;
+
+/// A kind of row a collaborative form edits.
+pub trait Editable: Send + Sync + 'static {
+    /// The stored row.
+    type Row: Clone + Send + Sync;
+    /// Its form values, as drafts carry them (the JSON API's input shape, so `edit:*` channel clients share drafts).
+    type Values: Serialize + DeserializeOwned + Clone + Send + Sync;
+
+    /// The values a stored row shows.
+    fn values_of(row: &Self::Row) -> Self::Values;
+
+    /// The row's version.
+    fn lock_version(row: &Self::Row) -> i64;
+
+    /// The row as stored now (`None` if it is gone or the database failed).
+    fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Self::Row) -> BoxFuture<'a, Option<Self::Row>>;
+
+    /// A fenced, versioned save of `values` over `row`.
+    fn save<'a>(
+        &'a self,
+        context: &'a ViewContext,
+        row: &'a Self::Row,
+        base: i64,
+        values: &'a Self::Values,
+        token: &'a OwnerToken,
+        by: &'a str,
+    ) -> BoxFuture<'a, Result<Self::Row, ContentError>>;
+
+    /// The current row carried by a version conflict, or the error unchanged.
+    ///
+    /// # Errors
+    /// Any error that is not this kind's conflict.
+    fn conflict(error: ContentError) -> Result<Self::Row, ContentError>;
+
+    /// "record" or "entity", for messages.
+    fn noun(&self) -> &'static str;
+
+    /// Where the page goes when the row was deleted.
+    fn list_path(&self) -> String;
+}
+
+/// A collaborative form's state over one row.
+pub struct CollabForm<E: Editable> {
+    /// What kind of row, with what it needs (a record's entity).
+    pub editable: E,
+    /// The row as this page last loaded it.
+    pub row: E::Row,
+    /// What the form shows.
+    pub values: E::Values,
+    /// The row version `values` started from: the base of a draft this page starts, so values loaded before someone
+    /// else's write conflict on save instead of overwriting it.
+    values_version: i64,
+    /// The last save's per-field errors.
+    pub errors: ValidationErrors,
+    /// The row as it is now, after a save conflicted with it.
+    pub conflict: Option<E::Row>,
+    /// The page's place in the editing session.
+    pub collab: Collab,
+    user_name: String,
+}
+
+impl<E: Editable> CollabForm<E> {
+    /// A form over `row`; `draft` (the session's, for a late joiner) wins over the row's values.
+    pub fn new(editable: E, row: E::Row, collab: Collab, user_name: String, draft: Option<&Draft>) -> Self {
+        let mut form = CollabForm {
+            editable,
+            values: E::values_of(&row),
+            values_version: E::lock_version(&row),
+            row,
+            errors: ValidationErrors::default(),
+            conflict: None,
+            collab,
+            user_name,
+        };
+        if let Some(draft) = draft {
+            form.show_draft(draft);
+        }
+        form
+    }
+
+    /// Whether this page holds the baton.
+    pub fn is_owner(&self) -> bool {
+        self.collab.is_owner()
+    }
+
+    /// The row version the form's values came from.
+    pub fn values_version(&self) -> i64 {
+        self.values_version
+    }
+
+    fn show_draft(&mut self, draft: &Draft) {
+        if let Ok(values) = serde_json::from_value::<E::Values>(draft.params.clone()) {
+            self.values = values;
+            self.values_version = draft.base_lock_version;
+            self.errors = ValidationErrors::default();
+        }
+    }
+
+    /// Shows the row as stored.
+    fn show_row(&mut self, row: E::Row) {
+        self.values = E::values_of(&row);
+        self.values_version = E::lock_version(&row);
+        self.errors = ValidationErrors::default();
+        self.row = row;
+    }
+
+    /// Owner only: `values` become what the form shows and the session's draft (spectators see them). A spectator is
+    /// told why nothing changed.
+    pub fn publish(&mut self, values: E::Values, socket: &mut LiveSocket) -> bool {
+        if !self.collab.is_owner() {
+            socket.put_flash("error", self.collab.read_only_message());
+            return false;
+        }
+        self.values = values;
+        let params = serde_json::to_value(&self.values).unwrap_or(Value::Null);
+        match self.collab.update_draft(self.values_version, params) {
+            Ok(_) => true,
+            Err(not_owner) => {
+                socket.put_flash("error", refused(&not_owner));
+                false
+            }
+        }
+    }
+
+    /// A fenced save of the form's values; `resolved` is the row version the user chose to overwrite after a
+    /// conflict. Every refusal keeps the values and says why.
+    pub async fn save(&mut self, context: &ViewContext, socket: &mut LiveSocket, resolved: Option<i64>) {
+        let token = match self.collab.fence() {
+            Ok(token) => token,
+            Err(not_owner) => return socket.put_flash("error", refused(&not_owner)),
+        };
+        let base = resolved.or(token.base_lock_version()).unwrap_or(self.values_version);
+        let noun = self.editable.noun();
+        let outcome = self.editable.save(context, &self.row, base, &self.values, &token, &self.user_name).await;
+        match outcome.map_err(E::conflict) {
+            Ok(saved) => {
+                self.show_row(saved);
+                self.conflict = None;
+                socket.put_flash("info", "Saved.");
+            }
+            Err(Ok(current)) => {
+                self.conflict = Some(current);
+                socket
+                    .put_flash("error", format!("Not saved: someone else changed this {noun}. Your changes are kept."));
+            }
+            Err(Err(ContentError::Invalid(errors))) => {
+                self.errors = errors;
+                socket.put_flash("error", "Not saved: check the highlighted fields. Your changes are kept.");
+            }
+            Err(Err(ContentError::NotOwner(not_owner))) => socket.put_flash("error", refused(&not_owner)),
+            Err(Err(ContentError::NotFound)) => {
+                socket.put_flash("error", format!("This {noun} was deleted in another session."));
+                socket.redirect(self.editable.list_path());
+            }
+            Err(Err(error)) => socket.put_flash("error", format!("{error}. Your changes are kept; try again.")),
+        }
+    }
+
+    /// The events both forms share: `overwrite` and `discard` (after a conflict), `take_here`, `dismiss`. Returns
+    /// false for any other event.
+    pub async fn shared_event(&mut self, context: &ViewContext, name: &str, socket: &mut LiveSocket) -> bool {
+        match name {
+            "overwrite" => {
+                let resolved = self.conflict.as_ref().map(E::lock_version);
+                self.save(context, socket, resolved).await;
+            }
+            "discard" => {
+                if let (true, Some(current)) = (self.is_owner(), self.conflict.take()) {
+                    self.collab.discard_draft(E::lock_version(&current));
+                    self.show_row(current);
+                }
+            }
+            "take_here" => {
+                if let Err(error) = self.collab.take_here() {
+                    socket.put_flash("error", error.to_string());
+                }
+            }
+            "dismiss" => self.collab.notice = None,
+            _ => return false,
+        }
+        true
+    }
+
+    /// Follows the editing session: the owner's drafts, promotion (continuing from the draft), saves and deletes
+    /// made elsewhere.
+    pub async fn handle_info(&mut self, context: &ViewContext, message: &Broadcast, socket: &mut LiveSocket) {
+        match self.collab.handle(message) {
+            SessionEvent::Nothing | SessionEvent::Promoted(None) => {}
+            SessionEvent::Draft(draft) | SessionEvent::Promoted(Some(draft)) => self.show_draft(&draft),
+            SessionEvent::DraftEnded => {
+                if let Some(fresh) = self.editable.reload(context, &self.row).await {
+                    self.show_row(fresh);
+                }
+            }
+            SessionEvent::Saved { by } => {
+                // Unsaved changes stay in the form (their save will conflict and show what changed); a form without
+                // any shows the new row, so the next draft starts from it.
+                let keeps_changes = self.collab.is_owner() && self.collab.has_draft();
+                if by != self.user_name {
+                    self.collab.notice = Some(format!("Saved by {by}."));
+                }
+                if let Some(fresh) = self.editable.reload(context, &self.row).await {
+                    if keeps_changes {
+                        self.row = fresh;
+                    } else {
+                        self.show_row(fresh);
+                    }
+                }
+            }
+            SessionEvent::Deleted => {
+                let noun = self.editable.noun();
+                socket.put_flash("error", format!("This {noun} was deleted in another session."));
+                socket.redirect(self.editable.list_path());
+            }
+        }
+    }
+}
