@@ -1,0 +1,411 @@
+// Helpers for the end-to-end browser tests of the livebaton admin app: a real `livebaton` server per test file (fresh
+// data directory, free port), users, the JSON API, sign-in through the login form, and bounded waits.
+//
+// Every wait here has a timeout; every server and browser started here is stopped by the caller's `after` hook (see
+// `startServer` and `launchBrowser`), and a process that outlives its test file is killed on exit as a last resort.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export { launchBrowser } from '../lib/chromium.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = resolve(here, '..', '..', '..');
+export const BINARY = process.env.LIVEBATON_BIN || join(REPO_ROOT, 'target', 'debug', 'livebaton');
+export const SCREENSHOT_DIR = join(REPO_ROOT, 'docs', 'screenshots');
+
+export const ADMIN = { email: 'admin@example.com', password: 'admin password 123', name: 'Admin' };
+export const ALICE = { email: 'alice@example.com', password: 'alice password 1', role: 'editor', name: 'Alice' };
+export const BOB = { email: 'bob@example.com', password: 'bob password 12', role: 'editor', name: 'Bob' };
+export const CAROL = { email: 'carol@example.com', password: 'carol password 1', role: 'editor', name: 'Carol' };
+export const VERA = { email: 'vera@example.com', password: 'vera password 12', role: 'viewer', name: 'Vera' };
+export const ADA = { email: 'ada@example.com', password: 'ada password 123', role: 'admin', name: 'Ada' };
+export const USERS = [ALICE, BOB, CAROL, VERA, ADA];
+
+/** The default timeout of one wait (the machine is slow and shared: generous, but always bounded). */
+export const WAIT_MS = 15_000;
+
+// Processes still running when the test process exits (a crashed hook) are killed rather than left behind.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Fails with a clear message when the server binary has not been built (never skips). */
+export function requireBinary() {
+  if (!existsSync(BINARY)) {
+    throw new Error(
+      `${BINARY} is missing: build it first with \`cargo build -p livebaton-admin\` (CI: \`cargo test --workspace\`)`
+    );
+  }
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` (sync or async) until it returns a truthy value; returns it, or throws `message` after `timeout`. */
+export async function waitUntil(check, { timeout = WAIT_MS, interval = 100, message = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  let lastError;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+      lastError = undefined;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError ? `; last error: ${lastError.message}` : `; last value: ${JSON.stringify(last)}`;
+      throw new Error(`timed out after ${timeout} ms waiting for ${message}${detail}`);
+    }
+    await sleep(interval);
+  }
+}
+
+function cli(args, dataDir) {
+  const result = spawnSync(BINARY, [...args, '--data-dir', dataDir], { encoding: 'utf8', timeout: 30_000 });
+  if (result.status !== 0) {
+    throw new Error(`livebaton ${args.join(' ')} failed (${result.status}): ${result.stderr}${result.stdout}`);
+  }
+  return result.stdout;
+}
+
+/**
+ * Starts `livebaton` on a free port with a fresh data directory, the admin and the test users (Alice, Bob, Carol:
+ * editors; Vera: viewer). Returns a handle: `url`, `port`, `dataDir`, `stop()`, `start()` (again, same port and data),
+ * `close()` (stop and delete the data), `log()` (what it printed).
+ */
+export async function startServer({ leaveGraceMs = 1000, users = USERS } = {}) {
+  requireBinary();
+  const dataDir = mkdtempSync(join(tmpdir(), 'livebaton-e2e-'));
+  for (const user of users) {
+    cli(
+      ['user', 'add', '--email', user.email, '--password', user.password, '--role', user.role, '--name', user.name],
+      dataDir
+    );
+  }
+  const port = await freePort();
+  const secret = randomBytes(48).toString('hex');
+  const url = `http://127.0.0.1:${port}`;
+  let child = null;
+  let output = '';
+
+  async function start() {
+    if (child) throw new Error('server already running');
+    const args = [
+      '--bind', `127.0.0.1:${port}`,
+      '--data-dir', dataDir,
+      '--secret-key-base', secret,
+      '--admin-email', ADMIN.email,
+      '--admin-password', ADMIN.password,
+      '--leave-grace-ms', String(leaveGraceMs),
+    ];
+    const proc = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
+    child = proc;
+    running.add(proc);
+    const exited = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+    proc.exitedPromise = exited;
+    proc.stdout.on('data', (chunk) => (output += chunk));
+    proc.stderr.on('data', (chunk) => (output += chunk));
+    let early = null;
+    exited.then((status) => {
+      running.delete(proc);
+      early = status;
+    });
+    await waitUntil(
+      async () => {
+        if (early) throw new Error(`livebaton exited early (${JSON.stringify(early)}):\n${output}`);
+        const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+        return response.status === 200;
+      },
+      { timeout: 30_000, interval: 150, message: `${url}/healthz = 200` }
+    ).catch((error) => {
+      if (early) throw new Error(`livebaton exited early (${JSON.stringify(early)}):\n${output}`);
+      throw error;
+    });
+  }
+
+  /** SIGTERM, then waits for the exit (SIGKILL after 10 s: the server must exit within 5 s). Returns how it ended. */
+  async function stop() {
+    const proc = child;
+    if (!proc) return null;
+    child = null;
+    if (proc.exitCode !== null || proc.signalCode !== null) return { code: proc.exitCode, signal: proc.signalCode };
+    const started = Date.now();
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    const status = await proc.exitedPromise;
+    clearTimeout(timer);
+    return { ...status, ms: Date.now() - started };
+  }
+
+  async function close() {
+    await stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  try {
+    await start();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { url, port, dataDir, start, stop, close, log: () => output };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON API
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A JSON API client signed in as `user` (`{email, password}`). Methods return `{status, body}`. */
+export async function apiClient(server, user) {
+  const tokenResponse = await fetch(`${server.url}/api/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: user.email, password: user.password }),
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
+  const tokenBody = await tokenResponse.json();
+  if (tokenResponse.status !== 200 && tokenResponse.status !== 201) {
+    throw new Error(`POST /api/tokens for ${user.email}: ${tokenResponse.status} ${JSON.stringify(tokenBody)}`);
+  }
+  const token = tokenBody.token;
+  async function request(method, path, body) {
+    const response = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(WAIT_MS),
+    });
+    const text = await response.text();
+    let parsed = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, body: parsed };
+  }
+  /** Like `request`, but throws unless the status is `expected`; returns the body. */
+  async function ok(method, path, body, expected) {
+    const result = await request(method, path, body);
+    const wanted = expected ?? (method === 'POST' ? 201 : method === 'DELETE' ? 204 : 200);
+    if (result.status !== wanted) {
+      throw new Error(`${method} ${path}: expected ${wanted}, got ${result.status} ${JSON.stringify(result.body)}`);
+    }
+    return result.body;
+  }
+  return {
+    token,
+    request,
+    ok,
+    get: (path) => ok('GET', path),
+    post: (path, body) => ok('POST', path, body),
+    put: (path, body) => ok('PUT', path, body),
+    del: (path) => ok('DELETE', path),
+    records: async (entity) => (await ok('GET', `/api/entities/${entity}/records`)).records,
+    record: (entity, id) => ok('GET', `/api/entities/${entity}/records/${id}`),
+    createRecord: (entity, body) => ok('POST', `/api/entities/${entity}/records`, body),
+    /** PUT of `changes` over the record as it is now (title, slug, status, data, lock_version). */
+    async updateRecord(entity, id, changes) {
+      const current = await ok('GET', `/api/entities/${entity}/records/${id}`);
+      const body = {
+        title: current.title,
+        slug: current.slug,
+        status: current.status,
+        data: current.data,
+        lock_version: current.lock_version,
+        ...changes,
+      };
+      return ok('PUT', `/api/entities/${entity}/records/${id}`, body);
+    },
+  };
+}
+
+/** The record of `entity` whose title is `title` (through the API). */
+export async function recordByTitle(api, entity, title) {
+  const records = await api.records(entity);
+  const record = records.find((r) => r.title === title);
+  if (!record) throw new Error(`no ${entity} record titled ${JSON.stringify(title)}`);
+  return record;
+}
+
+/** A fresh `article` record for one test (so tests of one file do not share a record). */
+export async function freshArticle(api, title, extra = {}) {
+  return api.createRecord('article', {
+    title,
+    status: 'published',
+    data: { summary: `Summary of ${title}`, category: 'news' },
+    ...extra,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Browser
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A new context (an independent user) of `browser`, signed in as `user` through the login form. Returns
+ * `{context, page}` with `page` on `/admin`. Console errors and page errors are collected in `context.problems`.
+ */
+export async function signIn(browser, server, user, { viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await newContext(browser, { viewport });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/admin/login`, { timeout: WAIT_MS });
+  await page.getByLabel('Email').fill(user.email, { timeout: WAIT_MS });
+  await page.getByLabel('Password').fill(user.password, { timeout: WAIT_MS });
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === '/admin', { timeout: WAIT_MS }),
+    page.getByRole('button', { name: 'Sign in' }).click({ timeout: WAIT_MS }),
+  ]);
+  return { context, page };
+}
+
+/** A new context that records page errors and dialogs (`context.problems`, `context.dialogs`). */
+export async function newContext(browser, { viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(WAIT_MS);
+  context.problems = [];
+  context.dialogs = [];
+  context.on('page', (page) => watchPage(context, page));
+  return context;
+}
+
+function watchPage(context, page) {
+  page.on('pageerror', (error) => context.problems.push(`pageerror: ${error.message}`));
+  page.on('dialog', (dialog) => {
+    context.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    dialog.dismiss().catch(() => {});
+  });
+}
+
+/** Opens `path` in a new page of `context` and waits until its live view has joined. */
+export async function openLive(context, server, path) {
+  const page = await context.newPage();
+  await page.goto(`${server.url}${path}`, { timeout: WAIT_MS });
+  await waitJoined(page);
+  return page;
+}
+
+/** Waits for `body[data-lb-state=joined]`. */
+export async function waitJoined(page, timeout = WAIT_MS) {
+  await page.waitForSelector('body[data-lb-state="joined"]', { state: 'attached', timeout });
+}
+
+/** The live state of `page` (`body[data-lb-state]`). */
+export async function liveState(page) {
+  return page.evaluate(() => document.body.dataset.lbState || 'static');
+}
+
+/** Waits until `locator`'s text contains `text` (a string or RegExp); returns the text. */
+export async function waitText(locator, text, { timeout = WAIT_MS } = {}) {
+  let last = '';
+  try {
+    return await waitUntil(
+      async () => {
+        last = (await locator.textContent({ timeout: 1000 })) ?? '';
+        return (typeof text === 'string' ? last.includes(text) : text.test(last)) ? last : null;
+      },
+      { timeout, message: `text ${text}` }
+    );
+  } catch (error) {
+    throw new Error(`waiting for ${locator} to contain ${text}: last text ${JSON.stringify(last)} (${error.message})`);
+  }
+}
+
+/** Waits until an input's value equals `value` (or matches a RegExp); returns it. */
+export async function waitValue(locator, value, { timeout = WAIT_MS } = {}) {
+  let last = '';
+  try {
+    return await waitUntil(
+      async () => {
+        last = await locator.inputValue({ timeout: 1000 });
+        return (typeof value === 'string' ? last === value : value.test(last)) ? last : null;
+      },
+      { timeout, message: `value ${value}` }
+    );
+  } catch (error) {
+    throw new Error(`waiting for ${locator} to hold ${value}: last value ${JSON.stringify(last)} (${error.message})`);
+  }
+}
+
+/** Closes browsers/contexts and stops servers, ignoring errors, so an `after` hook always finishes. */
+export async function cleanup(...things) {
+  for (const thing of things) {
+    if (!thing) continue;
+    let timer;
+    try {
+      if (typeof thing.close === 'function') {
+        const limit = new Promise((r) => (timer = setTimeout(r, 15_000)));
+        await Promise.race([thing.close(), limit]);
+      }
+    } catch {
+      // keep cleaning up the rest
+    } finally {
+      clearTimeout(timer); // a pending timer would keep the test process alive
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Collaborative forms
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The record form's path. */
+export const editPath = (entity, id) => `/admin/entities/${entity}/data/${id}/edit`;
+
+/** Navigates `page` to `path` and waits until its live view has joined. */
+export async function gotoLive(page, server, path) {
+  await page.goto(`${server.url}${path}`, { timeout: WAIT_MS });
+  await waitJoined(page);
+  return page;
+}
+
+/** Waits until `#editing-bar[data-role]` is `role` (owner | spectator); returns the bar's text. */
+export async function waitRole(page, role, { timeout = WAIT_MS } = {}) {
+  let last = null;
+  try {
+    await waitUntil(
+      async () => {
+        last = await page.evaluate(() => {
+          const bar = document.getElementById('editing-bar');
+          return bar ? { role: bar.getAttribute('data-role'), text: bar.textContent } : null;
+        });
+        return last && last.role === role;
+      },
+      { timeout, message: `editing role ${role}` }
+    );
+  } catch (error) {
+    throw new Error(`${page.url()}: expected role ${role}, editing bar is ${JSON.stringify(last)} (${error.message})`);
+  }
+  return last.text;
+}
+
+/** The text of an error flash once one contains `text`. */
+export async function waitFlash(page, kind, text, { timeout = WAIT_MS } = {}) {
+  return waitText(page.locator(`#lb-flash .flash-${kind}`).filter({ hasText: text }).first(), text, { timeout });
+}
