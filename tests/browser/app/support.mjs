@@ -16,7 +16,13 @@ export { launchBrowser } from '../lib/chromium.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '..', '..', '..');
 export const BINARY = process.env.LIVEBATON_BIN || join(REPO_ROOT, 'target', 'debug', 'livebaton');
-export const SCREENSHOT_DIR = join(REPO_ROOT, 'docs', 'screenshots');
+/**
+ * Where screenshots go: docs/screenshots/ when LIVEBATON_SCREENSHOTS=1 (to refresh the committed ones), otherwise a
+ * temporary directory, so an ordinary test run still takes and checks every page without touching the repository.
+ */
+export const SCREENSHOT_DIR = process.env.LIVEBATON_SCREENSHOTS === '1'
+  ? join(REPO_ROOT, 'docs', 'screenshots')
+  : join(tmpdir(), `livebaton-screenshots-${process.pid}`);
 
 export const ADMIN = { email: 'admin@example.com', password: 'admin password 123', name: 'Admin' };
 export const ALICE = { email: 'alice@example.com', password: 'alice password 1', role: 'editor', name: 'Alice' };
