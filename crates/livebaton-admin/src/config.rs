@@ -67,9 +67,14 @@ pub struct Settings {
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://…` (default: a SQLite file in the data directory).
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
-    /// Redis URL for running several nodes (used by the multi-node work; ignored for now).
+    /// Redis URL: run as one node of a cluster (PubSub, presence roster and drafts shared through Redis; use a
+    /// PostgreSQL `--database-url` shared by every node).
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// This node's name in the cluster (with `--redis-url`); unique per running node. Default: the bind address
+    /// and a random suffix, so a restarted node never reuses a dead one's entries.
+    #[arg(long, env = "LIVEBATON_NODE_NAME", global = true)]
+    pub node_name: Option<String>,
     /// Secret for signing tokens and sessions (default: generated once and kept in the data directory).
     #[arg(long, env = "LIVEBATON_SECRET_KEY_BASE", global = true, hide_env_values = true)]
     pub secret_key_base: Option<String>,
@@ -123,6 +128,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The node's name in the cluster: `--node-name`, or the bind address with a random suffix.
+    pub fn node_name(&self) -> String {
+        match &self.node_name {
+            Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
+            _ => format!("{}-{}", self.bind, crate::accounts::random_token(6)),
+        }
+    }
+
     /// The socket limits these settings give (buffer sizes keep their defaults).
     pub fn socket_config(&self) -> livebaton_web::config::SocketConfig {
         livebaton_web::config::SocketConfig {

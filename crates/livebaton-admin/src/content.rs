@@ -2,7 +2,7 @@
 //! through here, so validation, the lock_version check, the editing fence and the events after commit cannot be
 //! skipped by one of them.
 
-use livebaton::editing::{EditTarget, Editing, NotOwner, OwnerToken};
+use livebaton::editing::{EditTarget, Editing, EditingError, NotOwner, OwnerToken};
 use livebaton::events::Events;
 use livebaton::pubsub::{Message, PubSub};
 use livebaton_content::{EntityInput, RecordInput, ValidationErrors, validate_entity, validate_record};
@@ -31,6 +31,9 @@ pub enum ContentError {
     /// The database failed; nothing was written.
     #[error("the change could not be saved: {0}")]
     Store(StoreError),
+    /// The cluster's roster could not be asked whether the tab still holds the baton; nothing was written.
+    #[error("the change could not be saved: the editing roster is unavailable ({0})")]
+    Roster(String),
 }
 
 impl From<StoreError> for ContentError {
@@ -97,6 +100,7 @@ impl ContentService {
         by: &str,
     ) -> Result<Entity, ContentError> {
         let valid = validate_entity(input).map_err(ContentError::Invalid)?;
+        self.check_authority(token).await?;
         let editing = self.editing.clone();
         let target = EditTarget::entity(id);
         let fence = move || fence_for(&editing, target, token);
@@ -157,6 +161,7 @@ impl ContentService {
         by: &str,
     ) -> Result<Record, ContentError> {
         let valid = validate_record(&entity.fields_definition, input).map_err(ContentError::Invalid)?;
+        self.check_authority(token).await?;
         let editing = self.editing.clone();
         let target = EditTarget::data(id);
         let fence = move || fence_for(&editing, target, token);
@@ -187,6 +192,19 @@ impl ContentService {
 }
 
 impl ContentService {
+    /// With several nodes, asks the shared roster whether `token`'s tab still holds the baton, just before the
+    /// write (on one node this is the local check the commit repeats). The commit then checks the token again
+    /// locally and the row's `lock_version`: if ownership moves in the instant between, the new owner's save is
+    /// based on the old row version and conflicts, so no write is lost either way.
+    async fn check_authority(&self, token: Option<&OwnerToken>) -> Result<(), ContentError> {
+        let Some(token) = token else { return Ok(()) };
+        match self.editing.verify_with_authority(token).await {
+            Ok(()) => Ok(()),
+            Err(EditingError::NotOwner(not_owner)) => Err(ContentError::NotOwner(not_owner)),
+            Err(error) => Err(ContentError::Roster(error.to_string())),
+        }
+    }
+
     /// Tells the editors of `target` (on its form topic) that the row was saved or deleted, by whoever wrote it.
     fn tell_editors(&self, target: EditTarget, event: &str, body: serde_json::Value) {
         let message = Message::App { name: event.to_owned(), body };

@@ -45,7 +45,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut engine_config = EngineConfig::default();
     engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
     engine_config.presence.coalesce_window = Duration::from_millis(settings.presence_coalesce_ms);
-    let engine = Engine::new(engine_config);
+    let engine = match settings.redis_url.as_deref().filter(|url| !url.trim().is_empty()) {
+        None => Engine::new(engine_config),
+        Some(url) => {
+            let node = settings.node_name();
+            let engine = Engine::with_redis(engine_config, url, &node)
+                .await
+                .with_context(|| format!("joining the cluster at {} as node {node}", redact(url)))?;
+            tracing::info!(node = %node, redis = %redact(url), "joined the cluster");
+            engine
+        }
+    };
     let sockets = settings.socket_config();
     let origins =
         settings.allowed_origins.iter().map(|origin| origin.trim().to_owned()).filter(|o| !o.is_empty()).collect();
@@ -73,11 +83,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     println!("livebaton listening on http://{address}/admin");
     let live = (state.live.clone(), state.live_shutdown.clone());
+    let cluster = state.engine.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             close_sockets(&live.0, &live.1).await;
+            // Other nodes drop this node's presences now rather than when its lease runs out.
+            if let Err(error) = cluster.retire().await {
+                tracing::warn!(%error, "could not leave the cluster in order; other nodes wait for the lease");
+            }
         })
         .await?;
     Ok(())

@@ -20,6 +20,22 @@
 //! assert!(engine.editing.get_editing_role(EditTarget::data(7), "view-1", "1").is_owner());
 //! # }
 //! ```
+//!
+//! # Several nodes
+//!
+//! [`Engine::with_redis`] makes the same engine one node of a cluster sharing a Redis server: broadcasts travel
+//! through [`pubsub::RedisBackend`], presence entries are ordered by the Redis roster ([`presence::RedisRoster`]:
+//! one atomic Lua step per join, every node a full replica, liveness leases, re-assert after Redis loses its data),
+//! and drafts live in Redis ([`editing::RedisDraftStore`]). Nothing else changes for the application, except that a
+//! save should be checked with [`editing::Editing::verify_with_authority`] just before it commits.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), livebaton::EngineError> {
+//! let engine = livebaton::Engine::with_redis(Default::default(), "redis://127.0.0.1:6379", "node-1").await?;
+//! // … serve; on SIGTERM, let the other nodes see this node's presences leave at once:
+//! let _ = engine.retire().await;
+//! # Ok(()) }
+//! ```
 
 pub mod editing;
 pub mod events;
@@ -27,8 +43,10 @@ pub mod presence;
 pub mod pubsub;
 pub mod stats;
 
-use presence::{Presence, PresenceConfig};
-use pubsub::{PubSub, PubSubConfig};
+use std::sync::Arc;
+
+use presence::{Presence, PresenceConfig, RedisRoster, RedisRosterConfig, RedisRosterError};
+use pubsub::{PubSub, PubSubConfig, RedisBackend, RedisBackendError, RedisConfig};
 
 /// Settings for an [`Engine`].
 #[derive(Clone, Debug, Default)]
@@ -37,6 +55,26 @@ pub struct EngineConfig {
     pub pubsub: PubSubConfig,
     /// Presence settings.
     pub presence: PresenceConfig,
+}
+
+/// Settings for the Redis side of a clustered [`Engine`] ([`Engine::with_redis_config`]).
+#[derive(Clone, Debug, Default)]
+pub struct RedisEngineConfig {
+    /// The PubSub backend (broadcasts between nodes).
+    pub pubsub: RedisConfig,
+    /// The presence roster (order, leases, drafts).
+    pub roster: RedisRosterConfig,
+}
+
+/// Why a clustered [`Engine`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The Redis PubSub backend could not connect.
+    #[error(transparent)]
+    PubSub(#[from] RedisBackendError),
+    /// The Redis presence roster could not be set up.
+    #[error(transparent)]
+    Roster(#[from] RedisRosterError),
 }
 
 /// Every part of the engine wired together on one node. Cheap to clone.
@@ -52,6 +90,8 @@ pub struct Engine {
     pub events: events::Events,
     /// Session statistics.
     pub stats: stats::SessionStats,
+    /// The node's membership in the Redis presence roster, when clustered ([`Engine::with_redis`]).
+    pub roster: Option<Arc<RedisRoster>>,
 }
 
 impl Engine {
@@ -65,6 +105,61 @@ impl Engine {
             stats: stats::SessionStats::new(presence.clone()),
             pubsub,
             presence,
+            roster: None,
+        }
+    }
+
+    /// One node of a cluster sharing Redis at `redis_url` (`redis://[user:password@]host[:port][/db]`), named
+    /// `node_name` (unique in the cluster; a process restart may reuse it): the Redis PubSub backend carries broadcasts
+    /// (content events, drafts) between nodes, the Redis presence roster orders every node's presence entries and
+    /// removes those of dead nodes, and drafts live in Redis. Views, channels and the application do not change. When
+    /// it returns, the node sees every other node's presences. Must be called inside a Tokio runtime.
+    ///
+    /// On several nodes, a store's save should check its token with [`editing::Editing::verify_with_authority`] just
+    /// before committing (it asks Redis); [`editing::Editing::verify`] only knows what this node has heard so far.
+    ///
+    /// # Errors
+    /// [`EngineError`] when Redis cannot be reached or the node name is already in use in this process.
+    pub async fn with_redis(config: EngineConfig, redis_url: &str, node_name: &str) -> Result<Self, EngineError> {
+        Self::with_redis_config(config, redis_url, node_name, RedisEngineConfig::default()).await
+    }
+
+    /// [`Engine::with_redis`] with explicit Redis settings (channel and key prefix, lease, timeouts).
+    ///
+    /// # Errors
+    /// As [`Engine::with_redis`].
+    pub async fn with_redis_config(
+        config: EngineConfig,
+        redis_url: &str,
+        node_name: &str,
+        redis: RedisEngineConfig,
+    ) -> Result<Self, EngineError> {
+        let backend = RedisBackend::connect(redis_url, Some(node_name), redis.pubsub).await?;
+        let pubsub = PubSub::with_backend(config.pubsub, backend);
+        let roster = RedisRoster::connect(redis_url, node_name, redis.roster).await?;
+        let presence = Presence::with_backend(pubsub.clone(), config.presence, roster.clone());
+        let drafts = editing::RedisDraftStore::new(roster.clone());
+        let editing = editing::Editing::with_draft_store(presence.clone(), drafts);
+        roster.start().await?;
+        Ok(Engine {
+            editing,
+            events: events::Events::new(pubsub.clone()),
+            stats: stats::SessionStats::new(presence.clone()),
+            pubsub,
+            presence,
+            roster: Some(roster),
+        })
+    }
+
+    /// Leaves the cluster in order (for a graceful shutdown): this node's presences leave every node at once instead
+    /// of when its lease runs out. Does nothing on a single node.
+    ///
+    /// # Errors
+    /// [`presence::RosterBackendError`] when Redis cannot be reached (the presences then go with the lease).
+    pub async fn retire(&self) -> Result<(), presence::RosterBackendError> {
+        match &self.roster {
+            Some(roster) => roster.retire().await,
+            None => Ok(()),
         }
     }
 }

@@ -71,6 +71,8 @@ impl From<ContentError> for ApiError {
                 ApiError::Conflict { message: not_owner.to_string(), current: Value::Null }
             }
             ContentError::Store(error) => ApiError::Internal(error.into()),
+            // API writes carry no owner token, so they never ask the roster; kept total for safety.
+            roster @ ContentError::Roster(_) => ApiError::Internal(anyhow::anyhow!(roster.to_string())),
         }
     }
 }

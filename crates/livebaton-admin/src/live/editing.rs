@@ -205,7 +205,7 @@ impl EditChannel {
             ),
             Err(ContentError::Invalid(errors)) => (ReplyStatus::Error, json!({"reason": "invalid", "errors": errors})),
             Err(ContentError::NotFound) => (ReplyStatus::Error, refuse("deleted")),
-            Err(ContentError::Store(error)) => {
+            Err(error @ (ContentError::Store(_) | ContentError::Roster(_))) => {
                 tracing::error!(%error, "save failed");
                 (ReplyStatus::Error, json!({"reason": "unavailable", "message": "the save failed; your draft is kept"}))
             }

@@ -9,6 +9,7 @@
 mod draft;
 mod owner;
 mod presences;
+mod redis;
 mod target;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::pubsub::{Message, Subscription};
 pub use draft::{Draft, DraftAuthor, DraftChanged, DraftStore, LocalDraftStore};
 pub use owner::{DraftSummary, NotOwner, OwnerChangeReason, OwnerChanged, OwnerToken, RoleChange};
 pub use presences::{EditingPresence, EditingRole};
+pub use redis::RedisDraftStore;
 pub use target::{EditKind, EditTarget, Editor};
 
 use owner::{OwnerBoard, SessionOwner};
@@ -216,32 +218,88 @@ impl Editing {
 
     /// Proves that `view_id` holds the baton right now; pass the token to the store's save.
     ///
+    /// With a shared roster the token also records the session's leader and fence as the shared roster announced
+    /// them, and is refused while they do not name this tab (an instant after a hand-over elsewhere, before this node
+    /// heard of it) or while this node cannot vouch for its view (its lease is stale).
+    ///
     /// # Errors
     /// [`NotOwner`] for every tab but the owner.
     pub fn fence(&self, target: EditTarget, view_id: &str) -> Result<OwnerToken, NotOwner> {
+        let shared = self.presence.is_shared();
+        // Read before taking the board's lock: the lock order is tracker, then board.
+        let authority = if shared { self.presence.authority(&target.presence_topic()) } else { None };
+        let healthy = !shared || self.presence.is_healthy();
         let sessions = self.board.lock();
         let session = sessions.get(&target);
-        match session.and_then(|session| session.owner.as_ref().map(|owner| (owner, session.epoch))) {
-            Some((owner, epoch)) if &*owner.view_id == view_id => {
+        match session.and_then(|session| session.owner.as_ref().map(|owner| (owner, session))) {
+            Some((owner, session)) if &*owner.view_id == view_id => {
+                if shared {
+                    let agrees = authority
+                        .as_ref()
+                        .is_some_and(|authority| authority.member.is_some() && authority.member == session.member);
+                    if !agrees || !healthy {
+                        return Err(NotOwner { owner_name: None });
+                    }
+                }
                 let draft = self.board.drafts.get(&target);
                 Ok(OwnerToken {
                     target,
                     view_id: owner.view_id.clone(),
-                    epoch,
+                    epoch: session.epoch,
                     base_lock_version: draft.as_ref().map(|draft| draft.base_lock_version),
                     draft_version: draft.as_ref().map(|draft| draft.version),
+                    authority,
                 })
             }
             _ => Err(OwnerBoard::not_owner(session)),
         }
     }
 
-    /// Checks at commit time that `token`'s tab still holds the baton (no hand-over since it was issued).
+    /// Checks at commit time that `token`'s tab still holds the baton (no hand-over since it was issued), as this node
+    /// sees it. With a shared roster it also requires the shared roster's leader and fence, as this node last heard
+    /// them, to be the token's, and this node's lease to be fresh; a hand-over on another node that this node has not
+    /// heard of yet (milliseconds) is caught only by [`Editing::verify_with_authority`].
     ///
     /// # Errors
     /// [`NotOwner`] when ownership moved on.
     pub fn verify(&self, token: &OwnerToken) -> Result<(), NotOwner> {
-        Self::check(&self.board.lock(), token)
+        let current = token
+            .authority
+            .as_ref()
+            .map(|_| (self.presence.authority(&token.target.presence_topic()), self.presence.is_healthy()));
+        let sessions = self.board.lock();
+        Self::check(&sessions, token)?;
+        if let (Some(expected), Some((current, healthy))) = (&token.authority, current) {
+            if current.as_ref() != Some(expected) || !healthy {
+                return Err(NotOwner { owner_name: None });
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Editing::verify`], then, with a shared roster, asks Redis atomically whether the token's tab still leads
+    /// the session with the same fence (same dataset generation, leader's node alive). This is the check to make just
+    /// before committing a save on several nodes: a tab whose ownership moved on anywhere in the cluster is refused
+    /// even if this node has not heard of it yet. On a single node it is [`Editing::verify`].
+    ///
+    /// # Errors
+    /// [`EditingError::NotOwner`] when ownership moved on; [`EditingError::Presence`] when Redis cannot be asked (the
+    /// save must not proceed then either).
+    pub async fn verify_with_authority(&self, token: &OwnerToken) -> Result<(), EditingError> {
+        self.verify(token)?;
+        let Some(authority) = &token.authority else { return Ok(()) };
+        let check = self.presence.check_authority(&token.target.presence_topic(), authority).await?;
+        if check.valid {
+            return Ok(());
+        }
+        let owner_name = check
+            .leader_fields
+            .as_ref()
+            .and_then(|fields| fields.get("user_name"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        tracing::info!(target = %token.target, view = %token.view_id, "save refused: the shared roster says the baton moved on");
+        Err(NotOwner { owner_name }.into())
     }
 
     /// Settles the draft after a save made with `token` committed, leaving the row at `saved_lock_version`: the

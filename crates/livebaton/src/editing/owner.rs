@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::draft::{DraftAuthor, DraftStore};
 use super::presences::{EditingPresence, first_eligible};
 use super::target::EditTarget;
-use crate::presence::{PresenceObserver, PresenceState, RosterChange};
+use crate::presence::{Authority, PresenceObserver, PresenceState, RosterChange};
 use crate::pubsub::{Message, PubSub};
 
 /// Why the owner changed.
@@ -94,7 +94,8 @@ pub struct NotOwner {
 }
 
 /// Proof, taken just before a save, that a tab holds the baton. The store checks it again at commit time with
-/// [`super::Editing::verify`], together with the row's `lock_version` against [`OwnerToken::base_lock_version`].
+/// [`super::Editing::verify`] (or, on several nodes, [`super::Editing::verify_with_authority`]), together with the
+/// row's `lock_version` against [`OwnerToken::base_lock_version`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnerToken {
     pub(crate) target: EditTarget,
@@ -102,6 +103,8 @@ pub struct OwnerToken {
     pub(crate) epoch: u64,
     pub(crate) base_lock_version: Option<i64>,
     pub(crate) draft_version: Option<u64>,
+    /// With a shared roster: the leader and fence the shared roster had for the session when the token was issued.
+    pub(crate) authority: Option<Authority>,
 }
 
 impl OwnerToken {
@@ -129,12 +132,20 @@ impl OwnerToken {
     pub fn draft_version(&self) -> Option<u64> {
         self.draft_version
     }
+
+    /// With a shared roster, the shared roster's fence for this ownership (it changes with every owner change in the
+    /// cluster, and never repeats within a Redis dataset).
+    pub fn fence(&self) -> Option<u64> {
+        self.authority.as_ref().map(|authority| authority.fence)
+    }
 }
 
 /// Ownership of one session.
 #[derive(Debug, Default)]
 pub(crate) struct SessionOwner {
     pub(crate) owner: Option<EditingPresence>,
+    /// The owner entry's id in the shared roster (with one).
+    pub(crate) member: Option<Arc<str>>,
     pub(crate) epoch: u64,
 }
 
@@ -142,7 +153,8 @@ pub(crate) struct SessionOwner {
 pub(crate) struct OwnerBoard {
     /// Session → owner and epoch. A std `Mutex`. Lock order, everywhere: tracker → observers list → this → draft store
     /// → PubSub registry. The observer takes it inside the tracker's lock; draft updates and fencing take it alone and
-    /// never call the tracker while holding it, so no cycle exists.
+    /// never call the tracker while holding it (fencing reads the shared roster's authority from the tracker *before*
+    /// taking it), so no cycle exists. A shared draft store only queues its write-through under it (a channel send).
     sessions: Mutex<HashMap<EditTarget, SessionOwner>>,
     /// Source of ownership epochs for every session. Never reset (not even when a session ends and starts again), so
     /// a token from any earlier ownership can never match again. Bumped only under `sessions`.
@@ -185,12 +197,15 @@ impl PresenceObserver for OwnerBoard {
             self.drafts.remove(&target);
             return;
         }
-        let owner = first_eligible(roster.entries(topic)).map(EditingPresence::from_entry);
+        let first = first_eligible(roster.entries(topic));
+        let member = first.and_then(|entry| entry.member.clone());
+        let owner = first.map(EditingPresence::from_entry);
         let session = sessions.entry(target).or_default();
         let owner_view = owner.as_ref().map(|owner| &owner.view_id);
         if session.owner.as_ref().map(|owner| &owner.view_id) == owner_view {
             // Same tab still first; refresh its details (an update may have changed them).
             session.owner = owner;
+            session.member = member;
             return;
         }
         let previous = session.owner.take();
@@ -204,6 +219,7 @@ impl PresenceObserver for OwnerBoard {
         };
         session.epoch = self.epochs.fetch_add(1, Ordering::Relaxed) + 1;
         session.owner = owner.clone();
+        session.member = member;
         let draft = self
             .drafts
             .get(&target)

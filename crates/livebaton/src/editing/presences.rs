@@ -84,9 +84,10 @@ impl EditingRole {
     }
 }
 
-/// Whether an entry may hold the baton.
+/// Whether an entry may hold the baton: its `can_edit` field, the same rule the shared roster applies
+/// ([`crate::presence::is_eligible`]).
 pub(crate) fn is_eligible(entry: &Entry) -> bool {
-    entry.meta.get("can_edit").and_then(serde_json::Value::as_bool).unwrap_or(false)
+    crate::presence::is_eligible(&entry.meta.fields)
 }
 
 /// The owner among entries given in sequence order.

@@ -4,24 +4,46 @@
 //! [`PresenceState`]. [`Presence::track`] returns a [`TrackGuard`]; the entry lives exactly as long as the guard:
 //! [`TrackGuard::leave`] removes it at once, dropping the guard (the owning task ended: a closed tab, a crash) keeps
 //! it listed for `leave_grace` so the same tab can come back and reclaim its place, then removes it.
+//!
+//! On several nodes the roster is shared ([`RedisRoster`], built by [`Presence::connect_redis`] or
+//! [`crate::Engine::with_redis`]): each node is the only writer of its own entries, Redis numbers every join in one
+//! atomic step and publishes every change, and each node keeps a replica of every other node's entries in the same
+//! [`PresenceState`], so reads stay local and every node computes the same order, diffs and owners. The rules for
+//! keeping the replica faithful are in [`replica`]; the Redis side is in [`RedisRoster`]'s module documentation.
 
 mod backend;
 mod change;
+mod redis;
+pub mod replica;
 mod shapes;
 mod state;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Handle;
 
 use crate::pubsub::{Message, PubSub, Subscription};
 
-pub use backend::{BoxFuture, LocalRoster, RosterBackend, RosterBackendError};
+pub use backend::{AuthorityCheck, BoxFuture, JoinCall, LocalRoster, OwnOp, RosterBackend, RosterBackendError};
 pub use change::RosterChange;
+pub use redis::{
+    DocSink, DocWrite, RedisRoster, RedisRosterConfig, RedisRosterError, RedisRosterStats, RedisRosterStatus,
+};
+pub use replica::{Applied, JoinOutcome, OwnEntry, RemoteEntry, RemoteEvent, RemoteOp, TopicSnapshot};
 pub use shapes::{Meta, PresenceDiff, PresenceEntry, PresenceEntryRef, PresenceList, PresenceMeta, RESERVED_META_KEYS};
-pub use state::{CloseToken, Entry, EntryId, JoinRequest, Joined, NotTracked, PresenceState};
+pub use state::{Authority, CloseToken, Entry, EntryId, Insert, JoinRequest, Joined, NotTracked, PresenceState};
+
+/// The meta field that makes an entry *eligible* to lead its topic: `true` means it may. The editing layer writes it
+/// (`can_edit`) and picks the owner as the first eligible entry; a shared roster keeps the same leader per topic, with
+/// a fencing number, so a save can be checked against it.
+pub const ELIGIBLE_FIELD: &str = "can_edit";
+
+/// Whether an entry with these fields may lead its topic (see [`ELIGIBLE_FIELD`]).
+pub fn is_eligible(fields: &Meta) -> bool {
+    fields.get(ELIGIBLE_FIELD).and_then(serde_json::Value::as_bool).unwrap_or(false)
+}
 
 /// Settings for a [`Presence`] tracker.
 #[derive(Clone, Debug)]
@@ -48,6 +70,9 @@ pub enum PresenceError {
     /// The shared roster could not be reached; nothing was tracked.
     #[error(transparent)]
     Backend(#[from] RosterBackendError),
+    /// The shared roster could not be set up.
+    #[error(transparent)]
+    Redis(#[from] RedisRosterError),
 }
 
 /// Something that must react to every change of some topics' rosters at once (not coalesced): the editing layer
@@ -78,11 +103,18 @@ struct Shared {
     /// The roster and the diffs waiting for their coalescing window. A std `Mutex`: no critical section awaits; most
     /// are a few map operations, the longest is `list` of one topic (about 0.5 ms for 10,000 entries). Publishing under
     /// it keeps each topic's diffs in order. One lock for all topics is simple and measured fast enough; shard it by
-    /// topic if contention shows up.
+    /// topic if contention shows up. With a shared roster, own changes are handed to the backend (a non-blocking
+    /// queue) under this lock too, so their order in the queue is their order here, and a backend reading this node's
+    /// entries under the lock ([`RosterHandle::own_entries`]) knows exactly which queued changes they include; other
+    /// nodes' events are applied under it, so the replica changes in one place only.
     inner: Mutex<Inner>,
     pubsub: PubSub,
     config: PresenceConfig,
+    /// Where order comes from: this node ([`LocalRoster`]) or a shared roster. A trait object, shared with the
+    /// backend's own tasks, which reach back only through a weak [`RosterHandle`] (no cycle keeps a tracker alive).
     backend: Arc<dyn RosterBackend>,
+    /// With a shared roster, `"<node id>#"`: the prefix of this node's member ids (`None` on a single node).
+    own_prefix: Option<Arc<str>>,
     /// Registered once at start-up and read on every change: an `RwLock` so readers never contend.
     observers: RwLock<Vec<Arc<dyn PresenceObserver>>>,
     /// Grace timers and coalescing flushes are spawned here, also from `Drop` where no runtime context may exist.
@@ -115,11 +147,67 @@ impl Presence {
             inner: Mutex::new(Inner { state: PresenceState::new(format!("{nanos:x}.")), pending: HashMap::new() }),
             pubsub,
             config,
+            own_prefix: backend.node_id().map(|node| Arc::from(format!("{node}#"))),
             backend,
             observers: RwLock::new(Vec::new()),
             runtime: Handle::current(),
         };
-        Presence { shared: Arc::new(shared) }
+        let shared = Arc::new(shared);
+        shared.backend.attach(RosterHandle { shared: Arc::downgrade(&shared) });
+        Presence { shared }
+    }
+
+    /// A tracker whose roster is shared with other nodes through Redis at `url`, as node `node_name`: connects,
+    /// loads every node's entries, and starts the node's lease, writer and subscriber tasks. When it returns, `list`
+    /// shows the whole cluster. Diffs are published on `pubsub` (which should carry other broadcasts between the same
+    /// nodes, e.g. with [`crate::pubsub::RedisBackend`]).
+    ///
+    /// # Errors
+    /// [`PresenceError::Redis`] when Redis cannot be reached or the settings cannot work.
+    pub async fn connect_redis(
+        pubsub: PubSub,
+        config: PresenceConfig,
+        url: &str,
+        node_name: &str,
+        roster: RedisRosterConfig,
+    ) -> Result<(Self, Arc<RedisRoster>), PresenceError> {
+        let backend = RedisRoster::connect(url, node_name, roster).await?;
+        let presence = Self::with_backend(pubsub, config, backend.clone());
+        backend.start().await?;
+        Ok((presence, backend))
+    }
+
+    /// Whether the roster is shared with other nodes.
+    pub fn is_shared(&self) -> bool {
+        self.shared.own_prefix.is_some()
+    }
+
+    /// This node's id in the shared roster, if it is shared.
+    pub fn node_id(&self) -> Option<&str> {
+        self.shared.backend.node_id()
+    }
+
+    /// The shared roster's leader of `topic` as this node last heard it (`None` on a single node, or while unknown).
+    pub fn authority(&self, topic: &str) -> Option<Authority> {
+        self.shared.lock().state.authority(topic).cloned()
+    }
+
+    /// Asks the shared roster, atomically, whether `authority` still leads `topic` (always valid on a single node).
+    ///
+    /// # Errors
+    /// [`PresenceError::Backend`] when the shared roster cannot be reached.
+    pub async fn check_authority(&self, topic: &str, authority: &Authority) -> Result<AuthorityCheck, PresenceError> {
+        Ok(self.shared.backend.check_authority(topic, authority).await?)
+    }
+
+    /// Whether this node can vouch for its view of the shared roster now (always true on a single node).
+    pub fn is_healthy(&self) -> bool {
+        self.shared.backend.is_healthy()
+    }
+
+    /// Waits until this node's changes so far have been written to the shared roster (at once on a single node).
+    pub async fn flush(&self) {
+        self.shared.backend.flush().await;
     }
 
     /// The PubSub diffs are published on.
@@ -158,14 +246,57 @@ impl Presence {
         meta: Meta,
         tab_id: Option<&str>,
     ) -> Result<TrackGuard, PresenceError> {
-        let seq = self.shared.backend.reserve(topic).await?;
-        let request = JoinRequest { key: Arc::from(key), fields: Arc::new(meta), tab_id: tab_id.map(Arc::from), seq };
+        if let Some(own) = &self.shared.own_prefix {
+            return self.track_shared(own.clone(), topic, key, meta, tab_id).await;
+        }
+        let request =
+            JoinRequest { key: Arc::from(key), fields: Arc::new(meta), tab_id: tab_id.map(Arc::from), seq: None };
         let mut inner = self.shared.lock();
         let joined = inner.state.join(topic, request);
         let topic: Arc<str> = Arc::from(topic);
         self.shared.apply(&mut inner, &topic, joined.change);
         drop(inner);
         Ok(TrackGuard { shared: self.shared.clone(), topic, id: joined.id, key: Arc::from(key), released: false })
+    }
+
+    /// A join numbered by the shared roster: reserve the entry's id and ref, have the roster number it (its answer
+    /// also says what this node must see first), then insert it.
+    async fn track_shared(
+        &self,
+        own: Arc<str>,
+        topic: &str,
+        key: &str,
+        meta: Meta,
+        tab_id: Option<&str>,
+    ) -> Result<TrackGuard, PresenceError> {
+        let topic: Arc<str> = Arc::from(topic);
+        let key: Arc<str> = Arc::from(key);
+        let fields = state::without_reserved_keys(Arc::new(meta));
+        let tab: Option<Arc<str>> = tab_id.map(Arc::from);
+        let (id, phx_ref, known_ver, floor) = {
+            let mut inner = self.shared.lock();
+            let (id, phx_ref) = inner.state.reserve_entry();
+            (id, phx_ref, inner.state.topic_ver(&topic).unwrap_or(0), inner.state.max_seq(&topic))
+        };
+        let member: Arc<str> = Arc::from(format!("{own}{:x}", id.get()));
+        let call = JoinCall {
+            topic: topic.clone(),
+            member: member.clone(),
+            key: key.clone(),
+            phx_ref: phx_ref.clone(),
+            eligible: is_eligible(&fields),
+            fields: fields.clone(),
+            tab: tab.clone(),
+            floor,
+            known_ver,
+        };
+        let outcome = self.shared.backend.join(call).await?;
+        let mut inner = self.shared.lock();
+        let join = replica::OwnJoin { id, key: key.clone(), fields, phx_ref, tab_id: tab, member, outcome: &outcome };
+        let change = replica::apply_own_join(&mut inner.state, &own, &topic, join);
+        self.shared.apply(&mut inner, &topic, change);
+        drop(inner);
+        Ok(TrackGuard { shared: self.shared.clone(), topic, id, key, released: false })
     }
 
     /// Phoenix's `list(topic)`: `key → {metas}`, in order.
@@ -222,9 +353,95 @@ impl Presence {
     ) -> Result<(), E> {
         let mut inner = self.shared.lock();
         let (first, second) = pick(&inner.state)?;
+        let before = |state: &PresenceState, id| {
+            state.entry(topic, id).and_then(|entry| Some((entry.member.clone()?, entry.meta.seq)))
+        };
+        let shared_swap = (before(&inner.state, first), before(&inner.state, second));
         let change = inner.state.swap_order(topic, first, second)?;
-        self.shared.apply(&mut inner, &Arc::from(topic), change);
+        let topic: Arc<str> = Arc::from(topic);
+        if !change.is_empty() {
+            if let (Some(first), Some(second)) = shared_swap {
+                self.shared.backend.submit(OwnOp::Swap { topic: topic.clone(), first, second });
+            }
+        }
+        self.shared.apply(&mut inner, &topic, change);
         Ok(())
+    }
+}
+
+/// How a shared roster backend reaches the tracker it serves: applies other nodes' changes, reads this node's own
+/// entries for re-asserting them. Holds the tracker weakly: a backend never keeps a dropped tracker alive.
+#[derive(Clone)]
+pub struct RosterHandle {
+    shared: Weak<Shared>,
+}
+
+impl RosterHandle {
+    /// Applies an event of the shared roster (see [`replica::apply_event`]); `None` once the tracker is gone.
+    pub fn apply_event(&self, event: &RemoteEvent) -> Option<Applied> {
+        let shared = self.shared.upgrade()?;
+        let own = shared.own_prefix.clone()?;
+        let mut inner = shared.lock();
+        let applied = replica::apply_event(&mut inner.state, &own, event);
+        if let Applied::Changed(change) = &applied {
+            shared.apply(&mut inner, &event.topic, change.clone());
+        }
+        Some(applied)
+    }
+
+    /// Replaces the replica of a topic with a snapshot (see [`replica::apply_snapshot`]); false once the tracker is
+    /// gone.
+    pub fn apply_snapshot(&self, snapshot: &TopicSnapshot, drop_stale: bool) -> bool {
+        let Some(shared) = self.shared.upgrade() else { return false };
+        let Some(own) = shared.own_prefix.clone() else { return false };
+        let mut inner = shared.lock();
+        let change = replica::apply_snapshot(&mut inner.state, &own, snapshot, drop_stale);
+        shared.apply(&mut inner, &snapshot.topic, change);
+        true
+    }
+
+    /// The replica's version of `topic` (0: none) and the highest seq in use on it, read just before a join is sent,
+    /// so the answer carries only what the replica is still missing at that moment.
+    pub fn topic_position(&self, topic: &str) -> (u64, u64) {
+        self.shared.upgrade().map_or((0, 0), |shared| {
+            let inner = shared.lock();
+            (inner.state.topic_ver(topic).unwrap_or(0), inner.state.max_seq(topic))
+        })
+    }
+
+    /// The topics this replica holds entries of.
+    pub fn topics(&self) -> Vec<Arc<str>> {
+        self.shared.upgrade().map_or_else(Vec::new, |shared| shared.lock().state.topic_names().cloned().collect())
+    }
+
+    /// The shared roster was lost: runs `switch` (which records the new dataset generation and says whether it is
+    /// new) and, if it is, [`replica::begin_reset`], both under the tracker's lock, so no event of the new generation
+    /// can be applied to the old versions in between. Returns what `switch` returned.
+    pub fn begin_reset(&self, switch: impl FnOnce() -> bool) -> bool {
+        match self.shared.upgrade() {
+            Some(shared) => {
+                let mut inner = shared.lock();
+                let switched = switch();
+                if switched {
+                    replica::begin_reset(&mut inner.state);
+                }
+                switched
+            }
+            None => switch(),
+        }
+    }
+
+    /// This node's entries, read under the tracker's lock together with `mark()` (changes are submitted under the same
+    /// lock, so `mark` can note which submitted changes the list already includes). `None` once the tracker is gone.
+    pub fn own_entries<R>(&self, mark: impl FnOnce() -> R) -> Option<(Vec<OwnEntry>, R)> {
+        let shared = self.shared.upgrade()?;
+        let inner = shared.lock();
+        Some((replica::own_entries(&inner.state), mark()))
+    }
+
+    /// Whether the tracker still exists.
+    pub fn is_alive(&self) -> bool {
+        self.shared.strong_count() > 0
     }
 }
 
@@ -292,12 +509,20 @@ impl Shared {
 
     fn release(self: &Arc<Self>, topic: &Arc<str>, id: EntryId, grace: Duration) {
         let mut inner = self.lock();
+        let member = inner.state.entry(topic, id).and_then(|entry| entry.member.clone());
         if grace.is_zero() {
             let change = inner.state.leave(topic, id);
+            if let (Some(member), false) = (member, change.is_empty()) {
+                self.backend.submit(OwnOp::Leave { topic: topic.clone(), member });
+            }
             self.apply(&mut inner, topic, change);
             return;
         }
         let Some(token) = inner.state.close(topic, id) else { return };
+        let tab = inner.state.entry(topic, id).and_then(|entry| entry.tab_id.clone());
+        if let (Some(member), Some(tab)) = (member.clone(), tab) {
+            self.backend.submit(OwnOp::Close { topic: topic.clone(), member, tab });
+        }
         drop(inner);
         let shared = self.clone();
         let topic = topic.clone();
@@ -305,6 +530,9 @@ impl Shared {
             tokio::time::sleep(grace).await;
             let mut inner = shared.lock();
             let change = inner.state.expire(&topic, id, token);
+            if let (Some(member), false) = (member, change.is_empty()) {
+                shared.backend.submit(OwnOp::Leave { topic: topic.clone(), member });
+            }
             shared.apply(&mut inner, &topic, change);
         });
     }
@@ -348,6 +576,18 @@ impl TrackGuard {
     pub fn update(&self, meta: Meta) -> Result<(), PresenceError> {
         let mut inner = self.shared.lock();
         let change = inner.state.update(&self.topic, self.id, Arc::new(meta))?;
+        if let Some(entry) = inner.state.entry(&self.topic, self.id) {
+            if let Some(member) = &entry.member {
+                self.shared.backend.submit(OwnOp::Update {
+                    topic: self.topic.clone(),
+                    member: member.clone(),
+                    key: entry.key.clone(),
+                    phx_ref: entry.meta.phx_ref.clone(),
+                    fields: entry.meta.fields.clone(),
+                    eligible: is_eligible(&entry.meta.fields),
+                });
+            }
+        }
         self.shared.apply(&mut inner, &self.topic, change);
         Ok(())
     }

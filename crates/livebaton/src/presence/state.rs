@@ -6,6 +6,11 @@
 //!
 //! Lingering ("closed") entries stay listed until the tracker expires them or the same tab reclaims them; reads do not
 //! distinguish them, so a tab that reloads within the grace period never appears to leave.
+//!
+//! With a shared roster (Redis) the same state also holds *remote* entries (other nodes' entries, replicated) and this
+//! node's own entries numbered by the shared roster. Those are driven through the lower-level operations at the end of
+//! this file ([`PresenceState::insert`], [`PresenceState::set_meta`], [`PresenceState::move_to`]) by
+//! [`super::replica`]; the operations above stay what a single node uses.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,9 +18,32 @@ use std::sync::Arc;
 use super::change::RosterChange;
 use super::shapes::{Meta, PresenceEntry, PresenceList, PresenceMeta, RESERVED_META_KEYS};
 
+/// Who leads a topic according to the shared roster (Redis), and the fencing number of that leadership.
+///
+/// The shared roster keeps, per topic, its first *eligible* entry (see [`super::is_eligible`]) and a number that
+/// changes every time that entry changes, drawn from a counter that only grows within one Redis dataset (`generation`). A
+/// fencing token names all three, so it matches the authority again only if nothing changed in between.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authority {
+    /// The Redis dataset's generation: a random id created with the dataset, so numbers from before a Redis restart
+    /// or flush never match numbers after it.
+    pub generation: Arc<str>,
+    /// The member id of the first eligible entry, if any.
+    pub member: Option<Arc<str>>,
+    /// Changes whenever `member` changes.
+    pub fence: u64,
+}
+
 /// Identifies one tracked entry for its whole life, across updates (which change `phx_ref`) and reorders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntryId(u64);
+
+impl EntryId {
+    /// The number behind the id (unique within one [`PresenceState`]).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
 
 /// Proof that an entry was closed at a given moment; expiring with a stale token (the entry was reclaimed and closed
 /// again since) does nothing.
@@ -40,6 +68,19 @@ pub struct Entry {
     pub tab_id: Option<Arc<str>>,
     /// Set while the entry lingers after its owner closed without leaving.
     pub closing: Option<CloseToken>,
+    /// The entry's id in the shared roster (`<node id>#<n>`), unique in the cluster; `None` on a single node.
+    pub member: Option<Arc<str>>,
+    /// Whether another node tracks this entry (this node only replicates it).
+    pub remote: bool,
+    /// The shared roster's version of the last change of this entry's metadata applied here (0 when unknown), so a
+    /// replayed older change never overwrites a newer one.
+    pub ver: u64,
+    /// The shared roster's version at which this entry's place was last stated (its join, a move, a reload). Kept
+    /// apart from `ver` because this node may reorder entries itself (a swap) before the roster confirms it.
+    pub place_ver: u64,
+    /// Set on remote entries when the shared roster was lost (Redis restarted or flushed) until their node re-asserts
+    /// them; entries still stale after the re-assert grace are dropped.
+    pub stale: bool,
 }
 
 /// What a join asks for.
@@ -66,11 +107,40 @@ pub struct Joined {
     pub change: RosterChange,
 }
 
+/// What [`PresenceState::insert`] adds: an entry whose number (and, for a remote entry, whose `phx_ref`) the shared
+/// roster decided.
+#[derive(Clone, Debug)]
+pub struct Insert {
+    /// The entry's id: reserved with [`PresenceState::reserve_entry`], or `None` for a new one.
+    pub id: Option<EntryId>,
+    /// Presence key.
+    pub key: Arc<str>,
+    /// Application metadata.
+    pub fields: Arc<Meta>,
+    /// The entry's `phx_ref`, or `None` for a new local one.
+    pub phx_ref: Option<Arc<str>>,
+    /// Place in the order.
+    pub seq: u64,
+    /// Reclaim identity (own entries only).
+    pub tab_id: Option<Arc<str>>,
+    /// Shared roster id.
+    pub member: Arc<str>,
+    /// Whether another node tracks it.
+    pub remote: bool,
+    /// Shared roster version of the entry.
+    pub ver: u64,
+    /// An entry this one replaces in the same change (a reclaim): it leaves, and if it had the same key the new meta
+    /// names its `phx_ref` as `phx_ref_prev`.
+    pub replacing: Option<EntryId>,
+}
+
 /// One topic's entries.
 #[derive(Debug, Default)]
 struct TopicRoster {
-    /// Entries by sequence number: the topic's total order.
-    by_seq: BTreeMap<u64, Entry>,
+    /// Entries by sequence number (then id): the topic's total order. The id is part of the key only so that two
+    /// entries can briefly hold the same number while a replica converges (a shared roster's order is unique; a
+    /// replica may apply a local reorder before hearing a concurrent one); on a single node numbers are unique.
+    by_seq: BTreeMap<(u64, EntryId), Entry>,
     /// Where each entry sits in `by_seq`.
     seq_of: HashMap<EntryId, u64>,
     /// Lingering entries by tab, most recently closed last, for reclaim. (A tab normally has one entry per topic; if
@@ -81,6 +151,12 @@ struct TopicRoster {
     /// Entries per key, and how many keys have more than one: while none do, `list` needs no grouping.
     key_counts: HashMap<Arc<str>, u32>,
     shared_keys: usize,
+    /// Entries by shared roster id.
+    members: HashMap<Arc<str>, EntryId>,
+    /// The shared roster's version of this topic that the replica has applied (0: none yet).
+    ver: u64,
+    /// The shared roster's leader of this topic, as last heard.
+    authority: Option<Authority>,
 }
 
 impl TopicRoster {
@@ -115,13 +191,17 @@ impl TopicRoster {
     }
 
     fn entry_mut(&mut self, id: EntryId) -> Option<&mut Entry> {
-        let seq = self.seq_of.get(&id)?;
-        self.by_seq.get_mut(seq)
+        let seq = *self.seq_of.get(&id)?;
+        self.by_seq.get_mut(&(seq, id))
+    }
+
+    fn seq_taken(&self, seq: u64) -> bool {
+        self.by_seq.range((seq, EntryId(0))..=(seq, EntryId(u64::MAX))).next().is_some()
     }
 }
 
 /// The tracker owns `phx_ref`, `phx_ref_prev` and `seq`: values an application supplied under those names are dropped.
-fn without_reserved_keys(mut fields: Arc<Meta>) -> Arc<Meta> {
+pub(crate) fn without_reserved_keys(mut fields: Arc<Meta>) -> Arc<Meta> {
     if RESERVED_META_KEYS.iter().any(|key| fields.contains_key(*key)) {
         let fields = Arc::make_mut(&mut fields);
         for key in RESERVED_META_KEYS {
@@ -172,12 +252,10 @@ impl PresenceState {
         if let (Some(id), Some(tab)) = (reclaimable, &request.tab_id) {
             roster.forget_closing(tab, id);
         }
-        if let Some((old_key, seq)) =
-            reclaimable.and_then(|id| Some((roster.entry_mut(id)?.key.clone(), roster.seq_of[&id])))
-        {
+        if let Some((old_key, id)) = reclaimable.and_then(|id| Some((roster.entry_mut(id)?.key.clone(), id))) {
             roster.uncount_key(&old_key);
             roster.count_key(&request.key);
-            let entry = roster.by_seq.get_mut(&seq).expect("seq_of and by_seq agree");
+            let entry = roster.entry_mut(id).expect("seq_of and by_seq agree");
             let old = (entry.key.clone(), entry.meta.clone());
             let same_key = entry.key == request.key;
             entry.key = request.key;
@@ -193,18 +271,29 @@ impl PresenceState {
         }
 
         let seq = match request.seq {
-            Some(seq) if !roster.by_seq.contains_key(&seq) => seq,
+            Some(seq) if !roster.seq_taken(seq) => seq,
             _ => roster.next_seq,
         };
         roster.next_seq = roster.next_seq.max(seq + 1);
         self.next_entry += 1;
         let id = EntryId(self.next_entry);
         let meta = Arc::new(PresenceMeta { phx_ref, phx_ref_prev: None, seq, fields: request.fields });
-        let entry = Entry { id, key: request.key, meta, tab_id: request.tab_id, closing: None };
+        let entry = Entry {
+            id,
+            key: request.key,
+            meta,
+            tab_id: request.tab_id,
+            closing: None,
+            member: None,
+            remote: false,
+            ver: 0,
+            place_ver: 0,
+            stale: false,
+        };
         let change = RosterChange { joins: vec![(entry.key.clone(), entry.meta.clone())], leaves: Vec::new() };
         roster.count_key(&entry.key);
         roster.seq_of.insert(id, seq);
-        roster.by_seq.insert(seq, entry);
+        roster.by_seq.insert((seq, id), entry);
         Joined { id, reclaimed: false, change }
     }
 
@@ -228,8 +317,11 @@ impl PresenceState {
     pub fn leave(&mut self, topic: &str, id: EntryId) -> RosterChange {
         let Some(roster) = self.topics.get_mut(topic) else { return RosterChange::default() };
         let Some(seq) = roster.seq_of.remove(&id) else { return RosterChange::default() };
-        let entry = roster.by_seq.remove(&seq).expect("seq_of and by_seq agree");
+        let entry = roster.by_seq.remove(&(seq, id)).expect("seq_of and by_seq agree");
         roster.uncount_key(&entry.key);
+        if let Some(member) = &entry.member {
+            roster.members.remove(member);
+        }
         if let (Some(tab), Some(_)) = (&entry.tab_id, entry.closing) {
             roster.forget_closing(tab, id);
         }
@@ -274,10 +366,12 @@ impl PresenceState {
         if seq_a == seq_b {
             return Ok(RosterChange::default());
         }
-        let mut a = roster.by_seq.remove(&seq_a).expect("seq_of and by_seq agree");
-        let mut b = roster.by_seq.remove(&seq_b).expect("seq_of and by_seq agree");
+        let mut a = roster.by_seq.remove(&(seq_a, first)).expect("seq_of and by_seq agree");
+        let mut b = roster.by_seq.remove(&(seq_b, second)).expect("seq_of and by_seq agree");
         let mut change = RosterChange::default();
         for (entry, seq, phx_ref) in [(&mut a, seq_b, ref_a), (&mut b, seq_a, ref_b)] {
+            // With a shared roster this place is a guess until the roster confirms the swap (its event is newer than
+            // `place_ver`) or refuses it (the node reloads the topic, and a reload at or after `place_ver` wins).
             let old = entry.meta.clone();
             entry.meta = Arc::new(PresenceMeta {
                 phx_ref,
@@ -290,8 +384,8 @@ impl PresenceState {
         }
         roster.seq_of.insert(first, seq_b);
         roster.seq_of.insert(second, seq_a);
-        roster.by_seq.insert(seq_b, a);
-        roster.by_seq.insert(seq_a, b);
+        roster.by_seq.insert((seq_b, first), a);
+        roster.by_seq.insert((seq_a, second), b);
         Ok(change)
     }
 
@@ -317,7 +411,7 @@ impl PresenceState {
     /// One entry.
     pub fn entry(&self, topic: &str, id: EntryId) -> Option<&Entry> {
         let roster = self.topics.get(topic)?;
-        roster.by_seq.get(roster.seq_of.get(&id)?)
+        roster.by_seq.get(&(*roster.seq_of.get(&id)?, id))
     }
 
     /// The entry with presence key `key` that comes first in the order.
@@ -338,5 +432,171 @@ impl PresenceState {
     /// Number of topics with at least one entry.
     pub fn topic_count(&self) -> usize {
         self.topics.len()
+    }
+
+    // ---- Shared-roster operations: entries numbered (and, if remote, named) by another authority. ----
+
+    /// A new `phx_ref` of this state.
+    pub fn next_ref(&mut self) -> Arc<str> {
+        self.new_ref()
+    }
+
+    /// Reserves an entry id and a `phx_ref` for an entry that a shared roster has still to number
+    /// (see [`PresenceState::insert`]).
+    pub fn reserve_entry(&mut self) -> (EntryId, Arc<str>) {
+        self.next_entry += 1;
+        (EntryId(self.next_entry), self.new_ref())
+    }
+
+    /// Adds an entry numbered by a shared roster, replacing `insert.replacing` in the same change if it is still there.
+    /// A seq already held by another entry is accepted (the replica converges; see `TopicRoster::by_seq`).
+    pub fn insert(&mut self, topic: &str, insert: Insert) -> (EntryId, RosterChange) {
+        let fields = without_reserved_keys(insert.fields);
+        let phx_ref = match insert.phx_ref {
+            Some(phx_ref) => phx_ref,
+            None => self.new_ref(),
+        };
+        let id = match insert.id {
+            Some(id) => id,
+            None => {
+                self.next_entry += 1;
+                EntryId(self.next_entry)
+            }
+        };
+        let mut change = match insert.replacing {
+            Some(old) => self.leave(topic, old),
+            None => RosterChange::default(),
+        };
+        let prev = change.leaves.first().filter(|(key, _)| *key == insert.key).map(|(_, meta)| meta.phx_ref.clone());
+        if !self.topics.contains_key(topic) {
+            self.topics.insert(Arc::from(topic), TopicRoster { next_seq: 1, ..TopicRoster::default() });
+        }
+        let roster = self.topics.get_mut(topic).expect("inserted above");
+        roster.next_seq = roster.next_seq.max(insert.seq + 1);
+        let meta = Arc::new(PresenceMeta { phx_ref, phx_ref_prev: prev, seq: insert.seq, fields });
+        let entry = Entry {
+            id,
+            key: insert.key,
+            meta,
+            tab_id: insert.tab_id,
+            closing: None,
+            member: Some(insert.member.clone()),
+            remote: insert.remote,
+            ver: insert.ver,
+            place_ver: insert.ver,
+            stale: false,
+        };
+        change.joins.push((entry.key.clone(), entry.meta.clone()));
+        roster.count_key(&entry.key);
+        roster.members.insert(insert.member, id);
+        roster.seq_of.insert(id, insert.seq);
+        roster.by_seq.insert((insert.seq, id), entry);
+        (id, change)
+    }
+
+    /// The entry with shared roster id `member`.
+    pub fn by_member(&self, topic: &str, member: &str) -> Option<&Entry> {
+        let roster = self.topics.get(topic)?;
+        let id = *roster.members.get(member)?;
+        roster.by_seq.get(&(*roster.seq_of.get(&id)?, id))
+    }
+
+    /// Replaces an entry's metadata with a version decided elsewhere: `phx_ref` as given (a new local one when `None`),
+    /// `phx_ref_prev` naming the ref this replica listed until now.
+    ///
+    /// # Errors
+    /// [`NotTracked`] if the entry is gone.
+    pub fn set_meta(
+        &mut self,
+        topic: &str,
+        id: EntryId,
+        fields: Arc<Meta>,
+        phx_ref: Option<Arc<str>>,
+    ) -> Result<RosterChange, NotTracked> {
+        let fields = without_reserved_keys(fields);
+        let phx_ref = match phx_ref {
+            Some(phx_ref) => phx_ref,
+            None => self.new_ref(),
+        };
+        let entry = self.topics.get_mut(topic).and_then(|roster| roster.entry_mut(id)).ok_or(NotTracked)?;
+        let old = entry.meta.clone();
+        if old.phx_ref == phx_ref && old.fields == fields {
+            return Ok(RosterChange::default());
+        }
+        entry.meta = Arc::new(PresenceMeta { phx_ref, phx_ref_prev: Some(old.phx_ref.clone()), seq: old.seq, fields });
+        Ok(RosterChange {
+            joins: vec![(entry.key.clone(), entry.meta.clone())],
+            leaves: vec![(entry.key.clone(), old)],
+        })
+    }
+
+    /// Moves entries to new places in the order (a shared roster's reorder); each moved entry gets a new local
+    /// `phx_ref`, as for a swap. Entries already in place, or gone, are skipped.
+    pub fn move_to(&mut self, topic: &str, moves: &[(EntryId, u64)]) -> RosterChange {
+        let mut change = RosterChange::default();
+        for &(id, seq) in moves {
+            let Some(current) = self.topics.get(topic).and_then(|roster| roster.seq_of.get(&id).copied()) else {
+                continue;
+            };
+            if current == seq {
+                continue;
+            }
+            let phx_ref = self.new_ref();
+            let roster = self.topics.get_mut(topic).expect("checked above");
+            let mut entry = roster.by_seq.remove(&(current, id)).expect("seq_of and by_seq agree");
+            let old = entry.meta.clone();
+            entry.meta = Arc::new(PresenceMeta {
+                phx_ref,
+                phx_ref_prev: Some(old.phx_ref.clone()),
+                seq,
+                fields: old.fields.clone(),
+            });
+            change.leaves.push((entry.key.clone(), old));
+            change.joins.push((entry.key.clone(), entry.meta.clone()));
+            roster.next_seq = roster.next_seq.max(seq + 1);
+            roster.seq_of.insert(id, seq);
+            roster.by_seq.insert((seq, id), entry);
+        }
+        change
+    }
+
+    /// Bookkeeping fields of one entry (`ver`, `stale`, `closing`); not its key, meta or place, which only the
+    /// operations above may change.
+    pub(crate) fn entry_mut(&mut self, topic: &str, id: EntryId) -> Option<&mut Entry> {
+        self.topics.get_mut(topic)?.entry_mut(id)
+    }
+
+    /// The topics with at least one entry.
+    pub fn topic_names(&self) -> impl Iterator<Item = &Arc<str>> + '_ {
+        self.topics.keys()
+    }
+
+    /// The shared roster's version of `topic` this replica has applied; `None` when the topic has no entries here.
+    pub fn topic_ver(&self, topic: &str) -> Option<u64> {
+        self.topics.get(topic).map(|roster| roster.ver)
+    }
+
+    /// Records the shared roster's version of `topic` (ignored when the topic has no entries here).
+    pub fn set_topic_ver(&mut self, topic: &str, ver: u64) {
+        if let Some(roster) = self.topics.get_mut(topic) {
+            roster.ver = ver;
+        }
+    }
+
+    /// The shared roster's leader of `topic`, as last heard.
+    pub fn authority(&self, topic: &str) -> Option<&Authority> {
+        self.topics.get(topic)?.authority.as_ref()
+    }
+
+    /// Records the shared roster's leader of `topic` (ignored when the topic has no entries here).
+    pub fn set_authority(&mut self, topic: &str, authority: Option<Authority>) {
+        if let Some(roster) = self.topics.get_mut(topic) {
+            roster.authority = authority;
+        }
+    }
+
+    /// The highest sequence number in use on `topic` (0 when empty).
+    pub fn max_seq(&self, topic: &str) -> u64 {
+        self.topics.get(topic).and_then(|roster| roster.by_seq.keys().next_back()).map_or(0, |(seq, _)| *seq)
     }
 }

@@ -11,7 +11,7 @@
 mod backend;
 mod cluster;
 mod message;
-mod redis;
+pub(crate) mod redis;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

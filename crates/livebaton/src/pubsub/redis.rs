@@ -519,7 +519,7 @@ async fn run_publisher(
 
 /// Redis answered with an error that sending the same commands again cannot fix (e.g. missing permission). Anything
 /// else (I/O errors, timeouts, a server still loading) counts as a lost connection.
-fn is_refusal(error: &RedisError) -> bool {
+pub(crate) fn is_refusal(error: &RedisError) -> bool {
     matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
         && matches!(error.retry_method(), RetryMethod::NoRetry)
 }
@@ -599,19 +599,20 @@ async fn serve(
 }
 
 /// Exponential backoff with jitter: 0, then `min`, `2 min`, … up to `max`, each randomised to between half and all.
-struct Backoff {
+/// Shared with the Redis presence roster, so both reconnect alike.
+pub(crate) struct Backoff {
     next: Duration,
     min: Duration,
     max: Duration,
 }
 
 impl Backoff {
-    fn new(min: Duration, max: Duration) -> Self {
+    pub(crate) fn new(min: Duration, max: Duration) -> Self {
         let min = min.max(Duration::from_millis(1));
         Backoff { next: Duration::ZERO, min, max: max.max(min) }
     }
 
-    fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = if delay.is_zero() { self.min } else { (delay * 2).min(self.max) };
         // Half of the delay, plus a random part of the other half.
@@ -632,7 +633,7 @@ fn echo_prefix(name: &str) -> Vec<u8> {
 
 /// A random 64-bit number from the standard library's randomly seeded hasher (no RNG dependency needed for names
 /// and jitter).
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
