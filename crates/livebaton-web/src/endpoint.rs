@@ -71,6 +71,9 @@ pub struct LiveEndpoint {
     config: Arc<SocketConfig>,
     shutdown: watch::Receiver<bool>,
     next_connection: Arc<AtomicU64>,
+    /// Makes connection ids unique across processes: on several nodes they are presence keys in shared rosters, so
+    /// two nodes' first sockets must not both be `…-1`.
+    connection_prefix: Arc<str>,
     /// Sockets being served right now (for metrics and for waiting at shutdown).
     open: Arc<AtomicUsize>,
     /// User ids whose sockets must close (1001), as Phoenix's `"disconnect"` broadcast on a socket id. A broadcast
@@ -114,6 +117,7 @@ impl LiveEndpoint {
             config: Arc::new(config),
             shutdown: receiver,
             next_connection: Arc::new(AtomicU64::new(1)),
+            connection_prefix: process_unique_prefix().into(),
             open: Arc::new(AtomicUsize::new(0)),
             kicks: tokio::sync::broadcast::channel(64).0,
         };
@@ -139,7 +143,8 @@ impl LiveEndpoint {
     /// Upgrades to a WebSocket for `user`, selecting the `phoenix` subprotocol when the client offered it.
     pub fn accept(&self, upgrade: WebSocketUpgrade, user: UserInfo) -> Response {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        let info = SocketInfo { connection_id: Arc::from(format!("conn-{id:x}")), user: Arc::new(user) };
+        let connection_id = format!("{}-{id:x}", self.connection_prefix);
+        let info = SocketInfo { connection_id: Arc::from(connection_id), user: Arc::new(user) };
         let (router, config, shutdown) = (self.router.clone(), self.config.clone(), self.shutdown.clone());
         let open = self.open.clone();
         let kicks = self.kicks.subscribe();
@@ -179,5 +184,33 @@ mod tests {
         assert!(!origin_allowed(Some("http://127.0.0.1:5000"), &allowed));
         assert!(!origin_allowed(Some("https://evil.example"), &allowed));
         assert!(!origin_allowed(Some("null"), &allowed));
+    }
+}
+
+/// `c<12 hex digits>`: a hash of this process's id, the start time and an address, different for every process (and
+/// every endpoint in one process) with overwhelming probability, without a random-number dependency.
+fn process_unique_prefix() -> String {
+    use sha2::{Digest, Sha256};
+    static ENDPOINTS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |at| at.as_nanos());
+    let local = 0u8;
+    let seed = format!("{}:{nanos}:{:p}:{}", std::process::id(), &local, ENDPOINTS.fetch_add(1, Ordering::Relaxed));
+    let digest = Sha256::digest(seed.as_bytes());
+    let hex: String = digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect();
+    format!("c{hex}")
+}
+
+#[cfg(test)]
+mod connection_id_tests {
+    use super::process_unique_prefix;
+
+    #[test]
+    fn every_endpoint_gets_its_own_connection_id_prefix() {
+        let (first, second) = (process_unique_prefix(), process_unique_prefix());
+        assert_ne!(first, second, "two endpoints (or nodes) must never hand out the same connection ids");
+        for prefix in [first, second] {
+            assert_eq!(prefix.len(), 13, "{prefix}");
+            assert!(prefix.starts_with('c') && prefix[1..].bytes().all(|b| b.is_ascii_hexdigit()), "{prefix}");
+        }
     }
 }
