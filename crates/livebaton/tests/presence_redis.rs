@@ -7,6 +7,8 @@
 //! `redis-server` (on PATH) on a free port and kill it at the end, also when the test fails.
 
 mod contract;
+#[path = "presence_redis/regressions.rs"]
+mod regressions;
 mod support;
 
 mod two_nodes {

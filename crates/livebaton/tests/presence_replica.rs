@@ -10,7 +10,7 @@ use std::sync::Arc;
 use livebaton::presence::replica::{
     self, Applied, JoinOutcome, OwnJoin, RemoteEntry, RemoteEvent, RemoteOp, TopicSnapshot,
 };
-use livebaton::presence::{Authority, EntryId, Meta, PresenceState};
+use livebaton::presence::{Authority, EntryId, Insert, Meta, PresenceState};
 use proptest::prelude::*;
 
 const TOPIC: &str = "data_edit:1";
@@ -186,6 +186,61 @@ fn a_joiner_sees_what_its_reply_says_before_itself() {
     assert!(changed(replica::apply_event(&mut state, "a#", &c)).is_empty());
     let a = event(3, false, vec![RemoteOp::Upsert(RemoteEntry { member: Arc::from("a#1"), ..remote("a#1", 3, 3) })]);
     assert!(changed(replica::apply_event(&mut state, "a#", &a)).is_empty());
+}
+
+/// A reclaim is one event: the lingering entry leaves and the tab's new entry joins. When that event reaches the
+/// joining node before the join's own reply, the replica applies it as one step (the new entry takes the old one's
+/// place at once, so the topic never looks empty and an editing session never ends), and the reply then changes
+/// nothing. The lingering entry may be another node's (the tab reloaded onto this node) or this node's own.
+#[test]
+fn a_reclaim_heard_before_its_reply_is_applied_as_one_step() {
+    for old in ["b#1", "a#1"] {
+        let mut state = PresenceState::new("r");
+        if old == "b#1" {
+            changed(replica::apply_event(&mut state, "a#", &event(1, true, vec![RemoteOp::Upsert(remote(old, 1, 1))])));
+        } else {
+            let outcome =
+                JoinOutcome { seq: 1, ver: 1, reclaimed: None, earlier: vec![], authority: authority(Some(old), 1) };
+            let (id, _) = own_join(&mut state, "a#", 1, &outcome);
+            state.close(TOPIC, id).unwrap();
+        }
+        let (id, phx_ref) = state.reserve_entry();
+        let member: Arc<str> = Arc::from("a#2");
+        let tab: Option<Arc<str>> = Some(Arc::from("user/tab"));
+        let joining = Insert {
+            id: Some(id),
+            key: member.clone(),
+            fields: fields(2),
+            phx_ref: Some(phx_ref.clone()),
+            seq: 0,
+            tab_id: tab.clone(),
+            member: member.clone(),
+            remote: false,
+            ver: 0,
+            replacing: None,
+        };
+        state.begin_join(Arc::from(TOPIC), joining);
+        let reclaim =
+            event(2, false, vec![RemoteOp::Leave { member: Arc::from(old) }, RemoteOp::Upsert(remote("a#2", 1, 2))]);
+        let change = changed(replica::apply_event(&mut state, "a#", &reclaim));
+        assert_eq!(members(&state), [("a#2".to_owned(), 1)], "{old}: the new entry took the place in the same step");
+        assert_eq!((change.leaves.len(), change.joins.len()), (1, 1), "{old}");
+        let entry = state.entry(TOPIC, id).expect("inserted with its reserved id");
+        assert_eq!((&entry.meta.phx_ref, &entry.meta.fields, &entry.tab_id), (&phx_ref, &fields(2), &tab), "{old}");
+        assert!(!entry.remote, "{old}: it is this node's own entry");
+        let outcome = JoinOutcome {
+            seq: 1,
+            ver: 2,
+            reclaimed: Some(Arc::from(old)),
+            earlier: vec![],
+            authority: authority(Some("a#2"), 2),
+        };
+        let join =
+            OwnJoin { id, key: member.clone(), fields: fields(2), phx_ref, tab_id: tab, member, outcome: &outcome };
+        assert!(replica::apply_own_join(&mut state, "a#", TOPIC, join).is_empty(), "{old}: the reply changes nothing");
+        assert_eq!(members(&state), [("a#2".to_owned(), 1)], "{old}");
+        assert!(state.joining(TOPIC, "a#2").is_none(), "{old}: no longer in flight");
+    }
 }
 
 /// A model of the Redis roster: what the Lua scripts do, in one order.

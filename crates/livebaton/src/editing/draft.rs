@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::target::EditTarget;
+use crate::presence::Authority;
 
 /// Who wrote a draft's latest version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,8 +53,10 @@ pub struct DraftChanged {
 pub trait DraftStore: Send + Sync + 'static {
     /// The session's draft.
     fn get(&self, target: &EditTarget) -> Option<Arc<Draft>>;
-    /// Replaces the session's draft.
-    fn put(&self, target: &EditTarget, draft: Arc<Draft>);
+    /// Replaces the session's draft. `writer`, with a shared roster, is the session's leader and fence the write is
+    /// made under: a shared store has the write refused everywhere unless they still lead (this node's view may be a
+    /// moment behind a hand-over elsewhere).
+    fn put(&self, target: &EditTarget, draft: Arc<Draft>, writer: Option<&Authority>);
     /// Ends the session's draft.
     fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>>;
 }
@@ -86,7 +89,7 @@ impl DraftStore for LocalDraftStore {
         self.map().get(target).cloned()
     }
 
-    fn put(&self, target: &EditTarget, draft: Arc<Draft>) {
+    fn put(&self, target: &EditTarget, draft: Arc<Draft>, _writer: Option<&Authority>) {
         self.map().insert(*target, draft);
     }
 

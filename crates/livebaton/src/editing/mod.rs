@@ -183,6 +183,11 @@ impl Editing {
     /// to the session's form topic. `base_lock_version` (the row version the form was loaded from) is recorded by the
     /// first update; later updates keep the draft's original base.
     ///
+    /// With a shared roster the write is fenced like a save: refused here while the shared roster's leader, as this
+    /// node heard it, is not this tab or while this node cannot vouch for its view (as [`Editing::fence`]), and
+    /// refused by Redis, for every node, when the leader changed elsewhere a moment ago (this node then takes Redis's
+    /// draft back). A tab that lost the baton can never overwrite the new owner's draft.
+    ///
     /// # Errors
     /// [`NotOwner`] when `view_id` is not the owner; the draft is unchanged.
     pub fn update_draft(
@@ -192,12 +197,24 @@ impl Editing {
         base_lock_version: i64,
         params: serde_json::Value,
     ) -> Result<Arc<Draft>, NotOwner> {
+        let shared = self.presence.is_shared();
+        // Read before taking the board's lock: the lock order is tracker, then board.
+        let authority = if shared { self.presence.authority(&target.presence_topic()) } else { None };
+        let healthy = !shared || self.presence.is_healthy();
         let sessions = self.board.lock();
         let session = sessions.get(&target);
         let Some(owner) = session.and_then(|session| session.owner.as_ref()).filter(|owner| &*owner.view_id == view_id)
         else {
             return Err(OwnerBoard::not_owner(session));
         };
+        if shared {
+            let agrees = authority.as_ref().is_some_and(|authority| {
+                authority.member.is_some() && authority.member == session.and_then(|session| session.member.clone())
+            });
+            if !agrees || !healthy {
+                return Err(NotOwner { owner_name: None });
+            }
+        }
         let previous = self.board.drafts.get(&target);
         let draft = Arc::new(Draft {
             params,
@@ -210,7 +227,7 @@ impl Editing {
             },
             updated_at: now_ms(),
         });
-        self.board.drafts.put(&target, draft.clone());
+        self.board.drafts.put(&target, draft.clone(), authority.as_ref());
         self.publish_draft(target, Some(draft.clone()), view_id);
         drop(sessions);
         Ok(draft)
@@ -313,8 +330,10 @@ impl Editing {
             self.board.drafts.remove(&token.target);
             self.publish_draft(token.target, None, &token.view_id);
         } else {
+            // Fenced by the token: if the baton moved on, the new owner's draft keeps its base (its save conflicts
+            // and the user resolves it) rather than being rewritten from a node that no longer leads.
             let rebased = Draft { base_lock_version: saved_lock_version, ..(*draft).clone() };
-            self.board.drafts.put(&token.target, Arc::new(rebased));
+            self.board.drafts.put(&token.target, Arc::new(rebased), token.authority.as_ref());
         }
     }
 

@@ -8,6 +8,11 @@
 //! a node that (re)connects reloads every draft. In Redis each draft is a hash with a TTL (the roster's `doc_ttl`,
 //! renewed by every write) as a safety net: the drafts of sessions whose nodes all died do not stay forever.
 //!
+//! A write is fenced: Redis accepts it only while the writing tab leads the session (its member and fence), so a tab
+//! that lost the baton a moment ago on another node, before this node heard of it, cannot overwrite the new owner's
+//! draft; its node then takes Redis's draft back. Redis numbers every accepted write and removal with a revision, and
+//! every copy (the writer's own included) applies them in that order, so all copies end up as Redis's.
+//!
 //! A removal is conditional on the version the remover saw (a session's last editor leaving can race with a new
 //! editor's first keystroke on another node; the newer draft survives). After Redis lost its data every node writes
 //! its copies back unless Redis already has a newer version.
@@ -17,14 +22,22 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::draft::{Draft, DraftStore};
 use super::target::EditTarget;
-use crate::presence::{DocSink, DocWrite, RedisRoster};
+use crate::presence::{Authority, DocSink, DocWrite, RedisRoster};
 
 /// A [`DraftStore`] shared by every node of a Redis roster. See the module documentation.
 pub struct RedisDraftStore {
     roster: Arc<RedisRoster>,
     /// The local copy. A std `Mutex`: one map operation per call, never held across an await (the store's methods
-    /// run under the editing board's lock, and the roster's subscriber applies other nodes' drafts here).
-    drafts: Mutex<HashMap<EditTarget, Arc<Draft>>>,
+    /// run under the editing board's lock, and the roster's subscriber and writer apply Redis's changes here).
+    drafts: Mutex<HashMap<EditTarget, Copy>>,
+}
+
+/// One draft of the local copy.
+struct Copy {
+    draft: Arc<Draft>,
+    /// The revision of the last change of this draft in Redis the copy applied (0: none yet). A local write keeps
+    /// it until Redis numbers the write (its echo) or refuses it (its answer).
+    rev: u64,
 }
 
 impl RedisDraftStore {
@@ -36,7 +49,7 @@ impl RedisDraftStore {
         store
     }
 
-    fn map(&self) -> MutexGuard<'_, HashMap<EditTarget, Arc<Draft>>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<EditTarget, Copy>> {
         self.drafts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -67,10 +80,10 @@ fn parse(json: &str) -> Option<Arc<Draft>> {
 
 impl DraftStore for RedisDraftStore {
     fn get(&self, target: &EditTarget) -> Option<Arc<Draft>> {
-        self.map().get(target).cloned()
+        self.map().get(target).map(|copy| copy.draft.clone())
     }
 
-    fn put(&self, target: &EditTarget, draft: Arc<Draft>) {
+    fn put(&self, target: &EditTarget, draft: Arc<Draft>, writer: Option<&Authority>) {
         let json = match serde_json::to_string(&*draft) {
             Ok(json) => json,
             Err(error) => {
@@ -78,15 +91,19 @@ impl DraftStore for RedisDraftStore {
                 String::new()
             }
         };
-        let write = DocWrite { key: key(target), version: draft.version, updated_at: draft.updated_at, json };
-        self.map().insert(*target, draft);
+        let fence = writer.and_then(|writer| Some((writer.member.clone()?, writer.fence)));
+        let write = DocWrite { key: key(target), version: draft.version, updated_at: draft.updated_at, json, fence };
+        let mut drafts = self.map();
+        let rev = drafts.get(target).map_or(0, |copy| copy.rev);
+        drafts.insert(*target, Copy { draft, rev });
+        drop(drafts);
         if !write.json.is_empty() {
             self.roster.put_doc(write);
         }
     }
 
     fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>> {
-        let removed = self.map().remove(target);
+        let removed = self.map().remove(target).map(|copy| copy.draft);
         if let Some(draft) = &removed {
             self.roster.remove_doc(key(target), draft.version, draft.updated_at);
         }
@@ -95,38 +112,60 @@ impl DraftStore for RedisDraftStore {
 }
 
 impl DocSink for RedisDraftStore {
-    fn doc_changed(&self, key: &str, json: Option<&str>, version: &str, updated_at: &str) {
+    fn doc_changed(&self, key: &str, json: Option<&str>, version: u64, rev: u64, own: bool) {
         let Some(target) = EditTarget::from_presence_topic(key) else { return };
         let mut drafts = self.map();
-        match json {
-            Some(json) => {
-                if let Some(draft) = parse(json) {
-                    drafts.insert(target, draft);
-                }
+        let copy = drafts.get_mut(&target);
+        if copy.as_ref().is_some_and(|copy| copy.rev >= rev) {
+            return;
+        }
+        if let Some(copy) = copy.filter(|copy| own && copy.draft.version > version) {
+            // A newer write of this node is on its way after this one: its echo (or refusal) settles the copy.
+            copy.rev = rev;
+            return;
+        }
+        match json.and_then(parse) {
+            Some(draft) => {
+                drafts.insert(target, Copy { draft, rev });
+            }
+            None if json.is_none() => {
+                drafts.remove(&target);
+            }
+            None => {}
+        }
+    }
+
+    fn doc_refused(&self, key: &str, json: Option<&str>, rev: u64) {
+        let Some(target) = EditTarget::from_presence_topic(key) else { return };
+        let mut drafts = self.map();
+        // Gone meanwhile (a newer removal): nothing to take back.
+        if drafts.get(&target).is_none_or(|copy| copy.rev > rev) {
+            return;
+        }
+        match json.and_then(parse) {
+            Some(draft) => {
+                drafts.insert(target, Copy { draft, rev });
             }
             None => {
-                let same = drafts.get(&target).is_some_and(|draft| {
-                    draft.version.to_string() == version && draft.updated_at.to_string() == updated_at
-                });
-                if same {
-                    drafts.remove(&target);
-                }
+                drafts.remove(&target);
             }
         }
     }
 
-    fn docs_loaded(&self, docs: Vec<(String, String)>, pending: &HashSet<String>, remove_missing: bool) {
-        let loaded: HashMap<EditTarget, Arc<Draft>> = docs
+    fn docs_loaded(&self, docs: Vec<(String, String, u64)>, pending: &HashSet<String>, remove_missing: bool) {
+        let loaded: HashMap<EditTarget, Copy> = docs
             .into_iter()
-            .filter_map(|(key, json)| Some((EditTarget::from_presence_topic(&key)?, parse(&json)?)))
+            .filter_map(|(key, json, rev)| {
+                Some((EditTarget::from_presence_topic(&key)?, Copy { draft: parse(&json)?, rev }))
+            })
             .collect();
         let mut drafts = self.map();
         if remove_missing {
             drafts.retain(|target, _| pending.contains(&key(target)) || loaded.contains_key(target));
         }
-        for (target, draft) in loaded {
+        for (target, copy) in loaded {
             if !pending.contains(&key(&target)) {
-                drafts.insert(target, draft);
+                drafts.insert(target, copy);
             }
         }
     }
@@ -134,10 +173,17 @@ impl DocSink for RedisDraftStore {
     fn docs_to_restore(&self) -> Vec<DocWrite> {
         self.map()
             .iter()
-            .filter_map(|(target, draft)| {
-                let json = serde_json::to_string(&**draft).ok()?;
-                Some(DocWrite { key: key(target), version: draft.version, updated_at: draft.updated_at, json })
+            .filter_map(|(target, copy)| {
+                let json = serde_json::to_string(&*copy.draft).ok()?;
+                let (version, updated_at) = (copy.draft.version, copy.draft.updated_at);
+                Some(DocWrite { key: key(target), version, updated_at, json, fence: None })
             })
             .collect()
+    }
+
+    fn docs_reset(&self) {
+        for copy in self.map().values_mut() {
+            copy.rev = 0;
+        }
     }
 }

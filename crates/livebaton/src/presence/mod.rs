@@ -273,12 +273,26 @@ impl Presence {
         let key: Arc<str> = Arc::from(key);
         let fields = state::without_reserved_keys(Arc::new(meta));
         let tab: Option<Arc<str>> = tab_id.map(Arc::from);
-        let (id, phx_ref, known_ver, floor) = {
+        let (id, phx_ref, member, known_ver, floor) = {
             let mut inner = self.shared.lock();
             let (id, phx_ref) = inner.state.reserve_entry();
-            (id, phx_ref, inner.state.topic_ver(&topic).unwrap_or(0), inner.state.max_seq(&topic))
+            let member: Arc<str> = Arc::from(format!("{own}{:x}", id.get()));
+            // Registered before Redis can run the join: its event may be applied before its reply (see `replica`).
+            let joining = Insert {
+                id: Some(id),
+                key: key.clone(),
+                fields: fields.clone(),
+                phx_ref: Some(phx_ref.clone()),
+                seq: 0,
+                tab_id: tab.clone(),
+                member: member.clone(),
+                remote: false,
+                ver: 0,
+                replacing: None,
+            };
+            inner.state.begin_join(topic.clone(), joining);
+            (id, phx_ref, member, inner.state.topic_ver(&topic).unwrap_or(0), inner.state.max_seq(&topic))
         };
-        let member: Arc<str> = Arc::from(format!("{own}{:x}", id.get()));
         let call = JoinCall {
             topic: topic.clone(),
             member: member.clone(),
@@ -290,12 +304,21 @@ impl Presence {
             floor,
             known_ver,
         };
+        let in_flight = JoinInFlight {
+            shared: self.shared.clone(),
+            topic: topic.clone(),
+            id,
+            member: member.clone(),
+            completed: false,
+        };
         let outcome = self.shared.backend.join(call).await?;
         let mut inner = self.shared.lock();
         let join = replica::OwnJoin { id, key: key.clone(), fields, phx_ref, tab_id: tab, member, outcome: &outcome };
         let change = replica::apply_own_join(&mut inner.state, &own, &topic, join);
         self.shared.apply(&mut inner, &topic, change);
         drop(inner);
+        // No await from here on: the guard exists before this task can be cancelled again.
+        in_flight.complete();
         Ok(TrackGuard { shared: self.shared.clone(), topic, id, key, released: false })
     }
 
@@ -535,6 +558,41 @@ impl Shared {
             }
             shared.apply(&mut inner, &topic, change);
         });
+    }
+}
+
+/// A join of this node waiting for the shared roster, from before Redis can run it until its [`TrackGuard`] exists.
+///
+/// The task awaiting a join can be cancelled at any await (a socket that closes mid-join has its channel tasks
+/// aborted), also after Redis numbered the entry and before the task took the answer. Then no guard exists, nobody
+/// would ever remove the entry, and every node would list it for good. Dropping this before [`JoinInFlight::complete`]
+/// ends the join: it removes the entry here (an event may have inserted it already) and queues its leave, which the
+/// writer runs after the join (and which removes nothing if the join never ran).
+struct JoinInFlight {
+    shared: Arc<Shared>,
+    topic: Arc<str>,
+    id: EntryId,
+    member: Arc<str>,
+    completed: bool,
+}
+
+impl JoinInFlight {
+    /// The join completed and its guard is handed out: the guard owns the entry from now on.
+    fn complete(mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for JoinInFlight {
+    fn drop(&mut self) {
+        if self.completed {
+            return;
+        }
+        let mut inner = self.shared.lock();
+        inner.state.end_join(&self.member);
+        let change = inner.state.leave(&self.topic, self.id);
+        self.shared.backend.submit(OwnOp::Leave { topic: self.topic.clone(), member: self.member.clone() });
+        self.shared.apply(&mut inner, &self.topic, change);
     }
 }
 

@@ -10,7 +10,10 @@
 //! - **Own entries** (tracked on this node): their existence and metadata are this node's truth — it is their only
 //!   writer, and changes them locally first, then writes through. Their *place in the order* is the shared roster's:
 //!   it numbers joins, and swaps, reclaims and re-asserts move entries. So an event about an own entry may move it but
-//!   never changes its meta, and never resurrects an own entry this node already removed.
+//!   never changes its meta, and never resurrects an own entry this node already removed. An own entry whose join is
+//!   still in flight ([`PresenceState::begin_join`]) is inserted by the first event or reload that lists it, even
+//!   before the join's reply: a reclaim is one event (the lingering entry leaves, the new one joins) and must be
+//!   applied as one step, as on a single node.
 //! - **Remote entries**: entirely the shared roster's; events and snapshots replace them.
 //! - A remote removal of an own entry is applied only if the entry was closing (another node's tab reclaimed it). A
 //!   live own entry removed remotely means this node was declared dead (its lease expired): it keeps the entry and
@@ -235,21 +238,26 @@ fn upsert(
     read_at: Option<u64>,
 ) -> RosterChange {
     let Some(entry) = state.by_member(topic, &remote.member) else {
-        if is_own(&remote.member, own) {
-            // Left here already, or joining right now (its join's reply inserts it).
-            return RosterChange::default();
-        }
-        let insert = Insert {
-            id: None,
-            key: remote.key.clone(),
-            fields: remote.fields.clone(),
-            phx_ref: Some(remote.phx_ref.clone()),
-            seq: remote.seq,
-            tab_id: None,
-            member: remote.member.clone(),
-            remote: true,
-            ver: remote.ver,
-            replacing: None,
+        let insert = if is_own(&remote.member, own) {
+            // Left here already (nothing to do), or joining right now: the shared roster announced the join before
+            // its reply came back. Insert it now, as the reply would. Skipping it would break a reclaim in two: its
+            // event removes the lingering entry in the same step, and the topic would look empty in between, which
+            // ends an editing session (and deletes its draft) although the tab is back.
+            let Some(joining) = state.joining(topic, &remote.member) else { return RosterChange::default() };
+            Insert { seq: remote.seq, ver: remote.ver, replacing: None, ..joining.clone() }
+        } else {
+            Insert {
+                id: None,
+                key: remote.key.clone(),
+                fields: remote.fields.clone(),
+                phx_ref: Some(remote.phx_ref.clone()),
+                seq: remote.seq,
+                tab_id: None,
+                member: remote.member.clone(),
+                remote: true,
+                ver: remote.ver,
+                replacing: None,
+            }
         };
         let (id, change) = state.insert(topic, insert);
         if let (Some(read_at), Some(entry)) = (read_at, state.entry_mut(topic, id)) {
@@ -337,14 +345,24 @@ pub struct OwnJoin<'a> {
     pub outcome: &'a JoinOutcome,
 }
 
-/// Applies this node's join once the shared roster numbered it.
+/// Applies this node's join once the shared roster numbered it, and ends its registration as a join in flight
+/// ([`PresenceState::begin_join`]).
 pub fn apply_own_join(state: &mut PresenceState, own: &str, topic: &str, join: OwnJoin<'_>) -> RosterChange {
+    state.end_join(&join.member);
     let known = state.topic_ver(topic);
     let mut change = RosterChange::default();
     for entry in &join.outcome.earlier {
         change.merge(upsert(state, topic, own, entry, Some(join.outcome.ver)));
     }
     let replacing = join.outcome.reclaimed.as_ref().and_then(|member| state.by_member(topic, member)).map(|e| e.id);
+    if state.by_member(topic, &join.member).is_some() {
+        // Inserted already by the event or reload that announced the join; it stated the place at this reply's
+        // version or later. A reload keeps own entries, so a reclaimed own entry may still be here.
+        if let Some(old) = replacing {
+            change.merge(state.leave(topic, old));
+        }
+        return change;
+    }
     let insert = Insert {
         id: Some(join.id),
         key: join.key,

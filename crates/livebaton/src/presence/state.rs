@@ -220,6 +220,10 @@ pub struct PresenceState {
     next_ref: u64,
     next_entry: u64,
     next_close: u64,
+    /// Own entries whose join a shared roster is numbering right now, by member id, with their topic and everything
+    /// but their place. The join's reply inserts them, but the roster's event (or a reload) announcing them can be
+    /// applied first; it then inserts them itself (see [`super::replica`]).
+    joining: HashMap<Arc<str>, (Arc<str>, Insert)>,
 }
 
 impl PresenceState {
@@ -231,6 +235,7 @@ impl PresenceState {
             next_ref: 0,
             next_entry: 0,
             next_close: 0,
+            joining: HashMap::new(),
         }
     }
 
@@ -492,6 +497,23 @@ impl PresenceState {
         roster.seq_of.insert(id, insert.seq);
         roster.by_seq.insert((insert.seq, id), entry);
         (id, change)
+    }
+
+    /// Registers an own entry whose join a shared roster is about to number: `insert` has its reserved id and
+    /// everything but its place (`seq`, `ver`). Until [`PresenceState::end_join`], a change of the shared roster that
+    /// lists the member inserts it (see [`PresenceState::joining`]).
+    pub fn begin_join(&mut self, topic: Arc<str>, insert: Insert) {
+        self.joining.insert(insert.member.clone(), (topic, insert));
+    }
+
+    /// The join of `member` was answered (or abandoned): it is no longer in flight.
+    pub fn end_join(&mut self, member: &str) {
+        self.joining.remove(member);
+    }
+
+    /// The own entry `member` whose join on `topic` is in flight, as registered by [`PresenceState::begin_join`].
+    pub fn joining(&self, topic: &str, member: &str) -> Option<&Insert> {
+        self.joining.get(member).filter(|(joining_topic, _)| &**joining_topic == topic).map(|(_, insert)| insert)
     }
 
     /// The entry with shared roster id `member`.

@@ -56,8 +56,9 @@
 //!
 //! The roster also carries small documents keyed by string (the editing sessions' drafts): a node writes them through
 //! its writer (`P:doc:<key>`, TTL [`RedisRosterConfig::doc_ttl`]), the script publishes them on the same channel, and
-//! every node's [`DocSink`] keeps a local copy. After Redis lost its data, nodes write their copies back unless Redis
-//! already has a newer version.
+//! every node's [`DocSink`] keeps a local copy, applying changes in the order of the revisions Redis gives them. A
+//! write can be fenced by the topic of the same name: Redis accepts it only from that topic's current leader. After
+//! Redis lost its data, nodes write their copies back unless Redis already has a newer version.
 
 mod scripts;
 mod wire;
@@ -75,7 +76,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use self::scripts::Script;
-use self::wire::{EntryData, Incoming, ReconcileEntry, WireCheck, WireDocs, WireJoin, WireSnapshot, WireStrings};
+use self::wire::{
+    EntryData, Incoming, ReconcileEntry, WireCheck, WireDocPut, WireDocs, WireJoin, WireSnapshot, WireStrings,
+};
 use super::backend::{AuthorityCheck, BoxFuture, JoinCall, OwnOp, RosterBackend, RosterBackendError};
 use super::replica::{Applied, JoinOutcome, OwnEntry};
 use super::{Authority, RosterHandle};
@@ -198,18 +201,30 @@ pub struct DocWrite {
     pub updated_at: u64,
     /// The document.
     pub json: String,
+    /// The member and fence the write is made under: Redis accepts it only while that member leads the topic named
+    /// like the document with that fence. `None`: not fenced (a restore after Redis lost its data).
+    pub fence: Option<(Arc<str>, u64)>,
 }
 
 /// Keeps this node's copy of the shared documents.
+///
+/// Redis numbers every write and removal of a document with a revision that only grows (within a dataset
+/// generation), and publishes them in that order, this node's own included. A copy applies a change only if its
+/// revision is newer than the copy's, so every node ends with what Redis has, whatever the writes' nodes believed.
 pub trait DocSink: Send + Sync + 'static {
-    /// Another node wrote (`Some`) or removed (`None`, if it was version `version` written at `updated_at`) a document.
-    fn doc_changed(&self, key: &str, json: Option<&str>, version: &str, updated_at: &str);
-    /// Every document in Redis after a (re)connection; keys in `pending` have writes of this node on their way and
-    /// must be left as they are. With `remove_missing` false (Redis lost its data and the documents are being written
-    /// back) a local document missing from `docs` is kept.
-    fn docs_loaded(&self, docs: Vec<(String, String)>, pending: &HashSet<String>, remove_missing: bool);
+    /// A node (`own`: this one) wrote (`Some`) or removed (`None`) version `version` of a document, at revision `rev`.
+    fn doc_changed(&self, key: &str, json: Option<&str>, version: u64, rev: u64, own: bool);
+    /// Redis refused this node's write of a document (the writer no longer leads) and keeps `json` (`None`: nothing)
+    /// at revision `rev`: the copy takes it back, unless it has heard of a newer revision meanwhile.
+    fn doc_refused(&self, key: &str, json: Option<&str>, rev: u64);
+    /// Every document in Redis after a (re)connection, with its revision; keys in `pending` have writes of this node
+    /// on their way and must be left as they are. With `remove_missing` false (Redis lost its data and the documents
+    /// are being written back) a local document missing from `docs` is kept.
+    fn docs_loaded(&self, docs: Vec<(String, String, u64)>, pending: &HashSet<String>, remove_missing: bool);
     /// This node's documents, to write back after Redis lost its data.
     fn docs_to_restore(&self) -> Vec<DocWrite>;
+    /// Redis lost its data: revisions start again, so the copy forgets the ones it has.
+    fn docs_reset(&self);
 }
 
 /// A node's membership in a Redis-backed presence roster. Use it as the tracker's [`RosterBackend`]; see the module
@@ -765,6 +780,9 @@ impl Node {
             }
             tracing::warn!(node = %self.id, redis = %self.redis, old = %generation, new = %new, "Redis lost the presence roster (restarted or flushed); re-asserting this node's entries");
             *generation = new.clone();
+            if let Some(docs) = self.docs() {
+                docs.docs_reset();
+            }
             true
         };
         let adopted = match self.handle() {
@@ -899,7 +917,8 @@ impl Node {
                     .map_err(|error| CallError::Refused(format!("unreadable document list: {error}")))?;
                 let pending: HashSet<String> = lock(&self.pending_docs).keys().cloned().collect();
                 let resetting = lock(&self.reset_until).is_some_and(|until| Instant::now() < until);
-                docs.docs_loaded(list.0.into_iter().map(|doc| (doc.k, doc.j)).collect(), &pending, !resetting);
+                let loaded = list.0.into_iter().map(|doc| (doc.k, doc.j, doc.r)).collect();
+                docs.docs_loaded(loaded, &pending, !resetting);
             }
         }
         self.stats.resyncs.fetch_add(1, Ordering::Relaxed);
@@ -942,11 +961,10 @@ impl Node {
                     None => {}
                 }
             }
-            Incoming::Doc { k, j, v, u, .. } => {
-                if !own {
-                    if let Some(docs) = self.docs() {
-                        docs.doc_changed(&k, (!j.is_empty()).then_some(j.as_str()), &v, &u);
-                    }
+            Incoming::Doc { k, j, v, r, .. } => {
+                // Own writes too: the copy applies every write in Redis's order (see `DocSink`).
+                if let Some(docs) = self.docs() {
+                    docs.doc_changed(&k, (!j.is_empty()).then_some(j.as_str()), v.parse().unwrap_or(0), r, own);
                 }
             }
         }
@@ -969,7 +987,8 @@ fn parse_reply(reply: Vec<String>) -> Result<Reply, CallError> {
     }
 }
 
-fn doc_args(doc: &DocWrite, ttl: Duration, mode: &str) -> [String; 6] {
+fn doc_args(doc: &DocWrite, ttl: Duration, mode: &str) -> [String; 8] {
+    let (member, fence) = doc.fence.as_ref().map_or((String::new(), 0), |(member, fence)| (member.to_string(), *fence));
     [
         doc.key.clone(),
         doc.version.to_string(),
@@ -977,6 +996,8 @@ fn doc_args(doc: &DocWrite, ttl: Duration, mode: &str) -> [String; 6] {
         doc.json.clone(),
         ttl.as_millis().max(1).to_string(),
         mode.to_owned(),
+        member,
+        fence.to_string(),
     ]
 }
 
@@ -1151,7 +1172,21 @@ impl Writer {
                     DocOp::Put(doc) => doc.key.clone(),
                     DocOp::Remove { key, .. } => key.clone(),
                 };
-                let _ = self.execute(Write::Doc(&op)).await;
+                let result = self.execute(Write::Doc(&op)).await;
+                if let (DocOp::Put(_), Some(Ok(Reply::Ok { payload, .. }))) = (&op, result) {
+                    match serde_json::from_str::<WireDocPut>(&payload) {
+                        Ok(put) if !put.ok => {
+                            tracing::debug!(node = %self.node.id, %key, "Redis refused a document write: the writer no longer leads");
+                            if let Some(docs) = self.node.docs() {
+                                docs.doc_refused(&key, (!put.j.is_empty()).then_some(put.j.as_str()), put.r);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(node = %self.node.id, %key, %error, "unreadable answer to a document write")
+                        }
+                    }
+                }
                 self.node.doc_pending(&key, false);
             }
             Command::Join { call, reply } => {

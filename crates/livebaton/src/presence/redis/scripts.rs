@@ -34,7 +34,8 @@
 //! | `P:lease:<node>` | string with TTL | the node's liveness lease |
 //! | `P:reaped:<node>` | string with TTL | the node was declared dead and its entries removed |
 //! | `P:fences` | counter | source of fences (never reset within a generation) |
-//! | `P:doc:<key>` | hash with TTL | a shared document (an editing session's draft): `v`, `u`, `j` |
+//! | `P:doc:<key>` | hash with TTL | a shared document (an editing session's draft): `v`, `u`, `j`, revision `r` |
+//! | `P:docrev` | counter | source of document revisions (never reset within a generation) |
 //! | `P:docs` | set | document keys |
 //! | channel `P:events` | pub/sub | every roster event and document change, in execution order |
 //!
@@ -410,39 +411,60 @@ if o[1] then d = redis.call('HGET', tk('data', topic), o[1]) or '' end
 return ok(cjson.encode({ok = valid, d = d}))
 "#;
 
-/// `key version updated_at json ttl_ms mode`: stores a shared document and publishes it. Mode `restore` (after Redis
-/// lost its data) writes only if Redis has no newer version.
+/// `key version updated_at json ttl_ms mode member fence` → `{ok, r, j}`: stores a shared document and publishes it,
+/// numbered by a new revision `r` (from `P:docrev`, which only grows within a generation), so every node applies the
+/// writes of a document in Redis's order. With a `member`, the write is fenced: it is accepted only while `member`
+/// leads the topic named like the document with `fence` (a tab that lost the baton, maybe before its node heard of
+/// it, or whose node was reaped, cannot overwrite the new owner's draft). Mode `restore` (after Redis lost its data)
+/// writes only if Redis has no newer version. A write not made answers `ok = false` with the document Redis keeps
+/// (`j` empty if none) and its revision, so the writer's node can take it back.
 const DOC_PUT: &str = r#"
 local key = P .. ':doc:' .. A(1)
+local function refused()
+  local current = redis.call('HMGET', key, 'r', 'j')
+  return ok(cjson.encode({ok = false, r = tonumber(current[1] or '0'), j = current[2] or ''}))
+end
 if A(6) == 'restore' then
   local current = redis.call('HGET', key, 'v')
-  if current and tonumber(current) >= tonumber(A(2)) then return ok('kept') end
+  if current and tonumber(current) >= tonumber(A(2)) then return refused() end
 end
-redis.call('HSET', key, 'v', A(2), 'u', A(3), 'j', A(4))
+if A(7) ~= '' then
+  local o = redis.call('HMGET', tk('owner', A(1)), 'm', 'f')
+  if o[1] ~= A(7) or o[2] ~= A(8) then return refused() end
+end
+local r = redis.call('INCR', P .. ':docrev')
+redis.call('HSET', key, 'v', A(2), 'u', A(3), 'j', A(4), 'r', r)
 redis.call('PEXPIRE', key, A(5))
 redis.call('SADD', P .. ':docs', A(1))
-redis.call('PUBLISH', P .. ':events', cjson.encode({x = 'd', g = gen, o = NODE, k = A(1), j = A(4), v = A(2), u = A(3)}))
-return ok()
+redis.call('PUBLISH', P .. ':events',
+  cjson.encode({x = 'd', g = gen, o = NODE, k = A(1), j = A(4), v = A(2), u = A(3), r = r}))
+return ok(cjson.encode({ok = true, r = r, j = ''}))
 "#;
 
 /// `key version updated_at`: removes a shared document if it is still that version (a newer one is kept), and
-/// publishes the removal.
+/// publishes the removal with a new revision.
 const DOC_DEL: &str = r#"
 local key = P .. ':doc:' .. A(1)
 local current = redis.call('HMGET', key, 'v', 'u')
 if current[1] and (current[1] ~= A(2) or current[2] ~= A(3)) then return ok('newer') end
 redis.call('DEL', key)
 redis.call('SREM', P .. ':docs', A(1))
-redis.call('PUBLISH', P .. ':events', cjson.encode({x = 'd', g = gen, o = NODE, k = A(1), j = '', v = A(2), u = A(3)}))
+local r = redis.call('INCR', P .. ':docrev')
+redis.call('PUBLISH', P .. ':events',
+  cjson.encode({x = 'd', g = gen, o = NODE, k = A(1), j = '', v = A(2), u = A(3), r = r}))
 return ok()
 "#;
 
-/// → JSON list of `{k, j}`: every shared document (forgetting those whose TTL ran out).
+/// → JSON list of `{k, j, r}`: every shared document with its revision (forgetting those whose TTL ran out).
 const DOCS: &str = r#"
 local out = {}
 for _, k in ipairs(redis.call('SMEMBERS', P .. ':docs')) do
-  local j = redis.call('HGET', P .. ':doc:' .. k, 'j')
-  if j then table.insert(out, {k = k, j = j}) else redis.call('SREM', P .. ':docs', k) end
+  local d = redis.call('HMGET', P .. ':doc:' .. k, 'j', 'r')
+  if d[1] then
+    table.insert(out, {k = k, j = d[1], r = tonumber(d[2] or '0')})
+  else
+    redis.call('SREM', P .. ':docs', k)
+  end
 end
 return ok(cjson.encode(out))
 "#;

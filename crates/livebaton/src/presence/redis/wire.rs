@@ -147,6 +147,16 @@ pub(super) struct WireStrings(#[serde(deserialize_with = "list")] pub Vec<String
 pub(super) struct WireDoc {
     pub k: String,
     pub j: String,
+    pub r: u64,
+}
+
+/// The answer to `DOC_PUT`: whether the write was made, and the revision of the document Redis keeps (the write's
+/// own, or, when refused, the document it keeps instead, `j` empty if none).
+#[derive(Deserialize)]
+pub(super) struct WireDocPut {
+    pub ok: bool,
+    pub r: u64,
+    pub j: String,
 }
 
 /// The documents in the answer of `DOCS`.
@@ -197,9 +207,9 @@ pub(super) enum Incoming {
         ops: Vec<WireOp>,
         a: WireAuthority,
     },
-    /// A shared document changed (`j` empty: removed, if it was version `v` written at `u`).
+    /// A shared document changed to version `v` (`j` empty: removed) at revision `r`.
     #[serde(rename = "d")]
-    Doc { g: String, o: String, k: String, j: String, v: String, u: String },
+    Doc { g: String, o: String, k: String, j: String, v: String, r: u64 },
 }
 
 impl Incoming {
