@@ -168,11 +168,20 @@ impl EditChannel {
                     Ok(input) => input,
                     Err(error) => return invalid_params(&error),
                 };
+                // Only a missing row means deleted; a database that does not answer is `unavailable`, draft kept.
                 let entity = match store.find_record_by_id(self.target.id).await {
-                    Ok(Some(record)) => store.find_entity(record.entity_id).await.ok().flatten(),
-                    _ => None,
+                    Ok(Some(record)) => store.find_entity(record.entity_id).await,
+                    Ok(None) => Ok(None),
+                    Err(error) => Err(error),
                 };
-                let Some(entity) = entity else { return (ReplyStatus::Error, refuse("deleted")) };
+                let entity = match entity {
+                    Ok(Some(entity)) => entity,
+                    Ok(None) => return (ReplyStatus::Error, refuse("deleted")),
+                    Err(error) => {
+                        tracing::error!(%error, "save failed: the record could not be read");
+                        return unavailable();
+                    }
+                };
                 self.content
                     .update_record(&entity, self.target.id, base, &input, Some(&token), &self.user_name)
                     .await
@@ -207,10 +216,15 @@ impl EditChannel {
             Err(ContentError::NotFound) => (ReplyStatus::Error, refuse("deleted")),
             Err(error @ (ContentError::Store(_) | ContentError::Roster(_))) => {
                 tracing::error!(%error, "save failed");
-                (ReplyStatus::Error, json!({"reason": "unavailable", "message": "the save failed; your draft is kept"}))
+                unavailable()
             }
         }
     }
+}
+
+/// The reply to a save the database or the roster could not take: nothing was written, the draft stays.
+fn unavailable() -> Reply {
+    (ReplyStatus::Error, json!({"reason": "unavailable", "message": "the save failed; your draft is kept"}))
 }
 
 fn invalid_params(error: &serde_json::Error) -> Reply {

@@ -104,7 +104,13 @@ impl Store {
             Dialect::Sqlite => 4,
             Dialect::Postgres => 10,
         };
-        let pool = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
+        // A database that does not answer must fail a request within a few seconds (a save then says "unavailable,
+        // your draft is kept" while the client still waits for the reply), not after sqlx's default 30 s.
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await?;
         if dialect == Dialect::Sqlite {
             // WAL lets readers run while one connection writes; busy_timeout makes a second writer wait, not fail.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
