@@ -312,6 +312,32 @@ mod redis_only {
         }
     }
 
+    /// Cross-node broadcast latency, one message in flight at a time: from `broadcast` on A to B's subscriber
+    /// holding it. Only delivery is asserted; the figures are printed for BENCHMARKS.md.
+    #[tokio::test]
+    async fn cross_node_broadcast_latency() {
+        let channel = unique_channel();
+        let a = PubSub::with_backend(big_rings(), backend_at(&redis_url(), "a", test_config(&channel)).await);
+        let b = PubSub::with_backend(big_rings(), backend_at(&redis_url(), "b", test_config(&channel)).await);
+        let mut on_b = b.subscribe("room");
+        let mut latencies = Vec::new();
+        for n in 0..500 {
+            let sent = std::time::Instant::now();
+            a.broadcast("room", app("n", n)).unwrap();
+            assert_eq!(number(&next(&mut on_b).await.message), n);
+            latencies.push(sent.elapsed());
+        }
+        latencies.sort();
+        let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        println!(
+            "cross-node broadcast ({} messages, one at a time, shared Redis): p50 {:?}, p99 {:?}, max {:?}",
+            latencies.len(),
+            at(0.5),
+            at(0.99),
+            latencies[latencies.len() - 1]
+        );
+    }
+
     /// No Redis at the address: `connect` fails with an error that says where it looked, and never shows a password.
     #[tokio::test]
     async fn connecting_to_a_missing_redis_fails_clearly() {
