@@ -157,6 +157,17 @@ async fn a_token_param_upgrades() {
     assert_signed_in_as(&mut peer, &people.bob).await;
 }
 
+/// A database that does not answer is the server's problem, not the client's credentials: 503, not 403, so a client
+/// retries instead of concluding it was signed out.
+#[tokio::test]
+async fn a_database_that_does_not_answer_is_503_not_403() {
+    let (server, people, _, _) = setup(GRACE).await;
+    let token = server.token(&people.bob);
+    server.state.store.pool().close().await;
+    let url = server.ws_url(&format!("vsn=2.0.0&token={token}"));
+    assert_eq!(refused(ws_request(&url, &[])).await, StatusCode::SERVICE_UNAVAILABLE);
+}
+
 /// phoenix.js 1.8's `authToken` (`Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<standard base64, no
 /// padding>`) upgrades as that user, and the server selects `phoenix`.
 #[tokio::test]

@@ -16,7 +16,7 @@ use livebaton_web::endpoint::{auth_token_from_protocols, origin_allowed, vsn_sup
 use crate::accounts::sha256_hex;
 use crate::app::AppState;
 use crate::pages::session::{SESSION_COOKIE, cookie, tokens_match};
-use crate::storage::{User, now_ms};
+use crate::storage::{StoreError, User, now_ms};
 use crate::views::{VISITOR_ROLE, visitor_from_token};
 
 fn forbidden(message: &'static str) -> Response {
@@ -55,29 +55,36 @@ pub async fn websocket(
     }
     let token = params.get("token").cloned().or_else(|| auth_token_from_protocols(&upgrade));
     let user = match authenticate(&state, token.as_deref(), &headers, params.get("_csrf_token")).await {
-        Some(user) => user,
-        None => return forbidden("sign in first: send a token, or the session cookie with _csrf_token"),
+        Ok(Some(user)) => user,
+        Ok(None) => return forbidden("sign in first: send a token, or the session cookie with _csrf_token"),
+        // Not the client's fault: say so, so it retries instead of treating itself as signed out.
+        Err(error) => {
+            tracing::error!(%error, "WebSocket sign-in check failed");
+            return (StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again").into_response();
+        }
     };
     let info = UserInfo { id: user.id.to_string(), name: user.name, email: user.email, role: user.role.to_string() };
     state.live.accept(upgrade, info)
 }
 
+/// The user the credentials name: `Ok(None)` when they name nobody (refused with 403), `Err` when the database could
+/// not be asked (503).
 async fn authenticate(
     state: &AppState,
     token: Option<&str>,
     headers: &HeaderMap,
     csrf: Option<&String>,
-) -> Option<User> {
+) -> Result<Option<User>, StoreError> {
     if let Some(token) = token.filter(|token| !token.is_empty()) {
-        let user_id = state.signer.verify(token, now_ms())?;
-        return state.store.find_user(user_id).await.ok().flatten();
+        let Some(user_id) = state.signer.verify(token, now_ms()) else { return Ok(None) };
+        return state.store.find_user(user_id).await;
     }
-    let session_id = cookie(headers, SESSION_COOKIE)?;
-    let session = state.store.find_session(&sha256_hex(session_id)).await.ok().flatten()?;
-    if !tokens_match(&session.csrf_token, csrf?) {
-        return None;
+    let Some(session_id) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+    let Some(session) = state.store.find_session(&sha256_hex(session_id)).await? else { return Ok(None) };
+    if !csrf.is_some_and(|csrf| tokens_match(&session.csrf_token, csrf)) {
+        return Ok(None);
     }
-    state.store.find_user(session.user_id).await.ok().flatten()
+    state.store.find_user(session.user_id).await
 }
 
 /// `/live/longpoll`: 410, with the reason.
