@@ -9,16 +9,12 @@
 mod contract;
 
 mod support {
-    use std::net::TcpListener as StdListener;
-    use std::process::{Child, Command, Stdio};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use livebaton::pubsub::{PubSub, PubSubConfig, RedisBackend, RedisConfig, RedisStatus, Subscription};
-    use tokio::net::{TcpListener, TcpStream};
     use tokio::sync::watch;
-    use tokio::task::{JoinHandle, JoinSet};
     use tokio::time::{Instant, sleep, timeout, timeout_at};
 
     use crate::contract::pubsub::app;
@@ -120,131 +116,10 @@ mod support {
             .unwrap_or_else(|_| panic!("{name}: nothing got through in 20 s"));
     }
 
-    pub fn free_port() -> u16 {
-        StdListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
-    }
+    #[path = "redis_server.rs"]
+    mod redis_server;
 
-    /// A private `redis-server` child process, killed when dropped (also when the test panics).
-    pub struct RedisServer {
-        pub port: u16,
-        child: Option<Child>,
-    }
-
-    impl RedisServer {
-        pub async fn start() -> Self {
-            let mut server = RedisServer { port: free_port(), child: None };
-            server.restart().await;
-            server
-        }
-
-        pub fn url(&self) -> String {
-            format!("redis://127.0.0.1:{}", self.port)
-        }
-
-        /// Starts the server (again, on the same port) and waits until it answers.
-        pub async fn restart(&mut self) {
-            assert!(self.child.is_none(), "already running");
-            let port = self.port.to_string();
-            let dir = std::env::temp_dir();
-            let child = Command::new("redis-server")
-                .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--daemonize", "no", "--dir"])
-                .arg(&dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|error| {
-                    panic!("could not start redis-server ({error}); the reconnect tests need it on PATH")
-                });
-            self.child = Some(child);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !answers(&self.url()).await {
-                if let Some(status) = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten()) {
-                    panic!("redis-server on port {port} exited: {status}");
-                }
-                assert!(Instant::now() < deadline, "redis-server on port {port} did not answer within 10 s");
-                sleep(Duration::from_millis(20)).await;
-            }
-        }
-
-        /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: its connections stay open but nothing answers.
-        pub fn signal(&self, signal: &str) {
-            let pid = self.child.as_ref().expect("running").id().to_string();
-            let status = Command::new("kill").args([signal, &pid]).status().expect("kill(1) runs");
-            assert!(status.success(), "kill {signal} {pid}: {status}");
-        }
-
-        /// Kills the server at once (SIGKILL: no goodbye to its clients beyond the kernel closing their sockets).
-        pub fn kill(&mut self) {
-            if let Some(mut child) = self.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-
-    impl Drop for RedisServer {
-        fn drop(&mut self) {
-            self.kill();
-        }
-    }
-
-    async fn answers(url: &str) -> bool {
-        let Ok(client) = redis::Client::open(url) else { return false };
-        let ping = async {
-            let mut connection = client.get_multiplexed_async_connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut connection).await
-        };
-        matches!(timeout(Duration::from_secs(1), ping).await, Ok(Ok(_)))
-    }
-
-    /// A TCP proxy in front of Redis, so one node's connections can be cut while the others' stay up.
-    pub struct Proxy {
-        pub port: u16,
-        target: String,
-        task: Option<JoinHandle<()>>,
-    }
-
-    impl Proxy {
-        pub async fn start(target: String) -> Self {
-            let mut proxy = Proxy { port: free_port(), target, task: None };
-            proxy.restart().await;
-            proxy
-        }
-
-        pub fn url(&self) -> String {
-            format!("redis://127.0.0.1:{}", self.port)
-        }
-
-        /// Listens (again, on the same port) and forwards every connection.
-        pub async fn restart(&mut self) {
-            let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("the proxy's port is free");
-            let target = self.target.clone();
-            self.task = Some(tokio::spawn(async move {
-                // Dropped with this task, which aborts every forwarded connection.
-                let mut connections = JoinSet::new();
-                loop {
-                    let Ok((mut client, _)) = listener.accept().await else { continue };
-                    let target = target.clone();
-                    connections.spawn(async move {
-                        if let Ok(mut server) = TcpStream::connect(&target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                        }
-                    });
-                    while connections.try_join_next().is_some() {}
-                }
-            }));
-        }
-
-        /// Stops listening and cuts every forwarded connection.
-        pub async fn stop(&mut self) {
-            if let Some(task) = self.task.take() {
-                task.abort();
-                let _ = task.await;
-            }
-        }
-    }
+    pub use redis_server::{Proxy, RedisServer, free_port};
 }
 
 mod single_node {
