@@ -129,6 +129,9 @@ async fn the_first_editor_owns_the_form_and_spectators_watch_it_read_only() {
     assert_eq!(left[4]["status"], "ok");
     let diff = diff_containing(&mut bob_page, view, "You are now editing").await;
     assert!(diff.to_string().contains("Alice's unsaved changes"), "the note says whose draft it holds: {diff}");
+    let reply = event(&mut bob_page, view, "click", "dismiss", json!({})).await;
+    assert!(!reply.to_string().contains("You are now editing"), "the note is dismissed: {reply}");
+    assert!(reply["regions"]["editing-bar"].as_str().unwrap().contains("You are editing"), "{reply}");
     let reply = event(&mut bob_page, view, "submit", "save", form("Saved by Bob")).await;
     assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
