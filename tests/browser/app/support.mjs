@@ -24,6 +24,19 @@ export const SCREENSHOT_DIR = process.env.LIVEBATON_SCREENSHOTS === '1'
   ? join(REPO_ROOT, 'docs', 'screenshots')
   : join(tmpdir(), `livebaton-screenshots-${process.pid}`);
 
+/**
+ * The environment for the binary: without DATABASE_URL, REDIS_URL or LIVEBATON_* settings, which `scripts/test` exports
+ * for the Rust suites. Each server here must use the SQLite file in its own fresh data directory; with the inherited
+ * DATABASE_URL every server (and every run) would share one PostgreSQL database.
+ */
+function serverEnv() {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (name === 'DATABASE_URL' || name === 'REDIS_URL' || name.startsWith('LIVEBATON_')) delete env[name];
+  }
+  return env;
+}
+
 export const ADMIN = { email: 'admin@example.com', password: 'admin password 123', name: 'Admin' };
 export const ALICE = { email: 'alice@example.com', password: 'alice password 1', role: 'editor', name: 'Alice' };
 export const BOB = { email: 'bob@example.com', password: 'bob password 12', role: 'editor', name: 'Bob' };
@@ -93,7 +106,7 @@ export async function waitUntil(check, { timeout = WAIT_MS, interval = 100, mess
 }
 
 function cli(args, dataDir) {
-  const result = spawnSync(BINARY, [...args, '--data-dir', dataDir], { encoding: 'utf8', timeout: 30_000 });
+  const result = spawnSync(BINARY, [...args, '--data-dir', dataDir], { encoding: 'utf8', timeout: 30_000, env: serverEnv() });
   if (result.status !== 0) {
     throw new Error(`livebaton ${args.join(' ')} failed (${result.status}): ${result.stderr}${result.stdout}`);
   }
@@ -130,7 +143,7 @@ export async function startServer({ leaveGraceMs = 1000, users = USERS } = {}) {
       '--admin-password', ADMIN.password,
       '--leave-grace-ms', String(leaveGraceMs),
     ];
-    const proc = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
+    const proc = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...serverEnv(), RUST_LOG: 'warn' } });
     child = proc;
     running.add(proc);
     const exited = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
