@@ -6,17 +6,17 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   ALICE,
+  apiClient,
   BOB,
   CAROL,
-  VERA,
-  apiClient,
   cleanup,
   editPath,
   freshArticle,
   gotoLive,
-  launchBrowser,
+  HOOK,
+  openFixture,
   signIn,
-  startServer,
+  VERA,
   waitFlash,
   waitRole,
   waitText,
@@ -26,8 +26,6 @@ import {
 
 const TEST = { timeout: 60_000 };
 
-// Hooks are bounded too: a server or browser that does not start fails the file instead of hanging it.
-const HOOK = { timeout: 60_000 };
 
 describe('collaborative record form', () => {
   let server;
@@ -37,9 +35,7 @@ describe('collaborative record form', () => {
   let contexts = [];
 
   before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-    api = await apiClient(server, ADMIN);
+    ({ server, browser, api } = await openFixture());
   }, HOOK);
 
   after(async () => {

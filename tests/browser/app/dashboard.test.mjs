@@ -8,10 +8,10 @@ import {
   apiClient,
   cleanup,
   gotoLive,
-  launchBrowser,
+  HOOK,
   newContext,
+  openFixture,
   signIn,
-  startServer,
   waitText,
   waitUntil,
 } from './support.mjs';
@@ -44,8 +44,6 @@ async function waitCounts(page, expected, timeout = 15_000) {
   return last;
 }
 
-// Hooks are bounded too: a server or browser that does not start fails the file instead of hanging it.
-const HOOK = { timeout: 60_000 };
 
 describe('dashboard', () => {
   let server;
@@ -53,8 +51,7 @@ describe('dashboard', () => {
   const contexts = [];
 
   before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
+    ({ server, browser } = await openFixture());
   }, HOOK);
 
   after(async () => {

@@ -9,17 +9,15 @@ import {
   apiClient,
   cleanup,
   gotoLive,
-  launchBrowser,
+  HOOK,
+  openFixture,
   signIn,
-  startServer,
   waitFlash,
   waitRole,
   waitUntil,
   waitValue,
 } from './support.mjs';
 
-// Hooks are bounded too: a server or browser that does not start fails the file instead of hanging it.
-const HOOK = { timeout: 60_000 };
 
 describe('entity form', () => {
   let server;
@@ -27,8 +25,7 @@ describe('entity form', () => {
   const contexts = [];
 
   before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
+    ({ server, browser } = await openFixture());
   }, HOOK);
 
   after(async () => {

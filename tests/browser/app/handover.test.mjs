@@ -6,16 +6,16 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   ALICE,
-  BOB,
-  VERA,
   apiClient,
+  BOB,
   cleanup,
   editPath,
   freshArticle,
   gotoLive,
-  launchBrowser,
+  HOOK,
+  openFixture,
   signIn,
-  startServer,
+  VERA,
   waitRole,
   waitText,
   waitValue,
@@ -24,8 +24,6 @@ import {
 const GRACE_MS = 8000;
 const TEST = { timeout: 60_000 };
 
-// Hooks are bounded too: a server or browser that does not start fails the file instead of hanging it.
-const HOOK = { timeout: 60_000 };
 
 describe('hand-over with a long leave grace', () => {
   let server;
@@ -34,9 +32,7 @@ describe('hand-over with a long leave grace', () => {
   let contexts = [];
 
   before(async () => {
-    server = await startServer({ leaveGraceMs: GRACE_MS });
-    browser = await launchBrowser();
-    api = await apiClient(server, ADMIN);
+    ({ server, browser, api } = await openFixture({ leaveGraceMs: GRACE_MS }));
   }, HOOK);
 
   after(async () => {

@@ -5,14 +5,14 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   ALICE,
-  CAROL,
   apiClient,
+  CAROL,
   cleanup,
   freshArticle,
   gotoLive,
-  launchBrowser,
+  HOOK,
+  openFixture,
   signIn,
-  startServer,
   waitFlash,
   waitJoined,
   waitText,
@@ -25,8 +25,6 @@ const TEST = { timeout: 60_000 };
 const markDocument = (page) => page.evaluate(() => (window.__sameDocument = true));
 const sameDocument = (page) => page.evaluate(() => window.__sameDocument === true);
 
-// Hooks are bounded too: a server or browser that does not start fails the file instead of hanging it.
-const HOOK = { timeout: 60_000 };
 
 describe('live pages follow writes from elsewhere', () => {
   let server;
@@ -35,9 +33,7 @@ describe('live pages follow writes from elsewhere', () => {
   let contexts = [];
 
   before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-    api = await apiClient(server, ADMIN);
+    ({ server, browser, api } = await openFixture());
   }, HOOK);
 
   after(async () => {

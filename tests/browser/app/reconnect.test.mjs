@@ -5,17 +5,17 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   ALICE,
+  apiClient,
   BOB,
   CAROL,
-  apiClient,
   cleanup,
   editPath,
   freshArticle,
   gotoLive,
-  launchBrowser,
+  HOOK,
   liveState,
+  openFixture,
   signIn,
-  startServer,
   waitJoined,
   waitRole,
   waitText,
@@ -23,8 +23,6 @@ import {
   waitValue,
 } from './support.mjs';
 
-// Hooks are bounded too: a server or browser that does not start fails the file instead of hanging it.
-const HOOK = { timeout: 60_000 };
 
 describe('reconnect', () => {
   let server;
@@ -32,8 +30,7 @@ describe('reconnect', () => {
   const contexts = [];
 
   before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
+    ({ server, browser } = await openFixture());
   }, HOOK);
 
   after(async () => {

@@ -8,18 +8,18 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   ALICE,
+  apiClient,
   BOB,
   CAROL,
-  SCREENSHOT_DIR,
-  apiClient,
   cleanup,
   editPath,
   gotoLive,
-  launchBrowser,
+  HOOK,
   liveState,
   newContext,
+  openFixture,
+  SCREENSHOT_DIR,
   signIn,
-  startServer,
   waitRole,
   waitText,
   waitValue,
@@ -73,8 +73,6 @@ async function layoutProblems(page) {
   });
 }
 
-// Hooks are bounded too: a server or browser that does not start fails the file instead of hanging it.
-const HOOK = { timeout: 60_000 };
 
 describe('screenshots', () => {
   let server;
@@ -83,8 +81,7 @@ describe('screenshots', () => {
 
   before(async () => {
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
-    server = await startServer();
-    browser = await launchBrowser();
+    ({ server, browser } = await openFixture());
   }, HOOK);
 
   after(async () => {

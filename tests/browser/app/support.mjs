@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export { launchBrowser } from '../lib/chromium.mjs';
+import { launchBrowser } from '../lib/chromium.mjs';
+
+export { launchBrowser };
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '..', '..', '..');
@@ -427,4 +429,15 @@ export async function waitRole(page, role, { timeout = WAIT_MS } = {}) {
 /** The text of an error flash once one contains `text`. */
 export async function waitFlash(page, kind, text, { timeout = WAIT_MS } = {}) {
   return waitText(page.locator(`#lb-flash .flash-${kind}`).filter({ hasText: text }).first(), text, { timeout });
+}
+
+/** Bound for `before`/`after` hooks: a server or browser that does not start fails the file instead of hanging it. */
+export const HOOK = { timeout: 60_000 };
+
+/** What most test files start with: one server (`startServer` options), one browser, and an admin API client. */
+export async function openFixture(serverOptions) {
+  const server = await startServer(serverOptions);
+  const browser = await launchBrowser();
+  const api = await apiClient(server, ADMIN);
+  return { server, browser, api };
 }

@@ -8,17 +8,17 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   ALICE,
+  apiClient,
   BOB,
   CAROL,
-  apiClient,
   cleanup,
   editPath,
   gotoLive,
-  launchBrowser,
+  HOOK,
   newContext,
+  openFixture,
   signIn,
   sleep,
-  startServer,
   waitFlash,
   waitJoined,
   waitRole,
@@ -69,8 +69,6 @@ async function assertClean(page, where) {
   assert.deepEqual(report, { xss: 'undefined', handlers: [], scripts: [] }, `${where}: injected markup is live`);
 }
 
-// Hooks are bounded too: a server or browser that does not start fails the file instead of hanging it.
-const HOOK = { timeout: 60_000 };
 
 describe('script injection through every field type', () => {
   let server;
@@ -79,9 +77,7 @@ describe('script injection through every field type', () => {
   const contexts = [];
 
   before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-    api = await apiClient(server, ADMIN);
+    ({ server, browser, api } = await openFixture());
   }, HOOK);
 
   after(async () => {
