@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Load tools for the livebaton server: each scenario starts `target/release/livebaton` on a loopback port and a
 /// fresh data directory, runs bounded in clients and time, and prints one JSON line and a short summary.
@@ -28,11 +28,44 @@ pub enum Scenario {
     Handoff(HandoffArgs),
     /// An owner and M spectators on one record: the owner sends `draft`, time until each spectator has it.
     FormSync(FormSyncArgs),
+    /// Draws the results of `bench/run` (JSON lines) as SVG bar charts: medians per server, with every run.
+    Plot(PlotArgs),
+}
+
+/// The server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServerKind {
+    /// The `livebaton` binary (Phoenix Channels V2).
+    Livebaton,
+    /// soketi 1.6 (Pusher protocol 7), from `bench/peers/soketi`.
+    Soketi,
+    /// sockudo 5.2 (Pusher protocol 7), from `bench/peers/sockudo`.
+    Sockudo,
+    /// The Socket.IO 4.8 room + presence server in `bench/peers/socketio`.
+    Socketio,
+}
+
+impl ServerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Livebaton => "livebaton",
+            ServerKind::Soketi => "soketi",
+            ServerKind::Sockudo => "sockudo",
+            ServerKind::Socketio => "socketio",
+        }
+    }
 }
 
 /// How the server is started; every scenario takes these.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
+    /// The server under test: livebaton, or a peer installed by `bench/peers/setup` (idle, join-storm and fanout
+    /// only).
+    #[arg(long, value_enum, default_value_t = ServerKind::Livebaton)]
+    pub server: ServerKind,
+    /// Where `bench/peers/setup` installed the peers.
+    #[arg(long, default_value = "bench/peers")]
+    pub peers_dir: PathBuf,
     /// The server binary (default: `livebaton` next to this binary, i.e. `target/release/livebaton`).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
@@ -46,6 +79,16 @@ pub struct ServerArgs {
     /// Bound on each phase of a run (start-up, connecting and joining, settling, measuring).
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// JSON-lines result files (`bench/results/*.jsonl`); every line with a `scenario` and a `server` counts.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// Directory the SVG charts are written to.
+    #[arg(long, default_value = "docs/bench")]
+    pub out: PathBuf,
 }
 
 impl ServerArgs {

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::protocol::Protocol;
+use crate::protocol::{Opening, Protocol, Session};
 
 /// What ended a connection from the server's side.
 #[derive(Debug)]
@@ -42,18 +42,49 @@ pub struct Received {
 pub struct Conn {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     protocol: Arc<dyn Protocol>,
+    session: Session,
     next_ref: u64,
     quickack: bool,
 }
 
 impl Conn {
-    /// Opens a WebSocket to `url`.
-    pub async fn connect(protocol: Arc<dyn Protocol>, url: &str) -> anyhow::Result<Conn> {
+    /// Opens a WebSocket to the server at `addr` as `credential` (a token on livebaton, a user id on the peers), and
+    /// runs the protocol's opening handshake, if it has one (bounded: 30 s).
+    pub async fn connect(protocol: Arc<dyn Protocol>, addr: &str, credential: &str) -> anyhow::Result<Conn> {
         // A small read buffer: the client's memory is not measured, but 128 KiB each adds up at 10,000 clients.
         let config = WebSocketConfig::default().read_buffer_size(4096);
+        let url = protocol.url(addr, credential);
         let (ws, _response) =
             tokio_tungstenite::connect_async_with_config(url, Some(config), true).await.context("connecting")?;
-        Ok(Conn { ws, protocol, next_ref: 0, quickack: false })
+        let session = Session { credential: credential.to_owned(), id: None };
+        let mut conn = Conn { ws, protocol, session, next_ref: 0, quickack: false };
+        if conn.protocol.opens_with_handshake() {
+            tokio::time::timeout(std::time::Duration::from_secs(30), conn.handshake())
+                .await
+                .context("no handshake within 30 s")??;
+        }
+        Ok(conn)
+    }
+
+    async fn handshake(&mut self) -> anyhow::Result<()> {
+        loop {
+            let text = match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Close(frame))) => anyhow::bail!("closed during the handshake: {frame:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return Err(error).context("handshake"),
+                None => anyhow::bail!("the stream ended during the handshake"),
+            };
+            match self.protocol.open(text.as_str()) {
+                Opening::Ready(id) => {
+                    self.session.id = id;
+                    return Ok(());
+                }
+                Opening::Send(frame) => self.send(frame).await?,
+                Opening::Skip => {}
+                Opening::Refused(reason) => anyhow::bail!("refused: {reason}"),
+            }
+        }
     }
 
     /// Acknowledge every frame at once (`TCP_QUICKACK` after each read) instead of the kernel's delayed ACK. A
@@ -92,7 +123,7 @@ impl Conn {
     /// Joins `topic`; the join's reference (its replies carry it, and later frames of this membership too).
     pub async fn join(&mut self, topic: &str, payload: &Value) -> anyhow::Result<u64> {
         let reference = self.next_ref();
-        let frame = self.protocol.join(topic, reference, payload);
+        let frame = self.protocol.join(&self.session, topic, reference, payload);
         self.send(frame).await?;
         Ok(reference)
     }
@@ -126,7 +157,9 @@ impl Conn {
         self.ws.send(Message::text(frame)).await.context("sending")
     }
 
-    /// The next text frame. Cancel-safe (it only awaits the stream), so it can sit in a `select!`.
+    /// The next text frame. A server keep-alive (Engine.IO `2`, `pusher:ping`) is answered here and not returned.
+    /// Cancel-safe as far as frames go (it awaits the stream; an answer cut off mid-send stays queued in the
+    /// WebSocket and goes out with the next send), so it can sit in a `select!`.
     pub async fn recv(&mut self) -> Result<Received, Ended> {
         loop {
             match self.ws.next().await {
@@ -134,6 +167,12 @@ impl Conn {
                     let at = Instant::now();
                     if self.quickack {
                         self.quickack();
+                    }
+                    if let Some(answer) = self.protocol.keepalive_reply(text.as_str()) {
+                        if let Err(error) = self.ws.send(Message::text(answer)).await {
+                            return Err(Ended::Broken(format!("answering a keep-alive: {error}")));
+                        }
+                        continue;
                     }
                     return Ok(Received { text, at });
                 }

@@ -34,12 +34,15 @@
 mod cli;
 mod client;
 mod http;
+mod peer;
+mod plot;
 mod presence;
 mod procfs;
 mod protocol;
 mod scenarios;
 mod server;
 mod stats;
+mod target;
 
 use clap::Parser;
 
@@ -54,6 +57,7 @@ async fn main() -> std::process::ExitCode {
         Scenario::Fanout(args) => scenarios::fanout::run(args).await,
         Scenario::Handoff(args) => scenarios::handoff::run(args).await,
         Scenario::FormSync(args) => scenarios::form_sync::run(args).await,
+        Scenario::Plot(args) => plot::run(&args),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -219,6 +219,6 @@ pub fn default_server_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/release/livebaton"))
 }
 
-fn taskset_exists() -> bool {
+pub fn taskset_exists() -> bool {
     std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("taskset").is_file()))
 }

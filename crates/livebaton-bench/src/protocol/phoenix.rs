@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Incoming, Members, Protocol};
+use super::{Incoming, Members, Protocol, Session};
 
 /// livebaton's live transport: Phoenix Channels V2 on `/live/websocket?vsn=2.0.0&token=…`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,7 +21,7 @@ impl Protocol for PhoenixV2 {
         format!("ws://{addr}/live/websocket?vsn=2.0.0&token={}", crate::http::percent_encode(token))
     }
 
-    fn join(&self, topic: &str, reference: u64, payload: &Value) -> String {
+    fn join(&self, _session: &Session, topic: &str, reference: u64, payload: &Value) -> String {
         let reference = reference.to_string();
         json!([reference, reference, topic, "phx_join", payload]).to_string()
     }
@@ -49,6 +49,7 @@ impl Protocol for PhoenixV2 {
                     reference,
                     ok: reply["status"] == "ok",
                     response: reply.get_mut("response").map(Value::take).unwrap_or(Value::Null),
+                    state: None,
                 },
                 Err(_) => Incoming::Malformed,
             },
@@ -116,7 +117,7 @@ impl<'a> Frame<'a> {
 
 /// One `null` or string element and the comma after it: `(its text, the rest)`. A string is returned as written
 /// (escapes left in place).
-fn head_element(text: &str) -> Option<(Option<&str>, &str)> {
+pub(crate) fn head_element(text: &str) -> Option<(Option<&str>, &str)> {
     let text = text.trim_start();
     let (value, rest) = if let Some(rest) = text.strip_prefix("null") {
         (None, rest)
@@ -158,7 +159,13 @@ mod tests {
         let phoenix = PhoenixV2;
         assert_eq!(
             phoenix.decode(r#"["1","1","room:bench","phx_reply",{"status":"ok","response":{"a":1}}]"#),
-            Incoming::Reply { topic: "room:bench", reference: Some("1"), ok: true, response: json!({"a": 1}) }
+            Incoming::Reply {
+                topic: "room:bench",
+                reference: Some("1"),
+                ok: true,
+                response: json!({"a": 1}),
+                state: None
+            }
         );
         assert!(matches!(
             phoenix.decode(r#"["1","2","room:bench","phx_reply",{"status":"error","response":{}}]"#),
@@ -201,7 +208,7 @@ mod tests {
     #[test]
     fn requests_are_encoded() {
         let phoenix = PhoenixV2;
-        assert_eq!(phoenix.join("room:a", 4, &json!({})), r#"["4","4","room:a","phx_join",{}]"#);
+        assert_eq!(phoenix.join(&Session::default(), "room:a", 4, &json!({})), r#"["4","4","room:a","phx_join",{}]"#);
         assert_eq!(phoenix.leave("room:a", 4, 7), r#"["4","7","room:a","phx_leave",{}]"#);
         assert_eq!(phoenix.push("room:a", 4, 8, "shout", &json!({"n": 1})), r#"["4","8","room:a","shout",{"n":1}]"#);
         assert_eq!(phoenix.heartbeat(9).unwrap(), r#"[null,"9","phoenix","heartbeat",{}]"#);

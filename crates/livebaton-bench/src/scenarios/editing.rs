@@ -29,6 +29,10 @@ pub fn editor_users(count: usize) -> Vec<User> {
 /// Starts the server with the demo content and the editors' accounts. Event limits are raised so that the
 /// scenario's pace, not the rate limiter, decides.
 pub async fn start_server(args: &ServerArgs, users: &[User]) -> anyhow::Result<Server> {
+    anyhow::ensure!(
+        args.server == crate::cli::ServerKind::Livebaton,
+        "handoff and form-sync measure livebaton's collaborative editing, which the peers do not have"
+    );
     let flags = ["--events-per-second", "10000", "--event-burst", "10000"].map(str::to_owned).to_vec();
     Server::start(Launch { args, demo: true, users, flags }).await
 }
@@ -115,7 +119,7 @@ impl Session {
         let (report_tx, reports) = mpsc::unbounded_channel();
         let mut session = Session { topic, editors: Vec::new(), reports, tasks: Vec::new() };
         for (index, token) in tokens.iter().enumerate() {
-            let mut conn = Conn::connect(protocol.clone(), &protocol.url(&server.addr, token)).await?;
+            let mut conn = Conn::connect(protocol.clone(), &server.addr, token).await?;
             conn.set_quickack(quickack);
             let (commands, command_rx) = mpsc::unbounded_channel();
             let editor = Editor { index, conn, topic: session.topic.clone(), reports: report_tx.clone() };

@@ -35,11 +35,11 @@ use tokio::sync::{Semaphore, watch};
 use crate::cli::FanoutArgs;
 use crate::client::Conn;
 use crate::procfs::check_fd_limit;
-use crate::protocol::phoenix::PhoenixV2;
 use crate::protocol::{Incoming, Protocol};
 use crate::scenarios::{instant_us, now_us};
-use crate::server::{Launch, Server};
+use crate::server::Launch;
 use crate::stats::{CpuMeter, Latencies, emit, extend, load_average, round};
+use crate::target::Target;
 
 /// Shared by every subscriber.
 #[derive(Default)]
@@ -102,30 +102,32 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<bool> {
     if let Some(queue) = args.outbound_queue {
         flags.extend(["--outbound-queue".to_owned(), queue.to_string()]);
     }
-    let server = Server::start(Launch { args: &args.server, demo: false, users: &[], flags }).await?;
+    let server = Target::start(Launch { args: &args.server, demo: false, users: &[], flags }).await?;
     let outcome = measure(&args, &server).await;
     server.finish(outcome).await
 }
 
-async fn measure(args: &FanoutArgs, server: &Server) -> anyhow::Result<bool> {
+async fn measure(args: &FanoutArgs, server: &Target) -> anyhow::Result<bool> {
     let bound = args.server.bound();
     now_us();
-    let protocol: Arc<dyn Protocol> = Arc::new(PhoenixV2);
-    let token = server.admin_token().await?;
-    let url = protocol.url(&server.addr, &token);
+    let protocol = server.protocol();
+    // One per subscriber, and the last for the publisher.
+    let mut credentials = server.credentials(args.subscribers + 1).await?;
+    let publisher_credential = credentials.pop().unwrap_or_default();
     let shared = Arc::new(Shared::default());
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let (stop, stop_rx) = watch::channel(false);
     let joining = Instant::now();
 
     // The publisher first: it is the room's first member.
-    let mut publisher = Conn::connect(protocol.clone(), &url).await?;
+    let mut publisher = Conn::connect(protocol.clone(), server.addr(), &publisher_credential).await?;
     let publisher_ref = publisher.join(&args.topic, &json!({})).await?;
     let mut subscribers = Vec::with_capacity(args.subscribers);
-    for _ in 0..args.subscribers {
+    for credential in credentials {
         let subscriber = Subscriber {
             protocol: protocol.clone(),
-            url: url.clone(),
+            addr: server.addr().to_owned(),
+            credential,
             topic: args.topic.clone(),
             shared: shared.clone(),
             quickack: args.client_quickack,
@@ -168,7 +170,7 @@ async fn measure(args: &FanoutArgs, server: &Server) -> anyhow::Result<bool> {
     // Measure.
     let messages = u64::from(args.rate) * args.seconds;
     let pad = "x".repeat(args.payload_bytes);
-    let cpu = CpuMeter::start(server.pid)?;
+    let cpu = CpuMeter::start(server.pid())?;
     shared.measuring.store(true, Ordering::SeqCst);
     let first_send_us = now_us();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
@@ -260,7 +262,7 @@ async fn measure(args: &FanoutArgs, server: &Server) -> anyhow::Result<bool> {
         "lag_resyncs": resyncs,
         "joined_secs": round(joined_in.as_secs_f64(), 1),
         "settled_secs": round(settled_in.as_secs_f64(), 1),
-        "server_flags": server.flags,
+        "server_flags": server.flags(),
         "server_cpus": args.server.server_cpus,
         "load_average_1m": load_average(),
     });
@@ -298,7 +300,8 @@ async fn measure(args: &FanoutArgs, server: &Server) -> anyhow::Result<bool> {
 
 struct Subscriber {
     protocol: Arc<dyn Protocol>,
-    url: String,
+    addr: String,
+    credential: String,
     topic: String,
     shared: Arc<Shared>,
     quickack: bool,
@@ -308,7 +311,7 @@ impl Subscriber {
     async fn run(self, permits: Arc<Semaphore>, mut stop: watch::Receiver<bool>) {
         let shared = &self.shared;
         let permit = permits.acquire_owned().await;
-        let mut conn = match Conn::connect(self.protocol.clone(), &self.url).await {
+        let mut conn = match Conn::connect(self.protocol.clone(), &self.addr, &self.credential).await {
             Ok(conn) => conn,
             Err(error) => {
                 shared.failed.fetch_add(1, Ordering::Relaxed);
@@ -348,7 +351,8 @@ impl Subscriber {
             shared.frames.fetch_add(1, Ordering::Relaxed);
             match self.protocol.decode(received.text.as_str()) {
                 Incoming::Event { event: "shout", payload, .. } => {
-                    if let Ok(shout) = serde_json::from_str::<Shout>(payload) {
+                    let data = self.protocol.data(payload);
+                    if let Some(shout) = data.and_then(|data| serde_json::from_str::<Shout>(&data).ok()) {
                         let at = instant_us(received.at);
                         // One tokio worker under `taskset -c 1`: the lock is not contended.
                         shared
@@ -363,8 +367,8 @@ impl Subscriber {
                 Incoming::PresenceState { .. } if shared.measuring.load(Ordering::Relaxed) => {
                     shared.resyncs.fetch_add(1, Ordering::Relaxed);
                 }
-                Incoming::Reply { reference: Some(reference), ok, response, .. }
-                    if permit.is_some() && reference == join_ref =>
+                Incoming::Reply { topic, reference, ok, response, .. }
+                    if permit.is_some() && self.protocol.is_reply(reference, topic, &self.topic, &join_ref) =>
                 {
                     if !ok {
                         shared.failed.fetch_add(1, Ordering::Relaxed);

@@ -34,10 +34,10 @@ use tokio::sync::{Semaphore, watch};
 use crate::cli::IdleArgs;
 use crate::client::Conn;
 use crate::procfs::{check_fd_limit, vm_rss_kib};
-use crate::protocol::phoenix::PhoenixV2;
 use crate::protocol::{Incoming, Protocol};
-use crate::server::{Launch, Server};
-use crate::stats::emit;
+use crate::server::Launch;
+use crate::stats::{emit, load_average};
+use crate::target::Target;
 
 /// What the clients saw, shared by all of them.
 #[derive(Default)]
@@ -73,27 +73,26 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<bool> {
         bail!("--clients must be at least 1");
     }
     check_fd_limit(args.clients)?;
-    let server = Server::start(Launch { args: &args.server, demo: false, users: &[], flags: vec![] }).await?;
+    let server = Target::start(Launch { args: &args.server, demo: false, users: &[], flags: vec![] }).await?;
     let outcome = measure(&args, &server).await;
     server.finish(outcome).await
 }
 
-async fn measure(args: &IdleArgs, server: &Server) -> anyhow::Result<bool> {
+async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
     let bound = args.server.bound();
-    let token = server.admin_token().await?;
+    let credentials = server.credentials(args.clients).await?;
     // Let the sign-in's Argon2 memory go back, so it is not counted as "before".
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = vm_rss_kib(server.pid)?;
+    let rss_before = vm_rss_kib(server.pid())?;
 
-    let protocol: Arc<dyn Protocol> = Arc::new(PhoenixV2);
-    let url = protocol.url(&server.addr, &token);
+    let protocol = server.protocol();
     let stats = Arc::new(Stats::default());
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let (stop, stopped) = watch::channel(false);
     let heartbeat = (args.heartbeat_secs > 0).then(|| Duration::from_secs(args.heartbeat_secs));
     let started = Instant::now();
     let mut clients = Vec::with_capacity(args.clients);
-    for index in 0..args.clients {
+    for (index, credential) in credentials.into_iter().enumerate() {
         let topic = match (args.no_join, args.room_per_client) {
             (true, _) => None,
             (false, true) => Some(format!("{}-{index}", args.topic)),
@@ -101,7 +100,8 @@ async fn measure(args: &IdleArgs, server: &Server) -> anyhow::Result<bool> {
         };
         let client = Client {
             protocol: protocol.clone(),
-            url: url.clone(),
+            addr: server.addr().to_owned(),
+            credential,
             topic,
             heartbeat,
             stats: stats.clone(),
@@ -141,9 +141,9 @@ async fn measure(args: &IdleArgs, server: &Server) -> anyhow::Result<bool> {
         }
     }
     let settled_in = started.elapsed();
-    let rss_after_1 = vm_rss_kib(server.pid)?;
+    let rss_after_1 = vm_rss_kib(server.pid())?;
     tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
-    let rss_after_2 = vm_rss_kib(server.pid)?;
+    let rss_after_2 = vm_rss_kib(server.pid())?;
     let rss_after = rss_after_1.max(rss_after_2);
     let per_connection = (rss_after as f64 - rss_before as f64) / args.clients as f64;
     // Clients the server closed are not holding memory any more: also per connection still open.
@@ -185,13 +185,14 @@ async fn measure(args: &IdleArgs, server: &Server) -> anyhow::Result<bool> {
         "joined_secs": (joined_in.as_secs_f64() * 10.0).round() / 10.0,
         "settled_secs": (settled_in.as_secs_f64() * 10.0).round() / 10.0,
         "server_cpus": args.server.server_cpus,
+        "load_average_1m": load_average(),
     });
     emit(&report.to_string());
     emit(&format!(
         "idle: {} clients on {} ({}); server VmRSS {:.1} MiB before, {:.1} / {:.1} MiB after ({} s apart): \
          {per_connection:.2} KiB per connection (target <= 4 KiB: {})",
         args.clients,
-        server.addr,
+        server.addr(),
         join,
         rss_before as f64 / 1024.0,
         rss_after_1 as f64 / 1024.0,
@@ -241,7 +242,8 @@ fn progress(stats: &Stats) -> String {
 /// One idle client.
 struct Client {
     protocol: Arc<dyn Protocol>,
-    url: String,
+    addr: String,
+    credential: String,
     /// The topic to join, if any.
     topic: Option<String>,
     heartbeat: Option<Duration>,
@@ -253,7 +255,7 @@ impl Client {
     async fn run(mut self, permits: Arc<Semaphore>) {
         let stats = self.stats.clone();
         let Ok(permit) = permits.acquire_owned().await else { return };
-        let mut conn = match Conn::connect(self.protocol.clone(), &self.url).await {
+        let mut conn = match Conn::connect(self.protocol.clone(), &self.addr, &self.credential).await {
             Ok(conn) => conn,
             Err(error) => {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -301,10 +303,15 @@ impl Client {
                             Incoming::PresenceState { .. } => {
                                 stats.presence_states.fetch_add(1, Ordering::Relaxed);
                             }
-                            Incoming::Reply { reference, ok, response, .. }
-                                if join_ref.is_some() && reference == join_ref.as_deref() =>
+                            Incoming::Reply { topic, reference, ok, response, state }
+                                if join_ref.as_deref().zip(self.topic.as_deref()).is_some_and(
+                                    |(join_ref, joined)| self.protocol.is_reply(reference, topic, joined, join_ref),
+                                ) =>
                             {
                                 join_ref = None;
+                                if state.is_some() {
+                                    stats.presence_states.fetch_add(1, Ordering::Relaxed);
+                                }
                                 if ok {
                                     permit = None;
                                     stats.joined.fetch_add(1, Ordering::Relaxed);

@@ -32,14 +32,15 @@ use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 
 use crate::cli::JoinStormArgs;
+use crate::cli::ServerKind;
 use crate::client::Conn;
 use crate::presence::PresenceView;
 use crate::procfs::check_fd_limit;
-use crate::protocol::phoenix::PhoenixV2;
 use crate::protocol::{Incoming, Protocol};
 use crate::scenarios::tokens_for;
-use crate::server::{Launch, Server, User};
+use crate::server::{Launch, User};
 use crate::stats::{CpuMeter, Latencies, emit, extend, load_average, round};
+use crate::target::Target;
 
 #[derive(Default)]
 struct Progress {
@@ -92,22 +93,33 @@ pub async fn run(args: JoinStormArgs) -> anyhow::Result<bool> {
     check_fd_limit(args.clients)?;
     let users_count = args.users.unwrap_or(args.clients).clamp(1, args.clients);
     let users: Vec<User> = (0..users_count).map(|index| User::new(&format!("storm-{index}"), "viewer")).collect();
+    let livebaton = args.server.server == ServerKind::Livebaton;
     let mut flags = vec!["--outbound-queue".to_owned(), args.outbound_queue.to_string()];
     if let Some(coalesce) = args.coalesce_ms {
         flags.extend(["--presence-coalesce-ms".to_owned(), coalesce.to_string()]);
     }
-    emit(&format!("join-storm: creating {users_count} users and starting the server…"));
-    let server = Server::start(Launch { args: &args.server, demo: false, users: &users, flags }).await?;
-    let outcome = measure(&args, &server, &users).await;
+    if livebaton {
+        emit(&format!("join-storm: creating {users_count} users and starting the server…"));
+    }
+    let users = if livebaton { users } else { Vec::new() };
+    let server = Target::start(Launch { args: &args.server, demo: false, users: &users, flags }).await?;
+    let outcome = measure(&args, &server, users_count).await;
     server.finish(outcome).await
 }
 
-async fn measure(args: &JoinStormArgs, server: &Server, users: &[User]) -> anyhow::Result<bool> {
+async fn measure(args: &JoinStormArgs, server: &Target, users_count: usize) -> anyhow::Result<bool> {
     let bound = args.server.bound();
-    let protocol: Arc<dyn Protocol> = Arc::new(PhoenixV2);
-    let tokens = tokens_for(&server.addr, users, bound).await?;
-    let urls: Vec<String> = tokens.iter().map(|token| protocol.url(&server.addr, token)).collect();
-    let expected = Expected { entries: args.clients, keys: users.len() };
+    let protocol = server.protocol();
+    // livebaton: each user's token; a peer: the user ids themselves (a Pusher channel auth is signed by the tool).
+    let credentials = match server.livebaton() {
+        Some(livebaton) => {
+            let users: Vec<User> =
+                (0..users_count).map(|index| User::new(&format!("storm-{index}"), "viewer")).collect();
+            tokens_for(&livebaton.addr, &users, bound).await?
+        }
+        None => (0..users_count).map(|index| format!("storm-{index}")).collect(),
+    };
+    let expected = Expected { entries: args.clients, keys: users_count };
 
     let progress = Arc::new(Progress::default());
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
@@ -117,7 +129,8 @@ async fn measure(args: &JoinStormArgs, server: &Server, users: &[User]) -> anyho
     for index in 0..args.clients {
         let client = Client {
             protocol: protocol.clone(),
-            url: urls[index % urls.len()].clone(),
+            addr: server.addr().to_owned(),
+            credential: credentials[index % credentials.len()].clone(),
             topic: args.topic.clone(),
             expected,
             progress: progress.clone(),
@@ -134,7 +147,7 @@ async fn measure(args: &JoinStormArgs, server: &Server, users: &[User]) -> anyho
     // Let the connects' work on the server finish before its CPU is read.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let cpu = CpuMeter::start(server.pid)?;
+    let cpu = CpuMeter::start(server.pid())?;
     let started = Instant::now();
     let _ = go.send(Some(started));
     let deadline = Instant::now() + bound;
@@ -190,7 +203,7 @@ async fn measure(args: &JoinStormArgs, server: &Server, users: &[User]) -> anyho
         "scenario": "join-storm",
         "server": protocol.name(),
         "clients": args.clients,
-        "users": users.len(),
+        "users": users_count,
         "coalesce_ms": args.coalesce_ms,
         "outbound_queue": args.outbound_queue,
         "server_cpu_ms_per_join": round(1000.0 * usage.server_secs / n, 3),
@@ -207,7 +220,7 @@ async fn measure(args: &JoinStormArgs, server: &Server, users: &[User]) -> anyho
         "failed": failed,
         "closed_or_failed": ended,
         "reasons": reasons,
-        "server_flags": server.flags,
+        "server_flags": server.flags(),
         "server_cpus": args.server.server_cpus,
         "load_average_1m": load_average(),
     });
@@ -216,7 +229,7 @@ async fn measure(args: &JoinStormArgs, server: &Server, users: &[User]) -> anyho
     emit(&format!(
         "join-storm: {} clients ({} users) join {} with coalescing {}: every list complete after {:.0} ms",
         args.clients,
-        users.len(),
+        users_count,
         args.topic,
         match args.coalesce_ms {
             Some(ms) => format!("{ms} ms"),
@@ -248,7 +261,8 @@ struct Expected {
 
 struct Client {
     protocol: Arc<dyn Protocol>,
-    url: String,
+    addr: String,
+    credential: String,
     topic: String,
     expected: Expected,
     progress: Arc<Progress>,
@@ -264,7 +278,7 @@ impl Client {
         let mut seen = Seen::default();
         let progress = &self.progress;
         let permit = permits.acquire_owned().await;
-        let mut conn = match Conn::connect(self.protocol.clone(), &self.url).await {
+        let mut conn = match Conn::connect(self.protocol.clone(), &self.addr, &self.credential).await {
             Ok(conn) => conn,
             Err(error) => {
                 progress.fail(format!("connect: {error:#}"));
@@ -307,7 +321,9 @@ impl Client {
             progress.frames.fetch_add(1, Ordering::Relaxed);
             seen.bytes += text.len() as u64;
             match self.protocol.decode(text) {
-                Incoming::Reply { reference: Some(reference), ok, response, .. } if reference == join_ref => {
+                Incoming::Reply { topic, reference, ok, response, state }
+                    if seen.joined_at.is_none() && self.protocol.is_reply(reference, topic, &self.topic, &join_ref) =>
+                {
                     if !ok {
                         progress.fail(format!("join refused: {response}"));
                         seen.ended = true;
@@ -315,6 +331,12 @@ impl Client {
                     }
                     seen.joined_at = Some(received.at);
                     progress.joined.fetch_add(1, Ordering::Relaxed);
+                    // A reply that carries the list (Pusher's subscription_succeeded) is also a presence state.
+                    if let Some(members) = state.and_then(|state| self.protocol.members(state)) {
+                        seen.presence_states += 1;
+                        seen.metas += members.iter().map(|(_, ids)| ids.len() as u64).sum::<u64>();
+                        view.sync_state(members);
+                    }
                 }
                 Incoming::PresenceState { payload, .. } => {
                     seen.presence_states += 1;
