@@ -1,0 +1,302 @@
+//! `plot`: the results of `bench/run` (JSON lines) as SVG bar charts, written by hand (no plotting library): one
+//! chart per scenario and metric, one bar per server at the median of its runs, every run as a dot on its bar.
+//!
+//! ```sh
+//! target/release/livebaton-bench plot bench/results/idle-*.jsonl --out docs/bench
+//! ```
+//!
+//! Lines are grouped by scenario and by *series*: the server, plus the livebaton option that changes what is
+//! measured (`coalesce 15 ms` in the join storm). It also prints, per chart, a Markdown table of the medians and of
+//! each series' ratio to livebaton's (for a metric where lower is better, `peer ÷ livebaton`: how many times more
+//! the peer needs), which is what BENCHMARKS.md quotes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::cli::PlotArgs;
+use crate::stats::emit;
+
+/// One chart: a metric of a scenario.
+struct Metric {
+    scenario: &'static str,
+    /// Path into the JSON line (`latency_ms.p99_ms`).
+    field: &'static str,
+    /// File name part and title.
+    slug: &'static str,
+    title: &'static str,
+    unit: &'static str,
+}
+
+const METRICS: &[Metric] = &[
+    Metric {
+        scenario: "idle",
+        field: "kib_per_connection",
+        slug: "rss",
+        title: "Server RSS per idle connection in one presence room",
+        unit: "KiB",
+    },
+    Metric {
+        scenario: "join-storm",
+        field: "server_cpu_secs",
+        slug: "cpu",
+        title: "Server CPU for a join storm (every client gets every member)",
+        unit: "CPU s",
+    },
+    Metric {
+        scenario: "join-storm",
+        field: "all_complete_ms",
+        slug: "complete",
+        title: "Join storm: until every client's presence list is complete",
+        unit: "ms",
+    },
+    Metric {
+        scenario: "fanout",
+        field: "server_cpu_us_per_delivery",
+        slug: "cpu",
+        title: "Fan-out: server CPU per delivered message",
+        unit: "µs",
+    },
+    Metric { scenario: "fanout", field: "latency_ms.p50_ms", slug: "p50", title: "Fan-out latency, p50", unit: "ms" },
+    Metric { scenario: "fanout", field: "latency_ms.p99_ms", slug: "p99", title: "Fan-out latency, p99", unit: "ms" },
+];
+
+/// The order series are drawn in: livebaton first, then the peers.
+const SERVERS: &[&str] = &["livebaton", "soketi", "sockudo", "socketio"];
+
+pub fn run(args: &PlotArgs) -> anyhow::Result<bool> {
+    let mut lines = Vec::new();
+    for path in &args.results {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        lines.extend(text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()));
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let mut written = 0;
+    for metric in METRICS {
+        let runs = collect(&lines, metric);
+        if runs.is_empty() {
+            continue;
+        }
+        let subtitle = subtitle(&lines, metric.scenario);
+        let path = args.out.join(format!("{}-{}.svg", metric.scenario, metric.slug));
+        std::fs::write(&path, chart(metric, &subtitle, &runs))
+            .with_context(|| format!("writing {}", path.display()))?;
+        emit(&format!("{}", path.display()));
+        emit(&table(metric, &runs));
+        written += 1;
+    }
+    anyhow::ensure!(written > 0, "no results to plot in {:?}", args.results);
+    Ok(true)
+}
+
+/// The series' name: the server, and livebaton's join-storm coalescing window when set.
+fn series(line: &Value) -> Option<String> {
+    let server = line["server"].as_str()?;
+    match line["coalesce_ms"].as_u64() {
+        Some(ms) if line["scenario"] == "join-storm" => Some(format!("{server}, coalesce {ms} ms")),
+        _ => Some(server.to_owned()),
+    }
+}
+
+fn field(line: &Value, path: &str) -> Option<f64> {
+    path.split('.').try_fold(line, |value, key| value.get(key))?.as_f64()
+}
+
+/// Each series' values of `metric`, series in drawing order.
+fn collect(lines: &[Value], metric: &Metric) -> Vec<(String, Vec<f64>)> {
+    let mut by_series: BTreeMap<(usize, String), Vec<f64>> = BTreeMap::new();
+    for line in lines.iter().filter(|line| line["scenario"] == metric.scenario) {
+        let (Some(name), Some(value)) = (series(line), field(line, metric.field)) else { continue };
+        let rank = SERVERS.iter().position(|server| name.starts_with(server)).unwrap_or(SERVERS.len());
+        by_series.entry((rank, name)).or_default().push(value);
+    }
+    by_series.into_iter().map(|((_, name), values)| (name, values)).collect()
+}
+
+/// What the runs had in common: clients, rate, and when.
+fn subtitle(lines: &[Value], scenario: &str) -> String {
+    let Some(line) = lines.iter().find(|line| line["scenario"] == scenario) else { return String::new() };
+    let text = match scenario {
+        "idle" => format!("{} clients joined to one presence room", line["clients"]),
+        "join-storm" => format!("{} clients join one presence room at once", line["clients"]),
+        "fanout" => format!("{} subscribers, {} msg/s for {} s", line["subscribers"], line["rate"], line["seconds"]),
+        _ => String::new(),
+    };
+    format!("{text}; server and load tool on separate cores; median of runs (bar), each run (dot); lower is better")
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// A Markdown table: series, median, runs, ratio to livebaton's median.
+fn table(metric: &Metric, runs: &[(String, Vec<f64>)]) -> String {
+    let base = runs.iter().find(|(name, _)| name.starts_with("livebaton")).map(|(_, values)| median(values));
+    let mut out = format!(
+        "\n{} ({}):\n\n| server | median | runs | ÷ livebaton |\n|---|---|---|---|\n",
+        metric.title, metric.unit
+    );
+    for (name, values) in runs {
+        let m = median(values);
+        let each = values.iter().map(|value| number(*value)).collect::<Vec<_>>().join(", ");
+        let ratio = base.filter(|base| *base > 0.0).map_or("".to_owned(), |base| format!("{:.2}×", m / base));
+        let _ = writeln!(out, "| {name} | {} {} | {each} | {ratio} |", number(m), metric.unit);
+    }
+    out
+}
+
+/// A value with 3 significant digits.
+fn number(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let digits = (2 - value.abs().log10().floor() as i32).max(0) as usize;
+    format!("{value:.digits$}")
+}
+
+/// Axis ticks: 0 to a round maximum at or above `max`, in steps of 1, 2 or 5 × 10ⁿ.
+fn ticks(max: f64) -> (f64, f64) {
+    let max = if max > 0.0 { max } else { 1.0 };
+    let rough = max / 5.0;
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|factor| factor * power).find(|step| *step >= rough).unwrap_or(power);
+    ((max / step).ceil() * step, step)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+const PALETTE: &[&str] = &["#2a6f97", "#c0504d", "#e3a21a", "#6a8d3a", "#7d5ba6", "#4f4f4f"];
+
+/// The SVG: a horizontal bar per series.
+fn chart(metric: &Metric, subtitle: &str, runs: &[(String, Vec<f64>)]) -> String {
+    let (width, left, right, top, bar, gap) = (760.0, 210.0, 90.0, 64.0, 22.0, 12.0);
+    let plot_width = width - left - right;
+    let height = top + runs.len() as f64 * (bar + gap) + 40.0;
+    let max = runs.iter().flat_map(|(_, values)| values.iter().copied()).fold(0.0, f64::max);
+    let (axis_max, step) = ticks(max);
+    let x = |value: f64| left + plot_width * value / axis_max;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(svg, r#"<text x="12" y="22" font-size="15" font-weight="bold">{}</text>"#, escape(metric.title));
+    let _ = writeln!(svg, r##"<text x="12" y="40" fill="#555">{}</text>"##, escape(subtitle));
+    let axis_y = top + runs.len() as f64 * (bar + gap);
+    let mut tick = 0.0;
+    while tick <= axis_max + step / 2.0 {
+        let tx = x(tick);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{axis_y:.1}" stroke="#ddd"/>"##,
+            top - 6.0
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="{tx:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+            axis_y + 16.0,
+            number(tick)
+        );
+        tick += step;
+    }
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+        left + plot_width / 2.0,
+        axis_y + 32.0,
+        escape(metric.unit)
+    );
+    for (index, (name, values)) in runs.iter().enumerate() {
+        let y = top + index as f64 * (bar + gap);
+        let color = PALETTE[index % PALETTE.len()];
+        let m = median(values);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            left - 8.0,
+            y + bar / 2.0 + 4.0,
+            escape(name)
+        );
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{left:.1}" y="{y:.1}" width="{:.1}" height="{bar}" fill="{color}" fill-opacity="0.85"/>"#,
+            (x(m) - left).max(0.5)
+        );
+        for value in values {
+            let _ = writeln!(
+                svg,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="white" stroke="#222"/>"##,
+                x(*value),
+                y + bar / 2.0
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}">{} {}</text>"#,
+            x(values.iter().copied().fold(m, f64::max)) + 8.0,
+            y + bar / 2.0 + 4.0,
+            number(m),
+            escape(metric.unit)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// For tests: the chart of `lines` for the first metric of `scenario`.
+#[cfg(test)]
+fn chart_of(lines: &[Value], scenario: &str) -> Option<String> {
+    let metric = METRICS.iter().find(|metric| metric.scenario == scenario)?;
+    Some(chart(metric, "", &collect(lines, metric)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn series_are_grouped_ordered_and_summarised() {
+        let lines = vec![
+            json!({"scenario": "idle", "server": "soketi", "kib_per_connection": 12.0}),
+            json!({"scenario": "idle", "server": "livebaton", "kib_per_connection": 4.0}),
+            json!({"scenario": "idle", "server": "livebaton", "kib_per_connection": 6.0}),
+            json!({"scenario": "idle", "server": "livebaton", "kib_per_connection": 5.0}),
+            json!({"scenario": "fanout", "server": "livebaton", "latency_ms": {"p99_ms": 3.5}}),
+        ];
+        let metric = &METRICS[0];
+        let runs = collect(&lines, metric);
+        assert_eq!(runs[0], ("livebaton".to_owned(), vec![4.0, 6.0, 5.0]));
+        assert_eq!(runs[1].0, "soketi");
+        assert_eq!(median(&runs[0].1), 5.0);
+        assert!(table(metric, &runs).contains("| soketi | 12.0 KiB | 12.0 | 2.40× |"));
+        let svg = chart_of(&lines, "idle").unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<circle").count(), 4);
+        assert_eq!(field(&lines[4], "latency_ms.p99_ms"), Some(3.5));
+        let storm = json!({"scenario": "join-storm", "server": "livebaton", "coalesce_ms": 15});
+        assert_eq!(series(&storm).as_deref(), Some("livebaton, coalesce 15 ms"));
+    }
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(ticks(13.0), (15.0, 5.0));
+        assert_eq!(ticks(0.42), (0.5, 0.1));
+        assert_eq!(ticks(190.0), (200.0, 50.0));
+        assert_eq!(median(&[1.0, 3.0]), 2.0);
+        assert_eq!(number(16.4321), "16.4");
+        assert_eq!(number(0.49), "0.490");
+    }
+}
