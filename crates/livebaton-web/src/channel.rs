@@ -1,20 +1,21 @@
 //! Channels: what a topic does when a client joins it, sends it events, or a broadcast arrives for it.
 //!
 //! Like Phoenix's `channel "room:*", RoomChannel`: a [`Router`] maps topic patterns to [`ChannelRoute`]s, which
-//! authorise a join and build a [`Channel`]. Each joined channel runs as its own task, so a channel that panics takes
-//! down only itself (the client gets `phx_error`) and whatever it tracked (presences) ends with it.
+//! authorise a join and build a [`Channel`]. A joined channel is state inside its connection's task (one task per
+//! connection, which keeps idle connections small); its async work (a join, an event) runs concurrently with the
+//! connection's other channels and heartbeats. A channel that panics takes down only itself (the client gets
+//! `phx_error`) and whatever it tracked (presences) ends with it.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::outbound::Outbound;
+use crate::protocol::{ReplyStatus, encode_push, encode_reply};
 use bytes::Bytes;
 use livebaton::pubsub::{Broadcast, Subscription};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
-
-use crate::protocol::{ReplyStatus, encode_push, encode_reply};
 
 /// A boxed future, so channels can be trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -95,7 +96,7 @@ pub enum Termination {
     Replaced,
 }
 
-/// A joined channel. Its methods run on the channel's own task, one at a time.
+/// A joined channel. Its methods run one at a time, in the order the client's events and the broadcasts arrived.
 pub trait Channel: Send + 'static {
     /// Runs once, after the join reply was sent (a presence channel pushes `presence_state` here).
     fn after_join<'a>(&'a mut self, pusher: &'a Pusher) -> BoxFuture<'a, ()> {
@@ -149,13 +150,16 @@ pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// slow consumer instead of buffering without bound.
 #[derive(Clone)]
 pub struct Pusher {
-    pub(crate) outbound: mpsc::Sender<Bytes>,
-    pub(crate) overflow: Arc<Notify>,
+    pub(crate) outbound: Arc<Outbound>,
     pub(crate) topic: Arc<str>,
     pub(crate) join_ref: Option<Arc<str>>,
 }
 
 impl Pusher {
+    pub(crate) fn new(outbound: Arc<Outbound>, topic: Arc<str>, join_ref: Option<Arc<str>>) -> Self {
+        Pusher { outbound, topic, join_ref }
+    }
+
     /// The channel's topic.
     pub fn topic(&self) -> &str {
         &self.topic
@@ -171,19 +175,14 @@ impl Pusher {
     /// `presence_state` in many frames, which a healthy client drains as fast as the socket writes.
     pub async fn push_waiting(&self, event: &str, payload: &impl Serialize) {
         let frame = encode_push(self.join_ref.as_deref(), &self.topic, event, payload);
-        match tokio::time::timeout(QUEUE_WAIT, self.outbound.send(frame)).await {
-            Ok(_) => {}
-            Err(_) => self.overflow.notify_one(),
-        }
+        // A refusal already marked the connection as a slow consumer (or it has closed): nothing else to do here.
+        let _ = self.outbound.push_waiting(frame, QUEUE_WAIT).await;
     }
 
     /// Sends an already encoded frame.
     pub fn send(&self, frame: Bytes) {
-        match self.outbound.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.overflow.notify_one(),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
+        // A full queue marks the connection as a slow consumer, which closes it; a closed one has nobody to tell.
+        let _ = self.outbound.push(frame);
     }
 
     pub(crate) fn reply(&self, reference: Option<&str>, status: ReplyStatus, response: &Value) {

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod config;
 pub mod endpoint;
 pub mod live;
+mod outbound;
 pub mod protocol;
 pub mod rate;
 pub mod socket;

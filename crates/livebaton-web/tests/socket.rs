@@ -24,7 +24,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// A channel whose `boom` event panics and whose `flood` event pushes `n` frames at once.
+/// A channel whose `boom` event panics, whose `flood` event pushes `n` frames at once, and whose `wait` event is
+/// answered only once another client event `open`s the gate of the same name.
 struct TestRoute;
 struct TestChannel;
 
@@ -51,6 +52,15 @@ impl Channel for TestChannel {
         Box::pin(async move {
             match event {
                 "boom" => panic!("test channel crash"),
+                "wait" => {
+                    let gate = gate(payload["gate"].as_str().unwrap_or_default());
+                    gate.acquire().await.expect("gates are never closed").forget();
+                    Some((ReplyStatus::Ok, json!({"waited": payload["gate"]})))
+                }
+                "open" => {
+                    gate(payload["gate"].as_str().unwrap_or_default()).add_permits(1);
+                    Some((ReplyStatus::Ok, json!({})))
+                }
                 "flood" => {
                     let filler = "x".repeat(1024);
                     for n in 0..payload["n"].as_u64().unwrap_or(0) {
@@ -62,6 +72,20 @@ impl Channel for TestChannel {
             }
         })
     }
+}
+
+/// A gate per name, shared by every test in this binary (each test uses its own names).
+fn gate(name: &str) -> std::sync::Arc<tokio::sync::Semaphore> {
+    static GATES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+    > = std::sync::OnceLock::new();
+    let gates = GATES.get_or_init(Default::default);
+    gates
+        .lock()
+        .unwrap()
+        .entry(name.to_owned())
+        .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(0)))
+        .clone()
 }
 
 struct Server {
@@ -289,6 +313,85 @@ async fn duplicate_join_replaces_the_channel() {
         }
     }
     assert_eq!(server.engine.presence.count("room:d"), 1, "the old channel's presence left");
+}
+
+/// A channel busy with a slow event holds up only its own later events: heartbeats and the socket's other channels are
+/// answered meanwhile, and the waiting events run in order once it is free.
+#[tokio::test]
+async fn a_busy_channel_does_not_hold_up_the_socket() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "test:a", json!({})).await;
+    join(&mut client, "2", "test:b", json!({})).await;
+    send(&mut client, json!(["1", "10", "test:a", "wait", {"gate": "busy-a"}])).await;
+    send(&mut client, json!(["1", "11", "test:a", "echo", {"n": 11}])).await;
+    send(&mut client, json!([null, "12", "phoenix", "heartbeat", {}])).await;
+    send(&mut client, json!(["2", "13", "test:b", "echo", {"n": 13}])).await;
+    assert_eq!(next_event(&mut client, "phx_reply").await[1], "12", "the heartbeat is answered while test:a is busy");
+    assert_eq!(next_event(&mut client, "phx_reply").await[1], "13", "test:b is answered while test:a is busy");
+    send(&mut client, json!(["2", "14", "test:b", "open", {"gate": "busy-a"}])).await;
+    let mut order = Vec::new();
+    while order.len() < 3 {
+        let reply = next_event(&mut client, "phx_reply").await;
+        order.push(reply[1].as_str().unwrap().to_owned());
+    }
+    let a: Vec<&String> = order.iter().filter(|r| *r != "14").collect();
+    assert_eq!(a, ["10", "11"], "test:a's events ran in the order sent (all replies: {order:?})");
+}
+
+/// Events beyond the waiting room of a busy channel are refused with `channel busy`, and none that was accepted is
+/// lost.
+#[tokio::test]
+async fn a_busy_channel_refuses_events_beyond_its_inbox() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "test:q", json!({})).await;
+    send(&mut client, json!(["1", "w", "test:q", "wait", {"gate": "inbox"}])).await;
+    for n in 0..40 {
+        send(&mut client, json!(["1", format!("e{n}"), "test:q", "echo", {"n": n}])).await;
+    }
+    let mut refused = Vec::new();
+    while refused.len() < 8 {
+        let reply = next_event(&mut client, "phx_reply").await;
+        assert_eq!(reply[4]["response"]["reason"], "channel busy; slow down", "{reply}");
+        refused.push(reply[1].as_str().unwrap().to_owned());
+    }
+    assert_eq!(refused, (32..40).map(|n| format!("e{n}")).collect::<Vec<_>>(), "the newest events are refused");
+    let mut opener = connect(&server, "opener").await;
+    join(&mut opener, "1", "test:o2", json!({})).await;
+    send(&mut opener, json!(["1", "2", "test:o2", "open", {"gate": "inbox"}])).await;
+    assert_eq!(next_event(&mut client, "phx_reply").await[1], "w");
+    for n in 0..32 {
+        let reply = next_event(&mut client, "phx_reply").await;
+        assert_eq!(
+            (reply[1].as_str().unwrap(), &reply[4]["response"]["echo"]["n"]),
+            (format!("e{n}").as_str(), &json!(n))
+        );
+    }
+}
+
+/// Joining a topic again while its channel is busy: the old channel finishes its event, closes, and only then the new
+/// join runs, so the old channel's presence is gone before the new one tracks.
+#[tokio::test]
+async fn a_rejoin_waits_for_the_busy_channel_it_replaces() {
+    let server = start(SocketConfig::default()).await;
+    let mut client = connect(&server, "alice").await;
+    join(&mut client, "1", "test:r", json!({})).await;
+    send(&mut client, json!(["1", "2", "test:r", "wait", {"gate": "rejoin"}])).await;
+    send(&mut client, json!(["3", "3", "test:r", "phx_join", {}])).await;
+    send(&mut client, json!([null, "4", "phoenix", "heartbeat", {}])).await;
+    assert_eq!(next_event(&mut client, "phx_reply").await[1], "4", "the new join waits; the socket does not");
+    let mut opener = connect(&server, "opener").await;
+    join(&mut opener, "1", "test:o", json!({})).await;
+    send(&mut opener, json!(["1", "2", "test:o", "open", {"gate": "rejoin"}])).await;
+    let mut frames = Vec::new();
+    while frames.len() < 3 {
+        frames.push(next(&mut client).await);
+    }
+    assert_eq!(frames[0][1], "2", "the old channel's event is answered first: {frames:?}");
+    assert_eq!(frames[1], json!(["1", "1", "test:r", "phx_close", {}]));
+    assert_eq!((&frames[2][1], &frames[2][3]), (&json!("3"), &json!("phx_reply")));
+    assert_eq!(frames[2][4]["status"], "ok");
 }
 
 /// A channel that panics sends `phx_error` with its join_ref; the socket and its other channels keep working.

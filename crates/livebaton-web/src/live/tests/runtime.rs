@@ -3,16 +3,15 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use livebaton::pubsub::{Broadcast, Message};
 use livebaton::{Engine, EngineConfig};
 use serde_json::{Map, Value, json};
-use tokio::sync::{Notify, mpsc};
 
 use super::super::{
     Html, LiveSession, LiveSocket, LiveView, LiveViewRoute, MountError, Registry, RequireRole, Session, ViewToken,
 };
 use crate::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Pusher, Responder, SocketInfo, UserInfo};
+use crate::outbound::Outbound;
 use crate::protocol::ReplyStatus;
 
 const SECRET: &[u8] = b"test secret";
@@ -83,7 +82,7 @@ struct Harness {
     engine: Engine,
     route: LiveViewRoute,
     pusher: Pusher,
-    frames: mpsc::Receiver<Bytes>,
+    frames: Arc<Outbound>,
     info: SocketInfo,
 }
 
@@ -93,8 +92,8 @@ fn harness(role: &str) -> Harness {
         .view("form", Form::default)
         .session(LiveSession::new().on_mount(RequireRole::new(&["admin"], "/login")).view("admin", Form::default));
     let route = LiveViewRoute::new(registry, engine.presence.clone(), SECRET);
-    let (outbound, frames) = mpsc::channel(16);
-    let pusher = Pusher { outbound, overflow: Arc::new(Notify::new()), topic: Arc::from("lv:form"), join_ref: None };
+    let frames = Outbound::new(16);
+    let pusher = Pusher::new(frames.clone(), Arc::from("lv:form"), None);
     let user = UserInfo { id: "1".into(), name: "Ann".into(), email: String::new(), role: role.into() };
     let info = SocketInfo { connection_id: Arc::from("c1"), user: Arc::new(user) };
     Harness { engine, route, pusher, frames, info }
@@ -112,8 +111,10 @@ impl Harness {
     }
 
     async fn next_push(&mut self) -> Value {
-        let frame = tokio::time::timeout(Duration::from_secs(5), self.frames.recv()).await.unwrap().unwrap();
-        serde_json::from_slice(&frame).unwrap()
+        let mut batch = Vec::new();
+        let next = std::future::poll_fn(|cx| self.frames.poll_frames(cx, &mut batch, 1));
+        tokio::time::timeout(Duration::from_secs(5), next).await.unwrap();
+        serde_json::from_slice(&batch[0]).unwrap()
     }
 }
 

@@ -1,0 +1,259 @@
+//! The frames waiting to be written to one client: a small bounded queue that channels (and the tasks of live views)
+//! fill and the connection's task drains.
+//!
+//! Not a tokio `mpsc`: that allocates a block of 32 slots plus cache-padded state up front and keeps extra blocks after
+//! a burst, about 2–3 KiB per connection that sits idle almost all the time. Here an idle connection holds one small
+//! `Arc` and an empty `VecDeque` (no allocation), and a queue grown by a burst is released once it is drained.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// A queue that grew beyond this many slots is released once drained, so a burst does not stay allocated.
+const KEEP_CAPACITY: usize = 8;
+
+/// What [`Outbound::poll_frames`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ready {
+    /// At least one frame was moved into the caller's batch.
+    Frames,
+    /// A producer found the queue full: the client does not read fast enough.
+    Overflowed,
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The queue holds its limit: the connection is closed as a slow consumer.
+    Full,
+    /// The connection has ended; the frame has nobody to go to.
+    Closed,
+}
+
+/// One connection's outgoing frames.
+pub(crate) struct Outbound {
+    /// A std mutex: it is held only to push or take frames (never across an `.await`), by the connection's task and
+    /// by whichever channel or view task is producing, and it is uncontended almost always.
+    state: Mutex<State>,
+    /// Producers that wait for room ([`Outbound::push_waiting`]) park here; the connection wakes them after draining.
+    /// A `Notify` costs nothing while nobody waits.
+    space: Notify,
+    limit: usize,
+}
+
+struct State {
+    frames: VecDeque<Bytes>,
+    /// The connection's task, woken when a frame arrives or the queue overflows.
+    waker: Option<Waker>,
+    overflowed: bool,
+    closed: bool,
+}
+
+impl Outbound {
+    /// A queue of at most `limit` frames (at least one).
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        let state = State { frames: VecDeque::new(), waker: None, overflowed: false, closed: false };
+        Arc::new(Outbound { state: Mutex::new(state), space: Notify::new(), limit: limit.max(1) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A producer that panicked while holding the lock left the queue itself intact (push and pop cannot
+        // half-happen), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `frame` without waiting. A full queue marks the connection as a slow consumer (it is closed with 1008).
+    pub(crate) fn push(&self, frame: Bytes) -> Result<(), Refused> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(Refused::Closed);
+        }
+        if state.frames.len() >= self.limit {
+            state.overflowed = true;
+            wake(&mut state);
+            return Err(Refused::Full);
+        }
+        state.frames.push_back(frame);
+        wake(&mut state);
+        Ok(())
+    }
+
+    /// Queues `frame`, waiting up to `patience` for room; only after that is the client a slow consumer.
+    pub(crate) async fn push_waiting(&self, frame: Bytes, patience: Duration) -> Result<(), Refused> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut frame = Some(frame);
+        loop {
+            let room = self.space.notified();
+            tokio::pin!(room);
+            // Registered before checking, so a drain between the check and the wait is not missed.
+            room.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.closed {
+                    return Err(Refused::Closed);
+                }
+                if state.frames.len() < self.limit {
+                    state.frames.extend(frame.take());
+                    wake(&mut state);
+                    return Ok(());
+                }
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                let mut state = self.lock();
+                state.overflowed = true;
+                wake(&mut state);
+                return Err(Refused::Full);
+            }
+        }
+    }
+
+    /// Moves up to `max` queued frames into `batch`, or registers the caller to be woken when there are some.
+    pub(crate) fn poll_frames(&self, cx: &mut Context<'_>, batch: &mut Vec<Bytes>, max: usize) -> Poll<Ready> {
+        let mut state = self.lock();
+        if state.overflowed {
+            return Poll::Ready(Ready::Overflowed);
+        }
+        if state.frames.is_empty() {
+            if !state.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                state.waker = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        let take = state.frames.len().min(max);
+        batch.extend(state.frames.drain(..take));
+        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
+            state.frames = VecDeque::new();
+        }
+        drop(state);
+        self.space.notify_waiters();
+        Poll::Ready(Ready::Frames)
+    }
+
+    /// Takes every queued frame (to flush them before the close frame), unless the client overflowed its queue.
+    pub(crate) fn take_all(&self) -> Vec<Bytes> {
+        let mut state = self.lock();
+        if state.overflowed {
+            return Vec::new();
+        }
+        std::mem::take(&mut state.frames).into()
+    }
+
+    /// Ends the queue: later pushes are refused as [`Refused::Closed`] and waiting producers give up.
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.frames = VecDeque::new();
+        state.waker = None;
+        drop(state);
+        self.space.notify_waiters();
+    }
+
+    /// Frames queued right now.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().frames.len()
+    }
+}
+
+fn wake(state: &mut State) {
+    if let Some(waker) = state.waker.take() {
+        waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: u8) -> Bytes {
+        Bytes::from(vec![n])
+    }
+
+    async fn next_batch(outbound: &Outbound) -> (Ready, Vec<Bytes>) {
+        let mut batch = Vec::new();
+        let ready = std::future::poll_fn(|cx| outbound.poll_frames(cx, &mut batch, 64)).await;
+        (ready, batch)
+    }
+
+    #[tokio::test]
+    async fn frames_come_out_in_order_and_in_batches() {
+        let outbound = Outbound::new(4);
+        for n in 0..3 {
+            outbound.push(frame(n)).unwrap();
+        }
+        let (ready, batch) = next_batch(&outbound).await;
+        assert_eq!(ready, Ready::Frames);
+        assert_eq!(batch, vec![frame(0), frame(1), frame(2)]);
+        assert_eq!(outbound.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_and_reports_the_slow_consumer() {
+        let outbound = Outbound::new(2);
+        outbound.push(frame(0)).unwrap();
+        outbound.push(frame(1)).unwrap();
+        assert_eq!(outbound.push(frame(2)), Err(Refused::Full));
+        assert_eq!(outbound.len(), 2, "the refused frame is not queued");
+        assert_eq!(next_batch(&outbound).await.0, Ready::Overflowed);
+        assert!(outbound.take_all().is_empty(), "nothing is flushed to a client that does not read");
+    }
+
+    #[tokio::test]
+    async fn the_connection_is_woken_by_a_push_from_another_task() {
+        let outbound = Outbound::new(4);
+        let producer = outbound.clone();
+        let reader = tokio::spawn(async move { next_batch(&outbound).await });
+        tokio::task::yield_now().await;
+        producer.push(frame(7)).unwrap();
+        let (ready, batch) = reader.await.unwrap();
+        assert_eq!((ready, batch), (Ready::Frames, vec![frame(7)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_push_gets_room_once_the_queue_drains() {
+        let outbound = Outbound::new(1);
+        outbound.push(frame(0)).unwrap();
+        let producer = outbound.clone();
+        let waiting = tokio::spawn(async move { producer.push_waiting(frame(1), Duration::from_secs(5)).await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "a full queue makes the producer wait");
+        assert_eq!(next_batch(&outbound).await.1, vec![frame(0)]);
+        assert_eq!(waiting.await.unwrap(), Ok(()));
+        assert_eq!(next_batch(&outbound).await.1, vec![frame(1)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_push_gives_up_after_its_patience_and_marks_overflow() {
+        let outbound = Outbound::new(1);
+        outbound.push(frame(0)).unwrap();
+        assert_eq!(outbound.push_waiting(frame(1), Duration::from_secs(5)).await, Err(Refused::Full));
+        assert_eq!(next_batch(&outbound).await.0, Ready::Overflowed);
+    }
+
+    #[tokio::test]
+    async fn a_closed_queue_refuses_and_frees_its_frames() {
+        let outbound = Outbound::new(4);
+        outbound.push(frame(0)).unwrap();
+        outbound.close();
+        assert_eq!(outbound.len(), 0);
+        assert_eq!(outbound.push(frame(1)), Err(Refused::Closed));
+        assert_eq!(outbound.push_waiting(frame(2), Duration::from_secs(1)).await, Err(Refused::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_burst_does_not_stay_allocated() {
+        let outbound = Outbound::new(256);
+        for n in 0..100 {
+            outbound.push(frame(n)).unwrap();
+        }
+        let (_, batch) = next_batch(&outbound).await;
+        assert_eq!(batch.len(), 64);
+        let (_, batch) = next_batch(&outbound).await;
+        assert_eq!(batch.len(), 36);
+        assert_eq!(outbound.lock().frames.capacity(), 0, "the drained queue releases its slots");
+    }
+}

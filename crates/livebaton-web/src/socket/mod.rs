@@ -1,0 +1,264 @@
+//! One WebSocket connection speaking Phoenix Channels V2: heartbeats, joins, leaves, events, limits, and closing.
+//!
+//! One task per connection. It reads frames and routes them, runs the joined channels as state of its own (see
+//! [`channels`]), and writes what the client receives from one small bounded queue ([`Outbound`]) that channels and
+//! live-view tasks fill: a client that does not read is disconnected when the queue is full, never buffered without
+//! bound. An idle joined connection is then the socket, its buffers, this task and a few small maps.
+
+mod channels;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use futures_util::SinkExt;
+use serde_json::json;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use self::channels::Channels;
+use crate::channel::{Router, SocketInfo, Termination};
+use crate::config::SocketConfig;
+use crate::outbound::{Outbound, Ready};
+use crate::protocol::{Frame, PHOENIX_TOPIC, ReplyStatus, encode_push, encode_reply, events};
+use crate::rate::{EventRate, RateDecision};
+
+/// Close codes the server uses. Never 1000: older phoenix.js clients do not reconnect after a normal close.
+pub mod close_codes {
+    /// Server stopping, kicked, or idle.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Policy: too many refused events, or a slow consumer.
+    pub const POLICY: u16 = 1008;
+    /// A frame larger than the limit.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// How long the connection spends flushing and sending its close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// Most frames taken from the queue before the socket is flushed.
+const WRITE_BATCH: usize = 32;
+
+/// Why the connection ends, and how the socket is closed.
+struct Close {
+    code: u16,
+    reason: &'static str,
+    termination: Termination,
+}
+
+impl Close {
+    const IDLE: &str = "idle timeout: no frame received";
+
+    fn new(code: u16, reason: &'static str, termination: Termination) -> Self {
+        Close { code, reason, termination }
+    }
+}
+
+/// Serves one upgraded WebSocket until it closes, the server shuts down, or a limit is hit.
+pub async fn serve(
+    ws: WebSocket,
+    router: Arc<Router>,
+    info: SocketInfo,
+    config: Arc<SocketConfig>,
+    shutdown: watch::Receiver<bool>,
+    kicks: broadcast::Receiver<Arc<str>>,
+) {
+    let outbound = Outbound::new(config.outbound_queue);
+    let rate = EventRate::new(
+        config.events_per_second,
+        config.event_burst,
+        config.max_refused_events,
+        std::time::Instant::now(),
+    );
+    let channels = Channels::new(info.clone(), router, outbound.clone(), config.max_channels);
+    let connection = Connection { info, config, outbound, channels, rate };
+    connection.run(ws, shutdown, kicks).await;
+}
+
+struct Connection {
+    info: SocketInfo,
+    config: Arc<SocketConfig>,
+    outbound: Arc<Outbound>,
+    channels: Channels,
+    rate: EventRate,
+}
+
+impl Connection {
+    async fn run(
+        mut self,
+        mut ws: WebSocket,
+        mut shutdown: watch::Receiver<bool>,
+        mut kicks: broadcast::Receiver<Arc<str>>,
+    ) {
+        let mut kicks_open = true;
+        let mut batch: Vec<Bytes> = Vec::new();
+        // One timer for the whole connection, moved only when it fires: a frame just records when it came.
+        let mut last_frame = Instant::now();
+        let idle = tokio::time::sleep_until(last_frame + self.config.idle_timeout);
+        tokio::pin!(idle);
+        let close: Option<Close> = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    break Some(Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown))
+                }
+                kicked = kicks.recv(), if kicks_open => match kicked {
+                    Ok(kicked) if *kicked == *self.info.user.id => {
+                        break Some(Close::new(close_codes::GOING_AWAY, "disconnected by the server", Termination::Shutdown))
+                    }
+                    Err(broadcast::error::RecvError::Closed) => kicks_open = false,
+                    // Someone else's kick, or kicks missed while busy (they are rare: nothing to resync).
+                    _ => {}
+                },
+                ready = std::future::poll_fn(|cx| self.outbound.poll_frames(cx, &mut batch, WRITE_BATCH)) => {
+                    if ready == Ready::Overflowed {
+                        break Some(Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed));
+                    }
+                    if let Err(error) = write(&mut ws, &mut batch).await {
+                        tracing::info!(user = %self.info.user.id, %error, "socket write failed; closing");
+                        break None;
+                    }
+                }
+                activity = std::future::poll_fn(|cx| self.channels.poll_activity(cx)) => self.channels.handle(activity),
+                () = &mut idle => {
+                    let deadline = last_frame + self.config.idle_timeout;
+                    if deadline <= Instant::now() {
+                        break Some(Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Closed));
+                    }
+                    idle.as_mut().reset(deadline);
+                }
+                incoming = ws.recv() => {
+                    last_frame = Instant::now();
+                    metrics::counter!("livebaton_frames_in_total").increment(1);
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(close) = self.handle_text(text.as_bytes()) {
+                                break Some(close);
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            tracing::debug!("binary frame ignored: this server speaks JSON text frames only");
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) => {
+                            // Answer the client's close (RFC 6455 §5.5.1): the protocol layer queues the reply and
+                            // sends it on the next read, which then reports the end of the stream.
+                            let _ = tokio::time::timeout(CLOSE_WAIT, ws.recv()).await;
+                            break None;
+                        }
+                        None => break None,
+                        Some(Err(error)) => break too_big(error).then(|| {
+                            Close::new(close_codes::TOO_BIG, "frame too large", Termination::Closed)
+                        }),
+                    }
+                }
+            }
+        };
+        self.log_close(close.as_ref());
+        let termination = close.as_ref().map_or(Termination::Closed, |close| close.termination);
+        // Boxed: this runs once per connection, and inline it would make every connection's task bigger while idle.
+        Box::pin(self.finish(ws, close, termination)).await;
+    }
+
+    /// Ends the channels, flushes what is queued, sends the close frame, and waits briefly for busy channels.
+    async fn finish(mut self, mut ws: WebSocket, close: Option<Close>, termination: Termination) {
+        if let Some(close) = close {
+            let goodbye = async {
+                // Flush what is already queued (replies, the last diffs) unless the client is the one not reading.
+                if close.code != close_codes::POLICY {
+                    let mut frames = self.outbound.take_all();
+                    if write(&mut ws, &mut frames).await.is_err() {
+                        return;
+                    }
+                }
+                let frame = CloseFrame { code: close.code, reason: Utf8Bytes::from_static(close.reason) };
+                let _ = ws.send(Message::Close(Some(frame))).await;
+            };
+            // A client that stopped reading must not hold the connection open.
+            let _ = tokio::time::timeout(CLOSE_WAIT, goodbye).await;
+        }
+        drop(ws);
+        // Nothing more reaches the client; producers still running (live views) stop queueing.
+        self.outbound.close();
+        self.channels.stop_all(termination).await;
+    }
+
+    fn log_close(&self, close: Option<&Close>) {
+        let (user, connection) = (&self.info.user.id, &self.info.connection_id);
+        match close {
+            Some(close) if close.reason != Close::IDLE => {
+                tracing::info!(%user, %connection, code = close.code, reason = close.reason, "socket closed by the server");
+            }
+            _ => tracing::debug!(%user, %connection, "socket closed"),
+        }
+    }
+
+    fn reply(
+        &self,
+        join_ref: Option<&str>,
+        reference: Option<&str>,
+        topic: &str,
+        status: ReplyStatus,
+        body: serde_json::Value,
+    ) {
+        let _ = self.outbound.push(encode_reply(join_ref, reference, topic, status, &body));
+    }
+
+    fn handle_text(&mut self, bytes: &[u8]) -> Option<Close> {
+        let frame = match Frame::decode(bytes) {
+            Ok(frame) => frame,
+            Err(error) => {
+                // Without a decodable ref there is nothing to reply to; tell the client on the socket topic.
+                tracing::debug!(%error, "undecodable frame");
+                let payload = json!({"reason": error.to_string()});
+                let _ = self.outbound.push(encode_push(None, PHOENIX_TOPIC, events::ERROR, &payload));
+                return None;
+            }
+        };
+        if frame.topic == PHOENIX_TOPIC && frame.event == events::HEARTBEAT {
+            self.reply(None, frame.reference.as_deref(), PHOENIX_TOPIC, ReplyStatus::Ok, json!({}));
+            return None;
+        }
+        match self.rate.take(std::time::Instant::now()) {
+            RateDecision::Allow => {}
+            RateDecision::Refuse => {
+                metrics::counter!("livebaton_events_refused_total", "reason" => "rate").increment(1);
+                let (join_ref, reference) = (frame.join_ref.as_deref(), frame.reference.as_deref());
+                let reason = json!({"reason": "rate limited: too many events"});
+                self.reply(join_ref, reference, &frame.topic, ReplyStatus::Error, reason);
+                return None;
+            }
+            RateDecision::Disconnect => {
+                return Some(Close::new(close_codes::POLICY, "too many events", Termination::Closed));
+            }
+        }
+        match frame.event.as_str() {
+            events::JOIN => self.channels.join(frame),
+            events::LEAVE => self.channels.leave(frame),
+            _ => self.channels.event(frame),
+        }
+        None
+    }
+}
+
+/// Writes `batch` (emptying it) and flushes once.
+async fn write(ws: &mut WebSocket, batch: &mut Vec<Bytes>) -> Result<(), axum::Error> {
+    for frame in batch.drain(..) {
+        let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+        metrics::counter!("livebaton_frames_out_total").increment(1);
+        ws.feed(Message::Text(text)).await?;
+    }
+    // A batch grown by a burst is not kept for the connection's lifetime.
+    if batch.capacity() > 4 {
+        *batch = Vec::new();
+    }
+    ws.flush().await
+}
+
+/// Whether a read error was a message over the size limit.
+fn too_big(error: axum::Error) -> bool {
+    match error.into_inner().downcast::<tungstenite::Error>() {
+        Ok(error) => matches!(*error, tungstenite::Error::Capacity(_)),
+        Err(_) => false,
+    }
+}
