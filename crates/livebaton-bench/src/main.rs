@@ -7,10 +7,16 @@
 //! taskset -c 1 target/release/livebaton-bench fanout --subscribers 1000 --rate 50 --seconds 10 --server-cpus 0
 //! taskset -c 1 target/release/livebaton-bench handoff --editors 5 --rounds 50 --server-cpus 0
 //! taskset -c 1 target/release/livebaton-bench form-sync --spectators 5 --rounds 100 --server-cpus 0
+//! # the same idle, join-storm and fanout against a peer installed by bench/peers/setup
+//! taskset -c 1 target/release/livebaton-bench fanout --server soketi --server-cpus 0   # or sockudo, socketio
+//! target/release/livebaton-bench plot bench/results/fanout-*.jsonl --out docs/bench
 //! ```
 //!
+//! `bench/run <scenario|all>` runs a scenario against livebaton and every peer in turn and draws the charts.
+//!
 //! Every scenario starts the server itself ([`server`]: `target/release/livebaton` on `127.0.0.1:0`, a fresh data
-//! directory in the system temp dir, `taskset -c <--server-cpus>`), is bounded in clients and in time
+//! directory in the system temp dir, `taskset -c <--server-cpus>`; or, with `--server soketi|sockudo|socketio`, a
+//! peer from `bench/peers` on a free loopback port, [`peer`]), is bounded in clients and in time
 //! (`--timeout-secs` per phase), prints one JSON line and a short human summary on stdout, stops the server and
 //! removes its data directory (kept, with `server.log`, when the run failed). A run whose clients failed or were
 //! closed, or whose messages went missing, exits with status 1 after printing. What each scenario does and
@@ -19,13 +25,15 @@
 //! The pieces:
 //! - [`cli`]: the command line;
 //! - [`server`]: the server process, its users (`livebaton user add`);
+//! - [`peer`]: a peer's process (soketi, sockudo, the Socket.IO server); [`target`]: either, with its protocol;
 //! - [`http`]: tokens (`POST /api/tokens`), a record id, `/metrics`;
-//! - [`protocol`]: the wire protocol behind a small trait (Phoenix Channels V2 today; Pusher and Socket.IO later);
+//! - [`protocol`]: the wire protocols behind a small trait (Phoenix Channels V2; Pusher protocol 7; Socket.IO v4);
 //! - [`client`]: one WebSocket connection speaking a protocol, stamping what it reads;
 //! - [`presence`]: a client's presence list with Phoenix semantics;
 //! - [`stats`]: HDR latency histograms, CPU over a phase, output;
 //! - [`procfs`]: RSS and CPU time from `/proc`, the open-files limit;
-//! - [`scenarios`]: one module per scenario.
+//! - [`scenarios`]: one module per scenario;
+//! - [`plot`]: SVG bar charts of the results of `bench/run`.
 //!
 //! Every client is one socket in this process, and the server holds one per client too: the tool raises its own
 //! soft `RLIMIT_NOFILE` to the hard limit (the server inherits it) and refuses client counts above that limit

@@ -61,6 +61,20 @@ const METRICS: &[Metric] = &[
     },
     Metric { scenario: "fanout", field: "latency_ms.p50_ms", slug: "p50", title: "Fan-out latency, p50", unit: "ms" },
     Metric { scenario: "fanout", field: "latency_ms.p99_ms", slug: "p99", title: "Fan-out latency, p99", unit: "ms" },
+    Metric {
+        scenario: "handoff",
+        field: "handoff_ms.p99_ms",
+        slug: "p99",
+        title: "Owner leaves → next in line promoted, p99",
+        unit: "ms",
+    },
+    Metric {
+        scenario: "form-sync",
+        field: "draft_ms.p99_ms",
+        slug: "p99",
+        title: "Owner's draft → a spectator has it, p99",
+        unit: "ms",
+    },
 ];
 
 /// The order series are drawn in: livebaton first, then the peers.

@@ -21,6 +21,11 @@
 //! closed (with the reason, e.g. `1008 slow consumer`), `presence_state` frames received during the measurement
 //! (a subscriber that lagged behind the topic's 128-message ring is resynced with a fresh state and has missed
 //! messages), and publisher events the server refused.
+//!
+//! Against a peer (`--server soketi|sockudo|socketio`) subscriber `i` is user `user-<i>` and the publisher is one
+//! more. On soketi and sockudo the `shout` is a Pusher client event (`client-shout` on the presence channel, relayed
+//! to every other member, no reply); on Socket.IO it is an event the server relays to the room's other members and
+//! acknowledges. livebaton also echoes it to the publisher (whose copies are not counted) and replies.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

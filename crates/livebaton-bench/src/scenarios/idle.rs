@@ -17,6 +17,9 @@
 //! 5. Prints one JSON line (`{"scenario":"idle","server":"livebaton","clients":N,"rss_before_kib":…,
 //!    "rss_after_kib":…,"kib_per_connection":…, …}`) and a human summary.
 //!
+//! With `--server soketi|sockudo|socketio` the same runs against a peer: each client is its own user there
+//! (`user-<i>`; Pusher presence is per user), so every connection is one presence entry on every server.
+//!
 //! The JSON line also counts `failed` (connect or join refused), `closed_early` (closed by the server after joining;
 //! with reasons in `close_reasons`; `kib_per_open_connection` divides by the connections still open), and the
 //! `presence_state` / `presence_diff` frames received. A run where any client failed or was closed early exits with

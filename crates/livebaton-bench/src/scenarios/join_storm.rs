@@ -16,6 +16,10 @@
 //! 4. When every client is complete (or failed), waits until no frame has arrived for `--settle-ms` (late duplicate
 //!    joins are part of the cost) and reads the server's CPU time again.
 //!
+//! Against a peer (`--server soketi|sockudo|socketio`) no users are created: client `i` is user `storm-<i>` (in
+//! its Pusher `channel_data`, or its Socket.IO `join`), and the join reply of a Pusher presence channel carries the
+//! members so far (it counts as the `presence_state`); `--coalesce-ms` and `--outbound-queue` are livebaton's.
+//!
 //! Reported: `server_cpu_secs` over the storm, `presence_metas_delivered` (the metas of every `presence_state` plus
 //! the joins of every `presence_diff`, all clients together; N² is the least that gives every client the whole
 //! list), the frames and bytes that carried them, `all_complete_ms` (from the first join sent until the last client
