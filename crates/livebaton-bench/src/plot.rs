@@ -170,7 +170,10 @@ fn table(metric: &Metric, runs: &[(String, Vec<f64>)]) -> String {
 
 /// A value with 3 significant digits.
 fn number(value: f64) -> String {
-    if value == 0.0 || !value.is_finite() {
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    if !value.is_finite() {
         return format!("{value}");
     }
     let digits = (2 - value.abs().log10().floor() as i32).max(0) as usize;
@@ -312,5 +315,6 @@ mod tests {
         assert_eq!(median(&[1.0, 3.0]), 2.0);
         assert_eq!(number(16.4321), "16.4");
         assert_eq!(number(0.49), "0.490");
+        assert_eq!(number(-0.0), "0");
     }
 }
