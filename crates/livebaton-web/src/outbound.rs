@@ -3,7 +3,7 @@
 //!
 //! Not a tokio `mpsc`: that allocates a block of 32 slots plus cache-padded state up front and keeps extra blocks after
 //! a burst, about 2–3 KiB per connection that sits idle almost all the time. Here an idle connection holds one small
-//! `Arc` and an empty `VecDeque` (no allocation), and a queue grown by a burst is released once it is drained.
+//! `Arc` and an empty `VecDeque` (no allocation): the queue's slots are released whenever it is drained.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,9 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-
-/// A queue that grew beyond this many slots is released once drained, so a burst does not stay allocated.
-const KEEP_CAPACITY: usize = 8;
 
 /// What [`Outbound::poll_frames`] found.
 #[derive(Debug, PartialEq, Eq)]
@@ -125,7 +122,8 @@ impl Outbound {
         }
         let take = state.frames.len().min(max);
         batch.extend(state.frames.drain(..take));
-        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
+        if state.frames.is_empty() {
+            // Released once drained: an idle connection keeps no slots.
             state.frames = VecDeque::new();
         }
         drop(state);

@@ -8,7 +8,7 @@
 //!
 //! This replaces one task per channel, with an inbox and an outbound `mpsc`: about 5 KiB per idle joined channel.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -66,16 +66,25 @@ enum Command {
     Deliver(Received),
 }
 
+/// A join that waits for the channel it replaces.
+struct WaitingJoin {
+    route: Arc<dyn ChannelRoute>,
+    payload: Value,
+    reference: Option<String>,
+}
+
+/// Pointer-sized variants, so a slot stays small.
 enum State {
     /// An older channel of the same topic is still finishing an operation; this join starts once it is done, so a
     /// replaced editing tab's presence is gone before the new one tracks (it can then reclaim its own place).
-    WaitingForPrevious { route: Arc<dyn ChannelRoute>, payload: Value, reference: Option<String> },
+    WaitingForPrevious(Box<WaitingJoin>),
     /// An operation (the join, an event, a resync) has the channel.
     Busy,
     /// Joined and waiting for events and broadcasts.
     Idle(Box<Live>),
 }
 
+/// A channel by topic (its pusher's topic).
 struct Slot {
     /// Tells this join of the topic from earlier and later ones (a client may join a topic again without a
     /// `join_ref`, so that cannot be the key).
@@ -120,9 +129,10 @@ pub(super) struct Channels {
     router: Arc<Router>,
     outbound: Arc<Outbound>,
     max_channels: usize,
-    slots: HashMap<Arc<str>, Slot>,
-    /// Polled by the connection's task together with its socket (no task of their own).
-    running: FuturesUnordered<Operation>,
+    slots: Slots,
+    /// Polled by the connection's task together with its socket (no task of their own). `None` while nothing runs:
+    /// an empty `FuturesUnordered` still holds two allocations.
+    running: Option<FuturesUnordered<Operation>>,
     /// Broadcasts taken in the last sweep over the idle channels and not handled yet: a sweep takes at most one per
     /// subscription, so no busy topic starves the others.
     ready: VecDeque<(Arc<str>, u64, Received)>,
@@ -136,8 +146,8 @@ impl Channels {
             router,
             outbound,
             max_channels,
-            slots: HashMap::new(),
-            running: FuturesUnordered::new(),
+            slots: Slots::default(),
+            running: None,
             ready: VecDeque::new(),
             next_generation: 0,
         }
@@ -169,7 +179,7 @@ impl Channels {
                 // Its operation is still running; it is terminated when it hands the channel back.
                 State::Busy => wait_for_previous = true,
                 // Never started: its operation's predecessor is the one to wait for.
-                State::WaitingForPrevious { .. } => {
+                State::WaitingForPrevious(_) => {
                     send_close(&old.pusher, old_join_ref.as_deref());
                     wait_for_previous = true;
                 }
@@ -183,12 +193,12 @@ impl Channels {
         let generation = self.next_generation;
         let pusher = Pusher::new(self.outbound.clone(), topic.clone(), join_ref);
         let state = if wait_for_previous {
-            State::WaitingForPrevious { route, payload, reference }
+            State::WaitingForPrevious(Box::new(WaitingJoin { route, payload, reference }))
         } else {
             self.start_join(&topic, generation, &pusher, route, payload, reference);
             State::Busy
         };
-        self.slots.insert(topic, Slot { generation, pusher, state, pending: VecDeque::new() });
+        self.slots.insert(Slot { generation, pusher, state, pending: VecDeque::new() });
     }
 
     fn start_join(
@@ -219,7 +229,7 @@ impl Channels {
                 }
             }
         };
-        self.running.push(operation(owner, generation, Stage::Join, join_reference, work));
+        self.start(operation(owner, generation, Stage::Join, join_reference, work));
     }
 
     /// `phx_leave`.
@@ -288,7 +298,7 @@ impl Channels {
                         live.channel.handle_in_with(&event, payload, responder, &pusher).await;
                         Some(live)
                     };
-                    self.running.push(operation(owner, generation, Stage::Joined, None, work));
+                    self.start(operation(owner, generation, Stage::Joined, None, work));
                     return;
                 }
                 Command::Leave { reference } => {
@@ -313,7 +323,7 @@ impl Channels {
                             live.channel.handle_lag(missed, &pusher).await;
                             Some(live)
                         };
-                        self.running.push(operation(owner, generation, Stage::Joined, None, work));
+                        self.start(operation(owner, generation, Stage::Joined, None, work));
                         return;
                     }
                     Delivered::Ended => {
@@ -332,13 +342,22 @@ impl Channels {
 
     /// The next finished operation or broadcast, for the connection's task to hand to [`Channels::handle`].
     pub(super) fn poll_activity(&mut self, cx: &mut Context<'_>) -> Poll<Activity> {
-        if let Poll::Ready(Some(finished)) = Pin::new(&mut self.running).poll_next(cx) {
-            return Poll::Ready(Activity::Finished(finished));
+        if let Some(running) = &mut self.running {
+            match Pin::new(running).poll_next(cx) {
+                Poll::Ready(Some(finished)) => return Poll::Ready(Activity::Finished(finished)),
+                Poll::Ready(None) => self.running = None,
+                Poll::Pending => {}
+            }
         }
         if self.ready.is_empty() {
             self.sweep(cx);
         }
-        match self.ready.pop_front() {
+        let next = self.ready.pop_front();
+        if self.ready.is_empty() {
+            // Idle connections keep no sweep buffer.
+            self.ready = VecDeque::new();
+        }
+        match next {
             Some((topic, generation, received)) => Poll::Ready(Activity::Broadcast { topic, generation, received }),
             None => Poll::Pending,
         }
@@ -346,17 +365,14 @@ impl Channels {
 
     /// Takes at most one broadcast from every subscription of every idle channel.
     fn sweep(&mut self, cx: &mut Context<'_>) {
-        for (topic, slot) in &mut self.slots {
+        for slot in self.slots.iter_mut() {
             let State::Idle(live) = &mut slot.state else { continue };
             for receiving in &mut live.subscriptions {
                 if let Poll::Ready((received, subscription)) = receiving.poll(cx) {
                     receiving.set(next_broadcast(subscription));
-                    self.ready.push_back((topic.clone(), slot.generation, received));
+                    self.ready.push_back((slot.pusher.topic.clone(), slot.generation, received));
                 }
             }
-        }
-        if self.ready.is_empty() && self.ready.capacity() > 8 {
-            self.ready = VecDeque::new();
         }
     }
 
@@ -399,7 +415,7 @@ impl Channels {
                     live.channel.after_join(&pusher).await;
                     Some(live)
                 };
-                self.running.push(operation(owner, generation, Stage::Joined, None, work));
+                self.start(operation(owner, generation, Stage::Joined, None, work));
             }
             (Stage::Join, Ok(None)) => {
                 // Refused (already answered). Leaves that waited for the join are answered as leaves of a topic
@@ -439,13 +455,11 @@ impl Channels {
 
     fn start_waiting_join(&mut self, topic: &Arc<str>) {
         let Some(slot) = self.slots.get_mut(topic) else { return };
-        if !matches!(slot.state, State::WaitingForPrevious { .. }) {
+        if !matches!(slot.state, State::WaitingForPrevious(_)) {
             return;
         }
-        let State::WaitingForPrevious { route, payload, reference } = std::mem::replace(&mut slot.state, State::Busy)
-        else {
-            return;
-        };
+        let State::WaitingForPrevious(waiting) = std::mem::replace(&mut slot.state, State::Busy) else { return };
+        let WaitingJoin { route, payload, reference } = *waiting;
         let (generation, pusher) = (slot.generation, slot.pusher.clone());
         self.start_join(topic, generation, &pusher, route, payload, reference);
     }
@@ -455,21 +469,24 @@ impl Channels {
     /// channel's presences linger for their grace period, as after a lost connection).
     pub(super) async fn stop_all(&mut self, reason: Termination) {
         self.ready.clear();
-        for (_, slot) in self.slots.drain() {
+        for slot in self.slots.drain() {
             if let State::Idle(mut live) = slot.state {
                 guarded(|| live.channel.terminate(reason));
             }
         }
-        let running = &mut self.running;
+        let Some(mut running) = self.running.take() else { return };
         let drain = async {
-            while let Some(finished) = futures_util::StreamExt::next(running).await {
+            while let Some(finished) = futures_util::StreamExt::next(&mut running).await {
                 if let Ok(Some(mut live)) = finished.outcome {
                     guarded(|| live.channel.terminate(reason));
                 }
             }
         };
         let _ = tokio::time::timeout(CHANNEL_STOP_WAIT, drain).await;
-        self.running = FuturesUnordered::new();
+    }
+
+    fn start(&mut self, operation: Operation) {
+        self.running.get_or_insert_with(FuturesUnordered::new).push(operation);
     }
 }
 
@@ -566,5 +583,51 @@ impl JoinedGauge {
 impl Drop for JoinedGauge {
     fn drop(&mut self) {
         metrics::gauge!("livebaton_channels_joined", "kind" => self.0.clone()).decrement(1.0);
+    }
+}
+
+/// The channels of a connection: a vector searched by topic, since a socket joins a handful (at most
+/// `max_channels`), and grown one slot at a time, since most sockets join one or two and a map's or a vector's first
+/// allocation would be several slots.
+#[derive(Default)]
+struct Slots(Vec<Slot>);
+
+impl Slots {
+    fn position(&self, topic: &str) -> Option<usize> {
+        self.0.iter().position(|slot| *slot.pusher.topic == *topic)
+    }
+
+    fn get(&self, topic: &str) -> Option<&Slot> {
+        self.position(topic).map(|index| &self.0[index])
+    }
+
+    fn get_mut(&mut self, topic: &str) -> Option<&mut Slot> {
+        self.position(topic).map(|index| &mut self.0[index])
+    }
+
+    fn remove(&mut self, topic: &str) -> Option<Slot> {
+        let slot = self.0.swap_remove(self.position(topic)?);
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+        Some(slot)
+    }
+
+    fn insert(&mut self, slot: Slot) {
+        debug_assert!(self.position(&slot.pusher.topic).is_none());
+        self.0.reserve_exact(1);
+        self.0.push(slot);
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
+        self.0.iter_mut()
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Slot> {
+        std::mem::take(&mut self.0).into_iter()
     }
 }

@@ -248,10 +248,8 @@ async fn write(ws: &mut WebSocket, batch: &mut Vec<Bytes>) -> Result<(), axum::E
         metrics::counter!("livebaton_frames_out_total").increment(1);
         ws.feed(Message::Text(text)).await?;
     }
-    // A batch grown by a burst is not kept for the connection's lifetime.
-    if batch.capacity() > 4 {
-        *batch = Vec::new();
-    }
+    // Not kept between writes: an idle connection holds no batch.
+    *batch = Vec::new();
     ws.flush().await
 }
 
