@@ -82,7 +82,7 @@ pub struct LiveEndpoint {
 }
 
 /// Counts a socket as open while it lives.
-struct OpenSocket(Arc<AtomicUsize>);
+pub(crate) struct OpenSocket(Arc<AtomicUsize>);
 
 impl OpenSocket {
     fn new(open: &Arc<AtomicUsize>) -> Self {
@@ -155,9 +155,9 @@ impl LiveEndpoint {
             .max_write_buffer_size(config.max_frame_bytes.max(config.write_buffer_bytes) * 4)
             .max_message_size(config.max_frame_bytes)
             .max_frame_size(config.max_frame_bytes)
-            .on_upgrade(move |socket| async move {
-                let _open = OpenSocket::new(&open);
-                serve(socket, router, info, config, shutdown, kicks).await;
+            .on_upgrade(move |socket| {
+                let open = OpenSocket::new(&open);
+                serve(socket, router, info, config, shutdown, kicks, open)
             })
     }
 }
