@@ -9,6 +9,8 @@
 mod contract;
 #[path = "presence_redis/regressions.rs"]
 mod regressions;
+#[path = "presence_redis/robustness.rs"]
+mod robustness;
 mod support;
 
 mod two_nodes {

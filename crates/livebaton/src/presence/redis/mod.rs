@@ -42,6 +42,13 @@
 //!   no matter which node re-asserts first, and the leader (recomputed by each re-assert) ends up the same one; and
 //!   (3) after [`RedisRosterConfig::reassert_grace`] reloads everything, dropping remote entries nobody re-asserted
 //!   (their node died meanwhile). Tokens of the old generation never verify again.
+//! - **Redis came back with old data** (restored from an RDB/AOF snapshot, a replica promoted, a restart with
+//!   persistence): the dataset may still carry the generation the nodes believe in, with entries that left, leaders
+//!   that changed and leases that ran out since. Every script also gets the `run_id` of the Redis process the node's
+//!   connection reaches (asked once per connection), and the dataset records the process that served it last; the
+//!   first script to see a different one wipes the roster and starts a new generation, in one step (see [`scripts`]).
+//!   From there on it is the case above: the nodes re-assert their live entries, nothing of a node that died comes
+//!   back, and each topic has exactly the one leader that the re-asserted entries give it.
 //!
 //! # Fencing across nodes
 //!
@@ -253,9 +260,10 @@ struct Node {
     /// Host and port, for logs.
     redis: String,
     /// The command connection, shared by the writer, the lease task, reloads and checks (a multiplexed connection is
-    /// made for that). A std `Mutex` around a clone-able handle: held only to copy or replace it. `None` after a
-    /// failure: the next caller reconnects.
-    conn: Mutex<Option<MultiplexedConnection>>,
+    /// made for that), with the `run_id` of the Redis process it reaches (every script gets it; see [`scripts`]). A
+    /// std `Mutex` around a clone-able handle: held only to copy or replace it. `None` after a failure: the next caller
+    /// reconnects (and asks the `run_id` again: a restarted or failed-over Redis is always a new connection).
+    conn: Mutex<Option<(MultiplexedConnection, Arc<str>)>>,
     /// Serialises reconnecting, so concurrent callers open one connection, not one each. A Tokio mutex: held across
     /// the connect.
     connecting: tokio::sync::Mutex<()>,
@@ -668,8 +676,8 @@ impl Node {
         }
     }
 
-    /// The command connection, made when there is none.
-    async fn conn(&self) -> Result<MultiplexedConnection, CallError> {
+    /// The command connection and the `run_id` of the Redis process it reaches, made when there is none.
+    async fn conn(&self) -> Result<(MultiplexedConnection, Arc<str>), CallError> {
         if let Some(conn) = lock(&self.conn).clone() {
             return Ok(conn);
         }
@@ -680,11 +688,23 @@ impl Node {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.config.connect_timeout))
             .set_response_timeout(Some(self.config.command_timeout));
-        let conn =
+        let mut conn =
             within(self.config.connect_timeout, self.client.get_multiplexed_async_connection_with_config(&config))
                 .await?;
-        *lock(&self.conn) = Some(conn.clone());
-        Ok(conn)
+        let info =
+            within(self.config.command_timeout, ::redis::cmd("INFO").arg("server").query_async::<String>(&mut conn))
+                .await;
+        let run_id: Arc<str> = match info {
+            Ok(info) => Arc::from(run_id_of(&info).unwrap_or_default()),
+            Err(CallError::Refused(reason)) => {
+                tracing::warn!(node = %self.id, redis = %self.redis, %reason, "Redis refused INFO: a Redis restored from a snapshot or failed over will not be recognised as a reset");
+                Arc::from("")
+            }
+            Err(error) => return Err(error),
+        };
+        let pair = (conn, run_id);
+        *lock(&self.conn) = Some(pair.clone());
+        Ok(pair)
     }
 
     fn drop_conn(&self) {
@@ -694,7 +714,7 @@ impl Node {
     /// Runs a script (loading it first if Redis does not know it) with `known_gen` as the generation the caller
     /// believes in.
     async fn call(&self, script: Script, known_gen: &str, args: &[String]) -> Result<Reply, CallError> {
-        let mut conn = self.conn().await?;
+        let (mut conn, run_id) = self.conn().await?;
         let mut loaded_now = false;
         loop {
             let cached = lock(&self.shas).get(&script).cloned();
@@ -720,6 +740,7 @@ impl Node {
                 .arg(format!("{:016x}", random_u64()))
                 .arg(&*self.id)
                 .arg(if script.checks_reaped() { "1" } else { "0" })
+                .arg(&*run_id)
                 .arg(args);
             let answer = tokio::time::timeout(self.config.command_timeout, cmd.query_async::<Vec<String>>(&mut conn));
             match answer.await {
@@ -970,6 +991,11 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The `run_id` line of `INFO server`.
+fn run_id_of(info: &str) -> Option<&str> {
+    info.lines().find_map(|line| line.trim().strip_prefix("run_id:"))
 }
 
 fn parse_reply(reply: Vec<String>) -> Result<Reply, CallError> {

@@ -3,11 +3,20 @@
 //!
 //! # Calling convention
 //!
-//! Every script is `EVALSHA sha 0 prefix known_gen candidate_gen node check_reaped args…` (no `KEYS`: the scripts
-//! build key names from the prefix, which also means the roster needs one Redis server, not Redis Cluster):
-//! - `known_gen` is the dataset generation the caller believes in. If the dataset has none (new, flushed or restarted
-//!   Redis) the script first creates it from `candidate_gen` (a fresh random id), so exactly one generation is ever
-//!   created per dataset. If it differs from `known_gen` the script does nothing and answers `{"reset", gen}`.
+//! Every script is `EVALSHA sha 0 prefix known_gen candidate_gen node check_reaped run_id args…` (no `KEYS`: the
+//! scripts build key names from the prefix, which also means the roster needs one Redis server, not Redis Cluster):
+//! - `run_id` is the `run_id` of the Redis process the caller's connection reaches (from `INFO server` when the
+//!   connection was made; `""` when Redis does not tell). The dataset records the process that last served it
+//!   (`P:run`). A different one means the dataset came back from elsewhere: restored from an RDB/AOF snapshot, a replica
+//!   promoted after a failover, a restart with persistence. Such a dataset may hold a generation the nodes still
+//!   believe in together with entries, leaders and drafts older than what they know, and leases that ran out while it
+//!   was away. So the first script to run on it (on any node: scripts run one at a time) deletes the whole roster
+//!   (every key under the prefix) and records the process, in the same step; from there on it is an empty dataset,
+//!   as after a restart without persistence, and the nodes re-assert what is alive. (A dataset with a generation but
+//!   no `P:run`, written by an older livebaton, only records the process.)
+//! - `known_gen` is the dataset generation the caller believes in. If the dataset has none (new, flushed, restarted or
+//!   wiped as above) the script first creates it from `candidate_gen` (a fresh random id), so exactly one generation is
+//!   ever created per dataset. If it differs from `known_gen` the script does nothing and answers `{"reset", gen}`.
 //! - with `check_reaped` = `"1"`, a node that the others declared dead (its `reaped` flag is set) gets
 //!   `{"reaped", gen}` and nothing is done: it must re-assert its entries first.
 //!
@@ -19,6 +28,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P:gen` | string | the dataset's generation (random) |
+//! | `P:run` | string | the `run_id` of the Redis process that serves the dataset |
 //! | `P:t:order:<topic>` | sorted set | member → seq: the topic's order |
 //! | `P:t:data:<topic>` | hash | member → `{"k": key, "r": phx_ref, "f": fields}` (written only by the member's node) |
 //! | `P:t:chg:<topic>` | sorted set | member → topic version of its last change (what a joiner may be missing) |
@@ -45,10 +55,28 @@
 const PROLOGUE: &str = r#"
 local P = ARGV[1]
 local NODE = ARGV[4]
-local function A(i) return ARGV[5 + i] end
+local RUN = ARGV[6]
+local function A(i) return ARGV[6 + i] end
 local function tk(what, topic) return P .. ':t:' .. what .. ':' .. topic end
 local function node_of(member) return string.match(member, '^(.*)#[^#]*$') end
 local gen = redis.call('GET', P .. ':gen')
+if RUN ~= '' then
+  local run = redis.call('GET', P .. ':run')
+  if run ~= RUN then
+    if gen and run then
+      -- Served by another Redis process before (a snapshot, a failover): start again from an empty roster.
+      local pattern = string.gsub(P, '[%*%?%[%]\\]', '\\%0') .. ':*'
+      local cursor = '0'
+      repeat
+        local page = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+        cursor = page[1]
+        for _, k in ipairs(page[2]) do redis.call('DEL', k) end
+      until cursor == '0'
+      gen = false
+    end
+    redis.call('SET', P .. ':run', RUN)
+  end
+end
 if not gen then
   gen = ARGV[3]
   redis.call('SET', P .. ':gen', gen)
