@@ -16,8 +16,9 @@
 //!   applied as one step, as on a single node.
 //! - **Remote entries**: entirely the shared roster's; events and snapshots replace them.
 //! - A remote removal of an own entry is applied only if the entry was closing (another node's tab reclaimed it). A
-//!   live own entry removed remotely means this node was declared dead (its lease expired): it keeps the entry and
-//!   re-asserts it instead.
+//!   live own entry removed remotely (or missing from a reload) means this node was declared dead (its lease
+//!   expired): it keeps the entry, marked `stale` (the shared roster does not hold it) until it is re-asserted, and
+//!   meanwhile keeps the draft of its session ([`dropped_topics`]).
 //!
 //! Every entry remembers the version of the last change of its metadata (`Entry::ver`) and the version at which its
 //! place was last stated (`Entry::place_ver`), so a change heard twice (in a join's reply and again as an event, or
@@ -195,6 +196,10 @@ fn apply_op(state: &mut PresenceState, topic: &str, own: &str, op: &RemoteOp) ->
             if !entry.remote && entry.closing.is_none() {
                 // A live own entry removed by another node: this node was taken for dead. It re-asserts its entries
                 // (the shared roster tells it so); its pages are alive, so they stay listed here meanwhile.
+                let id = entry.id;
+                if let Some(entry) = state.entry_mut(topic, id) {
+                    entry.stale = true;
+                }
                 return RosterChange::default();
             }
             let id = entry.id;
@@ -310,6 +315,23 @@ pub fn apply_snapshot(
         })
         .map(|entry| entry.id)
         .collect();
+    // Live own entries the shared roster no longer holds (though it held them when this replica last heard of them):
+    // this node was declared dead, and re-asserts them.
+    let dropped: Vec<EntryId> = state
+        .entries(topic)
+        .filter(|entry| {
+            !entry.remote
+                && entry.closing.is_none()
+                && entry.member.as_deref().is_some_and(|member| !listed.contains_key(member))
+                && entry.ver.max(entry.place_ver) <= snapshot.ver
+        })
+        .map(|entry| entry.id)
+        .collect();
+    for id in dropped {
+        if let Some(entry) = state.entry_mut(topic, id) {
+            entry.stale = true;
+        }
+    }
     let mut change = RosterChange::default();
     for id in gone {
         change.merge(state.leave(topic, id));
@@ -402,6 +424,16 @@ pub fn begin_reset(state: &mut PresenceState) {
             }
         }
     }
+}
+
+/// The topics where this node has live entries the shared roster dropped (this node was declared dead while its
+/// pages stayed): their sessions go on here, so their drafts are kept until the entries are re-asserted.
+pub fn dropped_topics(state: &PresenceState) -> Vec<Arc<str>> {
+    state
+        .topic_names()
+        .filter(|topic| state.entries(topic).any(|entry| !entry.remote && entry.stale && entry.closing.is_none()))
+        .cloned()
+        .collect()
 }
 
 /// This node's entries, as they must be in the shared roster.

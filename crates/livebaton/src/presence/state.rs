@@ -79,7 +79,8 @@ pub struct Entry {
     /// apart from `ver` because this node may reorder entries itself (a swap) before the roster confirms it.
     pub place_ver: u64,
     /// Set on remote entries when the shared roster was lost (Redis restarted or flushed) until their node re-asserts
-    /// them; entries still stale after the re-assert grace are dropped.
+    /// them; entries still stale after the re-assert grace are dropped. Set on a live own entry that the shared roster
+    /// dropped (this node was declared dead) until this node re-asserts it.
     pub stale: bool,
 }
 

@@ -10,7 +10,7 @@ use livebaton::presence::RedisRoster;
 use serde_json::json;
 
 use crate::contract::presence::{editor, eventually, keys, meta, order, owner_of};
-use crate::support::{RedisServer, delete_prefix, engine_config, node, raw, redis_config, unique_prefix};
+use crate::support::{Proxy, RedisServer, delete_prefix, engine_config, node, raw, redis_config, unique_prefix};
 
 /// The leave grace of the nodes.
 const GRACE: Duration = Duration::from_millis(300);
@@ -133,6 +133,81 @@ async fn a_redis_restored_from_an_old_snapshot_converges_to_the_live_roster() {
     .await;
     b.editing.verify_with_authority(&token.unwrap()).await.unwrap();
     for node in survivors {
+        roster(node).halt();
+    }
+    delete_prefix(&server.url(), &prefix);
+}
+
+/// Node A, where Alice is the only editor of a record, is cut off from Redis for longer than its lease (Redis slow,
+/// a network blip): B takes A for dead, removes Alice and, the session being empty as far as B can tell, ends its
+/// draft. Alice is still there: when A is back it re-asserts her and writes back the draft it kept, so after the blip
+/// every node (and Redis) lists Alice as the owner with her unsaved draft, and she can go on typing.
+#[tokio::test]
+async fn a_lease_blip_keeps_the_sole_editors_draft() {
+    let server = RedisServer::start().await;
+    let mut proxy = Proxy::start(format!("127.0.0.1:{}", server.port)).await;
+    let prefix = unique_prefix();
+    let mut config = redis_config(&prefix);
+    config.roster.lease = Duration::from_millis(2000);
+    config.roster.refresh = Duration::from_millis(400);
+    config.roster.command_timeout = Duration::from_millis(500);
+    config.roster.connect_timeout = Duration::from_millis(500);
+    config.roster.ping_interval = Duration::from_millis(300);
+    let a = node(&proxy.url(), "a", engine_config(GRACE), config.clone()).await;
+    let b = node(&server.url(), "b", engine_config(GRACE), config).await;
+    let nodes = [&a, &b];
+    let record = EditTarget::data(3);
+    let topic = record.presence_topic();
+    let doc_key = format!("{prefix}:presence:doc:{topic}");
+    let _alice = a.editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    eventually("Alice owns everywhere", || owned_by(&nodes, record, "alice-1")).await;
+    let typed = json!({"title": "typed before the blip"});
+    let mut written = false;
+    eventually("Alice can type", || {
+        written = written || a.editing.update_draft(record, "alice-1", 7, typed.clone()).is_ok();
+        written
+    })
+    .await;
+    let holds = |node: &Engine| node.editing.get_draft(record).is_some_and(|draft| draft.params == typed);
+    eventually("the draft everywhere", || nodes.iter().all(|node| holds(node))).await;
+
+    proxy.stop().await;
+    eventually("B takes A for dead: the session is empty there and its draft ended", || {
+        keys(&b, &topic).is_empty() && b.editing.get_draft(record).is_none()
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while redis_hget(&server.url(), &doc_key, "j").await.is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "B ended the draft in Redis too");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(keys(&a, &topic), ["alice-1"], "Alice is still there on A");
+
+    proxy.restart().await;
+    eventually("after the blip every node lists Alice as the owner, with her draft", || {
+        nodes
+            .iter()
+            .all(|node| keys(node, &topic) == ["alice-1"] && owned_by(&[node], record, "alice-1") && holds(node))
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !redis_hget(&server.url(), &doc_key, "j").await.is_some_and(|json| json.contains("typed before the blip")) {
+        assert!(tokio::time::Instant::now() < deadline, "the draft is back in Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(roster(&a).stats().reconciles >= 1, "A re-asserted its entries");
+    let more = json!({"title": "typed after the blip"});
+    let mut written = false;
+    eventually("Alice goes on typing", || {
+        written = written || a.editing.update_draft(record, "alice-1", 7, more.clone()).is_ok();
+        written
+    })
+    .await;
+    eventually("her new draft everywhere", || {
+        nodes.iter().all(|node| node.editing.get_draft(record).is_some_and(|draft| draft.params == more))
+    })
+    .await;
+    for node in nodes {
         roster(node).halt();
     }
     delete_prefix(&server.url(), &prefix);

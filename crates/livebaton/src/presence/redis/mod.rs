@@ -838,6 +838,16 @@ impl Node {
             _ => Vec::new(),
         };
         let local: HashSet<&str> = entries.iter().map(|entry| &*entry.member).collect();
+        // The drafts of this node's sessions stay as the copy has them until the re-assert is done: a reload running
+        // meanwhile must not drop one that Redis lost with this node's entries (see `restore_kept_docs`).
+        let _kept = match (mode, self.docs()) {
+            (Mode::Restore, _) | (_, None) => PendingDocs::default(),
+            (_, Some(docs)) => {
+                let topics: HashSet<&str> = entries.iter().map(|entry| &*entry.topic).collect();
+                let keys = docs.docs_to_restore().into_iter().map(|doc| doc.key).filter(|key| topics.contains(&**key));
+                PendingDocs::hold(self, keys.collect())
+            }
+        };
         let mut topics: BTreeMap<&str, (Vec<&OwnEntry>, Vec<&str>)> = BTreeMap::new();
         for entry in &entries {
             topics.entry(&entry.topic).or_default().0.push(entry);
@@ -850,6 +860,7 @@ impl Node {
             }
         }
         let mut written = 0usize;
+        let mut put_back: Vec<&str> = Vec::new();
         for (topic, (mut own, stale)) in topics {
             own.sort_by_key(|entry| entry.seq);
             let listed: Vec<ReconcileEntry<'_>> = own
@@ -870,7 +881,11 @@ impl Node {
                 serde_json::to_string(&stale).unwrap_or_else(|_| "[]".to_owned()),
             ];
             if let Reply::Ok { payload, .. } = self.call(Script::Reconcile, &generation, &args).await? {
-                written += payload.parse::<usize>().unwrap_or(0);
+                let mut counts = payload.split(' ').map(|count| count.parse::<usize>().unwrap_or(0));
+                written += counts.next().unwrap_or(0);
+                if counts.next().unwrap_or(0) > 0 {
+                    put_back.push(topic);
+                }
             }
         }
         if mode == Mode::Restore {
@@ -879,10 +894,38 @@ impl Node {
                     self.call(Script::DocPut, &generation, &doc_args(&doc, self.config.doc_ttl, "restore")).await?;
                 }
             }
+        } else if !put_back.is_empty() {
+            self.restore_kept_docs(&generation, &put_back).await?;
         }
         self.stats.reconciles.fetch_add(1, Ordering::Relaxed);
         tracing::info!(node = %self.id, mode = mode.as_str(), entries = entries.len(), changes = written, "re-asserted this node's presence entries");
         Ok(mark)
+    }
+
+    /// After this node put back entries that Redis no longer held (the others declared it dead and removed them, and
+    /// with the last editor of a session gone they ended its draft too): writes back the drafts of those sessions
+    /// that this node's copy kept (see `on_message` and `full_resync`), unless the session went on elsewhere
+    /// meanwhile (Redis has a draft for it, or entries of other nodes). A draft Redis refuses is replaced in the copy
+    /// by Redis's (or dropped).
+    async fn restore_kept_docs(&self, generation: &str, topics: &[&str]) -> Result<(), CallError> {
+        let Some(docs) = self.docs() else { return Ok(()) };
+        for doc in docs.docs_to_restore() {
+            if !topics.contains(&doc.key.as_str()) {
+                continue;
+            }
+            let args = doc_args(&doc, self.config.doc_ttl, "rejoin");
+            let Reply::Ok { payload, .. } = self.call(Script::DocPut, generation, &args).await? else { continue };
+            match serde_json::from_str::<WireDocPut>(&payload) {
+                Ok(put) if put.ok => {
+                    tracing::info!(node = %self.id, key = %doc.key, "wrote back the draft of a session whose editors stayed on this node");
+                }
+                Ok(put) => docs.doc_refused(&doc.key, (!put.j.is_empty()).then_some(put.j.as_str()), put.r),
+                Err(error) => {
+                    tracing::warn!(node = %self.id, key = %doc.key, %error, "unreadable answer to a document write")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reloads one topic from Redis into the replica.
@@ -936,7 +979,11 @@ impl Node {
             if let Reply::Ok { payload, .. } = self.call(Script::Docs, &self.generation(), &[]).await? {
                 let list: WireDocs = serde_json::from_str(&payload)
                     .map_err(|error| CallError::Refused(format!("unreadable document list: {error}")))?;
-                let pending: HashSet<String> = lock(&self.pending_docs).keys().cloned().collect();
+                let mut pending: HashSet<String> = lock(&self.pending_docs).keys().cloned().collect();
+                // Sessions whose editors here the others took for gone go on: their drafts stay until re-asserted.
+                if let Some(handle) = self.handle() {
+                    pending.extend(handle.dropped_topics().iter().map(|topic| topic.to_string()));
+                }
                 let resetting = lock(&self.reset_until).is_some_and(|until| Instant::now() < until);
                 let loaded = list.0.into_iter().map(|doc| (doc.k, doc.j, doc.r)).collect();
                 docs.docs_loaded(loaded, &pending, !resetting);
@@ -983,6 +1030,13 @@ impl Node {
                 }
             }
             Incoming::Doc { k, j, v, r, .. } => {
+                let dropped = || self.handle().is_some_and(|handle| handle.dropped_topics().iter().any(|t| **t == *k));
+                if j.is_empty() && !own && dropped() {
+                    // The others took this node's editors of the session for gone and ended its draft; they are still
+                    // here, so the copy keeps it, to write it back when they are re-asserted.
+                    tracing::info!(node = %self.id, key = %k, "kept the draft of a session whose editors on this node were taken for gone");
+                    return Ok(());
+                }
                 // Own writes too: the copy applies every write in Redis's order (see `DocSink`).
                 if let Some(docs) = self.docs() {
                     docs.doc_changed(&k, (!j.is_empty()).then_some(j.as_str()), v.parse().unwrap_or(0), r, own);
@@ -1025,6 +1079,33 @@ fn doc_args(doc: &DocWrite, ttl: Duration, mode: &str) -> [String; 8] {
         member,
         fence.to_string(),
     ]
+}
+
+/// Documents counted as having writes of this node on their way (so a reload leaves them as they are) for as long
+/// as it lives.
+#[derive(Default)]
+struct PendingDocs<'a> {
+    node: Option<&'a Node>,
+    keys: Vec<String>,
+}
+
+impl<'a> PendingDocs<'a> {
+    fn hold(node: &'a Node, keys: Vec<String>) -> Self {
+        for key in &keys {
+            node.doc_pending(key, true);
+        }
+        PendingDocs { node: Some(node), keys }
+    }
+}
+
+impl Drop for PendingDocs<'_> {
+    fn drop(&mut self) {
+        if let Some(node) = self.node {
+            for key in &self.keys {
+                node.doc_pending(key, false);
+            }
+        }
+    }
 }
 
 /// The writer's bookkeeping between commands.

@@ -285,14 +285,15 @@ return ok()
 /// `{m, s, d, e, t, x}`: member, seq as this node knows it, data, eligible, reclaim identity, lingering; sorted by
 /// seq) and none of its `stale` members (JSON list). A missing entry is inserted: with mode `restore` at its old seq
 /// when that is free (after Redis lost its data, so the order survives), otherwise (mode `rejoin`, after this node was
-/// declared dead) at the back, keeping the relative order. One event for the whole topic.
+/// declared dead) at the back, keeping the relative order. One event for the whole topic. Answers `"<changes>
+/// <inserted>"`: how many changes it made, and how many of them put back an entry Redis did not hold.
 const RECONCILE: &str = r#"
 local topic, mode = A(1), A(2)
 local entries, stale = cjson.decode(A(3)), cjson.decode(A(4))
 local order = tk('order', topic)
 local seqkey = tk('seq', topic)
 local first = redis.call('ZCARD', order) == 0
-local ops, touched = {}, {}
+local ops, touched, inserted = {}, {}, 0
 for _, m in ipairs(stale) do
   if remove_member(topic, m) then table.insert(ops, {k = 'l', m = m}) end
 end
@@ -315,19 +316,20 @@ for _, e in ipairs(entries) do
       seq = redis.call('INCR', seqkey)
     end
     insert_member(topic, e.m, seq, 0, e.d, e.e)
+    inserted = inserted + 1
     if e.x and e.t ~= '' then add_tab(topic, e.t, e.m) end
     table.insert(touched, e.m)
     table.insert(ops, {k = 'j', m = e.m, s = seq, d = e.d})
   end
 end
-if #ops == 0 then return ok('0') end
+if #ops == 0 then return ok('0 0') end
 local ver = redis.call('INCR', tk('ver', topic))
 for _, m in ipairs(touched) do redis.call('ZADD', tk('chg', topic), ver, m) end
 for _, op in ipairs(ops) do op.c = ver end
 refresh_owner(topic)
 publish(topic, ver, first, ops)
 tidy(topic)
-return ok(tostring(#ops))
+return ok(tostring(#ops) .. ' ' .. tostring(inserted))
 "#;
 
 /// `lease_ms`: refreshes this node's lease (`reaped` if it was declared dead meanwhile).
@@ -444,13 +446,26 @@ return ok(cjson.encode({ok = valid, d = d}))
 /// writes of a document in Redis's order. With a `member`, the write is fenced: it is accepted only while `member`
 /// leads the topic named like the document with `fence` (a tab that lost the baton, maybe before its node heard of
 /// it, or whose node was reaped, cannot overwrite the new owner's draft). Mode `restore` (after Redis lost its data)
-/// writes only if Redis has no newer version. A write not made answers `ok = false` with the document Redis keeps
-/// (`j` empty if none) and its revision, so the writer's node can take it back.
+/// writes only if Redis has no newer version. Mode `rejoin` (a node declared dead is back, and kept the draft of a
+/// session its editors stayed in) writes only if Redis has no version at all and the topic's entries are all the
+/// writer's (nobody elsewhere took the session over meanwhile). A write not made answers `ok = false` with the
+/// document Redis keeps (`j` empty if none) and its revision (when there is none, in mode `rejoin`, the latest
+/// revision of any document, so the writer's copy drops it), so the writer's node can take it back.
 const DOC_PUT: &str = r#"
 local key = P .. ':doc:' .. A(1)
 local function refused()
   local current = redis.call('HMGET', key, 'r', 'j')
-  return ok(cjson.encode({ok = false, r = tonumber(current[1] or '0'), j = current[2] or ''}))
+  local r = current[1]
+  if not r and A(6) == 'rejoin' then r = redis.call('GET', P .. ':docrev') end
+  return ok(cjson.encode({ok = false, r = tonumber(r or '0'), j = current[2] or ''}))
+end
+if A(6) == 'rejoin' then
+  if redis.call('EXISTS', key) == 1 then return refused() end
+  local members = redis.call('ZRANGE', tk('order', A(1)), 0, -1)
+  if #members == 0 then return refused() end
+  for _, m in ipairs(members) do
+    if node_of(m) ~= NODE then return refused() end
+  end
 end
 if A(6) == 'restore' then
   local current = redis.call('HGET', key, 'v')
