@@ -212,3 +212,95 @@ async fn a_lease_blip_keeps_the_sole_editors_draft() {
     }
     delete_prefix(&server.url(), &prefix);
 }
+
+/// The latest `n` each node lists for every key of `topic`, in order.
+fn latest(node: &Engine, topic: &str) -> Vec<(String, Option<u64>)> {
+    node.presence
+        .sorted(topic)
+        .iter()
+        .map(|(key, meta)| (key.to_string(), meta.get("n").and_then(serde_json::Value::as_u64)))
+        .collect()
+}
+
+/// Redis does not answer node A for a while, and A's pages keep changing: thousands of updates, leaves, and joins
+/// that give up waiting. A's queue of roster writes stays within its capacity (plus a few commands) all along, instead
+/// of growing with every change, and once Redis answers again every node and Redis hold exactly A's live entries
+/// with their latest metadata, and A's pages can join again.
+#[tokio::test]
+async fn while_redis_is_away_the_write_queue_stays_bounded_and_the_roster_is_right_afterwards() {
+    const CAPACITY: usize = 64;
+    let server = RedisServer::start().await;
+    let mut proxy = Proxy::start(format!("127.0.0.1:{}", server.port)).await;
+    let prefix = unique_prefix();
+    let mut config = redis_config(&prefix);
+    config.roster.queue_capacity = CAPACITY;
+    config.roster.join_timeout = Duration::from_millis(100);
+    config.roster.lease = Duration::from_secs(30);
+    config.roster.command_timeout = Duration::from_millis(500);
+    config.roster.connect_timeout = Duration::from_millis(500);
+    config.roster.ping_interval = Duration::from_millis(300);
+    let a = node(&proxy.url(), "a", engine_config(GRACE), config.clone()).await;
+    let b = node(&server.url(), "b", engine_config(GRACE), config).await;
+    let nodes = [&a, &b];
+    let mut guards = Vec::new();
+    for i in 0..20 {
+        let mut fields = meta("A");
+        fields.insert("n".into(), json!(0));
+        guards.push(Some(a.presence.track("room", &format!("k{i:02}"), fields).await.unwrap()));
+    }
+    eventually("the room on B", || b.presence.count("room") == 20).await;
+
+    proxy.stop().await;
+    let mut peak = 0u64;
+    let mut failed_joins = 0;
+    for n in 1..=4000u64 {
+        let i = (n % 20) as usize;
+        if n % 400 == 0 {
+            // Ten of the twenty leave while Redis is away.
+            if let Some(guard) = guards[(n / 400) as usize * 2 - 1].take() {
+                guard.leave();
+            }
+        }
+        if let Some(guard) = &guards[i] {
+            let mut fields = meta("A");
+            fields.insert("n".into(), json!(n));
+            guard.update(fields).unwrap();
+        }
+        if n % 100 == 0 {
+            // A page that tries to join and gives up.
+            failed_joins += usize::from(a.presence.track("room", &format!("late-{n}"), meta("A")).await.is_err());
+            tokio::task::yield_now().await;
+        }
+        peak = peak.max(roster(&a).stats().queued);
+    }
+    let stats = roster(&a).stats();
+    println!("while Redis was away: peak queue {peak} (capacity {CAPACITY}), {} writes coalesced", stats.coalesced);
+    assert_eq!(failed_joins, 40, "joins fail while Redis is away");
+    assert!(peak <= CAPACITY as u64 + 8, "the queue stayed bounded: peak {peak}");
+    assert!(stats.coalesced > 0, "writes were coalesced");
+
+    proxy.restart().await;
+    let expected: Vec<(String, Option<u64>)> = guards
+        .iter()
+        .enumerate()
+        .filter(|(_, guard)| guard.is_some())
+        .map(|(i, _)| (format!("k{i:02}"), Some(4000 - 20 + i as u64 + if i == 0 { 20 } else { 0 })))
+        .collect();
+    assert_eq!(expected.len(), 10);
+    eventually("every node lists A's live entries with their latest metadata", || {
+        nodes.iter().all(|node| latest(node, "room") == expected)
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while redis_members(&server.url(), &prefix, "room").await.len() != 10 {
+        assert!(tokio::time::Instant::now() < deadline, "Redis holds A's ten live entries");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _again = a.presence.track("room", "again", meta("A")).await.unwrap();
+    eventually("a join works again", || b.presence.count("room") == 11).await;
+    assert!(roster(&a).stats().queued <= 1);
+    for node in nodes {
+        roster(node).halt();
+    }
+    delete_prefix(&server.url(), &prefix);
+}

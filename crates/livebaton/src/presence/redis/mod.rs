@@ -67,6 +67,7 @@
 //! write can be fenced by the topic of the same name: Redis accepts it only from that topic's current leader. After
 //! Redis lost its data, nodes write their copies back unless Redis already has a newer version.
 
+mod queue;
 mod scripts;
 mod wire;
 
@@ -82,6 +83,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use self::queue::{Command, DocOp, Mode, Refused, WriteQueue};
 use self::scripts::Script;
 use self::wire::{
     EntryData, Incoming, ReconcileEntry, WireCheck, WireDocPut, WireDocs, WireJoin, WireSnapshot, WireStrings,
@@ -118,6 +120,10 @@ pub struct RedisRosterConfig {
     /// TTL of shared documents (drafts) in Redis, renewed by every write: a safety net so the documents of sessions
     /// whose nodes all died do not stay forever.
     pub doc_ttl: Duration,
+    /// How many of this node's writes may wait for Redis before the queue is compacted (changes of own entries folded
+    /// into one re-assert of their current state, superseded draft writes dropped) and joins fail at once. Reached
+    /// only while Redis is away.
+    pub queue_capacity: usize,
 }
 
 impl Default for RedisRosterConfig {
@@ -134,6 +140,7 @@ impl Default for RedisRosterConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             doc_ttl: Duration::from_secs(24 * 3600),
+            queue_capacity: 4096,
         }
     }
 }
@@ -195,6 +202,10 @@ pub struct RedisRosterStats {
     pub writes: u64,
     /// Writes retried after a lost connection.
     pub retries: u64,
+    /// Writes waiting in the queue now (see [`RedisRosterConfig::queue_capacity`]).
+    pub queued: u64,
+    /// Writes dropped from the queue or folded into a re-assert while Redis was away.
+    pub coalesced: u64,
 }
 
 /// A shared document to write (see the module documentation): the editing layer's drafts.
@@ -246,7 +257,6 @@ pub struct RedisRoster {
 }
 
 struct Receivers {
-    commands: mpsc::UnboundedReceiver<Command>,
     resync: mpsc::UnboundedReceiver<Resync>,
 }
 
@@ -277,8 +287,8 @@ struct Node {
     handle: OnceLock<RosterHandle>,
     /// The local copy of the shared documents; weak so the roster never keeps a dropped draft store alive.
     docs: OnceLock<Weak<dyn DocSink>>,
-    /// To the writer task.
-    commands: mpsc::UnboundedSender<Command>,
+    /// To the writer task: bounded and compacted while Redis is away (see [`queue`]).
+    queue: WriteQueue,
     /// To the subscriber task.
     resync: mpsc::UnboundedSender<Resync>,
     /// Numbers own changes as they are submitted (under the tracker's lock), so a re-assert knows which queued changes
@@ -309,44 +319,12 @@ struct Stats {
     retries: AtomicU64,
 }
 
-/// What the writer does, one at a time, in order.
-enum Command {
-    Join { call: JoinCall, reply: oneshot::Sender<Result<JoinOutcome, RosterBackendError>> },
-    Own { seqno: u64, op: OwnOp },
-    Doc(DocOp),
-    Reconcile(Mode),
-    Flush(oneshot::Sender<()>),
-}
-
-enum DocOp {
-    Put(DocWrite),
-    Remove { key: String, version: u64, updated_at: u64 },
-}
-
 /// What the subscriber is asked to do besides applying events.
 enum Resync {
     /// Reload one topic (a swap did not apply).
     Topic(Arc<str>),
     /// Redis lost its data: reload everything, dropping what was not re-asserted, at this moment.
     Grace(Instant),
-}
-
-/// How a node re-asserts its entries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// Redis lost its data: entries go back to their old seqs, so the order is unchanged.
-    Restore,
-    /// This node was declared dead: entries go to the back, in their old order.
-    Rejoin,
-}
-
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::Restore => "restore",
-            Mode::Rejoin => "rejoin",
-        }
-    }
 }
 
 /// A script's answer.
@@ -405,13 +383,16 @@ impl RedisRoster {
         if config.refresh.is_zero() || config.refresh >= config.lease {
             return Err(RedisRosterError::Config("refresh must be shorter than the lease (and not zero)"));
         }
+        if config.queue_capacity == 0 {
+            return Err(RedisRosterError::Config("queue_capacity must be at least 1"));
+        }
         let client = Client::open(url).map_err(RedisRosterError::InvalidUrl)?;
         let redis = client.get_connection_info().addr().to_string();
-        let (commands, commands_rx) = mpsc::unbounded_channel();
         let (resync, resync_rx) = mpsc::unbounded_channel();
         let id: Arc<str> = Arc::from(format!("{node_name}~{:012x}", random_u64() & 0xffff_ffff_ffff));
         let node = Arc::new(Node {
             id,
+            queue: WriteQueue::new(config.queue_capacity),
             config,
             client,
             redis,
@@ -421,7 +402,6 @@ impl RedisRoster {
             generation: Mutex::new(Arc::from("")),
             handle: OnceLock::new(),
             docs: OnceLock::new(),
-            commands,
             resync,
             submitted: AtomicU64::new(0),
             pending_docs: Mutex::new(HashMap::new()),
@@ -440,11 +420,7 @@ impl RedisRoster {
         node.refresh_lease().await.map_err(setup_error)?;
         tracing::info!(node = %node.id, redis = %node.redis, prefix = %node.config.prefix, "joined the Redis presence roster");
         let (stop, _) = watch::channel(false);
-        Ok(Arc::new(RedisRoster {
-            node,
-            stop,
-            start: Mutex::new(Some(Receivers { commands: commands_rx, resync: resync_rx })),
-        }))
+        Ok(Arc::new(RedisRoster { node, stop, start: Mutex::new(Some(Receivers { resync: resync_rx })) }))
     }
 
     /// Starts the node's tasks (writer, subscriber, lease) once the tracker is attached, and returns when the replica
@@ -460,7 +436,7 @@ impl RedisRoster {
             return Err(RedisRosterError::Config("the roster was started already"));
         };
         let (ready_tx, ready_rx) = oneshot::channel();
-        tokio::spawn(run_writer(self.node.clone(), receivers.commands, self.stop.subscribe()));
+        tokio::spawn(run_writer(self.node.clone(), self.stop.subscribe()));
         tokio::spawn(run_subscriber(self.node.clone(), receivers.resync, self.stop.subscribe(), ready_tx));
         tokio::spawn(run_lease(self.node.clone(), self.stop.subscribe()));
         let limit = self.node.config.connect_timeout * 3;
@@ -496,6 +472,8 @@ impl RedisRoster {
             reconciles: stats.reconciles.load(Ordering::Relaxed),
             writes: stats.writes.load(Ordering::Relaxed),
             retries: stats.retries.load(Ordering::Relaxed),
+            queued: self.node.queue.len() as u64,
+            coalesced: self.node.queue.coalesced(),
         }
     }
 
@@ -535,7 +513,9 @@ impl RedisRoster {
     /// Writes a shared document through (after everything submitted before).
     pub fn put_doc(&self, doc: DocWrite) {
         self.node.doc_pending(&doc.key, true);
-        if self.node.commands.send(Command::Doc(DocOp::Put(doc))).is_err() {
+        let key = doc.key.clone();
+        if !self.node.send(Command::Doc(DocOp::Put(doc))) {
+            self.node.doc_pending(&key, false);
             tracing::debug!(node = %self.node.id, "document not written: the roster is stopped");
         }
     }
@@ -543,7 +523,8 @@ impl RedisRoster {
     /// Removes a shared document if Redis still has that version of it.
     pub fn remove_doc(&self, key: String, version: u64, updated_at: u64) {
         self.node.doc_pending(&key, true);
-        if self.node.commands.send(Command::Doc(DocOp::Remove { key, version, updated_at })).is_err() {
+        if !self.node.send(Command::Doc(DocOp::Remove { key: key.clone(), version, updated_at })) {
+            self.node.doc_pending(&key, false);
             tracing::debug!(node = %self.node.id, "document not removed: the roster is stopped");
         }
     }
@@ -577,7 +558,16 @@ impl RosterBackend for RedisRoster {
             }
             let (reply, answer) = oneshot::channel();
             let stopped = || RosterBackendError("the presence roster's writer has stopped".to_owned());
-            self.node.commands.send(Command::Join { call, reply }).map_err(|_| stopped())?;
+            match self.node.queue.push(Command::Join { call, reply }) {
+                Ok(dropped) => self.node.docs_dropped(dropped),
+                Err(Refused::Stopped) => return Err(stopped()),
+                Err(Refused::Full) => {
+                    return Err(RosterBackendError(format!(
+                        "Redis at {} is not answering and this node's queue of roster writes is full",
+                        self.node.redis
+                    )));
+                }
+            }
             match tokio::time::timeout(self.node.config.join_timeout, answer).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(stopped()),
@@ -594,7 +584,7 @@ impl RosterBackend for RedisRoster {
             return;
         }
         let seqno = self.node.submitted.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.node.commands.send(Command::Own { seqno, op }).is_err() {
+        if !self.node.send(Command::Own { seqno, op }) {
             tracing::debug!(node = %self.node.id, "change not written: the roster is stopped");
         }
     }
@@ -628,7 +618,7 @@ impl RosterBackend for RedisRoster {
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
-            if self.node.commands.send(Command::Flush(done)).is_ok() {
+            if self.node.send(Command::Flush(done)) {
                 let _ = tokio::time::timeout(self.node.config.join_timeout, wait).await;
             }
         })
@@ -661,6 +651,24 @@ impl Node {
             if *count == 0 {
                 pending.remove(key);
             }
+        }
+    }
+
+    /// Queues a command for the writer; false when it has stopped (a join is queued with [`WriteQueue::push`]).
+    fn send(&self, command: Command) -> bool {
+        match self.queue.push(command) {
+            Ok(dropped) => {
+                self.docs_dropped(dropped);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Document writes the queue dropped (superseded by later ones) are no longer on their way.
+    fn docs_dropped(&self, keys: Vec<String>) {
+        for key in keys {
+            self.doc_pending(&key, false);
         }
     }
 
@@ -814,7 +822,7 @@ impl Node {
             let until = Instant::now() + self.config.reassert_grace;
             *lock(&self.reset_until) = Some(until);
             self.stats.resets.fetch_add(1, Ordering::Relaxed);
-            let _ = self.commands.send(Command::Reconcile(Mode::Restore));
+            self.send(Command::Reconcile(Mode::Restore));
             let _ = self.resync.send(Resync::Grace(until));
         }
         adopted
@@ -1152,11 +1160,11 @@ impl Writer {
                 }
                 Err(CallError::Reset(generation)) => {
                     self.node.adopt_gen(generation);
-                    self.reconcile = Some(Mode::Restore);
+                    self.need(Mode::Restore);
                 }
                 Err(CallError::Reaped) => {
                     tracing::warn!(node = %self.node.id, "this node was declared dead by the others (its lease ran out); re-asserting its entries");
-                    self.reconcile = Some(Mode::Rejoin);
+                    self.need(Mode::Rejoin);
                 }
                 Err(CallError::Refused(reason)) => {
                     tracing::error!(node = %self.node.id, redis = %self.node.redis, %reason, "Redis refused a presence roster write; it is dropped");
@@ -1179,6 +1187,12 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Asks for a re-assert in `mode` before the next write (a pending one in a stronger mode stays: restoring the
+    /// old places after a reset matters more than which of the others it is).
+    fn need(&mut self, mode: Mode) {
+        self.reconcile = Some(self.reconcile.map_or(mode, |pending| pending.max(mode)));
     }
 
     /// Does the pending re-assert, if any.
@@ -1260,8 +1274,16 @@ impl Writer {
                 // A reset's re-assert may be done already: a write met the new generation first and re-asserted.
                 let done = mode == Mode::Restore && self.restored_gen.as_deref() == Some(&*self.node.generation());
                 if !done {
-                    self.reconcile = Some(mode);
+                    self.need(mode);
                     let _ = self.execute_settle_only().await;
+                }
+            }
+            Command::Sync { reload } => {
+                self.need(Mode::Sync);
+                if self.execute_settle_only().await.is_some() {
+                    for topic in reload {
+                        let _ = self.node.resync.send(Resync::Topic(topic));
+                    }
                 }
             }
             Command::Own { seqno, op } => {
@@ -1330,9 +1352,9 @@ impl Writer {
                 Ok(()) => return Some(()),
                 Err(CallError::Reset(generation)) => {
                     self.node.adopt_gen(generation);
-                    self.reconcile = Some(Mode::Restore);
+                    self.need(Mode::Restore);
                 }
-                Err(CallError::Reaped) => self.reconcile = Some(Mode::Rejoin),
+                Err(CallError::Reaped) => self.need(Mode::Rejoin),
                 Err(CallError::Refused(reason)) => {
                     tracing::error!(node = %self.node.id, %reason, "Redis refused to re-assert this node's entries");
                     self.reconcile = None;
@@ -1353,14 +1375,14 @@ impl Writer {
 }
 
 /// Writes this node's changes in the order they were made.
-async fn run_writer(node: Arc<Node>, mut commands: mpsc::UnboundedReceiver<Command>, stopped: watch::Receiver<bool>) {
+async fn run_writer(node: Arc<Node>, stopped: watch::Receiver<bool>) {
     let mut writer = Writer { node, stopped, reconcile: None, skip_through: 0, restored_gen: None };
     loop {
         let mut stopped = writer.stopped.clone();
         let command = tokio::select! {
             biased;
             _ = stopped.changed() => break,
-            command = commands.recv() => match command {
+            command = writer.node.queue.pop() => match command {
                 Some(command) => command,
                 None => break,
             },
@@ -1370,6 +1392,7 @@ async fn run_writer(node: Arc<Node>, mut commands: mpsc::UnboundedReceiver<Comma
         }
         writer.handle(command).await;
     }
+    writer.node.queue.close();
     tracing::debug!(node = %writer.node.id, "presence roster writer stopped");
 }
 
@@ -1393,7 +1416,7 @@ async fn run_lease(node: Arc<Node>, mut stopped: watch::Receiver<bool>) {
             }
             Err(CallError::Reaped) => {
                 tracing::warn!(node = %node.id, "this node was declared dead by the others (its lease ran out); re-asserting its entries");
-                let _ = node.commands.send(Command::Reconcile(Mode::Rejoin));
+                node.send(Command::Reconcile(Mode::Rejoin));
             }
             Err(error) => {
                 tracing::debug!(node = %node.id, reason = %error.describe(), "could not refresh the lease");
