@@ -168,8 +168,13 @@ pub fn apply_event(state: &mut PresenceState, own: &str, event: &RemoteEvent) ->
     match state.topic_ver(topic) {
         None if !event.first => {
             // This replica has nothing of the topic: fine for leaves, updates and moves (of entries it does not have),
-            // but a join of a topic that already had entries needs the rest of it.
-            if event.ops.iter().any(|op| matches!(op, RemoteOp::Upsert(entry) if !is_own(&entry.member, own))) {
+            // but a join of a topic that already had entries needs the rest of it. So does any change while this
+            // node's own join on the topic is in flight: the join's answer lists the topic as it was when Redis
+            // numbered the join, which may be older than this change (an entry it lists may have left since), and
+            // only a replica that knows the topic's version can tell (see `apply_own_join`).
+            if state.joining_on(topic)
+                || event.ops.iter().any(|op| matches!(op, RemoteOp::Upsert(entry) if !is_own(&entry.member, own)))
+            {
                 return Applied::Gap;
             }
             return Applied::Changed(RosterChange::default());
@@ -373,8 +378,13 @@ pub fn apply_own_join(state: &mut PresenceState, own: &str, topic: &str, join: O
     state.end_join(&join.member);
     let known = state.topic_ver(topic);
     let mut change = RosterChange::default();
-    for entry in &join.outcome.earlier {
-        change.merge(upsert(state, topic, own, entry, Some(join.outcome.ver)));
+    // The answer lists the topic as of the join's version. A replica that is already there or further (it applied
+    // later events, or reloaded the topic, before the answer was applied) knows better: an entry the answer lists
+    // may have left since, and inserting it again would leave a ghost that no later event removes.
+    if known.is_none_or(|ver| ver < join.outcome.ver) {
+        for entry in &join.outcome.earlier {
+            change.merge(upsert(state, topic, own, entry, Some(join.outcome.ver)));
+        }
     }
     let replacing = join.outcome.reclaimed.as_ref().and_then(|member| state.by_member(topic, member)).map(|e| e.id);
     if state.by_member(topic, &join.member).is_some() {

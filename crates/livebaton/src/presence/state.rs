@@ -517,6 +517,11 @@ impl PresenceState {
         self.joining.get(member).filter(|(joining_topic, _)| &**joining_topic == topic).map(|(_, insert)| insert)
     }
 
+    /// Whether a join of an own entry on `topic` is in flight.
+    pub fn joining_on(&self, topic: &str) -> bool {
+        self.joining.values().any(|(joining_topic, _)| &**joining_topic == topic)
+    }
+
     /// The entry with shared roster id `member`.
     pub fn by_member(&self, topic: &str, member: &str) -> Option<&Entry> {
         let roster = self.topics.get(topic)?;
