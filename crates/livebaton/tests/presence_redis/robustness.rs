@@ -296,7 +296,14 @@ async fn while_redis_is_away_the_write_queue_stays_bounded_and_the_roster_is_rig
         assert!(tokio::time::Instant::now() < deadline, "Redis holds A's ten live entries");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _again = a.presence.track("room", "again", meta("A")).await.unwrap();
+    // This node's joins give up after 100 ms, which a loaded machine can exceed: try until one is numbered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let _again = loop {
+        match a.presence.track("room", "again", meta("A")).await {
+            Ok(guard) => break guard,
+            Err(error) => assert!(tokio::time::Instant::now() < deadline, "a join works again: {error}"),
+        }
+    };
     eventually("a join works again", || b.presence.count("room") == 11).await;
     assert!(roster(&a).stats().queued <= 1);
     for node in nodes {
