@@ -467,6 +467,11 @@ impl RosterHandle {
         self.shared.upgrade().map_or_else(Vec::new, |shared| replica::dropped_topics(&shared.lock().state))
     }
 
+    /// Whether this node has live entries in `topic` that the shared roster dropped (see [`replica::holds_dropped`]).
+    pub fn holds_dropped(&self, topic: &str) -> bool {
+        self.shared.upgrade().is_some_and(|shared| replica::holds_dropped(&shared.lock().state, topic))
+    }
+
     /// Whether the tracker still exists.
     pub fn is_alive(&self) -> bool {
         self.shared.strong_count() > 0

@@ -439,11 +439,12 @@ pub fn begin_reset(state: &mut PresenceState) {
 /// The topics where this node has live entries the shared roster dropped (this node was declared dead while its
 /// pages stayed): their sessions go on here, so their drafts are kept until the entries are re-asserted.
 pub fn dropped_topics(state: &PresenceState) -> Vec<Arc<str>> {
-    state
-        .topic_names()
-        .filter(|topic| state.entries(topic).any(|entry| !entry.remote && entry.stale && entry.closing.is_none()))
-        .cloned()
-        .collect()
+    state.topic_names().filter(|topic| holds_dropped(state, topic)).cloned().collect()
+}
+
+/// Whether this node has live entries in `topic` that the shared roster dropped (see [`dropped_topics`]).
+pub fn holds_dropped(state: &PresenceState, topic: &str) -> bool {
+    state.entries(topic).any(|entry| !entry.remote && entry.stale && entry.closing.is_none())
 }
 
 /// This node's entries, as they must be in the shared roster.

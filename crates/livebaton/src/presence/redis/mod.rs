@@ -1038,8 +1038,7 @@ impl Node {
                 }
             }
             Incoming::Doc { k, j, v, r, .. } => {
-                let dropped = || self.handle().is_some_and(|handle| handle.dropped_topics().iter().any(|t| **t == *k));
-                if j.is_empty() && !own && dropped() {
+                if j.is_empty() && !own && self.handle().is_some_and(|handle| handle.holds_dropped(&k)) {
                     // The others took this node's editors of the session for gone and ended its draft; they are still
                     // here, so the copy keeps it, to write it back when they are re-asserted.
                     tracing::info!(node = %self.id, key = %k, "kept the draft of a session whose editors on this node were taken for gone");
