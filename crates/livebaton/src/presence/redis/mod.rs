@@ -25,6 +25,9 @@
 //! entry of a crashed node is therefore gone everywhere within the lease plus one refresh period. A node that was only
 //! cut off (and comes back) finds its `reaped` flag on its next write or refresh, and re-asserts its live entries at the
 //! back of the queue (the cluster moved on without it; re-taking the baton would surprise whoever was promoted).
+//! Meanwhile its replica keeps those entries (marked stale), and its copy keeps the drafts of their sessions even
+//! though the survivors, seeing the sessions empty, ended them; once the entries are back it writes those drafts back,
+//! unless the session went on elsewhere (see `Node::restore_kept_docs`).
 //!
 //! A node's own view is trustworthy only while its lease is: [`RosterBackend::is_healthy`] is false once the last
 //! successful refresh is older than 4/5 of the lease, and fencing refuses then.
@@ -33,7 +36,7 @@
 //!
 //! - **Reconnect** (the subscription was lost, so events may have been missed): after subscribing again the node
 //!   reloads every topic it holds or Redis holds (snapshots), then applies events again. Writes that failed are retried
-//!   in order (every script is idempotent for a retry).
+//!   in order (every script is idempotent for a retry); while they wait the queue stays bounded (see [`queue`]).
 //! - **Redis lost its data** (restart without persistence, `FLUSHALL`): every script checks the dataset's generation
 //!   (`P:gen`, a random id created with the dataset) against the node's; the first script to run on the empty dataset
 //!   creates a new one, and every other node learns it from a script's answer or an event. A node that learns it
