@@ -9,6 +9,8 @@
 mod contract;
 #[path = "presence_redis/regressions.rs"]
 mod regressions;
+#[path = "presence_redis/robustness.rs"]
+mod robustness;
 mod support;
 
 mod two_nodes {
@@ -414,7 +416,8 @@ mod redis_only {
                 && order(a, "room") == order(b, "room")
         })
         .await;
-        assert!(roster(a).stats().resyncs >= 2, "reloaded after reconnecting");
+        // The counter goes up once the reload (the replica, then the drafts) is done, a moment after the lists agree.
+        eventually("A reloaded after reconnecting", || roster(a).stats().resyncs >= 2).await;
         mine.leave();
         eventually("A's leave reaches B", || keys(b, "room") == ["late"]).await;
         for node in &nodes {
@@ -557,8 +560,16 @@ mod redis_only {
 
     /// Measures (and prints) how long a spectator on another node takes to be promoted after the owner's page left:
     /// from the owner's `leave` on node A to the moment node B observed the change that promoted Bob (the
-    /// `owner_changed` it publishes carries that instant). Only correctness is asserted; the figures are for the
-    /// record, not a pass/fail threshold.
+    /// `owner_changed` it publishes carries that instant). The figures are for the record (the benchmarks measure
+    /// latency), never a pass/fail threshold. What is asserted is correctness, every round: both nodes list exactly
+    /// that round's two editors, Bob is promoted on B when Alice leaves, and the session ends on both nodes, so
+    /// nothing of an earlier round is ever listed again.
+    ///
+    /// This test used to fail now and then under load with the session never ending on A: A listed the previous
+    /// round's Bob again. A slow A applied the answer to its join after it had reloaded the topic at a later version
+    /// (the answer listed that Bob, who had left since), and brought him back as a ghost that no event removed. The
+    /// replica rules now keep such an answer from going backwards (`presence_replica.rs`:
+    /// `a_join_answer_older_than_the_replica_brings_nobody_back`).
     #[tokio::test]
     async fn cross_node_promotion_latency() {
         let cluster = cluster_at(&redis_url(), 2, GRACE, &unique_prefix()).await;
@@ -578,7 +589,11 @@ mod redis_only {
                 .track_editing_session(record, &format!("bob-{round}"), &editor("2", "Bob"), None)
                 .await
                 .unwrap();
-            eventually("both listed on B", || b.presence.count(&topic) == 2).await;
+            let editors = [format!("alice-{round}"), format!("bob-{round}")];
+            eventually("both nodes list exactly this round's editors", || {
+                cluster.iter().all(|node| keys(node, &topic) == editors)
+            })
+            .await;
             while on_b.try_recv().unwrap().is_some() {}
             let left = std::time::Instant::now();
             alice.leave();

@@ -523,3 +523,85 @@ proptest! {
         }
     }
 }
+
+/// Registers this node's join of `a#<n>` as in flight, as the tracker does before asking the shared roster.
+fn begin_own_join(state: &mut PresenceState, n: u64) -> (EntryId, Arc<str>, Arc<str>) {
+    let (id, phx_ref) = state.reserve_entry();
+    let member: Arc<str> = Arc::from(format!("a#{n}"));
+    let insert = Insert {
+        id: Some(id),
+        key: member.clone(),
+        fields: fields(n),
+        phx_ref: Some(phx_ref.clone()),
+        seq: 0,
+        tab_id: None,
+        member: member.clone(),
+        remote: false,
+        ver: 0,
+        replacing: None,
+    };
+    state.begin_join(Arc::from(TOPIC), insert);
+    (id, phx_ref, member)
+}
+
+fn answer(state: &mut PresenceState, joining: (EntryId, Arc<str>, Arc<str>), n: u64, outcome: &JoinOutcome) {
+    let (id, phx_ref, member) = joining;
+    let join = OwnJoin { id, key: member.clone(), fields: fields(n), phx_ref, tab_id: None, member, outcome };
+    replica::apply_own_join(state, "a#", TOPIC, join);
+}
+
+/// Found by the flaky `cross_node_promotion_latency` (a ghost of the previous round's spectator on one node). This
+/// node's join is numbered at version 5, when `b#23` was still there, so the answer lists it; `b#23` leaves at 6 and
+/// `b#24` joins at 7. The replica, which had no entry of the topic, hears of version 7 (a gap), reloads the topic at
+/// 7, and only then is the answer applied: it is older than what the replica knows and must not bring `b#23` back
+/// (no later event would remove it).
+#[test]
+fn a_join_answer_older_than_the_replica_brings_nobody_back() {
+    let mut state = PresenceState::new("r");
+    let joining = begin_own_join(&mut state, 24);
+    let joined = event(7, false, vec![RemoteOp::Upsert(remote("b#24", 50, 7))]);
+    assert!(matches!(replica::apply_event(&mut state, "a#", &joined), Applied::Gap));
+    let snapshot = TopicSnapshot {
+        topic: Arc::from(TOPIC),
+        ver: 7,
+        entries: vec![remote("a#24", 49, 5), remote("b#24", 50, 7)],
+        authority: Some(authority(Some("a#24"), 9)),
+    };
+    replica::apply_snapshot(&mut state, "a#", &snapshot, false);
+    let outcome = JoinOutcome {
+        seq: 49,
+        ver: 5,
+        reclaimed: None,
+        earlier: vec![remote("b#23", 48, 2)],
+        authority: authority(Some("b#23"), 8),
+    };
+    answer(&mut state, joining, 24, &outcome);
+    assert_eq!(members(&state), [("a#24".to_owned(), 49), ("b#24".to_owned(), 50)], "no ghost of b#23");
+}
+
+/// The same answer, when the replica heard of `b#23` leaving (version 6) while it had no entry of the topic: a change
+/// of a topic this node is joining, heard while the replica has none of it, is a gap, so the replica knows the topic
+/// at version 6 (with this node's entry) before the answer from version 5 lands, and nobody comes back.
+#[test]
+fn a_change_heard_while_joining_an_unknown_topic_is_a_gap() {
+    let mut state = PresenceState::new("r");
+    let joining = begin_own_join(&mut state, 24);
+    let left = event(6, false, vec![RemoteOp::Leave { member: Arc::from("b#23") }]);
+    assert!(matches!(replica::apply_event(&mut state, "a#", &left), Applied::Gap), "reload before the answer");
+    let snapshot = TopicSnapshot {
+        topic: Arc::from(TOPIC),
+        ver: 6,
+        entries: vec![remote("a#24", 49, 5)],
+        authority: Some(authority(Some("a#24"), 9)),
+    };
+    replica::apply_snapshot(&mut state, "a#", &snapshot, false);
+    let outcome = JoinOutcome {
+        seq: 49,
+        ver: 5,
+        reclaimed: None,
+        earlier: vec![remote("b#23", 48, 2)],
+        authority: authority(Some("b#23"), 8),
+    };
+    answer(&mut state, joining, 24, &outcome);
+    assert_eq!(members(&state), [("a#24".to_owned(), 49)], "no ghost of b#23");
+}

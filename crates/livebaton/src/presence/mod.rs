@@ -462,6 +462,16 @@ impl RosterHandle {
         Some((replica::own_entries(&inner.state), mark()))
     }
 
+    /// The topics where this node has live entries that the shared roster dropped (see [`replica::dropped_topics`]).
+    pub fn dropped_topics(&self) -> Vec<Arc<str>> {
+        self.shared.upgrade().map_or_else(Vec::new, |shared| replica::dropped_topics(&shared.lock().state))
+    }
+
+    /// Whether this node has live entries in `topic` that the shared roster dropped (see [`replica::holds_dropped`]).
+    pub fn holds_dropped(&self, topic: &str) -> bool {
+        self.shared.upgrade().is_some_and(|shared| replica::holds_dropped(&shared.lock().state, topic))
+    }
+
     /// Whether the tracker still exists.
     pub fn is_alive(&self) -> bool {
         self.shared.strong_count() > 0

@@ -16,8 +16,9 @@
 //!   applied as one step, as on a single node.
 //! - **Remote entries**: entirely the shared roster's; events and snapshots replace them.
 //! - A remote removal of an own entry is applied only if the entry was closing (another node's tab reclaimed it). A
-//!   live own entry removed remotely means this node was declared dead (its lease expired): it keeps the entry and
-//!   re-asserts it instead.
+//!   live own entry removed remotely (or missing from a reload) means this node was declared dead (its lease
+//!   expired): it keeps the entry, marked `stale` (the shared roster does not hold it) until it is re-asserted, and
+//!   meanwhile keeps the draft of its session ([`dropped_topics`]).
 //!
 //! Every entry remembers the version of the last change of its metadata (`Entry::ver`) and the version at which its
 //! place was last stated (`Entry::place_ver`), so a change heard twice (in a join's reply and again as an event, or
@@ -167,8 +168,13 @@ pub fn apply_event(state: &mut PresenceState, own: &str, event: &RemoteEvent) ->
     match state.topic_ver(topic) {
         None if !event.first => {
             // This replica has nothing of the topic: fine for leaves, updates and moves (of entries it does not have),
-            // but a join of a topic that already had entries needs the rest of it.
-            if event.ops.iter().any(|op| matches!(op, RemoteOp::Upsert(entry) if !is_own(&entry.member, own))) {
+            // but a join of a topic that already had entries needs the rest of it. So does any change while this
+            // node's own join on the topic is in flight: the join's answer lists the topic as it was when Redis
+            // numbered the join, which may be older than this change (an entry it lists may have left since), and
+            // only a replica that knows the topic's version can tell (see `apply_own_join`).
+            if state.joining_on(topic)
+                || event.ops.iter().any(|op| matches!(op, RemoteOp::Upsert(entry) if !is_own(&entry.member, own)))
+            {
                 return Applied::Gap;
             }
             return Applied::Changed(RosterChange::default());
@@ -195,6 +201,10 @@ fn apply_op(state: &mut PresenceState, topic: &str, own: &str, op: &RemoteOp) ->
             if !entry.remote && entry.closing.is_none() {
                 // A live own entry removed by another node: this node was taken for dead. It re-asserts its entries
                 // (the shared roster tells it so); its pages are alive, so they stay listed here meanwhile.
+                let id = entry.id;
+                if let Some(entry) = state.entry_mut(topic, id) {
+                    entry.stale = true;
+                }
                 return RosterChange::default();
             }
             let id = entry.id;
@@ -310,6 +320,23 @@ pub fn apply_snapshot(
         })
         .map(|entry| entry.id)
         .collect();
+    // Live own entries the shared roster no longer holds (though it held them when this replica last heard of them):
+    // this node was declared dead, and re-asserts them.
+    let dropped: Vec<EntryId> = state
+        .entries(topic)
+        .filter(|entry| {
+            !entry.remote
+                && entry.closing.is_none()
+                && entry.member.as_deref().is_some_and(|member| !listed.contains_key(member))
+                && entry.ver.max(entry.place_ver) <= snapshot.ver
+        })
+        .map(|entry| entry.id)
+        .collect();
+    for id in dropped {
+        if let Some(entry) = state.entry_mut(topic, id) {
+            entry.stale = true;
+        }
+    }
     let mut change = RosterChange::default();
     for id in gone {
         change.merge(state.leave(topic, id));
@@ -351,8 +378,13 @@ pub fn apply_own_join(state: &mut PresenceState, own: &str, topic: &str, join: O
     state.end_join(&join.member);
     let known = state.topic_ver(topic);
     let mut change = RosterChange::default();
-    for entry in &join.outcome.earlier {
-        change.merge(upsert(state, topic, own, entry, Some(join.outcome.ver)));
+    // The answer lists the topic as of the join's version. A replica that is already there or further (it applied
+    // later events, or reloaded the topic, before the answer was applied) knows better: an entry the answer lists
+    // may have left since, and inserting it again would leave a ghost that no later event removes.
+    if known.is_none_or(|ver| ver < join.outcome.ver) {
+        for entry in &join.outcome.earlier {
+            change.merge(upsert(state, topic, own, entry, Some(join.outcome.ver)));
+        }
     }
     let replacing = join.outcome.reclaimed.as_ref().and_then(|member| state.by_member(topic, member)).map(|e| e.id);
     if state.by_member(topic, &join.member).is_some() {
@@ -402,6 +434,17 @@ pub fn begin_reset(state: &mut PresenceState) {
             }
         }
     }
+}
+
+/// The topics where this node has live entries the shared roster dropped (this node was declared dead while its
+/// pages stayed): their sessions go on here, so their drafts are kept until the entries are re-asserted.
+pub fn dropped_topics(state: &PresenceState) -> Vec<Arc<str>> {
+    state.topic_names().filter(|topic| holds_dropped(state, topic)).cloned().collect()
+}
+
+/// Whether this node has live entries in `topic` that the shared roster dropped (see [`dropped_topics`]).
+pub fn holds_dropped(state: &PresenceState, topic: &str) -> bool {
+    state.entries(topic).any(|entry| !entry.remote && entry.stale && entry.closing.is_none())
 }
 
 /// This node's entries, as they must be in the shared roster.

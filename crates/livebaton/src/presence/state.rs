@@ -79,7 +79,8 @@ pub struct Entry {
     /// apart from `ver` because this node may reorder entries itself (a swap) before the roster confirms it.
     pub place_ver: u64,
     /// Set on remote entries when the shared roster was lost (Redis restarted or flushed) until their node re-asserts
-    /// them; entries still stale after the re-assert grace are dropped.
+    /// them; entries still stale after the re-assert grace are dropped. Set on a live own entry that the shared roster
+    /// dropped (this node was declared dead) until this node re-asserts it.
     pub stale: bool,
 }
 
@@ -514,6 +515,11 @@ impl PresenceState {
     /// The own entry `member` whose join on `topic` is in flight, as registered by [`PresenceState::begin_join`].
     pub fn joining(&self, topic: &str, member: &str) -> Option<&Insert> {
         self.joining.get(member).filter(|(joining_topic, _)| &**joining_topic == topic).map(|(_, insert)| insert)
+    }
+
+    /// Whether a join of an own entry on `topic` is in flight.
+    pub fn joining_on(&self, topic: &str) -> bool {
+        self.joining.values().any(|(joining_topic, _)| &**joining_topic == topic)
     }
 
     /// The entry with shared roster id `member`.

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -14,15 +15,20 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
 }
 
-/// A private `redis-server` child process, killed when dropped (also when the test panics).
+/// A private `redis-server` child process, killed when dropped (also when the test panics). It runs in its own
+/// directory (removed when dropped), where `SAVE` writes its snapshot and from which it loads one at start.
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    dir: PathBuf,
 }
 
 impl RedisServer {
     pub async fn start() -> Self {
-        let mut server = RedisServer { port: free_port(), child: None };
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("livebaton-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for redis-server");
+        let mut server = RedisServer { port, child: None, dir };
         server.restart().await;
         server
     }
@@ -33,12 +39,33 @@ impl RedisServer {
 
     /// Starts the server (again, on the same port, empty) and waits until it answers.
     pub async fn restart(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        self.start_process().await;
+    }
+
+    /// Writes a snapshot of the dataset now (`SAVE`) and returns a copy of it, for [`RedisServer::restart_from`].
+    pub async fn snapshot(&self, name: &str) -> PathBuf {
+        let _: () = redis::cmd("SAVE").query_async(&mut raw(&self.url()).await).await.expect("SAVE");
+        let copy = self.dir.join(format!("{name}.rdb"));
+        std::fs::copy(self.dir.join("dump.rdb"), &copy).expect("copy the snapshot");
+        copy
+    }
+
+    /// Kills the server and starts it again on the same port from `snapshot`, as an operator restoring a backup
+    /// (or a replica that is behind being promoted) would.
+    pub async fn restart_from(&mut self, snapshot: &Path) {
+        self.kill();
+        std::fs::copy(snapshot, self.dir.join("dump.rdb")).expect("put the snapshot in place");
+        self.start_process().await;
+    }
+
+    async fn start_process(&mut self) {
         assert!(self.child.is_none(), "already running");
         let port = self.port.to_string();
         let child = Command::new("redis-server")
             .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--dir"])
-            .arg(std::env::temp_dir())
+            .arg(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -74,6 +101,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

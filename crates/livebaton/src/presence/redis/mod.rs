@@ -25,6 +25,9 @@
 //! entry of a crashed node is therefore gone everywhere within the lease plus one refresh period. A node that was only
 //! cut off (and comes back) finds its `reaped` flag on its next write or refresh, and re-asserts its live entries at the
 //! back of the queue (the cluster moved on without it; re-taking the baton would surprise whoever was promoted).
+//! Meanwhile its replica keeps those entries (marked stale), and its copy keeps the drafts of their sessions even
+//! though the survivors, seeing the sessions empty, ended them; once the entries are back it writes those drafts back,
+//! unless the session went on elsewhere (see `Node::restore_kept_docs`).
 //!
 //! A node's own view is trustworthy only while its lease is: [`RosterBackend::is_healthy`] is false once the last
 //! successful refresh is older than 4/5 of the lease, and fencing refuses then.
@@ -33,7 +36,7 @@
 //!
 //! - **Reconnect** (the subscription was lost, so events may have been missed): after subscribing again the node
 //!   reloads every topic it holds or Redis holds (snapshots), then applies events again. Writes that failed are retried
-//!   in order (every script is idempotent for a retry).
+//!   in order (every script is idempotent for a retry); while they wait the queue stays bounded (see [`queue`]).
 //! - **Redis lost its data** (restart without persistence, `FLUSHALL`): every script checks the dataset's generation
 //!   (`P:gen`, a random id created with the dataset) against the node's; the first script to run on the empty dataset
 //!   creates a new one, and every other node learns it from a script's answer or an event. A node that learns it
@@ -42,6 +45,13 @@
 //!   no matter which node re-asserts first, and the leader (recomputed by each re-assert) ends up the same one; and
 //!   (3) after [`RedisRosterConfig::reassert_grace`] reloads everything, dropping remote entries nobody re-asserted
 //!   (their node died meanwhile). Tokens of the old generation never verify again.
+//! - **Redis came back with old data** (restored from an RDB/AOF snapshot, a replica promoted, a restart with
+//!   persistence): the dataset may still carry the generation the nodes believe in, with entries that left, leaders
+//!   that changed and leases that ran out since. Every script also gets the `run_id` of the Redis process the node's
+//!   connection reaches (asked once per connection), and the dataset records the process that served it last; the
+//!   first script to see a different one wipes the roster and starts a new generation, in one step (see [`scripts`]).
+//!   From there on it is the case above: the nodes re-assert their live entries, nothing of a node that died comes
+//!   back, and each topic has exactly the one leader that the re-asserted entries give it.
 //!
 //! # Fencing across nodes
 //!
@@ -60,6 +70,7 @@
 //! write can be fenced by the topic of the same name: Redis accepts it only from that topic's current leader. After
 //! Redis lost its data, nodes write their copies back unless Redis already has a newer version.
 
+mod queue;
 mod scripts;
 mod wire;
 
@@ -75,6 +86,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use self::queue::{Command, DocOp, Mode, Refused, WriteQueue};
 use self::scripts::Script;
 use self::wire::{
     EntryData, Incoming, ReconcileEntry, WireCheck, WireDocPut, WireDocs, WireJoin, WireSnapshot, WireStrings,
@@ -111,6 +123,10 @@ pub struct RedisRosterConfig {
     /// TTL of shared documents (drafts) in Redis, renewed by every write: a safety net so the documents of sessions
     /// whose nodes all died do not stay forever.
     pub doc_ttl: Duration,
+    /// How many of this node's writes may wait for Redis before the queue is compacted (changes of own entries folded
+    /// into one re-assert of their current state, superseded draft writes dropped) and joins fail at once. Reached
+    /// only while Redis is away.
+    pub queue_capacity: usize,
 }
 
 impl Default for RedisRosterConfig {
@@ -127,6 +143,7 @@ impl Default for RedisRosterConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             doc_ttl: Duration::from_secs(24 * 3600),
+            queue_capacity: 4096,
         }
     }
 }
@@ -188,6 +205,10 @@ pub struct RedisRosterStats {
     pub writes: u64,
     /// Writes retried after a lost connection.
     pub retries: u64,
+    /// Writes waiting in the queue now (see [`RedisRosterConfig::queue_capacity`]).
+    pub queued: u64,
+    /// Writes dropped from the queue or folded into a re-assert while Redis was away.
+    pub coalesced: u64,
 }
 
 /// A shared document to write (see the module documentation): the editing layer's drafts.
@@ -239,7 +260,6 @@ pub struct RedisRoster {
 }
 
 struct Receivers {
-    commands: mpsc::UnboundedReceiver<Command>,
     resync: mpsc::UnboundedReceiver<Resync>,
 }
 
@@ -253,9 +273,10 @@ struct Node {
     /// Host and port, for logs.
     redis: String,
     /// The command connection, shared by the writer, the lease task, reloads and checks (a multiplexed connection is
-    /// made for that). A std `Mutex` around a clone-able handle: held only to copy or replace it. `None` after a
-    /// failure: the next caller reconnects.
-    conn: Mutex<Option<MultiplexedConnection>>,
+    /// made for that), with the `run_id` of the Redis process it reaches (every script gets it; see [`scripts`]). A
+    /// std `Mutex` around a clone-able handle: held only to copy or replace it. `None` after a failure: the next caller
+    /// reconnects (and asks the `run_id` again: a restarted or failed-over Redis is always a new connection).
+    conn: Mutex<Option<(MultiplexedConnection, Arc<str>)>>,
     /// Serialises reconnecting, so concurrent callers open one connection, not one each. A Tokio mutex: held across
     /// the connect.
     connecting: tokio::sync::Mutex<()>,
@@ -269,8 +290,8 @@ struct Node {
     handle: OnceLock<RosterHandle>,
     /// The local copy of the shared documents; weak so the roster never keeps a dropped draft store alive.
     docs: OnceLock<Weak<dyn DocSink>>,
-    /// To the writer task.
-    commands: mpsc::UnboundedSender<Command>,
+    /// To the writer task: bounded and compacted while Redis is away (see [`queue`]).
+    queue: WriteQueue,
     /// To the subscriber task.
     resync: mpsc::UnboundedSender<Resync>,
     /// Numbers own changes as they are submitted (under the tracker's lock), so a re-assert knows which queued changes
@@ -301,44 +322,12 @@ struct Stats {
     retries: AtomicU64,
 }
 
-/// What the writer does, one at a time, in order.
-enum Command {
-    Join { call: JoinCall, reply: oneshot::Sender<Result<JoinOutcome, RosterBackendError>> },
-    Own { seqno: u64, op: OwnOp },
-    Doc(DocOp),
-    Reconcile(Mode),
-    Flush(oneshot::Sender<()>),
-}
-
-enum DocOp {
-    Put(DocWrite),
-    Remove { key: String, version: u64, updated_at: u64 },
-}
-
 /// What the subscriber is asked to do besides applying events.
 enum Resync {
     /// Reload one topic (a swap did not apply).
     Topic(Arc<str>),
     /// Redis lost its data: reload everything, dropping what was not re-asserted, at this moment.
     Grace(Instant),
-}
-
-/// How a node re-asserts its entries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// Redis lost its data: entries go back to their old seqs, so the order is unchanged.
-    Restore,
-    /// This node was declared dead: entries go to the back, in their old order.
-    Rejoin,
-}
-
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::Restore => "restore",
-            Mode::Rejoin => "rejoin",
-        }
-    }
 }
 
 /// A script's answer.
@@ -397,13 +386,16 @@ impl RedisRoster {
         if config.refresh.is_zero() || config.refresh >= config.lease {
             return Err(RedisRosterError::Config("refresh must be shorter than the lease (and not zero)"));
         }
+        if config.queue_capacity == 0 {
+            return Err(RedisRosterError::Config("queue_capacity must be at least 1"));
+        }
         let client = Client::open(url).map_err(RedisRosterError::InvalidUrl)?;
         let redis = client.get_connection_info().addr().to_string();
-        let (commands, commands_rx) = mpsc::unbounded_channel();
         let (resync, resync_rx) = mpsc::unbounded_channel();
         let id: Arc<str> = Arc::from(format!("{node_name}~{:012x}", random_u64() & 0xffff_ffff_ffff));
         let node = Arc::new(Node {
             id,
+            queue: WriteQueue::new(config.queue_capacity),
             config,
             client,
             redis,
@@ -413,7 +405,6 @@ impl RedisRoster {
             generation: Mutex::new(Arc::from("")),
             handle: OnceLock::new(),
             docs: OnceLock::new(),
-            commands,
             resync,
             submitted: AtomicU64::new(0),
             pending_docs: Mutex::new(HashMap::new()),
@@ -432,11 +423,7 @@ impl RedisRoster {
         node.refresh_lease().await.map_err(setup_error)?;
         tracing::info!(node = %node.id, redis = %node.redis, prefix = %node.config.prefix, "joined the Redis presence roster");
         let (stop, _) = watch::channel(false);
-        Ok(Arc::new(RedisRoster {
-            node,
-            stop,
-            start: Mutex::new(Some(Receivers { commands: commands_rx, resync: resync_rx })),
-        }))
+        Ok(Arc::new(RedisRoster { node, stop, start: Mutex::new(Some(Receivers { resync: resync_rx })) }))
     }
 
     /// Starts the node's tasks (writer, subscriber, lease) once the tracker is attached, and returns when the replica
@@ -452,7 +439,7 @@ impl RedisRoster {
             return Err(RedisRosterError::Config("the roster was started already"));
         };
         let (ready_tx, ready_rx) = oneshot::channel();
-        tokio::spawn(run_writer(self.node.clone(), receivers.commands, self.stop.subscribe()));
+        tokio::spawn(run_writer(self.node.clone(), self.stop.subscribe()));
         tokio::spawn(run_subscriber(self.node.clone(), receivers.resync, self.stop.subscribe(), ready_tx));
         tokio::spawn(run_lease(self.node.clone(), self.stop.subscribe()));
         let limit = self.node.config.connect_timeout * 3;
@@ -488,6 +475,8 @@ impl RedisRoster {
             reconciles: stats.reconciles.load(Ordering::Relaxed),
             writes: stats.writes.load(Ordering::Relaxed),
             retries: stats.retries.load(Ordering::Relaxed),
+            queued: self.node.queue.len() as u64,
+            coalesced: self.node.queue.coalesced(),
         }
     }
 
@@ -527,7 +516,9 @@ impl RedisRoster {
     /// Writes a shared document through (after everything submitted before).
     pub fn put_doc(&self, doc: DocWrite) {
         self.node.doc_pending(&doc.key, true);
-        if self.node.commands.send(Command::Doc(DocOp::Put(doc))).is_err() {
+        let key = doc.key.clone();
+        if !self.node.send(Command::Doc(DocOp::Put(doc))) {
+            self.node.doc_pending(&key, false);
             tracing::debug!(node = %self.node.id, "document not written: the roster is stopped");
         }
     }
@@ -535,7 +526,8 @@ impl RedisRoster {
     /// Removes a shared document if Redis still has that version of it.
     pub fn remove_doc(&self, key: String, version: u64, updated_at: u64) {
         self.node.doc_pending(&key, true);
-        if self.node.commands.send(Command::Doc(DocOp::Remove { key, version, updated_at })).is_err() {
+        if !self.node.send(Command::Doc(DocOp::Remove { key: key.clone(), version, updated_at })) {
+            self.node.doc_pending(&key, false);
             tracing::debug!(node = %self.node.id, "document not removed: the roster is stopped");
         }
     }
@@ -569,7 +561,16 @@ impl RosterBackend for RedisRoster {
             }
             let (reply, answer) = oneshot::channel();
             let stopped = || RosterBackendError("the presence roster's writer has stopped".to_owned());
-            self.node.commands.send(Command::Join { call, reply }).map_err(|_| stopped())?;
+            match self.node.queue.push(Command::Join { call, reply }) {
+                Ok(dropped) => self.node.docs_dropped(dropped),
+                Err(Refused::Stopped) => return Err(stopped()),
+                Err(Refused::Full) => {
+                    return Err(RosterBackendError(format!(
+                        "Redis at {} is not answering and this node's queue of roster writes is full",
+                        self.node.redis
+                    )));
+                }
+            }
             match tokio::time::timeout(self.node.config.join_timeout, answer).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(stopped()),
@@ -586,7 +587,7 @@ impl RosterBackend for RedisRoster {
             return;
         }
         let seqno = self.node.submitted.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.node.commands.send(Command::Own { seqno, op }).is_err() {
+        if !self.node.send(Command::Own { seqno, op }) {
             tracing::debug!(node = %self.node.id, "change not written: the roster is stopped");
         }
     }
@@ -620,7 +621,7 @@ impl RosterBackend for RedisRoster {
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
-            if self.node.commands.send(Command::Flush(done)).is_ok() {
+            if self.node.send(Command::Flush(done)) {
                 let _ = tokio::time::timeout(self.node.config.join_timeout, wait).await;
             }
         })
@@ -656,6 +657,24 @@ impl Node {
         }
     }
 
+    /// Queues a command for the writer; false when it has stopped (a join is queued with [`WriteQueue::push`]).
+    fn send(&self, command: Command) -> bool {
+        match self.queue.push(command) {
+            Ok(dropped) => {
+                self.docs_dropped(dropped);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Document writes the queue dropped (superseded by later ones) are no longer on their way.
+    fn docs_dropped(&self, keys: Vec<String>) {
+        for key in keys {
+            self.doc_pending(&key, false);
+        }
+    }
+
     fn lease_is_fresh(&self) -> bool {
         let limit = self.config.lease.mul_f64(0.8);
         lock(&self.lease_ok_at).is_some_and(|at| at.elapsed() < limit)
@@ -668,8 +687,8 @@ impl Node {
         }
     }
 
-    /// The command connection, made when there is none.
-    async fn conn(&self) -> Result<MultiplexedConnection, CallError> {
+    /// The command connection and the `run_id` of the Redis process it reaches, made when there is none.
+    async fn conn(&self) -> Result<(MultiplexedConnection, Arc<str>), CallError> {
         if let Some(conn) = lock(&self.conn).clone() {
             return Ok(conn);
         }
@@ -680,11 +699,23 @@ impl Node {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.config.connect_timeout))
             .set_response_timeout(Some(self.config.command_timeout));
-        let conn =
+        let mut conn =
             within(self.config.connect_timeout, self.client.get_multiplexed_async_connection_with_config(&config))
                 .await?;
-        *lock(&self.conn) = Some(conn.clone());
-        Ok(conn)
+        let info =
+            within(self.config.command_timeout, ::redis::cmd("INFO").arg("server").query_async::<String>(&mut conn))
+                .await;
+        let run_id: Arc<str> = match info {
+            Ok(info) => Arc::from(run_id_of(&info).unwrap_or_default()),
+            Err(CallError::Refused(reason)) => {
+                tracing::warn!(node = %self.id, redis = %self.redis, %reason, "Redis refused INFO: a Redis restored from a snapshot or failed over will not be recognised as a reset");
+                Arc::from("")
+            }
+            Err(error) => return Err(error),
+        };
+        let pair = (conn, run_id);
+        *lock(&self.conn) = Some(pair.clone());
+        Ok(pair)
     }
 
     fn drop_conn(&self) {
@@ -694,7 +725,7 @@ impl Node {
     /// Runs a script (loading it first if Redis does not know it) with `known_gen` as the generation the caller
     /// believes in.
     async fn call(&self, script: Script, known_gen: &str, args: &[String]) -> Result<Reply, CallError> {
-        let mut conn = self.conn().await?;
+        let (mut conn, run_id) = self.conn().await?;
         let mut loaded_now = false;
         loop {
             let cached = lock(&self.shas).get(&script).cloned();
@@ -720,6 +751,7 @@ impl Node {
                 .arg(format!("{:016x}", random_u64()))
                 .arg(&*self.id)
                 .arg(if script.checks_reaped() { "1" } else { "0" })
+                .arg(&*run_id)
                 .arg(args);
             let answer = tokio::time::timeout(self.config.command_timeout, cmd.query_async::<Vec<String>>(&mut conn));
             match answer.await {
@@ -793,7 +825,7 @@ impl Node {
             let until = Instant::now() + self.config.reassert_grace;
             *lock(&self.reset_until) = Some(until);
             self.stats.resets.fetch_add(1, Ordering::Relaxed);
-            let _ = self.commands.send(Command::Reconcile(Mode::Restore));
+            self.send(Command::Reconcile(Mode::Restore));
             let _ = self.resync.send(Resync::Grace(until));
         }
         adopted
@@ -817,6 +849,16 @@ impl Node {
             _ => Vec::new(),
         };
         let local: HashSet<&str> = entries.iter().map(|entry| &*entry.member).collect();
+        // The drafts of this node's sessions stay as the copy has them until the re-assert is done: a reload running
+        // meanwhile must not drop one that Redis lost with this node's entries (see `restore_kept_docs`).
+        let _kept = match (mode, self.docs()) {
+            (Mode::Restore, _) | (_, None) => PendingDocs::default(),
+            (_, Some(docs)) => {
+                let topics: HashSet<&str> = entries.iter().map(|entry| &*entry.topic).collect();
+                let keys = docs.docs_to_restore().into_iter().map(|doc| doc.key).filter(|key| topics.contains(&**key));
+                PendingDocs::hold(self, keys.collect())
+            }
+        };
         let mut topics: BTreeMap<&str, (Vec<&OwnEntry>, Vec<&str>)> = BTreeMap::new();
         for entry in &entries {
             topics.entry(&entry.topic).or_default().0.push(entry);
@@ -829,6 +871,7 @@ impl Node {
             }
         }
         let mut written = 0usize;
+        let mut put_back: Vec<&str> = Vec::new();
         for (topic, (mut own, stale)) in topics {
             own.sort_by_key(|entry| entry.seq);
             let listed: Vec<ReconcileEntry<'_>> = own
@@ -849,7 +892,11 @@ impl Node {
                 serde_json::to_string(&stale).unwrap_or_else(|_| "[]".to_owned()),
             ];
             if let Reply::Ok { payload, .. } = self.call(Script::Reconcile, &generation, &args).await? {
-                written += payload.parse::<usize>().unwrap_or(0);
+                let mut counts = payload.split(' ').map(|count| count.parse::<usize>().unwrap_or(0));
+                written += counts.next().unwrap_or(0);
+                if counts.next().unwrap_or(0) > 0 {
+                    put_back.push(topic);
+                }
             }
         }
         if mode == Mode::Restore {
@@ -858,10 +905,38 @@ impl Node {
                     self.call(Script::DocPut, &generation, &doc_args(&doc, self.config.doc_ttl, "restore")).await?;
                 }
             }
+        } else if !put_back.is_empty() {
+            self.restore_kept_docs(&generation, &put_back).await?;
         }
         self.stats.reconciles.fetch_add(1, Ordering::Relaxed);
         tracing::info!(node = %self.id, mode = mode.as_str(), entries = entries.len(), changes = written, "re-asserted this node's presence entries");
         Ok(mark)
+    }
+
+    /// After this node put back entries that Redis no longer held (the others declared it dead and removed them, and
+    /// with the last editor of a session gone they ended its draft too): writes back the drafts of those sessions
+    /// that this node's copy kept (see `on_message` and `full_resync`), unless the session went on elsewhere
+    /// meanwhile (Redis has a draft for it, or entries of other nodes). A draft Redis refuses is replaced in the copy
+    /// by Redis's (or dropped).
+    async fn restore_kept_docs(&self, generation: &str, topics: &[&str]) -> Result<(), CallError> {
+        let Some(docs) = self.docs() else { return Ok(()) };
+        for doc in docs.docs_to_restore() {
+            if !topics.contains(&doc.key.as_str()) {
+                continue;
+            }
+            let args = doc_args(&doc, self.config.doc_ttl, "rejoin");
+            let Reply::Ok { payload, .. } = self.call(Script::DocPut, generation, &args).await? else { continue };
+            match serde_json::from_str::<WireDocPut>(&payload) {
+                Ok(put) if put.ok => {
+                    tracing::info!(node = %self.id, key = %doc.key, "wrote back the draft of a session whose editors stayed on this node");
+                }
+                Ok(put) => docs.doc_refused(&doc.key, (!put.j.is_empty()).then_some(put.j.as_str()), put.r),
+                Err(error) => {
+                    tracing::warn!(node = %self.id, key = %doc.key, %error, "unreadable answer to a document write")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reloads one topic from Redis into the replica.
@@ -915,7 +990,11 @@ impl Node {
             if let Reply::Ok { payload, .. } = self.call(Script::Docs, &self.generation(), &[]).await? {
                 let list: WireDocs = serde_json::from_str(&payload)
                     .map_err(|error| CallError::Refused(format!("unreadable document list: {error}")))?;
-                let pending: HashSet<String> = lock(&self.pending_docs).keys().cloned().collect();
+                let mut pending: HashSet<String> = lock(&self.pending_docs).keys().cloned().collect();
+                // Sessions whose editors here the others took for gone go on: their drafts stay until re-asserted.
+                if let Some(handle) = self.handle() {
+                    pending.extend(handle.dropped_topics().iter().map(|topic| topic.to_string()));
+                }
                 let resetting = lock(&self.reset_until).is_some_and(|until| Instant::now() < until);
                 let loaded = list.0.into_iter().map(|doc| (doc.k, doc.j, doc.r)).collect();
                 docs.docs_loaded(loaded, &pending, !resetting);
@@ -962,6 +1041,12 @@ impl Node {
                 }
             }
             Incoming::Doc { k, j, v, r, .. } => {
+                if j.is_empty() && !own && self.handle().is_some_and(|handle| handle.holds_dropped(&k)) {
+                    // The others took this node's editors of the session for gone and ended its draft; they are still
+                    // here, so the copy keeps it, to write it back when they are re-asserted.
+                    tracing::info!(node = %self.id, key = %k, "kept the draft of a session whose editors on this node were taken for gone");
+                    return Ok(());
+                }
                 // Own writes too: the copy applies every write in Redis's order (see `DocSink`).
                 if let Some(docs) = self.docs() {
                     docs.doc_changed(&k, (!j.is_empty()).then_some(j.as_str()), v.parse().unwrap_or(0), r, own);
@@ -970,6 +1055,11 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The `run_id` line of `INFO server`.
+fn run_id_of(info: &str) -> Option<&str> {
+    info.lines().find_map(|line| line.trim().strip_prefix("run_id:"))
 }
 
 fn parse_reply(reply: Vec<String>) -> Result<Reply, CallError> {
@@ -999,6 +1089,33 @@ fn doc_args(doc: &DocWrite, ttl: Duration, mode: &str) -> [String; 8] {
         member,
         fence.to_string(),
     ]
+}
+
+/// Documents counted as having writes of this node on their way (so a reload leaves them as they are) for as long
+/// as it lives.
+#[derive(Default)]
+struct PendingDocs<'a> {
+    node: Option<&'a Node>,
+    keys: Vec<String>,
+}
+
+impl<'a> PendingDocs<'a> {
+    fn hold(node: &'a Node, keys: Vec<String>) -> Self {
+        for key in &keys {
+            node.doc_pending(key, true);
+        }
+        PendingDocs { node: Some(node), keys }
+    }
+}
+
+impl Drop for PendingDocs<'_> {
+    fn drop(&mut self) {
+        if let Some(node) = self.node {
+            for key in &self.keys {
+                node.doc_pending(key, false);
+            }
+        }
+    }
 }
 
 /// The writer's bookkeeping between commands.
@@ -1045,11 +1162,11 @@ impl Writer {
                 }
                 Err(CallError::Reset(generation)) => {
                     self.node.adopt_gen(generation);
-                    self.reconcile = Some(Mode::Restore);
+                    self.need(Mode::Restore);
                 }
                 Err(CallError::Reaped) => {
                     tracing::warn!(node = %self.node.id, "this node was declared dead by the others (its lease ran out); re-asserting its entries");
-                    self.reconcile = Some(Mode::Rejoin);
+                    self.need(Mode::Rejoin);
                 }
                 Err(CallError::Refused(reason)) => {
                     tracing::error!(node = %self.node.id, redis = %self.node.redis, %reason, "Redis refused a presence roster write; it is dropped");
@@ -1072,6 +1189,12 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Asks for a re-assert in `mode` before the next write (a pending one in a stronger mode stays: restoring the
+    /// old places after a reset matters more than which of the others it is).
+    fn need(&mut self, mode: Mode) {
+        self.reconcile = Some(self.reconcile.map_or(mode, |pending| pending.max(mode)));
     }
 
     /// Does the pending re-assert, if any.
@@ -1153,8 +1276,16 @@ impl Writer {
                 // A reset's re-assert may be done already: a write met the new generation first and re-asserted.
                 let done = mode == Mode::Restore && self.restored_gen.as_deref() == Some(&*self.node.generation());
                 if !done {
-                    self.reconcile = Some(mode);
+                    self.need(mode);
                     let _ = self.execute_settle_only().await;
+                }
+            }
+            Command::Sync { reload } => {
+                self.need(Mode::Sync);
+                if self.execute_settle_only().await.is_some() {
+                    for topic in reload {
+                        let _ = self.node.resync.send(Resync::Topic(topic));
+                    }
                 }
             }
             Command::Own { seqno, op } => {
@@ -1223,9 +1354,9 @@ impl Writer {
                 Ok(()) => return Some(()),
                 Err(CallError::Reset(generation)) => {
                     self.node.adopt_gen(generation);
-                    self.reconcile = Some(Mode::Restore);
+                    self.need(Mode::Restore);
                 }
-                Err(CallError::Reaped) => self.reconcile = Some(Mode::Rejoin),
+                Err(CallError::Reaped) => self.need(Mode::Rejoin),
                 Err(CallError::Refused(reason)) => {
                     tracing::error!(node = %self.node.id, %reason, "Redis refused to re-assert this node's entries");
                     self.reconcile = None;
@@ -1246,14 +1377,14 @@ impl Writer {
 }
 
 /// Writes this node's changes in the order they were made.
-async fn run_writer(node: Arc<Node>, mut commands: mpsc::UnboundedReceiver<Command>, stopped: watch::Receiver<bool>) {
+async fn run_writer(node: Arc<Node>, stopped: watch::Receiver<bool>) {
     let mut writer = Writer { node, stopped, reconcile: None, skip_through: 0, restored_gen: None };
     loop {
         let mut stopped = writer.stopped.clone();
         let command = tokio::select! {
             biased;
             _ = stopped.changed() => break,
-            command = commands.recv() => match command {
+            command = writer.node.queue.pop() => match command {
                 Some(command) => command,
                 None => break,
             },
@@ -1263,6 +1394,7 @@ async fn run_writer(node: Arc<Node>, mut commands: mpsc::UnboundedReceiver<Comma
         }
         writer.handle(command).await;
     }
+    writer.node.queue.close();
     tracing::debug!(node = %writer.node.id, "presence roster writer stopped");
 }
 
@@ -1286,7 +1418,7 @@ async fn run_lease(node: Arc<Node>, mut stopped: watch::Receiver<bool>) {
             }
             Err(CallError::Reaped) => {
                 tracing::warn!(node = %node.id, "this node was declared dead by the others (its lease ran out); re-asserting its entries");
-                let _ = node.commands.send(Command::Reconcile(Mode::Rejoin));
+                node.send(Command::Reconcile(Mode::Rejoin));
             }
             Err(error) => {
                 tracing::debug!(node = %node.id, reason = %error.describe(), "could not refresh the lease");

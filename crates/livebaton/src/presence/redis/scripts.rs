@@ -3,11 +3,20 @@
 //!
 //! # Calling convention
 //!
-//! Every script is `EVALSHA sha 0 prefix known_gen candidate_gen node check_reaped args…` (no `KEYS`: the scripts
-//! build key names from the prefix, which also means the roster needs one Redis server, not Redis Cluster):
-//! - `known_gen` is the dataset generation the caller believes in. If the dataset has none (new, flushed or restarted
-//!   Redis) the script first creates it from `candidate_gen` (a fresh random id), so exactly one generation is ever
-//!   created per dataset. If it differs from `known_gen` the script does nothing and answers `{"reset", gen}`.
+//! Every script is `EVALSHA sha 0 prefix known_gen candidate_gen node check_reaped run_id args…` (no `KEYS`: the
+//! scripts build key names from the prefix, which also means the roster needs one Redis server, not Redis Cluster):
+//! - `run_id` is the `run_id` of the Redis process the caller's connection reaches (from `INFO server` when the
+//!   connection was made; `""` when Redis does not tell). The dataset records the process that last served it
+//!   (`P:run`). A different one means the dataset came back from elsewhere: restored from an RDB/AOF snapshot, a replica
+//!   promoted after a failover, a restart with persistence. Such a dataset may hold a generation the nodes still
+//!   believe in together with entries, leaders and drafts older than what they know, and leases that ran out while it
+//!   was away. So the first script to run on it (on any node: scripts run one at a time) deletes the whole roster
+//!   (every key under the prefix) and records the process, in the same step; from there on it is an empty dataset,
+//!   as after a restart without persistence, and the nodes re-assert what is alive. (A dataset with a generation but
+//!   no `P:run`, written by an older livebaton, only records the process.)
+//! - `known_gen` is the dataset generation the caller believes in. If the dataset has none (new, flushed, restarted or
+//!   wiped as above) the script first creates it from `candidate_gen` (a fresh random id), so exactly one generation is
+//!   ever created per dataset. If it differs from `known_gen` the script does nothing and answers `{"reset", gen}`.
 //! - with `check_reaped` = `"1"`, a node that the others declared dead (its `reaped` flag is set) gets
 //!   `{"reaped", gen}` and nothing is done: it must re-assert its entries first.
 //!
@@ -19,6 +28,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P:gen` | string | the dataset's generation (random) |
+//! | `P:run` | string | the `run_id` of the Redis process that serves the dataset |
 //! | `P:t:order:<topic>` | sorted set | member → seq: the topic's order |
 //! | `P:t:data:<topic>` | hash | member → `{"k": key, "r": phx_ref, "f": fields}` (written only by the member's node) |
 //! | `P:t:chg:<topic>` | sorted set | member → topic version of its last change (what a joiner may be missing) |
@@ -45,10 +55,28 @@
 const PROLOGUE: &str = r#"
 local P = ARGV[1]
 local NODE = ARGV[4]
-local function A(i) return ARGV[5 + i] end
+local RUN = ARGV[6]
+local function A(i) return ARGV[6 + i] end
 local function tk(what, topic) return P .. ':t:' .. what .. ':' .. topic end
 local function node_of(member) return string.match(member, '^(.*)#[^#]*$') end
 local gen = redis.call('GET', P .. ':gen')
+if RUN ~= '' then
+  local run = redis.call('GET', P .. ':run')
+  if run ~= RUN then
+    if gen and run then
+      -- Served by another Redis process before (a snapshot, a failover): start again from an empty roster.
+      local pattern = string.gsub(P, '[%*%?%[%]\\]', '\\%0') .. ':*'
+      local cursor = '0'
+      repeat
+        local page = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+        cursor = page[1]
+        for _, k in ipairs(page[2]) do redis.call('DEL', k) end
+      until cursor == '0'
+      gen = false
+    end
+    redis.call('SET', P .. ':run', RUN)
+  end
+end
 if not gen then
   gen = ARGV[3]
   redis.call('SET', P .. ':gen', gen)
@@ -257,14 +285,15 @@ return ok()
 /// `{m, s, d, e, t, x}`: member, seq as this node knows it, data, eligible, reclaim identity, lingering; sorted by
 /// seq) and none of its `stale` members (JSON list). A missing entry is inserted: with mode `restore` at its old seq
 /// when that is free (after Redis lost its data, so the order survives), otherwise (mode `rejoin`, after this node was
-/// declared dead) at the back, keeping the relative order. One event for the whole topic.
+/// declared dead) at the back, keeping the relative order. One event for the whole topic. Answers `"<changes>
+/// <inserted>"`: how many changes it made, and how many of them put back an entry Redis did not hold.
 const RECONCILE: &str = r#"
 local topic, mode = A(1), A(2)
 local entries, stale = cjson.decode(A(3)), cjson.decode(A(4))
 local order = tk('order', topic)
 local seqkey = tk('seq', topic)
 local first = redis.call('ZCARD', order) == 0
-local ops, touched = {}, {}
+local ops, touched, inserted = {}, {}, 0
 for _, m in ipairs(stale) do
   if remove_member(topic, m) then table.insert(ops, {k = 'l', m = m}) end
 end
@@ -287,19 +316,20 @@ for _, e in ipairs(entries) do
       seq = redis.call('INCR', seqkey)
     end
     insert_member(topic, e.m, seq, 0, e.d, e.e)
+    inserted = inserted + 1
     if e.x and e.t ~= '' then add_tab(topic, e.t, e.m) end
     table.insert(touched, e.m)
     table.insert(ops, {k = 'j', m = e.m, s = seq, d = e.d})
   end
 end
-if #ops == 0 then return ok('0') end
+if #ops == 0 then return ok('0 0') end
 local ver = redis.call('INCR', tk('ver', topic))
 for _, m in ipairs(touched) do redis.call('ZADD', tk('chg', topic), ver, m) end
 for _, op in ipairs(ops) do op.c = ver end
 refresh_owner(topic)
 publish(topic, ver, first, ops)
 tidy(topic)
-return ok(tostring(#ops))
+return ok(tostring(#ops) .. ' ' .. tostring(inserted))
 "#;
 
 /// `lease_ms`: refreshes this node's lease (`reaped` if it was declared dead meanwhile).
@@ -416,13 +446,26 @@ return ok(cjson.encode({ok = valid, d = d}))
 /// writes of a document in Redis's order. With a `member`, the write is fenced: it is accepted only while `member`
 /// leads the topic named like the document with `fence` (a tab that lost the baton, maybe before its node heard of
 /// it, or whose node was reaped, cannot overwrite the new owner's draft). Mode `restore` (after Redis lost its data)
-/// writes only if Redis has no newer version. A write not made answers `ok = false` with the document Redis keeps
-/// (`j` empty if none) and its revision, so the writer's node can take it back.
+/// writes only if Redis has no newer version. Mode `rejoin` (a node declared dead is back, and kept the draft of a
+/// session its editors stayed in) writes only if Redis has no version at all and the topic's entries are all the
+/// writer's (nobody elsewhere took the session over meanwhile). A write not made answers `ok = false` with the
+/// document Redis keeps (`j` empty if none) and its revision (when there is none, in mode `rejoin`, the latest
+/// revision of any document, so the writer's copy drops it), so the writer's node can take it back.
 const DOC_PUT: &str = r#"
 local key = P .. ':doc:' .. A(1)
 local function refused()
   local current = redis.call('HMGET', key, 'r', 'j')
-  return ok(cjson.encode({ok = false, r = tonumber(current[1] or '0'), j = current[2] or ''}))
+  local r = current[1]
+  if not r and A(6) == 'rejoin' then r = redis.call('GET', P .. ':docrev') end
+  return ok(cjson.encode({ok = false, r = tonumber(r or '0'), j = current[2] or ''}))
+end
+if A(6) == 'rejoin' then
+  if redis.call('EXISTS', key) == 1 then return refused() end
+  local members = redis.call('ZRANGE', tk('order', A(1)), 0, -1)
+  if #members == 0 then return refused() end
+  for _, m in ipairs(members) do
+    if node_of(m) ~= NODE then return refused() end
+  end
 end
 if A(6) == 'restore' then
   local current = redis.call('HGET', key, 'v')
