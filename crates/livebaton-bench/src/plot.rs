@@ -87,22 +87,42 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<bool> {
         lines.extend(text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()));
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    // Runs of one scenario with different loads (fan-out rates) are charted apart.
+    let mut groups: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    for line in lines {
+        let Some(scenario) = line["scenario"].as_str() else { continue };
+        groups.entry((scenario.to_owned(), load_key(&line))).or_default().push(line);
+    }
     let mut written = 0;
-    for metric in METRICS {
-        let runs = collect(&lines, metric);
-        if runs.is_empty() {
-            continue;
+    for ((scenario, key), lines) in &groups {
+        for metric in METRICS.iter().filter(|metric| metric.scenario == scenario) {
+            let runs = collect(lines, metric);
+            if runs.is_empty() {
+                continue;
+            }
+            let subtitle = subtitle(lines, metric.scenario);
+            let name = match key.as_str() {
+                "" => format!("{scenario}-{}.svg", metric.slug),
+                key => format!("{scenario}-{key}-{}.svg", metric.slug),
+            };
+            let path = args.out.join(name);
+            std::fs::write(&path, chart(metric, &subtitle, &runs))
+                .with_context(|| format!("writing {}", path.display()))?;
+            emit(&format!("{}", path.display()));
+            emit(&table(metric, &runs));
+            written += 1;
         }
-        let subtitle = subtitle(&lines, metric.scenario);
-        let path = args.out.join(format!("{}-{}.svg", metric.scenario, metric.slug));
-        std::fs::write(&path, chart(metric, &subtitle, &runs))
-            .with_context(|| format!("writing {}", path.display()))?;
-        emit(&format!("{}", path.display()));
-        emit(&table(metric, &runs));
-        written += 1;
     }
     anyhow::ensure!(written > 0, "no results to plot in {:?}", args.results);
     Ok(true)
+}
+
+/// What sets a run's load apart within its scenario: `<subscribers>x<rate>` for fan-out, nothing otherwise.
+fn load_key(line: &Value) -> String {
+    match line["scenario"].as_str() {
+        Some("fanout") => format!("{}x{}", line["subscribers"], line["rate"]),
+        _ => String::new(),
+    }
 }
 
 /// The series' name: the server, and livebaton's join-storm coalescing window when set.
@@ -303,6 +323,8 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<circle").count(), 4);
         assert_eq!(field(&lines[4], "latency_ms.p99_ms"), Some(3.5));
+        assert_eq!(load_key(&json!({"scenario": "fanout", "subscribers": 1000, "rate": 50})), "1000x50");
+        assert_eq!(load_key(&lines[0]), "");
         let storm = json!({"scenario": "join-storm", "server": "livebaton", "coalesce_ms": 15});
         assert_eq!(series(&storm).as_deref(), Some("livebaton, coalesce 15 ms"));
     }
