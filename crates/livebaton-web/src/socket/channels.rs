@@ -30,6 +30,10 @@ use crate::protocol::{Frame, ReplyStatus, encode_broadcast, encode_reply, events
 
 /// Client commands a channel may have waiting while it is busy before more are refused ("channel busy").
 pub(super) const CHANNEL_INBOX: usize = 32;
+/// Most broadcasts taken from one subscription in one sweep. Several, so a burst leaves the topic's ring (where it
+/// could overrun this subscriber, forcing a resync) for the connection's own bounded queue; bounded, so one busy topic
+/// does not hold up the socket's other channels.
+const SWEEP_TAKE: usize = 32;
 /// How long a closing connection waits for its channels' running operations before dropping them.
 pub(super) const CHANNEL_STOP_WAIT: Duration = Duration::from_secs(2);
 
@@ -363,12 +367,13 @@ impl Channels {
         }
     }
 
-    /// Takes at most one broadcast from every subscription of every idle channel.
+    /// Takes up to [`SWEEP_TAKE`] broadcasts from every subscription of every idle channel.
     fn sweep(&mut self, cx: &mut Context<'_>) {
         for slot in self.slots.iter_mut() {
             let State::Idle(live) = &mut slot.state else { continue };
             for receiving in &mut live.subscriptions {
-                if let Poll::Ready((received, subscription)) = receiving.poll(cx) {
+                for _ in 0..SWEEP_TAKE {
+                    let Poll::Ready((received, subscription)) = receiving.poll(cx) else { break };
                     receiving.set(next_broadcast(subscription));
                     self.ready.push_back((slot.pusher.topic.clone(), slot.generation, received));
                 }

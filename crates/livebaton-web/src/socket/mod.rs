@@ -6,6 +6,7 @@
 //! bound. An idle joined connection is then the socket, its buffers, this task and a few small maps.
 
 mod channels;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +19,11 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use self::channels::Channels;
+use self::writer::{SocketEvent, Writer};
 use crate::channel::{Router, SocketInfo, Termination};
 use crate::config::SocketConfig;
 use crate::endpoint::OpenSocket;
-use crate::outbound::{Outbound, Ready};
+use crate::outbound::Outbound;
 use crate::protocol::{Frame, PHOENIX_TOPIC, ReplyStatus, encode_push, encode_reply, events};
 use crate::rate::{EventRate, RateDecision};
 
@@ -37,8 +39,6 @@ pub mod close_codes {
 
 /// How long the connection spends flushing and sending its close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
-/// Most frames taken from the queue before the socket is flushed.
-const WRITE_BATCH: usize = 32;
 
 /// Why the connection ends, and how the socket is closed.
 struct Close {
@@ -102,12 +102,15 @@ impl Connection {
     ) -> impl Future<Output = ()> + Send + 'static {
         async move {
             let mut kicks_open = true;
-            let mut batch: Vec<Bytes> = Vec::new();
+            let mut writer = Writer::default();
             // One timer for the whole connection, moved only when it fires: a frame just records when it came.
             let mut last_frame = Instant::now();
             let idle = tokio::time::sleep_until(last_frame + self.config.idle_timeout);
             tokio::pin!(idle);
             let close: Option<Close> = loop {
+                // Biased, in this order: shutdown and kicks first; then the socket (writes, then the client's next
+                // message) ahead of the channels, so a burst of broadcasts cannot starve the writes and fill the
+                // outbound queue; a client's own frames are rate-limited.
                 tokio::select! {
                     biased;
                     _ = shutdown.changed() => {
@@ -121,24 +124,17 @@ impl Connection {
                         // Someone else's kick, or kicks missed while busy (they are rare: nothing to resync).
                         _ => {}
                     },
-                    ready = std::future::poll_fn(|cx| self.outbound.poll_frames(cx, &mut batch, WRITE_BATCH)) => {
-                        if ready == Ready::Overflowed {
-                            break Some(Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed));
-                        }
-                        if let Err(error) = write(&mut ws, &mut batch).await {
-                            tracing::info!(user = %self.info.user.id, %error, "socket write failed; closing");
-                            break None;
-                        }
-                    }
-                    activity = std::future::poll_fn(|cx| self.channels.poll_activity(cx)) => self.channels.handle(activity),
-                    () = &mut idle => {
-                        let deadline = last_frame + self.config.idle_timeout;
-                        if deadline <= Instant::now() {
-                            break Some(Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Closed));
-                        }
-                        idle.as_mut().reset(deadline);
-                    }
-                    incoming = ws.recv() => {
+                    event = std::future::poll_fn(|cx| writer.poll(&mut ws, &self.outbound, cx)) => {
+                        let incoming = match event {
+                            SocketEvent::Incoming(incoming) => incoming,
+                            SocketEvent::Overflowed => {
+                                break Some(Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed));
+                            }
+                            SocketEvent::WriteFailed(error) => {
+                                tracing::info!(user = %self.info.user.id, %error, "socket write failed; closing");
+                                break None;
+                            }
+                        };
                         last_frame = Instant::now();
                         metrics::counter!("livebaton_frames_in_total").increment(1);
                         match incoming {
@@ -163,22 +159,31 @@ impl Connection {
                             }),
                         }
                     }
+                    activity = std::future::poll_fn(|cx| self.channels.poll_activity(cx)) => self.channels.handle(activity),
+                    () = &mut idle => {
+                        let deadline = last_frame + self.config.idle_timeout;
+                        if deadline <= Instant::now() {
+                            break Some(Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Closed));
+                        }
+                        idle.as_mut().reset(deadline);
+                    }
                 }
             };
             self.log_close(close.as_ref());
             let termination = close.as_ref().map_or(Termination::Closed, |close| close.termination);
             // Boxed: this runs once per connection, and inline it would make every connection's task bigger while idle.
-            Box::pin(self.finish(ws, close, termination)).await;
+            Box::pin(self.finish(ws, writer, close, termination)).await;
         }
     }
 
     /// Ends the channels, flushes what is queued, sends the close frame, and waits briefly for busy channels.
-    async fn finish(mut self, mut ws: WebSocket, close: Option<Close>, termination: Termination) {
+    async fn finish(mut self, mut ws: WebSocket, mut writer: Writer, close: Option<Close>, termination: Termination) {
         if let Some(close) = close {
             let goodbye = async {
                 // Flush what is already queued (replies, the last diffs) unless the client is the one not reading.
                 if close.code != close_codes::POLICY {
-                    let mut frames = self.outbound.take_all();
+                    let mut frames = writer.unsent();
+                    frames.extend(self.outbound.take_all());
                     if write(&mut ws, &mut frames).await.is_err() {
                         return;
                     }
@@ -253,15 +258,13 @@ impl Connection {
     }
 }
 
-/// Writes `batch` (emptying it) and flushes once.
-async fn write(ws: &mut WebSocket, batch: &mut Vec<Bytes>) -> Result<(), axum::Error> {
-    for frame in batch.drain(..) {
+/// Writes `frames` and flushes once (for the last frames before the close frame).
+async fn write(ws: &mut WebSocket, frames: &mut Vec<Bytes>) -> Result<(), axum::Error> {
+    for frame in frames.drain(..) {
         let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
         metrics::counter!("livebaton_frames_out_total").increment(1);
         ws.feed(Message::Text(text)).await?;
     }
-    // Not kept between writes: an idle connection holds no batch.
-    *batch = Vec::new();
     ws.flush().await
 }
 
