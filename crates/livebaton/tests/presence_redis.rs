@@ -619,4 +619,26 @@ mod redis_only {
             latencies[latencies.len() - 1]
         );
     }
+
+    /// Session statistics count the whole cluster: pages open on either node show on both dashboards, and a page
+    /// closed on one node leaves both counts.
+    #[tokio::test]
+    async fn session_statistics_cover_the_whole_cluster() {
+        let cluster = crate::support::cluster(2).await;
+        let (a, b) = (&cluster[0], &cluster[1]);
+        let alice = livebaton::stats::SessionUser { id: "1".into(), email: "alice@example.com".into() };
+        let bob = livebaton::stats::SessionUser { id: "2".into(), email: "bob@example.com".into() };
+        let alice_on_a = a.stats.track_user(&alice, meta("/admin")).await.unwrap();
+        let _bob_on_b = b.stats.track_user(&bob, meta("/admin/entities")).await.unwrap();
+        let _visitor_on_b = b.stats.track_anonymous("sess-9", meta("/e/article/hello")).await.unwrap();
+        let counts = |node: &Engine| {
+            let stats = node.stats.get_presence_stats();
+            (stats.total_sessions, stats.authenticated_sessions, stats.anonymous_sessions, stats.unique_users)
+        };
+        eventually("both nodes count all three pages", || counts(a) == (3, 2, 1, 2) && counts(b) == (3, 2, 1, 2)).await;
+        let listed = |node: &Engine| node.stats.list_active_sessions().len();
+        assert_eq!((listed(a), listed(b)), (3, 3), "both nodes list every open page");
+        alice_on_a.leave();
+        eventually("Alice's page left both counts", || counts(a) == (2, 1, 1, 1) && counts(b) == (2, 1, 1, 1)).await;
+    }
 }
