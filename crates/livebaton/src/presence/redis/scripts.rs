@@ -171,6 +171,28 @@ local function entry(topic, m, seq)
 end
 
 local function ok(payload) return {'ok', gen, payload or ''} end
+
+-- Removes every entry node n owns, publishing the leaves (one event per topic); used by REAP and RETIRE.
+local function remove_node_entries(n)
+  local owned = redis.call('HGETALL', P .. ':owned:' .. n)
+  local by_topic, topics = {}, {}
+  for i = 1, #owned, 2 do
+    local m, topic = owned[i], owned[i + 1]
+    if not by_topic[topic] then
+      by_topic[topic] = {}
+      table.insert(topics, topic)
+    end
+    if remove_member(topic, m) then table.insert(by_topic[topic], {k = 'l', m = m}) end
+  end
+  for _, topic in ipairs(topics) do
+    if #by_topic[topic] > 0 then
+      local ver = redis.call('INCR', tk('ver', topic))
+      refresh_owner(topic)
+      publish(topic, ver, false, by_topic[topic])
+      tidy(topic)
+    end
+  end
+end
 "#;
 
 /// `topic member data eligible tab floor known_ver` → `{s, v, r, e, a}`: numbers a join (or takes the place of the
@@ -354,24 +376,7 @@ const REAP: &str = r#"
 local dead = 0
 for _, n in ipairs(redis.call('SMEMBERS', P .. ':nodes')) do
   if n ~= NODE and redis.call('EXISTS', P .. ':lease:' .. n) == 0 then
-    local owned = redis.call('HGETALL', P .. ':owned:' .. n)
-    local by_topic, topics = {}, {}
-    for i = 1, #owned, 2 do
-      local m, topic = owned[i], owned[i + 1]
-      if not by_topic[topic] then
-        by_topic[topic] = {}
-        table.insert(topics, topic)
-      end
-      if remove_member(topic, m) then table.insert(by_topic[topic], {k = 'l', m = m}) end
-    end
-    for _, topic in ipairs(topics) do
-      if #by_topic[topic] > 0 then
-        local ver = redis.call('INCR', tk('ver', topic))
-        refresh_owner(topic)
-        publish(topic, ver, false, by_topic[topic])
-        tidy(topic)
-      end
-    end
+    remove_node_entries(n)
     redis.call('DEL', P .. ':owned:' .. n)
     redis.call('SREM', P .. ':nodes', n)
     redis.call('SET', P .. ':reaped:' .. n, '1', 'EX', 86400)
@@ -383,24 +388,7 @@ return ok(tostring(dead))
 
 /// Removes every entry of this node and its lease (an orderly shutdown), publishing the leaves.
 const RETIRE: &str = r#"
-local owned = redis.call('HGETALL', P .. ':owned:' .. NODE)
-local by_topic, topics = {}, {}
-for i = 1, #owned, 2 do
-  local m, topic = owned[i], owned[i + 1]
-  if not by_topic[topic] then
-    by_topic[topic] = {}
-    table.insert(topics, topic)
-  end
-  if remove_member(topic, m) then table.insert(by_topic[topic], {k = 'l', m = m}) end
-end
-for _, topic in ipairs(topics) do
-  if #by_topic[topic] > 0 then
-    local ver = redis.call('INCR', tk('ver', topic))
-    refresh_owner(topic)
-    publish(topic, ver, false, by_topic[topic])
-    tidy(topic)
-  end
-end
+remove_node_entries(NODE)
 redis.call('DEL', P .. ':owned:' .. NODE, P .. ':lease:' .. NODE)
 redis.call('SREM', P .. ':nodes', NODE)
 return ok()
