@@ -114,10 +114,15 @@ async fn answers(url: &str) -> bool {
     matches!(timeout(Duration::from_secs(1), ping).await, Ok(Ok(_)))
 }
 
-/// A plain connection to `url`, for looking at (or flushing) Redis from a test.
+/// A plain connection to `url`, for looking at (or flushing) Redis from a test. Its replies may take up to 10 s:
+/// redis-rs gives up after 500 ms by default, and a `SAVE` (which fsyncs the snapshot) on a machine busy compiling
+/// takes longer than that.
 pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(url).expect("a Redis URL");
-    timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(Duration::from_secs(10)));
+    timeout(Duration::from_secs(5), client.get_multiplexed_async_connection_with_config(&config))
         .await
         .expect("Redis answers")
         .expect("Redis accepts a connection")
