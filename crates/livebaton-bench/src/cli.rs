@@ -28,6 +28,10 @@ pub enum Scenario {
     Handoff(HandoffArgs),
     /// An owner and M spectators on one record: the owner sends `draft`, time until each spectator has it.
     FormSync(FormSyncArgs),
+    /// Two nodes sharing Redis and PostgreSQL: hand-over, draft and broadcast latency from one node to the other.
+    CrossNode(CrossNodeArgs),
+    /// Turns criterion's estimates (`target/criterion`) of the engine benchmarks into a Markdown table.
+    Criterion(CriterionArgs),
     /// Draws the results of `bench/run` (JSON lines) as SVG bar charts: medians per server, with every run.
     Plot(PlotArgs),
 }
@@ -234,4 +238,39 @@ pub struct FormSyncArgs {
     pub client_quickack: bool,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CrossNodeArgs {
+    /// Editors in the editing session, alternating between the nodes (even, so that the owner and the next in
+    /// line are always on different nodes).
+    #[arg(long, default_value_t = 4)]
+    pub editors: usize,
+    /// Hand-overs measured.
+    #[arg(long, default_value_t = 100)]
+    pub rounds: usize,
+    /// Drafts measured after the hand-overs.
+    #[arg(long, default_value_t = 100)]
+    pub drafts: usize,
+    /// Broadcasts measured, one at a time.
+    #[arg(long, default_value_t = 500)]
+    pub messages: usize,
+    /// Clients on node `b` that receive the broadcasts.
+    #[arg(long, default_value_t = 5)]
+    pub subscribers: usize,
+    /// Pause between hand-overs and between drafts, in ms.
+    #[arg(long, default_value_t = 20)]
+    pub pause_ms: u64,
+    /// The PostgreSQL server: a fresh database is created on it for the run and dropped afterwards.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub database_url: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CriterionArgs {
+    /// criterion's output directory (`<target>/criterion`).
+    #[arg(long, default_value = "target/criterion")]
+    pub dir: PathBuf,
 }

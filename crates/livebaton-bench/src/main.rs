@@ -7,9 +7,11 @@
 //! taskset -c 1 target/release/livebaton-bench fanout --subscribers 1000 --rate 50 --seconds 10 --server-cpus 0
 //! taskset -c 1 target/release/livebaton-bench handoff --editors 5 --rounds 50 --server-cpus 0
 //! taskset -c 1 target/release/livebaton-bench form-sync --spectators 5 --rounds 100 --server-cpus 0
+//! taskset -c 1 target/release/livebaton-bench cross-node --server-cpus 0   # two nodes, Redis and PostgreSQL
 //! # the same idle, join-storm and fanout against a peer installed by bench/peers/setup
 //! taskset -c 1 target/release/livebaton-bench fanout --server soketi --server-cpus 0   # or sockudo, socketio
 //! target/release/livebaton-bench plot bench/results/fanout-*.jsonl --out docs/bench
+//! target/release/livebaton-bench criterion --dir target/criterion   # after cargo bench -p livebaton
 //! ```
 //!
 //! `bench/run <scenario|all>` runs a scenario against livebaton and every peer in turn and draws the charts.
@@ -33,14 +35,17 @@
 //! - [`stats`]: HDR latency histograms, CPU over a phase, output;
 //! - [`procfs`]: RSS and CPU time from `/proc`, the open-files limit;
 //! - [`scenarios`]: one module per scenario;
-//! - [`plot`]: SVG bar charts of the results of `bench/run`.
+//! - [`backends`]: the private Redis and the throwaway PostgreSQL database of `cross-node`;
+//! - [`plot`]: SVG bar charts of the results of `bench/run`; [`criterion`]: the engine benchmarks' table.
 //!
 //! Every client is one socket in this process, and the server holds one per client too: the tool raises its own
 //! soft `RLIMIT_NOFILE` to the hard limit (the server inherits it) and refuses client counts above that limit
 //! minus 100.
 
+mod backends;
 mod cli;
 mod client;
+mod criterion;
 mod http;
 mod peer;
 mod plot;
@@ -65,6 +70,8 @@ async fn main() -> std::process::ExitCode {
         Scenario::Fanout(args) => scenarios::fanout::run(args).await,
         Scenario::Handoff(args) => scenarios::handoff::run(args).await,
         Scenario::FormSync(args) => scenarios::form_sync::run(args).await,
+        Scenario::CrossNode(args) => scenarios::cross_node::run(args).await,
+        Scenario::Criterion(args) => criterion::run(&args),
         Scenario::Plot(args) => plot::run(&args),
     };
     match result {

@@ -75,6 +75,27 @@ const METRICS: &[Metric] = &[
         title: "Owner's draft → a spectator has it, p99",
         unit: "ms",
     },
+    Metric {
+        scenario: "cross-node",
+        field: "promotion_ms.p99_ms",
+        slug: "promotion-p99",
+        title: "Two nodes: owner leaves on one → next in line promoted on the other, p99",
+        unit: "ms",
+    },
+    Metric {
+        scenario: "cross-node",
+        field: "draft_other_node_ms.p99_ms",
+        slug: "draft-p99",
+        title: "Two nodes: owner's draft → a spectator on the other node, p99",
+        unit: "ms",
+    },
+    Metric {
+        scenario: "cross-node",
+        field: "broadcast_ms.p99_ms",
+        slug: "broadcast-p99",
+        title: "Two nodes: a broadcast on one → a subscriber on the other, p99",
+        unit: "ms",
+    },
 ];
 
 /// The order series are drawn in: livebaton first, then the peers.
@@ -156,6 +177,9 @@ fn subtitle(lines: &[Value], scenario: &str) -> String {
         "idle" => format!("{} clients joined to one presence room", line["clients"]),
         "join-storm" => format!("{} clients join one presence room at once", line["clients"]),
         "fanout" => format!("{} subscribers, {} msg/s for {} s", line["subscribers"], line["rate"], line["seconds"]),
+        "handoff" => format!("{} editors, {} hand-overs", line["editors"], line["rounds"]),
+        "form-sync" => format!("owner and {} spectators, {} drafts", line["spectators"], line["rounds"]),
+        "cross-node" => format!("two nodes over Redis and PostgreSQL, {} editors", line["editors"]),
         _ => String::new(),
     };
     format!("{text}; server and load tool on separate cores; median of runs (bar), each run (dot); lower is better")

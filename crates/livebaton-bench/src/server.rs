@@ -48,6 +48,8 @@ pub struct Launch<'a> {
     pub users: &'a [User],
     /// Scenario flags (`--presence-coalesce-ms 15`, `--events-per-second …`).
     pub flags: Vec<String>,
+    /// A shared PostgreSQL database (`--database-url`, for `user add` too) instead of SQLite in the data directory.
+    pub database_url: Option<&'a str>,
 }
 
 /// The running server.
@@ -77,7 +79,7 @@ impl Server {
         let data_dir = std::env::temp_dir().join(format!("livebaton-bench-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let password = format!("bench-{:x}", nanos ^ u128::from(std::process::id()) << 64);
-        add_users(&bin, &data_dir, launch.users, bound).await?;
+        add_users(&bin, &data_dir, launch.database_url, launch.users, bound).await?;
         let log = std::fs::File::create(data_dir.join("server.log")).context("creating the server log")?;
 
         let mut command = match &args.server_cpus {
@@ -98,6 +100,9 @@ impl Server {
             .arg(args.idle_timeout_secs.to_string());
         if !launch.demo {
             command.arg("--no-demo");
+        }
+        if let Some(url) = launch.database_url {
+            command.args(["--database-url", url]);
         }
         command.args(&launch.flags).arg("--data-dir").arg(&data_dir);
         clean_env(&mut command);
@@ -165,7 +170,13 @@ impl Server {
 
 /// `livebaton user add` for each user: the first alone (it creates the database; two processes migrating a new
 /// database at once fail), then two at a time (each hashes its password with Argon2).
-async fn add_users(bin: &Path, data_dir: &Path, users: &[User], bound: Duration) -> anyhow::Result<()> {
+async fn add_users(
+    bin: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    users: &[User],
+    bound: Duration,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + bound;
     let (first, rest) = users.split_at(users.len().min(1));
     for pair in std::iter::once(first).chain(rest.chunks(2)).filter(|group| !group.is_empty()) {
@@ -176,6 +187,7 @@ async fn add_users(bin: &Path, data_dir: &Path, users: &[User], bound: Duration)
                 .args(["user", "add", "--email", &user.email, "--password", &user.password, "--role", user.role])
                 .arg("--data-dir")
                 .arg(data_dir)
+                .args(database_url.map(|url| ["--database-url", url]).into_iter().flatten())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -34,7 +34,7 @@ pub async fn start_server(args: &ServerArgs, users: &[User]) -> anyhow::Result<S
         "handoff and form-sync measure livebaton's collaborative editing, which the peers do not have"
     );
     let flags = ["--events-per-second", "10000", "--event-burst", "10000"].map(str::to_owned).to_vec();
-    Server::start(Launch { args, demo: true, users, flags }).await
+    Server::start(Launch { args, demo: true, users, flags, database_url: None }).await
 }
 
 /// What an editor is told to do.
@@ -108,8 +108,16 @@ pub struct Session {
 
 impl Session {
     /// Signs the editors in, connects them and joins them one after the other, so their place in line is their
-    /// index: editor 0 owns.
-    pub async fn open(server: &Server, users: &[User], quickack: bool, bound: Duration) -> anyhow::Result<Session> {
+    /// index: editor 0 owns. Editor `i` connects to `nodes[i % nodes.len()]` (one address for a single node; the
+    /// `cross-node` scenario passes two); `server` is where the record is looked up and the editors sign in.
+    pub async fn open(
+        server: &Server,
+        nodes: &[&str],
+        users: &[User],
+        quickack: bool,
+        bound: Duration,
+    ) -> anyhow::Result<Session> {
+        anyhow::ensure!(!nodes.is_empty(), "an editing session needs at least one node");
         let protocol: Arc<dyn Protocol> = Arc::new(PhoenixV2);
         let admin = server.admin_token().await?;
         let records = crate::http::get_json(&server.addr, "/api/entities/article/records", &admin).await?;
@@ -119,7 +127,7 @@ impl Session {
         let (report_tx, reports) = mpsc::unbounded_channel();
         let mut session = Session { topic, editors: Vec::new(), reports, tasks: Vec::new() };
         for (index, token) in tokens.iter().enumerate() {
-            let mut conn = Conn::connect(protocol.clone(), &server.addr, token).await?;
+            let mut conn = Conn::connect(protocol.clone(), nodes[index % nodes.len()], token).await?;
             conn.set_quickack(quickack);
             let (commands, command_rx) = mpsc::unbounded_channel();
             let editor = Editor { index, conn, topic: session.topic.clone(), reports: report_tx.clone() };

@@ -107,7 +107,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<bool> {
     if let Some(queue) = args.outbound_queue {
         flags.extend(["--outbound-queue".to_owned(), queue.to_string()]);
     }
-    let server = Target::start(Launch { args: &args.server, demo: false, users: &[], flags }).await?;
+    let server =
+        Target::start(Launch { args: &args.server, demo: false, users: &[], flags, database_url: None }).await?;
     let outcome = measure(&args, &server).await;
     server.finish(outcome).await
 }

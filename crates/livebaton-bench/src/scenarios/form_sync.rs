@@ -37,39 +37,14 @@ pub async fn run(args: FormSyncArgs) -> anyhow::Result<bool> {
 async fn measure(args: &FormSyncArgs, server: &Server) -> anyhow::Result<bool> {
     let bound = args.server.bound();
     let users = editor_users(args.spectators + 1);
-    let mut session = Session::open(server, &users, args.client_quickack, bound).await?;
-    let (mut each, mut last, mut replies) = (Latencies::default(), Latencies::default(), Latencies::default());
+    let mut session = Session::open(server, &[&server.addr], &users, args.client_quickack, bound).await?;
     let cpu = CpuMeter::start(server.pid)?;
-    for round in 0..args.rounds as u64 {
-        session.send(0, Command::Draft { round })?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let (mut sent_at, mut seen, mut replied) = (None, Vec::with_capacity(args.spectators), false);
-        while sent_at.is_none() || seen.len() < args.spectators || !replied {
-            match session.next(deadline).await? {
-                Report::DraftSent { round: sent, at } if sent == round => sent_at = Some(at),
-                Report::DraftSeen { editor, round: got, at } if got == round && editor != 0 => seen.push(at),
-                Report::DraftReply { round: answered, ok, response, at } if answered == round => {
-                    if !ok {
-                        bail!("the owner's draft was refused: {response}");
-                    }
-                    replied = true;
-                    if let Some(sent_at) = sent_at {
-                        replies.record(at.saturating_duration_since(sent_at));
-                    }
-                }
-                Report::Failed { editor, reason } => bail!("editor {editor}: {reason}"),
-                _ => {}
-            }
-        }
-        let sent_at = sent_at.unwrap_or_else(Instant::now);
-        for at in &seen {
-            each.record(at.saturating_duration_since(sent_at));
-        }
-        if let Some(latest) = seen.iter().max() {
-            last.record(latest.saturating_duration_since(sent_at));
-        }
-        tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
+    let samples = rounds(&mut session, 0, args.spectators, args.rounds, Duration::from_millis(args.pause_ms)).await?;
+    let mut each = Latencies::default();
+    for (_, latency) in &samples.seen {
+        each.record(*latency);
     }
+    let FormSyncSamples { last, replies, .. } = samples;
     let usage = cpu.stop()?;
     let topic = session.topic.clone();
     session.close().await;
@@ -100,4 +75,60 @@ async fn measure(args: &FormSyncArgs, server: &Server) -> anyhow::Result<bool> {
     emit(&format!("  owner's reply: {}", replies.human()));
     emit(&format!("  CPU: {}", usage.human()));
     Ok(true)
+}
+
+/// What [`rounds`] measured.
+#[derive(Default)]
+pub struct FormSyncSamples {
+    /// Every spectator's sample: (editor, the owner's `draft` frame to that editor's `draft` push).
+    pub seen: Vec<(usize, Duration)>,
+    /// The last spectator of each round.
+    pub last: Latencies,
+    /// The owner's `ok` reply to its `draft`.
+    pub replies: Latencies,
+}
+
+/// `count` drafts from `owner` (who must own the session), each waited for by all `spectators` other editors and
+/// answered to the owner; then `pause`.
+pub async fn rounds(
+    session: &mut Session,
+    owner: usize,
+    spectators: usize,
+    count: usize,
+    pause: Duration,
+) -> anyhow::Result<FormSyncSamples> {
+    let mut samples = FormSyncSamples::default();
+    for round in 0..count as u64 {
+        session.send(owner, Command::Draft { round })?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (mut sent_at, mut seen, mut replied) = (None, Vec::with_capacity(spectators), false);
+        while sent_at.is_none() || seen.len() < spectators || !replied {
+            match session.next(deadline).await? {
+                Report::DraftSent { round: sent, at } if sent == round => sent_at = Some(at),
+                Report::DraftSeen { editor, round: got, at } if got == round && editor != owner => {
+                    seen.push((editor, at))
+                }
+                Report::DraftReply { round: answered, ok, response, at } if answered == round => {
+                    if !ok {
+                        bail!("the owner's draft was refused: {response}");
+                    }
+                    replied = true;
+                    if let Some(sent_at) = sent_at {
+                        samples.replies.record(at.saturating_duration_since(sent_at));
+                    }
+                }
+                Report::Failed { editor, reason } => bail!("editor {editor}: {reason}"),
+                _ => {}
+            }
+        }
+        let sent_at = sent_at.unwrap_or_else(Instant::now);
+        for (editor, at) in &seen {
+            samples.seen.push((*editor, at.saturating_duration_since(sent_at)));
+        }
+        if let Some(latest) = seen.iter().map(|(_, at)| *at).max() {
+            samples.last.record(latest.saturating_duration_since(sent_at));
+        }
+        tokio::time::sleep(pause).await;
+    }
+    Ok(samples)
 }

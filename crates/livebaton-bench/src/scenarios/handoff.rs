@@ -43,79 +43,10 @@ pub async fn run(args: HandoffArgs) -> anyhow::Result<bool> {
 async fn measure(args: &HandoffArgs, server: &Server) -> anyhow::Result<bool> {
     let bound = args.server.bound();
     let users = editor_users(args.editors);
-    let mut session = Session::open(server, &users, args.client_quickack, bound).await?;
-    let mut line: VecDeque<usize> = (0..args.editors).collect();
-    let (mut handoff, mut notified, mut rejoin) = (Latencies::default(), Latencies::default(), Latencies::default());
-    // `owner_changed` pushes to the other members, split by whether the member is the one that rejoined in the
-    // round before (its connection has just received a join reply and presence frames).
-    let (mut changed_settled, mut changed_rejoined) = (Latencies::default(), Latencies::default());
-    let mut rejoined_last: Option<usize> = None;
+    let mut session = Session::open(server, &[&server.addr], &users, args.client_quickack, bound).await?;
     let server_before = handoff_metric(server).await;
     let cpu = CpuMeter::start(server.pid)?;
-    for _ in 0..args.rounds {
-        let (leaver, next) = (line[0], line[1]);
-        session.send(leaver, Command::Leave)?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let (mut sent_at, mut promoted_at, mut last_role_at, mut roles, mut closed) = (None, None, None, 0, false);
-        let mut changed = Vec::new();
-        while sent_at.is_none() || promoted_at.is_none() || roles < args.editors - 1 || !closed {
-            match session.next(deadline).await? {
-                Report::LeaveSent { editor, at } if editor == leaver => sent_at = Some(at),
-                Report::Role { editor, role, reason, at } if editor != leaver => {
-                    if editor == next {
-                        if role != "owner" {
-                            bail!("editor {next}, next in line, got role {role} ({reason}) instead of owner");
-                        }
-                        promoted_at = Some(at);
-                    } else {
-                        changed.push((editor, at));
-                    }
-                    roles += 1;
-                    last_role_at = last_role_at.max(Some(at));
-                }
-                Report::Closed { editor, event } if editor == leaver => {
-                    if event != "phx_close" {
-                        bail!("editor {leaver} got {event} after its leave");
-                    }
-                    closed = true;
-                }
-                Report::Failed { editor, reason } => bail!("editor {editor}: {reason}"),
-                _ => {}
-            }
-        }
-        let (Some(sent_at), Some(promoted_at), Some(last_role_at)) = (sent_at, promoted_at, last_role_at) else {
-            unreachable!("the loop above waits for all three");
-        };
-        handoff.record(promoted_at.saturating_duration_since(sent_at));
-        notified.record(last_role_at.saturating_duration_since(sent_at));
-        for (editor, at) in changed {
-            let latency = at.saturating_duration_since(sent_at);
-            if Some(editor) == rejoined_last {
-                changed_rejoined.record(latency)
-            } else {
-                changed_settled.record(latency)
-            }
-        }
-
-        let joining = Instant::now();
-        session.send(leaver, Command::Join)?;
-        loop {
-            match session.next(deadline).await? {
-                Report::Joined { editor, role, at } if editor == leaver => {
-                    if role != "spectator" {
-                        bail!("editor {leaver} rejoined as {role}, not spectator");
-                    }
-                    rejoin.record(at.saturating_duration_since(joining));
-                    break;
-                }
-                Report::Failed { editor, reason } => bail!("editor {editor}: {reason}"),
-                _ => {}
-            }
-        }
-        rejoined_last = Some(leaver);
-        line.rotate_left(1);
-        tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
-    }
+    let samples = rounds(&mut session, args.editors, args.rounds, Duration::from_millis(args.pause_ms)).await?;
     let usage = cpu.stop()?;
     let server_after = handoff_metric(server).await;
     let topic = session.topic.clone();
@@ -128,6 +59,7 @@ async fn measure(args: &HandoffArgs, server: &Server) -> anyhow::Result<bool> {
         }
         _ => json!(null),
     };
+    let HandoffSamples { handoff, notified, changed_settled, changed_rejoined, rejoin } = samples;
     let p99 = handoff.quantile_ms(0.99);
     let mut report = json!({
         "scenario": "handoff",
@@ -166,6 +98,100 @@ async fn measure(args: &HandoffArgs, server: &Server) -> anyhow::Result<bool> {
     }
     emit(&format!("  CPU: {}", usage.human()));
     Ok(true)
+}
+
+/// What [`rounds`] measured.
+#[derive(Default)]
+pub struct HandoffSamples {
+    /// The owner's `phx_leave` to the next in line's `role` owner.
+    pub handoff: Latencies,
+    /// The same leave to the last remaining member's `role` push.
+    pub notified: Latencies,
+    /// `owner_changed` to the members other than the next in line and the one that rejoined the round before.
+    pub changed_settled: Latencies,
+    /// `owner_changed` to the member that rejoined the round before (its connection has just received a join
+    /// reply and presence frames).
+    pub changed_rejoined: Latencies,
+    /// The leaver's rejoin to its reply (`spectator`).
+    pub rejoin: Latencies,
+}
+
+/// `count` hand-overs in a session of `editors` joined in order (editor 0 owns): the owner leaves, the next in
+/// line must be promoted and everyone else told, the leaver rejoins at the back of the line; then `pause`.
+pub async fn rounds(
+    session: &mut Session,
+    editors: usize,
+    count: usize,
+    pause: Duration,
+) -> anyhow::Result<HandoffSamples> {
+    let mut line: VecDeque<usize> = (0..editors).collect();
+    let mut samples = HandoffSamples::default();
+    let mut rejoined_last: Option<usize> = None;
+    for _ in 0..count {
+        let (leaver, next) = (line[0], line[1]);
+        session.send(leaver, Command::Leave)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (mut sent_at, mut promoted_at, mut last_role_at, mut roles, mut closed) = (None, None, None, 0, false);
+        let mut changed = Vec::new();
+        while sent_at.is_none() || promoted_at.is_none() || roles < editors - 1 || !closed {
+            match session.next(deadline).await? {
+                Report::LeaveSent { editor, at } if editor == leaver => sent_at = Some(at),
+                Report::Role { editor, role, reason, at } if editor != leaver => {
+                    if editor == next {
+                        if role != "owner" {
+                            bail!("editor {next}, next in line, got role {role} ({reason}) instead of owner");
+                        }
+                        promoted_at = Some(at);
+                    } else {
+                        changed.push((editor, at));
+                    }
+                    roles += 1;
+                    last_role_at = last_role_at.max(Some(at));
+                }
+                Report::Closed { editor, event } if editor == leaver => {
+                    if event != "phx_close" {
+                        bail!("editor {leaver} got {event} after its leave");
+                    }
+                    closed = true;
+                }
+                Report::Failed { editor, reason } => bail!("editor {editor}: {reason}"),
+                _ => {}
+            }
+        }
+        let (Some(sent_at), Some(promoted_at), Some(last_role_at)) = (sent_at, promoted_at, last_role_at) else {
+            unreachable!("the loop above waits for all three");
+        };
+        samples.handoff.record(promoted_at.saturating_duration_since(sent_at));
+        samples.notified.record(last_role_at.saturating_duration_since(sent_at));
+        for (editor, at) in changed {
+            let latency = at.saturating_duration_since(sent_at);
+            if Some(editor) == rejoined_last {
+                samples.changed_rejoined.record(latency)
+            } else {
+                samples.changed_settled.record(latency)
+            }
+        }
+
+        let joining = Instant::now();
+        session.send(leaver, Command::Join)?;
+        loop {
+            match session.next(deadline).await? {
+                Report::Joined { editor, role, at } if editor == leaver => {
+                    if role != "spectator" {
+                        bail!("editor {leaver} rejoined as {role}, not spectator");
+                    }
+                    samples.rejoin.record(at.saturating_duration_since(joining));
+                    break;
+                }
+                Report::Failed { editor, reason } => bail!("editor {editor}: {reason}"),
+                _ => {}
+            }
+        }
+        rejoined_last = Some(leaver);
+        line.rotate_left(1);
+        tokio::time::sleep(pause).await;
+    }
+    Ok(samples)
 }
 
 /// `(count, sum in seconds)` of the server's `livebaton_owner_handoff_seconds` histogram, if it has one yet.

@@ -76,7 +76,9 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<bool> {
         bail!("--clients must be at least 1");
     }
     check_fd_limit(args.clients)?;
-    let server = Target::start(Launch { args: &args.server, demo: false, users: &[], flags: vec![] }).await?;
+    let server =
+        Target::start(Launch { args: &args.server, demo: false, users: &[], flags: vec![], database_url: None })
+            .await?;
     let outcome = measure(&args, &server).await;
     server.finish(outcome).await
 }

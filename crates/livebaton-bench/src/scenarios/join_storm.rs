@@ -106,7 +106,8 @@ pub async fn run(args: JoinStormArgs) -> anyhow::Result<bool> {
         emit(&format!("join-storm: creating {users_count} users and starting the server…"));
     }
     let users = if livebaton { users } else { Vec::new() };
-    let server = Target::start(Launch { args: &args.server, demo: false, users: &users, flags }).await?;
+    let server =
+        Target::start(Launch { args: &args.server, demo: false, users: &users, flags, database_url: None }).await?;
     let outcome = measure(&args, &server, users_count).await;
     server.finish(outcome).await
 }

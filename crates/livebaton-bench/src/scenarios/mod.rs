@@ -1,5 +1,6 @@
 //! One module per scenario, and what several of them share.
 
+pub mod cross_node;
 pub mod editing;
 pub mod fanout;
 pub mod form_sync;
