@@ -5,6 +5,7 @@
 //! the JSON API, the live transport and the live admin pages.
 
 pub mod accounts;
+pub mod allocator;
 pub mod api;
 pub mod app;
 pub mod cli;
