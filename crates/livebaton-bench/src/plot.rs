@@ -28,6 +28,8 @@ struct Metric {
     slug: &'static str,
     title: &'static str,
     unit: &'static str,
+    /// The field's value times this is charted, in `unit`.
+    scale: f64,
 }
 
 const METRICS: &[Metric] = &[
@@ -37,6 +39,15 @@ const METRICS: &[Metric] = &[
         slug: "rss",
         title: "Server RSS per idle connection in one presence room",
         unit: "KiB",
+        scale: 1.0,
+    },
+    Metric {
+        scenario: "idle",
+        field: "rss_after_kib",
+        slug: "rss-total",
+        title: "Server RSS with the idle clients connected (whole process)",
+        unit: "MiB",
+        scale: 1.0 / 1024.0,
     },
     Metric {
         scenario: "join-storm",
@@ -44,6 +55,7 @@ const METRICS: &[Metric] = &[
         slug: "cpu",
         title: "Server CPU for a join storm (every client gets every member)",
         unit: "CPU s",
+        scale: 1.0,
     },
     Metric {
         scenario: "join-storm",
@@ -51,6 +63,7 @@ const METRICS: &[Metric] = &[
         slug: "complete",
         title: "Join storm: until every client's presence list is complete",
         unit: "ms",
+        scale: 1.0,
     },
     Metric {
         scenario: "fanout",
@@ -58,15 +71,31 @@ const METRICS: &[Metric] = &[
         slug: "cpu",
         title: "Fan-out: server CPU per delivered message",
         unit: "µs",
+        scale: 1.0,
     },
-    Metric { scenario: "fanout", field: "latency_ms.p50_ms", slug: "p50", title: "Fan-out latency, p50", unit: "ms" },
-    Metric { scenario: "fanout", field: "latency_ms.p99_ms", slug: "p99", title: "Fan-out latency, p99", unit: "ms" },
+    Metric {
+        scenario: "fanout",
+        field: "latency_ms.p50_ms",
+        slug: "p50",
+        title: "Fan-out latency, p50",
+        unit: "ms",
+        scale: 1.0,
+    },
+    Metric {
+        scenario: "fanout",
+        field: "latency_ms.p99_ms",
+        slug: "p99",
+        title: "Fan-out latency, p99",
+        unit: "ms",
+        scale: 1.0,
+    },
     Metric {
         scenario: "handoff",
         field: "handoff_ms.p99_ms",
         slug: "p99",
         title: "Owner leaves → next in line promoted, p99",
         unit: "ms",
+        scale: 1.0,
     },
     Metric {
         scenario: "form-sync",
@@ -74,6 +103,7 @@ const METRICS: &[Metric] = &[
         slug: "p99",
         title: "Owner's draft → a spectator has it, p99",
         unit: "ms",
+        scale: 1.0,
     },
     Metric {
         scenario: "cross-node",
@@ -81,6 +111,7 @@ const METRICS: &[Metric] = &[
         slug: "promotion-p99",
         title: "Two nodes: owner leaves on one → next in line promoted on the other, p99",
         unit: "ms",
+        scale: 1.0,
     },
     Metric {
         scenario: "cross-node",
@@ -88,6 +119,7 @@ const METRICS: &[Metric] = &[
         slug: "draft-p99",
         title: "Two nodes: owner's draft → a spectator on the other node, p99",
         unit: "ms",
+        scale: 1.0,
     },
     Metric {
         scenario: "cross-node",
@@ -95,7 +127,95 @@ const METRICS: &[Metric] = &[
         slug: "broadcast-p99",
         title: "Two nodes: a broadcast on one → a subscriber on the other, p99",
         unit: "ms",
+        scale: 1.0,
     },
+];
+
+/// The rows of each scenario's details table: a label and a path into the JSON line.
+const DETAILS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "idle",
+        &[
+            ("KiB per connection", "kib_per_connection"),
+            ("RSS before the clients (KiB)", "rss_before_kib"),
+            ("RSS with the clients (KiB)", "rss_after_kib"),
+            ("joined in (s)", "joined_secs"),
+            ("failed", "failed"),
+            ("closed early", "closed_early"),
+        ],
+    ),
+    (
+        "join-storm",
+        &[
+            ("server CPU (s)", "server_cpu_secs"),
+            ("of it kernel (s)", "server_system_cpu_secs"),
+            ("every list complete (ms)", "all_complete_ms"),
+            ("a client complete, p50 (ms)", "complete_ms.p50_ms"),
+            ("join reply, p50 (ms)", "join_reply_ms.p50_ms"),
+            ("presence metas delivered", "presence_metas_delivered"),
+            ("frames per client", "frames_per_client"),
+            ("bytes received", "bytes_received"),
+            ("the tool's CPU (s)", "client_cpu_secs"),
+            ("failed", "failed"),
+        ],
+    ),
+    (
+        "fanout",
+        &[
+            ("server CPU per delivery (µs)", "server_cpu_us_per_delivery"),
+            ("server CPU (s)", "server_cpu_secs"),
+            ("of it kernel (s)", "server_system_cpu_secs"),
+            ("deliveries/s", "deliveries_per_sec"),
+            ("missing", "missing"),
+            ("lag resyncs", "lag_resyncs"),
+            ("p50 (ms)", "latency_ms.p50_ms"),
+            ("p90 (ms)", "latency_ms.p90_ms"),
+            ("p99 (ms)", "latency_ms.p99_ms"),
+            ("max (ms)", "latency_ms.max_ms"),
+            ("the tool's CPU (s)", "client_cpu_secs"),
+            ("joining, not measured (s)", "joined_secs"),
+        ],
+    ),
+    (
+        "handoff",
+        &[
+            ("hand-over p50 (ms)", "handoff_ms.p50_ms"),
+            ("hand-over p99 (ms)", "handoff_ms.p99_ms"),
+            ("hand-over max (ms)", "handoff_ms.max_ms"),
+            ("every member told, p99 (ms)", "all_notified_ms.p99_ms"),
+            ("owner_changed to the others, p50 (ms)", "owner_changed_ms.p50_ms"),
+            ("owner_changed to the last rejoiner, p50 (ms)", "owner_changed_to_last_rejoiner_ms.p50_ms"),
+            ("rejoin reply, p50 (ms)", "rejoin_reply_ms.p50_ms"),
+            ("the server's own hand-over metric, mean (ms)", "server_handoff_metric.mean_ms"),
+        ],
+    ),
+    (
+        "form-sync",
+        &[
+            ("draft to a spectator, p50 (ms)", "draft_ms.p50_ms"),
+            ("p90 (ms)", "draft_ms.p90_ms"),
+            ("p99 (ms)", "draft_ms.p99_ms"),
+            ("max (ms)", "draft_ms.max_ms"),
+            ("last spectator of a round, p99 (ms)", "last_spectator_ms.p99_ms"),
+            ("the owner's reply, p50 (ms)", "owner_reply_ms.p50_ms"),
+        ],
+    ),
+    (
+        "cross-node",
+        &[
+            ("promotion on the other node, p50 (ms)", "promotion_ms.p50_ms"),
+            ("p99 (ms)", "promotion_ms.p99_ms"),
+            ("max (ms)", "promotion_ms.max_ms"),
+            ("every member told, p99 (ms)", "all_notified_ms.p99_ms"),
+            ("draft to the other node, p50 (ms)", "draft_other_node_ms.p50_ms"),
+            ("draft to the other node, p99 (ms)", "draft_other_node_ms.p99_ms"),
+            ("draft on the owner's node, p50 (ms)", "draft_same_node_ms.p50_ms"),
+            ("draft on the owner's node, p99 (ms)", "draft_same_node_ms.p99_ms"),
+            ("broadcast to the other node, p50 (ms)", "broadcast_ms.p50_ms"),
+            ("broadcast to the other node, p99 (ms)", "broadcast_ms.p99_ms"),
+            ("broadcast to the other node, max (ms)", "broadcast_ms.max_ms"),
+        ],
+    ),
 ];
 
 /// The order series are drawn in: livebaton first, then the peers.
@@ -134,6 +254,11 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<bool> {
             written += 1;
         }
     }
+    for ((scenario, key), lines) in &groups {
+        if let Some(table) = details(scenario, key, lines) {
+            emit(&table);
+        }
+    }
     anyhow::ensure!(written > 0, "no results to plot in {:?}", args.results);
     Ok(true)
 }
@@ -165,7 +290,7 @@ fn collect(lines: &[Value], metric: &Metric) -> Vec<(String, Vec<f64>)> {
     for line in lines.iter().filter(|line| line["scenario"] == metric.scenario) {
         let (Some(name), Some(value)) = (series(line), field(line, metric.field)) else { continue };
         let rank = SERVERS.iter().position(|server| name.starts_with(server)).unwrap_or(SERVERS.len());
-        by_series.entry((rank, name)).or_default().push(value);
+        by_series.entry((rank, name)).or_default().push(value * metric.scale);
     }
     by_series.into_iter().map(|((_, name), values)| (name, values)).collect()
 }
@@ -179,10 +304,10 @@ fn subtitle(lines: &[Value], scenario: &str) -> String {
         "fanout" => format!("{} subscribers, {} msg/s for {} s", line["subscribers"], line["rate"], line["seconds"]),
         "handoff" => format!("{} editors, {} hand-overs", line["editors"], line["rounds"]),
         "form-sync" => format!("owner and {} spectators, {} drafts", line["spectators"], line["rounds"]),
-        "cross-node" => format!("two nodes over Redis and PostgreSQL, {} editors", line["editors"]),
+        "cross-node" => format!("two nodes over Redis, {} editors", line["editors"]),
         _ => String::new(),
     };
-    format!("{text}; server and load tool on separate cores; median of runs (bar), each run (dot); lower is better")
+    format!("{text}; server and tool on separate cores; bar: median, dots: runs; lower is better")
 }
 
 pub fn median(values: &[f64]) -> f64 {
@@ -210,6 +335,49 @@ fn table(metric: &Metric, runs: &[(String, Vec<f64>)]) -> String {
         let _ = writeln!(out, "| {name} | {} {} | {each} | {ratio} |", number(m), metric.unit);
     }
     out
+}
+
+/// The scenario's details table: one column per series, each cell the median and, when there are several runs,
+/// every run in brackets.
+fn details(scenario: &str, key: &str, lines: &[Value]) -> Option<String> {
+    let (_, rows) = DETAILS.iter().find(|(name, _)| *name == scenario)?;
+    let mut by_series: BTreeMap<(usize, String), Vec<&Value>> = BTreeMap::new();
+    for line in lines {
+        let Some(name) = series(line) else { continue };
+        let rank = SERVERS.iter().position(|server| name.starts_with(server)).unwrap_or(SERVERS.len());
+        by_series.entry((rank, name)).or_default().push(line);
+    }
+    let title = if key.is_empty() { scenario.to_owned() } else { format!("{scenario} {key}") };
+    let mut out = format!("\n{title}, details (median [runs]):\n\n|");
+    for (_, name) in by_series.keys() {
+        let _ = write!(out, " | {name}");
+    }
+    out.push_str(" |\n|---|");
+    out.push_str(&"---|".repeat(by_series.len()));
+    out.push('\n');
+    for (label, path) in rows.iter() {
+        let _ = write!(out, "| {label} |");
+        for runs in by_series.values() {
+            let values: Vec<f64> = runs.iter().filter_map(|line| field(line, path)).collect();
+            let cell = match values.len() {
+                0 => "–".to_owned(),
+                1 => count_or_number(values[0]),
+                _ => format!(
+                    "{} [{}]",
+                    count_or_number(median(&values)),
+                    values.iter().map(|value| count_or_number(*value)).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// A whole number as it is (counts, bytes), anything else with 3 significant digits.
+fn count_or_number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 { format!("{}", value as i64) } else { number(value) }
 }
 
 /// A value with 3 significant digits.
@@ -351,6 +519,22 @@ mod tests {
         assert_eq!(load_key(&lines[0]), "");
         let storm = json!({"scenario": "join-storm", "server": "livebaton", "coalesce_ms": 15});
         assert_eq!(series(&storm).as_deref(), Some("livebaton, coalesce 15 ms"));
+    }
+
+    #[test]
+    fn details_have_a_column_per_series_and_the_median_with_every_run() {
+        let lines = vec![
+            json!({"scenario": "idle", "server": "livebaton", "kib_per_connection": 4.0, "failed": 0}),
+            json!({"scenario": "idle", "server": "livebaton", "kib_per_connection": 6.5, "failed": 0}),
+            json!({"scenario": "idle", "server": "livebaton", "kib_per_connection": 5.0, "failed": 0}),
+            json!({"scenario": "idle", "server": "soketi", "kib_per_connection": 12.0, "failed": 1}),
+        ];
+        let table = details("idle", "", &lines).unwrap();
+        assert!(table.contains("| | livebaton | soketi |"), "{table}");
+        assert!(table.contains("| KiB per connection | 5 [4, 6.50, 5] | 12 |"), "{table}");
+        assert!(table.contains("| failed | 0 [0, 0, 0] | 1 |"), "{table}");
+        assert!(table.contains("| joined in (s) | – | – |"), "{table}");
+        assert!(details("plot", "", &lines).is_none());
     }
 
     #[test]
