@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use livebaton::presence::{Meta, Presence, PresenceConfig, PresenceDiff};
+use livebaton::presence::{MAX_DIFF_METAS, Meta, Presence, PresenceConfig, PresenceDiff};
 use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, Subscription};
 
 fn meta(value: &str) -> Meta {
@@ -149,14 +149,72 @@ async fn coalescing_merges_a_burst_into_one_diff() {
     let presence = tracker(0, 20);
     let mut diffs = presence.subscribe("room");
     let mut guards = Vec::new();
-    for n in 0..100 {
+    for n in 0..MAX_DIFF_METAS {
         guards.push(presence.track("room", &format!("user:{n}"), meta("x")).await.unwrap());
     }
     presence.track("room", "ghost", meta("x")).await.unwrap().leave();
     let diff = next_diff(&mut diffs).await;
-    assert_eq!(diff.joins.len(), 100);
+    assert_eq!(diff.joins.len(), MAX_DIFF_METAS);
     assert!(diff.joins.get("ghost").is_none() && diff.leaves.is_empty(), "join+leave in one window cancel out");
     assert!(diffs.try_recv().unwrap().is_none(), "one diff for the whole burst");
+}
+
+/// A coalesced burst bigger than [`MAX_DIFF_METAS`] goes out as several diffs of at most that many metas, joins
+/// before leaves, which together change a copy of the list exactly as the whole burst does: no frame grows with the
+/// burst.
+#[tokio::test(start_paused = true)]
+async fn a_big_burst_is_published_in_bounded_diffs_that_add_up_to_it() {
+    let presence = tracker(0, 20);
+    let mut leaving = Vec::new();
+    for n in 0..20 {
+        leaving.push(presence.track("room", &format!("old:{n}"), meta("x")).await.unwrap());
+    }
+    // Past the window of those joins: the copy starts from the list, and the burst below is one window of its own.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut diffs = presence.subscribe("room");
+    let mut copy: std::collections::BTreeMap<String, usize> =
+        presence.list("room").iter().map(|(key, entry)| (key.to_owned(), entry.metas.len())).collect();
+    assert_eq!(copy.len(), 20);
+    let mut guards = Vec::new();
+    for n in 0..100 {
+        guards.push(presence.track("room", &format!("user:{n}"), meta("x")).await.unwrap());
+    }
+    // Two metas under one key in the same window, split across pieces if need be.
+    guards.push(presence.track("room", "user:0", meta("again")).await.unwrap());
+    for guard in leaving {
+        guard.leave();
+    }
+    let (mut pieces, mut seen_leave) = (0, false);
+    while copy.len() != 100 || copy.get("user:0") != Some(&2) {
+        let diff = next_diff(&mut diffs).await;
+        pieces += 1;
+        let metas = diff.joins.meta_count() + diff.leaves.meta_count();
+        assert!(metas <= MAX_DIFF_METAS, "a diff of {metas} metas");
+        assert!(!seen_leave || diff.joins.is_empty(), "joins come before leaves");
+        seen_leave |= !diff.leaves.is_empty();
+        for (key, _) in diff.joins.metas() {
+            *copy.entry(key.to_owned()).or_default() += 1;
+        }
+        for (key, _) in diff.leaves.metas() {
+            let count = copy.get_mut(key).expect("a leave of a listed key");
+            *count -= 1;
+            if *count == 0 {
+                copy.remove(key);
+            }
+        }
+    }
+    assert_eq!(
+        pieces,
+        101_usize.div_ceil(MAX_DIFF_METAS) + 20_usize.div_ceil(MAX_DIFF_METAS),
+        "as few pieces as the bound allows"
+    );
+    assert!(diffs.try_recv().unwrap().is_none(), "nothing after the pieces");
+    let listed: Vec<String> = presence.list("room").iter().map(|(key, _)| key.to_owned()).collect();
+    assert_eq!(copy.keys().cloned().collect::<Vec<_>>(), {
+        let mut sorted = listed;
+        sorted.sort();
+        sorted
+    });
 }
 
 /// A subscriber that falls behind a join storm is told it lagged, resyncs from `list`, and from then on the diffs

@@ -12,8 +12,9 @@ use crate::channel::Pusher;
 /// (tungstenite's write buffer, snapview/tungstenite-rs#500) keeps the capacity of the largest frame a connection was
 /// ever sent, for as long as the connection lives, and every member of a room is sent its state. Not smaller: a
 /// client that falls behind a join storm is resent the whole list, and 4 metas per frame doubled the frames (and the
-/// server CPU) of a 1,000-client storm while saving under 0.5 KiB per idle connection.
-pub const PRESENCE_STATE_CHUNK: usize = 16;
+/// server CPU) of a 1,000-client storm while saving under 0.5 KiB per idle connection. The engine bounds its
+/// published diffs by the same number, for the same reason.
+pub const PRESENCE_STATE_CHUNK: usize = livebaton::presence::MAX_DIFF_METAS;
 
 /// Pushes a presence list as `presence_state` (the first [`PRESENCE_STATE_CHUNK`] metas) followed by
 /// `presence_diff`s that join the rest, so no frame grows with the room: a connection's write buffer keeps the size of

@@ -35,6 +35,13 @@ pub use replica::{Applied, JoinOutcome, OwnEntry, RemoteEntry, RemoteEvent, Remo
 pub use shapes::{Meta, PresenceDiff, PresenceEntry, PresenceEntryRef, PresenceList, PresenceMeta, RESERVED_META_KEYS};
 pub use state::{Authority, CloseToken, Entry, EntryId, Insert, JoinRequest, Joined, NotTracked, PresenceState};
 
+/// Most metas in one published `presence_diff`: a coalesced burst goes out as several diffs of at most this many
+/// (about 1.5 KiB of JSON each). Why bounded: the WebSocket layer keeps every connection's write buffer at the size
+/// of the largest frame it was ever sent (snapview/tungstenite-rs#500), and every member of a room is sent every
+/// diff; one diff for a 15 ms window of a 1,000-member join storm made each idle connection 2.5 KiB bigger
+/// (BENCHMARKS.md). Equal to the transport's `presence_state` chunk for the same reason.
+pub const MAX_DIFF_METAS: usize = 16;
+
 /// The meta field that makes an entry *eligible* to lead its topic: `true` means it may. The editing layer writes it
 /// (`can_edit`) and picks the owner as the first eligible entry; a shared roster keeps the same leader per topic, with
 /// a fencing number, so a save can be checked against it.
@@ -535,8 +542,22 @@ impl Shared {
 
     fn publish(&self, topic: &str, change: &RosterChange) {
         // Diffs are local: every node computes and delivers its own, as Phoenix.Presence does.
-        if !change.is_empty() && self.pubsub.subscriber_count(topic) > 0 {
-            self.pubsub.local_broadcast(topic, Message::PresenceDiff(Arc::new(change.to_diff())));
+        if change.is_empty() || self.pubsub.subscriber_count(topic) == 0 {
+            return;
+        }
+        let diff = change.to_diff();
+        if diff.joins.meta_count() + diff.leaves.meta_count() <= MAX_DIFF_METAS {
+            self.pubsub.local_broadcast(topic, Message::PresenceDiff(Arc::new(diff)));
+            return;
+        }
+        // Joins first, then leaves: the order in which a client applies one diff, so the pieces end where the
+        // whole would.
+        let joins =
+            diff.joins.chunks(MAX_DIFF_METAS).into_iter().map(|joins| PresenceDiff { joins, ..Default::default() });
+        let leaves =
+            diff.leaves.chunks(MAX_DIFF_METAS).into_iter().map(|leaves| PresenceDiff { leaves, ..Default::default() });
+        for piece in joins.chain(leaves) {
+            self.pubsub.local_broadcast(topic, Message::PresenceDiff(Arc::new(piece)));
         }
     }
 
