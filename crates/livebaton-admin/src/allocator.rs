@@ -5,7 +5,7 @@
 //! from then on every sign-in's 19 MiB comes from a heap arena and stays resident after it is freed, in each arena
 //! that a sign-in ran on. A fixed threshold keeps every such block in its own mapping, returned to the system when
 //! it is freed. Measured (`BENCHMARKS.md`, "RSS per idle connection"): the server's RSS after start-up and one
-//! sign-in went from 52 to 13 MiB, and with 3,000 idle connections from 83 to 43 MiB. What a connection costs is
+//! sign-in went from 51 to 13 MiB, and with 3,000 idle connections from 81 to 42 MiB. What a connection costs is
 //! unchanged; limiting glibc to one arena was tried as well and saved only about 0.5 KiB per connection more, not
 //! worth making every thread allocate from one lock.
 
