@@ -34,8 +34,8 @@ mod redis_only {
 
     use crate::contract::presence::{editor, eventually, keys, meta, next_owner_change, order, owner_of};
     use crate::support::{
-        Cluster, Proxy, RedisServer, cluster_at, delete_prefix, engine_config, node, raw, redis_config, redis_url,
-        unique_prefix,
+        Cluster, Proxy, RedisServer, cluster_at, delete_prefix, engine_config, node, notice_cuts_quickly, raw,
+        redis_config, redis_url, unique_prefix,
     };
 
     const GRACE: Duration = Duration::from_millis(300);
@@ -344,9 +344,7 @@ mod redis_only {
         let mut config = redis_config(&prefix);
         config.roster.lease = Duration::from_millis(1000);
         config.roster.refresh = Duration::from_millis(200);
-        config.roster.command_timeout = Duration::from_millis(500);
-        config.roster.connect_timeout = Duration::from_millis(500);
-        config.roster.ping_interval = Duration::from_millis(200);
+        notice_cuts_quickly(&mut config, Duration::from_millis(200));
         let a = node(&proxy.url(), "a", engine_config(GRACE), config.clone()).await;
         let b = node(&server.url(), "b", engine_config(GRACE), config).await;
         let nodes = [a, b];

@@ -10,7 +10,9 @@ use livebaton::presence::RedisRoster;
 use serde_json::json;
 
 use crate::contract::presence::{editor, eventually, keys, meta, order, owner_of};
-use crate::support::{Proxy, RedisServer, delete_prefix, engine_config, node, raw, redis_config, unique_prefix};
+use crate::support::{
+    Proxy, RedisServer, delete_prefix, engine_config, node, notice_cuts_quickly, raw, redis_config, unique_prefix,
+};
 
 /// The leave grace of the nodes.
 const GRACE: Duration = Duration::from_millis(300);
@@ -150,9 +152,7 @@ async fn a_lease_blip_keeps_the_sole_editors_draft() {
     let mut config = redis_config(&prefix);
     config.roster.lease = Duration::from_millis(2000);
     config.roster.refresh = Duration::from_millis(400);
-    config.roster.command_timeout = Duration::from_millis(500);
-    config.roster.connect_timeout = Duration::from_millis(500);
-    config.roster.ping_interval = Duration::from_millis(300);
+    notice_cuts_quickly(&mut config, Duration::from_millis(300));
     let a = node(&proxy.url(), "a", engine_config(GRACE), config.clone()).await;
     let b = node(&server.url(), "b", engine_config(GRACE), config).await;
     let nodes = [&a, &b];
@@ -236,9 +236,7 @@ async fn while_redis_is_away_the_write_queue_stays_bounded_and_the_roster_is_rig
     config.roster.queue_capacity = CAPACITY;
     config.roster.join_timeout = Duration::from_millis(100);
     config.roster.lease = Duration::from_secs(30);
-    config.roster.command_timeout = Duration::from_millis(500);
-    config.roster.connect_timeout = Duration::from_millis(500);
-    config.roster.ping_interval = Duration::from_millis(300);
+    notice_cuts_quickly(&mut config, Duration::from_millis(300));
     let a = node(&proxy.url(), "a", engine_config(GRACE), config.clone()).await;
     let b = node(&server.url(), "b", engine_config(GRACE), config).await;
     let nodes = [&a, &b];

@@ -48,6 +48,14 @@ pub fn redis_config(prefix: &str) -> RedisEngineConfig {
     }
 }
 
+/// Roster settings for tests that cut a node off from Redis: commands and connects give up after 500 ms and the
+/// connection is pinged every `ping`, so the cut is noticed well within a test's lease.
+pub fn notice_cuts_quickly(config: &mut RedisEngineConfig, ping: Duration) {
+    config.roster.command_timeout = Duration::from_millis(500);
+    config.roster.connect_timeout = Duration::from_millis(500);
+    config.roster.ping_interval = ping;
+}
+
 pub fn engine_config(grace: Duration) -> EngineConfig {
     EngineConfig { presence: PresenceConfig { leave_grace: grace, ..Default::default() }, ..Default::default() }
 }
