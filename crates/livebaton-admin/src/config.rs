@@ -136,7 +136,7 @@ impl Settings {
         }
     }
 
-    /// The socket limits these settings give (buffer sizes keep their defaults).
+    /// The socket limits these settings give.
     pub fn socket_config(&self) -> livebaton_web::config::SocketConfig {
         livebaton_web::config::SocketConfig {
             max_frame_bytes: self.max_frame_bytes.max(1024),
@@ -146,7 +146,6 @@ impl Settings {
             max_refused_events: self.max_refused_events.max(1),
             outbound_queue: self.outbound_queue.max(8),
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
-            ..Default::default()
         }
     }
 

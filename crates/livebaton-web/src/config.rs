@@ -19,11 +19,6 @@ pub struct SocketConfig {
     pub outbound_queue: usize,
     /// A socket that sends no frame for this long is closed (1001). The bundled client heartbeats every 3 s.
     pub idle_timeout: Duration,
-    /// The WebSocket read buffer. Small keeps idle connections cheap (axum's default of 128 KiB is allocated per
-    /// connection); large messages then take a few more reads.
-    pub read_buffer_bytes: usize,
-    /// The WebSocket write buffer target; 0 writes each frame at once.
-    pub write_buffer_bytes: usize,
 }
 
 impl Default for SocketConfig {
@@ -36,8 +31,6 @@ impl Default for SocketConfig {
             max_refused_events: 200,
             outbound_queue: 256,
             idle_timeout: Duration::from_secs(10),
-            read_buffer_bytes: 1024,
-            write_buffer_bytes: 0,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The `/live/websocket` endpoint's building blocks: protocol version, origin check, the auth token phoenix.js sends
-//! as a subprotocol, and the upgrade itself (with small buffers and the frame limit).
+//! as a subprotocol, and the upgrade itself (onto livebaton's own WebSocket, see [`crate::websocket`]).
 //!
 //! Authentication is the application's: it reads the token or the session cookie, and calls
 //! [`LiveEndpoint::accept`] with the user, or refuses with 403.
@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use base64::Engine;
 use tokio::sync::watch;
@@ -15,6 +14,7 @@ use tokio::sync::watch;
 use crate::channel::{Router, SocketInfo, UserInfo};
 use crate::config::SocketConfig;
 use crate::socket::serve;
+use crate::websocket::{Upgrade, WebSocket};
 
 /// The subprotocol prefix phoenix.js 1.8 uses for its `authToken` option.
 pub const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
@@ -30,8 +30,8 @@ pub fn vsn_supported(vsn: Option<&str>) -> bool {
 
 /// The token phoenix.js sent as `Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<token>` (standard base64
 /// without padding, despite the name), if any.
-pub fn auth_token_from_protocols(upgrade: &WebSocketUpgrade) -> Option<String> {
-    upgrade.requested_protocols().filter_map(|value| value.to_str().ok()).find_map(|protocol| {
+pub fn auth_token_from_protocols(upgrade: &Upgrade) -> Option<String> {
+    upgrade.requested_protocols().find_map(|protocol| {
         let encoded = protocol.trim().strip_prefix(AUTH_TOKEN_PREFIX)?;
         let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(encoded.trim_end_matches('='))
@@ -141,24 +141,18 @@ impl LiveEndpoint {
     }
 
     /// Upgrades to a WebSocket for `user`, selecting the `phoenix` subprotocol when the client offered it.
-    pub fn accept(&self, upgrade: WebSocketUpgrade, user: UserInfo) -> Response {
+    pub fn accept(&self, upgrade: Upgrade, user: UserInfo) -> Response {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let connection_id = format!("{}-{id:x}", self.connection_prefix);
         let info = SocketInfo { connection_id: Arc::from(connection_id), user: Arc::new(user) };
         let (router, config, shutdown) = (self.router.clone(), self.config.clone(), self.shutdown.clone());
         let open = self.open.clone();
         let kicks = self.kicks.subscribe();
-        upgrade
-            .protocols(["phoenix"])
-            .read_buffer_size(config.read_buffer_bytes)
-            .write_buffer_size(config.write_buffer_bytes)
-            .max_write_buffer_size(config.max_frame_bytes.max(config.write_buffer_bytes) * 4)
-            .max_message_size(config.max_frame_bytes)
-            .max_frame_size(config.max_frame_bytes)
-            .on_upgrade(move |socket| {
-                let open = OpenSocket::new(&open);
-                serve(socket, router, info, config, shutdown, kicks, open)
-            })
+        upgrade.accept("phoenix", move |io| {
+            let open = OpenSocket::new(&open);
+            let socket = WebSocket::new(io, config.max_frame_bytes);
+            serve(socket, router, info, config, shutdown, kicks, open)
+        })
     }
 }
 

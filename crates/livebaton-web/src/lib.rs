@@ -13,3 +13,4 @@ mod outbound;
 pub mod protocol;
 pub mod rate;
 pub mod socket;
+pub mod websocket;

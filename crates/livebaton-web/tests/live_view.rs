@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +18,7 @@ use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle, vsn_supported};
 use livebaton_web::live::{
     Html, LiveSession, LiveSocket, LiveView, LiveViewRoute, MountError, Registry, RequireRole, Session, ViewToken,
 };
+use livebaton_web::websocket::Upgrade;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -90,11 +91,7 @@ struct Params {
     token: Option<String>,
 }
 
-async fn websocket(
-    State(endpoint): State<LiveEndpoint>,
-    Query(params): Query<Params>,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+async fn websocket(State(endpoint): State<LiveEndpoint>, Query(params): Query<Params>, upgrade: Upgrade) -> Response {
     if !vsn_supported(params.vsn.as_deref()) {
         return StatusCode::FORBIDDEN.into_response();
     }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,7 +16,9 @@ use livebaton_web::channels::{PRESENCE_STATE_CHUNK, RoomRoute};
 use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle, vsn_supported};
 use livebaton_web::protocol::ReplyStatus;
+use livebaton_web::websocket::Upgrade;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -100,11 +102,7 @@ struct Params {
     token: Option<String>,
 }
 
-async fn websocket(
-    State(endpoint): State<LiveEndpoint>,
-    Query(params): Query<Params>,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+async fn websocket(State(endpoint): State<LiveEndpoint>, Query(params): Query<Params>, upgrade: Upgrade) -> Response {
     if !vsn_supported(params.vsn.as_deref()) {
         return StatusCode::FORBIDDEN.into_response();
     }
@@ -652,4 +650,129 @@ async fn a_crashed_join_gets_an_error_reply() {
     );
     let joined = join(&mut client, "5", "test:j", json!({})).await;
     assert_eq!(joined[4]["status"], "ok", "the topic can be joined again");
+}
+
+/// A client writing raw bytes, for what no WebSocket library sends: unmasked frames, bad UTF-8, fragments and pings.
+mod raw {
+    use super::*;
+
+    const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
+
+    /// Upgrades with `extra` headers and returns the stream and the response head.
+    pub(super) async fn upgrade(server: &Server, extra: &str) -> (TcpStream, String) {
+        let mut stream = TcpStream::connect(server.address).await.unwrap();
+        let request = format!(
+            "GET /live/websocket?vsn=2.0.0&token=raw HTTP/1.1\r\nHost: {}\r\nConnection: keep-alive, Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n",
+            server.address
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.unwrap());
+        }
+        (stream, String::from_utf8(head).unwrap().to_ascii_lowercase())
+    }
+
+    pub(super) async fn connect(server: &Server) -> TcpStream {
+        let (stream, head) = upgrade(server, "Sec-WebSocket-Version: 13\r\n").await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        stream
+    }
+
+    /// A client frame: `first` is the FIN bit and opcode; masked unless `mask` is `None`.
+    pub(super) fn frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        assert!(payload.len() < 126, "short frames only");
+        let mut frame = vec![first, payload.len() as u8 | if mask.is_some() { 0x80 } else { 0 }];
+        match mask {
+            Some(mask) => {
+                frame.extend_from_slice(&mask);
+                frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(byte, key)| byte ^ key));
+            }
+            None => frame.extend_from_slice(payload),
+        }
+        frame
+    }
+
+    pub(super) fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+        frame(first, payload, Some(MASK))
+    }
+
+    /// The server's next frame: opcode and payload (server frames are final and unmasked).
+    pub(super) async fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+        let read = async {
+            let first = stream.read_u8().await.unwrap();
+            let length = match stream.read_u8().await.unwrap() {
+                126 => stream.read_u16().await.unwrap() as usize,
+                127 => stream.read_u64().await.unwrap() as usize,
+                short => short as usize,
+            };
+            let mut payload = vec![0; length];
+            stream.read_exact(&mut payload).await.unwrap();
+            (first, payload)
+        };
+        let (first, payload) = tokio::time::timeout(Duration::from_secs(5), read).await.expect("a frame within 5 s");
+        assert_eq!(first & 0xF0, 0x80, "final, no reserved bits");
+        (first & 0x0F, payload)
+    }
+}
+
+/// The handshake answers with RFC 6455's accept key and selects `phoenix`; a request that is not a valid upgrade
+/// gets the status that says why.
+#[tokio::test]
+async fn the_handshake_follows_rfc_6455() {
+    let server = start(SocketConfig::default()).await;
+    let (_stream, head) =
+        raw::upgrade(&server, "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: other, phoenix\r\n").await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"), "{head}");
+    assert!(head.contains("sec-websocket-protocol: phoenix\r\n"), "{head}");
+    let (_stream, head) = raw::upgrade(&server, "Sec-WebSocket-Version: 8\r\n").await;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(head.contains("sec-websocket-version: 13\r\n"), "{head}");
+}
+
+/// Frames that break RFC 6455 close the socket with 1002, text that is not UTF-8 with 1007; the server then ends the
+/// TCP connection.
+#[tokio::test]
+async fn protocol_violations_close_with_1002_or_1007() {
+    let server = start(SocketConfig::default()).await;
+    let heartbeat = br#"[null,"1","phoenix","heartbeat",{}]"#;
+    let cases: [(Vec<u8>, u16); 5] = [
+        (raw::frame(0x81, heartbeat, None), 1002),
+        (raw::masked(0xC1, heartbeat), 1002),
+        (raw::masked(0x83, b""), 1002),
+        (raw::masked(0x80, heartbeat), 1002),
+        (raw::masked(0x81, &[b'"', 0xC3, 0x28, b'"']), 1007),
+    ];
+    for (bytes, expected) in cases {
+        let mut stream = raw::connect(&server).await;
+        stream.write_all(&bytes).await.unwrap();
+        let (opcode, payload) = raw::read_frame(&mut stream).await;
+        assert_eq!(opcode, 0x8, "a close frame");
+        assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), expected, "{bytes:?}");
+        stream.write_all(&raw::masked(0x88, &expected.to_be_bytes())).await.unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await.expect("closed").unwrap();
+        assert!(rest.is_empty(), "nothing after the close frame");
+    }
+}
+
+/// A ping gets a pong with its payload, and a message in fragments, with a ping between them, is one message.
+#[tokio::test]
+async fn pings_are_answered_and_fragments_reassembled() {
+    let server = start(SocketConfig::default()).await;
+    let mut stream = raw::connect(&server).await;
+    stream.write_all(&raw::masked(0x89, b"are you there")).await.unwrap();
+    assert_eq!(raw::read_frame(&mut stream).await, (0xA, b"are you there".to_vec()));
+    let mut bytes = raw::masked(0x01, br#"[null,"9","pho"#);
+    bytes.extend(raw::masked(0x89, b"between"));
+    bytes.extend(raw::masked(0x00, br#"enix","heart"#));
+    bytes.extend(raw::masked(0x80, br#"beat",{}]"#));
+    stream.write_all(&bytes).await.unwrap();
+    assert_eq!(raw::read_frame(&mut stream).await, (0xA, b"between".to_vec()));
+    let (opcode, reply) = raw::read_frame(&mut stream).await;
+    assert_eq!(opcode, 0x1);
+    let reply: Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply, json!([null, "9", "phoenix", "phx_reply", {"status": "ok", "response": {}}]));
 }

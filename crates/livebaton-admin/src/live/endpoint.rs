@@ -7,11 +7,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use livebaton_web::channel::UserInfo;
 use livebaton_web::endpoint::{auth_token_from_protocols, origin_allowed, vsn_supported};
+use livebaton_web::websocket::Upgrade;
 
 use crate::accounts::sha256_hex;
 use crate::app::AppState;
@@ -28,7 +29,7 @@ pub async fn websocket(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
 ) -> Response {
     if !vsn_supported(params.get("vsn").map(String::as_str)) {
         return forbidden("unsupported protocol version: connect with vsn=2.0.0");

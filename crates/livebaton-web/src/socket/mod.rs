@@ -11,9 +11,6 @@ mod writer;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bytes::Bytes;
-use futures_util::SinkExt;
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -26,6 +23,10 @@ use crate::endpoint::OpenSocket;
 use crate::outbound::Outbound;
 use crate::protocol::{Frame, PHOENIX_TOPIC, ReplyStatus, encode_push, encode_reply, events};
 use crate::rate::{EventRate, RateDecision};
+use crate::websocket::{Incoming, ProtocolError, UpgradedIo, WebSocket, WsError};
+
+/// The server's WebSocket: ours (see [`crate::websocket`]) over hyper's upgraded connection.
+pub(crate) type ServerSocket = WebSocket<UpgradedIo>;
 
 /// Close codes the server uses. Never 1000: older phoenix.js clients do not reconnect after a normal close.
 pub mod close_codes {
@@ -35,6 +36,10 @@ pub mod close_codes {
     pub const POLICY: u16 = 1008;
     /// A frame larger than the limit.
     pub const TOO_BIG: u16 = 1009;
+    /// A frame that breaks the WebSocket protocol.
+    pub const PROTOCOL: u16 = 1002;
+    /// A text frame that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
 }
 
 /// How long the connection spends flushing and sending its close frame.
@@ -53,6 +58,16 @@ impl Close {
     fn new(code: u16, reason: &'static str, termination: Termination) -> Self {
         Close { code, reason, termination }
     }
+
+    /// The close for a frame that broke the WebSocket protocol.
+    fn protocol(error: &ProtocolError) -> Self {
+        let reason = match error.close_code() {
+            close_codes::TOO_BIG => "frame too large",
+            close_codes::INVALID_DATA => "text frame is not valid UTF-8",
+            _ => "WebSocket protocol error",
+        };
+        Close::new(error.close_code(), reason, Termination::Closed)
+    }
 }
 
 /// Serves one upgraded WebSocket until it closes, the server shuts down, or a limit is hit. `open` counts the socket as
@@ -62,7 +77,7 @@ impl Close {
 /// twice in its state (as captured and as moved into the body), and every connection's task holds that state for the
 /// connection's whole life. Nesting three such layers around the 368-byte WebSocket cost about 1.7 KiB per connection.
 pub(crate) fn serve(
-    ws: WebSocket,
+    ws: ServerSocket,
     router: Arc<Router>,
     info: SocketInfo,
     config: Arc<SocketConfig>,
@@ -96,7 +111,7 @@ impl Connection {
     #[allow(clippy::manual_async_fn)]
     fn run(
         mut self,
-        mut ws: WebSocket,
+        mut ws: ServerSocket,
         mut shutdown: watch::Receiver<bool>,
         mut kicks: broadcast::Receiver<Arc<str>>,
     ) -> impl Future<Output = ()> + Send + 'static {
@@ -138,25 +153,31 @@ impl Connection {
                         last_frame = Instant::now();
                         metrics::counter!("livebaton_frames_in_total").increment(1);
                         match incoming {
-                            Some(Ok(Message::Text(text))) => {
+                            Some(Ok(Incoming::Text(text))) => {
                                 if let Some(close) = self.handle_text(text.as_bytes()) {
                                     break Some(close);
                                 }
                             }
-                            Some(Ok(Message::Binary(_))) => {
+                            Some(Ok(Incoming::Binary(_))) => {
                                 tracing::debug!("binary frame ignored: this server speaks JSON text frames only");
                             }
-                            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                            Some(Ok(Message::Close(_))) => {
-                                // Answer the client's close (RFC 6455 §5.5.1): the protocol layer queues the reply and
-                                // sends it on the next read, which then reports the end of the stream.
-                                let _ = tokio::time::timeout(CLOSE_WAIT, ws.recv()).await;
+                            Some(Ok(Incoming::Ping(payload))) => ws.queue_pong(&payload),
+                            Some(Ok(Incoming::Pong)) => {}
+                            Some(Ok(Incoming::Close(code))) => {
+                                // Answer the client's close with its code (RFC 6455 §5.5.1), then let it end the TCP
+                                // connection.
+                                let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(code, "")).await;
                                 break None;
                             }
                             None => break None,
-                            Some(Err(error)) => break too_big(error).then(|| {
-                                Close::new(close_codes::TOO_BIG, "frame too large", Termination::Closed)
-                            }),
+                            Some(Err(WsError::Protocol(error))) => {
+                                tracing::debug!(%error, "WebSocket protocol error");
+                                break Some(Close::protocol(&error));
+                            }
+                            Some(Err(WsError::Io(error))) => {
+                                tracing::debug!(%error, "socket read failed");
+                                break None;
+                            }
                         }
                     }
                     activity = std::future::poll_fn(|cx| self.channels.poll_activity(cx)) => self.channels.handle(activity),
@@ -177,19 +198,26 @@ impl Connection {
     }
 
     /// Ends the channels, flushes what is queued, sends the close frame, and waits briefly for busy channels.
-    async fn finish(mut self, mut ws: WebSocket, mut writer: Writer, close: Option<Close>, termination: Termination) {
+    async fn finish(
+        mut self,
+        mut ws: ServerSocket,
+        mut writer: Writer,
+        close: Option<Close>,
+        termination: Termination,
+    ) {
         if let Some(close) = close {
             let goodbye = async {
-                // Flush what is already queued (replies, the last diffs) unless the client is the one not reading.
+                // A half-written frame is always finished: the close frame must not land inside it.
+                let Ok(mut frames) = writer.finish(&mut ws).await else { return };
+                // Write what is already queued (replies, the last diffs) unless the client is the one not reading.
                 if close.code != close_codes::POLICY {
-                    let mut frames = writer.unsent();
                     frames.extend(self.outbound.take_all());
-                    if write(&mut ws, &mut frames).await.is_err() {
+                    metrics::counter!("livebaton_frames_out_total").increment(frames.len() as u64);
+                    if ws.write_texts(&frames).await.is_err() {
                         return;
                     }
                 }
-                let frame = CloseFrame { code: close.code, reason: Utf8Bytes::from_static(close.reason) };
-                let _ = ws.send(Message::Close(Some(frame))).await;
+                let _ = ws.close(Some(close.code), close.reason).await;
             };
             // A client that stopped reading must not hold the connection open.
             let _ = tokio::time::timeout(CLOSE_WAIT, goodbye).await;
@@ -255,23 +283,5 @@ impl Connection {
             _ => self.channels.event(frame),
         }
         None
-    }
-}
-
-/// Writes `frames` and flushes once (for the last frames before the close frame).
-async fn write(ws: &mut WebSocket, frames: &mut Vec<Bytes>) -> Result<(), axum::Error> {
-    for frame in frames.drain(..) {
-        let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-        metrics::counter!("livebaton_frames_out_total").increment(1);
-        ws.feed(Message::Text(text)).await?;
-    }
-    ws.flush().await
-}
-
-/// Whether a read error was a message over the size limit.
-fn too_big(error: axum::Error) -> bool {
-    match error.into_inner().downcast::<tungstenite::Error>() {
-        Ok(error) => matches!(*error, tungstenite::Error::Capacity(_)),
-        Err(_) => false,
     }
 }

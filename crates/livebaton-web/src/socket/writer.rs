@@ -6,89 +6,113 @@
 //! topic's ring and resynchronise (a presence channel then resends its whole list), which made a 1,000-client join
 //! storm several times more expensive.
 
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
-use futures_util::{Sink, Stream};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::outbound::{Outbound, Ready};
-
-/// Most frames taken from the queue at a time.
-const WRITE_BATCH: usize = 32;
+use crate::websocket::{Incoming, WRITE_BATCH, WebSocket, WsError, advance};
 
 /// What the socket has for the connection.
 pub(super) enum SocketEvent {
     /// A message from the client, the end of its stream (`None`), or a read error.
-    Incoming(Option<Result<Message, axum::Error>>),
+    Incoming(Option<Result<Incoming, WsError>>),
     /// Writing failed: the connection is gone.
-    WriteFailed(axum::Error),
+    WriteFailed(std::io::Error),
     /// A producer found the outbound queue full: the client does not read fast enough.
     Overflowed,
 }
 
-/// Frames taken from the outbound queue and not yet handed to the socket.
+/// Frames taken from the outbound queue and not yet fully written.
 #[derive(Default)]
 pub(super) struct Writer {
     /// Empty (no allocation) between bursts.
     batch: Vec<Bytes>,
-    /// How many of `batch` the socket has taken.
+    /// How many of `batch` are fully written.
     sent: usize,
-    /// Frames were handed to the socket since its last flush.
-    unflushed: bool,
+    /// Bytes of `batch[sent]` (header included) already written.
+    offset: usize,
 }
 
 impl Writer {
     /// Writes as much as the socket takes, then polls it for the client's next message.
-    pub(super) fn poll(&mut self, ws: &mut WebSocket, outbound: &Outbound, cx: &mut Context<'_>) -> Poll<SocketEvent> {
+    pub(super) fn poll<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        ws: &mut WebSocket<IO>,
+        outbound: &Outbound,
+        cx: &mut Context<'_>,
+    ) -> Poll<SocketEvent> {
         if let Poll::Ready(event) = self.poll_write(ws, outbound, cx) {
             return Poll::Ready(event);
         }
-        Pin::new(ws).poll_next(cx).map(SocketEvent::Incoming)
+        ws.poll_next(cx).map(SocketEvent::Incoming)
     }
 
-    /// `Ready` only for a failure; `Pending` once the queue is empty and flushed, or the socket is full.
-    fn poll_write(&mut self, ws: &mut WebSocket, outbound: &Outbound, cx: &mut Context<'_>) -> Poll<SocketEvent> {
+    /// `Ready` only for a failure; `Pending` once the queue is empty and written, or the socket is full.
+    fn poll_write<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        ws: &mut WebSocket<IO>,
+        outbound: &Outbound,
+        cx: &mut Context<'_>,
+    ) -> Poll<SocketEvent> {
         loop {
-            if self.sent == self.batch.len() {
-                self.batch = Vec::new();
-                self.sent = 0;
-                match outbound.poll_frames(cx, &mut self.batch, WRITE_BATCH) {
-                    Poll::Ready(Ready::Overflowed) => return Poll::Ready(SocketEvent::Overflowed),
-                    Poll::Ready(Ready::Frames) => continue,
-                    Poll::Pending if self.unflushed => match Pin::new(&mut *ws).poll_flush(cx) {
-                        Poll::Ready(Ok(())) => {
-                            self.unflushed = false;
-                            return Poll::Pending;
-                        }
-                        Poll::Ready(Err(error)) => return Poll::Ready(SocketEvent::WriteFailed(error)),
-                        Poll::Pending => return Poll::Pending,
-                    },
+            if self.offset == 0 {
+                // Between frames: a pong goes out here, never inside a message.
+                match ws.poll_write_control(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(error)) => return Poll::Ready(SocketEvent::WriteFailed(error)),
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            match Pin::new(&mut *ws).poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
+            if self.sent == self.batch.len() {
+                self.batch = Vec::new();
+                self.sent = 0;
+                match outbound.poll_frames(cx, &mut self.batch, 2 * WRITE_BATCH) {
+                    Poll::Ready(Ready::Overflowed) => return Poll::Ready(SocketEvent::Overflowed),
+                    Poll::Ready(Ready::Frames) => continue,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            let pending = &self.batch[self.sent..];
+            let written = match ws.poll_write_texts(cx, pending, self.offset) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(SocketEvent::WriteFailed(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(written)) => written,
                 Poll::Ready(Err(error)) => return Poll::Ready(SocketEvent::WriteFailed(error)),
                 Poll::Pending => return Poll::Pending,
+            };
+            let (done, offset) = advance(pending, self.offset, written);
+            metrics::counter!("livebaton_frames_out_total").increment(done as u64);
+            // Release each frame once written: a broadcast's bytes are shared, the last holder frees them.
+            for frame in &mut self.batch[self.sent..self.sent + done] {
+                *frame = Bytes::new();
             }
-            let frame = std::mem::take(&mut self.batch[self.sent]);
-            self.sent += 1;
-            let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-            metrics::counter!("livebaton_frames_out_total").increment(1);
-            if let Err(error) = Pin::new(&mut *ws).start_send(Message::Text(text)) {
-                return Poll::Ready(SocketEvent::WriteFailed(error));
-            }
-            self.unflushed = true;
+            self.sent += done;
+            self.offset = offset;
         }
     }
 
-    /// The frames taken from the queue but not sent, for the last flush before closing.
-    pub(super) fn unsent(&mut self) -> Vec<Bytes> {
+    /// Finishes the frame being written, if one is half-written, and returns the frames taken from the queue but not
+    /// started, for the last writes before closing.
+    pub(super) async fn finish<IO: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        ws: &mut WebSocket<IO>,
+    ) -> std::io::Result<Vec<Bytes>> {
+        while self.offset > 0 {
+            let pending = &self.batch[self.sent..self.sent + 1];
+            let written = std::future::poll_fn(|cx| ws.poll_write_texts(cx, pending, self.offset)).await?;
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            let (done, offset) = advance(pending, self.offset, written);
+            self.sent += done;
+            self.offset = offset;
+        }
         let mut batch = std::mem::take(&mut self.batch);
         batch.drain(..self.sent);
         self.sent = 0;
-        batch
+        Ok(batch)
     }
 }
