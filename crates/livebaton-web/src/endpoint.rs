@@ -85,7 +85,7 @@ pub struct LiveEndpoint {
 pub(crate) struct OpenSocket(Arc<AtomicUsize>);
 
 impl OpenSocket {
-    fn new(open: &Arc<AtomicUsize>) -> Self {
+    pub(crate) fn new(open: &Arc<AtomicUsize>) -> Self {
         open.fetch_add(1, Ordering::Relaxed);
         OpenSocket(open.clone())
     }
