@@ -5,14 +5,14 @@
 //! [`LiveEndpoint::accept`] with the user, or refuses with 403.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::response::Response;
 use base64::Engine;
-use tokio::sync::watch;
 
 use crate::channel::{Router, SocketInfo, UserInfo};
 use crate::config::SocketConfig;
+use crate::connections::Connections;
 use crate::socket::serve;
 use crate::websocket::{Upgrade, WebSocket};
 
@@ -69,70 +69,49 @@ fn split_authority(authority: &str) -> (&str, Option<&str>) {
 pub struct LiveEndpoint {
     router: Arc<Router>,
     config: Arc<SocketConfig>,
-    shutdown: watch::Receiver<bool>,
     next_connection: Arc<AtomicU64>,
     /// Makes connection ids unique across processes: on several nodes they are presence keys in shared rosters, so
     /// two nodes' first sockets must not both be `…-1`.
     connection_prefix: Arc<str>,
-    /// Sockets being served right now (for metrics and for waiting at shutdown).
-    open: Arc<AtomicUsize>,
-    /// User ids whose sockets must close (1001), as Phoenix's `"disconnect"` broadcast on a socket id. A broadcast
-    /// channel: kicks are rare and every socket listens, so one shared ring beats a registry of sockets.
-    kicks: tokio::sync::broadcast::Sender<Arc<str>>,
-}
-
-/// Counts a socket as open while it lives.
-pub(crate) struct OpenSocket(Arc<AtomicUsize>);
-
-impl OpenSocket {
-    pub(crate) fn new(open: &Arc<AtomicUsize>) -> Self {
-        open.fetch_add(1, Ordering::Relaxed);
-        OpenSocket(open.clone())
-    }
-}
-
-impl Drop for OpenSocket {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+    /// The sockets being served right now: counted for metrics and for waiting at shutdown, and told to close by a
+    /// shutdown or a kick (Phoenix's `"disconnect"` broadcast on a socket id).
+    connections: Arc<Connections>,
 }
 
 /// Tells every socket of an endpoint to close (1001) and release its presences at once.
 #[derive(Clone)]
-pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+pub struct ShutdownHandle(Arc<Connections>);
 
 impl ShutdownHandle {
-    /// Starts the shutdown.
+    /// Starts the shutdown: every open socket closes, and sockets that open from now on close at once.
     pub fn shutdown(&self) {
-        let _ = self.0.send(true);
+        self.0.stop_all();
     }
 }
 
 impl LiveEndpoint {
     /// An endpoint serving `router` with `config`, and the handle that shuts its sockets down.
     pub fn new(router: Router, config: SocketConfig) -> (Self, ShutdownHandle) {
-        let (sender, receiver) = watch::channel(false);
+        let connections = Arc::new(Connections::default());
         let endpoint = LiveEndpoint {
             router: Arc::new(router),
             config: Arc::new(config),
-            shutdown: receiver,
             next_connection: Arc::new(AtomicU64::new(1)),
             connection_prefix: process_unique_prefix().into(),
-            open: Arc::new(AtomicUsize::new(0)),
-            kicks: tokio::sync::broadcast::channel(64).0,
+            connections: connections.clone(),
         };
-        (endpoint, ShutdownHandle(Arc::new(sender)))
+        (endpoint, ShutdownHandle(connections))
     }
 
     /// Closes every socket of user `user_id` with 1001 (for example when they sign out); their presences leave at
     /// once and their clients reconnect (and must authenticate again).
     pub fn disconnect_user(&self, user_id: &str) {
-        let _ = self.kicks.send(Arc::from(user_id));
+        self.connections.kick(user_id);
     }
 
     /// Number of sockets being served.
     pub fn open_sockets(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
+        self.connections.len()
     }
 
     /// The socket settings.
@@ -145,13 +124,10 @@ impl LiveEndpoint {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let connection_id = format!("{}-{id:x}", self.connection_prefix);
         let info = SocketInfo { connection_id: Arc::from(connection_id), user: Arc::new(user) };
-        let (router, config, shutdown) = (self.router.clone(), self.config.clone(), self.shutdown.clone());
-        let open = self.open.clone();
-        let kicks = self.kicks.subscribe();
+        let (router, config, connections) = (self.router.clone(), self.config.clone(), self.connections.clone());
         upgrade.accept("phoenix", move |io| {
-            let open = OpenSocket::new(&open);
             let socket = WebSocket::new(io, config.max_frame_bytes);
-            serve(socket, router, info, config, shutdown, kicks, open)
+            serve(socket, router, info, config, connections)
         })
     }
 }

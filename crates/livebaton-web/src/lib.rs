@@ -7,6 +7,7 @@
 pub mod channel;
 pub mod channels;
 pub mod config;
+mod connections;
 pub mod endpoint;
 pub mod live;
 mod outbound;

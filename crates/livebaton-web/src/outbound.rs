@@ -22,6 +22,15 @@ pub(crate) enum Ready {
     Overflowed,
 }
 
+/// Why the connection must close, told through its queue (see [`crate::connections`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The server is shutting down.
+    Shutdown,
+    /// The user was disconnected (signed out).
+    Kicked,
+}
+
 /// Why a frame was not queued.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -48,12 +57,14 @@ struct State {
     waker: Option<Waker>,
     overflowed: bool,
     closed: bool,
+    /// Set once by a shutdown or a kick; the connection closes with 1001.
+    stop: Option<Stop>,
 }
 
 impl Outbound {
     /// A queue of at most `limit` frames (at least one).
     pub(crate) fn new(limit: usize) -> Arc<Self> {
-        let state = State { frames: VecDeque::new(), waker: None, overflowed: false, closed: false };
+        let state = State { frames: VecDeque::new(), waker: None, overflowed: false, closed: false, stop: None };
         Arc::new(Outbound { state: Mutex::new(state), space: Notify::new(), limit: limit.max(1) })
     }
 
@@ -138,6 +149,26 @@ impl Outbound {
             return Vec::new();
         }
         std::mem::take(&mut state.frames).into()
+    }
+
+    /// Tells the connection to close (the first reason wins), waking its task whatever it is waiting for.
+    pub(crate) fn stop(&self, reason: Stop) {
+        let mut state = self.lock();
+        state.stop.get_or_insert(reason);
+        wake(&mut state);
+    }
+
+    /// The reason to close once [`Outbound::stop`] was called, or registers the caller to be woken by it. Polled on
+    /// every wake-up of the connection's task, so the stop reaches it even while its socket takes no writes.
+    pub(crate) fn poll_stop(&self, cx: &mut Context<'_>) -> Poll<Stop> {
+        let mut state = self.lock();
+        if let Some(stop) = state.stop {
+            return Poll::Ready(stop);
+        }
+        if !state.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            state.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Ends the queue: later pushes are refused as [`Refused::Closed`] and waiting producers give up.
@@ -240,6 +271,18 @@ mod tests {
         assert_eq!(outbound.len(), 0);
         assert_eq!(outbound.push(frame(1)), Err(Refused::Closed));
         assert_eq!(outbound.push_waiting(frame(2), Duration::from_secs(1)).await, Err(Refused::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_stop_wakes_the_connection_and_stays() {
+        let outbound = Outbound::new(4);
+        let stopper = outbound.clone();
+        let waiting = tokio::spawn(async move { std::future::poll_fn(|cx| outbound.poll_stop(cx)).await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no stop yet");
+        stopper.stop(Stop::Kicked);
+        stopper.stop(Stop::Shutdown);
+        assert_eq!(waiting.await.unwrap(), Stop::Kicked, "woken, with the first reason");
     }
 
     #[tokio::test]

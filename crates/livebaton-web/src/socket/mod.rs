@@ -13,15 +13,14 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use self::channels::Channels;
 use self::writer::{SocketEvent, Writer};
 use crate::channel::{Router, SocketInfo, Termination};
 use crate::config::SocketConfig;
-use crate::endpoint::OpenSocket;
-use crate::outbound::Outbound;
+use crate::connections::{Connections, Registration};
+use crate::outbound::{Outbound, Stop};
 use crate::protocol::{Frame, PHOENIX_TOPIC, ReplyStatus, encode_push, encode_reply, events};
 use crate::rate::{EventRate, RateDecision};
 use crate::websocket::{Incoming, ProtocolError, WebSocket, WsError};
@@ -83,11 +82,10 @@ pub(crate) fn serve<IO: Io>(
     router: Arc<Router>,
     info: SocketInfo,
     config: Arc<SocketConfig>,
-    shutdown: watch::Receiver<bool>,
-    kicks: broadcast::Receiver<Arc<str>>,
-    open: OpenSocket,
+    connections: Arc<Connections>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let outbound = Outbound::new(config.outbound_queue);
+    let registration = connections.register(Arc::from(info.user.id.as_str()), outbound.clone());
     let rate = EventRate::new(
         config.events_per_second,
         config.event_burst,
@@ -95,8 +93,8 @@ pub(crate) fn serve<IO: Io>(
         std::time::Instant::now(),
     );
     let channels = Channels::new(info.clone(), router, outbound.clone(), config.max_channels);
-    let connection = Connection { info, config, outbound, channels, rate, _open: open };
-    connection.run(ws, shutdown, kicks)
+    let connection = Connection { info, config, outbound, channels, rate, _registration: registration };
+    connection.run(ws)
 }
 
 struct Connection {
@@ -105,20 +103,14 @@ struct Connection {
     outbound: Arc<Outbound>,
     channels: Channels,
     rate: EventRate,
-    _open: OpenSocket,
+    _registration: Registration,
 }
 
 impl Connection {
     /// Not an `async fn`, for the reason given on [`serve`].
     #[allow(clippy::manual_async_fn)]
-    fn run<IO: Io>(
-        mut self,
-        mut ws: WebSocket<IO>,
-        mut shutdown: watch::Receiver<bool>,
-        mut kicks: broadcast::Receiver<Arc<str>>,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    fn run<IO: Io>(mut self, mut ws: WebSocket<IO>) -> impl Future<Output = ()> + Send + 'static {
         async move {
-            let mut kicks_open = true;
             // The code of the client's close frame, once it sent one (answered in `finish`).
             let mut client_close: Option<Option<u16>> = None;
             let mut writer = Writer::default();
@@ -127,22 +119,15 @@ impl Connection {
             let idle = tokio::time::sleep_until(last_frame + self.config.idle_timeout);
             tokio::pin!(idle);
             let close: Option<Close> = loop {
-                // Biased, in this order: shutdown and kicks first; then the socket (writes, then the client's next
+                // Biased, in this order: a stop (shutdown or kick) first; then the socket (writes, then the client's next
                 // message) ahead of the channels, so a burst of broadcasts cannot starve the writes and fill the
                 // outbound queue; a client's own frames are rate-limited.
                 tokio::select! {
                     biased;
-                    _ = shutdown.changed() => {
-                        break Some(Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown))
-                    }
-                    kicked = kicks.recv(), if kicks_open => match kicked {
-                        Ok(kicked) if *kicked == *self.info.user.id => {
-                            break Some(Close::new(close_codes::GOING_AWAY, "disconnected by the server", Termination::Shutdown))
-                        }
-                        Err(broadcast::error::RecvError::Closed) => kicks_open = false,
-                        // Someone else's kick, or kicks missed while busy (they are rare: nothing to resync).
-                        _ => {}
-                    },
+                    stop = std::future::poll_fn(|cx| self.outbound.poll_stop(cx)) => break Some(match stop {
+                        Stop::Shutdown => Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown),
+                        Stop::Kicked => Close::new(close_codes::GOING_AWAY, "disconnected by the server", Termination::Shutdown),
+                    }),
                     event = std::future::poll_fn(|cx| writer.poll(&mut ws, &self.outbound, cx)) => {
                         let incoming = match event {
                             SocketEvent::Incoming(incoming) => incoming,
@@ -302,19 +287,17 @@ mod tests {
 
     /// Every connection's task holds this future for as long as the connection lives, so its size is a per-connection
     /// cost: a once-per-connection `.await` written inline in the loop (rather than boxed, as `finish` is) adds its
-    /// whole state to every idle connection (the close handshake's was 720 bytes). 800 bytes were measured with this pipe
+    /// whole state to every idle connection (the close handshake's was 720 bytes). 600 bytes were measured with this pipe
     /// (the server's upgraded connection adds about 40); tokio rounds a task up to a multiple of 128 bytes.
     #[test]
     fn the_connection_task_stays_small() {
         let user = UserInfo { id: "1".into(), name: "Alice".into(), email: String::new(), role: "editor".into() };
         let info = SocketInfo { connection_id: Arc::from("c-1"), user: Arc::new(user) };
-        let (_shutdown, shutdown) = watch::channel(false);
-        let kicks = broadcast::channel(1).1;
-        let open = crate::endpoint::OpenSocket::new(&Arc::default());
+        let connections = Arc::new(Connections::default());
         let (io, _client) = tokio::io::duplex(64);
         let config = Arc::new(SocketConfig::default());
-        let task = serve(WebSocket::new(io, 1024), Arc::new(Router::new()), info, config, shutdown, kicks, open);
+        let task = serve(WebSocket::new(io, 1024), Arc::new(Router::new()), info, config, connections);
         let size = std::mem::size_of_val(&task);
-        assert!(size <= 832, "the connection's future is {size} bytes");
+        assert!(size <= 640, "the connection's future is {size} bytes");
     }
 }
