@@ -98,7 +98,9 @@ impl SessionStats {
     pub async fn track_anonymous(&self, session_id: &str, mut meta: Meta) -> Result<TrackGuard, PresenceError> {
         meta.insert("type".into(), json!("anonymous"));
         meta.insert("session_id".into(), json!(session_id));
-        meta.entry("connected_at").or_insert_with(|| json!(now_ms()));
+        if !meta.contains_key("connected_at") {
+            meta.insert("connected_at".into(), json!(now_ms()));
+        }
         self.presence.track(ADMIN_SESSIONS, &format!("anonymous:{session_id}"), meta).await
     }
 
@@ -110,7 +112,9 @@ impl SessionStats {
         meta.insert("type".into(), json!("authenticated"));
         meta.insert("user_id".into(), json!(user.id));
         meta.insert("user_email".into(), json!(user.email));
-        meta.entry("connected_at").or_insert_with(|| json!(now_ms()));
+        if !meta.contains_key("connected_at") {
+            meta.insert("connected_at".into(), json!(now_ms()));
+        }
         self.presence.track(ADMIN_SESSIONS, &format!("user:{}", user.id), meta).await
     }
 

@@ -256,3 +256,23 @@ async fn topics_are_independent() {
     assert_eq!(presence.topic_count(), 1, "an emptied topic is forgotten");
     assert_eq!(keys(&presence.list("room:b")), ["bob"]);
 }
+
+/// A tracked meta is kept trimmed: it lives as long as the entry, so spare room would be paid by every member of
+/// every room (a `Meta` built field by field has room for four).
+#[tokio::test(start_paused = true)]
+async fn a_tracked_meta_keeps_no_spare_room() {
+    let presence = tracker(0, 0);
+    let mut fields = meta("Alice");
+    fields.insert("joined_at".into(), serde_json::json!(1));
+    assert!(fields.capacity() > 2, "built field by field");
+    let guard = presence.track("room", "alice", fields).await.unwrap();
+    let first = |list: livebaton::presence::PresenceList| list.metas().next().map(|(_, meta)| meta.clone()).unwrap();
+    let entry = first(presence.list("room"));
+    assert_eq!((entry.fields.len(), entry.fields.capacity()), (2, 2));
+    let mut fields = meta("Alice");
+    fields.insert("status".into(), serde_json::json!("away"));
+    fields.insert("joined_at".into(), serde_json::json!(1));
+    guard.update(fields).unwrap();
+    let entry = first(presence.list("room"));
+    assert_eq!((entry.fields.len(), entry.fields.capacity()), (3, 3), "an update is trimmed too");
+}

@@ -13,6 +13,7 @@
 
 mod backend;
 mod change;
+mod meta;
 mod redis;
 pub mod replica;
 mod shapes;
@@ -257,7 +258,7 @@ impl Presence {
             return self.track_shared(own.clone(), topic, key, meta, tab_id).await;
         }
         let request =
-            JoinRequest { key: Arc::from(key), fields: Arc::new(meta), tab_id: tab_id.map(Arc::from), seq: None };
+            JoinRequest { key: Arc::from(key), fields: meta.into_kept(), tab_id: tab_id.map(Arc::from), seq: None };
         let mut inner = self.shared.lock();
         let joined = inner.state.join(topic, request);
         let topic: Arc<str> = Arc::from(topic);
@@ -278,7 +279,7 @@ impl Presence {
     ) -> Result<TrackGuard, PresenceError> {
         let topic: Arc<str> = Arc::from(topic);
         let key: Arc<str> = Arc::from(key);
-        let fields = state::without_reserved_keys(Arc::new(meta));
+        let fields = state::without_reserved_keys(meta.into_kept());
         let tab: Option<Arc<str>> = tab_id.map(Arc::from);
         let (id, phx_ref, member, known_ver, floor) = {
             let mut inner = self.shared.lock();
@@ -664,7 +665,7 @@ impl TrackGuard {
     /// [`PresenceError::NotTracked`] if the entry is gone.
     pub fn update(&self, meta: Meta) -> Result<(), PresenceError> {
         let mut inner = self.shared.lock();
-        let change = inner.state.update(&self.topic, self.id, Arc::new(meta))?;
+        let change = inner.state.update(&self.topic, self.id, meta.into_kept())?;
         if let Some(entry) = inner.state.entry(&self.topic, self.id) {
             if let Some(member) = &entry.member {
                 self.shared.backend.submit(OwnOp::Update {

@@ -13,8 +13,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Application metadata of a presence entry (a JSON object).
-pub type Meta = serde_json::Map<String, serde_json::Value>;
+pub use super::meta::Meta;
 
 /// Keys the tracker writes itself; values an application puts under these names are replaced.
 pub const RESERVED_META_KEYS: [&str; 3] = ["phx_ref", "phx_ref_prev", "seq"];

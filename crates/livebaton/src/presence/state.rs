@@ -203,7 +203,7 @@ impl TopicRoster {
 
 /// The tracker owns `phx_ref`, `phx_ref_prev` and `seq`: values an application supplied under those names are dropped.
 pub(crate) fn without_reserved_keys(mut fields: Arc<Meta>) -> Arc<Meta> {
-    if RESERVED_META_KEYS.iter().any(|key| fields.contains_key(*key)) {
+    if RESERVED_META_KEYS.iter().any(|key| fields.contains_key(key)) {
         let fields = Arc::make_mut(&mut fields);
         for key in RESERVED_META_KEYS {
             fields.remove(key);
