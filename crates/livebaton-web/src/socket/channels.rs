@@ -50,8 +50,8 @@ async fn next_broadcast(mut subscription: Subscription) -> (Received, Subscripti
 
 /// The boxes a joined channel's subscriptions are received in.
 ///
-/// A fresh vector, not `collect()`: collecting in place keeps the subscriptions' own, larger allocation (heaptrack: 200
-/// bytes for a room's one subscription) for the small boxes, for as long as the channel stays joined.
+/// A fresh vector, not `collect()`: collecting in place keeps the subscriptions' own allocation (48 bytes each) for the
+/// 16-byte boxes, for as long as the channel stays joined. A small saving (32 bytes a room join), but for free.
 fn receiving(subscriptions: Vec<Subscription>) -> Vec<Receiving> {
     let mut receiving = Vec::with_capacity(subscriptions.len());
     receiving
