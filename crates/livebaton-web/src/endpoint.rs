@@ -13,6 +13,7 @@ use base64::Engine;
 use crate::channel::{Router, SocketInfo, UserInfo};
 use crate::config::SocketConfig;
 use crate::connections::Connections;
+use crate::outbound::Outbound;
 use crate::socket::serve;
 use crate::websocket::{Upgrade, WebSocket};
 
@@ -124,10 +125,14 @@ impl LiveEndpoint {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let connection_id = format!("{}-{id:x}", self.connection_prefix);
         let info = SocketInfo { connection_id: Arc::from(connection_id), user: Arc::new(user) };
-        let (router, config, connections) = (self.router.clone(), self.config.clone(), self.connections.clone());
+        let (router, config) = (self.router.clone(), self.config.clone());
+        // Registered now, before the upgrade completes, so that a kick or a shutdown meanwhile reaches this socket too
+        // (its task finds the stop on its first poll).
+        let outbound = Outbound::new(config.outbound_queue);
+        let registration = self.connections.register(Arc::from(info.user.id.as_str()), outbound.clone());
         upgrade.accept("phoenix", move |io| {
             let socket = WebSocket::new(io, config.max_frame_bytes);
-            serve(socket, router, info, config, connections)
+            serve(socket, router, info, config, outbound, registration)
         })
     }
 }

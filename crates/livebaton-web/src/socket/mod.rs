@@ -19,7 +19,7 @@ use self::channels::Channels;
 use self::writer::{SocketEvent, Writer};
 use crate::channel::{Router, SocketInfo, Termination};
 use crate::config::SocketConfig;
-use crate::connections::{Connections, Registration};
+use crate::connections::Registration;
 use crate::outbound::{Outbound, Stop};
 use crate::protocol::{Frame, PHOENIX_TOPIC, ReplyStatus, encode_push, encode_reply, events};
 use crate::rate::{EventRate, RateDecision};
@@ -71,8 +71,8 @@ impl Close {
     }
 }
 
-/// Serves one upgraded WebSocket until it closes, the server shuts down, or a limit is hit. `open` counts the socket as
-/// open for as long as it is served.
+/// Serves one upgraded WebSocket until it closes, the server shuts down, or a limit is hit. `outbound` is the queue the
+/// socket's `registration` in its endpoint stops it through (a shutdown or a kick); both were made before the upgrade.
 ///
 /// A plain function returning one `async move` block, and no `async fn` layers: rustc keeps an `async fn`'s arguments
 /// twice in its state (as captured and as moved into the body), and every connection's task holds that state for the
@@ -82,10 +82,9 @@ pub(crate) fn serve<IO: Io>(
     router: Arc<Router>,
     info: SocketInfo,
     config: Arc<SocketConfig>,
-    connections: Arc<Connections>,
+    outbound: Arc<Outbound>,
+    registration: Registration,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let outbound = Outbound::new(config.outbound_queue);
-    let registration = connections.register(Arc::from(info.user.id.as_str()), outbound.clone());
     let rate = EventRate::new(
         config.events_per_second,
         config.event_burst,
@@ -197,7 +196,13 @@ impl Connection {
         termination: Termination,
     ) {
         if let Some(code) = client_close {
-            let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(code, "")).await;
+            let answer = async {
+                // A half-written frame is finished first: the close frame must not land inside it.
+                if writer.finish(&mut ws).await.is_ok() {
+                    let _ = ws.close(code, "").await;
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_WAIT, answer).await;
         }
         if let Some(close) = close {
             let goodbye = async {
@@ -293,10 +298,13 @@ mod tests {
     fn the_connection_task_stays_small() {
         let user = UserInfo { id: "1".into(), name: "Alice".into(), email: String::new(), role: "editor".into() };
         let info = SocketInfo { connection_id: Arc::from("c-1"), user: Arc::new(user) };
-        let connections = Arc::new(Connections::default());
+        let connections = Arc::new(crate::connections::Connections::default());
+        let outbound = Outbound::new(8);
+        let registration = connections.register(Arc::from("1"), outbound.clone());
         let (io, _client) = tokio::io::duplex(64);
         let config = Arc::new(SocketConfig::default());
-        let task = serve(WebSocket::new(io, 1024), Arc::new(Router::new()), info, config, connections);
+        let router = Arc::new(Router::new());
+        let task = serve(WebSocket::new(io, 1024), router, info, config, outbound, registration);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 640, "the connection's future is {size} bytes");
     }

@@ -43,13 +43,12 @@ impl Decoder {
     pub fn decode(&mut self, bytes: &mut [u8]) -> Result<(usize, Option<Incoming>), ProtocolError> {
         let mut consumed = 0;
         loop {
-            let budget = self.max_message - self.fragments.as_ref().map_or(0, |fragments| fragments.bytes.len());
-            let header = parse_header(&bytes[consumed..], budget).map_err(|error| match error {
-                // Name the limit, not what was left of it after earlier fragments.
-                ProtocolError::TooBig { .. } => ProtocolError::TooBig { limit: self.max_message },
-                error => error,
-            })?;
-            let Some(header) = header else { return Ok((consumed, None)) };
+            let Some(header) = parse_header(&bytes[consumed..], self.max_message)? else { return Ok((consumed, None)) };
+            // A fragmented message counts whole; control frames between its fragments do not count (RFC 6455 §5.4).
+            let so_far = self.fragments.as_ref().map_or(0, |fragments| fragments.bytes.len());
+            if !header.opcode.is_control() && so_far + header.payload_len > self.max_message {
+                return Err(ProtocolError::TooBig { limit: self.max_message });
+            }
             let end = consumed + header.header_len + header.payload_len;
             if bytes.len() < end {
                 return Ok((consumed, None));
@@ -161,6 +160,13 @@ mod tests {
         assert_eq!(decoder.decode(&mut first).unwrap().1, None);
         let mut second = client_frame(0x80, b"78901", MASK);
         assert_eq!(decoder.decode(&mut second), Err(ProtocolError::TooBig { limit: 10 }));
+        // A control frame between the fragments does not count toward the message.
+        let mut decoder = Decoder::new(10);
+        let mut bytes = client_frame(0x01, b"123456789", MASK);
+        bytes.extend(client_frame(0x89, b"ping!", MASK));
+        bytes.extend(client_frame(0x80, b"0", MASK));
+        let (messages, _) = decode_all(&mut decoder, bytes).unwrap();
+        assert_eq!(messages, vec![Incoming::Ping(b"ping!".to_vec()), Incoming::Text("1234567890".into())]);
         let mut single = client_frame(0x81, &[b'a'; 11], MASK);
         assert_eq!(Decoder::new(10).decode(&mut single), Err(ProtocolError::TooBig { limit: 10 }));
         let mut exact = client_frame(0x81, &[b'a'; 10], MASK);

@@ -202,7 +202,8 @@ pub(crate) fn parse_close(payload: &[u8]) -> Result<Option<u16>, ProtocolError> 
         [_] => Err(ProtocolError::BadClose),
         [high, low, reason @ ..] => {
             let code = u16::from_be_bytes([*high, *low]);
-            let valid = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
+            // The codes RFC 6455 §7.4.1 defines for the wire and IANA registered since (1012–1014), and the private ranges.
+            let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             if !valid || std::str::from_utf8(reason).is_err() {
                 return Err(ProtocolError::BadClose);
             }
@@ -298,6 +299,8 @@ pub(crate) mod tests {
         assert_eq!(parse_close(&[]), Ok(None));
         assert_eq!(parse_close(&[3]), Err(ProtocolError::BadClose));
         assert_eq!(parse_close(&1005u16.to_be_bytes()), Err(ProtocolError::BadClose));
+        assert_eq!(parse_close(&1013u16.to_be_bytes()), Ok(Some(1013)));
+        assert_eq!(parse_close(&1015u16.to_be_bytes()), Err(ProtocolError::BadClose));
         assert_eq!(parse_close(&[0x03, 0xE8, 0xFF]), Err(ProtocolError::BadClose));
     }
 

@@ -106,21 +106,35 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> WebSocket<IO> {
     }
 
     /// Answers a ping at the next frame boundary. Only the latest ping needs an answer (RFC 6455 §5.5.3), so a client
-    /// sending pings faster than it reads replaces its pong and cannot grow this.
+    /// sending pings faster than it reads replaces its pong and cannot grow this. A pong already half-written is
+    /// finished first: the new one follows it.
     pub fn queue_pong(&mut self, payload: &[u8]) {
-        self.control = Some((encode_frame(Opcode::Pong, payload), 0));
+        let pong = encode_frame(Opcode::Pong, payload);
+        match &mut self.control {
+            Some((frames, written)) if *written > 0 => {
+                frames.truncate(control_frame_len(frames));
+                frames.extend_from_slice(&pong);
+            }
+            _ => self.control = Some((pong, 0)),
+        }
     }
 
-    /// Writes the queued control frame, if any. Call it only between frames (the writer does).
+    /// Writes the queued control frames, if any. Call it only between frames (the writer does).
     pub fn poll_write_control(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while let Some((frame, written)) = &mut self.control {
-            if *written == frame.len() {
+        while let Some((frames, written)) = &mut self.control {
+            if *written == frames.len() {
                 self.control = None;
                 break;
             }
-            match ready!(Pin::new(&mut self.io).poll_write(cx, &frame[*written..]))? {
+            match ready!(Pin::new(&mut self.io).poll_write(cx, &frames[*written..]))? {
                 0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 n => *written += n,
+            }
+            // Keep the frame being written at the front, so a new pong knows what must be finished.
+            let first = control_frame_len(frames);
+            if *written >= first && *written < frames.len() {
+                frames.drain(..first);
+                *written -= first;
             }
         }
         Poll::Ready(Ok(()))
@@ -156,8 +170,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> WebSocket<IO> {
         Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
     }
 
-    /// Writes whole text frames and waits until the kernel has taken them (for the last frames before closing).
+    /// Writes whole text frames and waits until the kernel has taken them (for the last frames before closing). Call
+    /// it only between frames: a queued pong goes first.
     pub async fn write_texts(&mut self, payloads: &[Bytes]) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_write_control(cx)).await?;
         let (mut sent, mut offset) = (0, 0);
         while sent < payloads.len() {
             let written = std::future::poll_fn(|cx| self.poll_write_texts(cx, &payloads[sent..], offset)).await?;
@@ -183,6 +199,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> WebSocket<IO> {
         while self.io.read(&mut sink).await? > 0 {}
         Ok(())
     }
+}
+
+/// The length of the first of `frames`, whole server control frames (unmasked, at most 125 bytes of payload).
+fn control_frame_len(frames: &[u8]) -> usize {
+    2 + usize::from(frames[1] & 0x7F)
 }
 
 /// Where a writer stands after the kernel took `written` more bytes of `payloads`' frames, starting `offset` bytes

@@ -145,3 +145,34 @@ async fn closing_sends_the_code_and_reason_then_waits_for_the_client_to_close() 
     drop(client);
     closing.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_half_written_pong_is_finished_before_the_next_one() {
+    // A pipe of 5 bytes: the first pong (10 bytes) goes out in part, then the socket is full.
+    let (server, mut client) = duplex(5);
+    let mut ws = WebSocket::new(server, 1024);
+    ws.queue_pong(b"abcdefgh");
+    let waker = std::task::Waker::noop();
+    assert!(ws.poll_write_control(&mut Context::from_waker(waker)).is_pending(), "the pipe takes 5 of 10 bytes");
+    // Two more pings meanwhile: the half-written pong stays whole, only the latest new one follows it.
+    ws.queue_pong(b"XY");
+    ws.queue_pong(b"Z");
+    let writer = tokio::spawn(async move {
+        std::future::poll_fn(|cx| ws.poll_write_control(cx)).await.unwrap();
+        ws.write_texts(&[Bytes::from_static(b"text")]).await.unwrap();
+    });
+    assert_eq!(server_frame(&mut client).await, (0xA, b"abcdefgh".to_vec()));
+    assert_eq!(server_frame(&mut client).await, (0xA, b"Z".to_vec()));
+    assert_eq!(server_frame(&mut client).await, (0x1, b"text".to_vec()));
+    writer.await.unwrap();
+}
+
+#[tokio::test]
+async fn queued_pongs_go_out_before_the_last_text_frames() {
+    let (server, mut client) = duplex(4096);
+    let mut ws = WebSocket::new(server, 1024);
+    ws.queue_pong(b"p");
+    ws.write_texts(&[Bytes::from_static(b"last")]).await.unwrap();
+    assert_eq!(server_frame(&mut client).await, (0xA, b"p".to_vec()));
+    assert_eq!(server_frame(&mut client).await, (0x1, b"last".to_vec()));
+}
