@@ -29,6 +29,8 @@ pub(crate) enum Stop {
     Shutdown,
     /// The user was disconnected (signed out).
     Kicked,
+    /// A producer found the queue full: the client does not read fast enough.
+    Overflowed,
 }
 
 /// Why a frame was not queued.
@@ -158,12 +160,16 @@ impl Outbound {
         wake(&mut state);
     }
 
-    /// The reason to close once [`Outbound::stop`] was called, or registers the caller to be woken by it. Polled on
-    /// every wake-up of the connection's task, so the stop reaches it even while its socket takes no writes.
+    /// The reason to close once [`Outbound::stop`] was called or the queue overflowed, or registers the caller to be
+    /// woken by either. Polled on every wake-up of the connection's task, so both reach it even while its socket takes
+    /// no writes (then the writer does not come back for more frames, where [`Outbound::poll_frames`] would tell).
     pub(crate) fn poll_stop(&self, cx: &mut Context<'_>) -> Poll<Stop> {
         let mut state = self.lock();
         if let Some(stop) = state.stop {
             return Poll::Ready(stop);
+        }
+        if state.overflowed {
+            return Poll::Ready(Stop::Overflowed);
         }
         if !state.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
             state.waker = Some(cx.waker().clone());
@@ -283,6 +289,19 @@ mod tests {
         stopper.stop(Stop::Kicked);
         stopper.stop(Stop::Shutdown);
         assert_eq!(waiting.await.unwrap(), Stop::Kicked, "woken, with the first reason");
+    }
+
+    #[tokio::test]
+    async fn an_overflow_stops_the_connection_without_waiting_for_the_writer() {
+        let outbound = Outbound::new(1);
+        let waiting = {
+            let outbound = outbound.clone();
+            tokio::spawn(async move { std::future::poll_fn(|cx| outbound.poll_stop(cx)).await })
+        };
+        tokio::task::yield_now().await;
+        outbound.push(frame(0)).unwrap();
+        assert_eq!(outbound.push(frame(1)), Err(Refused::Full));
+        assert_eq!(waiting.await.unwrap(), Stop::Overflowed);
     }
 
     #[tokio::test]

@@ -776,3 +776,40 @@ async fn pings_are_answered_and_fragments_reassembled() {
     let reply: Value = serde_json::from_slice(&reply).unwrap();
     assert_eq!(reply, json!([null, "9", "phoenix", "phx_reply", {"status": "ok", "response": {}}]));
 }
+
+/// A client that keeps sending but stops reading is cut off as a slow consumer once its queue overflows, also while
+/// its socket takes no more writes (the overflow must not wait for the writer to run dry). Its presence then goes.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_while_its_socket_is_full() {
+    let presence = PresenceConfig { leave_grace: Duration::ZERO, ..Default::default() };
+    let config = SocketConfig {
+        outbound_queue: 64,
+        events_per_second: 1_000_000,
+        event_burst: 1_000_000,
+        ..SocketConfig::default()
+    };
+    let server = start_with(presence, config).await;
+    let mut stream = raw::connect(&server).await;
+    stream.write_all(&raw::masked(0x81, br#"["1","1","test:a","phx_join",{}]"#)).await.unwrap();
+    stream.write_all(&raw::masked(0x81, br#"["2","2","room:slow","phx_join",{}]"#)).await.unwrap();
+    let present = || !server.engine.presence.list("room:slow").is_empty();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !present() {
+        assert!(tokio::time::Instant::now() < deadline, "joined the room");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // 50 frames of 1 KiB a time, fewer than the queue holds: only once the kernel's buffers are full (this client
+    // reads nothing) do they pile up in the queue and overflow it.
+    let flood = raw::masked(0x81, br#"["1","3","test:a","flood",{"n":50}]"#);
+    while present() {
+        assert!(tokio::time::Instant::now() < deadline, "the slow consumer was not cut off");
+        if stream.write_all(&flood).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    while present() {
+        assert!(tokio::time::Instant::now() < deadline, "the slow consumer's presence stayed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
