@@ -115,8 +115,11 @@ impl FromIterator<(String, Value)> for Meta {
 
 impl From<serde_json::Map<String, Value>> for Meta {
     fn from(map: serde_json::Map<String, Value>) -> Self {
-        // A `serde_json::Map` iterates in key order already.
-        Meta { fields: map.into_iter().collect() }
+        // Inserted one by one rather than assumed sorted: with serde_json's `preserve_order` feature (which any crate
+        // in a build can turn on) a map iterates in insertion order.
+        let mut meta: Meta = map.into_iter().collect();
+        meta.shrink_to_fit();
+        meta
     }
 }
 
