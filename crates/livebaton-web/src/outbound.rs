@@ -13,15 +13,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-/// What [`Outbound::poll_frames`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Ready {
-    /// At least one frame was moved into the caller's batch.
-    Frames,
-    /// A producer found the queue full: the client does not read fast enough.
-    Overflowed,
-}
-
 /// Why the connection must close, told through its queue (see [`crate::connections`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {
@@ -121,12 +112,10 @@ impl Outbound {
         }
     }
 
-    /// Moves up to `max` queued frames into `batch`, or registers the caller to be woken when there are some.
-    pub(crate) fn poll_frames(&self, cx: &mut Context<'_>, batch: &mut Vec<Bytes>, max: usize) -> Poll<Ready> {
+    /// Moves up to `max` queued frames into `batch`, or registers the caller to be woken when there are some. An
+    /// overflow is reported by [`Outbound::poll_stop`], which the connection polls on every wake-up.
+    pub(crate) fn poll_frames(&self, cx: &mut Context<'_>, batch: &mut Vec<Bytes>, max: usize) -> Poll<()> {
         let mut state = self.lock();
-        if state.overflowed {
-            return Poll::Ready(Ready::Overflowed);
-        }
         if state.frames.is_empty() {
             if !state.waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
                 state.waker = Some(cx.waker().clone());
@@ -141,7 +130,7 @@ impl Outbound {
         }
         drop(state);
         self.space.notify_waiters();
-        Poll::Ready(Ready::Frames)
+        Poll::Ready(())
     }
 
     /// Takes every queued frame (to flush them before the close frame), unless the client overflowed its queue.
@@ -208,10 +197,18 @@ mod tests {
         Bytes::from(vec![n])
     }
 
-    async fn next_batch(outbound: &Outbound) -> (Ready, Vec<Bytes>) {
+    async fn next_batch(outbound: &Outbound) -> Vec<Bytes> {
         let mut batch = Vec::new();
-        let ready = std::future::poll_fn(|cx| outbound.poll_frames(cx, &mut batch, 64)).await;
-        (ready, batch)
+        std::future::poll_fn(|cx| outbound.poll_frames(cx, &mut batch, 64)).await;
+        batch
+    }
+
+    /// The stop the connection would see now, if any.
+    fn stopped(outbound: &Outbound) -> Option<Stop> {
+        match outbound.poll_stop(&mut Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(stop) => Some(stop),
+            Poll::Pending => None,
+        }
     }
 
     #[tokio::test]
@@ -220,9 +217,7 @@ mod tests {
         for n in 0..3 {
             outbound.push(frame(n)).unwrap();
         }
-        let (ready, batch) = next_batch(&outbound).await;
-        assert_eq!(ready, Ready::Frames);
-        assert_eq!(batch, vec![frame(0), frame(1), frame(2)]);
+        assert_eq!(next_batch(&outbound).await, vec![frame(0), frame(1), frame(2)]);
         assert_eq!(outbound.len(), 0);
     }
 
@@ -233,7 +228,7 @@ mod tests {
         outbound.push(frame(1)).unwrap();
         assert_eq!(outbound.push(frame(2)), Err(Refused::Full));
         assert_eq!(outbound.len(), 2, "the refused frame is not queued");
-        assert_eq!(next_batch(&outbound).await.0, Ready::Overflowed);
+        assert_eq!(stopped(&outbound), Some(Stop::Overflowed));
         assert!(outbound.take_all().is_empty(), "nothing is flushed to a client that does not read");
     }
 
@@ -244,8 +239,7 @@ mod tests {
         let reader = tokio::spawn(async move { next_batch(&outbound).await });
         tokio::task::yield_now().await;
         producer.push(frame(7)).unwrap();
-        let (ready, batch) = reader.await.unwrap();
-        assert_eq!((ready, batch), (Ready::Frames, vec![frame(7)]));
+        assert_eq!(reader.await.unwrap(), vec![frame(7)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -256,9 +250,9 @@ mod tests {
         let waiting = tokio::spawn(async move { producer.push_waiting(frame(1), Duration::from_secs(5)).await });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "a full queue makes the producer wait");
-        assert_eq!(next_batch(&outbound).await.1, vec![frame(0)]);
+        assert_eq!(next_batch(&outbound).await, vec![frame(0)]);
         assert_eq!(waiting.await.unwrap(), Ok(()));
-        assert_eq!(next_batch(&outbound).await.1, vec![frame(1)]);
+        assert_eq!(next_batch(&outbound).await, vec![frame(1)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -266,7 +260,7 @@ mod tests {
         let outbound = Outbound::new(1);
         outbound.push(frame(0)).unwrap();
         assert_eq!(outbound.push_waiting(frame(1), Duration::from_secs(5)).await, Err(Refused::Full));
-        assert_eq!(next_batch(&outbound).await.0, Ready::Overflowed);
+        assert_eq!(stopped(&outbound), Some(Stop::Overflowed));
     }
 
     #[tokio::test]
@@ -310,9 +304,9 @@ mod tests {
         for n in 0..100 {
             outbound.push(frame(n)).unwrap();
         }
-        let (_, batch) = next_batch(&outbound).await;
+        let batch = next_batch(&outbound).await;
         assert_eq!(batch.len(), 64);
-        let (_, batch) = next_batch(&outbound).await;
+        let batch = next_batch(&outbound).await;
         assert_eq!(batch.len(), 36);
         assert_eq!(outbound.lock().frames.capacity(), 0, "the drained queue releases its slots");
     }

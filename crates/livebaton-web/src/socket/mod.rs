@@ -43,9 +43,6 @@ pub mod close_codes {
     pub const INVALID_DATA: u16 = 1007;
 }
 
-/// The close reason for a client whose outbound queue overflowed.
-const SLOW_CONSUMER: &str = "slow consumer: too many unsent messages";
-
 /// How long the connection spends flushing and sending its close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
@@ -129,14 +126,11 @@ impl Connection {
                     stop = std::future::poll_fn(|cx| self.outbound.poll_stop(cx)) => break Some(match stop {
                         Stop::Shutdown => Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown),
                         Stop::Kicked => Close::new(close_codes::GOING_AWAY, "disconnected by the server", Termination::Shutdown),
-                        Stop::Overflowed => Close::new(close_codes::POLICY, SLOW_CONSUMER, Termination::Closed),
+                        Stop::Overflowed => Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed),
                     }),
                     event = std::future::poll_fn(|cx| writer.poll(&mut ws, &self.outbound, cx)) => {
                         let incoming = match event {
                             SocketEvent::Incoming(incoming) => incoming,
-                            SocketEvent::Overflowed => {
-                                break Some(Close::new(close_codes::POLICY, SLOW_CONSUMER, Termination::Closed));
-                            }
                             SocketEvent::WriteFailed(error) => {
                                 tracing::info!(user = %self.info.user.id, %error, "socket write failed; closing");
                                 break None;

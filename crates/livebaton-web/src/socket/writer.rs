@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::outbound::{Outbound, Ready};
+use crate::outbound::Outbound;
 use crate::websocket::{Incoming, WRITE_BATCH, WebSocket, WsError, advance};
 
 /// What the socket has for the connection.
@@ -20,8 +20,6 @@ pub(super) enum SocketEvent {
     Incoming(Option<Result<Incoming, WsError>>),
     /// Writing failed: the connection is gone.
     WriteFailed(std::io::Error),
-    /// A producer found the outbound queue full: the client does not read fast enough.
-    Overflowed,
 }
 
 /// Frames taken from the outbound queue and not yet fully written.
@@ -69,8 +67,7 @@ impl Writer {
                 self.batch = Vec::new();
                 self.sent = 0;
                 match outbound.poll_frames(cx, &mut self.batch, 2 * WRITE_BATCH) {
-                    Poll::Ready(Ready::Overflowed) => return Poll::Ready(SocketEvent::Overflowed),
-                    Poll::Ready(Ready::Frames) => continue,
+                    Poll::Ready(()) => continue,
                     Poll::Pending => return Poll::Pending,
                 }
             }
