@@ -742,9 +742,53 @@ describe('socket protocol', { timeout: TEST_TIMEOUT }, () => {
     assert.notEqual(rejoin[0], join[0], 'a new join ref');
 
     second.reply(rejoin, 'ok', { rendered: { regions: { main: '<div id="main" data-lb-region>back</div>' } } });
+    // The page's form is offered to the fresh view first (form recovery); its answer completes the rejoin.
+    const recovery = await second.frame('event');
+    assert.deepEqual(recovery[4], { type: 'change', event: 'validate', value: 'title=&other=a+b%26c&body=x' });
+    second.reply(recovery, 'ok', { regions: {} });
     await page.waitForSelector('body[data-lb-state=joined]');
     assert.equal(await page.isHidden('#lb-status'), true);
     assert.equal(await page.textContent('#main'), 'back');
+  });
+
+  test('a rejoin offers what the user typed to the fresh view before its render replaces the page', async () => {
+    await page.goto(`${server.base}/page`);
+    const first = await server.nextConnection();
+    await first.acceptJoin({ rendered: { regions: {} } });
+    await page.waitForSelector('body[data-lb-state=joined]');
+    await page.fill('#title', 'typed');
+    const change = await first.frame('event');
+    first.reply(change, 'ok', { regions: { edit: formWith('typed') } }); // acknowledged: the server had it
+    await page.evaluate(() => {
+      document.getElementById('edit').setAttribute('phx-auto-recover', 'recover');
+      document.activeElement.blur(); // a focused input keeps its value through patches: not what is tested here
+    });
+
+    first.ws.terminate();
+    const second = await server.nextConnection();
+    const rejoin = await second.frame('phx_join');
+    second.reply(rejoin, 'ok', { rendered: { regions: { edit: formWith('from the fresh view') } } });
+    const recovery = await second.frame('event');
+    assert.deepEqual(recovery[4], { type: 'change', event: 'recover', value: 'title=typed&other=a+b%26c&body=x' });
+    // Until the view answered, the page keeps what the user typed and is not live yet.
+    await page.waitForTimeout(100);
+    assert.equal(await page.inputValue('#title'), 'typed');
+    assert.equal(await state(), 'reconnecting');
+    // The join's render, then the recovery's answer, in one go.
+    second.reply(recovery, 'ok', { regions: { edit: formWith('typed (recovered)') }, flash: { info: 'Back' } });
+    await page.waitForSelector('body[data-lb-state=joined]');
+    assert.equal(await page.inputValue('#title'), 'typed (recovered)');
+    assert.equal(await page.textContent('#lb-flash .flash-info'), 'Back ×');
+
+    // phx-auto-recover="ignore" opts out: the next rejoin shows the fresh view at once.
+    await page.evaluate(() => document.getElementById('edit').setAttribute('phx-auto-recover', 'ignore'));
+    second.ws.terminate();
+    const third = await server.nextConnection();
+    const again = await third.frame('phx_join');
+    third.reply(again, 'ok', { rendered: { regions: { edit: formWith('fresh') } } });
+    await page.waitForFunction(() => document.getElementById('title').value === 'fresh');
+    assert.equal(await state(), 'joined');
+    assert.equal(await third.frames.seen((frame) => frame[3] === 'event', 300), false, 'no recovery was sent');
   });
 
   test('a crashed view (phx_error) is rejoined on the same socket; stale frames are ignored', async () => {
@@ -758,6 +802,9 @@ describe('socket protocol', { timeout: TEST_TIMEOUT }, () => {
     await page.waitForSelector('body[data-lb-state=reconnecting]');
     assert.equal(await page.textContent('#lb-status'), 'Reconnecting\u2026');
     connection.reply(rejoin, 'ok', { rendered: { regions: { main: '<div id="main" data-lb-region>rejoined</div>' } } });
+    const recovery = await connection.frame('event');
+    assert.equal(recovery[0], rejoin[0], 'the recovery goes to the new join');
+    connection.reply(recovery, 'ok', { regions: {} });
     await page.waitForSelector('body[data-lb-state=joined]');
     // A frame of the old join must not be applied.
     connection.send([join[0], null, join[2], 'diff', { regions: { main: '<div id="main" data-lb-region>stale</div>' } }]);
@@ -778,6 +825,7 @@ describe('socket protocol', { timeout: TEST_TIMEOUT }, () => {
     assert.equal(first[3], 'heartbeat');
     assert.deepEqual(first[4], {});
     await second.acceptJoin({ rendered: { regions: {} } });
+    second.reply(await second.frame('event'), 'ok', { regions: {} }); // the form's recovery
     await page.waitForSelector('body[data-lb-state=joined]');
   });
 

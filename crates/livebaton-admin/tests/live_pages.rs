@@ -267,3 +267,107 @@ async fn writes_from_elsewhere_reach_the_owner_and_a_discard_reaches_spectators(
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!(stored.title, "Theirs wins");
 }
+
+/// `form(title)` as a page that showed row version `version` sends it (the form's hidden `_lock_version`).
+fn form_at(title: &str, version: i64) -> Value {
+    json!(format!("{}&_lock_version={version}", form(title).as_str().unwrap()))
+}
+
+/// Form recovery: after a rejoin (server restart, crash, lost connection) the browser offers what its page showed to
+/// the fresh view as `recover`. It becomes the owner's draft only while the session has none, never from a spectator.
+#[tokio::test]
+async fn a_rejoined_owner_gets_back_what_the_page_showed_and_nothing_else_changes() {
+    let Scene { server, alice, bob, record, .. } = scene().await;
+    let view = "record_edit";
+    let target = livebaton::editing::EditTarget::data(record.id);
+
+    let (mut alice_page, regions) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
+    assert!(region(&regions, "record-editor").contains("name=\"_lock_version\""), "the form carries its version");
+
+    // What Alice's page showed before it lost its view comes back as her draft, based on the version it showed.
+    let reply =
+        event(&mut alice_page, view, "change", "recover", form_at("Typed before the restart", record.lock_version))
+            .await;
+    assert_eq!(reply["flash"]["info"], "Your unsaved changes are back.", "{reply}");
+    assert!(reply["regions"]["record-editor"].as_str().unwrap().contains("Typed before the restart"), "{reply}");
+    let draft = server.state.engine.editing.get_draft(target).expect("the recovered values are the draft");
+    assert_eq!((draft.params["title"].as_str(), draft.base_lock_version), (Some("Typed before the restart"), 1));
+
+    // A spectator's recovery changes nothing (its form was read-only), nor does a second one once a draft exists.
+    let (mut bob_page, regions) = open(&server, &bob, view, &edit_params(&record), "tab-b").await;
+    assert!(region(&regions, "record-editor").contains("Typed before the restart"), "Bob sees the draft");
+    let reply = event(&mut bob_page, view, "change", "recover", form_at("Bob's old page", record.lock_version)).await;
+    assert!(reply["flash"].is_null(), "{reply}");
+    let reply = event(&mut alice_page, view, "change", "recover", form_at("An older page", record.lock_version)).await;
+    assert!(reply["flash"].is_null(), "{reply}");
+    let draft = server.state.engine.editing.get_draft(target).unwrap();
+    assert_eq!(draft.params["title"], "Typed before the restart", "the draft is unchanged");
+
+    // Saved as usual.
+    let reply = event(&mut alice_page, view, "submit", "save", form_at("Typed before the restart", 1)).await;
+    assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!((stored.title.as_str(), stored.lock_version), ("Typed before the restart", record.lock_version + 1));
+
+    // A page that shows the row as stored (nothing typed; the form sends `false` where the row has `false`) makes
+    // no draft when it recovers.
+    let shown =
+        form_at("Typed before the restart", 2).as_str().unwrap().replace("slug=", &format!("slug={}", stored.slug));
+    let reply = event(&mut alice_page, view, "change", "recover", json!(shown)).await;
+    assert!(reply["flash"].is_null(), "{reply}");
+    assert!(server.state.engine.editing.get_draft(target).is_none(), "no draft from an untouched form");
+
+    // After a restart another page may rejoin first and own the form: a spectator's recovery is held, and it says so.
+    let held = || form_at("Bob's held page", 2);
+    let reply = event(&mut bob_page, view, "change", "recover", held()).await;
+    let message = reply["flash"]["error"].as_str().unwrap_or_else(|| panic!("a notice: {reply}"));
+    assert!(message.contains("Alice is editing") && message.contains("kept on this page"), "{message}");
+    assert!(server.state.engine.editing.get_draft(target).is_none(), "a spectator makes no draft");
+    // Someone else's draft replaces held values, and the page says so.
+    event(&mut alice_page, view, "change", "draft", form_at("Alice again", 2)).await;
+    diff_containing(&mut bob_page, view, "your earlier unsaved changes are gone").await;
+    let reply = event(&mut alice_page, view, "submit", "save", form_at("Alice again", 2)).await;
+    assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
+    // Held again; promoted while the session has no draft, the held values become the draft.
+    event(&mut bob_page, view, "change", "recover", form_at("Bob's held page", 3)).await;
+    let left = alice_page.push(&format!("lv:{view}"), "phx_leave", json!({})).await;
+    assert_eq!(left[4]["status"], "ok");
+    let diff = diff_containing(&mut bob_page, view, "Your unsaved changes are back.").await;
+    assert!(diff.to_string().contains("Bob&#39;s held page") || diff.to_string().contains("Bob's held page"), "{diff}");
+    let draft = server.state.engine.editing.get_draft(target).expect("Bob's held values are the draft");
+    assert_eq!((draft.params["title"].as_str(), draft.base_lock_version), (Some("Bob's held page"), 3));
+}
+
+/// A recovery over a row that was saved while the page was away shows the conflict at once, keeps the recovered
+/// values, and never overwrites the other save unless the user says so.
+#[tokio::test]
+async fn a_recovery_over_a_row_saved_meanwhile_conflicts_instead_of_overwriting() {
+    let Scene { server, alice, record, .. } = scene().await;
+    let view = "record_edit";
+    let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
+    let uri = format!("/api/entities/article/records/{}", record.id);
+    let body = json!({"title": "Saved while away", "lock_version": record.lock_version, "data": {"category": "news"}});
+    let written = server.api(Method::PUT, &uri, &server.token(&admin), Some(body)).await;
+    assert_eq!(written.status, 200, "{}", written.text);
+
+    let (mut page, regions) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
+    assert!(region(&regions, "record-editor").contains("Saved while away"), "the fresh view shows the row");
+    let reply = event(&mut page, view, "change", "recover", form_at("Typed before", record.lock_version)).await;
+    let message = reply["flash"]["error"].as_str().unwrap_or_else(|| panic!("a warning: {reply}"));
+    assert!(message.contains("saved meanwhile"), "{message}");
+    let editor = reply["regions"]["record-editor"].as_str().unwrap();
+    assert!(editor.contains("Someone else saved this record"), "the conflict shows at once: {editor}");
+    assert!(editor.contains("value=\"Typed before\""), "the recovered values stay in the form: {editor}");
+
+    // A plain save conflicts: the other save stays.
+    let reply = event(&mut page, view, "submit", "save", form_at("Typed before", record.lock_version)).await;
+    assert!(reply["flash"]["error"].as_str().unwrap().contains("Not saved"), "{reply}");
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(stored.title, "Saved while away");
+
+    // Overwriting is the user's explicit choice.
+    let reply = event(&mut page, view, "click", "overwrite", json!({})).await;
+    assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!((stored.title.as_str(), stored.lock_version), ("Typed before", record.lock_version + 2));
+}

@@ -759,15 +759,41 @@
   }
 
   function joined(response) {
+    // A rejoin (server restarted, view crashed, connection lost): before the fresh view's render replaces the page,
+    // what the user typed is offered to it first, as LiveView's form recovery does.
+    var captured = live.everJoined ? forms.captureForRecovery() : [];
     live.joined = true;
     live.everJoined = true;
     live.reconnectAttempts = 0;
     live.rejoinAttempts = 0;
+    if (captured.length === 0) {
+      joinComplete(response, []);
+      return;
+    }
+    var ref = live.joinRef;
+    var replies = [];
+    var waiting = captured.length;
+    captured.forEach(function (saved, index) {
+      push('event', { type: 'change', event: saved.event, value: saved.value }, function (status, reply) {
+        if (status !== 'ok' && reply.reason === 'disconnected') return; // the page stays as it is until a rejoin
+        replies[index] = status === 'ok' ? reply : null;
+        if (status !== 'ok') eventRefused(reply);
+        waiting -= 1;
+        if (waiting === 0 && live.joined && live.joinRef === ref) joinComplete(response, replies);
+      });
+    });
+  }
+
+  /** Shows the joined view's render, then what the view answered to the recovered forms (same tick: no flicker). */
+  function joinComplete(response, recovered) {
     hideStatus();
     applyDiff({
       regions: response.rendered && response.rendered.regions,
       title: response.title,
       flash: response.flash,
+    });
+    recovered.forEach(function (reply) {
+      if (reply) applyDiff(reply);
     });
     if (live.leaving) return;
     setState('joined');
@@ -1036,6 +1062,28 @@
       });
     }
 
+    /**
+     * Form recovery: the values of every form in the page the user can edit (an `id`, a `phx-change`, and a control
+     * that is not disabled), each with the event that offers them to a fresh view: `phx-auto-recover`, else
+     * `phx-change`. `phx-auto-recover="ignore"` opts a form out. The view decides what to keep (a collaborative form
+     * keeps them only while no newer draft exists).
+     */
+    function captureForRecovery() {
+      var root = document.getElementById('lb-root');
+      if (!root) return [];
+      var captured = [];
+      Array.prototype.forEach.call(root.querySelectorAll('form[phx-change][id]'), function (form) {
+        var event = form.getAttribute('phx-auto-recover') || form.getAttribute('phx-change');
+        if (!event || event === 'ignore') return;
+        var editableControl = function (control) {
+          return control.type !== 'hidden' && editable(control);
+        };
+        if (!Array.prototype.some.call(form.elements, editableControl)) return;
+        captured.push({ event: event, value: serialize(form, '') });
+      });
+      return captured;
+    }
+
     function flushUnsent() {
       Array.from(unsentForms).forEach(function (form) {
         if (!form.isConnected) unsentForms.delete(form);
@@ -1106,6 +1154,7 @@
       onLeave: onLeave,
       onSubmit: onSubmit,
       hasPendingEdit: hasPendingEdit,
+      captureForRecovery: captureForRecovery,
       flushUnsent: flushUnsent,
     };
   })();

@@ -1,4 +1,6 @@
-// A live page survives a server restart: it says it is reconnecting, comes back by itself, and is live again.
+// A live page survives a server restart: it says it is reconnecting, comes back by itself, and is live again; what
+// an editor typed before the restart (the server kept it as a draft in memory, gone with the process) comes back
+// through form recovery.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
@@ -20,6 +22,7 @@ import {
   waitRole,
   waitText,
   waitUntil,
+  waitFlash,
   waitValue,
 } from './support.mjs';
 
@@ -87,5 +90,36 @@ describe('reconnect', () => {
     const watcher = await gotoLive(bob.page, server, editPath('article', record.id));
     await waitRole(watcher, 'spectator');
     await waitValue(watcher.getByLabel('Summary'), 'Typed while the server was down');
+  });
+
+  test('a draft the restart lost comes back from the owner\'s page, and saves', { timeout: 60_000 }, async () => {
+    const api = await apiClient(server, ADMIN);
+    const record = await freshArticle(api, 'Recovered after a restart');
+    const alice = await signIn(browser, server, ALICE);
+    contexts.push(alice.context);
+    const form = await gotoLive(alice.page, server, editPath('article', record.id));
+    await waitRole(form, 'owner');
+    await form.getByLabel('Summary').fill('Typed before the restart');
+    await form.getByLabel('Title').click();
+    // The server has it: a spectator sees it. Then the spectator goes, so Alice is the only one to rejoin.
+    const bob = await signIn(browser, server, BOB);
+    const watcher = await gotoLive(bob.page, server, editPath('article', record.id));
+    await waitValue(watcher.getByLabel('Summary'), 'Typed before the restart');
+    await bob.context.close();
+
+    await server.stop();
+    await waitUntil(async () => (await liveState(form)) === 'reconnecting', { message: 'data-lb-state=reconnecting' });
+    await server.start();
+    await waitJoined(form, 20_000);
+    await waitRole(form, 'owner');
+    await waitFlash(form, 'info', 'Your unsaved changes are back.');
+    assert.equal(await form.getByLabel('Summary').inputValue(), 'Typed before the restart');
+    assert.equal(await form.getByLabel('Title').inputValue(), 'Recovered after a restart');
+
+    await form.getByRole('button', { name: 'Save' }).click();
+    await waitFlash(form, 'info', 'Saved.');
+    const stored = await (await apiClient(server, ADMIN)).record('article', record.id);
+    assert.equal(stored.data.summary, 'Typed before the restart');
+    assert.equal(stored.lock_version, record.lock_version + 1);
   });
 });

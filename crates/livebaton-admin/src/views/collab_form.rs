@@ -9,13 +9,23 @@ use livebaton::pubsub::Broadcast;
 use livebaton_content::ValidationErrors;
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::LiveSocket;
+use maud::{Markup, html};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::ViewContext;
 use super::collab::{Collab, SessionEvent, refused};
+use super::markup::form_text;
 use crate::content::ContentError;
+
+/// The form field holding the row version the form's values came from.
+pub const VERSION_FIELD: &str = "_lock_version";
+
+/// The row version a submitted form says its values came from.
+pub fn shown_version(form: &Value) -> Option<i64> {
+    form_text(form, VERSION_FIELD).trim().parse().ok()
+}
 
 /// A kind of row a collaborative form edits.
 pub trait Editable: Send + Sync + 'static {
@@ -29,6 +39,10 @@ pub trait Editable: Send + Sync + 'static {
 
     /// The row's version.
     fn lock_version(row: &Self::Row) -> i64;
+
+    /// `values` as they would be stored (validated and normalised: a form's `"false"` is the row's `false`), or `None`
+    /// when they are invalid. Tells a form that was only looked at from one that was typed in.
+    fn normalized(&self, values: &Self::Values) -> Option<Value>;
 
     /// The row as stored now (`None` if it is gone or the database failed).
     fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Self::Row) -> BoxFuture<'a, Option<Self::Row>>;
@@ -74,6 +88,10 @@ pub struct CollabForm<E: Editable> {
     pub conflict: Option<E::Row>,
     /// The page's place in the editing session.
     pub collab: Collab,
+    /// Recovered values (with the row version they came from) that this page could not make the draft because
+    /// someone else rejoined first and holds the baton: they become the draft if this page is promoted while the
+    /// session still has none (see [`CollabForm::recover`]).
+    held: Option<(E::Values, Option<i64>)>,
     user_name: String,
 }
 
@@ -88,6 +106,7 @@ impl<E: Editable> CollabForm<E> {
             errors: ValidationErrors::default(),
             conflict: None,
             collab,
+            held: None,
             user_name,
         };
         if let Some(draft) = draft {
@@ -137,6 +156,56 @@ impl<E: Editable> CollabForm<E> {
                 socket.put_flash("error", refused(&not_owner));
                 false
             }
+        }
+    }
+
+    /// The hidden field that carries [`CollabForm::values_version`] in the form, so a recovery after a rejoin says
+    /// which row version the page's values came from (Rails' optimistic-locking field, under a name no row has).
+    pub fn version_field(&self) -> Markup {
+        html! { input type="hidden" name=(VERSION_FIELD) value=(self.values_version); }
+    }
+
+    /// Form recovery (the client's `recover` event after a rejoin): `values` are what the page showed before it lost
+    /// its view, `shown_version` the row version they came from (the form's `_lock_version` field). They become this
+    /// owner's draft only when the session has none: a draft that outlived the old view (the same tab reclaiming its
+    /// place, or a promoted spectator's) is newer than anything the page held. When the row was saved meanwhile the
+    /// conflict shows at once; the draft keeps the old version as its base, so no save overwrites that write
+    /// unasked. A recovery with nothing typed changes nothing.
+    ///
+    /// After a restart the page that rejoins first owns the form, which may not be the page that owned it before. A
+    /// spectator's recovery is therefore held, and the user told so: it becomes the draft if the page is promoted
+    /// while the session still has none, and is dropped, with a notice, as soon as someone else's draft appears.
+    pub fn recover(&mut self, values: E::Values, shown_version: Option<i64>, socket: &mut LiveSocket) {
+        let unchanged = match (self.editable.normalized(&values), self.editable.normalized(&self.values)) {
+            (Some(recovered), Some(shown)) => recovered == shown,
+            _ => serde_json::to_value(&values).ok() == serde_json::to_value(&self.values).ok(),
+        };
+        if unchanged || self.collab.has_draft() {
+            return;
+        }
+        if !self.collab.is_owner() {
+            self.held = Some((values, shown_version));
+            socket.put_flash(
+                "error",
+                format!(
+                    "{}. Your unsaved changes are kept on this page and come back if you get to edit before anyone \
+                     changes the form.",
+                    self.collab.read_only_message()
+                ),
+            );
+            return;
+        }
+        let current = E::lock_version(&self.row);
+        self.values_version = shown_version.unwrap_or(current);
+        if !self.publish(values, socket) {
+            return;
+        }
+        if self.values_version != current {
+            self.conflict = Some(self.row.clone());
+            let noun = self.editable.noun();
+            socket.put_flash("error", format!("Your unsaved changes are back, but this {noun} was saved meanwhile."));
+        } else {
+            socket.put_flash("info", "Your unsaved changes are back.");
         }
     }
 
@@ -203,8 +272,19 @@ impl<E: Editable> CollabForm<E> {
     /// made elsewhere.
     pub async fn handle_info(&mut self, context: &ViewContext, message: &Broadcast, socket: &mut LiveSocket) {
         match self.collab.handle(message) {
-            SessionEvent::Nothing | SessionEvent::Promoted(None) => {}
-            SessionEvent::Draft(draft) | SessionEvent::Promoted(Some(draft)) => self.show_draft(&draft),
+            SessionEvent::Nothing => {}
+            SessionEvent::Promoted(None) => {
+                if let Some((values, shown_version)) = self.held.take() {
+                    self.recover(values, shown_version, socket);
+                }
+            }
+            SessionEvent::Draft(draft) | SessionEvent::Promoted(Some(draft)) => {
+                if self.held.take().is_some() {
+                    let by = &draft.updated_by.name;
+                    self.collab.notice = Some(format!("{by} changed the form: your earlier unsaved changes are gone."));
+                }
+                self.show_draft(&draft);
+            }
             SessionEvent::DraftEnded => {
                 if let Some(fresh) = self.editable.reload(context, &self.row).await {
                     self.show_row(fresh);

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::ViewContext;
 use super::collab::Collab;
-use super::collab_form::{CollabForm, Editable};
+use super::collab_form::{CollabForm, Editable, shown_version};
 use super::markup::{field_errors, form_text, id_param, role_of, to_html};
 use crate::content::ContentError;
 use crate::storage::Entity;
@@ -90,6 +90,10 @@ impl Editable for EntityKind {
 
     fn lock_version(row: &Entity) -> i64 {
         row.lock_version
+    }
+
+    fn normalized(&self, values: &EntityInput) -> Option<Value> {
+        serde_json::to_value(livebaton_content::validate_entity(values).ok()?).ok()
     }
 
     fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Entity) -> BoxFuture<'a, Option<Entity>> {
@@ -252,6 +256,10 @@ impl LiveView for EntityForm {
                         form.save(&self.context, socket, None).await;
                     }
                 }
+                "recover" => {
+                    let values = entity_input(value, &form.values);
+                    form.recover(values, shown_version(value), socket);
+                }
                 "add_field" | "remove_field" | "move_up" | "move_down" => {
                     let mut values = form.values.clone();
                     if edit_fields(&mut values, name, value) || !form.is_owner() {
@@ -293,8 +301,9 @@ impl LiveView for EntityForm {
                         }
                     }
                 }
-                form #entity-form phx-change="draft" phx-submit="save" novalidate {
+                form #entity-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate {
                     fieldset disabled[read_only] {
+                        (form.version_field())
                         div.grid2 {
                             div {
                                 label for="entity-display-name" { "Display name" }

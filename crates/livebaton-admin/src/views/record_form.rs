@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::ViewContext;
 use super::collab::Collab;
-use super::collab_form::{CollabForm, Editable};
+use super::collab_form::{CollabForm, Editable, shown_version};
 use super::fields::{record_input, record_inputs, record_values, value_text};
 use super::markup::{role_of, to_html};
 use super::record_show::record_of;
@@ -38,6 +38,11 @@ impl Editable for RecordOf {
 
     fn lock_version(row: &Record) -> i64 {
         row.lock_version
+    }
+
+    fn normalized(&self, values: &RecordInput) -> Option<Value> {
+        let valid = livebaton_content::validate_record(&self.0.fields_definition, values).ok()?;
+        serde_json::to_value(valid).ok()
     }
 
     fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Record) -> BoxFuture<'a, Option<Record>> {
@@ -153,6 +158,10 @@ impl LiveView for RecordForm {
                         form.save(&self.context, socket, None).await;
                     }
                 }
+                "recover" => {
+                    let values = record_input(&form.editable.0.fields_definition, value);
+                    form.recover(values, shown_version(value), socket);
+                }
                 other => {
                     form.shared_event(&self.context, other, socket).await;
                 }
@@ -183,8 +192,10 @@ impl LiveView for RecordForm {
             (form.collab.bar())
             div.card #record-editor data-lb-region {
                 @if let Some(current) = &form.conflict { (conflict_panel(entity, &form.values, current)) }
-                form #record-form phx-change="draft" phx-submit="save" novalidate data-lock-version=(form.values_version()) {
+                form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
+                    data-lock-version=(form.values_version()) {
                     fieldset disabled[read_only] {
+                        (form.version_field())
                         (record_inputs(&entity.fields_definition, &form.values, &form.errors))
                         div.actions {
                             button type="submit" { "Save" }
