@@ -321,7 +321,7 @@ async fn a_rejoined_owner_gets_back_what_the_page_showed_and_nothing_else_change
     let held = || form_at("Bob's held page", 2);
     let reply = event(&mut bob_page, view, "change", "recover", held()).await;
     let message = reply["flash"]["error"].as_str().unwrap_or_else(|| panic!("a notice: {reply}"));
-    assert!(message.contains("Alice is editing") && message.contains("kept on this page"), "{message}");
+    assert!(message.starts_with("Alice is editing now. Your unsaved changes are kept on this page"), "{message}");
     assert!(server.state.engine.editing.get_draft(target).is_none(), "a spectator makes no draft");
     // Someone else's draft replaces held values, and the page says so.
     event(&mut alice_page, view, "change", "draft", form_at("Alice again", 2)).await;
@@ -370,4 +370,60 @@ async fn a_recovery_over_a_row_saved_meanwhile_conflicts_instead_of_overwriting(
     assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Typed before", record.lock_version + 2));
+}
+
+/// The entity form as a browser sends it for `entity`, with `display_name` in place of the stored one.
+fn entity_form(entity: &livebaton_admin::storage::Entity, display_name: &str) -> Value {
+    let encode = |text: &str| -> String { text.bytes().map(|byte| format!("%{byte:02X}")).collect() };
+    let mut pairs = vec![
+        ("display_name".to_owned(), display_name.to_owned()),
+        ("display_name_plural".to_owned(), entity.display_name_plural.clone()),
+        ("name".to_owned(), entity.name.clone()),
+        ("status".to_owned(), entity.status.as_str().to_owned()),
+        ("description".to_owned(), entity.description.clone()),
+    ];
+    for (index, field) in entity.fields_definition.iter().enumerate() {
+        pairs.push((format!("fields[{index}][label]"), field.label.clone()));
+        pairs.push((format!("fields[{index}][key]"), field.key.clone()));
+        pairs.push((format!("fields[{index}][type]"), field.field_type.as_str().to_owned()));
+        if field.field_type.has_options() {
+            pairs.push((format!("fields[{index}][options]"), field.options.join(", ")));
+        }
+        pairs.push((format!("fields[{index}][required]"), "false".to_owned()));
+        if field.required {
+            pairs.push((format!("fields[{index}][required]"), "true".to_owned()));
+        }
+    }
+    pairs.push(("_lock_version".to_owned(), entity.lock_version.to_string()));
+    let encoded: Vec<String> =
+        pairs.iter().map(|(name, value)| format!("{}={}", encode(name), encode(value))).collect();
+    json!(encoded.join("&"))
+}
+
+/// The entity form recovers the same way: an untouched form makes no draft, a typed one becomes the owner's draft.
+#[tokio::test]
+async fn the_entity_form_recovers_what_its_page_showed() {
+    let Scene { server, alice, .. } = scene().await;
+    let view = "entity_edit";
+    // An editor may not edit entity definitions: whatever her page sends, her recovery keeps nothing and says nothing.
+    let entity = server.state.store.find_entity_by_name("article").await.unwrap().expect("the demo entity");
+    let (mut editor_page, _) = open(&server, &alice, view, &params(&[("id", entity.id.to_string())]), "tab-e").await;
+    let reply = event(&mut editor_page, view, "change", "recover", entity_form(&entity, "Not hers")).await;
+    assert!(reply["flash"].is_null(), "{reply}");
+    drop(editor_page);
+    let ada = server.user("ada@example.com", "Ada", Role::Admin).await;
+    let target = livebaton::editing::EditTarget::entity(entity.id);
+    let (mut page, regions) = open(&server, &ada, view, &params(&[("id", entity.id.to_string())]), "tab-a").await;
+    assert!(region(&regions, "entity-editor").contains("name=\"_lock_version\""), "the form carries its version");
+
+    let reply = event(&mut page, view, "change", "recover", entity_form(&entity, &entity.display_name)).await;
+    assert!(reply["flash"].is_null(), "{reply}");
+    assert!(server.state.engine.editing.get_draft(target).is_none(), "no draft from an untouched form");
+
+    let reply = event(&mut page, view, "change", "recover", entity_form(&entity, "Recovered article")).await;
+    assert_eq!(reply["flash"]["info"], "Your unsaved changes are back.", "{reply}");
+    let draft = server.state.engine.editing.get_draft(target).expect("the recovered values are the draft");
+    assert_eq!(draft.params["display_name"], "Recovered article");
+    let fields = draft.params["fields_definition"].as_array().expect("the fields came along");
+    assert_eq!(fields.len(), entity.fields_definition.len());
 }

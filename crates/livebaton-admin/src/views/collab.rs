@@ -137,6 +137,11 @@ impl Collab {
         self.joined && self.is_owner
     }
 
+    /// The owner's display name, if anyone holds the baton.
+    pub fn owner_name(&self) -> Option<&str> {
+        self.owner.as_ref().map(|owner| owner.user_name.as_str())
+    }
+
     /// Whether the session has an unsaved draft.
     pub fn has_draft(&self) -> bool {
         self.editing.get_draft(self.target).is_some()

@@ -184,13 +184,16 @@ impl<E: Editable> CollabForm<E> {
             return;
         }
         if !self.collab.is_owner() {
+            if !self.collab.can_edit {
+                return; // never promoted (a viewer's form was read-only): nothing of theirs to keep
+            }
             self.held = Some((values, shown_version));
+            let owner = self.collab.owner_name().unwrap_or("Someone else");
             socket.put_flash(
                 "error",
                 format!(
-                    "{}. Your unsaved changes are kept on this page and come back if you get to edit before anyone \
-                     changes the form.",
-                    self.collab.read_only_message()
+                    "{owner} is editing now. Your unsaved changes are kept on this page and come back if you get to \
+                     edit before anyone changes the form."
                 ),
             );
             return;
