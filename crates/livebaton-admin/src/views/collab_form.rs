@@ -120,11 +120,6 @@ impl<E: Editable> CollabForm<E> {
         self.collab.is_owner()
     }
 
-    /// The row version the form's values came from.
-    pub fn values_version(&self) -> i64 {
-        self.values_version
-    }
-
     fn show_draft(&mut self, draft: &Draft) {
         if let Ok(values) = serde_json::from_value::<E::Values>(draft.params.clone()) {
             self.values = values;
@@ -159,8 +154,8 @@ impl<E: Editable> CollabForm<E> {
         }
     }
 
-    /// The hidden field that carries [`CollabForm::values_version`] in the form, so a recovery after a rejoin says
-    /// which row version the page's values came from (Rails' optimistic-locking field, under a name no row has).
+    /// The hidden field that carries the row version the form's values came from, so a recovery after a rejoin can
+    /// say so (Rails' optimistic-locking field, under a name no row has).
     pub fn version_field(&self) -> Markup {
         html! { input type="hidden" name=(VERSION_FIELD) value=(self.values_version); }
     }

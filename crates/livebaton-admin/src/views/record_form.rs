@@ -192,8 +192,7 @@ impl LiveView for RecordForm {
             (form.collab.bar())
             div.card #record-editor data-lb-region {
                 @if let Some(current) = &form.conflict { (conflict_panel(entity, &form.values, current)) }
-                form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
-                    data-lock-version=(form.values_version()) {
+                form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate {
                     fieldset disabled[read_only] {
                         (form.version_field())
                         (record_inputs(&entity.fields_definition, &form.values, &form.errors))
