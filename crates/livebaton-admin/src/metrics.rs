@@ -42,6 +42,12 @@ fn describe() {
     metrics::describe_counter!("livebaton_frames_out_total", "WebSocket frames sent");
     metrics::describe_counter!("livebaton_joins_refused_total", "Channel joins refused, by kind");
     metrics::describe_counter!("livebaton_events_refused_total", "Client events refused, by reason");
+    metrics::describe_counter!("livebaton_malloc_trims_total", "Times freed heap memory was given back (malloc_trim)");
+    metrics::describe_counter!(
+        "livebaton_malloc_trim_microseconds_total",
+        metrics::Unit::Microseconds,
+        "Time spent giving freed heap memory back"
+    );
     metrics::describe_histogram!(
         "livebaton_owner_handoff_seconds",
         "From an editing roster change to the new owner's page being told it holds the baton"

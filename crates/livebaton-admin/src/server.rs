@@ -41,6 +41,8 @@ fn redact(url: &str) -> String {
 /// # Errors
 /// If start-up fails (database, secret, address in use).
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    crate::allocator::start_trimmer(Duration::from_secs(settings.malloc_trim_secs))
+        .context("starting the malloc-trim thread")?;
     let store = open_store(&settings).await?;
     let secret = secret_key_base(settings.secret_key_base.as_deref(), &settings.data_dir)?;
     let mut engine_config = EngineConfig::default();
