@@ -2,15 +2,29 @@
 
 use anyhow::Context;
 
-/// The `VmRSS` of a process, in KiB.
-pub fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
+/// A process's resident memory, in KiB, and what it is made of (`/proc/<pid>/status`).
+#[derive(Debug, Clone, Copy)]
+pub struct Resident {
+    /// `VmRSS`: all of it.
+    pub total: u64,
+    /// `RssAnon`: the process's own memory (heaps, stacks); what its connections can cost.
+    pub anon: u64,
+    /// `RssFile`: pages of the binary and libraries it ran so far, shared with the page cache. They grow once, when a
+    /// code path runs for the first time, not with every connection.
+    pub file: u64,
+}
+
+pub fn resident_kib(pid: u32) -> anyhow::Result<Resident> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no VmRSS in {path}"))
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {name} in {path}"))
+    };
+    Ok(Resident { total: field("VmRSS:")?, anon: field("RssAnon:")?, file: field("RssFile:")? })
 }
 
 /// CPU seconds a process has used so far, `(user, system)` (`utime` and `stime` of `/proc/<pid>/stat`, all

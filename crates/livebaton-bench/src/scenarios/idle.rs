@@ -5,16 +5,25 @@
 //! ```
 //!
 //! 1. Starts the server (`crate::server`, `--no-demo`) and gets the admin's bearer token with `POST /api/tokens`.
-//! 2. Reads the server's `VmRSS` from `/proc/<pid>/status` (`rss_before_kib`), a second after the sign-in so its
-//!    Argon2 memory is not counted.
-//! 3. Opens `--clients` connections, at most `--concurrency` connecting or joining at a time; each joins `--topic`
+//! 2. Reads the server's memory from `/proc/<pid>/status` a second after the sign-in, so its Argon2 memory is not
+//!    counted (`rss_cold_kib`).
+//! 3. Warm-up (`--warmup`, default 50): that many clients connect and join `<topic>-warmup` all at once, then close;
+//!    after `--settle-secs` + 3 s the baseline is read (`rss_before_kib`, `rss_anon_before_kib`, `rss_file_before_kib`).
+//!    What a server allocates once, on its first traffic, is then not divided among the measured connections: code
+//!    paged in for the first time (`RssFile` grows by 0.2–0.4 MiB), the database pool growing to its limit (two more
+//!    SQLite connections, each a thread with its own allocator arena), tokio's and glibc's per-thread state. The
+//!    warm-up's own connections are gone by then; their freed memory is not reused by the measured ones (the final
+//!    RSS is the same with and without a warm-up, see BENCHMARKS.md), so the warm-up does not flatter the figure.
+//!    `--warmup 0` measures from cold; `kib_per_connection_from_cold` is printed either way.
+//! 4. Opens `--clients` connections, at most `--concurrency` connecting or joining at a time; each joins `--topic`
 //!    (default `room:bench`; all clients are the same user, so each connection is one more presence meta under one
 //!    key), or its own `<topic>-<i>` with `--room-per-client`, or nothing with `--no-join`. Every client keeps
 //!    reading (presence diffs) until the end; with `--heartbeat-secs S` > 0 it also heartbeats.
-//! 4. When every join is acknowledged (or failed), it waits until no client has received a frame for
+//! 5. When every join is acknowledged (or failed), it waits until no client has received a frame for
 //!    `--settle-secs`, reads `VmRSS` (`rss_after_1_kib`), waits `--hold-secs`, reads it again (`rss_after_2_kib`).
-//!    `rss_after_kib` is the larger of the two and `kib_per_connection = (rss_after_kib - rss_before_kib) / clients`.
-//! 5. Prints one JSON line (`{"scenario":"idle","server":"livebaton","clients":N,"rss_before_kib":…,
+//!    `rss_after_kib` is the larger of the two and `kib_per_connection = (rss_after_kib - rss_before_kib) / clients`;
+//!    `anon_kib_per_connection` is the same for `RssAnon`, the process's own memory without the binary's pages.
+//! 6. Prints one JSON line (`{"scenario":"idle","server":"livebaton","clients":N,"rss_before_kib":…,
 //!    "rss_after_kib":…,"kib_per_connection":…, …}`) and a human summary.
 //!
 //! With `--server soketi|sockudo|socketio` the same runs against a peer: each client is its own user there
@@ -36,7 +45,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::cli::IdleArgs;
 use crate::client::Conn;
-use crate::procfs::{check_fd_limit, vm_rss_kib};
+use crate::procfs::{check_fd_limit, resident_kib};
 use crate::protocol::{Incoming, Protocol};
 use crate::server::Launch;
 use crate::stats::{emit, load_average};
@@ -88,7 +97,12 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
     let credentials = server.credentials(args.clients).await?;
     // Let the sign-in's Argon2 memory go back, so it is not counted as "before".
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = vm_rss_kib(server.pid())?;
+    let cold = resident_kib(server.pid())?;
+    if args.warmup > 0 {
+        warm_up(args, server).await?;
+    }
+    let before = resident_kib(server.pid())?;
+    let rss_before = before.total;
 
     let protocol = server.protocol();
     let stats = Arc::new(Stats::default());
@@ -146,10 +160,13 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
         }
     }
     let settled_in = started.elapsed();
-    let rss_after_1 = vm_rss_kib(server.pid())?;
+    let after_1 = resident_kib(server.pid())?;
     tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
-    let rss_after_2 = vm_rss_kib(server.pid())?;
-    let rss_after = rss_after_1.max(rss_after_2);
+    let after_2 = resident_kib(server.pid())?;
+    let (rss_after_1, rss_after_2) = (after_1.total, after_2.total);
+    let after = if after_2.total > after_1.total { after_2 } else { after_1 };
+    let rss_after = after.total;
+    let anon_per_connection = (after.anon as f64 - before.anon as f64) / args.clients as f64;
     let per_connection = (rss_after as f64 - rss_before as f64) / args.clients as f64;
     // Clients the server closed are not holding memory any more: also per connection still open.
     let ready_count = if args.no_join { stats.count(&stats.connected) } else { stats.count(&stats.joined) };
@@ -172,6 +189,15 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
         "rss_before_kib": rss_before,
         "rss_after_kib": rss_after,
         "kib_per_connection": (per_connection * 100.0).round() / 100.0,
+        "warmup_clients": args.warmup,
+        "rss_cold_kib": cold.total,
+        "kib_per_connection_from_cold": ((rss_after as f64 - cold.total as f64) / args.clients as f64 * 100.0).round()
+            / 100.0,
+        "rss_anon_before_kib": before.anon,
+        "rss_anon_after_kib": after.anon,
+        "anon_kib_per_connection": (anon_per_connection * 100.0).round() / 100.0,
+        "rss_file_before_kib": before.file,
+        "rss_file_after_kib": after.file,
         "open_at_end": open,
         "kib_per_open_connection": (per_open_connection * 100.0).round() / 100.0,
         "rss_after_1_kib": rss_after_1,
@@ -206,6 +232,14 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
         if per_connection <= 4.0 { "met" } else { "NOT met" },
     ));
     emit(&format!(
+        "  of which the process's own memory (RssAnon) {:.1} -> {:.1} MiB: {anon_per_connection:.2} KiB per \
+         connection; pages of the binary (RssFile) {:.1} -> {:.1} MiB",
+        before.anon as f64 / 1024.0,
+        after.anon as f64 / 1024.0,
+        before.file as f64 / 1024.0,
+        after.file as f64 / 1024.0,
+    ));
+    emit(&format!(
         "  all joined in {:.1} s, settled at {:.1} s; {failed} failed, {closed_early} closed early; \
          {} presence_state and {} presence_diff frames, {:.1} MiB received",
         joined_in.as_secs_f64(),
@@ -232,6 +266,49 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
         eprintln!("some clients did not close within 10 s");
     }
     Ok(failed == 0 && closed_early == 0)
+}
+
+/// `--warmup` clients connect, join `<topic>-warmup` all at once and close again; then the server gets `settle_secs`
+/// plus 3 s (its allocator's trim thread runs every 2 s) before the baseline is read.
+async fn warm_up(args: &IdleArgs, server: &Target) -> anyhow::Result<()> {
+    let protocol = server.protocol();
+    let stats = Arc::new(Stats::default());
+    let permits = Arc::new(Semaphore::new(args.warmup));
+    let (stop, stopped) = watch::channel(false);
+    let topic = (!args.no_join).then(|| format!("{}-warmup", args.topic));
+    let mut clients = Vec::with_capacity(args.warmup);
+    for credential in server.credentials(args.warmup).await? {
+        let client = Client {
+            protocol: protocol.clone(),
+            addr: server.addr().to_owned(),
+            credential,
+            topic: topic.clone(),
+            heartbeat: None,
+            stats: stats.clone(),
+            stop: stopped.clone(),
+        };
+        clients.push(tokio::spawn(client.run(permits.clone())));
+    }
+    let deadline = Instant::now() + args.server.bound();
+    loop {
+        let done = if args.no_join { stats.count(&stats.connected) } else { stats.count(&stats.joined) };
+        if done + stats.count(&stats.failed) >= args.warmup {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("warm-up clients not ready: {}", progress(&stats));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if stats.count(&stats.failed) > 0 {
+        bail!("warm-up clients failed: {}", progress(&stats));
+    }
+    let _ = stop.send(true);
+    for client in clients {
+        let _ = tokio::time::timeout(Duration::from_secs(10), client).await;
+    }
+    tokio::time::sleep(Duration::from_secs(args.settle_secs + 3)).await;
+    Ok(())
 }
 
 fn progress(stats: &Stats) -> String {
