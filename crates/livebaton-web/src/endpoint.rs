@@ -12,7 +12,7 @@ use base64::Engine;
 
 use crate::channel::{Router, SocketInfo, UserInfo};
 use crate::config::SocketConfig;
-use crate::connections::Connections;
+use crate::connections::{Connections, start_idle_sweep};
 use crate::outbound::Outbound;
 use crate::socket::serve;
 use crate::websocket::{Upgrade, WebSocket};
@@ -77,6 +77,8 @@ pub struct LiveEndpoint {
     /// The sockets being served right now: counted for metrics and for waiting at shutdown, and told to close by a
     /// shutdown or a kick (Phoenix's `"disconnect"` broadcast on a socket id).
     connections: Arc<Connections>,
+    /// Set once the idle sweep runs: started by the first connection, since an endpoint may be made outside a runtime.
+    idle_sweep: Arc<std::sync::Once>,
 }
 
 /// Tells every socket of an endpoint to close (1001) and release its presences at once.
@@ -100,6 +102,7 @@ impl LiveEndpoint {
             next_connection: Arc::new(AtomicU64::new(1)),
             connection_prefix: process_unique_prefix().into(),
             connections: connections.clone(),
+            idle_sweep: Arc::new(std::sync::Once::new()),
         };
         (endpoint, ShutdownHandle(connections))
     }
@@ -126,10 +129,11 @@ impl LiveEndpoint {
         let connection_id = format!("{}-{id:x}", self.connection_prefix);
         let info = SocketInfo { connection_id: Arc::from(connection_id), user: Arc::new(user) };
         let (router, config) = (self.router.clone(), self.config.clone());
+        self.idle_sweep.call_once(|| start_idle_sweep(&self.connections, config.idle_timeout));
         // Registered now, before the upgrade completes, so that a kick or a shutdown meanwhile reaches this socket too
         // (its task finds the stop on its first poll).
         let outbound = Outbound::new(config.outbound_queue);
-        let registration = self.connections.register(Arc::from(info.user.id.as_str()), outbound.clone());
+        let registration = self.connections.register(info.user.clone(), outbound.clone());
         upgrade.accept("phoenix", move |io| {
             let socket = WebSocket::new(io, config.max_frame_bytes);
             serve(socket, router, info, config, outbound, registration)

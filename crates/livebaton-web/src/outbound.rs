@@ -6,7 +6,8 @@
 //! `Arc` and an empty `VecDeque` (no allocation): the queue's slots are released whenever it is drained.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub(crate) enum Stop {
     Kicked,
     /// A producer found the queue full: the client does not read fast enough.
     Overflowed,
+    /// The client sent no frame for the idle timeout (found by the endpoint's sweep, [`crate::connections`]).
+    Idle,
 }
 
 /// Why a frame was not queued.
@@ -42,6 +45,9 @@ pub(crate) struct Outbound {
     /// A `Notify` costs nothing while nobody waits.
     space: Notify,
     limit: usize,
+    /// When the client last sent a frame ([`clock_ms`]). Atomic: the connection's task stores it on every frame, the
+    /// endpoint's idle sweep reads it once a period; neither waits for the other.
+    last_heard: AtomicU64,
 }
 
 struct State {
@@ -58,7 +64,8 @@ impl Outbound {
     /// A queue of at most `limit` frames (at least one).
     pub(crate) fn new(limit: usize) -> Arc<Self> {
         let state = State { frames: VecDeque::new(), waker: None, overflowed: false, closed: false, stop: None };
-        Arc::new(Outbound { state: Mutex::new(state), space: Notify::new(), limit: limit.max(1) })
+        let last_heard = AtomicU64::new(clock_ms());
+        Arc::new(Outbound { state: Mutex::new(state), space: Notify::new(), limit: limit.max(1), last_heard })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -176,11 +183,28 @@ impl Outbound {
         self.space.notify_waiters();
     }
 
+    /// Records that the client sent a frame just now.
+    pub(crate) fn heard(&self) {
+        self.last_heard.store(clock_ms(), Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the client last sent a frame (or since the queue was made).
+    pub(crate) fn silent_for_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_heard.load(Ordering::Relaxed))
+    }
+
     /// Frames queued right now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().frames.len()
     }
+}
+
+/// Milliseconds on tokio's clock (paused in tests) since the first call in this process.
+pub(crate) fn clock_ms() -> u64 {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    let now = tokio::time::Instant::now().into_std();
+    now.saturating_duration_since(*EPOCH.get_or_init(|| now)).as_millis() as u64
 }
 
 fn wake(state: &mut State) {

@@ -44,7 +44,7 @@ impl LiveView for Counter {
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, Result<(), MountError>> {
         self.id = params.get("id").and_then(Value::as_str).unwrap_or("0").to_owned();
-        self.viewer = session.user.name.clone();
+        self.viewer = session.user.name().to_owned();
         socket.subscribe(&format!("counter:{}", self.id));
         socket.set_title(format!("Counter {}", self.id));
         Box::pin(async { Ok(()) })
@@ -99,7 +99,7 @@ async fn websocket(State(endpoint): State<LiveEndpoint>, Query(params): Query<Pa
     let Some((name, role)) = params.token.as_deref().and_then(|token| token.split_once(':')) else {
         return StatusCode::FORBIDDEN.into_response();
     };
-    let user = UserInfo { id: format!("id-{name}"), name: name.into(), email: String::new(), role: role.into() };
+    let user = UserInfo::new(&format!("id-{name}"), name, "", role);
     endpoint.accept(upgrade, user)
 }
 

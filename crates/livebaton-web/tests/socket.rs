@@ -108,7 +108,7 @@ async fn websocket(State(endpoint): State<LiveEndpoint>, Query(params): Query<Pa
     }
     // Test authentication: the token is the user's name.
     let Some(name) = params.token else { return StatusCode::FORBIDDEN.into_response() };
-    let user = UserInfo { id: format!("id-{name}"), name, email: String::new(), role: "editor".into() };
+    let user = UserInfo::new(&format!("id-{name}"), &name, "", "editor");
     endpoint.accept(upgrade, user)
 }
 

@@ -76,7 +76,7 @@ impl ChannelRoute for EditRoute {
             let id: i64 =
                 request.topic.strip_prefix(prefix).and_then(|id| id.parse().ok()).ok_or_else(|| refuse("not found"))?;
             let target = EditTarget { kind: self.kind, id };
-            let role = Role::parse(&request.socket.user.role).ok_or_else(|| refuse("unauthorized"))?;
+            let role = Role::parse(request.socket.user.role()).ok_or_else(|| refuse("unauthorized"))?;
             let store = self.content.store();
             let (lock_version, can_edit) = match self.kind {
                 EditKind::Data => {
@@ -89,8 +89,12 @@ impl ChannelRoute for EditRoute {
                 }
             };
             let user = &request.socket.user;
-            let editor =
-                Editor { user_id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), can_edit };
+            let editor = Editor {
+                user_id: user.id().to_owned(),
+                email: user.email().to_owned(),
+                name: user.name().to_owned(),
+                can_edit,
+            };
             let tab_id = request.payload.get("tab_id").and_then(Value::as_str).filter(|tab| !tab.is_empty());
             // Subscribe before tracking so nothing between the reply and the first diff is missed.
             let subscriptions =
@@ -101,7 +105,7 @@ impl ChannelRoute for EditRoute {
                 .track_editing_session(target, &connection_id, &editor, tab_id)
                 .await
                 .map_err(|error| refuse(&format!("unavailable: {error}")))?;
-            let role = self.editing.get_editing_role(target, &connection_id, &user.id);
+            let role = self.editing.get_editing_role(target, &connection_id, user.id());
             let (owner, role_name) = role_json(&role);
             let queue: Vec<Value> = role
                 .presences()
@@ -116,7 +120,7 @@ impl ChannelRoute for EditRoute {
             let channel = EditChannel {
                 target,
                 connection_id,
-                user_name: user.name.clone(),
+                user_name: user.name().to_owned(),
                 content: self.content.clone(),
                 editing: self.editing.clone(),
                 lock_version,

@@ -51,7 +51,7 @@ pub async fn websocket(
     }
     // A public page's visitor: may join that page's view and nothing else (the channel routes check the role).
     if let Some(visitor) = params.get("visitor").and_then(|token| visitor_from_token(&state.secret_key_base, token)) {
-        let info = UserInfo { id: visitor, name: "Visitor".into(), email: String::new(), role: VISITOR_ROLE.into() };
+        let info = UserInfo::new(&visitor, "Visitor", "", VISITOR_ROLE);
         return state.live.accept(upgrade, info);
     }
     let token = params.get("token").cloned().or_else(|| auth_token_from_protocols(&upgrade));
@@ -64,8 +64,12 @@ pub async fn websocket(
             return (StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again").into_response();
         }
     };
-    let info = UserInfo { id: user.id.to_string(), name: user.name, email: user.email, role: user.role.to_string() };
-    state.live.accept(upgrade, info)
+    state.live.accept(upgrade, socket_user(&user))
+}
+
+/// Who a socket or a live view belongs to, for a signed-in user.
+pub fn socket_user(user: &User) -> UserInfo {
+    UserInfo::new(&user.id.to_string(), &user.name, &user.email, &user.role.to_string())
 }
 
 /// The user the credentials name: `Ok(None)` when they name nobody (refused with 403), `Err` when the database could

@@ -11,7 +11,7 @@ use livebaton_web::channels::RoomRoute;
 use livebaton_web::live::LiveViewRoute;
 use serde_json::{Value, json};
 
-pub use endpoint::{longpoll, websocket};
+pub use endpoint::{longpoll, socket_user, websocket};
 
 use crate::content::ContentService;
 use crate::storage::Store;
@@ -47,7 +47,7 @@ struct SignedInOnly<R>(R);
 
 impl<R: ChannelRoute> ChannelRoute for SignedInOnly<R> {
     fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>> {
-        if crate::accounts::Role::parse(&request.socket.user.role).is_none() {
+        if crate::accounts::Role::parse(request.socket.user.role()).is_none() {
             return Box::pin(async { Err(json!({"reason": "unauthorized"})) });
         }
         self.0.join(request)

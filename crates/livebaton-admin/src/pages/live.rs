@@ -15,6 +15,7 @@ use super::layout::{HeaderUser, LiveParts, live_page, page};
 use super::session::{SESSION_COOKIE, SignedIn, cookie, set_cookie};
 use crate::accounts::{random_token, sha256_hex};
 use crate::app::AppState;
+use crate::live::socket_user;
 use crate::views::{VISITOR_ROLE, visitor_token};
 
 /// The cookie naming an anonymous visitor of the public pages (for "unique visitors").
@@ -36,13 +37,7 @@ pub async fn client_script(Path(file): Path<String>) -> Response {
 }
 
 fn user_info(signed_in: &SignedIn) -> Arc<UserInfo> {
-    let user = &signed_in.user;
-    Arc::new(UserInfo {
-        id: user.id.to_string(),
-        name: user.name.clone(),
-        email: user.email.clone(),
-        role: user.role.to_string(),
-    })
+    Arc::new(socket_user(&signed_in.user))
 }
 
 /// Renders `view` with `params` for a signed-in user.
@@ -167,23 +162,13 @@ pub async fn public_record(
         && let Ok(Some(session)) = state.store.find_session(&sha256_hex(session_id)).await
         && let Ok(Some(user)) = state.store.find_user(session.user_id).await
     {
-        let info = Arc::new(UserInfo {
-            id: user.id.to_string(),
-            name: user.name.clone(),
-            email: user.email.clone(),
-            role: user.role.to_string(),
-        });
+        let info = Arc::new(socket_user(&user));
         let connect = format!("_csrf_token={}", session.csrf_token);
         return render(&state, "public_record", view_params, info, None, &connect).await;
     }
     let existing = cookie(&headers, VISITOR_COOKIE).filter(|id| id.len() >= 16 && id.len() <= 64);
     let visitor = existing.map(str::to_owned).unwrap_or_else(|| random_token(18));
-    let info = Arc::new(UserInfo {
-        id: visitor.clone(),
-        name: "Visitor".into(),
-        email: String::new(),
-        role: VISITOR_ROLE.into(),
-    });
+    let info = Arc::new(UserInfo::new(&visitor, "Visitor", "", VISITOR_ROLE));
     let connect = format!("visitor={}", visitor_token(&state.secret_key_base, &visitor));
     let response = render(&state, "public_record", view_params, info, None, &connect).await;
     if existing.is_some() {

@@ -70,7 +70,7 @@ impl Collab {
             target,
             editing,
             view_id: view_id.into(),
-            user_id: session.user.id.clone(),
+            user_id: session.user.id().to_owned(),
             can_edit,
             joined: false,
             is_owner: false,
@@ -94,9 +94,9 @@ impl Collab {
         socket.subscribe(&self.target.presence_topic());
         socket.subscribe(&self.target.form_topic());
         let editor = Editor {
-            user_id: session.user.id.clone(),
-            email: session.user.email.clone(),
-            name: session.user.name.clone(),
+            user_id: session.user.id().to_owned(),
+            email: session.user.email().to_owned(),
+            name: session.user.name().to_owned(),
             can_edit: self.can_edit,
         };
         let tab = session.tab_id.as_deref();

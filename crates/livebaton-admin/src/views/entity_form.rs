@@ -235,7 +235,7 @@ impl LiveView for EntityForm {
             let editing = self.context.engine.editing.clone();
             let mut collab = Collab::new(editing, EditTarget::entity(entity.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
-            let name = session.user.name.clone();
+            let name = session.user.name().to_owned();
             self.form = Some(CollabForm::new(EntityKind, entity, collab, name, draft.as_deref()));
             Ok(())
         })

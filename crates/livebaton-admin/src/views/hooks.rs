@@ -43,7 +43,7 @@ impl Hook for RequireSignedIn {
         session: &'a Session,
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, Result<(), MountError>> {
-        let signed_in = crate::accounts::Role::parse(&session.user.role).is_some();
+        let signed_in = crate::accounts::Role::parse(session.user.role()).is_some();
         if !signed_in {
             socket.put_flash("error", "Sign in to see that page.");
         }
@@ -78,11 +78,11 @@ impl Hook for TrackSession {
             let page = params.get("path").and_then(Value::as_str).unwrap_or("/");
             meta.insert("current_page".into(), json!(page));
             meta.insert("connected_at".into(), json!(now_ms()));
-            meta.insert("name".into(), json!(session.user.name));
-            let tracked = if session.user.role == VISITOR_ROLE {
-                self.stats.track_anonymous(&session.user.id, meta).await
+            meta.insert("name".into(), json!(session.user.name()));
+            let tracked = if session.user.role() == VISITOR_ROLE {
+                self.stats.track_anonymous(session.user.id(), meta).await
             } else {
-                let user = SessionUser { id: session.user.id.clone(), email: session.user.email.clone() };
+                let user = SessionUser { id: session.user.id().to_owned(), email: session.user.email().to_owned() };
                 self.stats.track_user(&user, meta).await
             };
             match tracked {

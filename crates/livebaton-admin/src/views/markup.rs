@@ -63,12 +63,12 @@ pub fn field_errors(errors: &livebaton_content::ValidationErrors, path: &str) ->
 
 /// The signed-in user's role on this page (visitors have none).
 pub fn role_of(session: &livebaton_web::live::Session) -> Option<crate::accounts::Role> {
-    crate::accounts::Role::parse(&session.user.role)
+    crate::accounts::Role::parse(session.user.role())
 }
 
 /// The user's id as stored (visitors have none).
 pub fn user_id_of(session: &livebaton_web::live::Session) -> Option<i64> {
-    session.user.id.parse().ok()
+    session.user.id().parse().ok()
 }
 
 #[cfg(test)]

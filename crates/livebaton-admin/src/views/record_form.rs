@@ -137,7 +137,7 @@ impl LiveView for RecordForm {
             let editing = self.context.engine.editing.clone();
             let mut collab = Collab::new(editing, EditTarget::data(record.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
-            let name = session.user.name.clone();
+            let name = session.user.name().to_owned();
             self.form = Some(CollabForm::new(RecordOf(entity), record, collab, name, draft.as_deref()));
             Ok(())
         })

@@ -29,13 +29,13 @@ impl ChannelRoute for RoomRoute {
         Box::pin(async move {
             let user = &request.socket.user;
             let mut meta = Meta::new();
-            meta.insert("name".into(), json!(user.name));
+            meta.insert("name".into(), json!(user.name()));
             meta.insert("joined_at".into(), json!(now_ms()));
             // Subscribe before tracking, so this client's own join diff is not missed between state and diffs.
             let subscription = self.presence.subscribe(request.topic);
             let guard = self
                 .presence
-                .track(request.topic, &user.id, meta)
+                .track(request.topic, user.id(), meta)
                 .await
                 .map_err(|error| json!({"reason": format!("presence unavailable: {error}")}))?;
             let channel =

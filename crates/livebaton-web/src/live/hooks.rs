@@ -41,7 +41,7 @@ impl Hook for RequireRole {
         session: &'a Session,
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, Result<(), MountError>> {
-        let allowed = self.roles.contains(&session.user.role);
+        let allowed = self.roles.iter().any(|role| role == session.user.role());
         if !allowed {
             socket.put_flash("error", "You are not allowed to see that page.");
         }

@@ -168,6 +168,11 @@ impl Channels {
         }
     }
 
+    /// The connection's id and user.
+    pub(super) fn info(&self) -> &SocketInfo {
+        &self.info
+    }
+
     fn reply(&self, join_ref: Option<&str>, reference: Option<&str>, topic: &str, status: ReplyStatus, body: Value) {
         let _ = self.outbound.push(encode_reply(join_ref, reference, topic, status, &body));
     }

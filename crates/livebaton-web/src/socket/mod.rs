@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Instant;
 
 use self::channels::Channels;
 use self::writer::{SocketEvent, Writer};
@@ -91,14 +90,13 @@ pub(crate) fn serve<IO: Io>(
         config.max_refused_events,
         std::time::Instant::now(),
     );
-    let channels = Channels::new(info.clone(), router, outbound.clone(), config.max_channels);
-    let connection = Connection { info, config, outbound, channels, rate, _registration: registration };
+    let channels = Channels::new(info, router, outbound.clone(), config.max_channels);
+    let connection = Connection { outbound, channels, rate, _registration: registration };
     connection.run(ws)
 }
 
+/// The connection's own state; who it belongs to is in its channels ([`Channels::info`]), not kept twice.
 struct Connection {
-    info: SocketInfo,
-    config: Arc<SocketConfig>,
     outbound: Arc<Outbound>,
     channels: Channels,
     rate: EventRate,
@@ -113,10 +111,6 @@ impl Connection {
             // The code of the client's close frame, once it sent one (answered in `finish`).
             let mut client_close: Option<Option<u16>> = None;
             let mut writer = Writer::default();
-            // One timer for the whole connection, moved only when it fires: a frame just records when it came.
-            let mut last_frame = Instant::now();
-            let idle = tokio::time::sleep_until(last_frame + self.config.idle_timeout);
-            tokio::pin!(idle);
             let close: Option<Close> = loop {
                 // Biased, in this order: a stop (shutdown or kick) first; then the socket (writes, then the client's next
                 // message) ahead of the channels, so a burst of broadcasts cannot starve the writes and fill the
@@ -127,16 +121,18 @@ impl Connection {
                         Stop::Shutdown => Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown),
                         Stop::Kicked => Close::new(close_codes::GOING_AWAY, "disconnected by the server", Termination::Shutdown),
                         Stop::Overflowed => Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed),
+                        // No timer here: the endpoint's sweep tells a silent connection (`crate::connections`).
+                        Stop::Idle => Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Closed),
                     }),
                     event = std::future::poll_fn(|cx| writer.poll(&mut ws, &self.outbound, cx)) => {
                         let incoming = match event {
                             SocketEvent::Incoming(incoming) => incoming,
                             SocketEvent::WriteFailed(error) => {
-                                tracing::info!(user = %self.info.user.id, %error, "socket write failed; closing");
+                                tracing::info!(user = %self.channels.info().user.id(), %error, "socket write failed; closing");
                                 break None;
                             }
                         };
-                        last_frame = Instant::now();
+                        self.outbound.heard();
                         metrics::counter!("livebaton_frames_in_total").increment(1);
                         match incoming {
                             Some(Ok(Incoming::Text(text))) => {
@@ -167,13 +163,6 @@ impl Connection {
                         }
                     }
                     activity = std::future::poll_fn(|cx| self.channels.poll_activity(cx)) => self.channels.handle(activity),
-                    () = &mut idle => {
-                        let deadline = last_frame + self.config.idle_timeout;
-                        if deadline <= Instant::now() {
-                            break Some(Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Closed));
-                        }
-                        idle.as_mut().reset(deadline);
-                    }
                 }
             };
             self.log_close(close.as_ref());
@@ -226,7 +215,8 @@ impl Connection {
     }
 
     fn log_close(&self, close: Option<&Close>) {
-        let (user, connection) = (&self.info.user.id, &self.info.connection_id);
+        let info = self.channels.info();
+        let (user, connection) = (info.user.id(), &info.connection_id);
         match close {
             Some(close) if close.reason != Close::IDLE => {
                 tracing::info!(%user, %connection, code = close.code, reason = close.reason, "socket closed by the server");
@@ -286,24 +276,19 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::UserInfo;
 
     /// Every connection's task holds this future for as long as the connection lives, so its size is a per-connection
     /// cost: a once-per-connection `.await` written inline in the loop (rather than boxed, as `finish` is) adds its
-    /// whole state to every idle connection (the close handshake's was 720 bytes). 600 bytes were measured with this pipe
-    /// (the server's upgraded connection adds about 40); tokio rounds a task up to a multiple of 128 bytes.
+    /// whole state to every idle connection (the close handshake's was 720 bytes), and so did the idle timer (a 112-byte
+    /// `Sleep`, replaced by the endpoint's sweep). tokio allocates a task as its future plus about 100 bytes (header,
+    /// scheduler, trailer), rounded up to 128: the server's future, 456 bytes with hyper's upgraded connection, makes a
+    /// 640-byte task; at 632 bytes it was 768.
     #[test]
     fn the_connection_task_stays_small() {
-        let user = UserInfo { id: "1".into(), name: "Alice".into(), email: String::new(), role: "editor".into() };
-        let info = SocketInfo { connection_id: Arc::from("c-1"), user: Arc::new(user) };
-        let connections = Arc::new(crate::connections::Connections::default());
-        let outbound = Outbound::new(8);
-        let registration = connections.register(Arc::from("1"), outbound.clone());
-        let (io, _client) = tokio::io::duplex(64);
-        let config = Arc::new(SocketConfig::default());
-        let router = Arc::new(Router::new());
-        let task = serve(WebSocket::new(io, 1024), router, info, config, outbound, registration);
-        let size = std::mem::size_of_val(&task);
-        assert!(size <= 640, "the connection's future is {size} bytes");
+        fn output_size<A, B, C, D, E, G, R>(_: fn(A, B, C, D, E, G) -> R) -> usize {
+            std::mem::size_of::<R>()
+        }
+        let size = output_size(serve::<crate::websocket::UpgradedIo>);
+        assert!(size <= 512, "the server's connection future is {size} bytes");
     }
 }

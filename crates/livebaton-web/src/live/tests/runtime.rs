@@ -94,7 +94,7 @@ fn harness(role: &str) -> Harness {
     let route = LiveViewRoute::new(registry, engine.presence.clone(), SECRET);
     let frames = Outbound::new(16);
     let pusher = Pusher::new(frames.clone(), Arc::from("lv:form"), None);
-    let user = UserInfo { id: "1".into(), name: "Ann".into(), email: String::new(), role: role.into() };
+    let user = UserInfo::new("1", "Ann", "", role);
     let info = SocketInfo { connection_id: Arc::from("c1"), user: Arc::new(user) };
     Harness { engine, route, pusher, frames, info }
 }
