@@ -25,11 +25,9 @@ pub(super) enum SocketEvent {
 /// Frames taken from the outbound queue and not yet fully written.
 #[derive(Default)]
 pub(super) struct Writer {
-    /// Empty (no allocation) between bursts.
+    /// Not yet fully written, in order (written frames are removed). Empty (no allocation) between bursts.
     batch: Vec<Bytes>,
-    /// How many of `batch` are fully written.
-    sent: usize,
-    /// Bytes of `batch[sent]` (header included) already written.
+    /// Bytes of `batch[0]` (header included) already written.
     offset: usize,
 }
 
@@ -63,16 +61,15 @@ impl Writer {
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            if self.sent == self.batch.len() {
+            if self.batch.is_empty() {
+                // Released: an idle connection keeps no slots.
                 self.batch = Vec::new();
-                self.sent = 0;
                 match outbound.poll_frames(cx, &mut self.batch, 2 * WRITE_BATCH) {
                     Poll::Ready(()) => continue,
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            let pending = &self.batch[self.sent..];
-            let written = match ws.poll_write_texts(cx, pending, self.offset) {
+            let written = match ws.poll_write_texts(cx, &self.batch, self.offset) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(SocketEvent::WriteFailed(std::io::ErrorKind::WriteZero.into()));
                 }
@@ -80,13 +77,11 @@ impl Writer {
                 Poll::Ready(Err(error)) => return Poll::Ready(SocketEvent::WriteFailed(error)),
                 Poll::Pending => return Poll::Pending,
             };
-            let (done, offset) = advance(pending, self.offset, written);
+            let (done, offset) = advance(&self.batch, self.offset, written);
             metrics::counter!("livebaton_frames_out_total").increment(done as u64);
-            // Release each frame once written: a broadcast's bytes are shared, the last holder frees them.
-            for frame in &mut self.batch[self.sent..self.sent + done] {
-                *frame = Bytes::new();
-            }
-            self.sent += done;
+            // Release each frame once written: a broadcast's bytes are shared, the last holder frees them. (Usually
+            // every frame is written at once, and this empties the batch without moving anything.)
+            self.batch.drain(..done);
             self.offset = offset;
         }
     }
@@ -98,18 +93,15 @@ impl Writer {
         ws: &mut WebSocket<IO>,
     ) -> std::io::Result<Vec<Bytes>> {
         while self.offset > 0 {
-            let pending = &self.batch[self.sent..self.sent + 1];
+            let pending = &self.batch[..1];
             let written = std::future::poll_fn(|cx| ws.poll_write_texts(cx, pending, self.offset)).await?;
             if written == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
             let (done, offset) = advance(pending, self.offset, written);
-            self.sent += done;
+            self.batch.drain(..done);
             self.offset = offset;
         }
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.drain(..self.sent);
-        self.sent = 0;
-        Ok(batch)
+        Ok(std::mem::take(&mut self.batch))
     }
 }
