@@ -18,7 +18,8 @@ pub struct SocketConfig {
     /// Frames queued for a client that reads too slowly; when full the socket is closed (1008).
     pub outbound_queue: usize,
     /// A socket that sends no frame for this long is closed (1001), at the latest a quarter of it (at most 1 s) later:
-    /// the endpoint checks its sockets four times per timeout. The bundled client heartbeats every 3 s.
+    /// the endpoint checks its sockets every quarter of the timeout, and at least once a second. The bundled client
+    /// heartbeats every 3 s.
     pub idle_timeout: Duration,
 }
 

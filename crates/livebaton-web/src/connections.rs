@@ -7,22 +7,31 @@
 //! server shares. Shutdowns and kicks are rare; a registry walked when one happens costs nothing in between.
 //!
 //! The idle timeout works the same way: instead of a timer in every connection's task (tokio's `Sleep` is 112 bytes,
-//! held by every idle connection), each connection records when its client last sent a frame, and one task per
-//! endpoint walks the registry a few times per timeout ([`start_idle_sweep`]) and stops the silent ones.
+//! held by every idle connection), each connection records when its client last sent a frame, on its endpoint's clock
+//! ([`Registration::now_ms`]), and one task per endpoint walks the registry every quarter of the timeout
+//! ([`start_idle_sweep`]) and marks the silent ones, which then close.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use crate::channel::UserInfo;
-use crate::outbound::{Outbound, Stop, clock_ms};
+use crate::outbound::{Outbound, Stop};
 
 /// Every open connection, by number.
-#[derive(Default)]
 pub(crate) struct Connections {
     /// A std mutex, held only to add, remove or walk entries (never across an `.await`): once per connection at open
-    /// and close, and once per shutdown or kick.
+    /// and close, once per shutdown or kick, and once per idle sweep.
     state: Mutex<State>,
+    /// Zero of the clock on which connections record when they last heard from their client: tokio's, so paused
+    /// time in tests moves it, and this endpoint's own, so every reading is on the same runtime's clock.
+    epoch: tokio::time::Instant,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections { state: Mutex::default(), epoch: tokio::time::Instant::now() }
+    }
 }
 
 #[derive(Default)]
@@ -40,6 +49,13 @@ pub(crate) struct Registration {
     connections: Arc<Connections>,
 }
 
+impl Registration {
+    /// Now, in milliseconds on the endpoint's clock: when the connection heard from its client.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.connections.now_ms()
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.connections.lock().open.remove(&self.number);
@@ -47,6 +63,11 @@ impl Drop for Registration {
 }
 
 impl Connections {
+    fn now_ms(&self) -> u64 {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.epoch);
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing is left half-done under this lock (map inserts and removes), so poisoning is ignored.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -58,6 +79,7 @@ impl Connections {
         if state.stopping {
             outbound.stop(Stop::Shutdown);
         }
+        outbound.heard(self.now_ms());
         let number = state.next;
         state.next += 1;
         state.open.insert(number, (user, outbound));
@@ -82,17 +104,10 @@ impl Connections {
         }
     }
 
-    /// Stops every connection whose client sent nothing for `timeout`; how many.
+    /// Marks every connection whose client sent nothing for `timeout` as silent (it closes with 1001); how many.
     pub(crate) fn stop_idle(&self, timeout: Duration) -> usize {
-        let (now, timeout) = (clock_ms(), timeout.as_millis() as u64);
-        let mut stopped = 0;
-        for (_, outbound) in self.lock().open.values() {
-            if outbound.silent_for_ms(now) >= timeout {
-                outbound.stop(Stop::Idle);
-                stopped += 1;
-            }
-        }
-        stopped
+        let (now, timeout) = (self.now_ms(), u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        self.lock().open.values().filter(|(_, outbound)| outbound.mark_if_silent(now, timeout)).count()
     }
 
     /// Connections open right now.
@@ -101,16 +116,16 @@ impl Connections {
     }
 }
 
-/// How often the idle sweep runs for `timeout`: four times per timeout, at most once every 10 ms and at least once a
-/// second. A silent client is closed between `timeout` and `timeout` plus one period (10 s: within 11 s).
+/// How often the idle sweep runs for `timeout`: every quarter of it, but at least once a second and at most every
+/// 10 ms. A silent client is closed between `timeout` and `timeout` plus one period (10 s: within 11 s).
 pub(crate) fn idle_sweep_period(timeout: Duration) -> Duration {
     (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-/// Starts the task that closes `connections` whose clients sent nothing for `timeout`. It ends once the endpoint and
-/// its shutdown handle are gone. Walking the registry costs about a microsecond per 100 connections (one atomic
+/// Starts the task that closes `connections` whose clients sent nothing for `timeout`. It ends once the endpoint, its
+/// shutdown handle and every registration are gone (it holds only a `Weak`). Walking the registry costs about a microsecond per 100 connections (one atomic
 /// load each) under the registry's lock, which opens and closes also take: at 10,000 connections, 0.1 ms a second.
-pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration) {
+pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration) -> tokio::task::JoinHandle<()> {
     let connections: Weak<Connections> = Arc::downgrade(connections);
     let mut every = tokio::time::interval(idle_sweep_period(timeout));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -120,7 +135,7 @@ pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration
             let Some(connections) = connections.upgrade() else { return };
             connections.stop_idle(timeout);
         }
-    });
+    })
 }
 
 #[cfg(test)]
@@ -172,24 +187,44 @@ mod tests {
         assert_eq!(connections.len(), 0);
     }
 
-    /// The sweep stops exactly the connections whose clients were silent for the timeout, and ends with the registry.
+    /// The sweep marks exactly the connections whose clients were silent for the timeout, and ends with the registry.
     #[tokio::test(start_paused = true)]
-    async fn the_idle_sweep_stops_only_silent_connections() {
+    async fn the_idle_sweep_marks_only_silent_connections() {
         let timeout = Duration::from_secs(10);
         let connections = Arc::new(Connections::default());
         let (silent, talking) = (Outbound::new(4), Outbound::new(4));
-        let _registrations =
+        let registrations =
             [connections.register(user("a"), silent.clone()), connections.register(user("b"), talking.clone())];
-        start_idle_sweep(&connections, timeout);
+        let sweep = start_idle_sweep(&connections, timeout);
         for _ in 0..9 {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            talking.heard();
+            talking.heard(registrations[1].now_ms());
         }
-        assert_eq!((stopped(&silent), stopped(&talking)), (None, None), "nobody is silent for 10 s yet");
+        assert_eq!((silent.is_silent(), talking.is_silent()), (false, false), "nobody is silent for 10 s yet");
         tokio::time::sleep(Duration::from_secs(1) + idle_sweep_period(timeout)).await;
-        assert_eq!(stopped(&silent), Some(Stop::Idle), "silent for a timeout and one sweep period");
-        assert_eq!(stopped(&talking), None, "heard from a second ago");
+        assert!(silent.is_silent(), "silent for a timeout and one sweep period");
+        assert!(!talking.is_silent(), "heard from a second ago");
+        // A frame after the verdict takes it back (the connection handles what it read before closing as idle).
+        silent.heard(registrations[0].now_ms());
+        assert!(!silent.is_silent());
+        // Shutdowns and kicks are not hidden by an idle verdict.
+        assert_eq!(stopped(&talking), None);
         assert_eq!(idle_sweep_period(Duration::from_millis(300)), Duration::from_millis(75));
         assert_eq!(idle_sweep_period(Duration::from_secs(1800)), Duration::from_secs(1));
+        drop((registrations, connections));
+        tokio::time::sleep(idle_sweep_period(timeout)).await;
+        assert!(sweep.is_finished(), "the sweep ends with its registry");
+    }
+
+    /// A verdict is not given to a client heard from between the sweep's reading and its verdict.
+    #[test]
+    fn a_client_heard_from_is_not_marked_silent() {
+        let outbound = Outbound::new(4);
+        outbound.heard(1_000);
+        assert!(!outbound.mark_if_silent(10_999, 10_000), "silent for 9.999 s");
+        assert!(outbound.mark_if_silent(11_000, 10_000), "silent for 10 s");
+        assert!(!outbound.mark_if_silent(12_000, 10_000), "marked once");
+        outbound.heard(12_000);
+        assert!(!outbound.mark_if_silent(12_000, 10_000));
     }
 }

@@ -77,8 +77,9 @@ pub struct LiveEndpoint {
     /// The sockets being served right now: counted for metrics and for waiting at shutdown, and told to close by a
     /// shutdown or a kick (Phoenix's `"disconnect"` broadcast on a socket id).
     connections: Arc<Connections>,
-    /// Set once the idle sweep runs: started by the first connection, since an endpoint may be made outside a runtime.
-    idle_sweep: Arc<std::sync::Once>,
+    /// The idle sweep's task: started by the first connection (an endpoint may be made outside a runtime), and again
+    /// by the next one if it ended (its runtime shut down). A std mutex, taken once per accepted connection.
+    idle_sweep: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 /// Tells every socket of an endpoint to close (1001) and release its presences at once.
@@ -102,7 +103,7 @@ impl LiveEndpoint {
             next_connection: Arc::new(AtomicU64::new(1)),
             connection_prefix: process_unique_prefix().into(),
             connections: connections.clone(),
-            idle_sweep: Arc::new(std::sync::Once::new()),
+            idle_sweep: Arc::default(),
         };
         (endpoint, ShutdownHandle(connections))
     }
@@ -129,7 +130,12 @@ impl LiveEndpoint {
         let connection_id = format!("{}-{id:x}", self.connection_prefix);
         let info = SocketInfo { connection_id: Arc::from(connection_id), user: Arc::new(user) };
         let (router, config) = (self.router.clone(), self.config.clone());
-        self.idle_sweep.call_once(|| start_idle_sweep(&self.connections, config.idle_timeout));
+        {
+            let mut sweep = self.idle_sweep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if sweep.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                *sweep = Some(start_idle_sweep(&self.connections, config.idle_timeout));
+            }
+        }
         // Registered now, before the upgrade completes, so that a kick or a shutdown meanwhile reaches this socket too
         // (its task finds the stop on its first poll).
         let outbound = Outbound::new(config.outbound_queue);

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -23,9 +23,10 @@ pub(crate) enum Stop {
     Kicked,
     /// A producer found the queue full: the client does not read fast enough.
     Overflowed,
-    /// The client sent no frame for the idle timeout (found by the endpoint's sweep, [`crate::connections`]).
-    Idle,
 }
+
+/// `last_heard` once the endpoint's sweep found the client silent for the idle timeout.
+const SILENT: u64 = u64::MAX;
 
 /// Why a frame was not queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,8 +46,9 @@ pub(crate) struct Outbound {
     /// A `Notify` costs nothing while nobody waits.
     space: Notify,
     limit: usize,
-    /// When the client last sent a frame ([`clock_ms`]). Atomic: the connection's task stores it on every frame, the
-    /// endpoint's idle sweep reads it once a period; neither waits for the other.
+    /// When the client last sent a frame (milliseconds on its endpoint's clock, [`crate::connections`]), or
+    /// [`SILENT`]. Atomic: the connection's task stores it on every frame, the endpoint's idle sweep reads it once a
+    /// period and swaps in `SILENT` only if no frame came meanwhile; neither waits for the other.
     last_heard: AtomicU64,
 }
 
@@ -64,7 +66,7 @@ impl Outbound {
     /// A queue of at most `limit` frames (at least one).
     pub(crate) fn new(limit: usize) -> Arc<Self> {
         let state = State { frames: VecDeque::new(), waker: None, overflowed: false, closed: false, stop: None };
-        let last_heard = AtomicU64::new(clock_ms());
+        let last_heard = AtomicU64::new(0);
         Arc::new(Outbound { state: Mutex::new(state), space: Notify::new(), limit: limit.max(1), last_heard })
     }
 
@@ -183,14 +185,31 @@ impl Outbound {
         self.space.notify_waiters();
     }
 
-    /// Records that the client sent a frame just now.
-    pub(crate) fn heard(&self) {
-        self.last_heard.store(clock_ms(), Ordering::Relaxed);
+    /// Records that the client sent a frame at `now_ms` (which also takes back an idle verdict not acted on yet).
+    pub(crate) fn heard(&self, now_ms: u64) {
+        self.last_heard.store(now_ms, Ordering::Relaxed);
     }
 
-    /// Milliseconds since the client last sent a frame (or since the queue was made).
-    pub(crate) fn silent_for_ms(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.last_heard.load(Ordering::Relaxed))
+    /// Marks the client silent, and wakes its connection, if it sent nothing from `timeout_ms` before `now_ms` until
+    /// now. `true` if it did.
+    pub(crate) fn mark_if_silent(&self, now_ms: u64, timeout_ms: u64) -> bool {
+        let heard = self.last_heard.load(Ordering::Relaxed);
+        if heard == SILENT || now_ms.saturating_sub(heard) < timeout_ms {
+            return false;
+        }
+        // Only if no frame came since the load: a client that just spoke is not closed.
+        if self.last_heard.compare_exchange(heard, SILENT, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return false;
+        }
+        wake(&mut self.lock());
+        true
+    }
+
+    /// Whether the sweep found the client silent. Polled by the connection only once its socket has nothing to read,
+    /// so a frame that already arrived is handled (and counts) before an idle close. Registers no waker: the
+    /// connection polls [`Outbound::poll_stop`] first on every wake-up, which does, and `mark_if_silent` wakes that.
+    pub(crate) fn is_silent(&self) -> bool {
+        self.last_heard.load(Ordering::Relaxed) == SILENT
     }
 
     /// Frames queued right now.
@@ -198,13 +217,6 @@ impl Outbound {
     pub(crate) fn len(&self) -> usize {
         self.lock().frames.len()
     }
-}
-
-/// Milliseconds on tokio's clock (paused in tests) since the first call in this process.
-pub(crate) fn clock_ms() -> u64 {
-    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
-    let now = tokio::time::Instant::now().into_std();
-    now.saturating_duration_since(*EPOCH.get_or_init(|| now)).as_millis() as u64
 }
 
 fn wake(state: &mut State) {

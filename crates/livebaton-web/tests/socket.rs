@@ -454,6 +454,21 @@ async fn idle_sockets_are_closed_with_1001() {
     assert_eq!(close_code(&mut client).await, CloseCode::Away);
 }
 
+/// Any frame keeps a socket open past the idle timeout: one that heartbeats for more than twice the timeout is still
+/// answered, and is closed with 1001 once it stops.
+#[tokio::test]
+async fn frames_keep_a_socket_from_closing_as_idle() {
+    let server = start(SocketConfig { idle_timeout: Duration::from_secs(1), ..SocketConfig::default() }).await;
+    let mut client = connect(&server, "alice").await;
+    for n in 0..12 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        send(&mut client, json!([null, format!("{n}"), "phoenix", "heartbeat", {}])).await;
+        let reply = next(&mut client).await;
+        assert_eq!((reply[1].as_str(), reply[4]["status"].as_str()), (Some(format!("{n}").as_str()), Some("ok")));
+    }
+    assert_eq!(close_code(&mut client).await, CloseCode::Away);
+}
+
 /// Events beyond the rate get an error reply; persistent abuse closes the socket with 1008.
 #[tokio::test]
 async fn event_rate_is_limited() {

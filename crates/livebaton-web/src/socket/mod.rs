@@ -91,7 +91,7 @@ pub(crate) fn serve<IO: Io>(
         std::time::Instant::now(),
     );
     let channels = Channels::new(info, router, outbound.clone(), config.max_channels);
-    let connection = Connection { outbound, channels, rate, _registration: registration };
+    let connection = Connection { outbound, channels, rate, registration };
     connection.run(ws)
 }
 
@@ -100,7 +100,9 @@ struct Connection {
     outbound: Arc<Outbound>,
     channels: Channels,
     rate: EventRate,
-    _registration: Registration,
+    /// Keeps the connection in its endpoint's registry (shutdowns, kicks, the idle sweep), and tells the time on the
+    /// endpoint's clock.
+    registration: Registration,
 }
 
 impl Connection {
@@ -121,18 +123,20 @@ impl Connection {
                         Stop::Shutdown => Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown),
                         Stop::Kicked => Close::new(close_codes::GOING_AWAY, "disconnected by the server", Termination::Shutdown),
                         Stop::Overflowed => Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed),
-                        // No timer here: the endpoint's sweep tells a silent connection (`crate::connections`).
-                        Stop::Idle => Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Closed),
                     }),
                     event = std::future::poll_fn(|cx| writer.poll(&mut ws, &self.outbound, cx)) => {
                         let incoming = match event {
                             SocketEvent::Incoming(incoming) => incoming,
+                            // No timer here: the endpoint's sweep finds silent clients (`crate::connections`).
+                            SocketEvent::Silent => {
+                                break Some(Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Closed));
+                            }
                             SocketEvent::WriteFailed(error) => {
                                 tracing::info!(user = %self.channels.info().user.id(), %error, "socket write failed; closing");
                                 break None;
                             }
                         };
-                        self.outbound.heard();
+                        self.outbound.heard(self.registration.now_ms());
                         metrics::counter!("livebaton_frames_in_total").increment(1);
                         match incoming {
                             Some(Ok(Incoming::Text(text))) => {

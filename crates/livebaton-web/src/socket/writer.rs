@@ -20,6 +20,8 @@ pub(super) enum SocketEvent {
     Incoming(Option<Result<Incoming, WsError>>),
     /// Writing failed: the connection is gone.
     WriteFailed(std::io::Error),
+    /// Nothing to read, and the endpoint's sweep found the client silent for the idle timeout.
+    Silent,
 }
 
 /// Frames taken from the outbound queue and not yet fully written.
@@ -32,7 +34,8 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Writes as much as the socket takes, then polls it for the client's next message.
+    /// Writes as much as the socket takes, then polls it for the client's next message; only when there is none, tells
+    /// whether the client was found silent (so a frame that already arrived is handled, and counts, first).
     pub(super) fn poll<IO: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         ws: &mut WebSocket<IO>,
@@ -42,7 +45,11 @@ impl Writer {
         if let Poll::Ready(event) = self.poll_write(ws, outbound, cx) {
             return Poll::Ready(event);
         }
-        ws.poll_next(cx).map(SocketEvent::Incoming)
+        match ws.poll_next(cx) {
+            Poll::Ready(incoming) => Poll::Ready(SocketEvent::Incoming(incoming)),
+            Poll::Pending if outbound.is_silent() => Poll::Ready(SocketEvent::Silent),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// `Ready` only for a failure; `Pending` once the queue is empty and written, or the socket is full.
