@@ -7,14 +7,16 @@
 //! 1. Starts the server (`crate::server`, `--no-demo`) and gets the admin's bearer token with `POST /api/tokens`.
 //! 2. Reads the server's memory from `/proc/<pid>/status` a second after the sign-in, so its Argon2 memory is not
 //!    counted (`rss_cold_kib`).
-//! 3. Warm-up (`--warmup`, default 50): that many clients connect and join `<topic>-warmup` all at once, then close;
-//!    after `--settle-secs` + 3 s the baseline is read (`rss_before_kib`, `rss_anon_before_kib`, `rss_file_before_kib`).
-//!    What a server allocates once, on its first traffic, is then not divided among the measured connections: code
-//!    paged in for the first time (`RssFile` grows by 0.2–0.4 MiB), the database pool growing to its limit (two more
-//!    SQLite connections, each a thread with its own allocator arena), tokio's and glibc's per-thread state. The
-//!    warm-up's own connections are gone by then; their freed memory is not reused by the measured ones (the final
-//!    RSS is the same with and without a warm-up, see BENCHMARKS.md), so the warm-up does not flatter the figure.
-//!    `--warmup 0` measures from cold; `kib_per_connection_from_cold` is printed either way.
+//! 3. Warm-up (`--warmup`, default 50): that many clients connect and join `<topic>-warmup` all at once, and stay
+//!    connected (in their own room) until the end; after `--settle-secs` + 3 s the baseline is read
+//!    (`rss_before_kib`, `rss_anon_before_kib`, `rss_file_before_kib`). What a server allocates once, on its first
+//!    traffic, is then in the baseline rather than divided among the measured connections: code paged in for the
+//!    first time (`RssFile` grows by 0.2–0.4 MiB), the database pool growing to its limit (two more SQLite
+//!    connections, each a thread with its own allocator arena), tokio's and glibc's per-thread state. Because the
+//!    warm-up clients stay, nothing they hold is freed for the measured connections to reuse; only what their joins
+//!    freed (their 50 presence lists and the diffs among them) is. The figure is what `--clients` more connections
+//!    cost on a server that has seen traffic. `kib_per_connection_from_cold` divides the growth since step 2 by all
+//!    connections, warm-up included; `--warmup 0` measures from cold.
 //! 4. Opens `--clients` connections, at most `--concurrency` connecting or joining at a time; each joins `--topic`
 //!    (default `room:bench`; all clients are the same user, so each connection is one more presence meta under one
 //!    key), or its own `<topic>-<i>` with `--room-per-client`, or nothing with `--no-join`. Every client keeps
@@ -98,9 +100,8 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
     // Let the sign-in's Argon2 memory go back, so it is not counted as "before".
     tokio::time::sleep(Duration::from_secs(1)).await;
     let cold = resident_kib(server.pid())?;
-    if args.warmup > 0 {
-        warm_up(args, server).await?;
-    }
+    // Connected until the end, so the measured connections cannot reuse what the warm-up's would free.
+    let warm = if args.warmup > 0 { Some(warm_up(args, server).await?) } else { None };
     let before = resident_kib(server.pid())?;
     let rss_before = before.total;
 
@@ -191,7 +192,9 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
         "kib_per_connection": (per_connection * 100.0).round() / 100.0,
         "warmup_clients": args.warmup,
         "rss_cold_kib": cold.total,
-        "kib_per_connection_from_cold": ((rss_after as f64 - cold.total as f64) / args.clients as f64 * 100.0).round()
+        "kib_per_connection_from_cold": ((rss_after as f64 - cold.total as f64) / (args.clients + args.warmup) as f64
+            * 100.0)
+            .round()
             / 100.0,
         "rss_anon_before_kib": before.anon,
         "rss_anon_after_kib": after.anon,
@@ -257,6 +260,10 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
 
     // Close every client (bounded), then the caller stops the server.
     let _ = stop.send(true);
+    if let Some((stop_warm, warm_clients)) = warm {
+        let _ = stop_warm.send(true);
+        clients.extend(warm_clients);
+    }
     let closing = async {
         for client in clients {
             let _ = client.await;
@@ -268,9 +275,13 @@ async fn measure(args: &IdleArgs, server: &Target) -> anyhow::Result<bool> {
     Ok(failed == 0 && closed_early == 0)
 }
 
-/// `--warmup` clients connect, join `<topic>-warmup` all at once and close again; then the server gets `settle_secs`
-/// plus 3 s (its allocator's trim thread runs every 2 s) before the baseline is read.
-async fn warm_up(args: &IdleArgs, server: &Target) -> anyhow::Result<()> {
+/// `--warmup` clients connect and join `<topic>-warmup` all at once, and stay; then the server gets `settle_secs`
+/// plus 3 s (its allocator's trim thread runs every 2 s) before the baseline is read. Returns what stops them, and
+/// their tasks.
+async fn warm_up(
+    args: &IdleArgs,
+    server: &Target,
+) -> anyhow::Result<(watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>)> {
     let protocol = server.protocol();
     let stats = Arc::new(Stats::default());
     let permits = Arc::new(Semaphore::new(args.warmup));
@@ -303,12 +314,8 @@ async fn warm_up(args: &IdleArgs, server: &Target) -> anyhow::Result<()> {
     if stats.count(&stats.failed) > 0 {
         bail!("warm-up clients failed: {}", progress(&stats));
     }
-    let _ = stop.send(true);
-    for client in clients {
-        let _ = tokio::time::timeout(Duration::from_secs(10), client).await;
-    }
     tokio::time::sleep(Duration::from_secs(args.settle_secs + 3)).await;
-    Ok(())
+    Ok((stop, clients))
 }
 
 fn progress(stats: &Stats) -> String {
