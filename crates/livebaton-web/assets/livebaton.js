@@ -839,7 +839,7 @@
     live.rejoinTimer = setTimeout(join, delay);
   }
 
-  /** phx_error: the view's process died. Rejoin on the same socket with backoff. */
+  /** phx_error: the view's process died, or fell behind its broadcasts. Rejoin on the same socket with backoff. */
   function channelCrashed() {
     live.joined = false;
     failPending('view crashed', false);

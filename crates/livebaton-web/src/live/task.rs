@@ -4,7 +4,9 @@
 //! channel hears at most two subscriptions, while `handle_info` is async and a view may subscribe to any number of
 //! topics. The task owns the view and its [`LiveSocket`] (subscriptions, presence guards): when the channel ends, the
 //! command sender drops and the task ends, releasing them. If the view panics, the task's supervisor sends the client
-//! `phx_error` (which makes phoenix.js rejoin, re-mounting the view) and later events get an error reply.
+//! `phx_error` (which makes phoenix.js rejoin, re-mounting the view) and later events get an error reply. A view that
+//! fell behind its subscriptions ends the same way: it missed broadcasts, so what it shows may be stale and no diff
+//! can tell what it missed, while a fresh mount reads the current state.
 
 use livebaton::pubsub::RecvError;
 use serde_json::{Value, json};
@@ -160,13 +162,18 @@ fn spawn(state: ViewState, inbox: mpsc::Receiver<Inbound>, pusher: Pusher) -> mp
             && error.is_panic()
         {
             tracing::warn!(topic = %crash.topic(), "live view crashed");
-            // Like the transport's own crash report: phx_error with ref = join_ref.
-            let join_ref = crash.join_ref.as_deref();
-            let frame = (join_ref, join_ref, crash.topic(), events::ERROR, json!({"reason": "channel_crash"}));
-            crash.send(serde_json::to_vec(&frame).unwrap_or_default().into());
+            send_error(&crash, "channel_crash");
         }
     });
     commands
+}
+
+/// Tells the client its view is gone, so that it rejoins: like the transport's own crash report, `phx_error` with ref =
+/// join_ref.
+fn send_error(pusher: &Pusher, reason: &str) {
+    let join_ref = pusher.join_ref.as_deref();
+    let frame = (join_ref, join_ref, pusher.topic(), events::ERROR, json!({"reason": reason}));
+    pusher.send(serde_json::to_vec(&frame).unwrap_or_default().into());
 }
 
 async fn run(
@@ -194,7 +201,13 @@ async fn run(
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(topic = %pusher.topic(), missed, "live view fell behind its subscriptions");
+                    // Broadcasts were dropped for this view (more than the topic's ring and the inbox held while it
+                    // was busy): it may show stale data, and no diff can say what it missed. It ends as after a crash;
+                    // the client rejoins and offers its forms back first (form recovery), so nothing typed is lost.
+                    tracing::info!(topic = %pusher.topic(), missed, "live view fell behind its subscriptions; the client rejoins");
+                    metrics::counter!("livebaton_live_view_lags_total").increment(1);
+                    send_error(&pusher, "lagged");
+                    return state.socket.close(Termination::Closed);
                 }
                 Err(RecvError::Closed) => {}
             }

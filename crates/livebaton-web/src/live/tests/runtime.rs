@@ -56,6 +56,8 @@ impl LiveView for Form {
                 self.clicks += 1;
             }
             "boom" => panic!("view crash"),
+            // Busy for a while: broadcasts meanwhile wait in the view's inbox and its topic's ring.
+            "nap" => return Box::pin(tokio::time::sleep(Duration::from_millis(300))),
             _ => {}
         }
         Box::pin(async {})
@@ -207,6 +209,33 @@ async fn a_panicking_view_reports_phx_error_and_refuses_later_events() {
     send_event(&harness, &mut channel, json!({"type": "click", "event": "boom"})).await;
     let push = harness.next_push().await;
     assert_eq!(push[3], "phx_error");
+    let (status, reply) = event(&mut harness, &mut channel, json!({"type": "click", "event": "click"})).await;
+    assert_eq!((status, reply), (ReplyStatus::Error, json!({"reason": "view crashed"})));
+}
+
+/// A view that fell behind its subscriptions missed broadcasts, so it may show stale data: it ends with `phx_error`
+/// `{reason: "lagged"}`, as after a crash, so that the client rejoins and the view mounts afresh.
+#[tokio::test]
+async fn a_view_that_fell_behind_its_broadcasts_asks_the_client_to_rejoin() {
+    let mut harness = harness("editor");
+    let mut channel = harness.join("lv:form", json!({"token": token("form", json!({}))})).await.unwrap();
+    send_event(&harness, &mut channel, json!({"type": "click", "event": "nap"})).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // More than the topic's ring (128) and the view's inbox (64) hold while it is busy.
+    for _ in 0..400 {
+        let message = Message::App { name: "rename".into(), body: json!({"name": "flood"}) };
+        harness.engine.pubsub.broadcast("form:updates", message).unwrap();
+    }
+    let mut events = Vec::new();
+    for _ in 0..8 {
+        let push = harness.next_push().await;
+        events.push(push[3].clone());
+        if push[3] == "phx_error" {
+            assert_eq!(push[4], json!({"reason": "lagged"}));
+            break;
+        }
+    }
+    assert_eq!(events.last(), Some(&json!("phx_error")), "pushed: {events:?}");
     let (status, reply) = event(&mut harness, &mut channel, json!({"type": "click", "event": "click"})).await;
     assert_eq!((status, reply), (ReplyStatus::Error, json!({"reason": "view crashed"})));
 }
