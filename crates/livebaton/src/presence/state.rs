@@ -141,7 +141,12 @@ struct TopicRoster {
     /// Entries by sequence number (then id): the topic's total order. The id is part of the key only so that two
     /// entries can briefly hold the same number while a replica converges (a shared roster's order is unique; a
     /// replica may apply a local reorder before hearing a concurrent one); on a single node numbers are unique.
-    by_seq: BTreeMap<(u64, EntryId), Entry>,
+    ///
+    /// Entries are boxed: a B-tree node holds 11 values whatever it uses, and entries arrive in order, which leaves
+    /// nodes about half full. With the 104-byte `Entry` inline, a topic of one entry held a 1.3 KiB node and a big
+    /// room about 220 bytes an entry; boxed, a node is 280 bytes and an entry its own 112-byte block
+    /// (`BENCHMARKS.md`, "RSS per idle connection").
+    by_seq: BTreeMap<(u64, EntryId), Box<Entry>>,
     /// Where each entry sits in `by_seq`.
     seq_of: HashMap<EntryId, u64>,
     /// Lingering entries by tab, most recently closed last, for reclaim. (A tab normally has one entry per topic; if
@@ -193,7 +198,7 @@ impl TopicRoster {
 
     fn entry_mut(&mut self, id: EntryId) -> Option<&mut Entry> {
         let seq = *self.seq_of.get(&id)?;
-        self.by_seq.get_mut(&(seq, id))
+        self.by_seq.get_mut(&(seq, id)).map(|entry| &mut **entry)
     }
 
     fn seq_taken(&self, seq: u64) -> bool {
@@ -299,7 +304,7 @@ impl PresenceState {
         let change = RosterChange { joins: vec![(entry.key.clone(), entry.meta.clone())], leaves: Vec::new() };
         roster.count_key(&entry.key);
         roster.seq_of.insert(id, seq);
-        roster.by_seq.insert((seq, id), entry);
+        roster.by_seq.insert((seq, id), Box::new(entry));
         Joined { id, reclaimed: false, change }
     }
 
@@ -411,13 +416,13 @@ impl PresenceState {
 
     /// A topic's entries in order (lingering ones included).
     pub fn entries(&self, topic: &str) -> impl Iterator<Item = &Entry> + Clone + '_ {
-        self.topics.get(topic).into_iter().flat_map(|roster| roster.by_seq.values())
+        self.topics.get(topic).into_iter().flat_map(|roster| roster.by_seq.values().map(|entry| &**entry))
     }
 
     /// One entry.
     pub fn entry(&self, topic: &str, id: EntryId) -> Option<&Entry> {
         let roster = self.topics.get(topic)?;
-        roster.by_seq.get(&(*roster.seq_of.get(&id)?, id))
+        roster.by_seq.get(&(*roster.seq_of.get(&id)?, id)).map(|entry| &**entry)
     }
 
     /// The entry with presence key `key` that comes first in the order.
@@ -496,7 +501,7 @@ impl PresenceState {
         roster.count_key(&entry.key);
         roster.members.insert(insert.member, id);
         roster.seq_of.insert(id, insert.seq);
-        roster.by_seq.insert((insert.seq, id), entry);
+        roster.by_seq.insert((insert.seq, id), Box::new(entry));
         (id, change)
     }
 
@@ -526,7 +531,7 @@ impl PresenceState {
     pub fn by_member(&self, topic: &str, member: &str) -> Option<&Entry> {
         let roster = self.topics.get(topic)?;
         let id = *roster.members.get(member)?;
-        roster.by_seq.get(&(*roster.seq_of.get(&id)?, id))
+        roster.by_seq.get(&(*roster.seq_of.get(&id)?, id)).map(|entry| &**entry)
     }
 
     /// Replaces an entry's metadata with a version decided elsewhere: `phx_ref` as given (a new local one when `None`),
