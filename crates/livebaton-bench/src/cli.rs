@@ -131,10 +131,11 @@ pub struct IdleArgs {
     /// Heartbeat every this many seconds; 0: never (the server's idle timeout is `--idle-timeout-secs`).
     #[arg(long, default_value_t = 0)]
     pub heartbeat_secs: u64,
-    /// Before the first reading, this many clients connect, join `<topic>-warmup` all at once, and close, so what a
-    /// server allocates once on its first traffic (code paged in, database connections, allocator arenas) is in the
-    /// baseline and not divided among the connections. 0: no warm-up.
-    #[arg(long, default_value_t = 50)]
+    /// Before the first reading, this many clients connect and join `<topic>-warmup` all at once, and stay connected
+    /// to the end, so what a server allocates once on its first traffic (code paged in, database connections,
+    /// allocator arenas) is in the baseline and not divided among the connections. 0 (the default): none, the
+    /// baseline is read from cold, as every figure in BENCHMARKS.md was.
+    #[arg(long, default_value_t = 0)]
     pub warmup: usize,
     #[command(flatten)]
     pub server: ServerArgs,

@@ -7,7 +7,7 @@
 //! 1. Starts the server (`crate::server`, `--no-demo`) and gets the admin's bearer token with `POST /api/tokens`.
 //! 2. Reads the server's memory from `/proc/<pid>/status` a second after the sign-in, so its Argon2 memory is not
 //!    counted (`rss_cold_kib`).
-//! 3. Warm-up (`--warmup`, default 50): that many clients connect and join `<topic>-warmup` all at once, and stay
+//! 3. Warm-up (`--warmup W`, none by default): that many clients connect and join `<topic>-warmup` all at once, and stay
 //!    connected (in their own room) until the end; after `--settle-secs` + 3 s the baseline is read
 //!    (`rss_before_kib`, `rss_anon_before_kib`, `rss_file_before_kib`). What a server allocates once, on its first
 //!    traffic, is then in the baseline rather than divided among the measured connections: code paged in for the
@@ -16,7 +16,7 @@
 //!    warm-up clients stay, nothing they hold is freed for the measured connections to reuse; only what their joins
 //!    freed (their 50 presence lists and the diffs among them) is. The figure is what `--clients` more connections
 //!    cost on a server that has seen traffic. `kib_per_connection_from_cold` divides the growth since step 2 by all
-//!    connections, warm-up included; `--warmup 0` measures from cold.
+//!    connections, warm-up included; without a warm-up the baseline is that cold reading.
 //! 4. Opens `--clients` connections, at most `--concurrency` connecting or joining at a time; each joins `--topic`
 //!    (default `room:bench`; all clients are the same user, so each connection is one more presence meta under one
 //!    key), or its own `<topic>-<i>` with `--room-per-client`, or nothing with `--no-join`. Every client keeps
