@@ -104,10 +104,12 @@ impl Connections {
         }
     }
 
-    /// Marks every connection whose client sent nothing for `timeout` as silent (it closes with 1001); how many.
-    pub(crate) fn stop_idle(&self, timeout: Duration) -> usize {
+    /// Marks every connection whose client sent nothing for `timeout` as silent (it closes with 1001).
+    pub(crate) fn mark_silent(&self, timeout: Duration) {
         let (now, timeout) = (self.now_ms(), u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        self.lock().open.values().filter(|(_, outbound)| outbound.mark_if_silent(now, timeout)).count()
+        for (_, outbound) in self.lock().open.values() {
+            outbound.mark_if_silent(now, timeout);
+        }
     }
 
     /// Connections open right now.
@@ -133,7 +135,7 @@ pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration
         loop {
             every.tick().await;
             let Some(connections) = connections.upgrade() else { return };
-            connections.stop_idle(timeout);
+            connections.mark_silent(timeout);
         }
     })
 }
