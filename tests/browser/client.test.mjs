@@ -552,10 +552,11 @@ async function startFakeServer() {
 }
 
 /** A live page as the server renders it. */
-function livePage(view, body, { title = 'Live', flash = '' } = {}) {
+function livePage(view, body, { title = 'Live', flash = '', heartbeatMs = 3000 } = {}) {
+  const heartbeat = heartbeatMs ? `<meta name="lb-heartbeat-ms" content="${heartbeatMs}">` : '';
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${title}</title>
-<meta name="lb-connect" content="_csrf_token=abc123&amp;extra=a%20b"></head>
+<meta name="lb-connect" content="_csrf_token=abc123&amp;extra=a%20b">${heartbeat}</head>
 <body data-lb-state="static">
 <div id="lb-status" class="lb-status" role="status" hidden></div>
 <div id="lb-flash" class="lb-flash">${flash}</div>
@@ -589,6 +590,7 @@ describe('socket protocol', { timeout: TEST_TIMEOUT }, () => {
       <button id="inc" type="button" phx-click="inc" phx-value-id="7" phx-value-kind="x">+</button></p>`));
     server.pages.set('/next', '<!doctype html><title>Next</title><p id="arrived">next page</p>');
     server.pages.set('/other', livePage('other_view', MAIN));
+    server.pages.set('/default-heartbeat', livePage('other_view', MAIN, { heartbeatMs: 0 }));
   });
 
   after(async () => {
@@ -831,6 +833,15 @@ describe('socket protocol', { timeout: TEST_TIMEOUT }, () => {
     await second.acceptJoin({ rendered: { regions: {} } });
     second.reply(await second.frame('event'), 'ok', { regions: {} }); // the form's recovery
     await page.waitForSelector('body[data-lb-state=joined]');
+  });
+
+  test('heartbeats at Phoenix\'s 30 s by default: the server pings a quiet socket, so nothing faster is needed', async () => {
+    await page.goto(`${server.base}/default-heartbeat`);
+    const connection = await server.nextConnection();
+    await connection.acceptJoin({ rendered: { regions: {} } });
+    await page.waitForSelector('body[data-lb-state=joined]');
+    await page.waitForTimeout(4_000);
+    assert.equal(connection.heartbeats.length, 0, 'no heartbeat within 4 s (the old interval was 3 s)');
   });
 
   test('an expired token stops reconnecting and offers a reload', async () => {

@@ -85,7 +85,7 @@ async function rosterBecomes(watch, userIds, timeout = 5_000) {
   );
 }
 
-/** A phoenix.js client of `user` on `node`, heartbeating every 3 s like the bundled client (idle timeout: 10 s). */
+/** A phoenix.js client of `user` on `node`, heartbeating every 3 s (more often than needed: the server pings quiet sockets). */
 function connect(node, user, label = `${user.name}@${node.name}`) {
   return new Client(node, { token: user.token, label, socketOptions: { heartbeatIntervalMs: 3_000 } }).connect();
 }

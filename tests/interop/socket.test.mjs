@@ -50,41 +50,52 @@ test("socket: socket.disconnect() gets a close frame back (a clean close, not 10
 });
 
 test(
-  "socket: a quiet phoenix.js socket heartbeating every 3 s (as docs/protocol.md says) outlives the 10 s idle timeout",
-  { timeout: 60_000 },
+  "socket: phoenix.js with default options (30 s heartbeat) is never closed while alive; a frozen peer leaves within 10 s",
+  { timeout: 180_000 },
   async () => {
     const { Alice, Bob } = setup.accounts;
-    // The server closes sockets silent for 10 s (fast ghost cleanup), so clients must heartbeat more often than
-    // phoenix.js's 30 s default. Bob watches the room to see whether Alice flaps.
-    const alice = await new Client(setup.server, {
-      token: Alice.token,
-      label: "Alice",
-      socketOptions: { heartbeatIntervalMs: 3_000 },
-    }).connect();
+    // phoenix.js heartbeats every 30 s by default; the server's idle timeout is 10 s. The server pings a socket quiet
+    // for 5 s, and `ws` (like every browser) answers with a pong that counts as life. Bob watches the room to see
+    // whether Alice flaps.
+    const defaults = { reconnectAfterMs: undefined, rejoinAfterMs: undefined };
+    const alice = await new Client(setup.server, { token: Alice.token, label: "Alice", socketOptions: defaults }).connect();
     await alice.channel("room:quiet").join();
-    const bob = await new Client(setup.server, {
-      token: Bob.token,
-      label: "Bob",
-      socketOptions: { heartbeatIntervalMs: 2_000 },
-    }).connect();
+    const bob = await new Client(setup.server, { token: Bob.token, label: "Bob", socketOptions: defaults }).connect();
     const bobRoom = bob.channel("room:quiet");
     const bobPresence = new PresenceWatch(bobRoom);
     await bobRoom.join();
     await bobPresence.until([Alice.userId, Bob.userId]);
     const syncsBefore = bobPresence.syncs.length;
 
-    // Quiet (apart from heartbeats) for longer than the server's default idle timeout (10 s).
-    await sleep(12_000);
+    // Alice's second socket goes silent without closing (a laptop lid shut, a cable pulled): it stops reading, so
+    // it answers no ping, and it never heartbeats.
+    const frozen = await new Client(setup.server, {
+      token: Alice.token,
+      label: "Alice (frozen)",
+      socketOptions: { heartbeatIntervalMs: 600_000 },
+    }).connect();
+    await frozen.channel("room:frozen").join();
+    const watch = bob.channel("room:frozen");
+    const frozenPresence = new PresenceWatch(watch);
+    await watch.join();
+    await frozenPresence.until([Alice.userId, Bob.userId]);
+    const frozeAt = Date.now();
+    frozen.socket.conn._socket.pause();
+    const leftAt = await frozenPresence.until([Bob.userId], { timeout: 15_000 });
+    const detection = leftAt - frozeAt;
+    process.stderr.write(`a frozen peer's presence left ${detection} ms after it stopped answering\n`);
+    assert.ok(detection <= 10_500, `a silent peer must leave within the 10 s idle timeout; it took ${detection} ms`);
+
+    // Two minutes: four of phoenix.js's heartbeat intervals, twelve idle timeouts.
+    await sleep(120_000);
     assert.deepEqual(
       alice.closes,
       [],
-      "a heartbeating phoenix.js client was disconnected while idle " +
-        `(server default --idle-timeout-secs 10, heartbeatIntervalMs 3000)\n${alice.transcript(8)}`,
+      "a phoenix.js client with default options was disconnected while idle " +
+        `(server default --idle-timeout-secs 10, heartbeatIntervalMs 30000)\n${alice.transcript(8)}`,
     );
-    assert.deepEqual(
-      bobPresence.syncs.slice(syncsBefore),
-      [],
-      "and the room saw Alice leave and come back",
-    );
+    assert.deepEqual(bob.closes, [], `Bob was disconnected\n${bob.transcript(8)}`);
+    assert.deepEqual(bobPresence.syncs.slice(syncsBefore), [], "and the room saw Alice leave and come back");
+    frozen.disconnectNow();
   },
 );

@@ -91,7 +91,7 @@ pub struct Settings {
     /// origin as the page (the `Host` the browser connected to).
     #[arg(long, env = "LIVEBATON_ALLOWED_ORIGINS", value_delimiter = ',', global = true)]
     pub allowed_origins: Vec<String>,
-    /// Close a WebSocket that sent nothing for this many seconds (the bundled client heartbeats every 3 s).
+    /// Close a WebSocket that sent nothing, not even a pong to the ping it gets after half of it, for this many seconds.
     #[arg(long, env = "LIVEBATON_IDLE_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub idle_timeout_secs: u64,
     /// Largest WebSocket frame accepted from a client, in bytes; a larger one closes the socket with 1009.

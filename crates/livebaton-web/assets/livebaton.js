@@ -16,8 +16,10 @@
 
   var SOCKET_PATH = '/live/websocket';
   var PROTOCOL_VERSION = '2.0.0';
-  // The server closes sockets silent for 10 s; a heartbeat every 3 s leaves room for one lost beat.
-  var HEARTBEAT_MS = 3000;
+  // Phoenix's interval. The server keeps a quiet socket alive by pinging it (the browser answers by itself), so the
+  // heartbeat only tells this client that the server is still there. A page may set another interval with
+  // <meta name="lb-heartbeat-ms" content="…">.
+  var HEARTBEAT_MS = 30000;
   // Reconnect and rejoin delays by attempt; the last one repeats.
   var BACKOFF_MS = [100, 500, 1000, 2000, 5000];
   var DEFAULT_DEBOUNCE_MS = 300;
@@ -716,9 +718,15 @@
 
   // --- Heartbeat ------------------------------------------------------------------------------------------------
 
+  function heartbeatInterval() {
+    var meta = document.querySelector('meta[name="lb-heartbeat-ms"]');
+    var ms = meta ? parseInt(meta.getAttribute('content'), 10) : NaN;
+    return ms >= 100 ? ms : HEARTBEAT_MS;
+  }
+
   function startHeartbeat() {
     stopHeartbeat();
-    live.heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
+    live.heartbeatTimer = setInterval(beat, heartbeatInterval());
   }
 
   function stopHeartbeat() {

@@ -134,7 +134,8 @@ pub enum Termination {
     Left,
     /// The connection closed or died: presences may linger for their grace period.
     Closed,
-    /// The server is stopping or kicked the socket: presences leave at once.
+    /// The server is stopping, kicked the socket, or found its client silent for the idle timeout (no frame and no
+    /// pong): presences leave at once.
     Shutdown,
     /// The client joined the same topic again; this instance gives way.
     Replaced,

@@ -17,9 +17,11 @@ pub struct SocketConfig {
     pub max_refused_events: u32,
     /// Frames queued for a client that reads too slowly; when full the socket is closed (1008).
     pub outbound_queue: usize,
-    /// A socket that sends no frame for this long is closed (1001), at the latest a quarter of it (at most 1 s) later:
-    /// the endpoint checks its sockets every quarter of the timeout, and at least once a second. The bundled client
-    /// heartbeats every 3 s.
+    /// A socket that sends nothing for this long, not even a pong, is closed (1001) and its presences leave at once.
+    /// The endpoint checks its sockets every quarter of the timeout (at least once a second): one silent for half the
+    /// timeout is sent a WebSocket ping, which browsers and WebSocket libraries answer by themselves, so a client never
+    /// needs to heartbeat faster than Phoenix's 30 s; one silent for the timeout less one check period is closed, so
+    /// a dead peer is gone within the timeout (10 s: between 9 and 10 s after its last frame).
     pub idle_timeout: Duration,
 }
 

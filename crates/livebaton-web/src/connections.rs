@@ -9,14 +9,17 @@
 //! The idle timeout works the same way: instead of a timer in every connection's task (tokio's `Sleep` is 112 bytes,
 //! held by every idle connection), each connection records when its client last sent a frame, on its endpoint's clock
 //! ([`Registration::now_ms`]), and one task per endpoint walks the registry every quarter of the timeout
-//! ([`start_idle_sweep`]) and marks the silent ones, which then close.
+//! ([`start_idle_sweep`]). A client silent for half the timeout is sent a WebSocket ping: browsers and WebSocket
+//! libraries answer it without application code, and the pong counts as life, so a client that heartbeats rarely
+//! (phoenix.js: every 30 s) is never closed while its connection works, and a busy one is never pinged. A client silent
+//! for the whole timeout (it did not answer the ping either) is marked silent, and its connection closes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use crate::channel::UserInfo;
-use crate::outbound::{Outbound, Stop};
+use crate::outbound::{Outbound, Silence, Stop};
 
 /// Every open connection, by number.
 pub(crate) struct Connections {
@@ -104,12 +107,20 @@ impl Connections {
         }
     }
 
-    /// Marks every connection whose client sent nothing for `timeout` as silent (it closes with 1001).
-    pub(crate) fn mark_silent(&self, timeout: Duration) {
-        let (now, timeout) = (self.now_ms(), u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+    /// Pings every connection whose client sent nothing for `ping_after`, and marks every one silent for `timeout` (it
+    /// closes with 1001). Returns how many of each.
+    pub(crate) fn sweep(&self, ping_after: Duration, timeout: Duration) -> SweepCount {
+        let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let (now, ping_ms, timeout_ms) = (self.now_ms(), millis(ping_after), millis(timeout));
+        let mut count = SweepCount::default();
         for (_, outbound) in self.lock().open.values() {
-            outbound.mark_if_silent(now, timeout);
+            match outbound.judge_silence(now, ping_ms, timeout_ms) {
+                Silence::Nothing => {}
+                Silence::PingDue => count.pinged += 1,
+                Silence::Silent => count.silent += 1,
+            }
         }
+        count
     }
 
     /// Connections open right now.
@@ -118,14 +129,35 @@ impl Connections {
     }
 }
 
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SweepCount {
+    /// Connections sent a ping.
+    pub(crate) pinged: usize,
+    /// Connections marked silent (they close).
+    pub(crate) silent: usize,
+}
+
 /// How often the idle sweep runs for `timeout`: every quarter of it, but at least once a second and at most every
-/// 10 ms. A silent client is closed between `timeout` and `timeout` plus one period (10 s: within 11 s).
+/// 10 ms.
 pub(crate) fn idle_sweep_period(timeout: Duration) -> Duration {
     (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-/// Starts the task that closes `connections` whose clients sent nothing for `timeout`. It ends once the endpoint, its
-/// shutdown handle and every registration are gone (it holds only a `Weak`). Walking the registry costs about a microsecond per 100 connections (one atomic
+/// The silence after which the sweep pings a client: half the timeout, so its pong has the other half to arrive.
+pub(crate) fn ping_after(timeout: Duration) -> Duration {
+    timeout / 2
+}
+
+/// The silence after which the sweep marks a client silent: one sweep period short of the timeout, so that a client
+/// silent for `timeout` has been closed by then (10 s: between 9 and 10 s after its last frame).
+pub(crate) fn silent_after(timeout: Duration) -> Duration {
+    timeout.saturating_sub(idle_sweep_period(timeout)).max(ping_after(timeout))
+}
+
+/// Starts the task that pings `connections` whose clients went quiet and closes those that sent nothing, not even a
+/// pong, for `timeout`. It ends once the endpoint, its shutdown handle and every registration are gone (it holds only
+/// a `Weak`). Walking the registry costs about a microsecond per 100 connections (one atomic
 /// load each) under the registry's lock, which opens and closes also take: at 10,000 connections, 0.1 ms a second.
 pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration) -> tokio::task::JoinHandle<()> {
     let connections: Weak<Connections> = Arc::downgrade(connections);
@@ -135,7 +167,10 @@ pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration
         loop {
             every.tick().await;
             let Some(connections) = connections.upgrade() else { return };
-            connections.mark_silent(timeout);
+            let count = connections.sweep(ping_after(timeout), silent_after(timeout));
+            if count.pinged > 0 {
+                metrics::counter!("livebaton_pings_total").increment(count.pinged as u64);
+            }
         }
     })
 }
@@ -189,44 +224,86 @@ mod tests {
         assert_eq!(connections.len(), 0);
     }
 
-    /// The sweep marks exactly the connections whose clients were silent for the timeout, and ends with the registry.
+    /// The sweep pings a client silent for half the timeout (once per silence), closes one silent for the timeout, leaves
+    /// alone one that keeps talking, and ends with the registry.
     #[tokio::test(start_paused = true)]
-    async fn the_idle_sweep_marks_only_silent_connections() {
+    async fn the_idle_sweep_pings_quiet_connections_and_marks_silent_ones() {
         let timeout = Duration::from_secs(10);
         let connections = Arc::new(Connections::default());
         let (silent, talking) = (Outbound::new(4), Outbound::new(4));
         let registrations =
             [connections.register(user("a"), silent.clone()), connections.register(user("b"), talking.clone())];
         let sweep = start_idle_sweep(&connections, timeout);
-        for _ in 0..9 {
+        let mut pings = 0;
+        for _ in 0..8 {
             tokio::time::sleep(Duration::from_secs(1)).await;
             talking.heard(registrations[1].now_ms());
+            pings += usize::from(silent.take_ping_due());
+            assert!(!talking.take_ping_due(), "a client heard from within half the timeout is not pinged");
         }
-        assert_eq!((silent.is_silent(), talking.is_silent()), (false, false), "nobody is silent for 10 s yet");
-        tokio::time::sleep(Duration::from_secs(1) + idle_sweep_period(timeout)).await;
-        assert!(silent.is_silent(), "silent for a timeout and one sweep period");
-        assert!(!talking.is_silent(), "heard from a second ago");
+        assert_eq!(pings, 1, "one ping per silence, once it lasted half the timeout");
+        assert_eq!((silent.is_silent(), talking.is_silent()), (false, false), "nobody is silent for 9 s yet");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(silent.is_silent(), "closed within the timeout");
+        assert!(!talking.is_silent(), "heard from two seconds ago");
         // A frame after the verdict takes it back (the connection handles what it read before closing as idle).
         silent.heard(registrations[0].now_ms());
         assert!(!silent.is_silent());
         // Shutdowns and kicks are not hidden by an idle verdict.
         assert_eq!(stopped(&talking), None);
-        assert_eq!(idle_sweep_period(Duration::from_millis(300)), Duration::from_millis(75));
-        assert_eq!(idle_sweep_period(Duration::from_secs(1800)), Duration::from_secs(1));
         drop((registrations, connections));
         tokio::time::sleep(idle_sweep_period(timeout)).await;
         assert!(sweep.is_finished(), "the sweep ends with its registry");
     }
 
+    /// A pong (any frame) after the ping starts a new silence: a client that answers every ping is never closed.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_answers_pings_stays_open() {
+        let timeout = Duration::from_secs(10);
+        let connections = Arc::new(Connections::default());
+        let outbound = Outbound::new(4);
+        let registration = connections.register(user("a"), outbound.clone());
+        let _sweep = start_idle_sweep(&connections, timeout);
+        let mut pings = 0;
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if outbound.take_ping_due() {
+                pings += 1;
+                outbound.heard(registration.now_ms());
+            }
+            assert!(!outbound.is_silent(), "a client answering pings is never marked silent");
+        }
+        assert!((9..=12).contains(&pings), "pinged every 5-6 s of silence, {pings} times in a minute");
+    }
+
+    #[test]
+    fn the_sweeps_thresholds_keep_the_close_within_the_timeout() {
+        assert_eq!(idle_sweep_period(Duration::from_millis(300)), Duration::from_millis(75));
+        assert_eq!(idle_sweep_period(Duration::from_secs(1800)), Duration::from_secs(1));
+        assert_eq!(ping_after(Duration::from_secs(10)), Duration::from_secs(5));
+        assert_eq!(silent_after(Duration::from_secs(10)), Duration::from_secs(9));
+        assert_eq!(silent_after(Duration::from_millis(300)), Duration::from_millis(225));
+        assert_eq!(silent_after(Duration::from_millis(20)), Duration::from_millis(10), "never before the ping");
+    }
+
     /// A verdict is not given to a client heard from between the sweep's reading and its verdict.
     #[test]
-    fn a_client_heard_from_is_not_marked_silent() {
+    fn a_client_heard_from_is_neither_pinged_nor_marked_silent() {
         let outbound = Outbound::new(4);
         outbound.heard(1_000);
-        assert!(!outbound.mark_if_silent(10_999, 10_000), "silent for 9.999 s");
-        assert!(outbound.mark_if_silent(11_000, 10_000), "silent for 10 s");
-        assert!(!outbound.mark_if_silent(12_000, 10_000), "marked once");
+        assert_eq!(outbound.judge_silence(5_999, 5_000, 10_000), Silence::Nothing, "quiet for 4.999 s");
+        assert_eq!(outbound.judge_silence(6_000, 5_000, 10_000), Silence::PingDue, "quiet for 5 s");
+        assert_eq!(outbound.judge_silence(7_000, 5_000, 10_000), Silence::Nothing, "pinged once per silence");
+        assert!(outbound.take_ping_due());
+        assert!(!outbound.take_ping_due(), "taken once");
+        assert_eq!(outbound.judge_silence(10_999, 5_000, 10_000), Silence::Nothing, "silent for 9.999 s");
+        assert_eq!(outbound.judge_silence(11_000, 5_000, 10_000), Silence::Silent, "silent for 10 s");
+        assert!(outbound.is_silent());
+        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000), Silence::Nothing, "marked once");
+        assert!(!outbound.take_ping_due(), "no ping for a client marked silent");
         outbound.heard(12_000);
-        assert!(!outbound.mark_if_silent(12_000, 10_000));
+        assert!(!outbound.is_silent());
+        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000), Silence::Nothing);
+        assert_eq!(outbound.judge_silence(17_000, 5_000, 10_000), Silence::PingDue, "a new silence, a new ping");
     }
 }

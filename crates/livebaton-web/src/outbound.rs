@@ -27,6 +27,24 @@ pub(crate) enum Stop {
 
 /// `last_heard` once the endpoint's sweep found the client silent for the idle timeout.
 const SILENT: u64 = u64::MAX;
+/// Set in `last_heard` by the sweep when the client was silent for half the idle timeout: the connection owes it a
+/// WebSocket ping. Cleared by the connection when it queues the ping.
+const PING_DUE: u64 = 1 << 62;
+/// Set in `last_heard` with [`PING_DUE`] and kept until the client is heard from again: one ping per silence.
+const PINGED: u64 = 1 << 61;
+/// The bits of `last_heard` that hold the time (milliseconds: 2^61 ms is 73 million years).
+const TIME: u64 = PINGED - 1;
+
+/// What the endpoint's sweep found for one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Silence {
+    /// Heard from recently enough, already pinged, or already marked.
+    Nothing,
+    /// Silent for the ping threshold: a ping is now due (the client's pong, or any frame, counts as life).
+    PingDue,
+    /// Silent for the idle timeout: marked silent, the connection closes.
+    Silent,
+}
 
 /// Why a frame was not queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,9 +64,10 @@ pub(crate) struct Outbound {
     /// A `Notify` costs nothing while nobody waits.
     space: Notify,
     limit: usize,
-    /// When the client last sent a frame (milliseconds on its endpoint's clock, [`crate::connections`]), or
-    /// [`SILENT`]. Atomic: the connection's task stores it on every frame, the endpoint's idle sweep reads it once a
-    /// period and swaps in `SILENT` only if no frame came meanwhile; neither waits for the other.
+    /// When the client last sent a frame (milliseconds on its endpoint's clock, [`crate::connections`]), with the
+    /// [`PING_DUE`] and [`PINGED`] bits, or [`SILENT`]. Atomic: the connection's task stores it on every frame, the
+    /// endpoint's idle sweep reads it once a period and swaps in a ping request or `SILENT` only if no frame came
+    /// meanwhile; neither waits for the other.
     last_heard: AtomicU64,
 }
 
@@ -190,24 +209,42 @@ impl Outbound {
         self.last_heard.store(now_ms, Ordering::Relaxed);
     }
 
-    /// Marks the client silent, and wakes its connection, if it sent nothing from `timeout_ms` before `now_ms` until
-    /// now. `true` if it did.
-    pub(crate) fn mark_if_silent(&self, now_ms: u64, timeout_ms: u64) -> bool {
+    /// Judges the client's silence at `now_ms`: silent since `timeout_ms` or more, it is marked silent (it closes);
+    /// silent since `ping_ms` or more and not pinged in this silence, a ping is requested. Either wakes the
+    /// connection. A client heard from between the reading and the verdict is left alone.
+    pub(crate) fn judge_silence(&self, now_ms: u64, ping_ms: u64, timeout_ms: u64) -> Silence {
         let heard = self.last_heard.load(Ordering::Relaxed);
-        if heard == SILENT || now_ms.saturating_sub(heard) < timeout_ms {
-            return false;
+        if heard == SILENT {
+            return Silence::Nothing;
         }
-        // Only if no frame came since the load: a client that just spoke is not closed.
-        if self.last_heard.compare_exchange(heard, SILENT, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-            return false;
+        let silence = now_ms.saturating_sub(heard & TIME);
+        let (verdict, next) = if silence >= timeout_ms {
+            (Silence::Silent, SILENT)
+        } else if silence >= ping_ms && heard & PINGED == 0 {
+            (Silence::PingDue, heard | PING_DUE | PINGED)
+        } else {
+            return Silence::Nothing;
+        };
+        // Only if no frame came since the load: a client that just spoke is neither pinged nor closed.
+        if self.last_heard.compare_exchange(heard, next, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return Silence::Nothing;
         }
         wake(&mut self.lock());
-        true
+        verdict
+    }
+
+    /// Whether a ping is due, clearing the request: the connection then queues one. Polled on every wake-up of the
+    /// connection's writer (one atomic load when none is due).
+    pub(crate) fn take_ping_due(&self) -> bool {
+        let heard = self.last_heard.load(Ordering::Relaxed);
+        heard != SILENT
+            && heard & PING_DUE != 0
+            && self.last_heard.compare_exchange(heard, heard & !PING_DUE, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     /// Whether the sweep found the client silent. Polled by the connection only once its socket has nothing to read,
     /// so a frame that already arrived is handled (and counts) before an idle close. Registers no waker: the
-    /// connection polls [`Outbound::poll_stop`] first on every wake-up, which does, and `mark_if_silent` wakes that.
+    /// connection polls [`Outbound::poll_stop`] first on every wake-up, which does, and `judge_silence` wakes that.
     pub(crate) fn is_silent(&self) -> bool {
         self.last_heard.load(Ordering::Relaxed) == SILENT
     }

@@ -446,27 +446,76 @@ async fn oversized_frames_close_with_1009() {
     assert_eq!(close_code(&mut client).await, CloseCode::Size);
 }
 
-/// A client that sends nothing for the idle timeout is closed with 1001 (never 1000).
+/// A client that answers nothing, not even the server's ping, is pinged once it is quiet for half the idle timeout,
+/// then closed with 1001 (never 1000) within the timeout, and its presence leaves at once (the room's 30 s grace is
+/// for pages that closed, not for peers that went silent).
 #[tokio::test]
-async fn idle_sockets_are_closed_with_1001() {
-    let server = start(SocketConfig { idle_timeout: Duration::from_millis(300), ..SocketConfig::default() }).await;
+async fn a_silent_client_is_pinged_then_closed_with_1001_and_leaves_at_once() {
+    let server = start(SocketConfig { idle_timeout: Duration::from_millis(600), ..SocketConfig::default() }).await;
+    let mut stream = raw::connect(&server).await;
+    stream.write_all(&raw::masked(0x81, br#"["1","1","room:lobby","phx_join",{}]"#)).await.unwrap();
+    let started = std::time::Instant::now();
+    while server.engine.presence.count("room:lobby") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut pings = 0;
+    let code = loop {
+        match raw::read_frame(&mut stream).await {
+            (0x9, payload) => {
+                assert!(payload.is_empty());
+                pings += 1;
+            }
+            (0x8, payload) => break u16::from_be_bytes([payload[0], payload[1]]),
+            _ => {}
+        }
+    };
+    assert_eq!((code, pings), (1001, 1), "one ping, then the idle close");
+    assert!(started.elapsed() < Duration::from_secs(2), "closed after {:?}", started.elapsed());
+    let closed = std::time::Instant::now();
+    while server.engine.presence.count("room:lobby") > 0 {
+        assert!(closed.elapsed() < Duration::from_secs(5), "still listed: the 30 s grace was applied");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A client that answers the server's pings stays open with no frame of its own (phoenix.js heartbeats only every
+/// 30 s): three idle timeouts pass, and it is still answered.
+#[tokio::test]
+async fn a_client_that_answers_pings_is_never_closed_as_idle() {
+    // Half a timeout of silence brings a ping; the pong has the other half, less a sweep period (300 ms), to arrive.
+    let server = start(SocketConfig { idle_timeout: Duration::from_millis(1_200), ..SocketConfig::default() }).await;
     let mut client = connect(&server, "alice").await;
-    assert_eq!(close_code(&mut client).await, CloseCode::Away);
+    let (mut pings, until) = (0, tokio::time::Instant::now() + Duration::from_millis(3_600));
+    // Reading makes tungstenite answer each ping with a pong, as browsers do.
+    while let Ok(message) = tokio::time::timeout_at(until, client.next()).await {
+        match message.expect("socket open").expect("no error") {
+            Message::Ping(_) => pings += 1,
+            other => panic!("expected only pings, got {other:?}"),
+        }
+    }
+    assert!(pings >= 3, "pinged every half timeout of silence: {pings}");
+    send(&mut client, json!([null, "1", "phoenix", "heartbeat", {}])).await;
+    assert_eq!(next(&mut client).await[4]["status"], "ok", "still open after three idle timeouts");
 }
 
 /// Any frame keeps a socket open past the idle timeout: one that heartbeats for more than twice the timeout is still
-/// answered, and is closed with 1001 once it stops.
+/// answered, is never pinged, and is closed with 1001 once it stops (and answers no ping either).
 #[tokio::test]
 async fn frames_keep_a_socket_from_closing_as_idle() {
     let server = start(SocketConfig { idle_timeout: Duration::from_secs(1), ..SocketConfig::default() }).await;
-    let mut client = connect(&server, "alice").await;
+    let mut stream = raw::connect(&server).await;
     for n in 0..12 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        send(&mut client, json!([null, format!("{n}"), "phoenix", "heartbeat", {}])).await;
-        let reply = next(&mut client).await;
+        let heartbeat = format!(r#"[null,"{n}","phoenix","heartbeat",{{}}]"#);
+        stream.write_all(&raw::masked(0x81, heartbeat.as_bytes())).await.unwrap();
+        let (opcode, reply) = raw::read_frame(&mut stream).await;
+        assert_eq!(opcode, 0x1, "a reply, never a ping: the client is not quiet");
+        let reply: Value = serde_json::from_slice(&reply).unwrap();
         assert_eq!((reply[1].as_str(), reply[4]["status"].as_str()), (Some(format!("{n}").as_str()), Some("ok")));
     }
-    assert_eq!(close_code(&mut client).await, CloseCode::Away);
+    assert_eq!(raw::read_frame(&mut stream).await.0, 0x9, "pinged once quiet");
+    let (opcode, payload) = raw::read_frame(&mut stream).await;
+    assert_eq!((opcode, u16::from_be_bytes([payload[0], payload[1]])), (0x8, 1001));
 }
 
 /// Events beyond the rate get an error reply; persistent abuse closes the socket with 1008.

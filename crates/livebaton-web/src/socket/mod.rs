@@ -53,7 +53,7 @@ struct Close {
 }
 
 impl Close {
-    const IDLE: &str = "idle timeout: no frame received";
+    const IDLE: &str = "idle timeout: no frame or pong received";
 
     fn new(code: u16, reason: &'static str, termination: Termination) -> Self {
         Close { code, reason, termination }
@@ -127,9 +127,11 @@ impl Connection {
                     event = std::future::poll_fn(|cx| writer.poll(&mut ws, &self.outbound, cx)) => {
                         let incoming = match event {
                             SocketEvent::Incoming(incoming) => incoming,
-                            // No timer here: the endpoint's sweep finds silent clients (`crate::connections`).
+                            // No timer here: the endpoint's sweep finds silent clients (`crate::connections`). A client
+                            // that answered neither frames nor our ping for the idle timeout is gone: its presences
+                            // leave at once, without the grace that lets a reloading page keep its place.
                             SocketEvent::Silent => {
-                                break Some(Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Closed));
+                                break Some(Close::new(close_codes::GOING_AWAY, Close::IDLE, Termination::Shutdown));
                             }
                             SocketEvent::WriteFailed(error) => {
                                 tracing::info!(user = %self.channels.info().user.id(), %error, "socket write failed; closing");

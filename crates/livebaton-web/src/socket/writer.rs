@@ -59,9 +59,12 @@ impl Writer {
         outbound: &Outbound,
         cx: &mut Context<'_>,
     ) -> Poll<SocketEvent> {
+        if outbound.take_ping_due() {
+            ws.queue_ping();
+        }
         loop {
             if self.offset == 0 {
-                // Between frames: a pong goes out here, never inside a message.
+                // Between frames: a pong or a ping goes out here, never inside a message.
                 match ws.poll_write_control(cx) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(error)) => return Poll::Ready(SocketEvent::WriteFailed(error)),

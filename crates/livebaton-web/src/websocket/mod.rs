@@ -52,7 +52,7 @@ pub struct WebSocket<IO> {
     /// Bytes read but not yet decoded: the start of a frame still arriving, or frames after the one just returned.
     /// Empty, with no allocation, whenever every read held whole frames (the usual case).
     unread: Vec<u8>,
-    /// A whole control frame (the pong to the latest ping) to write at the next frame boundary; how much of it is
+    /// A whole control frame (the pong to the latest ping, or our ping to a quiet client) to write at the next frame boundary; how much of it is
     /// written. `None` almost always, so boxed: every idle connection's task holds this field (8 bytes, not 32).
     control: Option<Box<(Vec<u8>, usize)>>,
 }
@@ -116,6 +116,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> WebSocket<IO> {
                 frames.extend_from_slice(&pong);
             }
             _ => self.control = Some(Box::new((pong, 0))),
+        }
+    }
+
+    /// Sends a ping (empty payload) at the next frame boundary, to learn whether a quiet client is still there: its
+    /// pong counts as life. Skipped while a pong is waiting to go out: the client just pinged us, so it is there.
+    pub fn queue_ping(&mut self) {
+        if self.control.is_none() {
+            self.control = Some(Box::new((encode_frame(Opcode::Ping, &[]), 0)));
         }
     }
 
