@@ -23,7 +23,7 @@ async fn service() -> (ContentService, Engine, tempfile::TempDir) {
 }
 
 fn editor(id: &str, name: &str) -> Editor {
-    Editor { user_id: id.into(), email: format!("{id}@example.com"), name: name.into(), can_edit: true }
+    Editor { user_id: id.into(), name: name.into(), can_edit: true }
 }
 
 fn titled(title: &str) -> RecordInput {

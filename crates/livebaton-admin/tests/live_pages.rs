@@ -213,6 +213,21 @@ async fn the_dashboard_counts_pages_opening_and_closing() {
     diff_containing(&mut dashboard, "dashboard", r#"id=\"total-sessions\"><div class=\"value\">1<"#).await;
 }
 
+/// Only admins see other people's emails on the dashboard; editors and viewers see names.
+#[tokio::test]
+async fn the_dashboard_shows_emails_only_to_admins() {
+    let Scene { server, alice, bob, .. } = scene().await;
+    let admin = server.user("root@example.com", "Root", Role::Admin).await;
+    let (_bobs, _) = open(&server, &bob, "entities", &params(&[("path", "/admin/entities".into())]), "e").await;
+    let dashboard = params(&[("path", "/admin".into())]);
+    let (_page, regions) = open(&server, &alice, "dashboard", &dashboard, "d").await;
+    let sessions = region(&regions, "stats");
+    assert!(sessions.contains("<td>Bob</td>") && !sessions.contains('@'), "an editor sees names: {sessions}");
+    let (_page, regions) = open(&server, &admin, "dashboard", &dashboard, "d2").await;
+    let sessions = region(&regions, "stats");
+    assert!(sessions.contains("bob@example.com"), "an admin sees emails: {sessions}");
+}
+
 #[tokio::test]
 async fn a_visitor_may_join_the_public_page_and_nothing_else() {
     let Scene { server, record, .. } = scene().await;

@@ -226,3 +226,23 @@ async fn a_hook_requiring_a_role_halts_with_a_redirect() {
     let (status, _) = join(&mut admin, "lv:admin", token("admin", json!({}), SystemTime::now())).await;
     assert_eq!(status, "ok");
 }
+
+/// A live page's tab id reaches presence metas that others receive: a long or odd one refuses the join, and the reply
+/// says why (phoenix.js retries refused joins, so the reason must be in the reply).
+#[tokio::test]
+async fn a_join_with_a_bad_tab_id_is_refused_with_its_reason() {
+    let server = start().await;
+    let mut client = connect(&server, "ann:editor").await;
+    for (n, tab) in [json!("t".repeat(60_000)), json!("a b"), json!(7)].into_iter().enumerate() {
+        let token = token("counter", json!({"id": "7"}), SystemTime::now());
+        let reference = format!("{}", n + 1);
+        send(&mut client, json!([reference, reference, "lv:counter", "phx_join", {"token": token, "tab_id": tab}]))
+            .await;
+        let reply = next(&mut client).await;
+        assert_eq!(reply[4]["status"], "error", "{reply}");
+        assert_eq!(reply[4]["response"]["reason"], "invalid tab_id: 1 to 64 characters of A-Z a-z 0-9 _ -");
+    }
+    let (status, response) =
+        join(&mut client, "lv:counter", token("counter", json!({"id": "7"}), SystemTime::now())).await;
+    assert_eq!(status, "ok", "a plain tab id joins: {response}");
+}

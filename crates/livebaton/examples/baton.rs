@@ -12,12 +12,7 @@ use livebaton::{Engine, EngineConfig};
 use serde_json::json;
 
 fn person(id: &str, name: &str) -> Editor {
-    Editor {
-        user_id: id.into(),
-        email: format!("{}@example.com", name.to_lowercase()),
-        name: name.into(),
-        can_edit: true,
-    }
+    Editor { user_id: id.into(), name: name.into(), can_edit: true }
 }
 
 /// Prints everything a page subscribed to `subscription` has heard so far.

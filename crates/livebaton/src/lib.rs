@@ -15,7 +15,7 @@
 //! use livebaton::{Engine, editing::{EditTarget, Editor}};
 //!
 //! let engine = Engine::new(Default::default());
-//! let alice = Editor { user_id: "1".into(), email: "alice@example.com".into(), name: "Alice".into(), can_edit: true };
+//! let alice = Editor { user_id: "1".into(), name: "Alice".into(), can_edit: true };
 //! let _guard = engine.editing.track_editing_session(EditTarget::data(7), "view-1", &alice, None).await.unwrap();
 //! assert!(engine.editing.get_editing_role(EditTarget::data(7), "view-1", "1").is_owner());
 //! # }

@@ -22,12 +22,7 @@ fn engine() -> Engine {
 }
 
 fn editor(id: &str, name: &str) -> Editor {
-    Editor {
-        user_id: id.into(),
-        email: format!("{}@example.com", name.to_lowercase()),
-        name: name.into(),
-        can_edit: true,
-    }
+    Editor { user_id: id.into(), name: name.into(), can_edit: true }
 }
 
 fn viewer(id: &str, name: &str) -> Editor {
@@ -365,4 +360,27 @@ async fn with_coalescing_the_diff_still_comes_before_the_owner_change() {
     let second = bob.editing.try_recv().unwrap().unwrap();
     assert!(matches!(&second.message, Message::OwnerChanged(change) if change.reason == OwnerChangeReason::Promoted));
     assert!(alice.last_owner_change().is_some());
+}
+
+/// A client's tab id is broadcast to every member in every diff: one that is not a short plain id is refused and
+/// nothing is tracked. Metas carry the user's id and name, never an email (every member receives them).
+#[tokio::test]
+async fn a_bad_tab_id_is_refused_and_metas_carry_no_email() {
+    let engine = engine();
+    let alice = editor("1", "Alice");
+    for bad in ["x".repeat(60_000), "a/b".to_owned(), "<b>".to_owned()] {
+        let refused = engine.editing.track_editing_session(RECORD, "view-bad", &alice, Some(&bad)).await;
+        assert!(
+            matches!(refused, Err(livebaton::presence::PresenceError::InvalidTabId(_))),
+            "a tab id of {} characters was accepted",
+            bad.len()
+        );
+    }
+    assert!(engine.editing.get_sorted_presences(RECORD).is_empty(), "nothing was tracked");
+    let _tab = open(&engine, "view-1", &alice, Some("0123456789abcdef0123456789abcdef")).await;
+    let list = engine.presence.list(&RECORD.presence_topic());
+    let listed = serde_json::to_value(&list).unwrap();
+    let meta = &listed["view-1"]["metas"][0];
+    assert_eq!((meta["user_id"].as_str(), meta["user_name"].as_str()), (Some("1"), Some("Alice")));
+    assert!(!listed.to_string().contains('@') && meta.get("user_email").is_none(), "no email in {meta}");
 }

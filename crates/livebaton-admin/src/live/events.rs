@@ -52,7 +52,11 @@ impl ChannelRoute for EntityDataRoute {
             let entity = match self.store.find_entity_by_name(name).await {
                 Ok(Some(entity)) => entity,
                 Ok(None) => return Err(json!({"reason": "no such entity"})),
-                Err(error) => return Err(json!({"reason": format!("unavailable: {error}")})),
+                Err(error) => {
+                    // The cause is for the log, not for the client.
+                    tracing::warn!(%error, "entity_data join refused: the database failed");
+                    return Err(json!({"reason": "unavailable"}));
+                }
             };
             let subscription = self.pubsub.subscribe(&livebaton::events::topics::entity_data(entity.id));
             let reply = json!({"entity_id": entity.id});

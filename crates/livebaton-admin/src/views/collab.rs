@@ -12,6 +12,7 @@ use livebaton::editing::{
     Draft, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, NotOwner, OwnerChangeReason,
     OwnerToken, RoleChange,
 };
+use livebaton::presence::PresenceError;
 use livebaton::pubsub::{Broadcast, Message};
 use livebaton_web::live::{LiveSocket, MountError, Session};
 use maud::{Markup, html};
@@ -95,16 +96,17 @@ impl Collab {
         socket.subscribe(&self.target.form_topic());
         let editor = Editor {
             user_id: session.user.id().to_owned(),
-            email: session.user.email().to_owned(),
             name: session.user.name().to_owned(),
             can_edit: self.can_edit,
         };
         let tab = session.tab_id.as_deref();
-        let guard = self
-            .editing
-            .track_editing_session(self.target, &self.view_id, &editor, tab)
-            .await
-            .map_err(|error| MountError::Failed(format!("unavailable: {error}")))?;
+        let guard =
+            self.editing.track_editing_session(self.target, &self.view_id, &editor, tab).await.map_err(|error| {
+                match error {
+                    PresenceError::InvalidTabId(invalid) => MountError::Failed(invalid.to_string()),
+                    error => super::unavailable(error),
+                }
+            })?;
         socket.keep(guard);
         self.joined = true;
         self.refresh();

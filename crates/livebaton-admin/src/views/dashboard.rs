@@ -12,17 +12,20 @@ use serde_json::{Map, Value};
 
 use super::ViewContext;
 use super::markup::{clock, to_html};
+use crate::accounts::Role;
 
 /// The dashboard.
 pub struct Dashboard {
     context: ViewContext,
     stats: Option<PresenceStats>,
     sessions: Vec<ActiveSession>,
+    /// Whether the viewer is an admin: only admins see other people's emails; everyone else sees names.
+    shows_emails: bool,
 }
 
 impl Dashboard {
     pub(super) fn new(context: ViewContext) -> Self {
-        Dashboard { context, stats: None, sessions: Vec::new() }
+        Dashboard { context, stats: None, sessions: Vec::new(), shows_emails: false }
     }
 
     fn refresh(&mut self) {
@@ -35,9 +38,10 @@ impl LiveView for Dashboard {
     fn mount<'a>(
         &'a mut self,
         _params: &'a Map<String, Value>,
-        _session: &'a Session,
+        session: &'a Session,
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, Result<(), MountError>> {
+        self.shows_emails = session.user.role() == Role::Admin.as_str();
         socket.subscribe(ADMIN_SESSIONS);
         socket.set_title("Dashboard");
         self.refresh();
@@ -104,7 +108,8 @@ impl LiveView for Dashboard {
                                         tr {
                                             td {
                                                 @if anonymous { span.muted { "Anonymous visitor" } }
-                                                @else { (session.meta.get("user_email").and_then(Value::as_str).unwrap_or("?")) }
+                                                @else if self.shows_emails { (session.meta.get("user_email").and_then(Value::as_str).unwrap_or("?")) }
+                                                @else { (session.meta.get("name").and_then(Value::as_str).unwrap_or("?")) }
                                             }
                                             td { code { (session.meta.get("current_page").and_then(Value::as_str).unwrap_or("")) } }
                                             td.muted.nowrap { (session.meta.get("connected_at").and_then(Value::as_u64).map(clock).unwrap_or_default()) }

@@ -26,6 +26,13 @@ pub use hooks::{VISITOR_ROLE, visitor_from_token, visitor_token};
 use crate::content::ContentService;
 use crate::storage::Store;
 
+/// A mount refused because something the page needs failed (the database, the presence backend). The cause goes to the
+/// log; the client is told only that the page is unavailable, never the backend's error text.
+pub(crate) fn unavailable(error: impl std::fmt::Display) -> livebaton_web::live::MountError {
+    tracing::warn!(%error, "a live page could not mount");
+    livebaton_web::live::MountError::Failed("unavailable".into())
+}
+
 /// What views read and write through. Cheap to clone: one per mounted view.
 #[derive(Clone)]
 pub struct ViewContext {

@@ -43,7 +43,7 @@ impl LiveView for PublicRecord {
             let record = match self.context.store.find_record_by_slug(entity.id, slug).await {
                 Ok(Some(record)) if record.status == Status::Published && entity.status == Status::Published => record,
                 Ok(_) => return Err(MountError::NotFound),
-                Err(error) => return Err(MountError::Failed(format!("unavailable: {error}"))),
+                Err(error) => return Err(super::unavailable(error)),
             };
             socket.subscribe(&topics::entity_data(entity.id));
             socket.set_title(record.title.clone());

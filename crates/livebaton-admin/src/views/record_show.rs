@@ -27,7 +27,7 @@ pub(super) async fn record_of(
     match context.store.find_record(entity.id, id).await {
         Ok(Some(record)) => Ok(record),
         Ok(None) => Err(MountError::NotFound),
-        Err(error) => Err(MountError::Failed(format!("unavailable: {error}"))),
+        Err(error) => Err(super::unavailable(error)),
     }
 }
 

@@ -22,7 +22,7 @@ pub(super) async fn entity_of(context: &ViewContext, params: &Map<String, Value>
     match context.store.find_entity_by_name(name).await {
         Ok(Some(entity)) => Ok(entity),
         Ok(None) => Err(MountError::NotFound),
-        Err(error) => Err(MountError::Failed(format!("unavailable: {error}"))),
+        Err(error) => Err(super::unavailable(error)),
     }
 }
 

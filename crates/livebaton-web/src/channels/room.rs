@@ -33,11 +33,11 @@ impl ChannelRoute for RoomRoute {
             meta.insert("joined_at".into(), json!(now_ms()));
             // Subscribe before tracking, so this client's own join diff is not missed between state and diffs.
             let subscription = self.presence.subscribe(request.topic);
-            let guard = self
-                .presence
-                .track(request.topic, user.id(), meta)
-                .await
-                .map_err(|error| json!({"reason": format!("presence unavailable: {error}")}))?;
+            let guard = self.presence.track(request.topic, user.id(), meta).await.map_err(|error| {
+                // The cause is for the log, not for the client (it may name the backend's internals).
+                tracing::warn!(%error, "room join refused: presence unavailable");
+                json!({"reason": "presence unavailable"})
+            })?;
             let channel =
                 RoomChannel { presence: self.presence.clone(), topic: Arc::from(request.topic), guard: Some(guard) };
             Ok(Joined { reply: json!({}), channel: Box::new(channel), subscriptions: vec![subscription] })

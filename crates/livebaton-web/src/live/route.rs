@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use livebaton::presence::Presence;
+use livebaton::presence::{InvalidTabId, Presence, validate_tab_id};
 use serde_json::{Map, Value, json};
 
 use super::html::Html;
@@ -102,7 +102,14 @@ impl LiveViewRoute {
             _ => Map::new(),
         };
         params.extend(claims.params);
-        let tab_id = request.payload.get("tab_id").and_then(Value::as_str).map(Arc::from);
+        // The tab id goes into presence metas that every member of a session receives: refuse anything but a short
+        // plain id, and say why in the reply (phoenix.js retries refused joins, so closing would loop).
+        let tab_id = match request.payload.get("tab_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(tab)) if tab.is_empty() => None,
+            Some(Value::String(tab)) if validate_tab_id(tab).is_ok() => Some(Arc::from(tab.as_str())),
+            Some(_) => return Err(json!({"reason": InvalidTabId.to_string()})),
+        };
         let session =
             Session { user: request.socket.user.clone(), connection_id: request.socket.connection_id.clone(), tab_id };
         let (mut socket, inbox) = LiveSocket::connected(session, self.presence.clone());

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::presence::{Meta, NotTracked, Presence, PresenceError, TrackGuard};
+use crate::presence::{Meta, NotTracked, Presence, PresenceError, TrackGuard, validate_tab_id};
 use crate::pubsub::{Message, Subscription};
 
 pub use draft::{Draft, DraftAuthor, DraftChanged, DraftStore, LocalDraftStore};
@@ -89,8 +89,12 @@ impl Editing {
     /// Joins the editing session of `target` as page `view_id` of `editor`, in browser tab `tab_id` (which may
     /// reclaim its place after a reload). The page stays in the session as long as the returned guard.
     ///
+    /// The entry's meta, which every member of the session receives, holds the user's id and name, whether they may
+    /// edit, when they joined, and the tab id: never an email or anything else a member should not see.
+    ///
     /// # Errors
-    /// [`PresenceError`] if the presence backend is unavailable.
+    /// [`PresenceError::InvalidTabId`] if `tab_id` is not 1 to 64 characters of `A-Z a-z 0-9 _ -` (a client chose
+    /// it); [`PresenceError`] if the presence backend is unavailable.
     pub async fn track_editing_session(
         &self,
         target: EditTarget,
@@ -98,9 +102,11 @@ impl Editing {
         editor: &Editor,
         tab_id: Option<&str>,
     ) -> Result<TrackGuard, PresenceError> {
+        if let Some(tab_id) = tab_id {
+            validate_tab_id(tab_id)?;
+        }
         let mut meta = Meta::new();
         meta.insert("user_id".into(), json!(editor.user_id));
-        meta.insert("user_email".into(), json!(editor.email));
         meta.insert("user_name".into(), json!(editor.name));
         meta.insert("can_edit".into(), json!(editor.can_edit));
         meta.insert("joined_at".into(), json!(now_ms()));

@@ -18,8 +18,6 @@ pub struct EditingPresence {
     pub seq: u64,
     /// The user's id.
     pub user_id: String,
-    /// The user's email.
-    pub user_email: String,
     /// The user's display name.
     pub user_name: String,
     /// Whether this editor may hold the baton.
@@ -38,7 +36,6 @@ impl EditingPresence {
             view_id: view_id.clone(),
             seq: meta.seq,
             user_id: text("user_id"),
-            user_email: text("user_email"),
             user_name: text("user_name"),
             can_edit: meta.get("can_edit").and_then(serde_json::Value::as_bool).unwrap_or(false),
             tab_id: meta.get_str("tab_id").map(str::to_owned),

@@ -75,8 +75,6 @@ impl fmt::Display for EditTarget {
 pub struct Editor {
     /// The user's id (a string, so integer and UUID ids both fit).
     pub user_id: String,
-    /// The user's email.
-    pub email: String,
     /// The name shown to other editors.
     pub name: String,
     /// Whether the user's role may edit this kind of content. Others watch but never hold the baton.

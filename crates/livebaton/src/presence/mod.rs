@@ -18,6 +18,7 @@ mod redis;
 pub mod replica;
 mod shapes;
 mod state;
+mod tab;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
@@ -35,6 +36,7 @@ pub use redis::{
 pub use replica::{Applied, JoinOutcome, OwnEntry, RemoteEntry, RemoteEvent, RemoteOp, TopicSnapshot};
 pub use shapes::{Meta, PresenceDiff, PresenceEntry, PresenceEntryRef, PresenceList, PresenceMeta, RESERVED_META_KEYS};
 pub use state::{Authority, CloseToken, Entry, EntryId, Insert, JoinRequest, Joined, NotTracked, PresenceState};
+pub use tab::{InvalidTabId, MAX_TAB_ID_LEN, validate_tab_id};
 
 /// Most metas in one published `presence_diff`: a coalesced burst goes out as several diffs of at most this many
 /// (about 1.5 KiB of JSON each). Why bounded: the WebSocket layer keeps every connection's write buffer at the size
@@ -81,6 +83,9 @@ pub enum PresenceError {
     /// The shared roster could not be set up.
     #[error(transparent)]
     Redis(#[from] RedisRosterError),
+    /// A client's tab id is not a plain short id; nothing was tracked.
+    #[error(transparent)]
+    InvalidTabId(#[from] InvalidTabId),
 }
 
 /// Something that must react to every change of some topics' rosters at once (not coalesced): the editing layer
@@ -246,7 +251,8 @@ impl Presence {
     /// a client cannot forge alone (the editing layer uses the user id and the tab id together).
     ///
     /// # Errors
-    /// As [`Presence::track`].
+    /// As [`Presence::track`]; [`PresenceError::InvalidTabId`] for a reclaim identity over 256 bytes (check a
+    /// client's own tab id with [`validate_tab_id`] first).
     pub async fn track_in_tab(
         &self,
         topic: &str,
@@ -254,6 +260,9 @@ impl Presence {
         meta: Meta,
         tab_id: Option<&str>,
     ) -> Result<TrackGuard, PresenceError> {
+        if tab_id.is_some_and(|tab| tab.len() > 256) {
+            return Err(InvalidTabId.into());
+        }
         if let Some(own) = &self.shared.own_prefix {
             return self.track_shared(own.clone(), topic, key, meta, tab_id).await;
         }

@@ -27,12 +27,7 @@ pub fn meta(name: &str) -> Meta {
 }
 
 pub fn editor(id: &str, name: &str) -> Editor {
-    Editor {
-        user_id: id.into(),
-        email: format!("{}@example.com", name.to_lowercase()),
-        name: name.into(),
-        can_edit: true,
-    }
+    Editor { user_id: id.into(), name: name.into(), can_edit: true }
 }
 
 pub fn viewer(id: &str, name: &str) -> Editor {
