@@ -84,15 +84,15 @@ impl AppState {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::render))
         .route("/live/websocket", get(crate::live::websocket))
         .route("/live/longpoll", axum::routing::any(crate::live::longpoll))
         .merge(crate::api::routes())
         .merge(crate::pages::routes())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    crate::headers::with_security_headers(routes).with_state(state)
 }
 
 /// `GET /healthz`: 200 when the database answers.

@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod headers;
 pub mod live;
 pub mod metrics;
 pub mod pages;

@@ -320,3 +320,38 @@ async fn stored_text_is_escaped_when_rendered() {
     assert!(page.contains("&lt;b&gt;Evil&lt;/b&gt; things"), "escaped on the page: {page}");
     assert!(!page.contains("<b>Evil</b>"));
 }
+
+/// Every page comes with a Content-Security-Policy that allows no inline script or style (the page has none: the
+/// stylesheet is a file), may not be framed, is not sniffed, and is not stored; the assets are cached for ever.
+#[tokio::test]
+async fn pages_carry_security_headers_and_no_inline_style_or_script() {
+    let app = app_with_alice().await;
+    let session = sign_in(&app).await;
+    for (uri, cookies) in [("/admin/login", vec![]), ("/admin", vec![(SESSION_COOKIE, session.as_str())])] {
+        let page = app.send(get(uri, &cookies)).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        let header = |name: &str| page.headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("").to_owned();
+        let csp = header("content-security-policy");
+        for directive in ["script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'"] {
+            assert!(csp.contains(directive), "{uri}: {directive} missing from {csp:?}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{uri}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{uri}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{uri}");
+        assert_eq!(header("cache-control"), "no-store", "{uri}");
+        let html = page.text();
+        assert!(!html.contains("<style") && !html.contains("style="), "{uri}: inline style in {html}");
+        let inline_handler = html.split(" on").skip(1).any(|rest| {
+            let name_len = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+            name_len > 0 && rest[name_len..].starts_with('=')
+        });
+        assert!(!html.contains("<script>") && !inline_handler, "{uri}: inline script in {html}");
+        let sheet = html.split(r#"<link rel="stylesheet" href=""#).nth(1).expect("a linked stylesheet");
+        let sheet = sheet.split('"').next().unwrap().to_owned();
+        let asset = app.send(get(&sheet, &[])).await;
+        assert_eq!(asset.status, StatusCode::OK, "{sheet}");
+        assert_eq!(asset.headers["content-type"], "text/css; charset=utf-8");
+        assert_eq!(asset.headers["cache-control"], "public, max-age=31536000, immutable");
+        assert!(asset.text().contains(".notice"), "the stylesheet itself");
+    }
+}

@@ -154,5 +154,10 @@ describe('screenshots', () => {
     await shoot(alice, 'record-conflict');
 
     assert.deepEqual(layoutFailures, [], 'pages that look broken');
+    const problems = contexts.flatMap((context) => context.problems);
+    assert.deepEqual(problems.filter((problem) => problem.startsWith('csp:')), [], 'every page passes its CSP');
+    // The styles come from the linked stylesheet (none are inline), so the page must still look styled.
+    const headerDisplay = await admin.evaluate(() => getComputedStyle(document.querySelector('header.top')).display);
+    assert.equal(headerDisplay, 'flex', 'the stylesheet applies');
   });
 });

@@ -306,7 +306,7 @@ export async function signIn(browser, server, user, { viewport = { width: 1280, 
   return { context, page };
 }
 
-/** A new context that records page errors and dialogs (`context.problems`, `context.dialogs`). */
+/** A new context that records page errors, CSP violations and dialogs (`context.problems`, `context.dialogs`). */
 export async function newContext(browser, { viewport = { width: 1280, height: 800 } } = {}) {
   const context = await browser.newContext({ viewport });
   context.setDefaultTimeout(WAIT_MS);
@@ -318,6 +318,10 @@ export async function newContext(browser, { viewport = { width: 1280, height: 80
 
 function watchPage(context, page) {
   page.on('pageerror', (error) => context.problems.push(`pageerror: ${error.message}`));
+  // The Content-Security-Policy allows no inline script or style: a page that needs one breaks, and says so here.
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) context.problems.push(`csp: ${message.text()}`);
+  });
   page.on('dialog', (dialog) => {
     context.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
     dialog.dismiss().catch(() => {});

@@ -1,12 +1,26 @@
 //! The page frame shared by the server-rendered pages: document head, our own small stylesheet, header and
 //! navigation, the flash area, and for live pages the root element the browser client takes over.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use std::sync::OnceLock;
+
+use maud::{DOCTYPE, Markup, html};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::storage::User;
 
-const STYLE: &str = include_str!("style.css");
+/// The admin's stylesheet, served as a file (never inline: the Content-Security-Policy allows no inline styles).
+pub const STYLESHEET: &str = include_str!("style.css");
+
+/// Where the stylesheet is served: `/assets/admin-<16 hex digits of its SHA-256>.css`, so it can be cached for ever.
+pub fn stylesheet_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let digest = Sha256::digest(STYLESHEET.as_bytes());
+        let hex: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+        format!("/assets/admin-{hex}.css")
+    })
+}
 
 /// The signed-in user as the header shows them.
 #[derive(Clone, Debug)]
@@ -69,7 +83,7 @@ fn frame(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 @if let Some(live) = live { meta name="lb-connect" content=(live.connect); }
                 title { (title) " · livebaton" }
-                style { (PreEscaped(STYLE)) }
+                link rel="stylesheet" href=(stylesheet_path());
                 @if let Some(live) = live { script src=(live.script) defer {} }
             }
             body data-lb-state="static" {

@@ -11,7 +11,7 @@ use livebaton_web::live::{CLIENT_JS, MountError, RenderError, client_path};
 use maud::{PreEscaped, html};
 use serde_json::{Map, Value, json};
 
-use super::layout::{HeaderUser, LiveParts, live_page, page};
+use super::layout::{HeaderUser, LiveParts, STYLESHEET, live_page, page, stylesheet_path};
 use super::session::{SESSION_COOKIE, SignedIn, cookie, set_cookie};
 use crate::accounts::{random_token, sha256_hex};
 use crate::app::AppState;
@@ -21,18 +21,18 @@ use crate::views::{VISITOR_ROLE, visitor_token};
 /// The cookie naming an anonymous visitor of the public pages (for "unique visitors").
 pub const VISITOR_COOKIE: &str = "livebaton_visitor";
 
-/// `GET /assets/livebaton-<hash>.js`: the client, cacheable for ever (its path changes with its content).
-pub async fn client_script(Path(file): Path<String>) -> Response {
-    if format!("/assets/{file}") != client_path() {
+/// `GET /assets/livebaton-<hash>.js` and `GET /assets/admin-<hash>.css`: the client and the stylesheet, cacheable for
+/// ever (their paths change with their content).
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let path = format!("/assets/{file}");
+    let (content_type, body) = if path == client_path() {
+        ("text/javascript; charset=utf-8", CLIENT_JS)
+    } else if path == stylesheet_path() {
+        ("text/css; charset=utf-8", STYLESHEET)
+    } else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-        ],
-        CLIENT_JS,
-    )
+    };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")], body)
         .into_response()
 }
 

@@ -11,7 +11,7 @@ use axum::routing::get;
 
 use crate::app::AppState;
 
-/// The page routes: `/admin/…`, the public record pages `/e/…`, and the client script.
+/// The page routes: `/admin/…`, the public record pages `/e/…`, the client script and the stylesheet.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/admin") }))
@@ -26,5 +26,5 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/entities/{entity}/data/{id}", get(live::record_show))
         .route("/admin/entities/{entity}/data/{id}/edit", get(live::record_edit))
         .route("/e/{entity}/{slug}", get(live::public_record))
-        .route("/assets/{file}", get(live::client_script))
+        .route("/assets/{file}", get(live::asset))
 }

@@ -273,7 +273,7 @@ impl Collab {
                     button.small type="button" phx-click="take_here" { "Edit here" }
                 }
                 @if let Some(notice) = &self.notice {
-                    div.notice #editing-notice role="status" style="flex-basis: 100%; margin: 0.3rem 0 0;" {
+                    div.notice.in-bar #editing-notice role="status" {
                         (notice) " "
                         button.link type="button" phx-click="dismiss" { "Dismiss" }
                     }

@@ -333,7 +333,7 @@ impl LiveView for EntityForm {
                         }
                         label for="entity-description" { "Description" }
                         textarea #entity-description name="description" { (values.description.as_deref().unwrap_or("")) }
-                        h2 style="margin-top: 1.5rem" { "Fields" }
+                        h2.section-head { "Fields" }
                         (field_errors(errors, "fields_definition"))
                         div #field-builder { (field_rows(values, errors, !read_only)) }
                         div.actions {
