@@ -11,8 +11,9 @@ use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 use livebaton_web::live::LiveViewRoute;
 
-use crate::accounts::{Throttle, ThrottleConfig, TokenSigner};
+use crate::accounts::{PasswordHasher, Throttle, ThrottleConfig, TokenSigner};
 use crate::content::ContentService;
+use crate::proxy::TrustedProxies;
 use crate::storage::Store;
 use crate::views::ViewContext;
 
@@ -32,6 +33,13 @@ pub struct AppState {
     pub signer: TokenSigner,
     /// Failed sign-in bookkeeping, shared by the sign-in page and `POST /api/tokens`.
     pub throttle: Arc<Throttle>,
+    /// Bounds the Argon2id computations running at once (default: the process's shared hasher, a permit per core).
+    pub hasher: Arc<PasswordHasher>,
+    /// Peers believed about the client's address and scheme (`--trusted-proxies`).
+    pub trusted_proxies: TrustedProxies,
+    /// Every cookie carries `Secure`, whatever the request says (`--secure-cookies`); otherwise only when a trusted
+    /// proxy forwarded an HTTPS request.
+    pub secure_cookies: bool,
     /// The WebSocket endpoint with its channels.
     pub live: LiveEndpoint,
     /// Closes every socket (1001) and releases their presences at once.
@@ -73,12 +81,34 @@ impl AppState {
             content,
             signer: TokenSigner::new(secret_key_base),
             throttle: Arc::new(Throttle::new(throttle)),
+            hasher: PasswordHasher::shared(),
+            trusted_proxies: TrustedProxies::default(),
+            secure_cookies: false,
             live,
             live_shutdown,
             allowed_origins: allowed_origins.into(),
             views,
             secret_key_base: secret_key_base.into(),
         }
+    }
+
+    /// The same state behind `proxies`, with `Secure` on every cookie if `secure_cookies`.
+    pub fn with_proxies(mut self, proxies: TrustedProxies, secure_cookies: bool) -> Self {
+        self.trusted_proxies = proxies;
+        self.secure_cookies = secure_cookies;
+        self
+    }
+
+    /// The same state hashing passwords through `hasher`.
+    pub fn with_hasher(mut self, hasher: Arc<PasswordHasher>) -> Self {
+        self.hasher = hasher;
+        self
+    }
+}
+
+impl axum::extract::FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> Self {
+        state.trusted_proxies.clone()
     }
 }
 

@@ -12,8 +12,12 @@ use crate::server::{open_store, serve};
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
-        Command::User(UserCommand::Add { email, password, role, name }) => {
+        Command::User(UserCommand::Add { email, password, password_stdin, role, name }) => {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be admin, editor or viewer"))?;
+            let password = match password.filter(|_| !password_stdin) {
+                Some(password) => password,
+                None => tokio::task::spawn_blocking(read_password).await??,
+            };
             let store = open_store(&cli.settings).await?;
             let user = upsert_user(&store, &email, &password, role, name.as_deref()).await?;
             println!("{} {} ({})", user.email, user.name, user.role);
@@ -25,6 +29,72 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}\t{}\t{}", user.email, user.role, user.name);
             }
             Ok(())
+        }
+    }
+}
+
+/// The password on the first line of standard input (a prompt, without echo, when it is a terminal), so it never
+/// appears in the process list as `--password` does.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let terminal = stdin.is_terminal();
+    let mut line = String::new();
+    if terminal {
+        eprint!("Password: ");
+        let _ = std::io::stderr().flush();
+        let _echo = EchoOff::new();
+        stdin.lock().read_line(&mut line)?;
+        eprintln!();
+    } else {
+        stdin.lock().read_line(&mut line)?;
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password given: write it on standard input (or set LIVEBATON_USER_PASSWORD, or pass --password)"
+    );
+    Ok(password.to_owned())
+}
+
+/// Turns the terminal's echo off until dropped (Unix; elsewhere the password is echoed).
+struct EchoOff {
+    #[cfg(unix)]
+    saved: Option<libc::termios>,
+}
+
+impl EchoOff {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            // SAFETY: tcgetattr and tcsetattr only read and write the termios struct given, for file descriptor 0.
+            unsafe {
+                let mut termios: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(libc::STDIN_FILENO, &mut termios) != 0 {
+                    return EchoOff { saved: None };
+                }
+                let saved = termios;
+                termios.c_lflag &= !libc::ECHO;
+                if libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &termios) != 0 {
+                    return EchoOff { saved: None };
+                }
+                EchoOff { saved: Some(saved) }
+            }
+        }
+        #[cfg(not(unix))]
+        EchoOff {}
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(saved) = &self.saved {
+            // SAFETY: restores the settings read in `new` on the same descriptor.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
+            }
         }
     }
 }

@@ -35,9 +35,13 @@ pub enum UserCommand {
         /// Email address (the sign-in name).
         #[arg(long)]
         email: String,
-        /// Password (at least 8 characters).
+        /// Password (at least 8 characters). Unsafe on a shared machine: other users see it in `ps`. Without it
+        /// (and without LIVEBATON_USER_PASSWORD) the password is read from the first line of standard input.
+        #[arg(long, env = "LIVEBATON_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Read the password from the first line of standard input, even if --password or the variable is set.
         #[arg(long)]
-        password: String,
+        password_stdin: bool,
         /// admin, editor or viewer.
         #[arg(long)]
         role: String,
@@ -91,6 +95,14 @@ pub struct Settings {
     /// origin as the page (the `Host` the browser connected to).
     #[arg(long, env = "LIVEBATON_ALLOWED_ORIGINS", value_delimiter = ',', global = true)]
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies believed about the client, comma-separated networks (`127.0.0.1/32,::1/128`): from a peer
+    /// in them the client's address is the rightmost untrusted hop of `X-Forwarded-For` (or `Forwarded`), and
+    /// `X-Forwarded-Proto: https` makes cookies `Secure`. Default: none (the TCP peer is the client).
+    #[arg(long, env = "LIVEBATON_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<crate::proxy::IpNet>,
+    /// Mark every session and CSRF cookie `Secure`, whatever the proxy says (the site is only served over HTTPS).
+    #[arg(long, env = "LIVEBATON_SECURE_COOKIES", global = true)]
+    pub secure_cookies: bool,
     /// Close a WebSocket that sent nothing, not even a pong to the ping it gets after half of it, for this many seconds.
     #[arg(long, env = "LIVEBATON_IDLE_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub idle_timeout_secs: u64,

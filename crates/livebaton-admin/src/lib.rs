@@ -15,6 +15,7 @@ pub mod headers;
 pub mod live;
 pub mod metrics;
 pub mod pages;
+pub mod proxy;
 pub mod secret;
 pub mod seed;
 pub mod server;

@@ -11,6 +11,7 @@ use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 use crate::accounts::{ThrottleConfig, warm_up};
 use crate::app::{AppState, router};
 use crate::config::Settings;
+use crate::proxy::TrustedProxies;
 use crate::secret::secret_key_base;
 use crate::seed::bootstrap;
 use crate::storage::{Dialect, Store};
@@ -22,7 +23,7 @@ use crate::storage::{Dialect, Store};
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
     if Dialect::of_url(&url) == Dialect::Sqlite && settings.database_url.is_none() {
-        std::fs::create_dir_all(&settings.data_dir)
+        crate::secret::create_data_dir(&settings.data_dir)
             .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
     }
     Store::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))
@@ -62,7 +63,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let sockets = settings.socket_config();
     let origins =
         settings.allowed_origins.iter().map(|origin| origin.trim().to_owned()).filter(|o| !o.is_empty()).collect();
-    let state = AppState::with_live(store, engine, &secret, ThrottleConfig::default(), sockets, origins);
+    let proxies = TrustedProxies::new(settings.trusted_proxies.iter().copied());
+    if !settings.trusted_proxies.is_empty() {
+        let networks: Vec<String> = settings.trusted_proxies.iter().map(ToString::to_string).collect();
+        tracing::info!(proxies = %networks.join(","), "client addresses and https from X-Forwarded-* of these peers");
+    }
+    let state = AppState::with_live(store, engine, &secret, ThrottleConfig::default(), sockets, origins)
+        .with_proxies(proxies, settings.secure_cookies);
     warm_up().await;
 
     let admin = match (&settings.admin_email, &settings.admin_password) {

@@ -6,8 +6,10 @@ mod role;
 mod throttle;
 mod tokens;
 
-pub use passwords::{MIN_PASSWORD_LEN, hash_password, verify_password, warm_up};
+pub use passwords::{
+    HASH_PATIENCE, HashPermit, HashingBusy, MIN_PASSWORD_LEN, PasswordHasher, hash_password, verify_password, warm_up,
+};
 pub use random::{generate_password, random_token, sha256_hex};
 pub use role::Role;
-pub use throttle::{Throttle, ThrottleConfig, Throttled};
+pub use throttle::{Attempt, FIRST_DELAY, Throttle, ThrottleConfig, Throttled, retry_after_secs};
 pub use tokens::{TOKEN_TTL_MS, TokenSigner};

@@ -1,20 +1,42 @@
-//! Throttling of failed sign-ins, per account and per client address.
+//! Throttling of failed sign-ins, per account and per client address: growing delays, never a long lockout.
 //!
-//! A sliding window of failure times per key. The map is bounded: when it is full, the keys whose failures are all
-//! older than the window are dropped first, then the oldest; an attacker cannot grow memory by inventing emails.
+//! The rule, for each key (an account; a client address):
+//! - the first `limit` failures are free (5 per account, 20 per address by default);
+//! - the failure that reaches the limit, and every one after it, closes the key for a delay that doubles each time:
+//!   5 s, 10 s, 20 s, … capped at `window` (15 minutes by default), counted from that failure;
+//! - a key left alone for `window` after it reopened is forgotten; a successful sign-in forgets its account.
+//!
+//! So a guesser gets `limit` tries and then one try per delay, one per 15 minutes once the cap is reached, while the
+//! account's owner, after a few typos or someone else's guesses, waits at most the cap: no lockout outlives it.
+//!
+//! An attempt counts as a failure from the moment it *starts* ([`Throttle::begin`], atomically with the check), not
+//! after its password was hashed: concurrent guesses cannot all pass the check before the first is recorded. A
+//! success then gives its count back ([`Attempt::succeeded`]). An attempt dropped without a verdict stays counted.
+//!
+//! Addresses are keyed as given, except IPv6 addresses, which are keyed by their /64 network (one host usually owns
+//! a whole /64, so single addresses would give it billions of fresh keys). Accounts are keyed by the SHA-256 of the
+//! normalised email, so every key has the same small size whatever is posted. The map is bounded by `max_keys`:
+//! forgotten keys go first, then the open keys that failed longest ago; a closed key goes last, so spraying fresh
+//! emails or addresses does not reopen an account under attack.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// The delay after the failure that reaches a key's limit; each further failure doubles it, up to the window.
+pub const FIRST_DELAY: Duration = Duration::from_secs(5);
 
 /// Limits for [`Throttle`].
 #[derive(Clone, Debug)]
 pub struct ThrottleConfig {
-    /// Failures allowed per account within `window`.
+    /// Failures of one account before its delays begin.
     pub per_account: usize,
-    /// Failures allowed per client address within `window`.
+    /// Failures from one client address (IPv6: one /64) before its delays begin.
     pub per_address: usize,
-    /// The sliding window.
+    /// The longest delay, and how long a key must stay open and unused to be forgotten.
     pub window: Duration,
     /// Most keys remembered.
     pub max_keys: usize,
@@ -28,85 +50,190 @@ impl Default for ThrottleConfig {
 
 /// Sign-in attempts are refused for a while.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("too many failed sign-in attempts; try again in {} minute(s)", .retry_after.as_secs().div_ceil(60).max(1))]
+#[error("too many failed sign-in attempts; try again in {}", wait_text(.retry_after))]
 pub struct Throttled {
     /// How long until the next attempt is allowed.
     pub retry_after: Duration,
 }
 
+/// A wait in whole seconds for `Retry-After`: rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX).max(1)
+}
+
+fn wait_text(wait: &Duration) -> String {
+    let seconds = retry_after_secs(*wait);
+    match seconds {
+        1 => "1 second".to_owned(),
+        2..60 => format!("{seconds} seconds"),
+        _ => match seconds.div_ceil(60) {
+            1 => "1 minute".to_owned(),
+            minutes => format!("{minutes} minutes"),
+        },
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    /// SHA-256 of the trimmed, lower-cased email.
+    Account([u8; 32]),
+    /// The address, IPv6 cut to its /64.
+    Address(IpAddr),
+}
+
+impl Key {
+    fn account(email: &str) -> Key {
+        Key::Account(Sha256::digest(email.trim().to_lowercase().as_bytes()).into())
+    }
+
+    fn address(address: IpAddr) -> Key {
+        match address {
+            IpAddr::V4(_) => Key::Address(address),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Key::Address(IpAddr::V4(v4)),
+                None => Key::Address(IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// Failures counted (attempts in flight included) since the key was last forgotten.
+    failures: u32,
+    /// When the last failure was counted.
+    last: Instant,
+    /// No attempt starts before this.
+    open_at: Instant,
+}
+
+impl Entry {
+    /// Whether the key has been open and unused for `window` (`open_at` is never before `last`).
+    fn forgotten(&self, now: Instant, window: Duration) -> bool {
+        now.saturating_duration_since(self.open_at) >= window
+    }
+}
+
 /// Failed sign-in bookkeeping.
 pub struct Throttle {
     config: ThrottleConfig,
-    /// Key (`account:<email>` or `address:<ip>`) → failure times, oldest first. A std `Mutex`: a handful of deque
-    /// operations per sign-in, no `.await` while held.
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Key → its failures. A std `Mutex`: a few map operations per sign-in, never held across an `.await`.
+    keys: Mutex<HashMap<Key, Entry>>,
+}
+
+/// An attempt that has been counted as a failure until it says otherwise.
+#[must_use = "an attempt dropped without a verdict stays counted as a failure"]
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    account: Key,
+    address: Key,
+    /// The address's `open_at` before this attempt, and the one this attempt set, to undo it on success.
+    address_open: (Instant, Instant),
 }
 
 impl Throttle {
     /// A throttle with `config`.
     pub fn new(config: ThrottleConfig) -> Self {
-        Throttle { config, failures: Mutex::new(HashMap::new()) }
+        Throttle { config, keys: Mutex::new(HashMap::new()) }
     }
 
-    fn keys(email: &str, address: &str) -> [(String, bool); 2] {
-        [(format!("account:{}", email.trim().to_lowercase()), true), (format!("address:{address}"), false)]
+    fn limit(&self, key: &Key) -> u32 {
+        let limit = match key {
+            Key::Account(_) => self.config.per_account,
+            Key::Address(_) => self.config.per_address,
+        };
+        u32::try_from(limit).unwrap_or(u32::MAX).max(1)
     }
 
-    /// Whether an attempt for `email` from `address` may proceed at `now`.
+    /// The delay set by a key's `failures`-th failure.
+    fn delay(&self, key: &Key, failures: u32) -> Duration {
+        let limit = self.limit(key);
+        if failures < limit {
+            return Duration::ZERO;
+        }
+        let doublings = (failures - limit).min(30);
+        FIRST_DELAY.saturating_mul(1 << doublings).min(self.config.window)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How long `keys` must wait at `now` (zero: not at all); forgotten entries are dropped on the way.
+    fn wait(&self, map: &mut HashMap<Key, Entry>, keys: [Key; 2], now: Instant) -> Duration {
+        let mut wait = Duration::ZERO;
+        for key in keys {
+            if let Some(entry) = map.get(&key) {
+                if entry.forgotten(now, self.config.window) {
+                    map.remove(&key);
+                } else {
+                    wait = wait.max(entry.open_at.saturating_duration_since(now));
+                }
+            }
+        }
+        wait
+    }
+
+    /// Whether an attempt for `email` from `address` could start at `now`, without counting one.
     ///
     /// # Errors
     /// [`Throttled`] with the time to wait.
-    pub fn check(&self, email: &str, address: &str, now: Instant) -> Result<(), Throttled> {
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut wait = Duration::ZERO;
-        for (key, is_account) in Self::keys(email, address) {
-            let limit = if is_account { self.config.per_account } else { self.config.per_address };
-            if let Some(times) = failures.get_mut(&key) {
-                while times.front().is_some_and(|at| now.duration_since(*at) >= self.config.window) {
-                    times.pop_front();
-                }
-                if times.len() >= limit {
-                    let oldest = times[times.len() - limit];
-                    wait = wait.max(self.config.window.saturating_sub(now.duration_since(oldest)));
-                }
-            }
-        }
+    pub fn check(&self, email: &str, address: IpAddr, now: Instant) -> Result<(), Throttled> {
+        let wait = self.wait(&mut self.lock(), [Key::account(email), Key::address(address)], now);
         if wait.is_zero() { Ok(()) } else { Err(Throttled { retry_after: wait }) }
     }
 
-    /// Records a failed attempt.
-    pub fn record_failure(&self, email: &str, address: &str, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if failures.len() + 2 > self.config.max_keys {
-            let window = self.config.window;
-            failures.retain(|_, times| times.back().is_some_and(|at| now.duration_since(*at) < window));
-            while failures.len() + 2 > self.config.max_keys {
-                let oldest = failures.iter().min_by_key(|(_, times)| times.back().copied()).map(|(key, _)| key.clone());
-                match oldest {
-                    Some(key) => failures.remove(&key),
-                    None => break,
-                };
+    /// Starts an attempt for `email` from `address` at `now`: checks both keys and, if both are open, counts the
+    /// attempt as a failure on both, in one step.
+    ///
+    /// # Errors
+    /// [`Throttled`] with the time to wait; nothing is counted then.
+    pub fn begin(&self, email: &str, address: IpAddr, now: Instant) -> Result<Attempt<'_>, Throttled> {
+        let (account, address) = (Key::account(email), Key::address(address));
+        let mut map = self.lock();
+        let wait = self.wait(&mut map, [account, address], now);
+        if !wait.is_zero() {
+            return Err(Throttled { retry_after: wait });
+        }
+        self.make_room(&mut map, now);
+        let mut address_open = (now, now);
+        for key in [account, address] {
+            let entry = map.entry(key).or_insert(Entry { failures: 0, last: now, open_at: now });
+            let before = entry.open_at;
+            entry.failures = entry.failures.saturating_add(1);
+            entry.last = now;
+            entry.open_at = entry.open_at.max(now + self.delay(&key, entry.failures));
+            if key == address {
+                address_open = (before, entry.open_at);
             }
         }
-        for (key, is_account) in Self::keys(email, address) {
-            let limit = if is_account { self.config.per_account } else { self.config.per_address };
-            let times = failures.entry(key).or_default();
-            times.push_back(now);
-            while times.len() > limit {
-                times.pop_front();
-            }
-        }
+        Ok(Attempt { throttle: self, account, address, address_open })
     }
 
-    /// Forgets an account's failures after a successful sign-in.
-    pub fn record_success(&self, email: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        failures.remove(&format!("account:{}", email.trim().to_lowercase()));
+    /// Keeps room for two new keys under `max_keys`.
+    fn make_room(&self, map: &mut HashMap<Key, Entry>, now: Instant) {
+        let max_keys = self.config.max_keys.max(2);
+        if map.len() + 2 <= max_keys {
+            return;
+        }
+        let window = self.config.window;
+        map.retain(|_, entry| !entry.forgotten(now, window));
+        if map.len() + 2 <= max_keys {
+            return;
+        }
+        // Evict an eighth at once, so a full map costs one sort per many sign-ins, not one scan each.
+        let excess = map.len() + 2 - max_keys + max_keys / 8;
+        let mut candidates: Vec<(bool, Instant, Key)> =
+            map.iter().map(|(key, entry)| (entry.open_at > now, entry.last, *key)).collect();
+        candidates.sort_unstable_by_key(|(closed, last, _)| (*closed, *last));
+        for (_, _, key) in candidates.into_iter().take(excess) {
+            map.remove(&key);
+        }
     }
 
     /// Number of keys remembered.
     pub fn len(&self) -> usize {
-        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+        self.lock().len()
     }
 
     /// Whether nothing is remembered.
@@ -115,48 +242,129 @@ impl Throttle {
     }
 }
 
+impl Attempt<'_> {
+    /// The password was right: forgets the account's failures and gives the address its count back.
+    pub fn succeeded(self) {
+        let mut map = self.throttle.lock();
+        map.remove(&self.account);
+        if let Some(entry) = map.get_mut(&self.address) {
+            entry.failures = entry.failures.saturating_sub(1);
+            // Undo this attempt's delay unless a later failure has set another since.
+            let (before, set) = self.address_open;
+            if entry.open_at == set {
+                entry.open_at = before;
+            }
+            if entry.failures == 0 {
+                map.remove(&self.address);
+            }
+        }
+    }
+
+    /// The password was wrong: the attempt stays counted (the same as dropping it).
+    pub fn failed(self) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(1, 1, 1, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(2, 2, 2, 2));
 
     fn throttle() -> Throttle {
         Throttle::new(ThrottleConfig { per_account: 3, per_address: 5, window: Duration::from_secs(60), max_keys: 50 })
     }
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
     #[test]
-    fn an_account_is_throttled_after_its_limit_until_the_window_passes() {
+    fn an_account_gets_its_limit_then_delays_that_double_up_to_the_window() {
         let throttle = throttle();
         let start = Instant::now();
         for n in 0..3 {
-            assert!(throttle.check("A@x.io", "1.1.1.1", start).is_ok(), "attempt {n} allowed");
-            throttle.record_failure("a@x.io", "1.1.1.1", start);
+            throttle.begin("A@x.io", A, start).unwrap_or_else(|_| panic!("attempt {n} allowed")).failed();
         }
-        let refused = throttle.check("a@x.io", "2.2.2.2", start + Duration::from_secs(1)).unwrap_err();
-        assert_eq!(refused.retry_after, Duration::from_secs(59));
-        assert!(throttle.check("b@x.io", "2.2.2.2", start).is_ok(), "other accounts are not affected");
-        assert!(throttle.check("a@x.io", "2.2.2.2", start + Duration::from_secs(60)).is_ok());
+        let refused = throttle.begin("a@x.io", B, start + Duration::from_secs(1)).err().unwrap();
+        assert_eq!(refused.retry_after, Duration::from_secs(4), "5 s after the third failure, from any address");
+        assert!(refused.to_string().ends_with("try again in 4 seconds"), "{refused}");
+        assert!(throttle.check("b@x.io", B, start).is_ok(), "other accounts are not affected");
+
+        let mut now = start;
+        for expected in [10, 20, 40, 60, 60] {
+            now += throttle.check("a@x.io", B, now).err().map_or(Duration::ZERO, |refused| refused.retry_after);
+            throttle.begin("a@x.io", B, now).unwrap().failed();
+            let refused = throttle.check("a@x.io", B, now).unwrap_err();
+            assert_eq!(refused.retry_after, Duration::from_secs(expected));
+        }
+        let reopened = now + Duration::from_secs(60);
+        throttle.begin("a@x.io", B, reopened).expect("open once the delay ended").failed();
+        let refused = throttle.check("a@x.io", B, reopened).unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(60), "a guesser gets one try per window");
+        let forgotten = reopened + Duration::from_secs(120);
+        throttle.begin("a@x.io", B, forgotten).unwrap().failed();
+        assert!(throttle.check("a@x.io", B, forgotten).is_ok(), "left alone a window after reopening: forgotten");
     }
 
     #[test]
-    fn an_address_is_throttled_across_accounts() {
+    fn attempts_in_flight_count_so_concurrent_guesses_stop_at_the_limit() {
+        let throttle = throttle();
+        let now = Instant::now();
+        let started: Vec<_> = (0..40).filter_map(|_| throttle.begin("a@x.io", A, now).ok()).collect();
+        assert_eq!(started.len(), 3, "only the limit starts before any verdict");
+        drop(started);
+        assert!(throttle.begin("a@x.io", A, now).is_err(), "dropped attempts stay counted");
+    }
+
+    #[test]
+    fn a_success_forgets_the_account_and_gives_the_address_its_count_back() {
+        let throttle = throttle();
+        let now = Instant::now();
+        for n in 0..3 {
+            throttle.begin(&format!("other{n}@x.io"), A, now).unwrap().failed();
+        }
+        throttle.begin("a@x.io", A, now).unwrap().failed();
+        // The fifth attempt from A closes the address while it is in flight, until its success gives it back.
+        throttle.begin("a@x.io", A, now).unwrap().succeeded();
+        assert!(throttle.check("fresh@x.io", A, now).is_ok(), "a success neither counts nor leaves a delay");
+        throttle.begin("z@x.io", A, now).unwrap().failed();
+        assert!(throttle.check("fresh@x.io", A, now).is_err(), "the address kept its four failures");
+
+        throttle.begin("a@x.io", B, now).unwrap().failed();
+        throttle.begin("a@x.io", B, now).unwrap().failed();
+        assert!(throttle.check("a@x.io", B, now).is_ok(), "the account counts afresh from the success");
+        throttle.begin("a@x.io", B, now).unwrap().failed();
+        assert!(throttle.check("a@x.io", B, now).is_err());
+    }
+
+    #[test]
+    fn an_address_is_throttled_across_accounts_and_ipv6_by_its_64() {
         let throttle = throttle();
         let now = Instant::now();
         for n in 0..5 {
-            throttle.record_failure(&format!("user{n}@x.io"), "9.9.9.9", now);
+            throttle.begin(&format!("user{n}@x.io"), ip("2001:db8:1:2::1"), now).unwrap().failed();
         }
-        assert!(throttle.check("fresh@x.io", "9.9.9.9", now).is_err());
-        assert!(throttle.check("fresh@x.io", "8.8.8.8", now).is_ok());
+        assert!(throttle.check("fresh@x.io", ip("2001:db8:1:2:ffff::9"), now).is_err(), "same /64");
+        assert!(throttle.check("fresh@x.io", ip("2001:db8:1:3::1"), now).is_ok(), "another /64");
+        for n in 0..5 {
+            throttle.begin(&format!("user{n}@y.io"), ip("::ffff:9.9.9.9"), now).unwrap().failed();
+        }
+        assert!(throttle.check("fresh@x.io", ip("9.9.9.9"), now).is_err(), "mapped IPv4 is the IPv4 address");
     }
 
     #[test]
-    fn success_clears_the_account_and_memory_stays_bounded() {
+    fn memory_stays_bounded_and_closed_keys_outlive_a_spray() {
         let throttle = throttle();
         let now = Instant::now();
-        throttle.record_failure("a@x.io", "1.1.1.1", now);
-        throttle.record_success("a@x.io");
+        for _ in 0..3 {
+            throttle.begin("target@x.io", A, now).unwrap().failed();
+        }
         for n in 0..1_000 {
-            throttle.record_failure(&format!("spray{n}@x.io"), &format!("10.0.{}.{}", n / 256, n % 256), now);
+            let address = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, (n / 256) as u8, (n % 256) as u8));
+            throttle.begin(&format!("spray{n}@x.io"), address, now).unwrap().failed();
         }
         assert!(throttle.len() <= 50, "bounded: {}", throttle.len());
+        assert!(throttle.check("target@x.io", B, now).is_err(), "the closed account was kept");
     }
 }

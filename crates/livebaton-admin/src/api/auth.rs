@@ -1,18 +1,19 @@
 //! Bearer-token authentication for the JSON API, and `POST /api/tokens`.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::accounts::{Role, TOKEN_TTL_MS, verify_password};
+use crate::accounts::{HashingBusy, Role, TOKEN_TTL_MS, Throttled};
 use crate::app::AppState;
+use crate::proxy::ClientAddr;
 use crate::storage::{User, now_ms};
 
 /// The signed-in user of an API request (from `Authorization: Bearer <token>`).
@@ -52,14 +53,14 @@ pub struct Credentials {
 }
 
 /// `POST /api/tokens`: `{email, password}` → `{token, expires_at}`. Failed attempts are throttled per account and
-/// per address, like the sign-in page.
+/// per client address (429), and hashing is bounded (503), like the sign-in page.
 pub async fn create_token(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(credentials) = body?;
-    let user = state.authenticate(&credentials.email, &credentials.password, &peer.ip().to_string()).await?;
+    let user = state.authenticate(&credentials.email, &credentials.password, client).await?;
     let expires_at = now_ms() + TOKEN_TTL_MS;
     Ok(Json(json!({"token": state.signer.sign(user.id, expires_at), "expires_at": expires_at})))
 }
@@ -72,7 +73,10 @@ pub enum SignInError {
     Invalid,
     /// Too many failures.
     #[error(transparent)]
-    Throttled(#[from] crate::accounts::Throttled),
+    Throttled(#[from] Throttled),
+    /// Every password-hashing slot is busy.
+    #[error(transparent)]
+    Busy(#[from] HashingBusy),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::storage::StoreError),
@@ -83,27 +87,36 @@ impl From<SignInError> for ApiError {
         match error {
             SignInError::Invalid => ApiError::Unauthorized("invalid email or password"),
             SignInError::Throttled(throttled) => ApiError::Throttled(throttled),
+            SignInError::Busy(busy) => ApiError::Busy(busy),
             SignInError::Store(error) => error.into(),
         }
     }
 }
 
 impl AppState {
-    /// Checks credentials with throttling and equal time for unknown accounts.
+    /// Checks credentials for a client at `address`: throttled per account and per address (growing delays, see
+    /// `accounts::throttle`), at most the hasher's permits hashing at once, and equal time for unknown accounts.
+    ///
+    /// The attempt is counted as a failure before its password is hashed, in the same step as the throttle's check,
+    /// so concurrent guesses stop at the limit; a success then gives the count back.
     ///
     /// # Errors
     /// [`SignInError`].
-    pub async fn authenticate(&self, email: &str, password: &str, address: &str) -> Result<User, SignInError> {
+    pub async fn authenticate(&self, email: &str, password: &str, address: IpAddr) -> Result<User, SignInError> {
+        // A look first, so a throttled client neither queries the database nor waits for a hashing slot.
         self.throttle.check(email, address, Instant::now())?;
         let user = self.store.find_user_by_email(email).await?;
-        let ok = verify_password(password, user.as_ref().map(|user| user.password_hash.as_str())).await;
+        let permit = self.hasher.permit().await?;
+        let attempt = self.throttle.begin(email, address, Instant::now())?;
+        let hash = user.as_ref().map(|user| user.password_hash.as_str());
+        let ok = self.hasher.verify(permit, password, hash).await;
         match user {
             Some(user) if ok => {
-                self.throttle.record_success(email);
+                attempt.succeeded();
                 Ok(user)
             }
             _ => {
-                self.throttle.record_failure(email, address, Instant::now());
+                attempt.failed();
                 Err(SignInError::Invalid)
             }
         }

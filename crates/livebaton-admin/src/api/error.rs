@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use livebaton_content::ValidationErrors;
 use serde_json::{Value, json};
 
-use crate::accounts::Throttled;
+use crate::accounts::{HashingBusy, Throttled, retry_after_secs};
 use crate::content::ContentError;
 use crate::storage::StoreError;
 
@@ -40,6 +40,9 @@ pub enum ApiError {
     /// Too many failed sign-ins.
     #[error(transparent)]
     Throttled(#[from] Throttled),
+    /// Every password-hashing slot stayed busy.
+    #[error(transparent)]
+    Busy(#[from] HashingBusy),
     /// Anything else; logged, never shown in detail.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -124,9 +127,14 @@ impl IntoResponse for ApiError {
                 json!({"error": "invalid", "message": "some fields are invalid", "fields": errors}),
             ),
             ApiError::Throttled(throttled) => {
-                let retry = throttled.retry_after.as_secs().max(1).to_string();
+                let retry = retry_after_secs(throttled.retry_after).to_string();
                 let body = json!({"error": "throttled", "message": message});
                 return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", retry)], Json(body)).into_response();
+            }
+            ApiError::Busy(busy) => {
+                let retry = retry_after_secs(busy.retry_after).to_string();
+                let body = json!({"error": "busy", "message": message});
+                return (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", retry)], Json(body)).into_response();
             }
             ApiError::Internal(error) => {
                 tracing::error!(error = ?error, "API request failed");

@@ -1,9 +1,9 @@
 //! `/admin/login`, `/admin/logout` and the signed-in landing page `/admin`.
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -11,11 +11,12 @@ use serde::Deserialize;
 
 use super::layout::page;
 use super::session::{
-    CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, same_origin, set_cookie, start_session, tokens_match,
+    CSRF_COOKIE, CookieWriter, SESSION_COOKIE, SignedIn, cookie, same_origin, start_session, tokens_match,
 };
-use crate::accounts::{random_token, sha256_hex};
+use crate::accounts::{random_token, retry_after_secs, sha256_hex};
 use crate::api::SignInError;
 use crate::app::AppState;
+use crate::proxy::ClientAddr;
 
 fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
     page(
@@ -39,10 +40,10 @@ fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
 }
 
 /// `GET /admin/login`.
-pub async fn show(headers: HeaderMap) -> Response {
+pub async fn show(cookies: CookieWriter, headers: HeaderMap) -> Response {
     let csrf = cookie(&headers, CSRF_COOKIE).filter(|token| token.len() >= 16).map(str::to_owned);
     let csrf = csrf.unwrap_or_else(|| random_token(24));
-    ([(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &csrf, 3600))], Html(login_form(&csrf, "", None).into_string()))
+    ([(header::SET_COOKIE, cookies.set(CSRF_COOKIE, &csrf, 3600))], Html(login_form(&csrf, "", None).into_string()))
         .into_response()
 }
 
@@ -56,10 +57,12 @@ pub struct LoginForm {
     csrf_token: String,
 }
 
-/// `POST /admin/login`.
+/// `POST /admin/login`. A throttled sign-in answers 429 and a busy hasher 503, both with `Retry-After` and the
+/// form with a message.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
+    cookies: CookieWriter,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -69,7 +72,7 @@ pub async fn submit(
         let body = login_form(&fresh, &form.email, Some("Your session expired. Please sign in again."));
         return (
             StatusCode::FORBIDDEN,
-            [(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &fresh, 3600))],
+            [(header::SET_COOKIE, cookies.set(CSRF_COOKIE, &fresh, 3600))],
             Html(body.into_string()),
         )
             .into_response();
@@ -77,14 +80,18 @@ pub async fn submit(
     let failure = |status: StatusCode, message: &str| {
         (status, Html(login_form(&csrf, &form.email, Some(message)).into_string())).into_response()
     };
-    match state.authenticate(&form.email, &form.password, &peer.ip().to_string()).await {
-        Ok(user) => match start_session(&state, &user).await {
+    let retry_later = |status: StatusCode, message: &str, wait: Duration| {
+        let retry_after = [(header::RETRY_AFTER, retry_after_secs(wait).to_string())];
+        (retry_after, failure(status, message)).into_response()
+    };
+    match state.authenticate(&form.email, &form.password, client).await {
+        Ok(user) => match start_session(&state, &user, cookies).await {
             // `AppendHeaders`, not an array: an array of header pairs *inserts*, so the second cookie would replace
             // the session cookie.
             Ok(session_cookie) => (
                 AppendHeaders([
                     (header::SET_COOKIE, session_cookie),
-                    (header::SET_COOKIE, set_cookie(CSRF_COOKIE, "", 0)),
+                    (header::SET_COOKIE, cookies.set(CSRF_COOKIE, "", 0)),
                 ]),
                 Redirect::to("/admin"),
             )
@@ -95,7 +102,14 @@ pub async fn submit(
             }
         },
         Err(SignInError::Invalid) => failure(StatusCode::UNAUTHORIZED, "Invalid email or password."),
-        Err(SignInError::Throttled(throttled)) => failure(StatusCode::TOO_MANY_REQUESTS, &format!("{throttled}.")),
+        Err(SignInError::Throttled(throttled)) => {
+            retry_later(StatusCode::TOO_MANY_REQUESTS, &format!("{throttled}."), throttled.retry_after)
+        }
+        Err(SignInError::Busy(busy)) => retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Signing in is busy right now; try again in a moment.",
+            busy.retry_after,
+        ),
         Err(SignInError::Store(error)) => {
             tracing::error!(%error, "sign-in failed");
             failure(StatusCode::SERVICE_UNAVAILABLE, "Signing in is unavailable right now; try again.")
@@ -135,6 +149,7 @@ pub struct LogoutForm {
 /// `POST /admin/logout`.
 pub async fn logout(
     State(state): State<AppState>,
+    cookies: CookieWriter,
     headers: HeaderMap,
     signed_in: SignedIn,
     Form(form): Form<LogoutForm>,
@@ -150,5 +165,5 @@ pub async fn logout(
             tracing::error!(%error, "could not end a session");
         }
     }
-    ([(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0))], Redirect::to("/admin/login")).into_response()
+    ([(header::SET_COOKIE, cookies.set(SESSION_COOKIE, "", 0))], Redirect::to("/admin/login")).into_response()
 }

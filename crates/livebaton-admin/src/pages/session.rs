@@ -3,9 +3,13 @@
 //! The session cookie holds a random id (HttpOnly, SameSite=Lax); the database keeps its SHA-256 with the user and a
 //! CSRF token bound to the session. Forms echo that token in `_csrf_token`. Before sign-in there is no session, so the
 //! sign-in form uses a double-submit cookie instead. Every form POST also checks `Origin` / `Sec-Fetch-Site`, so a
-//! cross-site page cannot post even if it obtained a token.
+//! cross-site page cannot post even if it obtained a token. Session and CSRF cookies carry `Secure` when the page
+//! was served over HTTPS ([`CookieWriter`]).
 
-use axum::extract::FromRequestParts;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -38,6 +42,41 @@ pub fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}")
 }
 
+/// How a response writes its cookies: with `Secure` when the browser reached the site over HTTPS, which the binary
+/// (it does not terminate TLS) learns from a trusted proxy's `X-Forwarded-Proto`, or always with `--secure-cookies`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CookieWriter {
+    secure: bool,
+}
+
+impl CookieWriter {
+    /// A writer that adds `Secure` if `secure`.
+    pub fn new(secure: bool) -> Self {
+        CookieWriter { secure }
+    }
+
+    /// Whether cookies get `Secure`.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// [`set_cookie`], with `Secure` when the writer says so.
+    pub fn set(&self, name: &str, value: &str, max_age: i64) -> String {
+        let cookie = set_cookie(name, value, max_age);
+        if self.secure { cookie + "; Secure" } else { cookie }
+    }
+}
+
+impl FromRequestParts<AppState> for CookieWriter {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+        let forwarded_https = peer.is_some_and(|peer| state.trusted_proxies.is_https(peer, &parts.headers));
+        Ok(CookieWriter { secure: state.secure_cookies || forwarded_https })
+    }
+}
+
 /// Whether a form POST comes from this site: `Origin` (when sent) names the host the request was sent to, and
 /// `Sec-Fetch-Site` (when sent) is `same-origin` or `none`.
 pub fn same_origin(headers: &HeaderMap) -> bool {
@@ -60,11 +99,15 @@ pub fn tokens_match(expected: &str, given: &str) -> bool {
         && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
-/// Starts a session for `user`; returns the cookie value to set.
+/// Starts a session for `user`; returns the `Set-Cookie` value, written by `cookies`.
 ///
 /// # Errors
 /// If the session cannot be stored.
-pub async fn start_session(state: &AppState, user: &User) -> Result<String, crate::storage::StoreError> {
+pub async fn start_session(
+    state: &AppState,
+    user: &User,
+    cookies: CookieWriter,
+) -> Result<String, crate::storage::StoreError> {
     let id = random_token(32);
     let session = Session {
         id_hash: sha256_hex(&id),
@@ -73,7 +116,7 @@ pub async fn start_session(state: &AppState, user: &User) -> Result<String, crat
         expires_at: crate::storage::now_ms() + SESSION_TTL_MS,
     };
     state.store.create_session(&session).await?;
-    Ok(set_cookie(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000))
+    Ok(cookies.set(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000))
 }
 
 /// The signed-in user of a page request; pages without one redirect to the sign-in page.

@@ -99,6 +99,9 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url);
+        if dialect == Dialect::Sqlite {
+            create_private_sqlite_file(url);
+        }
         // SQLite allows one writer at a time; a small pool avoids "database is locked" churn.
         let max_connections = match dialect {
             Dialect::Sqlite => 4,
@@ -127,6 +130,34 @@ impl Store {
     /// The connection pool, for health checks.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// Creates the SQLite file of `url` empty and readable by this user only (0600 on Unix) when it does not exist yet,
+/// so that SQLite, which creates a missing file with the umask's mode (often world-readable), opens this one; its
+/// `-wal` and `-shm` files take the database file's mode. An existing file keeps its mode (a warning says when
+/// others can read it); a URL that is not a plain file path (memory, percent-encoding) is left to sqlx.
+fn create_private_sqlite_file(url: &str) {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || path.contains('%') || url.contains("mode=memory") {
+        return;
+    }
+    let path = std::path::Path::new(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            crate::secret::warn_if_readable_by_others(path);
+        }
+        // A missing directory or no right to write it: sqlx's own error names the problem better.
+        Err(_) => {}
     }
 }
 
