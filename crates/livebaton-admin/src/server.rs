@@ -1,16 +1,15 @@
 //! `livebaton serve`: open the store, bootstrap, listen, and stop cleanly on SIGTERM or Ctrl-C.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use livebaton::{Engine, EngineConfig};
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 
 use crate::accounts::{ThrottleConfig, warm_up};
 use crate::app::{AppState, router};
 use crate::config::Settings;
+use crate::http::HttpLimits;
 use crate::proxy::TrustedProxies;
 use crate::secret::secret_key_base;
 use crate::seed::bootstrap;
@@ -81,6 +80,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some((email, password)) = &done.generated_admin {
         println!("Created the first admin account (shown once):\n  email:    {email}\n  password: {password}");
     }
+    if let Some(user_id) = done.revoked_admin {
+        // The admin's password or role changed: close their sockets on the other nodes of the cluster.
+        crate::live::announce_revocation(&state.engine.pubsub, user_id);
+    }
     if done.seeded_demo {
         tracing::info!("seeded demo content (entity \"article\" with three records)");
     }
@@ -91,27 +94,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", settings.bind))?;
     let address = listener.local_addr()?;
-    // Small frames (a role push, a diff) must leave at once: with Nagle's algorithm a frame written right after a
-    // burst waits for the client's delayed ACK, about 40 ms (measured by livebaton-bench handoff).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "TCP_NODELAY not set");
-        }
-    });
     println!("livebaton listening on http://{address}/admin");
     let live = (state.live.clone(), state.live_shutdown.clone());
     let cluster = state.engine.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            close_sockets(&live.0, &live.1).await;
-            // Other nodes drop this node's presences now rather than when its lease runs out.
-            if let Err(error) = cluster.retire().await {
-                tracing::warn!(%error, "could not leave the cluster in order; other nodes wait for the lease");
-            }
-        })
-        .await?;
+    let limits = HttpLimits {
+        max_connections: settings.max_http_connections,
+        header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs.max(1)),
+    };
+    crate::http::serve(listener, router(state), limits, async move {
+        shutdown_signal().await;
+        close_sockets(&live.0, &live.1).await;
+        // Other nodes drop this node's presences now rather than when its lease runs out.
+        if let Err(error) = cluster.retire().await {
+            tracing::warn!(%error, "could not leave the cluster in order; other nodes wait for the lease");
+        }
+    })
+    .await?;
     Ok(())
 }
 

@@ -97,7 +97,9 @@ impl Server {
         command
             .args(["--bind", "127.0.0.1:0", "--admin-email", ADMIN_EMAIL, "--admin-password", &password])
             .arg("--idle-timeout-secs")
-            .arg(args.idle_timeout_secs.to_string());
+            .arg(args.idle_timeout_secs.to_string())
+            // Every load client connects from 127.0.0.1: no limit per address (the default is 1,000).
+            .args(["--max-sockets-per-address", "0"]);
         if !launch.demo {
             command.arg("--no-demo");
         }

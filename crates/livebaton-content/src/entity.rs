@@ -6,13 +6,18 @@
 //! (1–50 characters) and unique within the entity, a non-blank `label`, a boolean `required`, an optional `default`,
 //! and (select, radio, checkbox) at least one non-blank option. Unknown keys of a field definition are kept in `props`.
 //!
+//! Bounds, so a definition (loaded for every page and form of its entity) stays small whoever sends it: at most 100
+//! fields, at most 100 options per field, labels at most 100 characters, options at most 255, a default at most 5,000
+//! characters (as text), a field's `props` at most 2,000 characters and the entity's `settings` at most 10,000 (as
+//! JSON). Too many fields or options are reported once, on the list, without checking its items.
+//!
 //! Decisions, where the rules are silent:
 //! - Every text is trimmed before checking and stored trimmed: name, display names, description, icon, field keys,
 //!   labels and options. Lengths count characters, not bytes.
 //! - When the name is generated and the display name is itself invalid, only the display name is reported: the name
 //!   problem is a consequence, and the user did not type a name. A generated name that is still invalid (a display
 //!   name starting with a digit, say) is reported on `name` so the form can show it next to the generated value.
-//! - `icon` is at most 100 characters (an icon name, not content); field labels and each option at most 255.
+//! - `icon` is at most 100 characters (an icon name, not content).
 //! - `required` accepts what a form sends for a checkbox (`"true"`, `"on"`, `"1"`, …) as well as JSON booleans;
 //!   `null` or missing means `false`.
 //! - Options are trimmed; blank options are dropped and duplicates are kept once (first position), so a form's empty
@@ -40,8 +45,20 @@ const MAX_DESCRIPTION_CHARS: usize = 500;
 const MAX_ICON_CHARS: usize = 100;
 /// Longest field key, in characters.
 const MAX_KEY_CHARS: usize = 50;
-/// Longest field label or option, in characters.
-const MAX_LABEL_CHARS: usize = 255;
+/// Longest field label, in characters (as long as a display name).
+const MAX_LABEL_CHARS: usize = 100;
+/// Longest option of a choice field, in characters.
+const MAX_OPTION_CHARS: usize = 255;
+/// Most fields of one entity.
+pub const MAX_FIELDS: usize = 100;
+/// Most options of one choice field.
+pub const MAX_OPTIONS: usize = 100;
+/// Longest `default` of a field, in characters (a text default; list defaults are bounded by the options).
+const MAX_DEFAULT_CHARS: usize = 5_000;
+/// Longest `props` of one field, in characters of JSON.
+const MAX_PROPS_JSON_CHARS: usize = 2_000;
+/// Longest `settings` of an entity, in characters of JSON.
+const MAX_SETTINGS_JSON_CHARS: usize = 10_000;
 /// The keys of a field definition that are not `props`.
 const KNOWN_KEYS: [&str; 6] = ["type", "key", "label", "required", "default", "options"];
 
@@ -70,14 +87,23 @@ pub(crate) fn validate(input: &EntityInput) -> Result<ValidEntity, ValidationErr
         errors.add("icon", too_long(MAX_ICON_CHARS));
     }
     let status = parse_status(&mut errors, input.status.as_deref());
+    let settings = input.settings.clone().unwrap_or_default();
+    if json_chars(&settings) > MAX_SETTINGS_JSON_CHARS {
+        errors.add("settings", format!("must be at most {MAX_SETTINGS_JSON_CHARS} characters as JSON"));
+    }
 
     let mut seen_keys = HashSet::new();
-    let fields_definition = input
-        .fields_definition
-        .iter()
-        .enumerate()
-        .filter_map(|(index, field)| field_definition(&mut errors, index, field, &mut seen_keys))
-        .collect();
+    let fields_definition = if input.fields_definition.len() > MAX_FIELDS {
+        errors.add("fields_definition", format!("must have at most {MAX_FIELDS} fields"));
+        Vec::new()
+    } else {
+        input
+            .fields_definition
+            .iter()
+            .enumerate()
+            .filter_map(|(index, field)| field_definition(&mut errors, index, field, &mut seen_keys))
+            .collect()
+    };
 
     errors.into_result(ValidEntity {
         name,
@@ -87,7 +113,7 @@ pub(crate) fn validate(input: &EntityInput) -> Result<ValidEntity, ValidationErr
         icon: icon.to_owned(),
         status,
         fields_definition,
-        settings: input.settings.clone().unwrap_or_default(),
+        settings,
     })
 }
 
@@ -161,6 +187,10 @@ fn field_definition(
     };
 
     let default = match (field_type, &options, object.get("default")) {
+        (Some(_), Some(_), Some(Value::String(text))) if text.chars().count() > MAX_DEFAULT_CHARS => {
+            errors.add(path("default"), too_long(MAX_DEFAULT_CHARS));
+            None
+        }
         (Some(field_type), Some(options), Some(value)) => match fields::normalize(field_type, options, value) {
             Ok(normalized) => normalized,
             Err(message) => {
@@ -176,6 +206,12 @@ fn field_definition(
         .filter(|(name, _)| !KNOWN_KEYS.contains(&name.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    if json_chars(&props) > MAX_PROPS_JSON_CHARS {
+        errors.add(
+            format!("fields_definition[{index}]"),
+            format!("must have at most {MAX_PROPS_JSON_CHARS} characters of other properties (as JSON)"),
+        );
+    }
 
     if errors.fields.len() != before {
         return None;
@@ -211,7 +247,8 @@ fn required_text(errors: &mut ValidationErrors, path: &str, value: Option<&Value
     }
 }
 
-/// The options of a choice field: a list of strings, trimmed, blanks dropped, duplicates kept once, at least one.
+/// The options of a choice field: a list of at most [`MAX_OPTIONS`] strings, trimmed, blanks dropped, duplicates kept
+/// once, at least one.
 fn options(errors: &mut ValidationErrors, path: &str, value: Option<&Value>) -> Option<Vec<String>> {
     let items: &[Value] = match value {
         None | Some(Value::Null) => &[],
@@ -221,6 +258,10 @@ fn options(errors: &mut ValidationErrors, path: &str, value: Option<&Value>) -> 
             return None;
         }
     };
+    if items.len() > MAX_OPTIONS {
+        errors.add(path, format!("must have at most {MAX_OPTIONS} options"));
+        return None;
+    }
     let mut options: Vec<String> = Vec::new();
     for item in items {
         let Value::String(option) = item else {
@@ -228,8 +269,8 @@ fn options(errors: &mut ValidationErrors, path: &str, value: Option<&Value>) -> 
             return None;
         };
         let option = option.trim();
-        if option.chars().count() > MAX_LABEL_CHARS {
-            errors.add(path, format!("each option {}", too_long(MAX_LABEL_CHARS)));
+        if option.chars().count() > MAX_OPTION_CHARS {
+            errors.add(path, format!("each option {}", too_long(MAX_OPTION_CHARS)));
             return None;
         }
         if !option.is_empty() && !options.iter().any(|known| known == option) {
@@ -241,4 +282,10 @@ fn options(errors: &mut ValidationErrors, path: &str, value: Option<&Value>) -> 
         return None;
     }
     Some(options)
+}
+
+/// The length of `value` serialised as JSON, in characters.
+fn json_chars(value: &Map<String, Value>) -> usize {
+    // A map with string keys always serialises.
+    serde_json::to_string(value).map_or(usize::MAX, |json| json.chars().count())
 }

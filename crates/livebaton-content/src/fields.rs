@@ -10,20 +10,20 @@
 //! - `text` and `textarea` are stored exactly as given (no trimming, no HTML escaping: escaping is the renderer's job);
 //!   their length limit counts characters, not bytes, of the stored value.
 //! - Single-token types (email, url, number, date, select, radio, checkbox entries) are trimmed before checking.
-//! - Rich text longer than 100 000 characters is refused before sanitising; rich text whose sanitised form shows
-//!   nothing (no text, no image) is blank, so `<p> </p>` or a lone `<script>` does not satisfy `required`.
+//! - Rich text longer than 100 000 characters, nested deeper than 32 elements or with more than 2,000 elements is
+//!   refused before sanitising (see the `rich_text` module); rich text whose sanitised form shows nothing (no text,
+//!   no image) is blank, so `<p> </p>` or a lone `<script>` does not satisfy `required`.
 //! - Checkbox values are stored in the order of the field's options, whatever the submission order.
 
 use serde_json::{Number, Value};
 
 use crate::FieldType;
+use crate::rich_text::SafeHtml;
 
 /// Longest `text` value, in characters.
 pub(crate) const MAX_TEXT_CHARS: usize = 255;
 /// Longest `textarea` value, in characters.
 pub(crate) const MAX_TEXTAREA_CHARS: usize = 5000;
-/// Longest `rich_text` submission, in characters, before sanitising.
-pub(crate) const MAX_RICH_TEXT_CHARS: usize = 100_000;
 /// Longest email address (RFC 5321 path limit).
 const MAX_EMAIL_CHARS: usize = 254;
 /// Longest web address.
@@ -182,39 +182,11 @@ fn has_scheme(text: &str) -> bool {
     is_scheme && !is_port
 }
 
-/// Rich text: a string sanitised with ammonia (its default allow-list: no scripts, styles, event handlers or
-/// `javascript:` URLs; links get `rel="noopener noreferrer"`).
+/// Rich text: a string within the bounds of [`SafeHtml::sanitize`], sanitised (see the `rich_text` module).
 fn rich_text(value: &Value) -> Normalized {
     let Value::String(html) = value else { return Err("must be text".to_owned()) };
-    if html.chars().count() > MAX_RICH_TEXT_CHARS {
-        return Err(too_long(MAX_RICH_TEXT_CHARS));
-    }
-    let clean = ammonia::clean(html);
-    if shows_nothing(&clean) { Ok(None) } else { Ok(Some(Value::String(clean))) }
-}
-
-/// Whether sanitised HTML has no visible text and no image. The input is serialiser output, so attribute values are
-/// always double-quoted and `<` in text is always escaped: a small scanner is exact here.
-fn shows_nothing(html: &str) -> bool {
-    let mut text = String::new();
-    let mut rest = html;
-    while let Some(open) = rest.find('<') {
-        text.push_str(&rest[..open]);
-        let tag = &rest[open..];
-        if tag.get(..4).is_some_and(|start| start.eq_ignore_ascii_case("<img")) {
-            return false;
-        }
-        let mut quoted = false;
-        let end = tag.char_indices().find(|&(_, c)| {
-            if c == '"' {
-                quoted = !quoted;
-            }
-            c == '>' && !quoted
-        });
-        rest = end.map_or("", |(at, _)| &tag[at + 1..]);
-    }
-    text.push_str(rest);
-    text.replace("&nbsp;", " ").trim().is_empty()
+    let clean = SafeHtml::sanitize(html).map_err(|error| error.to_string())?;
+    if clean.shows_nothing() { Ok(None) } else { Ok(Some(Value::String(clean.into_string()))) }
 }
 
 /// A number: a JSON number, or a string that is a whole finite number (trimmed). Integral values are stored as JSON

@@ -52,7 +52,7 @@ pub enum FieldType {
     Email,
     /// A web address (`https://` is added when the scheme is missing).
     Url,
-    /// HTML, sanitised on write.
+    /// HTML, sanitised when written and again when shown (`SafeHtml`).
     RichText,
     /// A number.
     Number,

@@ -267,3 +267,44 @@ fn every_field_type_name_is_accepted() {
     let types: Vec<FieldType> = valid.fields_definition.iter().map(|f| f.field_type).collect();
     assert_eq!(types, FieldType::ALL);
 }
+
+/// A definition is loaded for every page and form of its entity: its size is bounded whoever sends it (issue 15).
+#[test]
+fn fields_and_options_are_bounded() {
+    let field = |index: usize| json!({"type": "text", "key": format!("f{index}"), "label": "F"});
+    assert!(validate_entity(&entity(Value::Array((0..100).map(field).collect()))).is_ok(), "100 fields are fine");
+    let errors = validate_entity(&entity(Value::Array((0..101).map(field).collect()))).unwrap_err();
+    assert_eq!(errors.get("fields_definition"), ["must have at most 100 fields"]);
+    assert_eq!(errors.fields.len(), 1, "the items are not checked one by one: {errors}");
+
+    let options = |count: usize| Value::Array((0..count).map(|i| json!(format!("o{i}"))).collect());
+    let choice = |options: Value| json!([{"type": "select", "key": "k", "label": "K", "options": options}]);
+    assert!(validate_entity(&entity(choice(options(100)))).is_ok(), "100 options are fine");
+    // Counted as sent (before blanks and duplicates are dropped), so a huge list is refused without being scanned.
+    let errors = validate_entity(&entity(choice(Value::Array(vec![json!("same"); 200_000])))).unwrap_err();
+    assert_eq!(errors.get("fields_definition[0].options"), ["must have at most 100 options"]);
+}
+
+#[test]
+fn labels_options_defaults_and_extra_properties_are_bounded() {
+    let errors = validate_entity(&entity(json!([
+        {"type": "text", "key": "a", "label": "l".repeat(100)},
+        {"type": "text", "key": "b", "label": "l".repeat(101)},
+        {"type": "radio", "key": "c", "label": "C", "options": ["o".repeat(255)]},
+        {"type": "radio", "key": "d", "label": "D", "options": ["o".repeat(256)]},
+        {"type": "rich_text", "key": "e", "label": "E", "default": "x".repeat(5_000)},
+        {"type": "rich_text", "key": "f", "label": "F", "default": "x".repeat(5_001)},
+        {"type": "text", "key": "g", "label": "G", "placeholder": "p".repeat(1_900)},
+        {"type": "text", "key": "h", "label": "H", "placeholder": "p".repeat(2_000)},
+    ])))
+    .unwrap_err();
+    assert_eq!(errors.get("fields_definition[1].label"), ["must be at most 100 characters"]);
+    assert_eq!(errors.get("fields_definition[3].options"), ["each option must be at most 255 characters"]);
+    assert_eq!(errors.get("fields_definition[5].default"), ["must be at most 5000 characters"]);
+    assert_eq!(errors.get("fields_definition[7]"), ["must have at most 2000 characters of other properties (as JSON)"]);
+    assert_eq!(errors.fields.len(), 4, "{errors}");
+
+    let mut input = entity(json!([]));
+    input.settings = Some(serde_json::from_value(json!({"theme": "t".repeat(10_000)})).unwrap());
+    assert_eq!(validate_entity(&input).unwrap_err().get("settings"), ["must be at most 10000 characters as JSON"]);
+}

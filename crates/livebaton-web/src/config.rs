@@ -23,6 +23,13 @@ pub struct SocketConfig {
     /// needs to heartbeat faster than Phoenix's 30 s; one silent for the timeout less one check period is closed, so
     /// a dead peer is gone within the timeout (10 s: between 9 and 10 s after its last frame).
     pub idle_timeout: Duration,
+    /// Most sockets served at once; an upgrade beyond it is answered 503 with `Retry-After`, so a flood of
+    /// connections cannot exhaust the process's file descriptors.
+    pub max_sockets: usize,
+    /// Most sockets served at once for one client address (when the application names it, see
+    /// [`crate::endpoint::LiveEndpoint::accept_from`]); beyond it the upgrade is answered 429 with `Retry-After`.
+    /// 0: no limit per address.
+    pub max_sockets_per_address: usize,
 }
 
 impl Default for SocketConfig {
@@ -35,6 +42,8 @@ impl Default for SocketConfig {
             max_refused_events: 200,
             outbound_queue: 256,
             idle_timeout: Duration::from_secs(10),
+            max_sockets: 100_000,
+            max_sockets_per_address: 1_000,
         }
     }
 }

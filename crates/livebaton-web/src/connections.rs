@@ -15,6 +15,7 @@
 //! for the whole timeout (it did not answer the ping either) is marked silent, and its connection closes.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -40,8 +41,11 @@ impl Default for Connections {
 #[derive(Default)]
 struct State {
     next: u64,
-    /// The connection's user (for kicks; the connection's own, shared, not a copy of its id) and queue.
-    open: HashMap<u64, (Arc<UserInfo>, Arc<Outbound>)>,
+    /// The connection's user (for kicks; the connection's own, shared, not a copy of its id), queue, and client
+    /// address if the application named it.
+    open: HashMap<u64, (Arc<UserInfo>, Arc<Outbound>, Option<IpAddr>)>,
+    /// Open connections per client address (only addresses with at least one).
+    per_address: HashMap<IpAddr, usize>,
     /// Set by [`Connections::stop_all`]: a connection that opens afterwards is stopped at once.
     stopping: bool,
 }
@@ -61,8 +65,32 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.connections.lock().open.remove(&self.number);
+        let mut state = self.connections.lock();
+        if let Some((_, _, Some(address))) = state.open.remove(&self.number) {
+            if let Some(count) = state.per_address.get_mut(&address) {
+                *count -= 1;
+                if *count == 0 {
+                    state.per_address.remove(&address);
+                }
+            }
+        }
     }
+}
+
+/// Why a connection was not registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// The endpoint serves its limit of connections.
+    Endpoint,
+    /// The client's address holds its limit of connections.
+    Address,
+}
+
+/// How many connections an endpoint serves at most: in all, and per client address (0: no limit).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) total: usize,
+    pub(crate) per_address: usize,
 }
 
 impl Connections {
@@ -76,31 +104,48 @@ impl Connections {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers an opening connection of user `user_id`, whose task reads `outbound`.
-    pub(crate) fn register(self: &Arc<Self>, user: Arc<UserInfo>, outbound: Arc<Outbound>) -> Registration {
+    /// Registers an opening connection of `user` from `address` (if known), whose task reads `outbound`, unless the
+    /// endpoint or the address already holds its limit.
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        user: Arc<UserInfo>,
+        outbound: Arc<Outbound>,
+        address: Option<IpAddr>,
+        limits: Limits,
+    ) -> Result<Registration, Full> {
         let mut state = self.lock();
+        if state.open.len() >= limits.total {
+            return Err(Full::Endpoint);
+        }
+        if let Some(address) = address {
+            let count = state.per_address.entry(address).or_default();
+            if limits.per_address > 0 && *count >= limits.per_address {
+                return Err(Full::Address);
+            }
+            *count += 1;
+        }
         if state.stopping {
             outbound.stop(Stop::Shutdown);
         }
         outbound.heard(self.now_ms());
         let number = state.next;
         state.next += 1;
-        state.open.insert(number, (user, outbound));
-        Registration { number, connections: self.clone() }
+        state.open.insert(number, (user, outbound, address));
+        Ok(Registration { number, connections: self.clone() })
     }
 
     /// Stops every connection, and every one that opens from now on.
     pub(crate) fn stop_all(&self) {
         let mut state = self.lock();
         state.stopping = true;
-        for (_, outbound) in state.open.values() {
+        for (_, outbound, _) in state.open.values() {
             outbound.stop(Stop::Shutdown);
         }
     }
 
     /// Stops every connection of user `user_id`.
     pub(crate) fn kick(&self, user_id: &str) {
-        for (user, outbound) in self.lock().open.values() {
+        for (user, outbound, _) in self.lock().open.values() {
             if user.id() == user_id {
                 outbound.stop(Stop::Kicked);
             }
@@ -113,7 +158,7 @@ impl Connections {
         let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let (now, ping_ms, timeout_ms) = (self.now_ms(), millis(ping_after), millis(timeout));
         let mut count = SweepCount::default();
-        for (_, outbound) in self.lock().open.values() {
+        for (_, outbound, _) in self.lock().open.values() {
             match outbound.judge_silence(now, ping_ms, timeout_ms) {
                 Silence::Nothing => {}
                 Silence::PingDue => count.pinged += 1,
@@ -185,6 +230,31 @@ mod tests {
         Arc::new(UserInfo::new(id, id, "", "editor"))
     }
 
+    const UNLIMITED: Limits = Limits { total: usize::MAX, per_address: 0 };
+
+    fn register(connections: &Arc<Connections>, id: &str, outbound: &Arc<Outbound>) -> Registration {
+        connections.register(user(id), outbound.clone(), None, UNLIMITED).expect("no limit")
+    }
+
+    /// Connections beyond the endpoint's limit, or beyond an address's, are refused; a closed one makes room.
+    #[test]
+    fn limits_count_open_connections_in_all_and_per_address() {
+        let connections = Arc::new(Connections::default());
+        let limits = Limits { total: 3, per_address: 2 };
+        let (home, office): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let open = |address| connections.register(user("a"), Outbound::new(4), address, limits);
+        let first = open(Some(home)).unwrap();
+        let second = open(Some(home)).unwrap();
+        assert_eq!(open(Some(home)).err(), Some(Full::Address), "a third from one address");
+        let third = open(Some(office)).unwrap();
+        assert_eq!(open(None).err(), Some(Full::Endpoint), "a fourth in all");
+        drop(first);
+        assert_eq!(open(Some(office)).map(|_| ()), Ok(()), "a closed connection makes room");
+        assert!(open(Some(home)).is_ok());
+        drop((second, third));
+        assert!(connections.lock().per_address.is_empty(), "no count kept for addresses with no connection");
+    }
+
     fn stopped(outbound: &Outbound) -> Option<Stop> {
         let waker = std::task::Waker::noop();
         match outbound.poll_stop(&mut std::task::Context::from_waker(waker)) {
@@ -198,9 +268,9 @@ mod tests {
         let connections = Arc::new(Connections::default());
         let (alice, alice_too, bob) = (Outbound::new(4), Outbound::new(4), Outbound::new(4));
         let _registrations = [
-            connections.register(user("alice"), alice.clone()),
-            connections.register(user("alice"), alice_too.clone()),
-            connections.register(user("bob"), bob.clone()),
+            register(&connections, "alice", &alice),
+            register(&connections, "alice", &alice_too),
+            register(&connections, "bob", &bob),
         ];
         connections.kick("alice");
         assert_eq!(
@@ -213,12 +283,12 @@ mod tests {
     fn a_shutdown_stops_open_and_later_connections_and_registrations_end_with_them() {
         let connections = Arc::new(Connections::default());
         let open = Outbound::new(4);
-        let registration = connections.register(user("alice"), open.clone());
+        let registration = register(&connections, "alice", &open);
         assert_eq!(connections.len(), 1);
         connections.stop_all();
         assert_eq!(stopped(&open), Some(Stop::Shutdown));
         let late = Outbound::new(4);
-        let late_registration = connections.register(user("bob"), late.clone());
+        let late_registration = register(&connections, "bob", &late);
         assert_eq!(stopped(&late), Some(Stop::Shutdown), "a connection opening during the shutdown stops at once");
         drop((registration, late_registration));
         assert_eq!(connections.len(), 0);
@@ -231,8 +301,7 @@ mod tests {
         let timeout = Duration::from_secs(10);
         let connections = Arc::new(Connections::default());
         let (silent, talking) = (Outbound::new(4), Outbound::new(4));
-        let registrations =
-            [connections.register(user("a"), silent.clone()), connections.register(user("b"), talking.clone())];
+        let registrations = [register(&connections, "a", &silent), register(&connections, "b", &talking)];
         let sweep = start_idle_sweep(&connections, timeout);
         let mut pings = 0;
         for _ in 0..8 {
@@ -262,7 +331,7 @@ mod tests {
         let timeout = Duration::from_secs(10);
         let connections = Arc::new(Connections::default());
         let outbound = Outbound::new(4);
-        let registration = connections.register(user("a"), outbound.clone());
+        let registration = register(&connections, "a", &outbound);
         let _sweep = start_idle_sweep(&connections, timeout);
         let mut pings = 0;
         for _ in 0..60 {

@@ -4,15 +4,17 @@
 //! Authentication is the application's: it reads the token or the session cookie, and calls
 //! [`LiveEndpoint::accept`] with the user, or refuses with 403.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use crate::channel::{Router, SocketInfo, UserInfo};
 use crate::config::SocketConfig;
-use crate::connections::{Connections, start_idle_sweep};
+use crate::connections::{Connections, Full, Limits, start_idle_sweep};
 use crate::outbound::Outbound;
 use crate::socket::serve;
 use crate::websocket::{Upgrade, WebSocket};
@@ -124,8 +126,17 @@ impl LiveEndpoint {
         &self.config
     }
 
-    /// Upgrades to a WebSocket for `user`, selecting the `phoenix` subprotocol when the client offered it.
+    /// Upgrades to a WebSocket for `user`, selecting the `phoenix` subprotocol when the client offered it. Counts
+    /// toward [`SocketConfig::max_sockets`] only; [`LiveEndpoint::accept_from`] also limits sockets per address.
     pub fn accept(&self, upgrade: Upgrade, user: UserInfo) -> Response {
+        self.accept_from(upgrade, user, None)
+    }
+
+    /// Upgrades to a WebSocket for `user` connecting from `address` (the client's, as the application determined it,
+    /// behind a trusted proxy too). Beyond [`SocketConfig::max_sockets`] in all the upgrade is answered 503, beyond
+    /// [`SocketConfig::max_sockets_per_address`] for `address` 429, both with `Retry-After`: phoenix.js and the
+    /// bundled client then retry with their backoff.
+    pub fn accept_from(&self, upgrade: Upgrade, user: UserInfo, address: Option<IpAddr>) -> Response {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let connection_id = format!("{}-{id:x}", self.connection_prefix);
         let info = SocketInfo { connection_id: Arc::from(connection_id), user: Arc::new(user) };
@@ -139,7 +150,22 @@ impl LiveEndpoint {
         // Registered now, before the upgrade completes, so that a kick or a shutdown meanwhile reaches this socket too
         // (its task finds the stop on its first poll).
         let outbound = Outbound::new(config.outbound_queue);
-        let registration = self.connections.register(info.user.clone(), outbound.clone());
+        let limits = Limits { total: config.max_sockets, per_address: config.max_sockets_per_address };
+        let registration = match self.connections.register(info.user.clone(), outbound.clone(), address, limits) {
+            Ok(registration) => registration,
+            Err(full) => {
+                let (status, reason, label) = match full {
+                    Full::Endpoint => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "the server is at its connection limit", "total")
+                    }
+                    Full::Address => {
+                        (StatusCode::TOO_MANY_REQUESTS, "too many connections from your address", "address")
+                    }
+                };
+                metrics::counter!("livebaton_sockets_refused_total", "limit" => label).increment(1);
+                return (status, [(header::RETRY_AFTER, "5")], reason).into_response();
+            }
+        };
         upgrade.accept("phoenix", move |io| {
             let socket = WebSocket::new(io, config.max_frame_bytes);
             serve(socket, router, info, config, outbound, registration)

@@ -877,3 +877,26 @@ async fn a_client_that_stops_reading_is_cut_off_while_its_socket_is_full() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Beyond the endpoint's socket limit an upgrade is refused with 503 and `Retry-After` (nothing is upgraded, no file
+/// descriptor is kept); a closed socket makes room again.
+#[tokio::test]
+async fn upgrades_beyond_the_socket_limit_get_503() {
+    let server = start(SocketConfig { max_sockets: 2, ..SocketConfig::default() }).await;
+    let first = connect(&server, "alice").await;
+    let _second = connect(&server, "bob").await;
+    let (_stream, head) = raw::upgrade(&server, "Sec-WebSocket-Version: 13\r\n").await;
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(head.contains("retry-after: 5\r\n"), "{head}");
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..100 {
+        let (_stream, head) = raw::upgrade(&server, "Sec-WebSocket-Version: 13\r\n").await;
+        if head.starts_with("http/1.1 101") {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "a closed socket makes room");
+}

@@ -1,0 +1,113 @@
+//! Serving the app over HTTP/1.1 with a bounded number of connections and a deadline for each request head.
+//!
+//! `axum::serve` takes no settings: a client that sends half a request header and then nothing kept its connection
+//! (and a file descriptor) for ever, and nothing limited how many connections were open. Here hyper's own HTTP/1
+//! server runs each connection with `header_read_timeout` (the request line and headers must arrive within it, or
+//! the connection closes), and a semaphore admits at most `max_connections` connections at once; more wait in the
+//! kernel's accept queue, as mini-redis limits its connections. A WebSocket upgrade ends its HTTP connection (and
+//! returns its permit): open sockets are limited by the live endpoint instead (`--max-sockets`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+/// How the server treats HTTP connections.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Connections served at once (at least one).
+    pub max_connections: usize,
+    /// How long a request's head (line and headers) may take to arrive.
+    pub header_read_timeout: Duration,
+}
+
+/// How long a shutdown waits for requests in progress to finish.
+const DRAIN: Duration = Duration::from_secs(3);
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets requests in progress finish
+/// (for at most three seconds) and returns. Handlers see the peer as `ConnectInfo<SocketAddr>`.
+///
+/// # Errors
+/// Never for a failed `accept` (logged, retried after a short pause, as when the process is out of file
+/// descriptors); the `Result` leaves room for start-up errors.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let max_connections = limits.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small frames (a role push, a diff) must leave at once: with Nagle's algorithm a frame written right after a
+        // burst waits for the client's delayed ACK, about 40 ms (measured by livebaton-bench handoff).
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+        let app = app.clone();
+        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            let response = app.clone().oneshot(request.map(Body::new));
+            async move { Ok::<_, Infallible>(response.await.unwrap_or_else(|never| match never {})) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        tokio::spawn(async move {
+            let mut connection = pin!(connection);
+            let stop = async move {
+                // The guard the wait returns is not `Send`: drop it here, not across the next await.
+                let _ = stopping.wait_for(|stop| *stop).await.map(drop);
+            };
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, %peer, "HTTP connection ended with an error");
+                    }
+                }
+                () = stop => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
+    Ok(())
+}
