@@ -121,6 +121,22 @@ pub struct Settings {
     /// Events refused for rate within a minute before the socket is closed (1008).
     #[arg(long, env = "LIVEBATON_MAX_REFUSED_EVENTS", default_value_t = 200, global = true)]
     pub max_refused_events: u32,
+    /// Most WebSockets served at once; an upgrade beyond it gets 503 with Retry-After. 0: nine tenths of the
+    /// process's open-files limit, less `--max-http-connections` (at least 1,024).
+    #[arg(long, env = "LIVEBATON_MAX_SOCKETS", default_value_t = 0, global = true)]
+    pub max_sockets: usize,
+    /// Most WebSockets served at once for one client address (behind `--trusted-proxies`, the forwarded one); an
+    /// upgrade beyond it gets 429 with Retry-After. 0: no limit (load tests from one address).
+    #[arg(long, env = "LIVEBATON_MAX_SOCKETS_PER_ADDRESS", default_value_t = 1_000, global = true)]
+    pub max_sockets_per_address: usize,
+    /// Most HTTP connections served at once (before a WebSocket upgrade, which then counts as a socket); more wait in
+    /// the kernel's accept queue.
+    #[arg(long, env = "LIVEBATON_MAX_HTTP_CONNECTIONS", default_value_t = 1_024, global = true)]
+    pub max_http_connections: usize,
+    /// Close an HTTP connection whose request head (line and headers) has not fully arrived this many seconds after
+    /// it started (a client sending half a header holds nothing for long).
+    #[arg(long, env = "LIVEBATON_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub header_read_timeout_secs: u64,
     /// Frames queued for a client that reads too slowly; when full the socket is closed (1008).
     #[arg(long, env = "LIVEBATON_OUTBOUND_QUEUE", default_value_t = 256, global = true)]
     pub outbound_queue: usize,
@@ -144,6 +160,14 @@ pub struct Settings {
     pub data_dir: PathBuf,
 }
 
+/// The process's open-files limit (the soft one, which is what `accept` runs into).
+fn open_files_limit() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct it is given and nothing else.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    if ok { usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX) } else { 1_024 }
+}
+
 impl Settings {
     /// The node's name in the cluster: `--node-name`, or the bind address with a random suffix.
     pub fn node_name(&self) -> String {
@@ -163,6 +187,11 @@ impl Settings {
             max_refused_events: self.max_refused_events.max(1),
             outbound_queue: self.outbound_queue.max(8),
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_sockets: match self.max_sockets {
+                0 => (open_files_limit() / 10 * 9).saturating_sub(self.max_http_connections).max(1_024),
+                limit => limit,
+            },
+            max_sockets_per_address: self.max_sockets_per_address,
         }
     }
 

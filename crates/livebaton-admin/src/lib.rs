@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod headers;
+pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod pages;

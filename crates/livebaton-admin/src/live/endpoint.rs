@@ -17,6 +17,7 @@ use livebaton_web::websocket::Upgrade;
 use crate::accounts::sha256_hex;
 use crate::app::AppState;
 use crate::pages::session::{SESSION_COOKIE, cookie, tokens_match};
+use crate::proxy::ClientAddr;
 use crate::storage::{StoreError, User, now_ms};
 use crate::views::{VISITOR_ROLE, visitor_from_token};
 
@@ -27,6 +28,7 @@ fn forbidden(message: &'static str) -> Response {
 /// `GET /live/websocket?vsn=2.0.0&token=…` (or with the session cookie and `_csrf_token`).
 pub async fn websocket(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     upgrade: Upgrade,
@@ -52,7 +54,7 @@ pub async fn websocket(
     // A public page's visitor: may join that page's view and nothing else (the channel routes check the role).
     if let Some(visitor) = params.get("visitor").and_then(|token| visitor_from_token(&state.secret_key_base, token)) {
         let info = UserInfo::new(&visitor, "Visitor", "", VISITOR_ROLE);
-        return state.live.accept(upgrade, info);
+        return state.live.accept_from(upgrade, info, Some(client));
     }
     let token = params.get("token").cloned().or_else(|| auth_token_from_protocols(&upgrade));
     let user = match authenticate(&state, token.as_deref(), &headers, params.get("_csrf_token")).await {
@@ -64,7 +66,7 @@ pub async fn websocket(
             return (StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again").into_response();
         }
     };
-    state.live.accept(upgrade, socket_user(&user))
+    state.live.accept_from(upgrade, socket_user(&user), Some(client))
 }
 
 /// Who a socket or a live view belongs to, for a signed-in user.
