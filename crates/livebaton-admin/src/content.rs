@@ -1,12 +1,23 @@
 //! The content service: validate, store, then announce. Every write the admin app makes (JSON API or live form) goes
 //! through here, so validation, the lock_version check, the editing fence and the events after commit cannot be
 //! skipped by one of them.
+//!
+//! Validation sanitises rich text, which parses HTML: it runs on tokio's blocking threads, never on a runtime worker,
+//! and at most one sanitising job per core runs at a time (more wait their turn), so a burst of large submissions
+//! delays other submissions, not every page and socket of the server. Showing rich text sanitises it again
+//! ([`ContentService::rich_values`], [`ContentService::for_output`]), the same way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use livebaton::editing::{EditTarget, Editing, EditingError, NotOwner, OwnerToken};
 use livebaton::events::Events;
 use livebaton::pubsub::{Message, PubSub};
-use livebaton_content::{EntityInput, RecordInput, ValidationErrors, validate_entity, validate_record};
-use serde_json::json;
+use livebaton_content::{
+    EntityInput, FieldDefinition, FieldType, RecordInput, SafeHtml, ValidationErrors, validate_entity, validate_record,
+};
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
 
 use crate::storage::{Entity, Record, Store, StoreError};
 
@@ -53,6 +64,9 @@ impl From<StoreError> for ContentError {
     }
 }
 
+/// Rich-text values of one record, sanitised for output, by field key.
+pub type RichValues = BTreeMap<String, SafeHtml>;
+
 /// Content writes with their rules.
 #[derive(Clone)]
 pub struct ContentService {
@@ -61,12 +75,82 @@ pub struct ContentService {
     editing: Editing,
     /// For the `saved`/`deleted` notices on editing sessions' form topics.
     events_pubsub: PubSub,
+    /// One permit per core for validating and sanitising on the blocking threads: tokio's blocking pool grows to
+    /// hundreds of threads, and each of them parsing HTML at once would only share the same cores more slowly.
+    sanitizing: Arc<Semaphore>,
 }
 
 impl ContentService {
     /// A service over `store`, announcing on `events` and fencing with `editing`.
     pub fn new(store: Store, events: Events, editing: Editing, pubsub: PubSub) -> Self {
-        ContentService { store, events, editing, events_pubsub: pubsub }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        ContentService { store, events, editing, events_pubsub: pubsub, sanitizing: Arc::new(Semaphore::new(cores)) }
+    }
+
+    /// Runs `work` (validation or sanitising) on a blocking thread once one of the per-core permits is free.
+    async fn off_the_workers<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        // The semaphore is never closed; without a permit the work would still be bounded by the blocking pool.
+        let permit = Arc::clone(&self.sanitizing).acquire_owned().await.ok();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await;
+        match outcome {
+            Ok(value) => value,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => panic!("a blocking content task was cancelled: {error}"),
+        }
+    }
+
+    /// Validates an entity definition off the workers (a rich-text default is sanitised).
+    async fn validate_entity(&self, input: &EntityInput) -> Result<livebaton_content::ValidEntity, ContentError> {
+        let input = input.clone();
+        self.off_the_workers(move || validate_entity(&input)).await.map_err(ContentError::Invalid)
+    }
+
+    /// Validates a record against `entity`'s fields off the workers (rich text is sanitised).
+    async fn validate_record(
+        &self,
+        entity: &Entity,
+        input: &RecordInput,
+    ) -> Result<livebaton_content::ValidRecord, ContentError> {
+        let (fields, input) = (entity.fields_definition.clone(), input.clone());
+        self.off_the_workers(move || validate_record(&fields, &input)).await.map_err(ContentError::Invalid)
+    }
+
+    /// The rich-text values `data` holds for `fields`, sanitised again for output whatever is stored (see
+    /// [`SafeHtml::render`]), off the workers. Pages print rich text only from here.
+    pub async fn rich_values(&self, fields: &[FieldDefinition], data: &Map<String, Value>) -> RichValues {
+        let rich: Vec<(String, String)> = fields
+            .iter()
+            .filter(|field| field.field_type == FieldType::RichText)
+            .filter_map(|field| Some((field.key.clone(), data.get(&field.key)?.as_str()?.to_owned())))
+            .collect();
+        if rich.is_empty() {
+            return RichValues::new();
+        }
+        self.off_the_workers(move || rich.into_iter().map(|(key, html)| (key, SafeHtml::render(&html))).collect()).await
+    }
+
+    /// `records` of `entity` as the JSON API returns them: every rich-text value sanitised again, like the pages show
+    /// it (what is stored may predate a field's change of type), off the workers. Other values are returned as stored.
+    pub async fn for_output(&self, entity: &Entity, mut records: Vec<Record>) -> Vec<Record> {
+        let fields = entity.fields_definition.clone();
+        if !fields.iter().any(|field| field.field_type == FieldType::RichText) {
+            return records;
+        }
+        self.off_the_workers(move || {
+            for record in &mut records {
+                for field in fields.iter().filter(|field| field.field_type == FieldType::RichText) {
+                    if let Some(Value::String(html)) = record.data.get_mut(&field.key) {
+                        *html = SafeHtml::render(html).into_string();
+                    }
+                }
+            }
+            records
+        })
+        .await
     }
 
     /// The store, for reads.
@@ -79,14 +163,15 @@ impl ContentService {
     /// # Errors
     /// [`ContentError::Invalid`] (including a taken name); [`ContentError::Store`].
     pub async fn create_entity(&self, input: &EntityInput, actor: Option<i64>) -> Result<Entity, ContentError> {
-        let valid = validate_entity(input).map_err(ContentError::Invalid)?;
+        let valid = self.validate_entity(input).await?;
         let entity = self.store.insert_entity(&valid, actor).await?;
         announce(self.events.broadcast_entity_created(entity.id));
         Ok(entity)
     }
 
     /// Validates and replaces entity `id` if still at `lock_version` (and, with `token`, if the editing tab still
-    /// holds the baton at commit time), then announces it.
+    /// holds the baton at commit time), then announces it. Records' values are carried over to the new fields in the
+    /// same transaction (see [`Store::update_entity`]); those records are not announced one by one.
     ///
     /// # Errors
     /// [`ContentError::Invalid`], [`ContentError::EntityConflict`], [`ContentError::NotOwner`],
@@ -99,7 +184,7 @@ impl ContentService {
         token: Option<&OwnerToken>,
         by: &str,
     ) -> Result<Entity, ContentError> {
-        let valid = validate_entity(input).map_err(ContentError::Invalid)?;
+        let valid = self.validate_entity(input).await?;
         self.check_authority(token).await?;
         let editing = self.editing.clone();
         let target = EditTarget::entity(id);
@@ -139,7 +224,7 @@ impl ContentService {
         input: &RecordInput,
         actor: Option<i64>,
     ) -> Result<Record, ContentError> {
-        let valid = validate_record(&entity.fields_definition, input).map_err(ContentError::Invalid)?;
+        let valid = self.validate_record(entity, input).await?;
         let record = self.store.insert_record(entity.id, &valid, actor).await?;
         announce(self.events.broadcast_data_created(entity.id, record.id));
         Ok(record)
@@ -160,7 +245,7 @@ impl ContentService {
         token: Option<&OwnerToken>,
         by: &str,
     ) -> Result<Record, ContentError> {
-        let valid = validate_record(&entity.fields_definition, input).map_err(ContentError::Invalid)?;
+        let valid = self.validate_record(entity, input).await?;
         self.check_authority(token).await?;
         let editing = self.editing.clone();
         let target = EditTarget::data(id);

@@ -325,6 +325,36 @@ contract_suite! {
         assert_eq!(updated.lock_version, 2);
     }
 
+    /// An update that retypes or removes fields carries records' values over in its transaction: a removed key is
+    /// dropped, text becomes escaped rich text, and a changed row gets a new version (a save based on the old row
+    /// conflicts). A refused update changes no record; an update that keeps the fields' keys and types changes none.
+    async fn an_entity_update_carries_record_values_over_to_new_fields(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let record = store.insert_record(entity.id, &valid_record("<b>Hi</b>", None), None).await.unwrap();
+        let other = store.insert_entity(&valid_entity("other", "Other"), None).await.unwrap();
+        let bystander = store.insert_record(other.id, &valid_record("Other", None), None).await.unwrap();
+        let mut retyped = valid_entity("article", "Article");
+        retyped.fields_definition[0].field_type = FieldType::RichText;
+        retyped.fields_definition.truncate(1);
+
+        let refused = store.update_entity(entity.id, 1, &retyped, Some(&failing_fence)).await;
+        assert!(matches!(refused, Err(StoreError::NotOwner(_))), "got {refused:?}");
+        assert_eq!(store.find_record(entity.id, record.id).await.unwrap(), Some(record.clone()), "rolled back");
+
+        store.update_entity(entity.id, 1, &retyped, None).await.unwrap();
+        let migrated = store.find_record(entity.id, record.id).await.unwrap().unwrap();
+        let escaped = json!({"summary": "<p>&lt;b&gt;Hi&lt;/b&gt; in short</p>"});
+        assert_eq!(serde_json::Value::Object(migrated.data), escaped);
+        assert_eq!(migrated.lock_version, 2);
+        assert_eq!((migrated.title, migrated.metadata), (record.title, record.metadata));
+        assert_eq!(store.find_record(other.id, bystander.id).await.unwrap(), Some(bystander), "another entity's");
+
+        let mut relabelled = retyped.clone();
+        relabelled.fields_definition[0].label = "Short".to_owned();
+        store.update_entity(entity.id, 2, &relabelled, None).await.unwrap();
+        assert_eq!(store.find_record(entity.id, record.id).await.unwrap().unwrap().lock_version, 2, "unchanged");
+    }
+
     /// Deleting an entity removes it and its records (not other entities' records); a stale delete changes nothing.
     async fn deleting_an_entity_removes_its_records(store: Store) {
         let doomed = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();

@@ -1,4 +1,8 @@
 //! `/api/entities/{name}/records[/{id}]`: records. Everyone signed in may read; editors and admins may write.
+//!
+//! What a record's `data` holds for a consumer: a `rich_text` value is sanitised HTML (sanitised when written and
+//! again here when read, see [`ContentService::for_output`](crate::content::ContentService::for_output)); every other
+//! value is raw text (or a number, boolean or list), exactly as submitted, for the consumer to escape.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -21,7 +25,8 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Path(name) = path?;
     let entity = entity_named(&state, &name).await?;
-    Ok(Json(json!({"records": state.store.list_records(entity.id).await?})))
+    let records = state.store.list_records(entity.id).await?;
+    Ok(Json(json!({"records": state.content.for_output(&entity, records).await})))
 }
 
 /// `POST /api/entities/{name}/records` (editor).
@@ -46,7 +51,9 @@ pub async fn show(
 ) -> Result<Json<Record>, ApiError> {
     let Path((name, id)) = path?;
     let entity = entity_named(&state, &name).await?;
-    Ok(Json(state.store.find_record(entity.id, id).await?.ok_or(ApiError::NotFound("record"))?))
+    let record = state.store.find_record(entity.id, id).await?.ok_or(ApiError::NotFound("record"))?;
+    let mut shown = state.content.for_output(&entity, vec![record]).await;
+    Ok(Json(shown.pop().ok_or(ApiError::NotFound("record"))?))
 }
 
 /// `PUT /api/entities/{name}/records/{id}` (editor; `lock_version` required; a stale one gives 409 with the row).

@@ -1,6 +1,6 @@
 //! Entity definitions.
 
-use livebaton_content::{FieldDefinition, Status, ValidEntity};
+use livebaton_content::{FieldDefinition, Status, ValidEntity, reshapes_data};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -138,6 +138,11 @@ impl Store {
     /// Replaces entity `id` if it is still at `expected_lock_version` and `fence` (the editing session's owner check,
     /// if the write comes from an edit form) still holds at commit time.
     ///
+    /// When fields were removed, added or retyped, every record's values are carried over to the new fields in the
+    /// same transaction (see [`livebaton_content::migrate_data`]): values of removed keys are dropped, retyped values
+    /// kept only when valid for their new type (text escaped into rich text), so no record holds data its definition
+    /// does not describe, and a key that is removed and re-added starts empty.
+    ///
     /// # Errors
     /// [`StoreError::EntityConflict`] with the current row if it moved on; [`StoreError::NotOwner`] if the fence
     /// failed; [`StoreError::NotFound`]; [`StoreError::Taken`] (`name`).
@@ -148,6 +153,12 @@ impl Store {
         valid: &ValidEntity,
         fence: Option<Fence<'_>>,
     ) -> Result<Entity, StoreError> {
+        // The definition being replaced says what records hold. It is read before the transaction; the update's
+        // version check then proves it is still the one replaced (every change bumps the version).
+        let before = self.find_entity(id).await?.ok_or(StoreError::NotFound)?;
+        if before.lock_version != expected_lock_version {
+            return Err(StoreError::EntityConflict(Box::new(before)));
+        }
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "UPDATE entities SET name = $1, display_name = $2, display_name_plural = $3, description = $4, icon = $5, \
@@ -169,10 +180,17 @@ impl Store {
                 None => StoreError::NotFound,
             });
         };
+        let updated = entity(&row)?;
+        if reshapes_data(&before.fields_definition, &updated.fields_definition) {
+            let migrated =
+                self.migrate_records(&mut tx, id, &before.fields_definition, &updated.fields_definition).await?;
+            if migrated > 0 {
+                tracing::info!(entity = %updated.name, records = migrated, "record values carried over to new fields");
+            }
+        }
         if let Some(fence) = fence {
             fence()?;
         }
-        let updated = entity(&row)?;
         tx.commit().await?;
         Ok(updated)
     }

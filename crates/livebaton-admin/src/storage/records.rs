@@ -1,12 +1,12 @@
 //! Records of entities.
 
-use livebaton_content::{Status, ValidRecord, slugify, unique_slug};
+use livebaton_content::{FieldDefinition, Status, ValidRecord, migrate_data, slugify, unique_slug};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
-use super::{Fence, Store, StoreError, decode_json, encode_json, now_ms};
+use super::{Dialect, Fence, Store, StoreError, decode_json, encode_json, now_ms};
 
 /// A stored record.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -212,6 +212,53 @@ impl Store {
         let updated = record(&row)?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    /// Carries the values of every record of `entity_id` over from fields `old` to fields `new`, on `connection` (the
+    /// entity update's transaction), and returns how many records changed. A changed record gets a new `lock_version`,
+    /// so a save based on the old row (a form loaded before the change) conflicts instead of writing old-type values.
+    /// The rows are locked first (PostgreSQL: `FOR UPDATE`; SQLite: the transaction already holds the write lock).
+    /// The conversion, which may sanitise, runs on a blocking thread.
+    pub(super) async fn migrate_records(
+        &self,
+        connection: &mut AnyConnection,
+        entity_id: i64,
+        old: &[FieldDefinition],
+        new: &[FieldDefinition],
+    ) -> Result<usize, StoreError> {
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!("SELECT id, data FROM records WHERE entity_id = $1{lock}"))
+            .bind(entity_id)
+            .fetch_all(&mut *connection)
+            .await?;
+        let stored: Vec<(i64, String)> =
+            rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("data")?))).collect::<Result<_, StoreError>>()?;
+        let (old, new) = (old.to_vec(), new.to_vec());
+        let changed = tokio::task::spawn_blocking(move || -> Result<Vec<(i64, String)>, StoreError> {
+            let mut changed = Vec::new();
+            for (id, data) in stored {
+                let data: Map<String, Value> = decode_json(&data, "data")?;
+                if let Some(migrated) = migrate_data(&old, &new, &data) {
+                    changed.push((id, encode_json(&migrated)));
+                }
+            }
+            Ok(changed)
+        })
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))?;
+        let now = now_ms();
+        for (id, data) in &changed {
+            sqlx::query("UPDATE records SET data = $1, updated_at = $2, lock_version = lock_version + 1 WHERE id = $3")
+                .bind(data)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(changed.len())
     }
 
     /// Deletes record `id`, if it is still at `expected_lock_version` (when given).

@@ -15,6 +15,7 @@ use super::ViewContext;
 use super::markup::{str_param, to_html};
 use super::record_show::record_values_markup;
 use super::records::entity_of;
+use crate::content::RichValues;
 use crate::storage::{Entity, Record};
 
 /// The public page of a published record.
@@ -22,11 +23,13 @@ pub struct PublicRecord {
     context: ViewContext,
     entity: Option<Entity>,
     record: Option<Record>,
+    /// The record's rich-text values, sanitised for output when it was loaded.
+    rich: RichValues,
 }
 
 impl PublicRecord {
     pub(super) fn new(context: ViewContext) -> Self {
-        PublicRecord { context, entity: None, record: None }
+        PublicRecord { context, entity: None, record: None, rich: RichValues::new() }
     }
 }
 
@@ -47,6 +50,7 @@ impl LiveView for PublicRecord {
             };
             socket.subscribe(&topics::entity_data(entity.id));
             socket.set_title(record.title.clone());
+            self.rich = self.context.content.rich_values(&entity.fields_definition, &record.data).await;
             self.entity = Some(entity);
             self.record = Some(record);
             Ok(())
@@ -65,8 +69,14 @@ impl LiveView for PublicRecord {
             if changed && let Ok(fresh) = self.context.store.find_record(entity.id, record.id).await {
                 // Unpublished or deleted: the page keeps what was public, marked as no longer available.
                 match fresh {
-                    Some(fresh) if fresh.status == Status::Published => self.record = Some(fresh),
-                    _ => self.record = None,
+                    Some(fresh) if fresh.status == Status::Published => {
+                        self.rich = self.context.content.rich_values(&entity.fields_definition, &fresh.data).await;
+                        self.record = Some(fresh);
+                    }
+                    _ => {
+                        self.rich.clear();
+                        self.record = None;
+                    }
                 }
             }
         })
@@ -80,7 +90,7 @@ impl LiveView for PublicRecord {
                     Some(record) => {
                         p.crumbs { (entity.display_name) }
                         h1 { (record.title) }
-                        (record_values_markup(entity, record))
+                        (record_values_markup(entity, record, &self.rich))
                     }
                     None => { h1 { "No longer available" } p.muted { "This page was unpublished or deleted." } }
                 }

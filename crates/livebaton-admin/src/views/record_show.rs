@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use livebaton::events::{Event, topics};
 use livebaton::pubsub::{Broadcast, Message};
-use livebaton_content::{FieldType, Status};
+use livebaton_content::{FieldType, SafeHtml, Status};
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
 use maud::{Markup, PreEscaped, html};
@@ -15,6 +15,7 @@ use super::ViewContext;
 use super::fields::value_text;
 use super::markup::{id_param, role_of, status_badge, to_html};
 use super::records::entity_of;
+use crate::content::RichValues;
 use crate::storage::{Entity, Record};
 
 /// Loads record `id` of `entity`, or refuses the mount.
@@ -31,8 +32,15 @@ pub(super) async fn record_of(
     }
 }
 
-/// A record's values as a definition list; rich text from its sanitised HTML, everything else as text.
-pub(super) fn record_values_markup(entity: &Entity, record: &Record) -> Markup {
+/// The one place a page prints rich text as markup: a [`SafeHtml`] (sanitised for output by
+/// [`ContentService::rich_values`](crate::content::ContentService::rich_values)), never a stored string.
+fn rich_markup(html: &SafeHtml) -> Markup {
+    PreEscaped(html.as_str().to_owned())
+}
+
+/// A record's values as a definition list; rich text from `rich` (its values sanitised for output), everything else
+/// as text. A rich-text value missing from `rich` is shown as text.
+pub(super) fn record_values_markup(entity: &Entity, record: &Record, rich: &RichValues) -> Markup {
     html! {
         dl.values {
             @for field in &entity.fields_definition {
@@ -40,8 +48,12 @@ pub(super) fn record_values_markup(entity: &Entity, record: &Record) -> Markup {
                 dd data-field=(field.key) {
                     @match (field.field_type, record.data.get(&field.key)) {
                         (_, None | Some(Value::Null)) => span.muted { "—" },
-                        // Sanitised by ammonia when it was saved (livebaton-content), so it is safe to show as markup.
-                        (FieldType::RichText, Some(Value::String(html))) => div.prose { (PreEscaped(html)) },
+                        (FieldType::RichText, Some(value @ Value::String(_))) => div.prose {
+                            @match rich.get(&field.key) {
+                                Some(html) => (rich_markup(html)),
+                                None => (value_text(Some(value))),
+                            }
+                        },
                         (_, Some(Value::Array(values))) => {
                             (values.iter().map(|value| value_text(Some(value))).collect::<Vec<_>>().join(", "))
                         }
@@ -58,6 +70,8 @@ pub struct RecordShow {
     context: ViewContext,
     entity: Option<Entity>,
     record: Option<Record>,
+    /// The record's rich-text values, sanitised for output when it was loaded.
+    rich: RichValues,
     can_edit: bool,
     /// Set when another session changed the record while this page was open.
     updated_elsewhere: bool,
@@ -65,7 +79,14 @@ pub struct RecordShow {
 
 impl RecordShow {
     pub(super) fn new(context: ViewContext) -> Self {
-        RecordShow { context, entity: None, record: None, can_edit: false, updated_elsewhere: false }
+        RecordShow {
+            context,
+            entity: None,
+            record: None,
+            rich: RichValues::new(),
+            can_edit: false,
+            updated_elsewhere: false,
+        }
     }
 
     fn back_to_list(&self, socket: &mut LiveSocket, message: String) {
@@ -85,6 +106,7 @@ impl RecordShow {
             Ok(Some(fresh)) => {
                 self.updated_elsewhere = true;
                 socket.set_title(fresh.title.clone());
+                self.rich = self.context.content.rich_values(&entity.fields_definition, &fresh.data).await;
                 self.record = Some(fresh);
             }
             Ok(None) => self.back_to_list(socket, format!("“{title}” was deleted in another session.")),
@@ -106,6 +128,7 @@ impl LiveView for RecordShow {
             self.can_edit = role_of(session).is_some_and(|role| role.can_edit_records());
             socket.subscribe(&topics::entity_data(entity.id));
             socket.set_title(record.title.clone());
+            self.rich = self.context.content.rich_values(&entity.fields_definition, &record.data).await;
             self.entity = Some(entity);
             self.record = Some(record);
             Ok(())
@@ -188,7 +211,7 @@ impl LiveView for RecordShow {
                             " · " a href={ "/e/" (entity.name) "/" (record.slug) } { "public page" }
                         }
                     }
-                    (record_values_markup(entity, record))
+                    (record_values_markup(entity, record, &self.rich))
                 }
             }
         })
