@@ -1,8 +1,9 @@
 //! The content and account store on SQLite (default) or PostgreSQL.
 //!
 //! One implementation over sqlx's `Any` driver with the dialect differences isolated: the migrations (identity column
-//! syntax) and nothing else; every query is plain SQL with `$n` placeholders that both databases accept, and every
-//! column is `BIGINT` or `TEXT`. One contract suite (`tests/store_contract.rs`) runs against both.
+//! syntax) and one row lock (`FOR UPDATE` on PostgreSQL when an entity update rewrites its records; SQLite's write
+//! transaction already excludes other writers); every query is plain SQL with `$n` placeholders that both databases
+//! accept, and every column is `BIGINT` or `TEXT`. One contract suite (`tests/store_contract.rs`) runs against both.
 
 mod entities;
 mod migrations;
