@@ -40,6 +40,8 @@ pub struct AppState {
     /// Every cookie carries `Secure`, whatever the request says (`--secure-cookies`); otherwise only when a trusted
     /// proxy forwarded an HTTPS request.
     pub secure_cookies: bool,
+    /// Where `/metrics` is served and who may read it (`--metrics-bind`, `--metrics-token`).
+    pub metrics: crate::metrics::MetricsAccess,
     /// The WebSocket endpoint with its channels.
     pub live: LiveEndpoint,
     /// Closes every socket (1001) and releases their presences at once.
@@ -84,6 +86,7 @@ impl AppState {
             hasher: PasswordHasher::shared(),
             trusted_proxies: TrustedProxies::default(),
             secure_cookies: false,
+            metrics: crate::metrics::MetricsAccess::default(),
             live,
             live_shutdown,
             allowed_origins: allowed_origins.into(),
@@ -96,6 +99,12 @@ impl AppState {
     pub fn with_proxies(mut self, proxies: TrustedProxies, secure_cookies: bool) -> Self {
         self.trusted_proxies = proxies;
         self.secure_cookies = secure_cookies;
+        self
+    }
+
+    /// The same state serving `/metrics` as `access` says.
+    pub fn with_metrics(mut self, access: crate::metrics::MetricsAccess) -> Self {
+        self.metrics = access;
         self
     }
 
@@ -116,7 +125,7 @@ impl axum::extract::FromRef<AppState> for TrustedProxies {
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(crate::metrics::render_main))
         .route("/live/websocket", get(crate::live::websocket))
         .route("/live/longpoll", axum::routing::any(crate::live::longpoll))
         .merge(crate::api::routes())

@@ -137,6 +137,13 @@ pub struct Settings {
     /// it started (a client sending half a header holds nothing for long).
     #[arg(long, env = "LIVEBATON_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub header_read_timeout_secs: u64,
+    /// Serve `/metrics` on this address only (for example `127.0.0.1:9100`, reached by the monitoring system alone);
+    /// the main address then answers 404 there.
+    #[arg(long, env = "LIVEBATON_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Require `Authorization: Bearer <token>` to read `/metrics`.
+    #[arg(long, env = "LIVEBATON_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Frames queued for a client that reads too slowly; when full the socket is closed (1008).
     #[arg(long, env = "LIVEBATON_OUTBOUND_QUEUE", default_value_t = 256, global = true)]
     pub outbound_queue: usize,

@@ -4,11 +4,11 @@
 //! compute (open sockets, presences) are set when the metrics are scraped. One recorder per process, installed on
 //! first use.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::app::AppState;
@@ -54,8 +54,44 @@ fn describe() {
     );
 }
 
-/// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// Who may read `/metrics`, and where.
+///
+/// The metrics say how many people are connected and how the server is doing: fine for an operator, not for everyone.
+/// Either serve them on another address that only the monitoring system reaches (`separate_listener`: the main
+/// address then answers 404), or ask for a bearer token, or both.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    /// `/metrics` is served by its own listener, not on the main address.
+    pub separate_listener: bool,
+    /// Scrapes must send `Authorization: Bearer <token>`.
+    pub token: Option<Arc<str>>,
+}
+
+impl MetricsAccess {
+    /// Whether a scrape with `headers` may read the metrics.
+    fn admits(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else { return true };
+        let sent = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+        let sent = sent.and_then(|value| value.strip_prefix("Bearer ")).unwrap_or("");
+        // Compared in constant time: the comparison must not tell how much of a guess was right.
+        crate::pages::session::tokens_match(token, sent)
+    }
+}
+
+/// `GET /metrics` on the main address: 404 when the metrics have their own listener.
+pub async fn render_main(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.metrics.separate_listener {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    render(State(state), headers).await
+}
+
+/// `GET /metrics`: the Prometheus text, if the scrape may read it (401 otherwise).
+pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !state.metrics.admits(&headers) {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "send the metrics token")
+            .into_response();
+    }
     metrics::gauge!("livebaton_sockets_open").set(state.live.open_sockets() as f64);
     metrics::gauge!("livebaton_presences").set(state.engine.presence.entry_count() as f64);
     let body = match handle() {
@@ -65,5 +101,10 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         }
         None => "# metrics are recorded by the embedding application's recorder\n".to_owned(),
     };
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// The router of the separate metrics listener (`--metrics-bind`): `/metrics` and nothing else.
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new().route("/metrics", axum::routing::get(render)).with_state(state)
 }

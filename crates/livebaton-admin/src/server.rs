@@ -10,6 +10,7 @@ use crate::accounts::{ThrottleConfig, warm_up};
 use crate::app::{AppState, router};
 use crate::config::Settings;
 use crate::http::HttpLimits;
+use crate::metrics::MetricsAccess;
 use crate::proxy::TrustedProxies;
 use crate::secret::secret_key_base;
 use crate::seed::bootstrap;
@@ -68,7 +69,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(proxies = %networks.join(","), "client addresses and https from X-Forwarded-* of these peers");
     }
     let state = AppState::with_live(store, engine, &secret, ThrottleConfig::default(), sockets, origins)
-        .with_proxies(proxies, settings.secure_cookies);
+        .with_proxies(proxies, settings.secure_cookies)
+        .with_metrics(MetricsAccess {
+            separate_listener: settings.metrics_bind.is_some(),
+            token: settings.metrics_token.as_deref().filter(|token| !token.is_empty()).map(Into::into),
+        });
     warm_up().await;
 
     let admin = match (&settings.admin_email, &settings.admin_password) {
@@ -95,6 +100,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", settings.bind))?;
     let address = listener.local_addr()?;
     println!("livebaton listening on http://{address}/admin");
+    if let Some(bind) = settings.metrics_bind {
+        let metrics =
+            tokio::net::TcpListener::bind(bind).await.with_context(|| format!("listening for metrics on {bind}"))?;
+        let app = crate::metrics::router(state.clone());
+        let limits = HttpLimits { max_connections: 16, header_read_timeout: Duration::from_secs(10) };
+        tokio::spawn(crate::http::serve(metrics, app, limits, std::future::pending()));
+        tracing::info!(%bind, "metrics served on their own address");
+    }
     let live = (state.live.clone(), state.live_shutdown.clone());
     let cluster = state.engine.clone();
     let limits = HttpLimits {

@@ -73,3 +73,38 @@ async fn metrics_follow_sockets_channels_presences_and_handoffs() {
     }
     panic!("sockets and presences did not go back to zero: {}", scrape().await);
 }
+
+/// With a metrics token, a scrape without it (or with a wrong one) gets 401 and nothing of the metrics; with it, the
+/// text. With a separate metrics listener, the main address answers 404 and the metrics router serves them.
+#[tokio::test]
+async fn metrics_can_require_a_token_or_their_own_address() {
+    use livebaton_admin::metrics::MetricsAccess;
+    let server = start(Duration::from_millis(100), Vec::new()).await;
+    let access = MetricsAccess { separate_listener: false, token: Some("s3cret-metrics".into()) };
+    let state = server.state.clone().with_metrics(access);
+    let app = livebaton_admin::app::router(state.clone());
+    let scrape = |app: axum::Router, token: Option<&'static str>| async move {
+        let mut request = Request::get("/metrics");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = tower::ServiceExt::oneshot(app, request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    for wrong in [None, Some("guess"), Some("s3cret-metric")] {
+        let (status, body) = scrape(app.clone(), wrong).await;
+        assert_eq!(status, 401, "{wrong:?}");
+        assert!(!body.contains("livebaton_"), "{body}");
+    }
+    let (status, body) = scrape(app.clone(), Some("s3cret-metrics")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("livebaton_sockets_open"), "{body}");
+
+    let own = state.with_metrics(MetricsAccess { separate_listener: true, token: None });
+    assert_eq!(scrape(livebaton_admin::app::router(own.clone()), None).await.0, 404, "not on the main address");
+    let (status, body) = scrape(livebaton_admin::metrics::router(own), None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("livebaton_sockets_open"), "{body}");
+}
