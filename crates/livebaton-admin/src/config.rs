@@ -220,6 +220,18 @@ mod tests {
     use super::Cli;
 
     #[test]
+    fn trusted_proxies_are_networks_and_anything_else_is_refused_at_start() {
+        let settings =
+            Cli::try_parse_from(["livebaton", "--trusted-proxies", "127.0.0.1/32, ::1/128"]).unwrap().settings;
+        let networks: Vec<String> = settings.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(networks, ["127.0.0.1/32", "::1/128"]);
+        assert!(!settings.secure_cookies);
+        assert!(Cli::try_parse_from(["livebaton"]).unwrap().settings.trusted_proxies.is_empty(), "none by default");
+        assert!(Cli::try_parse_from(["livebaton", "--trusted-proxies", "localhost"]).is_err());
+        assert!(Cli::try_parse_from(["livebaton", "--secure-cookies"]).unwrap().settings.secure_cookies);
+    }
+
+    #[test]
     fn socket_limits_come_from_flags_with_the_documented_defaults() {
         let defaults = Cli::try_parse_from(["livebaton"]).unwrap().settings.socket_config();
         let library = livebaton_web::config::SocketConfig::default();
