@@ -62,6 +62,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// How presence diffs are coalesced (`livebaton::presence::Coalescing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CoalesceMode {
+    /// Only busy topics wait for the window.
+    Adaptive,
+    /// Every diff waits for the window.
+    Fixed,
+}
+
+impl From<CoalesceMode> for livebaton::presence::Coalescing {
+    fn from(mode: CoalesceMode) -> Self {
+        match mode {
+            CoalesceMode::Adaptive => livebaton::presence::Coalescing::Adaptive,
+            CoalesceMode::Fixed => livebaton::presence::Coalescing::Fixed,
+        }
+    }
+}
+
 /// Settings, each also read from an environment variable.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -150,10 +168,14 @@ pub struct Settings {
     /// How long a page that closed without leaving keeps its place (ms), so a reload can reclaim it.
     #[arg(long, env = "LIVEBATON_LEAVE_GRACE_MS", default_value_t = 1000, global = true)]
     pub leave_grace_ms: u64,
-    /// Merge each presence topic's diffs over this many ms before sending (0: send each at once). 10–20 ms turns a
-    /// join storm of N members from N² frames into a few per member; editing topics are never delayed.
-    #[arg(long, env = "LIVEBATON_PRESENCE_COALESCE_MS", default_value_t = 0, global = true)]
+    /// The window over which a presence topic's diffs are merged (0: send each at once). A join storm of N members
+    /// then costs a few diffs per window instead of N² frames; editing topics are never delayed.
+    #[arg(long, env = "LIVEBATON_PRESENCE_COALESCE_MS", default_value_t = 15, global = true)]
     pub presence_coalesce_ms: u64,
+    /// `adaptive`: a quiet topic sends each diff at once and only a busy one (a change within a window of the last)
+    /// waits for the window; `fixed`: every diff waits for the window.
+    #[arg(long, env = "LIVEBATON_PRESENCE_COALESCE", value_enum, default_value_t = CoalesceMode::Adaptive, global = true)]
+    pub presence_coalesce: CoalesceMode,
     /// Every this many seconds, give the free pages inside the heap back to the system if 256 KiB or more were freed
     /// since the last time (glibc's `malloc_trim`: after 5,000 clients joined one room the process held 33 instead
     /// of 51 MiB). 0: never.

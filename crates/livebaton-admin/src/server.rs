@@ -49,6 +49,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut engine_config = EngineConfig::default();
     engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
     engine_config.presence.coalesce_window = Duration::from_millis(settings.presence_coalesce_ms);
+    engine_config.presence.coalescing = settings.presence_coalesce.into();
     let engine = match settings.redis_url.as_deref().filter(|url| !url.trim().is_empty()) {
         None => Engine::new(engine_config),
         Some(url) => {

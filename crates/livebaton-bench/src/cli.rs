@@ -150,7 +150,7 @@ pub struct JoinStormArgs {
     /// presence key is the user id, so a complete list has this many keys. Default: one per client.
     #[arg(long)]
     pub users: Option<usize>,
-    /// The server's `--presence-coalesce-ms` (default: the server's, 0: every join is its own diff).
+    /// The server's `--presence-coalesce-ms` (default: the server's, 15 ms adaptive; 0: every join is its own diff).
     #[arg(long)]
     pub coalesce_ms: Option<u64>,
     /// The room.

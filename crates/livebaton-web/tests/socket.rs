@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use livebaton::presence::PresenceConfig;
+use livebaton::presence::{Coalescing, PresenceConfig};
 use livebaton::{Engine, EngineConfig};
 use livebaton_web::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Pusher, Reply, Router, UserInfo};
 use livebaton_web::channels::{PRESENCE_STATE_CHUNK, RoomRoute};
@@ -624,7 +624,11 @@ async fn a_client_close_is_answered() {
 /// broadcast is encoded straight from the message.
 #[tokio::test]
 async fn coalesced_diffs_keep_join_order_on_the_wire() {
-    let presence = PresenceConfig { leave_grace: Duration::from_secs(30), coalesce_window: Duration::from_millis(200) };
+    let presence = PresenceConfig {
+        leave_grace: Duration::from_secs(30),
+        coalesce_window: Duration::from_millis(200),
+        coalescing: Coalescing::Fixed,
+    };
     let server = start_with(presence, SocketConfig::default()).await;
     let mut watcher = connect(&server, "watcher").await;
     join(&mut watcher, "1", "room:c", json!({})).await;

@@ -39,7 +39,10 @@ fn current_thread_runtime() -> Runtime {
 
 /// A tracker with no leave grace and no coalescing. Must be called inside a Tokio runtime.
 fn new_presence(pubsub: PubSubConfig) -> Presence {
-    Presence::new(PubSub::new(pubsub), PresenceConfig { leave_grace: Duration::ZERO, coalesce_window: Duration::ZERO })
+    Presence::new(
+        PubSub::new(pubsub),
+        PresenceConfig { leave_grace: Duration::ZERO, coalesce_window: Duration::ZERO, ..Default::default() },
+    )
 }
 
 fn keys() -> Vec<String> {

@@ -345,7 +345,11 @@ async fn sessions_are_per_target() {
 #[tokio::test(start_paused = true)]
 async fn with_coalescing_the_diff_still_comes_before_the_owner_change() {
     let engine = Engine::new(EngineConfig {
-        presence: PresenceConfig { leave_grace: Duration::ZERO, coalesce_window: Duration::from_millis(20) },
+        presence: PresenceConfig {
+            leave_grace: Duration::ZERO,
+            coalesce_window: Duration::from_millis(20),
+            coalescing: livebaton::presence::Coalescing::Fixed,
+        },
         ..Default::default()
     });
     let mut alice = open(&engine, "alice-1", &editor("1", "Alice"), None).await;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use livebaton::presence::{MAX_DIFF_METAS, Meta, Presence, PresenceConfig, PresenceDiff};
+use livebaton::presence::{Coalescing, MAX_DIFF_METAS, Meta, Presence, PresenceConfig, PresenceDiff};
 use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, Subscription};
 
 fn meta(value: &str) -> Meta {
@@ -12,10 +12,16 @@ fn meta(value: &str) -> Meta {
     meta
 }
 
+/// A tracker whose diffs wait for a fixed window of `coalesce_ms` (0: none).
 fn tracker(grace_ms: u64, coalesce_ms: u64) -> Presence {
+    tracker_with(grace_ms, coalesce_ms, Coalescing::Fixed)
+}
+
+fn tracker_with(grace_ms: u64, coalesce_ms: u64, coalescing: Coalescing) -> Presence {
     let config = PresenceConfig {
         leave_grace: Duration::from_millis(grace_ms),
         coalesce_window: Duration::from_millis(coalesce_ms),
+        coalescing,
     };
     Presence::new(PubSub::default(), config)
 }
@@ -222,7 +228,9 @@ async fn a_big_burst_is_published_in_bounded_diffs_that_add_up_to_it() {
 #[tokio::test(start_paused = true)]
 async fn a_lagging_subscriber_resyncs_from_the_list() {
     let pubsub = PubSub::new(PubSubConfig { topic_capacity: 8 });
-    let presence = Presence::new(pubsub, PresenceConfig { leave_grace: Duration::ZERO, ..Default::default() });
+    // Without coalescing, so that the storm is 50 diffs for a ring of 8.
+    let config = PresenceConfig { leave_grace: Duration::ZERO, coalesce_window: Duration::ZERO, ..Default::default() };
+    let presence = Presence::new(pubsub, config);
     let mut diffs = presence.subscribe("room");
     let mut guards = Vec::new();
     for n in 0..50 {
@@ -275,4 +283,36 @@ async fn a_tracked_meta_keeps_no_spare_room() {
     guard.update(fields).unwrap();
     let entry = first(presence.list("room"));
     assert_eq!((entry.fields.len(), entry.fields.capacity()), (3, 3), "an update is trimmed too");
+}
+
+/// Adaptive coalescing (the default): a quiet room's join is published at once, with no wait; a storm of joins in
+/// one room costs a few diffs per window instead of one per join, and adds up to every join.
+#[tokio::test(start_paused = true)]
+async fn adaptive_coalescing_sends_a_quiet_change_at_once_and_merges_a_storm() {
+    let presence = tracker_with(0, 15, Coalescing::Adaptive);
+    let mut diffs = presence.subscribe("room");
+    let _first = presence.track("room", "first", meta("First")).await.unwrap();
+    let broadcast = diffs.try_recv().unwrap().expect("published at once, before any time passed");
+    assert!(matches!(&broadcast.message, Message::PresenceDiff(diff) if keys(&diff.joins) == ["first"]));
+    // A quiet topic again once the window has passed.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut guards = Vec::new();
+    for n in 0..200 {
+        guards.push(presence.track("room", &format!("m{n:03}"), meta("M")).await.unwrap());
+    }
+    let leading = diffs.try_recv().unwrap().expect("the storm's first join goes out at once");
+    assert!(matches!(&leading.message, Message::PresenceDiff(diff) if keys(&diff.joins) == ["m000"]));
+    assert!(diffs.try_recv().unwrap().is_none(), "the rest waits for the window");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut joined = 1;
+    let mut frames = 1;
+    while let Some(broadcast) = diffs.try_recv().unwrap() {
+        if let Message::PresenceDiff(diff) = &broadcast.message {
+            joined += diff.joins.meta_count();
+            frames += 1;
+            assert!(!diff.joins.is_empty() || !diff.leaves.is_empty(), "an empty diff was sent");
+        }
+    }
+    assert_eq!(joined, 200, "every join arrives");
+    assert!(frames <= 1 + 199usize.div_ceil(MAX_DIFF_METAS), "{frames} diffs for 200 joins");
 }

@@ -61,13 +61,36 @@ pub struct PresenceConfig {
     /// How long an entry whose guard was dropped (not left) stays listed and reclaimable by its tab. Zero removes it
     /// at once.
     pub leave_grace: Duration,
-    /// Window over which diffs of one topic are merged before publishing. Zero publishes every change at once.
+    /// Window over which diffs of one topic are merged before publishing (how, [`PresenceConfig::coalescing`] says).
+    /// Zero publishes every change at once.
     pub coalesce_window: Duration,
+    /// How the window is used: only for busy topics (the default), or for every change.
+    pub coalescing: Coalescing,
 }
+
+/// How a topic's diffs are merged over [`PresenceConfig::coalesce_window`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Coalescing {
+    /// A quiet topic publishes each change at once; a change that comes within a window of the topic's last
+    /// published one waits for that window to close, merged with whatever else comes meanwhile. One join in a quiet
+    /// room costs no latency; a storm of N joins costs about one diff per window instead of N.
+    #[default]
+    Adaptive,
+    /// Every change waits for the window to close (merging what comes meanwhile), quiet topic or not.
+    Fixed,
+}
+
+/// The default coalescing window: long enough to merge a join storm, short enough that a member of a busy room sees
+/// a change within a frame of a screen's refresh.
+pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_millis(15);
 
 impl Default for PresenceConfig {
     fn default() -> Self {
-        PresenceConfig { leave_grace: Duration::from_secs(1), coalesce_window: Duration::ZERO }
+        PresenceConfig {
+            leave_grace: Duration::from_secs(1),
+            coalesce_window: DEFAULT_COALESCE_WINDOW,
+            coalescing: Coalescing::Adaptive,
+        }
     }
 }
 
@@ -136,7 +159,9 @@ struct Shared {
 
 struct Inner {
     state: PresenceState,
-    /// Changes waiting for the coalescing window, per topic.
+    /// Per topic, the changes waiting for the coalescing window to close. With [`Coalescing::Adaptive`] a topic that
+    /// just published is listed with an empty change until the window closes: what comes meanwhile waits and merges.
+    /// Emptied by each window's flush, so it holds only topics active within the last window.
     pending: HashMap<Arc<str>, RosterChange>,
 }
 
@@ -513,6 +538,9 @@ impl Shared {
             observers.iter().filter(|observer| observer.watches(topic)).collect();
         let immediate =
             self.config.coalesce_window.is_zero() || watching.iter().any(|observer| observer.needs_immediate_diffs());
+        // Adaptive: a topic with nothing published within the window publishes at once, and opens a window.
+        let leading =
+            !immediate && self.config.coalescing == Coalescing::Adaptive && !inner.pending.contains_key(topic);
         if immediate {
             // Anything still waiting for this topic goes first, to keep its diffs in order.
             match inner.pending.remove(topic) {
@@ -522,6 +550,8 @@ impl Shared {
                 }
                 None => self.publish(topic, &change),
             }
+        } else if leading {
+            self.publish(topic, &change);
         }
         for observer in watching {
             observer.on_change(topic, &inner.state, &change);
@@ -531,10 +561,14 @@ impl Shared {
             return;
         }
         let flush_due = inner.pending.is_empty();
-        match inner.pending.get_mut(topic) {
-            Some(pending) => pending.merge(change),
-            None => {
-                inner.pending.insert(topic.clone(), change);
+        if leading {
+            inner.pending.insert(topic.clone(), RosterChange::default());
+        } else {
+            match inner.pending.get_mut(topic) {
+                Some(pending) => pending.merge(change),
+                None => {
+                    inner.pending.insert(topic.clone(), change);
+                }
             }
         }
         if flush_due {
@@ -566,7 +600,9 @@ impl Shared {
             diff.joins.chunks(MAX_DIFF_METAS).into_iter().map(|joins| PresenceDiff { joins, ..Default::default() });
         let leaves =
             diff.leaves.chunks(MAX_DIFF_METAS).into_iter().map(|leaves| PresenceDiff { leaves, ..Default::default() });
-        for piece in joins.chain(leaves) {
+        // A list with no metas still comes out as one (empty) chunk: a burst of only joins must not send an empty
+        // diff to every member after its joins.
+        for piece in joins.chain(leaves).filter(|piece| !(piece.joins.is_empty() && piece.leaves.is_empty())) {
             self.pubsub.local_broadcast(topic, Message::PresenceDiff(Arc::new(piece)));
         }
     }
