@@ -77,6 +77,8 @@ impl AppState {
         let views = crate::views::route(&context, secret_key_base);
         let channels = crate::live::channel_router(&engine, &store, &content, views.clone());
         let (live, live_shutdown) = LiveEndpoint::new(channels, sockets);
+        // A password or role change on any node closes that user's sockets here too.
+        crate::live::close_sockets_on_revocation(&engine.pubsub, &live);
         AppState {
             store,
             engine,

@@ -2,7 +2,7 @@
 
 use crate::accounts::Role;
 use crate::config::{Cli, Command, UserCommand};
-use crate::seed::upsert_user;
+use crate::seed::put_user;
 use crate::server::{open_store, serve};
 
 /// Runs `cli`.
@@ -19,8 +19,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => tokio::task::spawn_blocking(read_password).await??,
             };
             let store = open_store(&cli.settings).await?;
-            let user = upsert_user(&store, &email, &password, role, name.as_deref()).await?;
+            let changed = put_user(&store, &email, &password, role, name.as_deref()).await?;
+            let user = changed.user.ok_or_else(|| anyhow::anyhow!("{email} was deleted meanwhile"))?;
             println!("{} {} ({})", user.email, user.name, user.role);
+            if changed.revoked {
+                close_sockets(cli.settings.redis_url.as_deref(), user.id).await;
+            }
             Ok(())
         }
         Command::User(UserCommand::List) => {
@@ -30,6 +34,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// After a password or role change (the user's sessions and tokens are revoked already): tells a cluster to close the
+/// user's sockets. A server that is not clustered cannot be reached from here; its sockets stay open, and the writes
+/// of their pages are refused.
+async fn close_sockets(redis_url: Option<&str>, user_id: i64) {
+    let Some(url) = redis_url.filter(|url| !url.trim().is_empty()) else { return };
+    let config = livebaton::pubsub::RedisConfig::default();
+    match crate::live::announce_revocation_over_redis(url, config, user_id).await {
+        Ok(()) => eprintln!("told the cluster to close the user's live connections"),
+        Err(error) => eprintln!("warning: the cluster was not told to close the user's live connections: {error:#}"),
     }
 }
 

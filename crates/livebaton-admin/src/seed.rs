@@ -3,9 +3,9 @@
 use livebaton_content::{EntityInput, RecordInput};
 use serde_json::json;
 
-use crate::accounts::{MIN_PASSWORD_LEN, Role, generate_password, hash_password};
+use crate::accounts::{MIN_PASSWORD_LEN, Role, generate_password, hash_password, verify_password};
 use crate::content::ContentService;
-use crate::storage::{NewUser, Store, User};
+use crate::storage::{NewUser, Store, User, UserChange, UserChanged};
 
 /// The email of the admin created when none exists and none is configured.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@livebaton.local";
@@ -17,9 +17,12 @@ pub struct Bootstrap {
     pub generated_admin: Option<(String, String)>,
     /// Whether demo content was seeded.
     pub seeded_demo: bool,
+    /// The configured admin whose password or role this start changed: their sessions and tokens are revoked, and
+    /// their sockets on other nodes must be closed (`live::announce_revocation`).
+    pub revoked_admin: Option<i64>,
 }
 
-/// Creates or updates a user by email.
+/// Creates or updates a user by email; see [`put_user`].
 ///
 /// # Errors
 /// If the password is too short or the database fails.
@@ -30,18 +33,42 @@ pub async fn upsert_user(
     role: Role,
     name: Option<&str>,
 ) -> anyhow::Result<User> {
+    let changed = put_user(store, email, password, role, name).await?;
+    changed.user.ok_or_else(|| anyhow::anyhow!("the user {email} was deleted meanwhile"))
+}
+
+/// Creates a user by email, or updates an existing one through [`Store::change_user`]: a new password or role revokes
+/// their sessions and API tokens ([`UserChanged::revoked`]; closing their live sockets is the caller's part). The
+/// same password keeps its stored hash, so restarting with the same `--admin-password` revokes nothing; without
+/// `name` an existing user keeps theirs.
+///
+/// # Errors
+/// If the password is too short or the database fails.
+pub async fn put_user(
+    store: &Store,
+    email: &str,
+    password: &str,
+    role: Role,
+    name: Option<&str>,
+) -> anyhow::Result<UserChanged> {
     anyhow::ensure!(
         password.chars().count() >= MIN_PASSWORD_LEN,
         "password must be at least {MIN_PASSWORD_LEN} characters"
     );
     let email = email.trim().to_lowercase();
     anyhow::ensure!(email.contains('@') && !email.contains(char::is_whitespace), "{email:?} is not an email address");
+    if let Some(existing) = store.find_user_by_email(&email).await? {
+        let password_hash = match verify_password(password, Some(&existing.password_hash)).await {
+            true => None,
+            false => Some(hash_password(password).await),
+        };
+        let change = UserChange::Update { name, password_hash: password_hash.as_deref(), role: Some(role) };
+        return Ok(store.change_user(existing.id, change).await?);
+    }
     let name = name.map(str::to_owned).unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
     let password_hash = hash_password(password).await;
-    Ok(match store.find_user_by_email(&email).await? {
-        Some(existing) => store.update_user(existing.id, &name, &password_hash, role).await?,
-        None => store.create_user(&NewUser { email, name, password_hash, role }).await?,
-    })
+    let user = store.create_user(&NewUser { email, name, password_hash, role }).await?;
+    Ok(UserChanged { user: Some(user), revoked: false })
 }
 
 /// Makes sure an admin exists and, on an empty database, seeds demo content.
@@ -55,7 +82,11 @@ pub async fn bootstrap(content: &ContentService, admin: Option<(&str, &str)>, de
     let empty = store.list_entities().await?.is_empty();
     let mut done = Bootstrap::default();
     let admin_user = match admin {
-        Some((email, password)) => Some(upsert_user(store, email, password, Role::Admin, None).await?),
+        Some((email, password)) => {
+            let changed = put_user(store, email, password, Role::Admin, None).await?;
+            done.revoked_admin = changed.user.as_ref().filter(|_| changed.revoked).map(|user| user.id);
+            changed.user
+        }
         None if store.count_users_with_role(Role::Admin).await? == 0 => {
             let password = generate_password();
             let user = upsert_user(store, DEFAULT_ADMIN_EMAIL, &password, Role::Admin, Some("Admin")).await?;

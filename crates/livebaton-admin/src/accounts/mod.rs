@@ -12,4 +12,4 @@ pub use passwords::{
 pub use random::{generate_password, random_token, sha256_hex};
 pub use role::Role;
 pub use throttle::{Attempt, FIRST_DELAY, Throttle, ThrottleConfig, Throttled, retry_after_secs};
-pub use tokens::{TOKEN_TTL_MS, TokenSigner};
+pub use tokens::{Bearer, TOKEN_TTL_MS, TokenSigner};

@@ -38,9 +38,14 @@ impl FromRequestParts<AppState> for ApiUser {
         let token = header
             .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
             .ok_or(ApiError::Unauthorized("send Authorization: Bearer <token> (from POST /api/tokens)"))?;
-        let user_id =
+        let bearer =
             state.signer.verify(token.trim(), now_ms()).ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        let user = state.store.find_user(user_id).await?.ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+        let user =
+            state.store.find_user(bearer.user_id).await?.ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+        // A password or role change since the token was issued revokes it.
+        if user.token_generation != bearer.generation {
+            return Err(ApiError::Unauthorized("this token was revoked (the password or role changed): get a new one"));
+        }
         Ok(ApiUser(user))
     }
 }
@@ -62,7 +67,8 @@ pub async fn create_token(
     let Json(credentials) = body?;
     let user = state.authenticate(&credentials.email, &credentials.password, client).await?;
     let expires_at = now_ms() + TOKEN_TTL_MS;
-    Ok(Json(json!({"token": state.signer.sign(user.id, expires_at), "expires_at": expires_at})))
+    let token = state.signer.sign_at(user.id, user.token_generation, expires_at);
+    Ok(Json(json!({"token": token, "expires_at": expires_at})))
 }
 
 /// Why a sign-in failed.

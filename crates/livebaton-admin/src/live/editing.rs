@@ -7,6 +7,10 @@
 //! `{lock_version, by}` and `deleted`. Events: `draft {params, lock_version?}` (owner only; `lock_version` is the row version the client edits), `save {params?, lock_version?}` (fenced:
 //! owner token and `lock_version`; the base is the draft's unless `lock_version` is given, which is how a client
 //! resolves a `conflict`: it saves again naming the `lock_version` it merged with), `take_here`.
+//!
+//! Whether the member may edit comes from the store at join, and every `save` (and `draft`, from a check at most a
+//! second old) re-reads the user first ([`WriteAccess`]): after a password or role change the reply is an error with
+//! `reason` `role_changed` or `credentials_changed` and a `message`, and nothing is written.
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use livebaton_web::channel::{
 use livebaton_web::protocol::ReplyStatus;
 use serde_json::{Value, json};
 
+use super::write_access::{DRAFT_CHECK_AGE, Refusal, WriteAccess};
 use crate::accounts::Role;
 use crate::content::{ContentError, ContentService};
 
@@ -40,6 +45,8 @@ struct EditChannel {
     lock_version: i64,
     /// This member's place in the session; taken on an explicit leave so it goes at once.
     guard: Option<TrackGuard>,
+    /// The member's right to write, re-read before each write.
+    access: WriteAccess,
 }
 
 fn refuse(reason: &str) -> Value {
@@ -50,6 +57,11 @@ fn refuse(reason: &str) -> Value {
 fn not_owner(message: String) -> Reply {
     metrics::counter!("livebaton_events_refused_total", "reason" => "not_owner").increment(1);
     (ReplyStatus::Error, json!({"reason": "not_owner", "message": message}))
+}
+
+/// The reply to a write from a member whose password or role changed (or when that could not be checked).
+fn refused_write(refusal: Refusal) -> Reply {
+    (ReplyStatus::Error, json!({"reason": refusal.reason(), "message": refusal.message()}))
 }
 
 fn owner_json(presence: &livebaton::editing::EditingPresence) -> Value {
@@ -76,25 +88,24 @@ impl ChannelRoute for EditRoute {
             let id: i64 =
                 request.topic.strip_prefix(prefix).and_then(|id| id.parse().ok()).ok_or_else(|| refuse("not found"))?;
             let target = EditTarget { kind: self.kind, id };
-            let role = Role::parse(request.socket.user.role()).ok_or_else(|| refuse("unauthorized"))?;
+            Role::parse(request.socket.user.role()).ok_or_else(|| refuse("unauthorized"))?;
             let store = self.content.store();
-            let (lock_version, can_edit) = match self.kind {
+            let (lock_version, permits): (i64, fn(&Role) -> bool) = match self.kind {
                 EditKind::Data => {
                     let record = store.find_record_by_id(id).await.map_err(|_| refuse("unavailable"))?;
-                    (record.ok_or_else(|| refuse("not found"))?.lock_version, role.can_edit_records())
+                    (record.ok_or_else(|| refuse("not found"))?.lock_version, Role::can_edit_records)
                 }
                 EditKind::Entity => {
                     let entity = store.find_entity(id).await.map_err(|_| refuse("unavailable"))?;
-                    (entity.ok_or_else(|| refuse("not found"))?.lock_version, role.can_manage_entities())
+                    (entity.ok_or_else(|| refuse("not found"))?.lock_version, Role::can_manage_entities)
                 }
             };
+            // The role as the store has it now, not as the socket authenticated it.
+            let access =
+                WriteAccess::load(store, &request.socket.user, permits).await.map_err(|_| refuse("unavailable"))?;
+            let can_edit = access.permitted();
             let user = &request.socket.user;
-            let editor = Editor {
-                user_id: user.id().to_owned(),
-                email: user.email().to_owned(),
-                name: user.name().to_owned(),
-                can_edit,
-            };
+            let editor = Editor { user_id: user.id().to_owned(), name: user.name().to_owned(), can_edit };
             let tab_id = request.payload.get("tab_id").and_then(Value::as_str).filter(|tab| !tab.is_empty());
             // Subscribe before tracking so nothing between the reply and the first diff is missed.
             let subscriptions =
@@ -125,6 +136,7 @@ impl ChannelRoute for EditRoute {
                 editing: self.editing.clone(),
                 lock_version,
                 guard: Some(guard),
+                access,
             };
             Ok(Joined { reply, channel: Box::new(channel), subscriptions })
         })
@@ -145,11 +157,23 @@ impl EditChannel {
         self.editing.presence()
     }
 
+    /// Whether this member may still change the draft: only the owner can, so only the owner's access is checked
+    /// (from a check at most [`DRAFT_CHECK_AGE`] old); anyone else is refused as `not_owner` by the engine.
+    async fn may_draft(&mut self) -> Result<(), Refusal> {
+        if self.editing.fence(self.target, &self.connection_id).is_err() {
+            return Ok(());
+        }
+        self.access.check(self.content.store(), DRAFT_CHECK_AGE).await
+    }
+
     async fn save(&mut self, payload: Value) -> Reply {
         let token = match self.editing.fence(self.target, &self.connection_id) {
             Ok(token) => token,
             Err(refused) => return not_owner(refused.to_string()),
         };
+        if let Err(refusal) = self.access.check(self.content.store(), std::time::Duration::ZERO).await {
+            return refused_write(refusal);
+        }
         let params = match payload.get("params") {
             Some(params) => params.clone(),
             None => match self.editing.get_draft(self.target) {
@@ -252,6 +276,8 @@ impl Channel for EditChannel {
                     let params = payload.get("params").cloned().unwrap_or(Value::Null);
                     if !params.is_object() {
                         (ReplyStatus::Error, json!({"reason": "invalid", "errors": {"params": ["must be an object"]}}))
+                    } else if let Err(refusal) = self.may_draft().await {
+                        refused_write(refusal)
                     } else {
                         // The base of a new draft is the row version the client says it edits; without one, the
                         // version this channel last saw itself (its join or its own save), never one learnt from

@@ -83,8 +83,10 @@ async fn authenticate(
     csrf: Option<&String>,
 ) -> Result<Option<User>, StoreError> {
     if let Some(token) = token.filter(|token| !token.is_empty()) {
-        let Some(user_id) = state.signer.verify(token, now_ms()) else { return Ok(None) };
-        return state.store.find_user(user_id).await;
+        let Some(bearer) = state.signer.verify(token, now_ms()) else { return Ok(None) };
+        // A token issued before a password or role change is revoked.
+        let user = state.store.find_user(bearer.user_id).await?;
+        return Ok(user.filter(|user| user.token_generation == bearer.generation));
     }
     let Some(session_id) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let Some(session) = state.store.find_session(&sha256_hex(session_id)).await? else { return Ok(None) };

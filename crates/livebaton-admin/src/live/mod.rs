@@ -4,6 +4,8 @@
 mod editing;
 mod endpoint;
 mod events;
+pub mod revocation;
+mod write_access;
 
 use livebaton::editing::EditKind;
 use livebaton_web::channel::{BoxFuture, ChannelRoute, JoinRequest, Joined, Router};
@@ -12,6 +14,8 @@ use livebaton_web::live::LiveViewRoute;
 use serde_json::{Value, json};
 
 pub use endpoint::{longpoll, socket_user, websocket};
+pub use revocation::{announce_revocation, announce_revocation_over_redis, close_sockets_on_revocation};
+pub use write_access::{DRAFT_CHECK_AGE, Refusal, WriteAccess, max_age};
 
 use crate::content::ContentService;
 use crate::storage::Store;

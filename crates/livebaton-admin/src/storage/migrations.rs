@@ -15,8 +15,14 @@ use super::Dialect;
 /// `(version, description, sql)` of every migration, in order.
 type Embedded = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE: Embedded = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: Embedded = &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const SQLITE: Embedded = &[
+    (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, "token generation", include_str!("../../migrations/sqlite/0002_token_generation.sql")),
+];
+const POSTGRES: Embedded = &[
+    (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, "token generation", include_str!("../../migrations/postgres/0002_token_generation.sql")),
+];
 
 #[derive(Debug)]
 struct EmbeddedSource(Embedded);

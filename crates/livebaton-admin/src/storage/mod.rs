@@ -19,7 +19,7 @@ use sqlx::any::AnyPoolOptions;
 pub use entities::Entity;
 pub use records::Record;
 pub use sessions::Session;
-pub use users::{NewUser, User};
+pub use users::{NewUser, User, UserChange, UserChanged};
 
 /// Which SQL database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Cookie sessions. The cookie carries a random id; the table keys sessions by the id's SHA-256, so reading the
 //! database does not give anyone a usable session.
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{Store, StoreError, now_ms};
 
@@ -16,6 +16,12 @@ pub struct Session {
     pub csrf_token: String,
     /// Expiry, ms since the Unix epoch.
     pub expires_at: i64,
+}
+
+/// Deletes every session of user `user_id`, inside the transaction `tx` (a change of their credentials).
+pub(super) async fn delete_sessions_of(tx: &mut Transaction<'_, Any>, user_id: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+    Ok(done.rows_affected())
 }
 
 impl Store {

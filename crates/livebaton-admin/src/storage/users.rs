@@ -1,9 +1,11 @@
-//! Users.
+//! Users, and the one way their credentials change: [`Store::change_user`], which revokes what the old password or
+//! role gave (API tokens through the user's token generation, cookie sessions by deleting them) in one transaction.
 
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::sessions::delete_sessions_of;
 use super::{Store, StoreError, now_ms};
 use crate::accounts::Role;
 
@@ -23,6 +25,10 @@ pub struct User {
     pub role: Role,
     /// Created, ms since the Unix epoch.
     pub created_at: i64,
+    /// How many times the password or role changed. API tokens carry the generation they were issued at and are
+    /// refused once it moves ([`Store::change_user`]).
+    #[serde(skip)]
+    pub token_generation: i64,
 }
 
 /// A user to create.
@@ -38,7 +44,34 @@ pub struct NewUser {
     pub role: Role,
 }
 
-const COLUMNS: &str = "id, email, name, password_hash, role, created_at";
+/// A change to an account, for [`Store::change_user`].
+#[derive(Clone, Copy, Debug)]
+pub enum UserChange<'a> {
+    /// New values; `None` keeps the current one. Pass a password hash only for a new password (a fresh hash of the
+    /// same password differs too, and revokes).
+    Update {
+        /// Display name.
+        name: Option<&'a str>,
+        /// Argon2id PHC string of the new password.
+        password_hash: Option<&'a str>,
+        /// Role.
+        role: Option<Role>,
+    },
+    /// Deletes the account.
+    Delete,
+}
+
+/// What [`Store::change_user`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserChanged {
+    /// The account as it is now; `None` once deleted.
+    pub user: Option<User>,
+    /// Whether the user's credentials were revoked (the password or role changed, or the account was deleted): their
+    /// token generation moved and their sessions are gone. Their live sockets must be closed next.
+    pub revoked: bool,
+}
+
+const COLUMNS: &str = "id, email, name, password_hash, role, created_at, token_generation";
 
 fn user(row: &AnyRow) -> Result<User, StoreError> {
     let role: String = row.try_get("role")?;
@@ -49,6 +82,7 @@ fn user(row: &AnyRow) -> Result<User, StoreError> {
         password_hash: row.try_get("password_hash")?,
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
         created_at: row.try_get("created_at")?,
+        token_generation: row.try_get("token_generation")?,
     })
 }
 
@@ -74,22 +108,70 @@ impl Store {
         user(&row)
     }
 
-    /// Sets a user's password hash, role and name.
+    /// Sets a user's password hash, role and name, through [`Store::change_user`] (so a new password or role
+    /// revokes the user's tokens and sessions).
     ///
     /// # Errors
     /// [`StoreError::NotFound`] if there is no such user.
     pub async fn update_user(&self, id: i64, name: &str, password_hash: &str, role: Role) -> Result<User, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE users SET name = $1, password_hash = $2, role = $3, updated_at = $4 WHERE id = $5 RETURNING {COLUMNS}"
-        ))
-        .bind(name)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(now_ms())
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        user(&row.ok_or(StoreError::NotFound)?)
+        let change = UserChange::Update { name: Some(name), password_hash: Some(password_hash), role: Some(role) };
+        self.change_user(id, change).await?.user.ok_or(StoreError::NotFound)
+    }
+
+    /// Changes or deletes user `id`. Every change of a password or role, and every deletion, goes through here: when
+    /// the password hash or the role actually changes, or the user is deleted, the user's token generation moves
+    /// (every API token issued before is refused from now on) and their cookie sessions are deleted, in the same
+    /// transaction as the change. A change of the name alone revokes nothing.
+    ///
+    /// The caller then closes the user's live sockets when [`UserChanged::revoked`] says so; the application does both
+    /// in [`crate::app::AppState::change_user`], which should be preferred wherever the server runs.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if there is no such user; [`StoreError::Database`].
+    pub async fn change_user(&self, id: i64, change: UserChange<'_>) -> Result<UserChanged, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Writes first, so SQLite takes its write lock at the first statement (a read first would have to upgrade its
+        // lock, which fails at once under a concurrent writer instead of waiting).
+        let (user, revoked) = match change {
+            UserChange::Update { name, password_hash, role } => {
+                let role = role.map(|role| role.as_str());
+                // Compares with the values before the change: SET expressions read the old row.
+                let bumped = sqlx::query(
+                    "UPDATE users SET token_generation = token_generation + 1 \
+                     WHERE id = $1 AND (COALESCE($2, password_hash) <> password_hash OR COALESCE($3, role) <> role)",
+                )
+                .bind(id)
+                .bind(password_hash)
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(&format!(
+                    "UPDATE users SET name = COALESCE($1, name), password_hash = COALESCE($2, password_hash), \
+                     role = COALESCE($3, role), updated_at = $4 WHERE id = $5 RETURNING {COLUMNS}"
+                ))
+                .bind(name)
+                .bind(password_hash)
+                .bind(role)
+                .bind(now_ms())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                (Some(user(&row.ok_or(StoreError::NotFound)?)?), bumped.rows_affected() > 0)
+            }
+            UserChange::Delete => {
+                let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                (None, true)
+            }
+        };
+        if revoked {
+            // Also on delete: the foreign key cascades only where SQLite enforces foreign keys.
+            delete_sessions_of(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        Ok(UserChanged { user, revoked })
     }
 
     /// The user with `email` (case-insensitive).

@@ -3,6 +3,10 @@
 //! the reactions to the editing session (drafts, promotion, saves and deletes elsewhere).
 //!
 //! [`Editable`] is the part that differs: the row type, its form values, and how it is reloaded and saved.
+//!
+//! Every write of the owner is fenced by the user's current account too ([`WriteAccess`]): a save re-reads the user,
+//! a draft relies on a check at most a second old, so a demoted (or signed-out-by-a-password-change) owner's page
+//! stops writing even while its socket is still open.
 
 use livebaton::editing::{Draft, OwnerToken};
 use livebaton::pubsub::Broadcast;
@@ -18,6 +22,7 @@ use super::ViewContext;
 use super::collab::{Collab, SessionEvent, refused};
 use super::markup::form_text;
 use crate::content::ContentError;
+use crate::live::{DRAFT_CHECK_AGE, WriteAccess};
 
 /// The form field holding the row version the form's values came from.
 pub const VERSION_FIELD: &str = "_lock_version";
@@ -93,11 +98,21 @@ pub struct CollabForm<E: Editable> {
     /// session still has none (see [`CollabForm::recover`]).
     held: Option<(E::Values, Option<i64>)>,
     user_name: String,
+    /// The user's right to write, re-read before the owner's writes.
+    access: WriteAccess,
 }
 
 impl<E: Editable> CollabForm<E> {
-    /// A form over `row`; `draft` (the session's, for a late joiner) wins over the row's values.
-    pub fn new(editable: E, row: E::Row, collab: Collab, user_name: String, draft: Option<&Draft>) -> Self {
+    /// A form over `row` for a user with `access` (loaded at mount); `draft` (the session's, for a late joiner) wins
+    /// over the row's values.
+    pub fn new(
+        editable: E,
+        row: E::Row,
+        collab: Collab,
+        user_name: String,
+        access: WriteAccess,
+        draft: Option<&Draft>,
+    ) -> Self {
         let mut form = CollabForm {
             editable,
             values: E::values_of(&row),
@@ -108,6 +123,7 @@ impl<E: Editable> CollabForm<E> {
             collab,
             held: None,
             user_name,
+            access,
         };
         if let Some(draft) = draft {
             form.show_draft(draft);
@@ -134,6 +150,32 @@ impl<E: Editable> CollabForm<E> {
         self.values_version = E::lock_version(&row);
         self.errors = ValidationErrors::default();
         self.row = row;
+    }
+
+    /// Whether the owner's user may still write (see [`WriteAccess::check`]; `max_age` is [`DRAFT_CHECK_AGE`] for
+    /// drafts and zero for saves). A page that is not the owner is not asked: the editing session refuses it with its
+    /// own message. A refusal is shown as a flash.
+    pub async fn may_write(
+        &mut self,
+        context: &ViewContext,
+        socket: &mut LiveSocket,
+        max_age: std::time::Duration,
+    ) -> bool {
+        if !self.collab.is_owner() {
+            return true;
+        }
+        match self.access.check(&context.store, max_age).await {
+            Ok(()) => true,
+            Err(refusal) => {
+                socket.put_flash("error", refusal.message());
+                false
+            }
+        }
+    }
+
+    /// [`CollabForm::may_write`] for a draft (a check at most [`DRAFT_CHECK_AGE`] old will do).
+    pub async fn may_draft(&mut self, context: &ViewContext, socket: &mut LiveSocket) -> bool {
+        self.may_write(context, socket, DRAFT_CHECK_AGE).await
     }
 
     /// Owner only: `values` become what the form shows and the session's draft (spectators see them). A spectator is
@@ -214,6 +256,9 @@ impl<E: Editable> CollabForm<E> {
             Ok(token) => token,
             Err(not_owner) => return socket.put_flash("error", refused(&not_owner)),
         };
+        if !self.may_write(context, socket, std::time::Duration::ZERO).await {
+            return;
+        }
         let base = resolved.or(token.base_lock_version()).unwrap_or(self.values_version);
         let noun = self.editable.noun();
         let outcome = self.editable.save(context, &self.row, base, &self.values, &token, &self.user_name).await;
@@ -250,6 +295,9 @@ impl<E: Editable> CollabForm<E> {
                 self.save(context, socket, resolved).await;
             }
             "discard" => {
+                if !self.may_draft(context, socket).await {
+                    return true;
+                }
                 if let (true, Some(current)) = (self.is_owner(), self.conflict.take()) {
                     self.collab.discard_draft(E::lock_version(&current));
                     self.show_row(current);

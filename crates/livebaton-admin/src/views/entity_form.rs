@@ -19,8 +19,10 @@ use serde_json::{Map, Value, json};
 use super::ViewContext;
 use super::collab::Collab;
 use super::collab_form::{CollabForm, Editable, shown_version};
-use super::markup::{field_errors, form_text, id_param, role_of, to_html};
+use super::markup::{field_errors, form_text, id_param, to_html};
+use crate::accounts::Role;
 use crate::content::ContentError;
+use crate::live::{WriteAccess, max_age};
 use crate::storage::Entity;
 
 /// The entity's editable values as the form shows them.
@@ -228,15 +230,19 @@ impl LiveView for EntityForm {
             let entity = match self.context.store.find_entity(id).await {
                 Ok(Some(entity)) => entity,
                 Ok(None) => return Err(MountError::NotFound),
-                Err(error) => return Err(MountError::Failed(format!("unavailable: {error}"))),
+                Err(error) => return Err(super::unavailable(error)),
             };
-            let can_edit = role_of(session).is_some_and(|role| role.can_manage_entities());
+            // The role as the store has it now: the socket may have authenticated an older one.
+            let access = WriteAccess::load(&self.context.store, &session.user, Role::can_manage_entities)
+                .await
+                .map_err(super::unavailable)?;
+            let can_edit = access.permitted();
             socket.set_title(format!("Edit {}", entity.display_name));
             let editing = self.context.engine.editing.clone();
             let mut collab = Collab::new(editing, EditTarget::entity(entity.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
             let name = session.user.name().to_owned();
-            self.form = Some(CollabForm::new(EntityKind, entity, collab, name, draft.as_deref()));
+            self.form = Some(CollabForm::new(EntityKind, entity, collab, name, access, draft.as_deref()));
             Ok(())
         })
     }
@@ -250,16 +256,21 @@ impl LiveView for EntityForm {
         Box::pin(async move {
             let Some(form) = &mut self.form else { return };
             match name {
+                // A save must not even become the draft unless the user may still write now.
+                "draft" | "save" if !form.may_write(&self.context, socket, max_age(name)).await => {}
                 "draft" | "save" => {
                     let values = entity_input(value, &form.values);
                     if form.publish(values, socket) && name == "save" {
                         form.save(&self.context, socket, None).await;
                     }
                 }
+                "recover" if !form.may_draft(&self.context, socket).await => {}
                 "recover" => {
                     let values = entity_input(value, &form.values);
                     form.recover(values, shown_version(value), socket);
                 }
+                "add_field" | "remove_field" | "move_up" | "move_down"
+                    if !form.may_draft(&self.context, socket).await => {}
                 "add_field" | "remove_field" | "move_up" | "move_down" => {
                     let mut values = form.values.clone();
                     if edit_fields(&mut values, name, value) || !form.is_owner() {

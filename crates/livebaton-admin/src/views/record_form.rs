@@ -19,10 +19,12 @@ use super::ViewContext;
 use super::collab::Collab;
 use super::collab_form::{CollabForm, Editable, shown_version};
 use super::fields::{record_input, record_inputs, record_values, value_text};
-use super::markup::{role_of, to_html};
+use super::markup::to_html;
 use super::record_show::record_of;
 use super::records::entity_of;
+use crate::accounts::Role;
 use crate::content::ContentError;
+use crate::live::{WriteAccess, max_age};
 use crate::storage::{Entity, Record};
 
 /// Records of one entity, as a collaborative form edits them.
@@ -132,13 +134,17 @@ impl LiveView for RecordForm {
         Box::pin(async move {
             let entity = entity_of(&self.context, params).await?;
             let record = record_of(&self.context, &entity, params).await?;
-            let can_edit = role_of(session).is_some_and(|role| role.can_edit_records());
+            // The role as the store has it now: the socket may have authenticated an older one.
+            let access = WriteAccess::load(&self.context.store, &session.user, Role::can_edit_records)
+                .await
+                .map_err(super::unavailable)?;
+            let can_edit = access.permitted();
             socket.set_title(format!("Edit {}", record.title));
             let editing = self.context.engine.editing.clone();
             let mut collab = Collab::new(editing, EditTarget::data(record.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
             let name = session.user.name().to_owned();
-            self.form = Some(CollabForm::new(RecordOf(entity), record, collab, name, draft.as_deref()));
+            self.form = Some(CollabForm::new(RecordOf(entity), record, collab, name, access, draft.as_deref()));
             Ok(())
         })
     }
@@ -152,12 +158,15 @@ impl LiveView for RecordForm {
         Box::pin(async move {
             let Some(form) = &mut self.form else { return };
             match name {
+                // A save must not even become the draft unless the user may still write now.
+                "draft" | "save" if !form.may_write(&self.context, socket, max_age(name)).await => {}
                 "draft" | "save" => {
                     let values = record_input(&form.editable.0.fields_definition, value);
                     if form.publish(values, socket) && name == "save" {
                         form.save(&self.context, socket, None).await;
                     }
                 }
+                "recover" if !form.may_draft(&self.context, socket).await => {}
                 "recover" => {
                     let values = record_input(&form.editable.0.fields_definition, value);
                     form.recover(values, shown_version(value), socket);

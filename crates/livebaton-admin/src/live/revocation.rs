@@ -1,0 +1,123 @@
+//! Revocation: when a user's password or role changes, or the account is deleted, what the old credentials gave ends.
+//!
+//! - In the database, in one transaction ([`Store::change_user`]): the user's token generation moves, so every API
+//!   token issued before is refused, and their cookie sessions are deleted.
+//! - On every node: their live sockets close with 1001. The kick travels as the application message
+//!   `credentials_changed {user_id}` on the PubSub topic [`USERS_TOPIC`]; every node subscribes at start
+//!   ([`close_sockets_on_revocation`]) and closes that user's sockets on its own endpoint. The client reconnects, and
+//!   its old credentials no longer open a socket.
+//! - A write that was already under way on a socket is fenced by [`super::WriteAccess`]: live views and `edit:*`
+//!   channels re-read the user before every write. That also covers a change made where no kick reaches: the
+//!   `livebaton user add` command runs in its own process, and reaches the sockets only of a cluster, through Redis
+//!   ([`announce_revocation_over_redis`], with `--redis-url`); a single node's sockets are fenced, not closed.
+
+use std::time::Duration;
+
+use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, RedisBackend, RedisConfig};
+use livebaton_web::endpoint::LiveEndpoint;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::storage::{StoreError, UserChange, UserChanged};
+
+/// The PubSub topic of account changes that every node acts on.
+pub const USERS_TOPIC: &str = "admin:users";
+
+/// The application message on [`USERS_TOPIC`] telling every node to close a user's sockets.
+pub const CREDENTIALS_CHANGED: &str = "credentials_changed";
+
+impl AppState {
+    /// Changes or deletes user `id` ([`Store::change_user`](crate::storage::Store::change_user)) and, when that
+    /// revoked their credentials, closes their live sockets on every node. The way for the server (and future admin
+    /// pages) to change a password or role, or delete an account.
+    ///
+    /// # Errors
+    /// As [`Store::change_user`](crate::storage::Store::change_user); nothing is closed then.
+    pub async fn change_user(&self, id: i64, change: UserChange<'_>) -> Result<UserChanged, StoreError> {
+        let changed = self.store.change_user(id, change).await?;
+        if changed.revoked {
+            // This node's sockets close now; the broadcast reaches every other node (and this one again, harmlessly).
+            self.live.disconnect_user(&id.to_string());
+            announce_revocation(&self.engine.pubsub, id);
+        }
+        Ok(changed)
+    }
+}
+
+/// Tells every node (this one included) to close user `user_id`'s sockets. Best effort: a PubSub that cannot reach
+/// the other nodes is logged, and their sockets' writes are still refused by [`super::WriteAccess`].
+pub fn announce_revocation(pubsub: &PubSub, user_id: i64) {
+    let message = Message::App { name: CREDENTIALS_CHANGED.to_owned(), body: json!({"user_id": user_id}) };
+    if let Err(error) = pubsub.broadcast(USERS_TOPIC, message) {
+        tracing::warn!(%error, user_id, "the other nodes were not told to close the user's sockets");
+    }
+}
+
+/// [`announce_revocation`] from a process that is not a node of the cluster (the `livebaton user add` command): joins
+/// the Redis channel of `config` as a throwaway node, publishes, and waits until Redis acknowledged it.
+///
+/// # Errors
+/// If Redis cannot be reached, refuses the message, or does not acknowledge it within 5 s.
+pub async fn announce_revocation_over_redis(redis_url: &str, config: RedisConfig, user_id: i64) -> anyhow::Result<()> {
+    let backend = RedisBackend::connect(redis_url, None, config).await?;
+    let pubsub = PubSub::with_backend(PubSubConfig::default(), backend.clone());
+    announce_revocation(&pubsub, user_id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = backend.stats();
+        if stats.published > 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(stats.refused == 0, "Redis refused the message");
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "Redis did not acknowledge the message within 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Subscribes to [`USERS_TOPIC`] now and, in a task, closes the sockets of every user a `credentials_changed` names
+/// on `endpoint` (1001). The task ends with the PubSub (in practice, with the runtime). Must be called inside a Tokio
+/// runtime.
+pub fn close_sockets_on_revocation(pubsub: &PubSub, endpoint: &LiveEndpoint) -> tokio::task::JoinHandle<()> {
+    let mut subscription = pubsub.subscribe(USERS_TOPIC);
+    let endpoint = endpoint.clone();
+    tokio::spawn(async move {
+        loop {
+            match subscription.recv().await {
+                Ok(broadcast) => {
+                    if let Some(user_id) = revoked_user(&broadcast.message) {
+                        tracing::info!(user_id, "credentials changed: closing the user's sockets");
+                        endpoint.disconnect_user(&user_id.to_string());
+                    }
+                }
+                // Only a flood of account changes could lag this topic; their writes are fenced regardless.
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "missed account changes: some revoked sockets may stay open");
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
+/// The user a `credentials_changed` message names.
+fn revoked_user(message: &Message) -> Option<i64> {
+    match message {
+        Message::App { name, body } if name == CREDENTIALS_CHANGED => body.get("user_id").and_then(Value::as_i64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_credentials_changed_names_a_user() {
+        let kick = Message::App { name: CREDENTIALS_CHANGED.to_owned(), body: json!({"user_id": 7}) };
+        assert_eq!(revoked_user(&kick), Some(7));
+        let other = Message::App { name: "saved".to_owned(), body: json!({"user_id": 7}) };
+        assert_eq!(revoked_user(&other), None);
+        let malformed = Message::App { name: CREDENTIALS_CHANGED.to_owned(), body: json!({"user_id": "7"}) };
+        assert_eq!(revoked_user(&malformed), None);
+    }
+}
