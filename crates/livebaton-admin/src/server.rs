@@ -90,10 +90,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         // The admin's password or role changed: close their sockets on the other nodes of the cluster.
         crate::live::announce_revocation(&state.engine.pubsub, user_id);
     }
-    if let Some(user_id) = done.revoked_admin {
-        // The admin's password or role changed: close their sockets on the other nodes of the cluster.
-        crate::live::announce_revocation(&state.engine.pubsub, user_id);
-    }
     if done.seeded_demo {
         tracing::info!("seeded demo content (entity \"article\" with three records)");
     }
