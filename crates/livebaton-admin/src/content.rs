@@ -89,18 +89,7 @@ impl ContentService {
 
     /// Runs `work` (validation or sanitising) on a blocking thread once one of the per-core permits is free.
     async fn off_the_workers<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
-        // The semaphore is never closed; without a permit the work would still be bounded by the blocking pool.
-        let permit = Arc::clone(&self.sanitizing).acquire_owned().await.ok();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await;
-        match outcome {
-            Ok(value) => value,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(error) => panic!("a blocking content task was cancelled: {error}"),
-        }
+        off_the_workers(&self.sanitizing, work).await
     }
 
     /// Validates an entity definition off the workers (a rich-text default is sanitised).
@@ -311,5 +300,53 @@ fn fence_for(editing: &Editing, target: EditTarget, token: Option<&OwnerToken>) 
 fn announce(result: Result<(), livebaton::pubsub::PubSubError>) {
     if let Err(error) = result {
         tracing::warn!(%error, "content event not forwarded to other nodes");
+    }
+}
+
+/// Runs `work` on tokio's blocking pool once one of `permits` is free, so costly validation and sanitising never hold
+/// a runtime worker (which serves every page and socket) and never more of them run at once than there are permits.
+async fn off_the_workers<T: Send + 'static>(permits: &Arc<Semaphore>, work: impl FnOnce() -> T + Send + 'static) -> T {
+    // The semaphore is never closed; without a permit the work would still be bounded by the blocking pool.
+    let permit = Arc::clone(permits).acquire_owned().await.ok();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await;
+    match outcome {
+        Ok(value) => value,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => panic!("a blocking content task was cancelled: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod off_the_workers_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The work runs on another thread than the runtime's (a current-thread runtime: its only worker is the test's
+    /// thread), and no more of it at once than there are permits.
+    #[tokio::test]
+    async fn work_runs_on_the_blocking_pool_within_its_permits() {
+        let permits = Arc::new(Semaphore::new(2));
+        let here = std::thread::current().id();
+        let there = off_the_workers(&permits, || std::thread::current().id()).await;
+        assert_ne!(here, there, "the work ran on the runtime's worker");
+
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs = (0..8).map(|_| {
+            let (running, most) = (running.clone(), most.clone());
+            off_the_workers(&permits, move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        futures_util::future::join_all(jobs).await;
+        assert_eq!(most.load(Ordering::SeqCst), 2, "two permits: two at once, never more");
     }
 }

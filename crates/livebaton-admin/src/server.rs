@@ -42,6 +42,13 @@ fn redact(url: &str) -> String {
 /// # Errors
 /// If start-up fails (database, secret, address in use).
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let needed = livebaton_content::frame_bytes_for_content();
+    anyhow::ensure!(
+        settings.max_frame_bytes >= needed,
+        "--max-frame-bytes {} is too small: the largest form ({} bytes of content, URL-encoded) needs frames of {needed} bytes",
+        settings.max_frame_bytes,
+        livebaton_content::MAX_CONTENT_BYTES,
+    );
     crate::allocator::start_trimmer(Duration::from_secs(settings.malloc_trim_secs))
         .context("starting the malloc-trim thread")?;
     let store = open_store(&settings).await?;

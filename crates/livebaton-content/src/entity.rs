@@ -65,6 +65,11 @@ const KNOWN_KEYS: [&str; 6] = ["type", "key", "label", "required", "default", "o
 /// Validates an entity definition (see the module documentation).
 pub(crate) fn validate(input: &EntityInput) -> Result<ValidEntity, ValidationErrors> {
     let mut errors = ValidationErrors::default();
+    if crate::validate::json_bytes(input) > crate::validate::MAX_CONTENT_BYTES {
+        let limit = crate::validate::MAX_CONTENT_BYTES;
+        errors.add("fields_definition", format!("is too large: an entity holds at most {limit} bytes of definition"));
+        return Err(errors);
+    }
 
     let display_name = input.display_name.trim();
     let display_name_plural = input.display_name_plural.trim();

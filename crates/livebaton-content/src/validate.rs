@@ -23,6 +23,27 @@ use crate::{EntityInput, FieldDefinition, RecordInput, Status, ValidEntity, Vali
 /// Longest record title, in characters.
 const MAX_TITLE_CHARS: usize = 255;
 
+/// The most content one form can carry, in bytes of JSON: a whole record (title, slug, values, metadata), or a whole
+/// entity definition. Whatever is stored must also be editable in the live forms, whose every change travels in one
+/// WebSocket frame as a URL-encoded form (up to three bytes per byte of content) or as JSON: three times this plus
+/// 4 KiB of envelope fits the default 64 KiB frame (`SocketConfig::max_frame_bytes`; the admin binary refuses to
+/// start with a smaller `--max-frame-bytes`, see [`frame_bytes_for_content`]).
+pub const MAX_CONTENT_BYTES: usize = 20_000;
+
+/// The smallest WebSocket frame limit in which every form within [`MAX_CONTENT_BYTES`] can travel.
+pub const fn frame_bytes_for_content() -> usize {
+    3 * MAX_CONTENT_BYTES + 4 * 1024
+}
+
+/// Bytes of `value` as JSON.
+pub(crate) fn json_bytes(value: &impl serde::Serialize) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |json| json.len())
+}
+
+fn too_large() -> String {
+    format!("is too large: a record holds at most {MAX_CONTENT_BYTES} bytes of content in all")
+}
+
 /// Validates an entity definition.
 ///
 /// See the `entity` module for the rules and the decisions made where the specification is silent.
@@ -43,6 +64,11 @@ pub fn validate_entity(input: &EntityInput) -> Result<ValidEntity, ValidationErr
 /// Every problem at once, by field (`title`, `slug`, `status`, `data.<key>`).
 pub fn validate_record(fields: &[FieldDefinition], input: &RecordInput) -> Result<ValidRecord, ValidationErrors> {
     let mut errors = ValidationErrors::default();
+    // Measured before anything costly (sanitising rich text), so an oversized submission costs one pass over it.
+    if json_bytes(input) > MAX_CONTENT_BYTES {
+        errors.add("data", too_large());
+        return Err(errors);
+    }
 
     let title = input.title.trim();
     check_length(&mut errors, "title", title, 1, MAX_TITLE_CHARS);
@@ -80,6 +106,10 @@ pub fn validate_record(fields: &[FieldDefinition], input: &RecordInput) -> Resul
         }
     }
 
+    // Normalising can grow a value (sanitised markup is escaped and closed): what is stored must fit as well.
+    if errors.is_empty() && json_bytes(&data) + input.title.len() > MAX_CONTENT_BYTES {
+        errors.add("data", too_large());
+    }
     errors.into_result(ValidRecord {
         title: title.to_owned(),
         slug: slug.map(str::to_owned),

@@ -280,9 +280,17 @@ fn fields_and_options_are_bounded() {
     let options = |count: usize| Value::Array((0..count).map(|i| json!(format!("o{i}"))).collect());
     let choice = |options: Value| json!([{"type": "select", "key": "k", "label": "K", "options": options}]);
     assert!(validate_entity(&entity(choice(options(100)))).is_ok(), "100 options are fine");
-    // Counted as sent (before blanks and duplicates are dropped), so a huge list is refused without being scanned.
-    let errors = validate_entity(&entity(choice(Value::Array(vec![json!("same"); 200_000])))).unwrap_err();
+    // Counted as sent (before blanks and duplicates are dropped).
+    let errors = validate_entity(&entity(choice(Value::Array(vec![json!("same"); 101])))).unwrap_err();
     assert_eq!(errors.get("fields_definition[0].options"), ["must have at most 100 options"]);
+    // A huge definition is refused as a whole, by its size, before any item is looked at.
+    let errors = validate_entity(&entity(choice(Value::Array(vec![json!("same"); 200_000])))).unwrap_err();
+    let limit = livebaton_content::MAX_CONTENT_BYTES;
+    assert_eq!(
+        errors.get("fields_definition"),
+        [format!("is too large: an entity holds at most {limit} bytes of definition")]
+    );
+    assert_eq!(errors.fields.len(), 1, "{errors}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Record validation: title, slug, status, unknown keys, required fields, and every field type.
 
 use livebaton_content::{
-    FieldDefinition, FieldType, RecordInput, Status, ValidRecord, ValidationErrors, validate_record,
+    FieldDefinition, FieldType, MAX_CONTENT_BYTES, RecordInput, Status, ValidRecord, ValidationErrors,
+    frame_bytes_for_content, validate_record,
 };
 use serde_json::{Map, Value, json};
 
@@ -277,7 +278,8 @@ fn rich_text_is_sanitised() {
     let safe = "<p><strong>ok</strong></p>";
     assert_eq!(stored(FieldType::RichText, json!(safe)), Some(json!(safe)));
     assert_eq!(rejected(FieldType::RichText, json!(1)), ["must be text"]);
-    assert_eq!(rejected(FieldType::RichText, json!("a".repeat(100_001))), ["must be at most 100000 characters"]);
+    let too_long = one(FieldType::RichText, json!("a".repeat(MAX_CONTENT_BYTES + 1))).unwrap_err();
+    assert_eq!(too_long.get("data").len(), 1, "refused by the record's size: {too_long}");
 }
 
 // ------------------------------------------------------------------------------------------------------- numbers
@@ -377,4 +379,22 @@ fn values_are_normalised_per_field_in_one_record() {
         Value::Object(record.data),
         json!({"price": 9.5, "site": "https://example.com", "active": true, "tags": ["red"]})
     );
+}
+
+/// One size limit for everything a form carries: a record whose content passes it (textareas of 5,000 characters
+/// each, in several fields) is refused as a whole, on `data`, and one within it is accepted. The limit fits the default
+/// WebSocket frame even URL-encoded, so whatever the API stores, the live form can edit.
+#[test]
+fn a_record_is_at_most_max_content_bytes_in_all() {
+    let fields: Vec<FieldDefinition> = (0..5).map(|n| field(FieldType::Textarea, &format!("t{n}"))).collect();
+    let text = "x".repeat(4_900);
+    let within = (0..4).map(|n| (format!("t{n}"), json!(text))).collect::<Map<_, _>>();
+    assert!(validate_record(&fields, &record(Value::Object(within))).is_ok(), "four textareas of 4,900 fit");
+    let beyond = (0..5).map(|n| (format!("t{n}"), json!(text))).collect::<Map<_, _>>();
+    let errors = validate_record(&fields, &record(Value::Object(beyond))).unwrap_err();
+    assert_eq!(
+        errors.get("data"),
+        [format!("is too large: a record holds at most {MAX_CONTENT_BYTES} bytes of content in all")]
+    );
+    assert!(frame_bytes_for_content() <= 64 * 1024, "the default frame limit carries the largest form");
 }
