@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use livebaton::editing::{EditKind, EditTarget, Editing, EditingError, EditingRole, Editor, RoleChange};
-use livebaton::presence::TrackGuard;
+use livebaton::presence::{PresenceError, TrackGuard};
 use livebaton::pubsub::{Broadcast, Message};
 use livebaton_content::{EntityInput, RecordInput};
 use livebaton_web::channel::{
@@ -111,11 +111,17 @@ impl ChannelRoute for EditRoute {
             let subscriptions =
                 vec![self.editing.subscribe_to_editing(target), self.editing.subscribe_to_drafts(target)];
             let connection_id = request.socket.connection_id.clone();
-            let guard = self
-                .editing
-                .track_editing_session(target, &connection_id, &editor, tab_id)
-                .await
-                .map_err(|error| refuse(&format!("unavailable: {error}")))?;
+            let guard =
+                self.editing.track_editing_session(target, &connection_id, &editor, tab_id).await.map_err(|error| {
+                    match error {
+                        PresenceError::InvalidTabId(invalid) => refuse(&invalid.to_string()),
+                        // The cause is for the log, not for the client (it may name the backend's internals).
+                        error => {
+                            tracing::warn!(%error, "editing join refused: presence unavailable");
+                            refuse("unavailable")
+                        }
+                    }
+                })?;
             let role = self.editing.get_editing_role(target, &connection_id, user.id());
             let (owner, role_name) = role_json(&role);
             let queue: Vec<Value> = role
