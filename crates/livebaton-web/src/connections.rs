@@ -41,13 +41,22 @@ impl Default for Connections {
 #[derive(Default)]
 struct State {
     next: u64,
-    /// The connection's user (for kicks; the connection's own, shared, not a copy of its id), queue, and client
-    /// address if the application named it.
-    open: HashMap<u64, (Arc<UserInfo>, Arc<Outbound>, Option<IpAddr>)>,
+    /// Every open connection, by number.
+    open: HashMap<u64, Open>,
     /// Open connections per client address (only addresses with at least one).
     per_address: HashMap<IpAddr, usize>,
     /// Set by [`Connections::stop_all`]: a connection that opens afterwards is stopped at once.
     stopping: bool,
+}
+
+/// One open connection as the registry knows it.
+struct Open {
+    /// Its user, for kicks: the connection's own, shared, not a copy of its id.
+    user: Arc<UserInfo>,
+    /// Its queue, through which it is stopped and pinged.
+    outbound: Arc<Outbound>,
+    /// Its client's address, if the application named it (counted per address).
+    address: Option<IpAddr>,
 }
 
 /// Keeps a connection registered while it lives; dropping it removes the connection.
@@ -66,7 +75,7 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut state = self.connections.lock();
-        if let Some((_, _, Some(address))) = state.open.remove(&self.number) {
+        if let Some(Open { address: Some(address), .. }) = state.open.remove(&self.number) {
             if let Some(count) = state.per_address.get_mut(&address) {
                 *count -= 1;
                 if *count == 0 {
@@ -130,7 +139,7 @@ impl Connections {
         outbound.heard(self.now_ms());
         let number = state.next;
         state.next += 1;
-        state.open.insert(number, (user, outbound, address));
+        state.open.insert(number, Open { user, outbound, address });
         Ok(Registration { number, connections: self.clone() })
     }
 
@@ -138,16 +147,16 @@ impl Connections {
     pub(crate) fn stop_all(&self) {
         let mut state = self.lock();
         state.stopping = true;
-        for (_, outbound, _) in state.open.values() {
-            outbound.stop(Stop::Shutdown);
+        for open in state.open.values() {
+            open.outbound.stop(Stop::Shutdown);
         }
     }
 
     /// Stops every connection of user `user_id`.
     pub(crate) fn kick(&self, user_id: &str) {
-        for (user, outbound, _) in self.lock().open.values() {
-            if user.id() == user_id {
-                outbound.stop(Stop::Kicked);
+        for open in self.lock().open.values() {
+            if open.user.id() == user_id {
+                open.outbound.stop(Stop::Kicked);
             }
         }
     }
@@ -158,8 +167,8 @@ impl Connections {
         let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let (now, ping_ms, timeout_ms) = (self.now_ms(), millis(ping_after), millis(timeout));
         let mut count = SweepCount::default();
-        for (_, outbound, _) in self.lock().open.values() {
-            match outbound.judge_silence(now, ping_ms, timeout_ms) {
+        for open in self.lock().open.values() {
+            match open.outbound.judge_silence(now, ping_ms, timeout_ms) {
                 Silence::Nothing => {}
                 Silence::PingDue => count.pinged += 1,
                 Silence::Silent => count.silent += 1,
