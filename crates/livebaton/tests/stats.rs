@@ -39,8 +39,13 @@ async fn two_tabs_of_one_user_and_one_visitor() {
     assert_eq!(stats.unique_anonymous_visitors, 1);
     assert_eq!(stats.top_pages.len(), 3);
     assert!(stats.last_updated > 0);
-    for _ in 0..3 {
-        assert!(matches!(changes.recv().await.unwrap().message, Message::PresenceDiff(_)));
+    // Three joins, heard as diffs (a burst may be merged into fewer: presence coalesces busy topics).
+    let mut joins = 0;
+    while joins < 3 {
+        match &changes.recv().await.unwrap().message {
+            Message::PresenceDiff(diff) => joins += diff.joins.meta_count(),
+            other => panic!("expected a presence diff, got {other:?}"),
+        }
     }
 
     tab2.leave();
