@@ -13,7 +13,7 @@
 /// Allocations at least this large get their own mapping, returned to the system when freed. Larger than any
 /// frame the server builds (frames are at most 64 KiB in, and `presence_state` goes out in chunks).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 256 * 1024;
+pub const MMAP_THRESHOLD: libc::c_int = 256 * 1024;
 
 /// Applies the tuning. Call from `main` before starting any thread.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -84,44 +84,4 @@ fn free_heap_bytes() -> usize {
     // SAFETY: mallinfo2 only reads the allocator's statistics (locking each arena in turn).
     let info = unsafe { libc::mallinfo2() };
     info.fordblks + info.fsmblks
-}
-
-#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
-mod tests {
-    /// glibc's `mallinfo2` counts mapped blocks in `hblks`: after `tune`, a block of the threshold's size is mapped
-    /// even after a larger mapped block was freed (which, untuned, raises the threshold above it).
-    #[test]
-    fn large_blocks_stay_mapped_after_a_larger_one_was_freed() {
-        super::tune();
-        drop(std::hint::black_box(vec![0u8; 19 << 20]));
-        let before = unsafe { libc::mallinfo2() }.hblks;
-        let block = std::hint::black_box(vec![0u8; super::MMAP_THRESHOLD as usize]);
-        let during = unsafe { libc::mallinfo2() }.hblks;
-        drop(block);
-        assert_eq!(during, before + 1, "a 256 KiB block gets its own mapping");
-    }
-
-    /// After many small blocks are freed in the middle of the heap (below a block that stays, so glibc cannot give
-    /// them back by shrinking the heap), the trimmer releases their pages: the process's resident memory drops.
-    #[test]
-    fn the_trimmer_returns_pages_freed_inside_the_heap() {
-        super::tune();
-        let rss_kib = || {
-            let status = std::fs::read_to_string("/proc/self/status").unwrap();
-            let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap().to_owned();
-            line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
-        };
-        super::start_trimmer(std::time::Duration::from_millis(50)).unwrap();
-        // 32 MiB in 1 KiB blocks, written so their pages are resident, then a block that stays above them.
-        let blocks: Vec<Vec<u8>> = (0..32 * 1024).map(|_| vec![1u8; 1024]).collect();
-        let stays = std::hint::black_box(vec![1u8; 1024]);
-        let full = rss_kib();
-        drop(blocks);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while rss_kib() + 16 * 1024 > full {
-            assert!(std::time::Instant::now() < deadline, "RSS stayed at {} KiB (was {full} KiB)", rss_kib());
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        drop(stays);
-    }
 }
