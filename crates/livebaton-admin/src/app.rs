@@ -20,6 +20,9 @@ use crate::views::ViewContext;
 /// Largest request body accepted (JSON API and forms).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How long a request body may take to arrive.
+pub const REQUEST_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -132,7 +135,9 @@ pub fn router(state: AppState) -> Router {
         .route("/live/longpoll", axum::routing::any(crate::live::longpoll))
         .merge(crate::api::routes())
         .merge(crate::pages::routes())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A body trickled in a byte at a time must not hold its connection (and one of the server's places) for ever.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(REQUEST_BODY_TIMEOUT));
     crate::headers::with_security_headers(routes).with_state(state)
 }
 

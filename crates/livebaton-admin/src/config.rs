@@ -140,7 +140,7 @@ pub struct Settings {
     #[arg(long, env = "LIVEBATON_MAX_REFUSED_EVENTS", default_value_t = 200, global = true)]
     pub max_refused_events: u32,
     /// Most WebSockets served at once; an upgrade beyond it gets 503 with Retry-After. 0: nine tenths of the
-    /// process's open-files limit, less `--max-http-connections` (at least 1,024).
+    /// process's open-files limit (raised to its hard limit at start), less `--max-http-connections`.
     #[arg(long, env = "LIVEBATON_MAX_SOCKETS", default_value_t = 0, global = true)]
     pub max_sockets: usize,
     /// Most WebSockets served at once for one client address (behind `--trusted-proxies`, the forwarded one); an
@@ -151,6 +151,10 @@ pub struct Settings {
     /// the kernel's accept queue.
     #[arg(long, env = "LIVEBATON_MAX_HTTP_CONNECTIONS", default_value_t = 1_024, global = true)]
     pub max_http_connections: usize,
+    /// Most HTTP connections served at once for one client address (IPv6: one /64; `--trusted-proxies` not counted);
+    /// one beyond it is closed at once. 0: no limit.
+    #[arg(long, env = "LIVEBATON_MAX_HTTP_CONNECTIONS_PER_ADDRESS", default_value_t = 128, global = true)]
+    pub max_http_connections_per_address: usize,
     /// Close an HTTP connection whose request head (line and headers) has not fully arrived this many seconds after
     /// it started (a client sending half a header holds nothing for long).
     #[arg(long, env = "LIVEBATON_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, global = true)]
@@ -197,6 +201,22 @@ fn open_files_limit() -> usize {
     if ok { usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX) } else { 1_024 }
 }
 
+/// Raises the soft open-files limit to the hard one (systemd starts services at 1,024 soft, often with a far higher
+/// hard limit), so the socket budget is computed from what the process may really open. Returns the soft limit now.
+pub fn raise_open_files_limit() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write only the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                tracing::debug!("the open-files limit could not be raised");
+            }
+        }
+    }
+    open_files_limit()
+}
+
 impl Settings {
     /// The node's name in the cluster: `--node-name`, or the bind address with a random suffix.
     pub fn node_name(&self) -> String {
@@ -217,7 +237,9 @@ impl Settings {
             outbound_queue: self.outbound_queue.max(8),
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
             max_sockets: match self.max_sockets {
-                0 => (open_files_limit() / 10 * 9).saturating_sub(self.max_http_connections).max(1_024),
+                // Nine tenths of the descriptors, less the HTTP connections: the rest is for the database pool, Redis,
+                // the log and the listeners. Never more than the process can open.
+                0 => (open_files_limit() / 10 * 9).saturating_sub(self.max_http_connections).max(16),
                 limit => limit,
             },
             max_sockets_per_address: self.max_sockets_per_address,

@@ -4,13 +4,15 @@
 //! (and a file descriptor) for ever, and nothing limited how many connections were open. Here hyper's own HTTP/1
 //! server runs each connection with `header_read_timeout` (the request line and headers must arrive within it, or
 //! the connection closes), and a semaphore admits at most `max_connections` connections at once; more wait in the
-//! kernel's accept queue, as mini-redis limits its connections. A WebSocket upgrade ends its HTTP connection (and
+//! kernel's accept queue, as mini-redis limits its connections; one peer may hold at most `max_per_peer` of them (the
+//! trusted proxies excepted), so one host cannot take every place. A WebSocket upgrade ends its HTTP connection (and
 //! returns its permit): open sockets are limited by the live endpoint instead (`--max-sockets`).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,13 +26,55 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
+use crate::proxy::{TrustedProxies, client_key};
+
 /// How the server treats HTTP connections.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct HttpLimits {
     /// Connections served at once (at least one).
     pub max_connections: usize,
+    /// Connections served at once for one peer (IPv6: one /64); a connection beyond it is closed at once. 0: none.
+    /// Peers in `exempt` (the reverse proxies every client comes through) are not counted.
+    pub max_per_peer: usize,
+    /// Peers not limited by `max_per_peer`.
+    pub exempt: TrustedProxies,
     /// How long a request's head (line and headers) may take to arrive.
     pub header_read_timeout: Duration,
+}
+
+/// Open connections per peer, for [`HttpLimits::max_per_peer`]. A std mutex: one map update per connection opened
+/// and closed, never held across an `.await`.
+#[derive(Default)]
+struct PeerCounts(Mutex<HashMap<IpAddr, usize>>);
+
+/// One counted connection; dropping it gives its place back.
+struct PeerPlace {
+    counts: Arc<PeerCounts>,
+    peer: IpAddr,
+}
+
+impl PeerCounts {
+    fn admit(self: &Arc<Self>, peer: IpAddr, max: usize) -> Option<PeerPlace> {
+        let mut counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = counts.entry(peer).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(PeerPlace { counts: self.clone(), peer })
+    }
+}
+
+impl Drop for PeerPlace {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = counts.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.peer);
+            }
+        }
+    }
 }
 
 /// How long a shutdown waits for requests in progress to finish.
@@ -48,9 +92,10 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let max_connections = limits.max_connections.max(1);
+    let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(max_connections));
     let (stop, stopping) = watch::channel(false);
+    let peers = Arc::new(PeerCounts::default());
     let mut shutdown = pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -67,6 +112,18 @@ pub async fn serve(
                 }
             },
             () = &mut shutdown => break,
+        };
+        let place = match limits.max_per_peer {
+            0 => None,
+            _ if limits.exempt.trusts(peer.ip()) => None,
+            max => match peers.admit(client_key(peer.ip()), max) {
+                Some(place) => Some(place),
+                None => {
+                    // Closed at once: one host must not take every place and leave the others waiting.
+                    metrics::counter!("livebaton_http_connections_refused_total").increment(1);
+                    continue;
+                }
+            },
         };
         // Small frames (a role push, a diff) must leave at once: with Nagle's algorithm a frame written right after a
         // burst waits for the client's delayed ACK, about 40 ms (measured by livebaton-bench handoff).
@@ -102,7 +159,7 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
-            drop(permit);
+            drop((permit, place));
         });
     }
     drop(listener);

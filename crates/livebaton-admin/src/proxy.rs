@@ -108,8 +108,13 @@ impl TrustedProxies {
         if !self.trusts(client) {
             return client;
         }
-        let forwarded_for = header_items(headers, "x-forwarded-for");
-        let hops = if forwarded_for.is_empty() { forwarded_params(headers, "for") } else { forwarded_for };
+        // `Forwarded` only when no `X-Forwarded-For` came at all: a client could otherwise make the proxy's
+        // `X-Forwarded-For` unreadable (a byte that is not visible ASCII) and choose its address in `Forwarded`.
+        let hops = if headers.contains_key("x-forwarded-for") {
+            header_items(headers, "x-forwarded-for")
+        } else {
+            forwarded_params(headers, "for")
+        };
         for hop in hops.iter().rev().take(MAX_HOPS) {
             // An unreadable hop (`unknown`, an obfuscated name) ends the walk at the last hop we could read.
             let Some(ip) = parse_hop(hop) else { break };
@@ -127,22 +132,35 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return false;
         }
-        let proto = header_items(headers, "x-forwarded-proto");
-        let proto = if proto.is_empty() { forwarded_params(headers, "proto") } else { proto };
+        let proto = if headers.contains_key("x-forwarded-proto") {
+            header_items(headers, "x-forwarded-proto")
+        } else {
+            forwarded_params(headers, "proto")
+        };
         proto.last().is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
     }
 }
 
-/// The comma-separated items of every `name` header, in order, trimmed.
+/// The comma-separated items of every `name` header, in order, trimmed. Read as bytes: a header with a byte that is
+/// not visible ASCII in one item still yields its other items (the proxy's own hop, appended last, among them); an
+/// item that is not UTF-8 comes out empty, which no hop parses, so the walk stops there.
 fn header_items<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
     headers
         .get_all(name)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+        .map(|item| std::str::from_utf8(item).unwrap_or("\u{0}").trim())
         .filter(|item| !item.is_empty())
         .collect()
+}
+
+/// The key under which limits count a client address: IPv4 as it is (also when mapped into IPv6), IPv6 by its /64
+/// network, since one host usually owns a whole /64 and single addresses would give it billions of fresh keys.
+pub fn client_key(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+    }
 }
 
 /// The values of parameter `key` in the elements of every `Forwarded` header, in order (an element without it is
@@ -260,5 +278,29 @@ mod tests {
         assert!(!trusted.is_https(ip("127.0.0.1"), &headers(&[("x-forwarded-proto", "https, http")])));
         assert!(trusted.is_https(ip("127.0.0.1"), &headers(&[("forwarded", "for=1.2.3.4;proto=https")])));
         assert!(!trusted.is_https(ip("127.0.0.1"), &HeaderMap::new()));
+    }
+
+    /// A client cannot pick its address by making the proxy's `X-Forwarded-For` unreadable and sending `Forwarded`:
+    /// the items of `X-Forwarded-For` are read as bytes, the proxy's hop (appended last) counts, and `Forwarded` is
+    /// ignored whenever `X-Forwarded-For` came.
+    #[test]
+    fn an_unreadable_forwarded_for_does_not_fall_back_to_forwarded() {
+        let proxies = proxies(&["127.0.0.1/32"]);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_bytes(b"\x80, 203.0.113.7").unwrap());
+        headers.insert("forwarded", HeaderValue::from_static("for=198.51.100.9"));
+        assert_eq!(proxies.client(ip("127.0.0.1"), &headers), ip("203.0.113.7"), "the proxy's own hop");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_bytes(b"\x80").unwrap());
+        headers.insert("forwarded", HeaderValue::from_static("for=198.51.100.9"));
+        assert_eq!(proxies.client(ip("127.0.0.1"), &headers), ip("127.0.0.1"), "nothing readable: the proxy");
+    }
+
+    #[test]
+    fn client_keys_group_ipv6_by_its_64() {
+        assert_eq!(client_key(ip("2001:db8:1:2::1")), client_key(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(client_key(ip("2001:db8:1:2::1")), client_key(ip("2001:db8:1:3::1")));
+        assert_eq!(client_key(ip("::ffff:9.9.9.9")), ip("9.9.9.9"));
+        assert_eq!(client_key(ip("9.9.9.9")), ip("9.9.9.9"));
     }
 }

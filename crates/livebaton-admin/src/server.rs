@@ -68,7 +68,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             engine
         }
     };
+    let open_files = crate::config::raise_open_files_limit();
     let sockets = settings.socket_config();
+    tracing::info!(open_files, max_sockets = sockets.max_sockets, "connection limits");
     let origins =
         settings.allowed_origins.iter().map(|origin| origin.trim().to_owned()).filter(|o| !o.is_empty()).collect();
     let proxies = TrustedProxies::new(settings.trusted_proxies.iter().copied());
@@ -112,7 +114,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         let metrics =
             tokio::net::TcpListener::bind(bind).await.with_context(|| format!("listening for metrics on {bind}"))?;
         let app = crate::metrics::router(state.clone());
-        let limits = HttpLimits { max_connections: 16, header_read_timeout: Duration::from_secs(10) };
+        let limits = HttpLimits {
+            max_connections: 16,
+            max_per_peer: 0,
+            exempt: TrustedProxies::default(),
+            header_read_timeout: Duration::from_secs(10),
+        };
         tokio::spawn(crate::http::serve(metrics, app, limits, std::future::pending()));
         tracing::info!(%bind, "metrics served on their own address");
     }
@@ -120,6 +127,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let cluster = state.engine.clone();
     let limits = HttpLimits {
         max_connections: settings.max_http_connections,
+        max_per_peer: settings.max_http_connections_per_address,
+        exempt: TrustedProxies::new(settings.trusted_proxies.iter().cloned()),
         header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs.max(1)),
     };
     crate::http::serve(listener, router(state), limits, async move {

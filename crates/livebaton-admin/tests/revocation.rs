@@ -199,6 +199,60 @@ async fn a_demoted_editors_open_record_form_can_no_longer_save() {
     assert!(draft.is_none(), "not even a draft: {draft:?}");
 }
 
+/// Params of a live page of the demo's `article` entity.
+fn page_params(pairs: &[(&str, String)]) -> Map<String, Value> {
+    let mut params: Map<String, Value> = pairs.iter().map(|(key, value)| ((*key).to_owned(), json!(value))).collect();
+    params.insert("entity".into(), json!("article"));
+    params
+}
+
+/// A demoted editor whose socket no kick reached can neither delete a record from its page nor create one: the
+/// record page and the new-record form re-read the user before the write, like the edit form.
+#[tokio::test]
+async fn a_demoted_editor_can_neither_delete_nor_create() {
+    let (server, alice, _, record) = scene().await;
+    let mut socket = server.connect(&server.token(&alice)).await;
+    let show = server.state.views.token("record_show", &page_params(&[("id", record.id.to_string())]));
+    let shown = socket.join_ok("lv:record_show", json!({"token": show, "tab_id": "tab-s"})).await;
+    assert!(shown.to_string().contains("Delete"), "an editor is offered Delete: {shown}");
+    let new = server.state.views.token("record_new", &page_params(&[]));
+    socket.join_ok("lv:record_new", json!({"token": new, "tab_id": "tab-n"})).await;
+
+    demote_from_the_command_line(&server, &alice).await;
+
+    let reply = socket.push("lv:record_show", "event", json!({"type": "click", "event": "delete", "value": {}})).await;
+    assert_eq!(reply[4]["response"]["flash"]["error"], "Your role changed: you may no longer edit.", "{reply}");
+    assert!(server.state.store.find_record_by_id(record.id).await.unwrap().is_some(), "not deleted");
+    let form = "title=Created+after+demotion&slug=&status=published&data%5Bsummary%5D=s&data%5Bcategory%5D=guide";
+    let event = json!({"type": "submit", "event": "save", "value": form});
+    let reply = socket.push("lv:record_new", "event", event).await;
+    let flash = reply[4]["response"]["flash"]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(flash.starts_with("Your role changed: you may no longer edit."), "{reply}");
+    let article = server.state.store.find_entity_by_name("article").await.unwrap().unwrap();
+    let titles: Vec<String> =
+        server.state.store.list_records(article.id).await.unwrap().into_iter().map(|record| record.title).collect();
+    assert!(!titles.iter().any(|title| title == "Created after demotion"), "not created: {titles:?}");
+}
+
+/// A socket opened before a password change (the owner changed it from the command line: nothing kicked the socket)
+/// mounts the record form read-only and cannot save: it remembers the credentials it was opened with.
+#[tokio::test]
+async fn a_socket_opened_before_a_password_change_writes_nothing() {
+    let (server, alice, _, record) = scene().await;
+    let mut socket = server.connect(&server.token(&alice)).await;
+    let changed = put_user(&server.state.store, &alice.email, "a new password 123", Role::Editor, None).await.unwrap();
+    assert!(changed.revoked, "a password change revokes");
+
+    let token = server.state.views.token("record_edit", &page_params(&[("id", record.id.to_string())]));
+    let joined = socket.join_ok("lv:record_edit", json!({"token": token, "tab_id": "tab-a"})).await;
+    assert!(!joined.to_string().contains("You are editing"), "the old socket got the baton: {joined}");
+    let form = "title=Saved+with+old+credentials&slug=&status=published&data%5Bsummary%5D=s&data%5Bcategory%5D=guide";
+    let event = json!({"type": "submit", "event": "save", "value": form});
+    socket.push("lv:record_edit", "event", event).await;
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(stored, record, "nothing was written");
+}
+
 /// A role change made through the running server closes that user's sockets with 1001 at once, and only theirs; the
 /// client's old token no longer reconnects. Before the fix nothing was closed.
 #[tokio::test]

@@ -98,8 +98,9 @@ impl Server {
             .args(["--bind", "127.0.0.1:0", "--admin-email", ADMIN_EMAIL, "--admin-password", &password])
             .arg("--idle-timeout-secs")
             .arg(args.idle_timeout_secs.to_string())
-            // Every load client connects from 127.0.0.1: no limit per address (the default is 1,000).
-            .args(["--max-sockets-per-address", "0"]);
+            // Every load client connects from 127.0.0.1: no limit per address (the defaults are 1,000 sockets and 128
+            // HTTP connections, which a storm of upgrades passes through).
+            .args(["--max-sockets-per-address", "0", "--max-http-connections-per-address", "0"]);
         if !launch.demo {
             command.arg("--no-demo");
         }

@@ -21,6 +21,8 @@ pub use entity::{MAX_FIELDS, MAX_OPTIONS};
 pub use errors::ValidationErrors;
 pub use migrate::{migrate_data, reshapes_data};
 pub use model::{EntityInput, FieldDefinition, FieldType, RecordInput, Status, ValidEntity, ValidRecord};
-pub use rich_text::{MAX_RICH_TEXT_CHARS, MAX_RICH_TEXT_DEPTH, MAX_RICH_TEXT_ELEMENTS, RichTextError, SafeHtml};
+pub use rich_text::{
+    MAX_RICH_TEXT_CHARS, MAX_RICH_TEXT_DEPTH, MAX_RICH_TEXT_ELEMENTS, MAX_UNCLOSED_FORMATTING, RichTextError, SafeHtml,
+};
 pub use slug::{entity_name_from, slugify, unique_slug};
 pub use validate::{MAX_CONTENT_BYTES, frame_bytes_for_content, validate_entity, validate_record};

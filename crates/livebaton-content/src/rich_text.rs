@@ -15,7 +15,10 @@
 //! (or to the end of the text); void elements (`<br>`, `<img>`, …) never open; a `<p>`, `<li>`, `<dt>`, `<dd>`,
 //! `<tr>`, `<td>`, `<th>` or `<option>` closes one of its own kind that is innermost. Anything that looks like a tag
 //! counts, even inside a comment or an attribute value: the scan may refuse odd markup, never let a costly one
-//! through. The element limit alone bounds the parser's work; the depth limit is the one real content meets first.
+//! through. One more bound: a formatting element (`<b>`, `<i>`, `<a>`, …) closed by an ancestor's end tag instead of
+//! its own (`<p><b x=1></p>`) stays "active" in the parser, which rebuilds every active one before each later tag or
+//! text: K of them with K tags after them cost K² nodes (a 16 KB value made megabytes). At most
+//! [`MAX_UNCLOSED_FORMATTING`] such elements are allowed; editors close their formatting tags.
 
 use std::fmt;
 
@@ -25,6 +28,8 @@ pub const MAX_RICH_TEXT_CHARS: usize = 100_000;
 pub const MAX_RICH_TEXT_DEPTH: usize = 32;
 /// Most start tags in one rich-text value.
 pub const MAX_RICH_TEXT_ELEMENTS: usize = 2_000;
+/// Most formatting elements (`<b>`, `<i>`, `<a>`, …) left open by an ancestor's end tag (see the module header).
+pub const MAX_UNCLOSED_FORMATTING: usize = 12;
 /// Longest stored value [`SafeHtml::render`] parses; a longer one is shown as text. Above the submission limit because
 /// sanitised output can be a little longer than its input (escaped characters, `rel` attributes on links).
 const MAX_RENDERED_CHARS: usize = 2 * MAX_RICH_TEXT_CHARS;
@@ -38,6 +43,8 @@ pub enum RichTextError {
     TooDeep,
     /// More than [`MAX_RICH_TEXT_ELEMENTS`] start tags.
     TooManyElements,
+    /// More than [`MAX_UNCLOSED_FORMATTING`] formatting elements closed by an ancestor instead of their own end tag.
+    TooManyUnclosed,
 }
 
 impl fmt::Display for RichTextError {
@@ -47,6 +54,9 @@ impl fmt::Display for RichTextError {
             RichTextError::TooDeep => write!(f, "is nested too deeply (at most {MAX_RICH_TEXT_DEPTH} levels)"),
             RichTextError::TooManyElements => {
                 write!(f, "has too many HTML elements (at most {MAX_RICH_TEXT_ELEMENTS})")
+            }
+            RichTextError::TooManyUnclosed => {
+                write!(f, "has too many formatting tags (b, i, a, …) left unclosed (at most {MAX_UNCLOSED_FORMATTING})")
             }
         }
     }
@@ -150,6 +160,9 @@ const VOID: [&[u8]; 14] = [
 ];
 /// Elements whose start tag closes an innermost element of the same kind (`<li>a<li>b`).
 const CLOSES_ITS_KIND: [&[u8]; 8] = [b"p", b"li", b"dt", b"dd", b"tr", b"td", b"th", b"option"];
+/// The HTML standard's formatting elements: the parser keeps them active after an ancestor closes them.
+const FORMATTING: [&[u8]; 14] =
+    [b"a", b"b", b"big", b"code", b"em", b"font", b"i", b"nobr", b"s", b"small", b"strike", b"strong", b"tt", b"u"];
 
 /// The linear pre-scan: at most [`MAX_RICH_TEXT_ELEMENTS`] start tags, nesting at most [`MAX_RICH_TEXT_DEPTH`] deep.
 /// Work per byte is constant (an end tag looks through at most `MAX_RICH_TEXT_DEPTH` open names).
@@ -157,6 +170,8 @@ fn check_shape(html: &str) -> Result<(), RichTextError> {
     let bytes = html.as_bytes();
     let mut open: Vec<&[u8]> = Vec::with_capacity(MAX_RICH_TEXT_DEPTH);
     let mut elements = 0usize;
+    // Formatting elements closed by an ancestor's end tag (still active for the parser).
+    let mut unclosed = 0usize;
     let mut at = 0;
     while let Some(offset) = bytes[at..].iter().position(|&b| b == b'<') {
         let tag = at + offset + 1;
@@ -173,6 +188,11 @@ fn check_shape(html: &str) -> Result<(), RichTextError> {
         let same = |other: &&[u8]| other.eq_ignore_ascii_case(name);
         if closing {
             if let Some(index) = open.iter().rposition(same) {
+                let formatting = |name: &&&[u8]| FORMATTING.iter().any(|kind| kind.eq_ignore_ascii_case(name));
+                unclosed += open[index + 1..].iter().filter(formatting).count();
+                if unclosed > MAX_UNCLOSED_FORMATTING {
+                    return Err(RichTextError::TooManyUnclosed);
+                }
                 open.truncate(index);
             }
             continue;

@@ -30,39 +30,69 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct UserInfo {
     /// `id`, `name`, `email` and `role`, one after the other.
     text: Box<str>,
-    /// Where `name`, `email` and `role` start in `text`.
-    starts: [usize; 3],
+    /// Where `name`, `email` and `role` start in `text` (u32: a user's fields are far shorter than 4 GiB, and the
+    /// struct stays as small as with three `usize`s before [`UserInfo::credential`] was added).
+    starts: [u32; 3],
+    /// See [`UserInfo::credential`].
+    credential: u64,
 }
 
 impl UserInfo {
     /// A user with this id, display name, email and role name.
     pub fn new(id: &str, name: &str, email: &str, role: &str) -> Self {
+        // Each field is cut at 64 KiB: nothing a user is named or called comes near it, and the offsets stay small.
+        let (id, name, email, role) = (cut(id), cut(name), cut(email), cut(role));
         let text = [id, name, email, role].concat().into_boxed_str();
-        let name_start = id.len();
-        let email_start = name_start + name.len();
-        let role_start = email_start + email.len();
-        UserInfo { text, starts: [name_start, email_start, role_start] }
+        let offset = |length: usize| u32::try_from(length).expect("four fields of at most 64 KiB");
+        let name_start = offset(id.len());
+        let email_start = name_start + offset(name.len());
+        let role_start = email_start + offset(email.len());
+        UserInfo { text, starts: [name_start, email_start, role_start], credential: 0 }
+    }
+
+    /// The same user, authenticated with `credential`: a number the application chooses at connect to tell which
+    /// credentials the socket was opened with (livebaton's admin: the user's token generation, which a password or
+    /// role change moves). The transport never reads it; a page or channel that writes compares it with the current
+    /// one, so a socket opened before a revocation writes nothing even if no kick reached it.
+    #[must_use]
+    pub fn with_credential(mut self, credential: u64) -> Self {
+        self.credential = credential;
+        self
+    }
+
+    /// The credential the socket was authenticated with (0 unless the application set one).
+    pub fn credential(&self) -> u64 {
+        self.credential
     }
 
     /// The user's id.
     pub fn id(&self) -> &str {
-        &self.text[..self.starts[0]]
+        &self.text[..self.starts[0] as usize]
     }
 
     /// Display name.
     pub fn name(&self) -> &str {
-        &self.text[self.starts[0]..self.starts[1]]
+        &self.text[self.starts[0] as usize..self.starts[1] as usize]
     }
 
     /// Email.
     pub fn email(&self) -> &str {
-        &self.text[self.starts[1]..self.starts[2]]
+        &self.text[self.starts[1] as usize..self.starts[2] as usize]
     }
 
     /// The application's role name.
     pub fn role(&self) -> &str {
-        &self.text[self.starts[2]..]
+        &self.text[self.starts[2] as usize..]
     }
+}
+
+/// `field`, cut at 64 KiB on a character boundary.
+fn cut(field: &str) -> &str {
+    let mut end = field.len().min(usize::from(u16::MAX));
+    while !field.is_char_boundary(end) {
+        end -= 1;
+    }
+    &field[..end]
 }
 
 impl std::fmt::Debug for UserInfo {

@@ -1,13 +1,17 @@
 //! Throttling of failed sign-ins, per account and per client address: growing delays, never a long lockout.
 //!
-//! The rule, for each key (an account; a client address):
-//! - the first `limit` failures are free (5 per account, 20 per address by default);
+//! The rule, for each key (an account *from one client address*; an account from anywhere; a client address):
+//! - the first `limit` failures are free (5 per account from one address, ten times that per account from
+//!   anywhere, 20 per address by default);
 //! - the failure that reaches the limit, and every one after it, closes the key for a delay that doubles each time:
-//!   5 s, 10 s, 20 s, … capped at `window` (15 minutes by default), counted from that failure;
+//!   5 s, 10 s, 20 s, … capped at `window` (15 minutes by default; a minute for an account from anywhere), counted
+//!   from that failure;
 //! - a key left alone for `window` after it reopened is forgotten; a successful sign-in forgets its account.
 //!
-//! So a guesser gets `limit` tries and then one try per delay, one per 15 minutes once the cap is reached, while the
-//! account's owner, after a few typos or someone else's guesses, waits at most the cap: no lockout outlives it.
+//! So a guesser at one address gets 5 tries at an account and then one per delay, one per 15 minutes once the cap is
+//! reached. Someone else's guesses never close the account to its owner's own address; only guesses from many
+//! addresses (50 failures) slow the account for everyone, and then by at most a minute at a time: nobody can lock the
+//! owner out, and a guesser with many addresses gets at most one try a minute at the account.
 //!
 //! An attempt counts as a failure from the moment it *starts* ([`Throttle::begin`], atomically with the check), not
 //! after its password was hashed: concurrent guesses cannot all pass the check before the first is recorded. A
@@ -73,27 +77,27 @@ fn wait_text(wait: &Duration) -> String {
     }
 }
 
+/// How many times an account's own limit its failures from anywhere may reach before they slow it for everyone.
+const ACCOUNT_WIDE_FACTOR: usize = 10;
+/// The longest delay failures from anywhere put on an account: short, so that nobody can lock its owner out.
+const ACCOUNT_WIDE_MAX_DELAY: Duration = Duration::from_secs(60);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    /// SHA-256 of the trimmed, lower-cased email.
+    /// SHA-256 of the trimmed, lower-cased email, from one client address (IPv6: its /64).
+    AccountFrom([u8; 32], IpAddr),
+    /// SHA-256 of the trimmed, lower-cased email, from anywhere.
     Account([u8; 32]),
     /// The address, IPv6 cut to its /64.
     Address(IpAddr),
 }
 
 impl Key {
-    fn account(email: &str) -> Key {
-        Key::Account(Sha256::digest(email.trim().to_lowercase().as_bytes()).into())
-    }
-
-    fn address(address: IpAddr) -> Key {
-        match address {
-            IpAddr::V4(_) => Key::Address(address),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Key::Address(IpAddr::V4(v4)),
-                None => Key::Address(IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())),
-            },
-        }
+    /// The keys an attempt for `email` from `address` counts on.
+    fn of(email: &str, address: IpAddr) -> [Key; 3] {
+        let account: [u8; 32] = Sha256::digest(email.trim().to_lowercase().as_bytes()).into();
+        let address = crate::proxy::client_key(address);
+        [Key::AccountFrom(account, address), Key::Account(account), Key::Address(address)]
     }
 }
 
@@ -125,7 +129,8 @@ pub struct Throttle {
 #[must_use = "an attempt dropped without a verdict stays counted as a failure"]
 pub struct Attempt<'a> {
     throttle: &'a Throttle,
-    account: Key,
+    /// The account's keys (from the address, from anywhere): forgotten on success.
+    accounts: [Key; 2],
     address: Key,
     /// The address's `open_at` before this attempt, and the one this attempt set, to undo it on success.
     address_open: (Instant, Instant),
@@ -139,7 +144,8 @@ impl Throttle {
 
     fn limit(&self, key: &Key) -> u32 {
         let limit = match key {
-            Key::Account(_) => self.config.per_account,
+            Key::AccountFrom(..) => self.config.per_account,
+            Key::Account(_) => self.config.per_account.saturating_mul(ACCOUNT_WIDE_FACTOR),
             Key::Address(_) => self.config.per_address,
         };
         u32::try_from(limit).unwrap_or(u32::MAX).max(1)
@@ -151,8 +157,12 @@ impl Throttle {
         if failures < limit {
             return Duration::ZERO;
         }
+        let longest = match key {
+            Key::Account(_) => ACCOUNT_WIDE_MAX_DELAY.min(self.config.window),
+            Key::AccountFrom(..) | Key::Address(_) => self.config.window,
+        };
         let doublings = (failures - limit).min(30);
-        FIRST_DELAY.saturating_mul(1 << doublings).min(self.config.window)
+        FIRST_DELAY.saturating_mul(1 << doublings).min(longest)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
@@ -160,7 +170,7 @@ impl Throttle {
     }
 
     /// How long `keys` must wait at `now` (zero: not at all); forgotten entries are dropped on the way.
-    fn wait(&self, map: &mut HashMap<Key, Entry>, keys: [Key; 2], now: Instant) -> Duration {
+    fn wait(&self, map: &mut HashMap<Key, Entry>, keys: [Key; 3], now: Instant) -> Duration {
         let mut wait = Duration::ZERO;
         for key in keys {
             if let Some(entry) = map.get(&key) {
@@ -179,7 +189,7 @@ impl Throttle {
     /// # Errors
     /// [`Throttled`] with the time to wait.
     pub fn check(&self, email: &str, address: IpAddr, now: Instant) -> Result<(), Throttled> {
-        let wait = self.wait(&mut self.lock(), [Key::account(email), Key::address(address)], now);
+        let wait = self.wait(&mut self.lock(), Key::of(email, address), now);
         if wait.is_zero() { Ok(()) } else { Err(Throttled { retry_after: wait }) }
     }
 
@@ -189,15 +199,16 @@ impl Throttle {
     /// # Errors
     /// [`Throttled`] with the time to wait; nothing is counted then.
     pub fn begin(&self, email: &str, address: IpAddr, now: Instant) -> Result<Attempt<'_>, Throttled> {
-        let (account, address) = (Key::account(email), Key::address(address));
+        let keys = Key::of(email, address);
+        let [account_from, account, address] = keys;
         let mut map = self.lock();
-        let wait = self.wait(&mut map, [account, address], now);
+        let wait = self.wait(&mut map, keys, now);
         if !wait.is_zero() {
             return Err(Throttled { retry_after: wait });
         }
         self.make_room(&mut map, now);
         let mut address_open = (now, now);
-        for key in [account, address] {
+        for key in keys {
             let entry = map.entry(key).or_insert(Entry { failures: 0, last: now, open_at: now });
             let before = entry.open_at;
             entry.failures = entry.failures.saturating_add(1);
@@ -207,22 +218,22 @@ impl Throttle {
                 address_open = (before, entry.open_at);
             }
         }
-        Ok(Attempt { throttle: self, account, address, address_open })
+        Ok(Attempt { throttle: self, accounts: [account_from, account], address, address_open })
     }
 
-    /// Keeps room for two new keys under `max_keys`.
+    /// Keeps room for three new keys under `max_keys`.
     fn make_room(&self, map: &mut HashMap<Key, Entry>, now: Instant) {
-        let max_keys = self.config.max_keys.max(2);
-        if map.len() + 2 <= max_keys {
+        let max_keys = self.config.max_keys.max(3);
+        if map.len() + 3 <= max_keys {
             return;
         }
         let window = self.config.window;
         map.retain(|_, entry| !entry.forgotten(now, window));
-        if map.len() + 2 <= max_keys {
+        if map.len() + 3 <= max_keys {
             return;
         }
         // Evict an eighth at once, so a full map costs one sort per many sign-ins, not one scan each.
-        let excess = map.len() + 2 - max_keys + max_keys / 8;
+        let excess = map.len() + 3 - max_keys + max_keys / 8;
         let mut candidates: Vec<(bool, Instant, Key)> =
             map.iter().map(|(key, entry)| (entry.open_at > now, entry.last, *key)).collect();
         candidates.sort_unstable_by_key(|(closed, last, _)| (*closed, *last));
@@ -246,7 +257,9 @@ impl Attempt<'_> {
     /// The password was right: forgets the account's failures and gives the address its count back.
     pub fn succeeded(self) {
         let mut map = self.throttle.lock();
-        map.remove(&self.account);
+        for account in &self.accounts {
+            map.remove(account);
+        }
         if let Some(entry) = map.get_mut(&self.address) {
             entry.failures = entry.failures.saturating_sub(1);
             // Undo this attempt's delay unless a later failure has set another since.
@@ -286,25 +299,52 @@ mod tests {
         for n in 0..3 {
             throttle.begin("A@x.io", A, start).unwrap_or_else(|_| panic!("attempt {n} allowed")).failed();
         }
-        let refused = throttle.begin("a@x.io", B, start + Duration::from_secs(1)).err().unwrap();
-        assert_eq!(refused.retry_after, Duration::from_secs(4), "5 s after the third failure, from any address");
+        let refused = throttle.begin("a@x.io", A, start + Duration::from_secs(1)).err().unwrap();
+        assert_eq!(refused.retry_after, Duration::from_secs(4), "5 s after the third failure from that address");
         assert!(refused.to_string().ends_with("try again in 4 seconds"), "{refused}");
-        assert!(throttle.check("b@x.io", B, start).is_ok(), "other accounts are not affected");
+        assert!(throttle.check("b@x.io", A, start).is_ok(), "other accounts are not affected");
+        assert!(throttle.check("a@x.io", B, start).is_ok(), "the owner at another address is not locked out");
 
         let mut now = start;
         for expected in [10, 20, 40, 60, 60] {
-            now += throttle.check("a@x.io", B, now).err().map_or(Duration::ZERO, |refused| refused.retry_after);
-            throttle.begin("a@x.io", B, now).unwrap().failed();
-            let refused = throttle.check("a@x.io", B, now).unwrap_err();
+            now += throttle.check("a@x.io", A, now).err().map_or(Duration::ZERO, |refused| refused.retry_after);
+            throttle.begin("a@x.io", A, now).unwrap().failed();
+            let refused = throttle.check("a@x.io", A, now).unwrap_err();
             assert_eq!(refused.retry_after, Duration::from_secs(expected));
         }
         let reopened = now + Duration::from_secs(60);
-        throttle.begin("a@x.io", B, reopened).expect("open once the delay ended").failed();
-        let refused = throttle.check("a@x.io", B, reopened).unwrap_err();
+        throttle.begin("a@x.io", A, reopened).expect("open once the delay ended").failed();
+        let refused = throttle.check("a@x.io", A, reopened).unwrap_err();
         assert_eq!(refused.retry_after, Duration::from_secs(60), "a guesser gets one try per window");
         let forgotten = reopened + Duration::from_secs(120);
-        throttle.begin("a@x.io", B, forgotten).unwrap().failed();
-        assert!(throttle.check("a@x.io", B, forgotten).is_ok(), "left alone a window after reopening: forgotten");
+        throttle.begin("a@x.io", A, forgotten).unwrap().failed();
+        assert!(throttle.check("a@x.io", A, forgotten).is_ok(), "left alone a window after reopening: forgotten");
+    }
+
+    /// Guesses from many addresses slow the account for everyone only after ten times its limit, and by at most a
+    /// minute (capped below the window): a distributed guesser cannot lock the owner out for long.
+    #[test]
+    fn guesses_from_many_addresses_slow_an_account_by_at_most_a_minute() {
+        let throttle = Throttle::new(ThrottleConfig {
+            per_account: 3,
+            per_address: 5,
+            window: Duration::from_secs(900),
+            max_keys: 500,
+        });
+        let now = Instant::now();
+        let from = |n: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0A00_0000 + n));
+        for n in 0..29 {
+            throttle.begin("a@x.io", from(n), now).unwrap().failed();
+        }
+        assert!(throttle.check("a@x.io", B, now).is_ok(), "29 failures from 29 addresses: the owner is let in");
+        let mut later = now;
+        for n in 29..40 {
+            later +=
+                throttle.check("a@x.io", from(n), later).err().map_or(Duration::ZERO, |refused| refused.retry_after);
+            throttle.begin("a@x.io", from(n), later).unwrap().failed();
+        }
+        let refused = throttle.check("a@x.io", B, later).unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(60), "slowed for everyone, by at most a minute");
     }
 
     #[test]
@@ -335,7 +375,7 @@ mod tests {
         throttle.begin("a@x.io", B, now).unwrap().failed();
         assert!(throttle.check("a@x.io", B, now).is_ok(), "the account counts afresh from the success");
         throttle.begin("a@x.io", B, now).unwrap().failed();
-        assert!(throttle.check("a@x.io", B, now).is_err());
+        assert!(throttle.check("a@x.io", B, now).is_err(), "closed from B");
     }
 
     #[test]
@@ -365,6 +405,6 @@ mod tests {
             throttle.begin(&format!("spray{n}@x.io"), address, now).unwrap().failed();
         }
         assert!(throttle.len() <= 50, "bounded: {}", throttle.len());
-        assert!(throttle.check("target@x.io", B, now).is_err(), "the closed account was kept");
+        assert!(throttle.check("target@x.io", A, now).is_err(), "the closed account was kept");
     }
 }

@@ -106,7 +106,13 @@ impl ChannelRoute for EditRoute {
             let can_edit = access.permitted();
             let user = &request.socket.user;
             let editor = Editor { user_id: user.id().to_owned(), name: user.name().to_owned(), can_edit };
-            let tab_id = request.payload.get("tab_id").and_then(Value::as_str).filter(|tab| !tab.is_empty());
+            let tab_id = match request.payload.get("tab_id") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(tab)) if tab.is_empty() => None,
+                Some(Value::String(tab)) => Some(tab.as_str()),
+                // Checked like any tab id: refused with its reason.
+                Some(_) => return Err(refuse(&livebaton::presence::InvalidTabId.to_string())),
+            };
             // Subscribe before tracking so nothing between the reply and the first diff is missed.
             let subscriptions =
                 vec![self.editing.subscribe_to_editing(target), self.editing.subscribe_to_drafts(target)];
@@ -282,6 +288,9 @@ impl Channel for EditChannel {
                     let params = payload.get("params").cloned().unwrap_or(Value::Null);
                     if !params.is_object() {
                         (ReplyStatus::Error, json!({"reason": "invalid", "errors": {"params": ["must be an object"]}}))
+                    } else if crate::views::draft_too_large(&params) {
+                        let errors = json!({"params": [crate::views::DRAFT_TOO_LARGE]});
+                        (ReplyStatus::Error, json!({"reason": "too_large", "errors": errors}))
                     } else if let Err(refusal) = self.may_draft().await {
                         refused_write(refusal)
                     } else {

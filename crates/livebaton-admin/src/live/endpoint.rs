@@ -17,7 +17,7 @@ use livebaton_web::websocket::Upgrade;
 use crate::accounts::sha256_hex;
 use crate::app::AppState;
 use crate::pages::session::{SESSION_COOKIE, cookie, tokens_match};
-use crate::proxy::ClientAddr;
+use crate::proxy::{ClientAddr, client_key};
 use crate::storage::{StoreError, User, now_ms};
 use crate::views::{VISITOR_ROLE, visitor_from_token};
 
@@ -54,7 +54,7 @@ pub async fn websocket(
     // A public page's visitor: may join that page's view and nothing else (the channel routes check the role).
     if let Some(visitor) = params.get("visitor").and_then(|token| visitor_from_token(&state.secret_key_base, token)) {
         let info = UserInfo::new(&visitor, "Visitor", "", VISITOR_ROLE);
-        return state.live.accept_from(upgrade, info, Some(client));
+        return state.live.accept_from(upgrade, info, Some(client_key(client)));
     }
     let token = params.get("token").cloned().or_else(|| auth_token_from_protocols(&upgrade));
     let user = match authenticate(&state, token.as_deref(), &headers, params.get("_csrf_token")).await {
@@ -66,12 +66,14 @@ pub async fn websocket(
             return (StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again").into_response();
         }
     };
-    state.live.accept_from(upgrade, socket_user(&user), Some(client))
+    state.live.accept_from(upgrade, socket_user(&user), Some(client_key(client)))
 }
 
 /// Who a socket or a live view belongs to, for a signed-in user.
 pub fn socket_user(user: &User) -> UserInfo {
-    UserInfo::new(&user.id.to_string(), &user.name, &user.email, &user.role.to_string())
+    // The generation the socket authenticated with: writes compare it with the user's current one.
+    let generation = u64::try_from(user.token_generation).unwrap_or(0);
+    UserInfo::new(&user.id.to_string(), &user.name, &user.email, &user.role.to_string()).with_credential(generation)
 }
 
 /// The user the credentials name: `Ok(None)` when they name nobody (refused with 403), `Err` when the database could

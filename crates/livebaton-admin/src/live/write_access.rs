@@ -10,8 +10,8 @@
 //!
 //! Saves and deletes always read the user. Drafts (one per debounced keystroke batch) may use a check made within the
 //! last second ([`DRAFT_CHECK_AGE`]), so a demoted owner's drafts stop within a second without a query per draft.
-//! A page mounted on an old socket after the change reads the new generation: it is fenced by its role only (a
-//! demoted user still may not write; see the README).
+//! A socket remembers the token generation it authenticated with ([`UserInfo::credential`]): a page mounted on it
+//! after a password or role change is refused too.
 
 use std::time::Duration;
 
@@ -56,7 +56,9 @@ impl Refusal {
         match self {
             Refusal::RoleChanged => "Your role changed: you may no longer edit.",
             Refusal::CredentialsChanged => "Your password or role changed: sign in again to edit.",
-            Refusal::Unavailable => "The database is unavailable; nothing was changed. Try again.",
+            Refusal::Unavailable => {
+                "The database is unavailable: nothing was saved, and your draft is kept. Try again."
+            }
         }
     }
 }
@@ -95,8 +97,12 @@ impl WriteAccess {
         };
         let (generation, refused) = match stored {
             None => (0, Some(Refusal::CredentialsChanged)),
-            // The socket authenticated another role: the role changed since it connected, which revoked it.
-            Some(stored) if Role::parse(user.role()) != Some(stored.role) => {
+            // The socket authenticated another role, or other credentials (a password changed since it connected, and
+            // no kick reached it): revoked.
+            Some(stored)
+                if Role::parse(user.role()) != Some(stored.role)
+                    || u64::try_from(stored.token_generation).ok() != Some(user.credential()) =>
+            {
                 (stored.token_generation, Some(Refusal::CredentialsChanged))
             }
             Some(stored) if !permits(&stored.role) => (stored.token_generation, Some(Refusal::RoleChanged)),
@@ -143,5 +149,16 @@ impl WriteAccess {
         metrics::counter!("livebaton_events_refused_total", "reason" => refused.reason()).increment(1);
         self.refused = Some(refused);
         Err(refused)
+    }
+}
+
+/// Re-checks `access` right before a save, a create or a delete (`None`: the store could not be asked at mount).
+///
+/// # Errors
+/// The [`Refusal`] to show the user; nothing may be written.
+pub async fn check_before_write(access: &mut Option<WriteAccess>, store: &Store) -> Result<(), Refusal> {
+    match access {
+        Some(access) => access.check(store, Duration::ZERO).await,
+        None => Err(Refusal::Unavailable),
     }
 }

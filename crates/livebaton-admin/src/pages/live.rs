@@ -12,7 +12,7 @@ use maud::{PreEscaped, html};
 use serde_json::{Map, Value, json};
 
 use super::layout::{HeaderUser, LiveParts, STYLESHEET, live_page, page, stylesheet_path};
-use super::session::{SESSION_COOKIE, SignedIn, cookie, set_cookie};
+use super::session::{CookieWriter, SESSION_COOKIE, SignedIn, cookie};
 use crate::accounts::{random_token, sha256_hex};
 use crate::app::AppState;
 use crate::live::socket_user;
@@ -151,6 +151,7 @@ pub async fn record_edit(
 /// `GET /e/{entity}/{slug}`: a published record for everyone, counted as an anonymous visitor unless signed in.
 pub async fn public_record(
     State(state): State<AppState>,
+    cookies: CookieWriter,
     headers: HeaderMap,
     Path((entity, slug)): Path<(String, String)>,
 ) -> Response {
@@ -175,5 +176,5 @@ pub async fn public_record(
         return response;
     }
     // A year: unique-visitor counts should not reset every session.
-    ([(header::SET_COOKIE, set_cookie(VISITOR_COOKIE, &visitor, 365 * 24 * 3600))], response).into_response()
+    ([(header::SET_COOKIE, cookies.set(VISITOR_COOKIE, &visitor, 365 * 24 * 3600))], response).into_response()
 }

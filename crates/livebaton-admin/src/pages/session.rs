@@ -92,11 +92,23 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     origin_ok && matches!(fetch_site, None | Some("same-origin") | Some("none"))
 }
 
-/// Compares two tokens in time independent of where they differ.
+/// Compares two tokens in time independent of their contents and lengths: their SHA-256 digests are compared with
+/// `hmac`'s constant-time check (`subtle` underneath), so neither where they differ nor the expected token's length
+/// shows in the time taken. An empty expected token matches nothing.
 pub fn tokens_match(expected: &str, given: &str) -> bool {
-    expected.len() == given.len()
-        && !expected.is_empty()
-        && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    use hmac::Mac;
+    use sha2::Digest;
+    if expected.is_empty() {
+        return false;
+    }
+    let digest = |token: &str| sha2::Sha256::digest(token.as_bytes());
+    // A MAC keyed by nothing is a plain digest check whose verify_slice compares in constant time.
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"").expect("any key length");
+    mac.update(&digest(expected));
+    let expected = mac.finalize().into_bytes();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"").expect("any key length");
+    mac.update(&digest(given));
+    mac.verify_slice(&expected).is_ok()
 }
 
 /// Starts a session for `user`; returns the `Set-Cookie` value, written by `cookies`.

@@ -185,8 +185,13 @@ impl<E: Editable> CollabForm<E> {
             socket.put_flash("error", self.collab.read_only_message());
             return false;
         }
+        let params = serde_json::to_value(&values).unwrap_or(Value::Null);
+        // A draft is broadcast to every spectator and saved from whoever holds it next: no bigger than a save may be.
+        if draft_too_large(&params) {
+            socket.put_flash("error", DRAFT_TOO_LARGE);
+            return false;
+        }
         self.values = values;
-        let params = serde_json::to_value(&self.values).unwrap_or(Value::Null);
         match self.collab.update_draft(self.values_version, params) {
             Ok(_) => true,
             Err(not_owner) => {
@@ -358,4 +363,13 @@ impl<E: Editable> CollabForm<E> {
             }
         }
     }
+}
+
+/// Why a draft was refused for its size.
+pub(crate) const DRAFT_TOO_LARGE: &str =
+    "These changes are too large to keep: a record holds at most 20,000 bytes of content. Shorten a field.";
+
+/// Whether draft `params` hold more than one record may ([`livebaton_content::MAX_CONTENT_BYTES`], as JSON).
+pub(crate) fn draft_too_large(params: &Value) -> bool {
+    serde_json::to_vec(params).map_or(true, |json| json.len() > livebaton_content::MAX_CONTENT_BYTES)
 }

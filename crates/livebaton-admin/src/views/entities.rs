@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 
 use super::ViewContext;
 use super::markup::{field_errors, form_text, role_of, status_badge, to_html, user_id_of};
+use crate::accounts::Role;
 use crate::content::ContentError;
+use crate::live::{WriteAccess, check_before_write};
 use crate::storage::Entity;
 
 /// The live list of entities.
@@ -94,6 +96,8 @@ pub struct NewEntity {
     form: Value,
     errors: ValidationErrors,
     can_manage: bool,
+    /// The user's right to create entities, re-checked against the store right before the create.
+    access: Option<WriteAccess>,
     actor: Option<i64>,
 }
 
@@ -104,6 +108,7 @@ impl NewEntity {
             form: Value::Object(Map::new()),
             errors: ValidationErrors::default(),
             can_manage: false,
+            access: None,
             actor: None,
         }
     }
@@ -127,6 +132,10 @@ impl NewEntity {
             socket.put_flash("error", "Only admins can create entities.");
             return;
         }
+        if let Err(refusal) = check_before_write(&mut self.access, &self.context.store).await {
+            socket.put_flash("error", refusal.message());
+            return;
+        }
         match self.context.content.create_entity(&self.input(), self.actor).await {
             Ok(entity) => {
                 socket.put_flash("info", format!("{} created. Now add its fields.", entity.display_name));
@@ -145,10 +154,14 @@ impl LiveView for NewEntity {
         session: &'a Session,
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, Result<(), MountError>> {
-        self.can_manage = role_of(session).is_some_and(|role| role.can_manage_entities());
-        self.actor = user_id_of(session);
-        socket.set_title("New entity");
-        Box::pin(async { Ok(()) })
+        Box::pin(async move {
+            // The role as the store has it now: the socket may have authenticated an older one.
+            self.access = WriteAccess::load(&self.context.store, &session.user, Role::can_manage_entities).await.ok();
+            self.can_manage = self.access.as_ref().is_some_and(WriteAccess::permitted);
+            self.actor = user_id_of(session);
+            socket.set_title("New entity");
+            Ok(())
+        })
     }
 
     fn handle_event<'a>(

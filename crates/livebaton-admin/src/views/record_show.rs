@@ -13,9 +13,11 @@ use serde_json::{Map, Value};
 
 use super::ViewContext;
 use super::fields::value_text;
-use super::markup::{id_param, role_of, status_badge, to_html};
+use super::markup::{id_param, status_badge, to_html};
 use super::records::entity_of;
+use crate::accounts::Role;
 use crate::content::RichValues;
+use crate::live::{WriteAccess, check_before_write};
 use crate::storage::{Entity, Record};
 
 /// Loads record `id` of `entity`, or refuses the mount.
@@ -73,6 +75,8 @@ pub struct RecordShow {
     /// The record's rich-text values, sanitised for output when it was loaded.
     rich: RichValues,
     can_edit: bool,
+    /// The user's right to delete, re-checked against the store right before a delete.
+    access: Option<WriteAccess>,
     /// Set when another session changed the record while this page was open.
     updated_elsewhere: bool,
 }
@@ -85,6 +89,7 @@ impl RecordShow {
             record: None,
             rich: RichValues::new(),
             can_edit: false,
+            access: None,
             updated_elsewhere: false,
         }
     }
@@ -125,7 +130,9 @@ impl LiveView for RecordShow {
         Box::pin(async move {
             let entity = entity_of(&self.context, params).await?;
             let record = record_of(&self.context, &entity, params).await?;
-            self.can_edit = role_of(session).is_some_and(|role| role.can_edit_records());
+            // The role as the store has it now: the socket may have authenticated an older one.
+            self.access = WriteAccess::load(&self.context.store, &session.user, Role::can_edit_records).await.ok();
+            self.can_edit = self.access.as_ref().is_some_and(WriteAccess::permitted);
             socket.subscribe(&topics::entity_data(entity.id));
             socket.set_title(record.title.clone());
             self.rich = self.context.content.rich_values(&entity.fields_definition, &record.data).await;
@@ -152,6 +159,10 @@ impl LiveView for RecordShow {
             let (Some(entity), Some(record)) = (&self.entity, &self.record) else { return };
             if !self.can_edit {
                 socket.put_flash("error", "Your role may not delete records.");
+                return;
+            }
+            if let Err(refusal) = check_before_write(&mut self.access, &self.context.store).await {
+                socket.put_flash("error", refusal.message());
                 return;
             }
             match self.context.content.delete_record(entity, record.id, None).await {

@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use super::ViewContext;
 use super::fields::{record_input, record_inputs};
 use super::markup::{role_of, status_badge, str_param, to_html, user_id_of};
+use crate::accounts::Role;
 use crate::content::ContentError;
+use crate::live::{WriteAccess, check_before_write};
 use crate::storage::{Entity, Record};
 
 /// Loads the entity named by the `entity` param, or refuses the mount.
@@ -113,6 +115,8 @@ pub struct NewRecord {
     values: RecordInput,
     errors: ValidationErrors,
     can_edit: bool,
+    /// The user's right to create, re-checked against the store right before the create.
+    access: Option<WriteAccess>,
     actor: Option<i64>,
 }
 
@@ -125,6 +129,7 @@ impl NewRecord {
             values: RecordInput::default(),
             errors: ValidationErrors::default(),
             can_edit: false,
+            access: None,
             actor: None,
         }
     }
@@ -139,7 +144,9 @@ impl LiveView for NewRecord {
     ) -> BoxFuture<'a, Result<(), MountError>> {
         Box::pin(async move {
             let entity = entity_of(&self.context, params).await?;
-            self.can_edit = role_of(session).is_some_and(|role| role.can_edit_records());
+            // The role as the store has it now: the socket may have authenticated an older one.
+            self.access = WriteAccess::load(&self.context.store, &session.user, Role::can_edit_records).await.ok();
+            self.can_edit = self.access.as_ref().is_some_and(WriteAccess::permitted);
             self.actor = user_id_of(session);
             for field in &entity.fields_definition {
                 if let Some(default) = &field.default {
@@ -167,6 +174,10 @@ impl LiveView for NewRecord {
             }
             if !self.can_edit {
                 socket.put_flash("error", "Your role may not create records.");
+                return;
+            }
+            if let Err(refusal) = check_before_write(&mut self.access, &self.context.store).await {
+                socket.put_flash("error", format!("{} Your input is kept.", refusal.message()));
                 return;
             }
             match self.context.content.create_record(entity, &self.values, self.actor).await {
