@@ -9,9 +9,10 @@
 //! - a key left alone for `window` after it reopened is forgotten; a successful sign-in forgets its account.
 //!
 //! So a guesser at one address gets 5 tries at an account and then one per delay, one per 15 minutes once the cap is
-//! reached. Someone else's guesses never close the account to its owner's own address; only guesses from many
-//! addresses (50 failures) slow the account for everyone, and then by at most a minute at a time: nobody can lock the
-//! owner out, and a guesser with many addresses gets at most one try a minute at the account.
+//! reached; a guesser with many addresses gets 50 tries at the account and then at most one a minute. Someone else's
+//! guesses never close the account to an address it was signed in from before (a *known* address, remembered for
+//! 30 days after a success: the account-wide key does not apply there), and close it to new addresses for at most a
+//! minute at a time: nobody can lock the owner out.
 //!
 //! An attempt counts as a failure from the moment it *starts* ([`Throttle::begin`], atomically with the check), not
 //! after its password was hashed: concurrent guesses cannot all pass the check before the first is recorded. A
@@ -81,6 +82,8 @@ fn wait_text(wait: &Duration) -> String {
 const ACCOUNT_WIDE_FACTOR: usize = 10;
 /// The longest delay failures from anywhere put on an account: short, so that nobody can lock its owner out.
 const ACCOUNT_WIDE_MAX_DELAY: Duration = Duration::from_secs(60);
+/// How long an address an account signed in from stays known to it (exempt from the account-wide key).
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -123,6 +126,9 @@ pub struct Throttle {
     config: ThrottleConfig,
     /// Key → its failures. A std `Mutex`: a few map operations per sign-in, never held across an `.await`.
     keys: Mutex<HashMap<Key, Entry>>,
+    /// Known addresses: `Key::AccountFrom` pairs that signed in, with when. Bounded by `max_keys` like `keys`; the
+    /// same kind of `Mutex`, taken before `keys` when both are.
+    known: Mutex<HashMap<Key, Instant>>,
 }
 
 /// An attempt that has been counted as a failure until it says otherwise.
@@ -134,12 +140,14 @@ pub struct Attempt<'a> {
     address: Key,
     /// The address's `open_at` before this attempt, and the one this attempt set, to undo it on success.
     address_open: (Instant, Instant),
+    /// When the attempt started (the address becomes known to the account then, if it succeeds).
+    now: Instant,
 }
 
 impl Throttle {
     /// A throttle with `config`.
     pub fn new(config: ThrottleConfig) -> Self {
-        Throttle { config, keys: Mutex::new(HashMap::new()) }
+        Throttle { config, keys: Mutex::new(HashMap::new()), known: Mutex::new(HashMap::new()) }
     }
 
     fn limit(&self, key: &Key) -> u32 {
@@ -169,13 +177,22 @@ impl Throttle {
         self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The keys an attempt for `email` from `address` counts on: the account from this address, the account from
+    /// anywhere (unless the address is known to the account), and the address.
+    fn keys_of(&self, email: &str, address: IpAddr, now: Instant) -> Vec<Key> {
+        let keys = Key::of(email, address);
+        let known = self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let is_known = known.get(&keys[0]).is_some_and(|at| now.saturating_duration_since(*at) < KNOWN_FOR);
+        keys.into_iter().filter(|key| !(is_known && matches!(key, Key::Account(_)))).collect()
+    }
+
     /// How long `keys` must wait at `now` (zero: not at all); forgotten entries are dropped on the way.
-    fn wait(&self, map: &mut HashMap<Key, Entry>, keys: [Key; 3], now: Instant) -> Duration {
+    fn wait(&self, map: &mut HashMap<Key, Entry>, keys: &[Key], now: Instant) -> Duration {
         let mut wait = Duration::ZERO;
         for key in keys {
-            if let Some(entry) = map.get(&key) {
+            if let Some(entry) = map.get(key) {
                 if entry.forgotten(now, self.config.window) {
-                    map.remove(&key);
+                    map.remove(key);
                 } else {
                     wait = wait.max(entry.open_at.saturating_duration_since(now));
                 }
@@ -189,7 +206,8 @@ impl Throttle {
     /// # Errors
     /// [`Throttled`] with the time to wait.
     pub fn check(&self, email: &str, address: IpAddr, now: Instant) -> Result<(), Throttled> {
-        let wait = self.wait(&mut self.lock(), Key::of(email, address), now);
+        let keys = self.keys_of(email, address, now);
+        let wait = self.wait(&mut self.lock(), &keys, now);
         if wait.is_zero() { Ok(()) } else { Err(Throttled { retry_after: wait }) }
     }
 
@@ -199,10 +217,10 @@ impl Throttle {
     /// # Errors
     /// [`Throttled`] with the time to wait; nothing is counted then.
     pub fn begin(&self, email: &str, address: IpAddr, now: Instant) -> Result<Attempt<'_>, Throttled> {
-        let keys = Key::of(email, address);
-        let [account_from, account, address] = keys;
+        let keys = self.keys_of(email, address, now);
+        let [account_from, account, address] = Key::of(email, address);
         let mut map = self.lock();
-        let wait = self.wait(&mut map, keys, now);
+        let wait = self.wait(&mut map, &keys, now);
         if !wait.is_zero() {
             return Err(Throttled { retry_after: wait });
         }
@@ -218,7 +236,7 @@ impl Throttle {
                 address_open = (before, entry.open_at);
             }
         }
-        Ok(Attempt { throttle: self, accounts: [account_from, account], address, address_open })
+        Ok(Attempt { throttle: self, accounts: [account_from, account], address, address_open, now })
     }
 
     /// Keeps room for three new keys under `max_keys`.
@@ -242,6 +260,21 @@ impl Throttle {
         }
     }
 
+    /// Remembers that the account signed in from the address of `account_from` at `now`, within `max_keys`.
+    fn remember(&self, account_from: Key, now: Instant) {
+        let mut known = self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if known.len() >= self.config.max_keys.max(1) && !known.contains_key(&account_from) {
+            known.retain(|_, at| now.saturating_duration_since(*at) < KNOWN_FOR);
+            if known.len() >= self.config.max_keys.max(1) {
+                let oldest = known.iter().min_by_key(|(_, at)| **at).map(|(key, _)| *key);
+                if let Some(oldest) = oldest {
+                    known.remove(&oldest);
+                }
+            }
+        }
+        known.insert(account_from, now);
+    }
+
     /// Number of keys remembered.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -256,6 +289,7 @@ impl Throttle {
 impl Attempt<'_> {
     /// The password was right: forgets the account's failures and gives the address its count back.
     pub fn succeeded(self) {
+        self.throttle.remember(self.accounts[0], self.now);
         let mut map = self.throttle.lock();
         for account in &self.accounts {
             map.remove(account);
@@ -319,6 +353,28 @@ mod tests {
         let forgotten = reopened + Duration::from_secs(120);
         throttle.begin("a@x.io", A, forgotten).unwrap().failed();
         assert!(throttle.check("a@x.io", A, forgotten).is_ok(), "left alone a window after reopening: forgotten");
+    }
+
+    /// An address the account signed in from before is not slowed by guesses from elsewhere, however many.
+    #[test]
+    fn guesses_from_elsewhere_never_close_an_account_to_a_known_address() {
+        let throttle = Throttle::new(ThrottleConfig {
+            per_account: 3,
+            per_address: 5,
+            window: Duration::from_secs(900),
+            max_keys: 500,
+        });
+        let now = Instant::now();
+        throttle.begin("a@x.io", A, now).unwrap().succeeded();
+        let from = |n: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0A00_0000 + n));
+        let mut later = now;
+        for n in 0..60 {
+            later +=
+                throttle.check("a@x.io", from(n), later).err().map_or(Duration::ZERO, |refused| refused.retry_after);
+            throttle.begin("a@x.io", from(n), later).unwrap().failed();
+        }
+        assert!(throttle.check("a@x.io", B, later).is_err(), "a new address waits (at most a minute)");
+        assert!(throttle.check("a@x.io", A, later).is_ok(), "the owner's known address is let in");
     }
 
     /// Guesses from many addresses slow the account for everyone only after ten times its limit, and by at most a
