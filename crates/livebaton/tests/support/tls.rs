@@ -122,8 +122,10 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
 }
 
-/// An ACL user a [`TlsRedisServer`] knows besides the default user, with every right.
+/// An ACL user a [`TlsRedisServer`] knows besides the default user, with the rights docs/deploy.md recommends:
+/// livebaton's keys and channels (every test prefix starts with `livebaton:`), no dangerous commands but `INFO`.
 pub const ACL_USER: (&str, &str) = ("app", "app-pass");
+const ACL_RULES: [&str; 5] = ["~livebaton:*", "&livebaton:*", "+@all", "-@dangerous", "+info"];
 
 /// A private `redis-server` that listens only with TLS (no plain port), on a certificate from [`Certificates`], and
 /// wants `password` from the default user; the ACL user [`ACL_USER`] may log in too. Killed when dropped (also when the
@@ -153,7 +155,8 @@ impl TlsRedisServer {
             .arg("--tls-ca-cert-file")
             .arg(&certificates.ca)
             .args(["--tls-auth-clients", "no", "--requirepass", password])
-            .args(["--user", ACL_USER.0, "on", &user, "~*", "&*", "+@all"])
+            .args(["--user", ACL_USER.0, "on", &user])
+            .args(ACL_RULES)
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no", "--dir"])
             .arg(dir.path())
             .arg("--logfile")
