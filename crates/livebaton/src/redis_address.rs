@@ -134,7 +134,8 @@ pub(crate) fn connect_hint(error: &RedisError, tls: bool) -> &'static str {
     let certificate = error.to_string().contains("invalid peer certificate");
     let closed = error.is_connection_dropped() && !error.is_connection_refusal();
     if certificate {
-        " (trust the CA that signed the server's certificate: give it with the URL, or add it to the system's roots)"
+        " (the server's certificate is not signed by a CA trusted here: give that CA's certificate with the Redis \
+         address, or add it to the system's roots)"
     } else if closed && !tls {
         " (the server closed the connection: if it speaks TLS, use a rediss:// URL)"
     } else {
