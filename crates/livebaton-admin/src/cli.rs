@@ -1,7 +1,7 @@
 //! Runs a parsed command line.
 
 use crate::accounts::Role;
-use crate::config::{Cli, Command, UserCommand};
+use crate::config::{Cli, Command, Settings, UserCommand};
 use crate::seed::put_user;
 use crate::server::{open_store, serve};
 
@@ -23,7 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let user = changed.user.ok_or_else(|| anyhow::anyhow!("{email} was deleted meanwhile"))?;
             println!("{} {} ({})", user.email, user.name, user.role);
             if changed.revoked {
-                close_sockets(cli.settings.redis_url.as_deref(), user.id).await;
+                close_sockets(&cli.settings, user.id).await;
             }
             Ok(())
         }
@@ -40,10 +40,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// After a password or role change (the user's sessions and tokens are revoked already): tells a cluster to close the
 /// user's sockets. A server that is not clustered cannot be reached from here; its sockets stay open, and the writes
 /// of their pages are refused.
-async fn close_sockets(redis_url: Option<&str>, user_id: i64) {
-    let Some(url) = redis_url.filter(|url| !url.trim().is_empty()) else { return };
+async fn close_sockets(settings: &Settings, user_id: i64) {
+    let redis = match settings.redis() {
+        Ok(Some(redis)) => redis,
+        Ok(None) => return,
+        Err(error) => {
+            eprintln!("warning: the cluster was not told to close the user's live connections: {error:#}");
+            return;
+        }
+    };
     let config = livebaton::pubsub::RedisConfig::default();
-    match crate::live::announce_revocation_over_redis(url, config, user_id).await {
+    match crate::live::announce_revocation_over_redis(redis, config, user_id).await {
         Ok(()) => eprintln!("told the cluster to close the user's live connections"),
         Err(error) => eprintln!("warning: the cluster was not told to close the user's live connections: {error:#}"),
     }

@@ -86,13 +86,18 @@ pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "LIVEBATON_BIND", default_value = "127.0.0.1:4000", global = true)]
     pub bind: SocketAddr,
-    /// Database URL: `sqlite://path?mode=rwc` or `postgres://…` (default: a SQLite file in the data directory).
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://…` (default: a SQLite file in the data directory);
+    /// over untrusted networks `postgres://user:password@host/db?sslmode=verify-full&sslrootcert=/path/ca.pem`.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Redis URL: run as one node of a cluster (PubSub, presence roster and drafts shared through Redis; use a
-    /// PostgreSQL `--database-url` shared by every node).
-    #[arg(long, env = "REDIS_URL", global = true)]
+    /// PostgreSQL `--database-url` shared by every node). `rediss://[user]:password@host:port` for TLS.
+    #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// PEM file of the CA certificate(s) that signed the Redis server's TLS certificate (with a `rediss://`
+    /// `--redis-url`), trusted instead of the system's roots.
+    #[arg(long, env = "LIVEBATON_REDIS_CA_CERT", global = true)]
+    pub redis_ca_cert: Option<PathBuf>,
     /// This node's name in the cluster (with `--redis-url`); unique per running node. Default: the bind address
     /// and a random suffix, so a restarted node never reuses a dead one's entries.
     #[arg(long, env = "LIVEBATON_NODE_NAME", global = true)]
@@ -246,6 +251,24 @@ impl Settings {
         }
     }
 
+    /// The Redis to join (`--redis-url`, with the CA of `--redis-ca-cert`), or `None` to run alone.
+    ///
+    /// # Errors
+    /// If the CA file cannot be read, or is given without a Redis URL.
+    pub fn redis(&self) -> anyhow::Result<Option<livebaton::RedisAddress>> {
+        let url = self.redis_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
+        match (url, &self.redis_ca_cert) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => anyhow::bail!("--redis-ca-cert needs a rediss:// --redis-url"),
+            (Some(url), None) => Ok(Some(livebaton::RedisAddress::new(url))),
+            (Some(url), Some(path)) => {
+                let pem = std::fs::read(path)
+                    .map_err(|error| anyhow::anyhow!("reading the Redis CA certificate {}: {error}", path.display()))?;
+                Ok(Some(livebaton::RedisAddress::new(url).with_ca_cert(pem)))
+            }
+        }
+    }
+
     /// The database URL to use: the one given, or a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -299,5 +322,29 @@ mod tests {
         assert_eq!((config.events_per_second, config.event_burst, config.max_refused_events), (7, 9, 11));
         assert_eq!(config.outbound_queue, 32);
         assert_eq!(config.idle_timeout, Duration::from_secs(4));
+    }
+
+    /// `--redis-ca-cert` is read into the Redis address, needs a Redis URL, and a missing file is an error at start.
+    /// (`--redis-url ""` stands for no URL: the test runner's `REDIS_URL` would fill it in otherwise.)
+    #[test]
+    fn the_redis_ca_certificate_comes_with_a_redis_url() {
+        let settings = |args: &[&str]| Cli::try_parse_from([&["livebaton"], args].concat()).unwrap().settings;
+        assert!(settings(&["--redis-url", ""]).redis().unwrap().is_none(), "no URL: a single node");
+        let plain = settings(&["--redis-url", "rediss://:pw@r:6380"]).redis().unwrap().unwrap();
+        assert_eq!(plain.redacted(), "rediss://…@r:6380");
+
+        let dir = std::env::temp_dir().join(format!("livebaton-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let ca = ca.to_str().unwrap();
+        let with_ca = settings(&["--redis-url", "rediss://:pw@r:6380", "--redis-ca-cert", ca]).redis().unwrap();
+        assert!(format!("{:?}", with_ca.unwrap()).contains("28 bytes of PEM"));
+        let error = settings(&["--redis-url", "", "--redis-ca-cert", ca]).redis().unwrap_err();
+        assert!(error.to_string().contains("needs a rediss:// --redis-url"), "{error}");
+        let missing = dir.join("missing.pem");
+        let error = settings(&["--redis-url", "rediss://r", "--redis-ca-cert", missing.to_str().unwrap()]).redis();
+        assert!(error.unwrap_err().to_string().contains("missing.pem"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

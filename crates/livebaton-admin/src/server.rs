@@ -26,7 +26,21 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         crate::secret::create_data_dir(&settings.data_dir)
             .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
     }
-    Store::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))
+    Store::connect(&url).await.map_err(|error| {
+        let hint = database_hint(&error.to_string());
+        anyhow::Error::new(error).context(format!("opening the database {}{hint}", redact(&url)))
+    })
+}
+
+/// What to change when PostgreSQL's TLS is what failed (empty otherwise): sqlx's messages name the symptom only.
+fn database_hint(error: &str) -> &'static str {
+    if error.contains("invalid peer certificate") {
+        " (the server's certificate is not signed by a CA trusted here: add sslrootcert=/path/to/ca.pem to the URL)"
+    } else if error.contains("no encryption") {
+        " (the server accepts TLS connections only: add sslmode=verify-full&sslrootcert=… or sslmode=require)"
+    } else {
+        ""
+    }
 }
 
 /// The URL without its password, for messages.
@@ -57,14 +71,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
     engine_config.presence.coalesce_window = Duration::from_millis(settings.presence_coalesce_ms);
     engine_config.presence.coalescing = settings.presence_coalesce.into();
-    let engine = match settings.redis_url.as_deref().filter(|url| !url.trim().is_empty()) {
+    let engine = match settings.redis()? {
         None => Engine::new(engine_config),
-        Some(url) => {
+        Some(redis) => {
             let node = settings.node_name();
-            let engine = Engine::with_redis(engine_config, url, &node)
+            let engine = Engine::with_redis(engine_config, &redis, &node)
                 .await
-                .with_context(|| format!("joining the cluster at {} as node {node}", redact(url)))?;
-            tracing::info!(node = %node, redis = %redact(url), "joined the cluster");
+                .with_context(|| format!("joining the cluster at {} as node {node}", redis.redacted()))?;
+            tracing::info!(node = %node, redis = %redis.redacted(), "joined the cluster");
             engine
         }
     };

@@ -1,10 +1,15 @@
 //! The real `livebaton` binary end to end (mirrors `src/main.rs`, `src/cli.rs`, `src/server.rs`, `src/seed.rs`):
 //! first start on an empty data directory, the JSON API over a real socket, graceful shutdown on SIGTERM, the `user`
-//! commands, and a restart on the same data.
+//! commands, a restart on the same data, and services reached over TLS (a private `redis-server` and PostgreSQL).
 //!
 //! `DATABASE_URL` (and every other `LIVEBATON_*` setting) is removed from the child's environment: these tests are
-//! about the default SQLite file in the data directory. Every child is killed when its guard drops, so a failing
-//! test leaves no process behind, and every wait has a deadline.
+//! about the default SQLite file in the data directory, unless they give a URL themselves. Every child is killed when
+//! its guard drops, so a failing test leaves no process behind, and every wait has a deadline.
+
+#[path = "support/postgres_tls.rs"]
+mod postgres_tls;
+#[path = "../../livebaton/tests/support/tls.rs"]
+mod tls;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -26,9 +31,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings the binary reads from the environment; none may leak in from the test runner's.
-const ENVIRONMENT: [&str; 8] = [
+const ENVIRONMENT: [&str; 10] = [
     "DATABASE_URL",
     "REDIS_URL",
+    "LIVEBATON_REDIS_CA_CERT",
+    "LIVEBATON_NODE_NAME",
     "LIVEBATON_BIND",
     "LIVEBATON_DATA_DIR",
     "LIVEBATON_SECRET_KEY_BASE",
@@ -95,14 +102,16 @@ struct Server {
 impl Server {
     /// Starts `livebaton --data-dir <dir> --bind 127.0.0.1:0` and waits for `livebaton listening on http://ADDR/admin`.
     fn start(dir: &Path) -> Server {
-        let mut child = livebaton(dir)
-            .args(["--data-dir"])
-            .arg(dir)
-            .args(["--bind", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the livebaton binary starts");
+        Self::start_with(dir, |_| {})
+    }
+
+    /// [`Server::start`] with more arguments or variables set by `configure`.
+    fn start_with(dir: &Path, configure: impl FnOnce(&mut Command)) -> Server {
+        let mut command = livebaton(dir);
+        command.args(["--data-dir"]).arg(dir).args(["--bind", "127.0.0.1:0"]);
+        configure(&mut command);
+        let mut child =
+            command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the livebaton binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         let guard = ChildGuard { child, reaped: false };
@@ -421,4 +430,79 @@ async fn user_commands_and_a_restart_keep_accounts_and_content() {
     assert!(!second.token(&admin_email, &admin_password).await.is_empty(), "the generated admin still signs in");
 
     second.terminate();
+}
+
+/// Runs the binary as `configure` sets it up, expecting it to fail: its exit status, its standard error, and how long
+/// it ran (at most [`REQUEST_TIMEOUT`]).
+fn run_failing(dir: &Path, configure: impl FnOnce(&mut Command)) -> (ExitStatus, String, Duration) {
+    let mut command = livebaton(dir);
+    command.args(["--bind", "127.0.0.1:0", "--data-dir"]).arg(dir);
+    configure(&mut command);
+    let started = Instant::now();
+    let child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("the livebaton binary starts");
+    let mut guard = ChildGuard { child, reaped: false };
+    let status = guard
+        .wait_timeout(REQUEST_TIMEOUT)
+        .unwrap_or_else(|| panic!("livebaton still runs after {REQUEST_TIMEOUT:?}; it should have stopped"));
+    let took = started.elapsed();
+    let mut stderr = String::new();
+    guard.child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read stderr");
+    (status, stderr, took)
+}
+
+/// A managed Redis (TLS only, a password, a certificate from a private CA): the binary joins it with
+/// `--redis-url rediss://:<password>@…` and the CA from `LIVEBATON_REDIS_CA_CERT`, and never logs the password; with a
+/// wrong password (and `--redis-ca-cert`) it stops at once, before serving, with an error that says Redis refused to
+/// authenticate, without the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_redis_is_joined_with_its_ca_and_a_refused_password_stops_the_start() {
+    let redis = tls::TlsRedisServer::start("tls-secret");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ca = redis.certificates.ca.clone();
+
+    let wrong = redis.url_with_password("wrong-secret");
+    let (status, stderr, took) = run_failing(dir.path(), |command| {
+        command.args(["--redis-url", &wrong, "--redis-ca-cert"]).arg(&ca);
+    });
+    println!("stopped after {took:?}: {stderr}");
+    assert!(!status.success(), "{stderr}");
+    assert!(took < Duration::from_secs(20), "it stopped at once, not after retrying: {took:?}");
+    assert!(stderr.contains("refused to authenticate"), "{stderr}");
+    assert!(stderr.contains(&format!("rediss://…@127.0.0.1:{}", redis.port)), "the Redis is named: {stderr}");
+    assert!(!stderr.contains("wrong-secret"), "the password is not shown: {stderr}");
+
+    let url = redis.url();
+    let server = Server::start_with(dir.path(), |command| {
+        command.env("LIVEBATON_REDIS_CA_CERT", &ca).args(["--redis-url", &url]);
+    });
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while !server.stderr.lock().unwrap().contains("joined the cluster") {
+        assert!(Instant::now() < deadline, "no 'joined the cluster' log: {}", server.stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let health = server.http("GET", "/healthz", None, None).await;
+    assert_eq!(health.status, 200);
+    assert!(!server.stderr.lock().unwrap().contains("tls-secret"), "the password is never logged");
+    server.terminate();
+}
+
+/// A PostgreSQL that accepts TLS only: a URL whose CA does not vouch for its certificate, or one without TLS, stops
+/// the start with an error that says what to add to the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_postgres_the_url_cannot_reach_stops_the_start_with_a_hint() {
+    let postgres = postgres_tls::TlsPostgres::start();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let cases = [
+        ("sslmode=verify-full", "add sslrootcert=/path/to/ca.pem to the URL"),
+        ("sslmode=disable", "the server accepts TLS connections only"),
+    ];
+    for (params, hint) in cases {
+        let url = postgres.url("127.0.0.1", params);
+        let (status, stderr, _) = run_failing(dir.path(), |command| {
+            command.args(["--database-url", &url]);
+        });
+        println!("{stderr}");
+        assert!(!status.success(), "{params}: {stderr}");
+        assert!(stderr.contains(hint), "{params}: {stderr}");
+    }
 }

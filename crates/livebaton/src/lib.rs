@@ -27,7 +27,9 @@
 //! through [`pubsub::RedisBackend`], presence entries are ordered by the Redis roster ([`presence::RedisRoster`]:
 //! one atomic Lua step per join, every node a full replica, liveness leases, re-assert after Redis loses its data),
 //! and drafts live in Redis ([`editing::RedisDraftStore`]). Nothing else changes for the application, except that a
-//! save should be checked with [`editing::Editing::verify_with_authority`] just before it commits.
+//! save should be checked with [`editing::Editing::verify_with_authority`] just before it commits. A managed Redis
+//! is reached with a password and TLS: `rediss://user:password@host:port`, and a [`RedisAddress`] with the CA of a
+//! server whose certificate the system does not trust.
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), livebaton::EngineError> {
@@ -41,9 +43,12 @@ pub mod editing;
 pub mod events;
 pub mod presence;
 pub mod pubsub;
+mod redis_address;
 pub mod stats;
 
 use std::sync::Arc;
+
+pub use redis_address::RedisAddress;
 
 use presence::{Presence, PresenceConfig, RedisRoster, RedisRosterConfig, RedisRosterError};
 use pubsub::{PubSub, PubSubConfig, RedisBackend, RedisBackendError, RedisConfig};
@@ -109,7 +114,8 @@ impl Engine {
         }
     }
 
-    /// One node of a cluster sharing Redis at `redis_url` (`redis://[user:password@]host[:port][/db]`), named
+    /// One node of a cluster sharing the Redis at `redis` (a URL, `redis://[[user]:password@]host[:port][/db]` or
+    /// `rediss://…` for TLS, or a [`RedisAddress`] that also names the CA of the server's certificate), named
     /// `node_name` (unique in the cluster; a process restart may reuse it): the Redis PubSub backend carries broadcasts
     /// (content events, drafts) between nodes, the Redis presence roster orders every node's presence entries and
     /// removes those of dead nodes, and drafts live in Redis. Views, channels and the application do not change. When
@@ -119,9 +125,14 @@ impl Engine {
     /// before committing (it asks Redis); [`editing::Editing::verify`] only knows what this node has heard so far.
     ///
     /// # Errors
-    /// [`EngineError`] when Redis cannot be reached or the node name is already in use in this process.
-    pub async fn with_redis(config: EngineConfig, redis_url: &str, node_name: &str) -> Result<Self, EngineError> {
-        Self::with_redis_config(config, redis_url, node_name, RedisEngineConfig::default()).await
+    /// [`EngineError`] when Redis cannot be reached, refuses the URL's credentials or the server's certificate is not
+    /// trusted (all at once: only a running node retries), or the node name is already in use in this process.
+    pub async fn with_redis(
+        config: EngineConfig,
+        redis: impl Into<RedisAddress>,
+        node_name: &str,
+    ) -> Result<Self, EngineError> {
+        Self::with_redis_config(config, redis, node_name, RedisEngineConfig::default()).await
     }
 
     /// [`Engine::with_redis`] with explicit Redis settings (channel and key prefix, lease, timeouts).
@@ -130,13 +141,14 @@ impl Engine {
     /// As [`Engine::with_redis`].
     pub async fn with_redis_config(
         config: EngineConfig,
-        redis_url: &str,
+        redis: impl Into<RedisAddress>,
         node_name: &str,
-        redis: RedisEngineConfig,
+        settings: RedisEngineConfig,
     ) -> Result<Self, EngineError> {
-        let backend = RedisBackend::connect(redis_url, Some(node_name), redis.pubsub).await?;
+        let redis = redis.into();
+        let backend = RedisBackend::connect(&redis, Some(node_name), settings.pubsub).await?;
         let pubsub = PubSub::with_backend(config.pubsub, backend);
-        let roster = RedisRoster::connect(redis_url, node_name, redis.roster).await?;
+        let roster = RedisRoster::connect(&redis, node_name, settings.roster).await?;
         let presence = Presence::with_backend(pubsub.clone(), config.presence, roster.clone());
         let drafts = editing::RedisDraftStore::new(roster.clone());
         let editing = editing::Editing::with_draft_store(presence.clone(), drafts);

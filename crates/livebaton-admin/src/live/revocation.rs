@@ -58,8 +58,12 @@ pub fn announce_revocation(pubsub: &PubSub, user_id: i64) {
 ///
 /// # Errors
 /// If Redis cannot be reached, refuses the message, or does not acknowledge it within 5 s.
-pub async fn announce_revocation_over_redis(redis_url: &str, config: RedisConfig, user_id: i64) -> anyhow::Result<()> {
-    let backend = RedisBackend::connect(redis_url, None, config).await?;
+pub async fn announce_revocation_over_redis(
+    redis: impl Into<livebaton::RedisAddress>,
+    config: RedisConfig,
+    user_id: i64,
+) -> anyhow::Result<()> {
+    let backend = RedisBackend::connect(redis, None, config).await?;
     let pubsub = PubSub::with_backend(PubSubConfig::default(), backend.clone());
     announce_revocation(&pubsub, user_id);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -195,7 +195,8 @@ impl Presence {
         Presence { shared }
     }
 
-    /// A tracker whose roster is shared with other nodes through Redis at `url`, as node `node_name`: connects,
+    /// A tracker whose roster is shared with other nodes through the Redis at `redis` (a URL or a
+    /// [`crate::RedisAddress`]), as node `node_name`: connects,
     /// loads every node's entries, and starts the node's lease, writer and subscriber tasks. When it returns, `list`
     /// shows the whole cluster. Diffs are published on `pubsub` (which should carry other broadcasts between the same
     /// nodes, e.g. with [`crate::pubsub::RedisBackend`]).
@@ -205,11 +206,11 @@ impl Presence {
     pub async fn connect_redis(
         pubsub: PubSub,
         config: PresenceConfig,
-        url: &str,
+        redis: impl Into<crate::RedisAddress>,
         node_name: &str,
         roster: RedisRosterConfig,
     ) -> Result<(Self, Arc<RedisRoster>), PresenceError> {
-        let backend = RedisRoster::connect(url, node_name, roster).await?;
+        let backend = RedisRoster::connect(redis, node_name, roster).await?;
         let presence = Self::with_backend(pubsub, config, backend.clone());
         backend.start().await?;
         Ok((presence, backend))

@@ -44,6 +44,10 @@
 //! when a `PUBLISH` fails or times out. After reconnecting, the subscriber subscribes to the channel again.
 //! [`RedisBackend::status`] reports each loss and each resubscription ([`RedisStatus`]); whoever keeps state derived
 //! from other nodes' messages (the presence roster) resyncs whenever [`RedisStatus::reconnects`] changes.
+
+//! Only an established backend reconnects: [`RedisBackend::connect`] fails at once when Redis refuses the URL's
+//! credentials ([`RedisBackendError::Authentication`]; the new publishing connection's `PING` finds a missing password
+//! too) or its TLS certificate is not trusted (see [`RedisAddress`] for `rediss://`, passwords and CAs).
 //!
 //! # Messages while Redis is away
 //!
@@ -77,6 +81,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use super::{BackendError, Inbound, Message, PubSubBackend, RemoteEnvelope};
+use crate::redis_address::{RedisAddress, connect_hint, is_auth_failure};
 
 /// Most `PUBLISH` commands sent in one pipelined round trip.
 const BATCH: usize = 64;
@@ -120,17 +125,28 @@ impl Default for RedisConfig {
 /// Why a [`RedisBackend`] could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisBackendError {
-    /// The URL is not a Redis URL.
-    #[error("invalid Redis URL: {0}")]
+    /// The URL is not a Redis URL, or the CA certificate given with it cannot be used.
+    #[error("invalid Redis URL or CA certificate: {0}")]
     InvalidUrl(#[source] RedisError),
-    /// Redis refused the connection or a command needed to set it up.
-    #[error("could not connect to Redis at {redis}: {source}")]
+    /// Redis refused the user or password of the URL (or wants one and the URL has none). Not retried.
+    #[error("Redis at {redis} refused to authenticate this node: check the user and password in the Redis URL")]
+    Authentication {
+        /// Where Redis was expected (host and port, without credentials).
+        redis: String,
+        /// Redis's answer.
+        #[source]
+        source: RedisError,
+    },
+    /// Redis refused the connection or a command needed to set it up, or its TLS certificate is not trusted.
+    #[error("could not connect to Redis at {redis}: {source}{hint}")]
     Connect {
         /// Where Redis was expected (host and port, without credentials).
         redis: String,
         /// What went wrong.
         #[source]
         source: RedisError,
+        /// Empty, or what probably went wrong (an untrusted certificate, `redis://` to a TLS port).
+        hint: &'static str,
     },
     /// Redis did not answer in time.
     #[error("Redis at {redis} did not answer within {timeout:?}")]
@@ -213,15 +229,17 @@ struct Shared {
 }
 
 impl RedisBackend {
-    /// Connects to Redis at `url` (`redis://[user:password@]host[:port][/db]`) as the node `node_name` (a random name
-    /// when `None`), subscribes to the cluster channel and starts the publishing and subscribing tasks. Must be called
-    /// inside a Tokio runtime. When it returns, broadcasts from other nodes on the channel already reach this node.
+    /// Connects to the Redis at `redis` (a URL, `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for
+    /// TLS, or a [`RedisAddress`] with its CA) as the node `node_name` (a random name when `None`), subscribes to the
+    /// cluster channel and starts the publishing and subscribing tasks. Must be called inside a Tokio runtime. When it
+    /// returns, broadcasts from other nodes on the channel already reach this node.
     ///
     /// # Errors
-    /// [`RedisBackendError`] when the URL is invalid, Redis does not answer or refuses (there is no retry here: only an
-    /// established backend reconnects), the name is already in use in this process, or the configuration cannot work.
+    /// [`RedisBackendError`] when the URL is invalid, Redis does not answer, refuses the credentials
+    /// ([`RedisBackendError::Authentication`]) or a command (there is no retry here: only an established backend
+    /// reconnects), the name is already in use in this process, or the configuration cannot work.
     pub async fn connect(
-        url: &str,
+        redis: impl Into<RedisAddress>,
         node_name: Option<&str>,
         config: RedisConfig,
     ) -> Result<Arc<Self>, RedisBackendError> {
@@ -234,14 +252,16 @@ impl RedisBackend {
         if config.queue_capacity == 0 {
             return Err(RedisBackendError::Config("queue_capacity must be at least 1"));
         }
-        let client = Client::open(url).map_err(RedisBackendError::InvalidUrl)?;
+        let redis = redis.into();
+        let tls = redis.is_tls();
+        let client = redis.client().map_err(RedisBackendError::InvalidUrl)?;
         let name = node_name.map_or_else(random_node_name, str::to_owned);
         let claim = NameClaim::new(&config.channel, &name)?;
         let capacity = config.queue_capacity;
         let link = Link { redis: client.get_connection_info().addr().to_string(), client, config: Arc::new(config) };
 
-        let publisher = link.publisher().await.map_err(|error| error.into_connect_error(&link.redis))?;
-        let (sink, stream) = link.subscriber().await.map_err(|error| error.into_connect_error(&link.redis))?;
+        let publisher = link.publisher().await.map_err(|error| error.into_connect_error(&link.redis, tls))?;
+        let (sink, stream) = link.subscriber().await.map_err(|error| error.into_connect_error(&link.redis, tls))?;
         tracing::info!(node = %name, redis = %link.redis, channel = %link.config.channel, "connected to Redis");
 
         let name: Arc<str> = Arc::from(name);
@@ -382,9 +402,14 @@ enum LinkError {
 }
 
 impl LinkError {
-    fn into_connect_error(self, redis: &str) -> RedisBackendError {
+    fn into_connect_error(self, redis: &str, tls: bool) -> RedisBackendError {
         match self {
-            LinkError::Redis(source) => RedisBackendError::Connect { redis: redis.to_owned(), source },
+            LinkError::Redis(source) if is_auth_failure(&source) => {
+                RedisBackendError::Authentication { redis: redis.to_owned(), source }
+            }
+            LinkError::Redis(source) => {
+                RedisBackendError::Connect { redis: redis.to_owned(), hint: connect_hint(&source, tls), source }
+            }
             LinkError::Timeout(timeout) => RedisBackendError::Timeout { redis: redis.to_owned(), timeout },
         }
     }
@@ -409,12 +434,18 @@ async fn within<T>(limit: Duration, future: impl Future<Output = Result<T, Redis
 }
 
 impl Link {
-    /// A connection for `PUBLISH`, whose commands time out after `command_timeout`.
+    /// A connection for `PUBLISH`, whose commands time out after `command_timeout`. Checked with a `PING`, which
+    /// also fails when Redis wants a password and the URL has none (opening the connection sends no command then).
     async fn publisher(&self) -> Result<MultiplexedConnection, LinkError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.config.connect_timeout))
             .set_response_timeout(Some(self.config.command_timeout));
-        within(self.config.connect_timeout, self.client.get_multiplexed_async_connection_with_config(&config)).await
+        let mut connection =
+            within(self.config.connect_timeout, self.client.get_multiplexed_async_connection_with_config(&config))
+                .await?;
+        within(self.config.command_timeout, ::redis::cmd("PING").query_async::<::redis::Value>(&mut connection))
+            .await?;
+        Ok(connection)
     }
 
     /// A connection subscribed to the channel (the `SUBSCRIBE` is confirmed when this returns).

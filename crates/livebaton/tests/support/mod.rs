@@ -1,17 +1,22 @@
-//! Redis helpers for the clustered presence tests: the shared Redis at `REDIS_URL`, private `redis-server` processes,
-//! unique key prefixes and channels, and clusters of engines (each with its own PubSub backend and roster: a node).
+//! Redis helpers for the clustered presence tests: the shared Redis at `REDIS_URL`, private `redis-server` processes
+//! (plain, or TLS with a password), unique key prefixes and channels, and clusters of engines (each with its own PubSub
+//! backend and roster: a node).
 //!
 //! Tests fail (never skip) when Redis does not answer.
+// Shared by several test crates (the presence suite, the TLS suite); each uses part of it.
+#![allow(dead_code, unused_imports)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use livebaton::presence::{PresenceConfig, RedisRosterConfig};
 use livebaton::pubsub::RedisConfig;
-use livebaton::{Engine, EngineConfig, RedisEngineConfig};
+use livebaton::{Engine, EngineConfig, RedisAddress, RedisEngineConfig};
 mod redis_server;
+mod tls;
 
 pub use redis_server::{Proxy, RedisServer, free_port, raw};
+pub use tls::{ACL_USER, Certificates, TempDir, TlsRedisServer};
 
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -61,8 +66,13 @@ pub fn engine_config(grace: Duration) -> EngineConfig {
 }
 
 /// Connects one node, failing the test with a clear message when Redis does not answer.
-pub async fn node(url: &str, name: &str, config: EngineConfig, redis: RedisEngineConfig) -> Engine {
-    Engine::with_redis_config(config, url, name, redis).await.unwrap_or_else(|error| {
+pub async fn node(
+    redis_at: impl Into<RedisAddress>,
+    name: &str,
+    config: EngineConfig,
+    redis: RedisEngineConfig,
+) -> Engine {
+    Engine::with_redis_config(config, redis_at, name, redis).await.unwrap_or_else(|error| {
         panic!(
             "the clustered presence tests need a Redis server ({error}); start one, or set REDIS_URL (default \
              redis://127.0.0.1:6379)"
@@ -76,6 +86,8 @@ pub struct Cluster {
     pub nodes: Vec<Engine>,
     url: String,
     prefix: String,
+    /// The cluster's private server, stopped after the nodes (fields drop after `Drop::drop`).
+    server: Option<TlsRedisServer>,
 }
 
 impl Cluster {
@@ -105,7 +117,10 @@ impl Drop for Cluster {
                 roster.halt();
             }
         }
-        delete_prefix(&self.url, &self.prefix);
+        // A private server goes with its keys.
+        if self.server.is_none() {
+            delete_prefix(&self.url, &self.prefix);
+        }
     }
 }
 
@@ -129,7 +144,21 @@ pub async fn cluster_at(url: &str, n: usize, grace: Duration, prefix: &str) -> C
     for i in 0..n {
         nodes.push(node(url, &format!("n{i}"), engine_config(grace), redis.clone()).await);
     }
-    Cluster { nodes, url: url.to_owned(), prefix: prefix.to_owned() }
+    Cluster { nodes, url: url.to_owned(), prefix: prefix.to_owned(), server: None }
+}
+
+/// `n` nodes on a private [`TlsRedisServer`] of their own, reached as a managed Redis is: `rediss://` with the
+/// password, trusting the server's private CA. A 300 ms leave grace (what the contract expects).
+pub async fn tls_cluster(n: usize) -> Cluster {
+    let server = TlsRedisServer::start("tls-secret");
+    let address = RedisAddress::new(server.url()).with_ca_cert(server.certificates.ca_pem());
+    let prefix = unique_prefix();
+    let redis = redis_config(&prefix);
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        nodes.push(node(&address, &format!("n{i}"), engine_config(Duration::from_millis(300)), redis.clone()).await);
+    }
+    Cluster { nodes, url: server.url(), prefix, server: Some(server) }
 }
 
 /// `n` nodes sharing one fresh roster on the shared Redis, with a 300 ms leave grace (what the contract expects).

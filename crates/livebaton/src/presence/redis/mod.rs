@@ -95,6 +95,7 @@ use super::backend::{AuthorityCheck, BoxFuture, JoinCall, OwnOp, RosterBackend, 
 use super::replica::{Applied, JoinOutcome, OwnEntry};
 use super::{Authority, RosterHandle};
 use crate::pubsub::redis::{Backoff, is_refusal, random_u64};
+use crate::redis_address::{RedisAddress, is_auth_failure};
 
 /// Settings for a [`RedisRoster`].
 #[derive(Clone, Debug)]
@@ -151,9 +152,20 @@ impl Default for RedisRosterConfig {
 /// Why a [`RedisRoster`] could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisRosterError {
-    /// The URL is not a Redis URL.
-    #[error("invalid Redis URL: {0}")]
+    /// The URL is not a Redis URL, or the CA certificate given with it cannot be used.
+    #[error("invalid Redis URL or CA certificate: {0}")]
     InvalidUrl(#[source] RedisError),
+    /// Redis refused the user or password of the URL (or wants one and the URL has none). Not retried.
+    #[error(
+        "Redis at {redis} refused to authenticate the presence roster ({reason}); check the user and password in the \
+         Redis URL"
+    )]
+    Authentication {
+        /// Host and port, without credentials.
+        redis: String,
+        /// Redis's answer.
+        reason: String,
+    },
     /// Redis could not be reached or did not answer in time.
     #[error("could not reach Redis at {redis} for the presence roster: {reason}")]
     Unavailable {
@@ -345,6 +357,9 @@ enum CallError {
     Reaped,
     /// The connection failed or timed out; retrying may work.
     Conn(String),
+    /// Redis refused the URL's credentials: fatal at start; a running node retries like [`CallError::Conn`] (the
+    /// operator may be rotating the password).
+    Auth(String),
     /// Redis refused; retrying will not help.
     Refused(String),
 }
@@ -354,7 +369,27 @@ impl CallError {
         match self {
             CallError::Reset(generation) => format!("the dataset changed (generation {generation})"),
             CallError::Reaped => "this node was declared dead".to_owned(),
-            CallError::Conn(reason) | CallError::Refused(reason) => reason.clone(),
+            CallError::Conn(reason) | CallError::Auth(reason) | CallError::Refused(reason) => reason.clone(),
+        }
+    }
+
+    fn from_redis(error: &RedisError) -> Self {
+        if is_auth_failure(error) {
+            CallError::Auth(error.to_string())
+        } else if is_refusal(error) {
+            CallError::Refused(error.to_string())
+        } else {
+            CallError::Conn(error.to_string())
+        }
+    }
+
+    /// What setting up the roster reports for this error.
+    fn into_setup_error(self, redis: &str) -> RedisRosterError {
+        let redis = redis.to_owned();
+        match self {
+            CallError::Auth(reason) => RedisRosterError::Authentication { redis, reason },
+            CallError::Refused(reason) => RedisRosterError::Refused { redis, reason },
+            other => RedisRosterError::Unavailable { redis, reason: other.describe() },
         }
     }
 }
@@ -363,20 +398,25 @@ impl CallError {
 async fn within<T>(limit: Duration, future: impl Future<Output = Result<T, RedisError>>) -> Result<T, CallError> {
     match tokio::time::timeout(limit, future).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) if is_refusal(&error) => Err(CallError::Refused(error.to_string())),
-        Ok(Err(error)) => Err(CallError::Conn(error.to_string())),
+        Ok(Err(error)) => Err(CallError::from_redis(&error)),
         Err(_) => Err(CallError::Conn(format!("no answer within {limit:?}"))),
     }
 }
 
 impl RedisRoster {
-    /// Connects to Redis at `url` as a new incarnation of node `node_name`, loads the scripts, learns (or creates)
-    /// the dataset generation and takes a lease. Then build the tracker on it ([`super::Presence::with_backend`]) and
-    /// call [`RedisRoster::start`]; [`super::Presence::connect_redis`] does all three.
+    /// Connects to the Redis at `redis` (a URL or a [`RedisAddress`]) as a new incarnation of node `node_name`, loads
+    /// the scripts, learns (or creates) the dataset generation and takes a lease. Then build the tracker on it
+    /// ([`super::Presence::with_backend`]) and call [`RedisRoster::start`]; [`super::Presence::connect_redis`] does all
+    /// three.
     ///
     /// # Errors
-    /// [`RedisRosterError`] when the URL or settings are invalid or Redis cannot be reached.
-    pub async fn connect(url: &str, node_name: &str, config: RedisRosterConfig) -> Result<Arc<Self>, RedisRosterError> {
+    /// [`RedisRosterError`] when the URL or settings are invalid, Redis cannot be reached, or it refuses the
+    /// credentials ([`RedisRosterError::Authentication`]); there is no retry here.
+    pub async fn connect(
+        redis: impl Into<RedisAddress>,
+        node_name: &str,
+        config: RedisRosterConfig,
+    ) -> Result<Arc<Self>, RedisRosterError> {
         if node_name.is_empty() {
             return Err(RedisRosterError::Config("the node name is empty"));
         }
@@ -389,7 +429,7 @@ impl RedisRoster {
         if config.queue_capacity == 0 {
             return Err(RedisRosterError::Config("queue_capacity must be at least 1"));
         }
-        let client = Client::open(url).map_err(RedisRosterError::InvalidUrl)?;
+        let client = redis.into().client().map_err(RedisRosterError::InvalidUrl)?;
         let redis = client.get_connection_info().addr().to_string();
         let (resync, resync_rx) = mpsc::unbounded_channel();
         let id: Arc<str> = Arc::from(format!("{node_name}~{:012x}", random_u64() & 0xffff_ffff_ffff));
@@ -414,10 +454,7 @@ impl RedisRoster {
             status: watch::Sender::new(RedisRosterStatus { connected: false, synced: false, reconnects: 0 }),
             stats: Stats::default(),
         });
-        let setup_error = |error: CallError| match error {
-            CallError::Refused(reason) => RedisRosterError::Refused { redis: node.redis.clone(), reason },
-            other => RedisRosterError::Unavailable { redis: node.redis.clone(), reason: other.describe() },
-        };
+        let setup_error = |error: CallError| error.into_setup_error(&node.redis);
         let generation = node.fetch_gen().await.map_err(setup_error)?;
         *lock(&node.generation) = generation;
         node.refresh_lease().await.map_err(setup_error)?;
@@ -761,11 +798,7 @@ impl Node {
                     lock(&self.shas).remove(&script);
                 }
                 Ok(Err(error)) => {
-                    let error = if is_refusal(&error) {
-                        CallError::Refused(error.to_string())
-                    } else {
-                        CallError::Conn(error.to_string())
-                    };
+                    let error = CallError::from_redis(&error);
                     self.on_error(&error);
                     return Err(error);
                 }
@@ -779,7 +812,7 @@ impl Node {
     }
 
     fn on_error(&self, error: &CallError) {
-        if matches!(error, CallError::Conn(_)) {
+        if matches!(error, CallError::Conn(_) | CallError::Auth(_)) {
             self.drop_conn();
         }
     }
@@ -1172,7 +1205,7 @@ impl Writer {
                     tracing::error!(node = %self.node.id, redis = %self.node.redis, %reason, "Redis refused a presence roster write; it is dropped");
                     return Some(Err(reason));
                 }
-                Err(CallError::Conn(reason)) => {
+                Err(CallError::Conn(reason) | CallError::Auth(reason)) => {
                     attempt += 1;
                     self.node.stats.retries.fetch_add(1, Ordering::Relaxed);
                     if attempt % 20 == 1 {
@@ -1362,7 +1395,7 @@ impl Writer {
                     self.reconcile = None;
                     return None;
                 }
-                Err(CallError::Conn(reason)) => {
+                Err(CallError::Conn(reason) | CallError::Auth(reason)) => {
                     tracing::debug!(node = %self.node.id, %reason, "re-assert failed; retrying");
                     let delay = backoff.next_delay();
                     let mut stopped = self.stopped.clone();
@@ -1480,7 +1513,7 @@ async fn run_subscriber(
                 Ok(pair) => pair,
                 Err(error) => {
                     if let Some(ready) = ready.take() {
-                        let _ = ready.send(Err(RedisRosterError::Unavailable { redis: node.redis.clone(), reason: error.describe() }));
+                        let _ = ready.send(Err(error.into_setup_error(&node.redis)));
                         return;
                     }
                     tracing::debug!(node = %node.id, reason = %error.describe(), "could not resubscribe to the presence roster yet");
