@@ -60,11 +60,3 @@ pub fn percent_decode(text: &str) -> String {
 fn hex(digit: &u8) -> Option<u8> {
     (*digit as char).to_digit(16).map(|value| value as u8)
 }
-
-/// An event's value as the view sees it: a URL-encoded string from a form becomes an object; anything else is kept.
-pub(crate) fn event_value(kind: &str, value: Value) -> Value {
-    match (kind, value) {
-        ("change" | "submit", Value::String(encoded)) => Value::Object(decode_form(&encoded)),
-        (_, value) => value,
-    }
-}

@@ -9,12 +9,14 @@
 //! Wire format (events on the `lv:<view-id>` topic):
 //! - join `{token, params?, tab_id?}` → ok `{rendered: {regions: {id: html}}, title, flash?}`, or error
 //!   `{reason: "expired" | "invalid" | "redirect" | …}` (`redirect: {to}` and `flash` with `"redirect"`);
-//! - `event` `{type: "click"|"change"|"submit", event, value}` (form values may be a URL-encoded string) → ok
+//! - `event` `{type: "click"|"change"|"submit", event, value}` (form values may be a URL-encoded string;
+//!   [`ClientEvent`]) → ok
 //!   `{regions, title?, flash?, redirect?: {to}, navigate?: {to}}`;
 //! - pushed `diff` with the same shape after a broadcast changed something.
 
 mod client;
 mod diff;
+mod event;
 mod form;
 mod hooks;
 mod html;
@@ -31,6 +33,7 @@ mod tests;
 
 pub use client::{CLIENT_JS, client_path};
 pub use diff::{RegionDiff, Target};
+pub use event::{ClientEvent, EventError};
 pub use form::{decode_form, percent_decode};
 pub use hooks::{Hook, RequireRole};
 pub use html::Html;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::diff::RegionDiff;
-use super::form::event_value;
+use super::event::ClientEvent;
 use super::regions::Regions;
 use super::socket::{Inbound, LiveSocket};
 use super::view::LiveView;
@@ -60,9 +60,8 @@ impl ViewState {
     }
 
     /// Handles a client event; the reply is the diff.
-    pub(crate) async fn event(&mut self, kind: &str, name: &str, value: Value) -> RegionDiff {
-        let value = event_value(kind, value);
-        self.view.handle_event(name, &value, &mut self.socket).await;
+    pub(crate) async fn event(&mut self, event: ClientEvent) -> RegionDiff {
+        self.view.handle_event(&event.name, &event.value, &mut self.socket).await;
         self.diff()
     }
 }
@@ -70,7 +69,7 @@ impl ViewState {
 /// What the channel asks of the view task. The task answers an event itself (through `responder`, on the same queue
 /// as its `diff` pushes), so a diff rendered after the event can never overtake the event's reply.
 enum ViewCommand {
-    Event { kind: String, name: String, value: Value, responder: Responder },
+    Event { event: ClientEvent, responder: Responder },
     Stop(Termination),
 }
 
@@ -91,15 +90,14 @@ impl LiveChannel {
     }
 
     async fn event(&mut self, payload: Value, responder: Responder) {
-        let kind = payload.get("type").and_then(Value::as_str).unwrap_or("click").to_owned();
-        let Some(name) = payload.get("event").and_then(Value::as_str).map(str::to_owned) else {
-            return responder.reply(ReplyStatus::Error, &json!({"reason": "missing event name"}));
+        let event = match ClientEvent::decode(payload) {
+            Ok(event) => event,
+            Err(error) => return responder.reply(ReplyStatus::Error, &json!({"reason": error.to_string()})),
         };
-        let value = payload.get("value").cloned().unwrap_or(Value::Null);
         let Some(commands) = &self.commands else {
             return responder.reply(ReplyStatus::Error, &crashed());
         };
-        let command = ViewCommand::Event { kind, name, value, responder };
+        let command = ViewCommand::Event { event, responder };
         if let Err(mpsc::error::SendError(ViewCommand::Event { responder, .. })) = commands.send(command).await {
             responder.reply(ReplyStatus::Error, &crashed());
         }
@@ -185,8 +183,8 @@ async fn run(
     loop {
         tokio::select! {
             command = commands.recv() => match command {
-                Some(ViewCommand::Event { kind, name, value, responder }) => {
-                    let diff = state.event(&kind, &name, value).await;
+                Some(ViewCommand::Event { event, responder }) => {
+                    let diff = state.event(event).await;
                     responder.reply(ReplyStatus::Ok, &diff.to_json());
                 }
                 Some(ViewCommand::Stop(reason)) => return state.socket.close(reason),
