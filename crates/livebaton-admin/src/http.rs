@@ -80,8 +80,13 @@ impl Drop for PeerPlace {
 /// How long a shutdown waits for requests in progress to finish.
 const DRAIN: Duration = Duration::from_secs(3);
 
-/// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets requests in progress finish
-/// (for at most three seconds) and returns. Handlers see the peer as `ConnectInfo<SocketAddr>`.
+/// Serves `app` on `listener` until `shutdown` completes; then closes the listener, and runs `closing` (closing the
+/// WebSockets) while requests in progress finish (for at most three seconds), and returns when both are done.
+/// Handlers see the peer as `ConnectInfo<SocketAddr>`.
+///
+/// The listener is closed before `closing` starts: a client whose socket `closing` closes, and that reconnects at
+/// once (phoenix.js retries after 10 ms), is refused by the kernel instead of being accepted by a server that is
+/// going away and closed again.
 ///
 /// # Errors
 /// Never for a failed `accept` (logged, retried after a short pause, as when the process is out of file
@@ -91,6 +96,7 @@ pub async fn serve(
     app: Router,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
+    closing: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(max_connections));
@@ -165,6 +171,9 @@ pub async fn serve(
     drop(listener);
     let _ = stop.send(true);
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
+    let drained = async {
+        let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
+    };
+    tokio::join!(drained, closing);
     Ok(())
 }

@@ -134,7 +134,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             exempt: TrustedProxies::default(),
             header_read_timeout: Duration::from_secs(10),
         };
-        tokio::spawn(crate::http::serve(metrics, app, limits, std::future::pending()));
+        tokio::spawn(crate::http::serve(metrics, app, limits, std::future::pending(), std::future::ready(())));
         tracing::info!(%bind, "metrics served on their own address");
     }
     let live = (state.live.clone(), state.live_shutdown.clone());
@@ -145,8 +145,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         exempt: TrustedProxies::new(settings.trusted_proxies.iter().cloned()),
         header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs.max(1)),
     };
-    crate::http::serve(listener, router(state), limits, async move {
-        shutdown_signal().await;
+    // At the signal the listener closes first, then the sockets: a client that reconnects at once is refused, not
+    // accepted and closed again.
+    crate::http::serve(listener, router(state), limits, shutdown_signal(), async move {
         close_sockets(&live.0, &live.1).await;
         // Other nodes drop this node's presences now rather than when its lease runs out.
         if let Err(error) = cluster.retire().await {

@@ -20,7 +20,7 @@ async fn start(limits: HttpLimits) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let app = Router::new().route("/hello", get(|| async { "hello" }));
-    tokio::spawn(serve(listener, app, limits, std::future::pending()));
+    tokio::spawn(serve(listener, app, limits, std::future::pending(), std::future::ready(())));
     address
 }
 

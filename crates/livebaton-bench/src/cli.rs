@@ -30,6 +30,9 @@ pub enum Scenario {
     FormSync(FormSyncArgs),
     /// Two nodes sharing Redis and PostgreSQL: hand-over, draft and broadcast latency from one node to the other.
     CrossNode(CrossNodeArgs),
+    /// Clients stay in a room while many more connect, join and leave or close: afterwards every roster lists exactly
+    /// the clients that stayed (no ghost after the leave grace) and the server's RSS is back near its plateau.
+    Churn(ChurnArgs),
     /// Turns criterion's estimates (`target/criterion`) of the engine benchmarks into a Markdown table.
     Criterion(CriterionArgs),
     /// Draws the results of `bench/run` (JSON lines) as SVG bar charts: medians per server, with every run.
@@ -270,6 +273,48 @@ pub struct CrossNodeArgs {
     /// The PostgreSQL server: a fresh database is created on it for the run and dropped afterwards.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub database_url: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ChurnArgs {
+    /// Clients that join the room first and stay connected to the end.
+    #[arg(long, default_value_t = 1000)]
+    pub stay: usize,
+    /// Connect → join → leave-or-close cycles, the warm-up included.
+    #[arg(long, default_value_t = 10_000)]
+    pub cycles: usize,
+    /// Cycles run before the plateau is read; the rest run after it.
+    #[arg(long, default_value_t = 1000)]
+    pub warmup_cycles: usize,
+    /// Cycles (and staying clients connecting) at the same time.
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// How long a cycling client stays joined after its join reply, in ms.
+    #[arg(long, default_value_t = 0)]
+    pub hold_ms: u64,
+    /// The server's `--leave-grace-ms` (default: the server's, 1 s); the checks wait for it.
+    #[arg(long)]
+    pub leave_grace_ms: Option<u64>,
+    /// Waited on top of the grace before the rosters are checked, in ms.
+    #[arg(long, default_value_t = 1000)]
+    pub margin_ms: u64,
+    /// Before a reading, wait until no staying client has received a frame for this many ms.
+    #[arg(long, default_value_t = 1000)]
+    pub settle_ms: u64,
+    /// The server's `--presence-coalesce-ms` (default: the server's, 15 ms adaptive).
+    #[arg(long)]
+    pub coalesce_ms: Option<u64>,
+    /// The server's `--outbound-queue` (default: the server's, 256).
+    #[arg(long)]
+    pub outbound_queue: Option<usize>,
+    /// The largest end RSS accepted, as a share above the plateau (0.10: within 10 %).
+    #[arg(long, default_value_t = 0.10)]
+    pub rss_tolerance: f64,
+    /// The room.
+    #[arg(long, default_value = "room:churn")]
+    pub topic: String,
     #[command(flatten)]
     pub server: ServerArgs,
 }

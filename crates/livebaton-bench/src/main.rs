@@ -8,6 +8,7 @@
 //! taskset -c 1 target/release/livebaton-bench handoff --editors 5 --rounds 50 --server-cpus 0
 //! taskset -c 1 target/release/livebaton-bench form-sync --spectators 5 --rounds 100 --server-cpus 0
 //! taskset -c 1 target/release/livebaton-bench cross-node --server-cpus 0   # two nodes, Redis and PostgreSQL
+//! taskset -c 1 target/release/livebaton-bench churn --stay 1000 --cycles 10000 --server-cpus 0
 //! # the same idle, join-storm and fanout against a peer installed by bench/peers/setup
 //! taskset -c 1 target/release/livebaton-bench fanout --server soketi --server-cpus 0   # or sockudo, socketio
 //! target/release/livebaton-bench plot bench/results/fanout-*.jsonl --out docs/bench
@@ -71,6 +72,7 @@ async fn main() -> std::process::ExitCode {
         Scenario::Handoff(args) => scenarios::handoff::run(args).await,
         Scenario::FormSync(args) => scenarios::form_sync::run(args).await,
         Scenario::CrossNode(args) => scenarios::cross_node::run(args).await,
+        Scenario::Churn(args) => scenarios::churn::run(args).await,
         Scenario::Criterion(args) => criterion::run(&args),
         Scenario::Plot(args) => plot::run(&args),
     };

@@ -129,6 +129,14 @@ const METRICS: &[Metric] = &[
         unit: "ms",
         scale: 1.0,
     },
+    Metric {
+        scenario: "churn",
+        field: "server_cpu_ms_per_cycle",
+        slug: "cpu",
+        title: "Churn: server CPU per connect → join → leave or close cycle",
+        unit: "ms",
+        scale: 1.0,
+    },
 ];
 
 /// The rows of each scenario's details table: a label and a path into the JSON line.
@@ -214,6 +222,28 @@ const DETAILS: &[(&str, &[(&str, &str)])] = &[
             ("broadcast to the other node, p50 (ms)", "broadcast_ms.p50_ms"),
             ("broadcast to the other node, p99 (ms)", "broadcast_ms.p99_ms"),
             ("broadcast to the other node, max (ms)", "broadcast_ms.max_ms"),
+        ],
+    ),
+    (
+        "churn",
+        &[
+            ("cycles per second", "cycles_per_sec"),
+            ("server CPU per cycle (ms)", "server_cpu_ms_per_cycle"),
+            ("join reply, p50 (ms)", "join_reply_ms.p50_ms"),
+            ("join reply, p99 (ms)", "join_reply_ms.p99_ms"),
+            ("VmRSS with the stayers (KiB)", "rss_after_stayers_kib"),
+            ("VmRSS at the plateau (KiB)", "rss_plateau_kib"),
+            ("VmRSS peak (KiB)", "rss_peak_kib"),
+            ("VmRSS at the end (KiB)", "rss_end_kib"),
+            ("end ÷ plateau, VmRSS", "rss_end_ratio"),
+            ("end ÷ plateau, RssAnon", "rss_anon_end_ratio"),
+            ("staying lists wrong at the end", "wrong_lists_at_end"),
+            ("observer: ghosts", "observer_ghosts"),
+            ("observer: missing", "observer_missing"),
+            ("livebaton_presences at the end", "presences_gauge"),
+            ("cycles failed", "cycles_failed"),
+            ("staying clients closed", "stayers_closed"),
+            ("the tool's CPU (s)", "client_cpu_secs"),
         ],
     ),
 ];
@@ -305,6 +335,9 @@ fn subtitle(lines: &[Value], scenario: &str) -> String {
         "handoff" => format!("{} editors, {} hand-overs", line["editors"], line["rounds"]),
         "form-sync" => format!("owner and {} spectators, {} drafts", line["spectators"], line["rounds"]),
         "cross-node" => format!("two nodes over Redis, {} editors", line["editors"]),
+        "churn" => {
+            format!("{} staying clients, {} cycles, {} at a time", line["stay"], line["cycles"], line["concurrency"])
+        }
         _ => String::new(),
     };
     format!("{text}; server and tool on separate cores; bar: median, dots: runs; lower is better")

@@ -58,6 +58,18 @@ impl PresenceView {
     pub fn entries(&self) -> usize {
         self.entries
     }
+
+    /// Entries listed under `key`.
+    pub fn entries_of(&self, key: &str) -> usize {
+        self.keys.get(key).map_or(0, HashSet::len)
+    }
+
+    /// The keys listed, sorted.
+    pub fn key_names(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.keys.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +90,8 @@ mod tests {
         assert_eq!((view.keys(), view.entries()), (3, 5));
         view.sync_diff(vec![], members(&[("1", &["a", "b"]), ("2", &["x"])]));
         assert_eq!((view.keys(), view.entries()), (2, 3));
+        assert_eq!((view.entries_of("2"), view.entries_of("1")), (2, 0));
+        assert_eq!(view.key_names(), ["2", "3"]);
         view.sync_state(members(&[("9", &["z"])]));
         assert_eq!((view.keys(), view.entries()), (1, 1));
     }

@@ -1,6 +1,10 @@
 //! What the tool reads about processes from `/proc`, and its own open-files limit.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use anyhow::Context;
+use tokio::sync::watch;
 
 /// A process's resident memory, in KiB, and what it is made of (`/proc/<pid>/status`).
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +88,40 @@ pub fn check_fd_limit(clients: usize) -> anyhow::Result<()> {
         "{clients} clients need more open files than this process may have ({limit}); lower the count"
     );
     Ok(())
+}
+
+/// The server's largest RSS, sampled every 250 ms until stopped.
+pub struct RssSampler {
+    stop: watch::Sender<bool>,
+    peak: Arc<Mutex<(u64, u64)>>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> RssSampler {
+        let (stop, mut stopped) = watch::channel(false);
+        let peak = Arc::new(Mutex::new((0, 0)));
+        let shared = peak.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    _ = every.tick() => {}
+                }
+                let Ok(now) = resident_kib(pid) else { return };
+                let mut peak = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                *peak = (peak.0.max(now.total), peak.1.max(now.anon));
+            }
+        });
+        RssSampler { stop, peak }
+    }
+
+    /// The peaks: `total` is `VmRSS`, `anon` is `RssAnon` (each its own maximum; `file` unused).
+    pub fn stop(self) -> Resident {
+        let _ = self.stop.send(true);
+        let (total, anon) = *self.peak.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Resident { total, anon, file: 0 }
+    }
 }
 
 #[cfg(test)]

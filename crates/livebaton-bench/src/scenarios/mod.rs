@@ -1,5 +1,6 @@
 //! One module per scenario, and what several of them share.
 
+pub mod churn;
 pub mod cross_node;
 pub mod editing;
 pub mod fanout;
