@@ -110,10 +110,11 @@ export function userIdOfToken(token) {
  * exit (SIGKILL after a timeout). The last lines of its output are kept for failure messages.
  */
 export class Server {
-  constructor({ dataDir, bind = "127.0.0.1:0", leaveGraceMs, idleTimeoutSecs, demo = true, admin, args = [] }) {
+  /** `launcher`: a command the binary runs under, e.g. `["taskset", "-c", "0"]` (it must exec the binary). */
+  constructor({ dataDir, bind = "127.0.0.1:0", leaveGraceMs, idleTimeoutSecs, demo = true, admin, args = [], launcher = [] }) {
     this.dataDir = dataDir;
     this.bind = bind;
-    this.options = { leaveGraceMs, idleTimeoutSecs, demo, admin, args };
+    this.options = { leaveGraceMs, idleTimeoutSecs, demo, admin, args, launcher };
     this.child = null;
     this.address = null;
     this.output = [];
@@ -141,7 +142,7 @@ export class Server {
 
   async start() {
     if (this.child) throw new Error("server already running");
-    const { leaveGraceMs, idleTimeoutSecs, demo, admin, args: extra } = this.options;
+    const { leaveGraceMs, idleTimeoutSecs, demo, admin, args: extra, launcher } = this.options;
     const args = ["--data-dir", this.dataDir, "--bind", this.bind];
     if (leaveGraceMs !== undefined) args.push("--leave-grace-ms", String(leaveGraceMs));
     if (idleTimeoutSecs !== undefined) args.push("--idle-timeout-secs", String(idleTimeoutSecs));
@@ -149,7 +150,8 @@ export class Server {
     if (admin) args.push("--admin-email", admin.email, "--admin-password", admin.password);
     args.push(...extra);
 
-    const child = spawn(BINARY, args, { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const [command, ...prefix] = [...launcher, BINARY];
+    const child = spawn(command, [...prefix, ...args], { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     children.add(child);
     this.exited = new Promise((done) => {

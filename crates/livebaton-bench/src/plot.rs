@@ -130,6 +130,22 @@ const METRICS: &[Metric] = &[
         scale: 1.0,
     },
     Metric {
+        scenario: "reconnect-storm",
+        field: "all_back_secs",
+        slug: "back",
+        title: "Reconnect storm: SIGTERM → every phoenix.js client back and rejoined",
+        unit: "s",
+        scale: 1.0,
+    },
+    Metric {
+        scenario: "reconnect-storm",
+        field: "closes_per_client",
+        slug: "closes",
+        title: "Reconnect storm: closes of open connections per client (1 is the SIGTERM's)",
+        unit: "closes",
+        scale: 1.0,
+    },
+    Metric {
         scenario: "churn",
         field: "server_cpu_ms_per_cycle",
         slug: "cpu",
@@ -225,6 +241,30 @@ const DETAILS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "reconnect-storm",
+        &[
+            ("server stopped (s)", "stop_secs"),
+            ("listening again (s after SIGTERM)", "listening_after_secs"),
+            ("every client back and rejoined (s after SIGTERM)", "all_back_secs"),
+            ("a client back, p50 (s)", "rejoined_secs.p50"),
+            ("a client back, p90 (s)", "rejoined_secs.p90"),
+            ("last close, open or rejoin (s)", "settled_secs"),
+            ("closes of open connections", "closes"),
+            ("closes per client", "closes_per_client"),
+            ("of them 1001", "closes_by_code.1001"),
+            ("of them 1008", "closes_by_code.1008"),
+            ("of them 1000 (phoenix.js heartbeat timeout)", "closes_by_code.1000"),
+            ("clients closed more than once", "clients_closed_more_than_once"),
+            ("failed attempts while down", "failed_attempts"),
+            ("slow consumers logged", "slow_consumers_logged"),
+            ("most owners of a session at once, after all were back", "most_owners_after_back"),
+            ("sessions whose owner a fresh observer disagrees with", "sessions_wrong"),
+            ("clients not back", "not_back"),
+            ("the tool's CPU (s)", "tool_cpu_secs"),
+            ("the new server's CPU (s)", "server_cpu_secs_since_restart"),
+        ],
+    ),
+    (
         "churn",
         &[
             ("cycles per second", "cycles_per_sec"),
@@ -297,13 +337,18 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<bool> {
 fn load_key(line: &Value) -> String {
     match line["scenario"].as_str() {
         Some("fanout") => format!("{}x{}", line["subscribers"], line["rate"]),
+        Some("reconnect-storm") => format!("{}-clients", line["clients"]),
         _ => String::new(),
     }
 }
 
-/// The series' name: the server, and livebaton's join-storm coalescing window when set.
+/// The series' name: the server, and the variant of its settings (the reconnect storm's `variant`, livebaton's
+/// join-storm coalescing window) when set.
 fn series(line: &Value) -> Option<String> {
     let server = line["server"].as_str()?;
+    if let Some(variant) = line["variant"].as_str() {
+        return Some(format!("{server}, {variant}"));
+    }
     match line["coalesce_ms"].as_u64() {
         Some(ms) if line["scenario"] == "join-storm" => Some(format!("{server}, coalesce {ms} ms")),
         _ => Some(server.to_owned()),
@@ -335,6 +380,10 @@ fn subtitle(lines: &[Value], scenario: &str) -> String {
         "handoff" => format!("{} editors, {} hand-overs", line["editors"], line["rounds"]),
         "form-sync" => format!("owner and {} spectators, {} drafts", line["spectators"], line["rounds"]),
         "cross-node" => format!("two nodes over Redis, {} editors", line["editors"]),
+        "reconnect-storm" => format!(
+            "{} phoenix.js clients in one room, {} editing sessions; server restarted with SIGTERM",
+            line["clients"], line["sessions"]
+        ),
         "churn" => {
             format!("{} staying clients, {} cycles, {} at a time", line["stay"], line["cycles"], line["concurrency"])
         }
@@ -552,6 +601,11 @@ mod tests {
         assert_eq!(load_key(&lines[0]), "");
         let storm = json!({"scenario": "join-storm", "server": "livebaton", "coalesce_ms": 15});
         assert_eq!(series(&storm).as_deref(), Some("livebaton, coalesce 15 ms"));
+        let restart = json!({"scenario": "reconnect-storm", "server": "livebaton", "variant": "default", "clients": 5000,
+            "closes_by_code": {"1001": 5000}});
+        assert_eq!(series(&restart).as_deref(), Some("livebaton, default"));
+        assert_eq!(load_key(&restart), "5000-clients");
+        assert_eq!(field(&restart, "closes_by_code.1001"), Some(5000.0));
     }
 
     #[test]
