@@ -580,7 +580,8 @@ function formWith(title, { disabled = false } = {}) {
 
 const state = () => page.evaluate(() => document.body.dataset.lbState);
 
-describe('socket protocol', { timeout: TEST_TIMEOUT }, () => {
+// Longer than the other suites: two of its tests wait out heartbeat intervals (3 s, and 4 s of the default 30 s).
+describe('socket protocol', { timeout: 2 * TEST_TIMEOUT }, () => {
   let server;
 
   before(async () => {
