@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 
 use maud::{DOCTYPE, Markup, html};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::storage::User;
 
@@ -15,11 +14,7 @@ pub const STYLESHEET: &str = include_str!("style.css");
 /// Where the stylesheet is served: `/assets/admin-<16 hex digits of its SHA-256>.css`, so it can be cached for ever.
 pub fn stylesheet_path() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let digest = Sha256::digest(STYLESHEET.as_bytes());
-        let hex: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
-        format!("/assets/admin-{hex}.css")
-    })
+    PATH.get_or_init(|| livebaton_web::live::hashed_asset_path("admin", "css", STYLESHEET))
 }
 
 /// The signed-in user as the header shows them.

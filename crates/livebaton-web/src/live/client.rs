@@ -13,11 +13,15 @@ pub const CLIENT_JS: &str = include_str!("../../assets/livebaton.js");
 /// Where the client is served: `/assets/livebaton-<16 hex digits of its SHA-256>.js`.
 pub fn client_path() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let digest = Sha256::digest(CLIENT_JS.as_bytes());
-        let hex: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
-        format!("/assets/livebaton-{hex}.js")
-    })
+    PATH.get_or_init(|| hashed_asset_path("livebaton", "js", CLIENT_JS))
+}
+
+/// The path of an asset named after its content, `/assets/<name>-<16 hex digits of its SHA-256>.<extension>`, so it
+/// can be cached for ever and a new build is fetched at once (an application's own stylesheet, for example).
+pub fn hashed_asset_path(name: &str, extension: &str, content: &str) -> String {
+    let digest = Sha256::digest(content.as_bytes());
+    let hex: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+    format!("/assets/{name}-{hex}.{extension}")
 }
 
 #[cfg(test)]

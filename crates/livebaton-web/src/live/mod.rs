@@ -31,7 +31,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-pub use client::{CLIENT_JS, client_path};
+pub use client::{CLIENT_JS, client_path, hashed_asset_path};
 pub use diff::{RegionDiff, Target};
 pub use event::{ClientEvent, EventError};
 pub use form::{decode_form, percent_decode};
