@@ -245,7 +245,7 @@ async fn signing_out_disconnects_the_users_sockets() {
         )
         .await;
     assert!(reply.status.is_redirection(), "signed out: {}", reply.status);
-    assert_eq!(alice.close_code().await, CloseCode::Away);
+    assert_eq!(alice.close_frame().await, (CloseCode::Away, "signed out".to_owned()));
     eventually("Alice's presence to leave at once", || server.state.engine.presence.count("room:out") == 1).await;
     assert_live(&mut bob).await;
 }

@@ -33,6 +33,8 @@ use serde_json::{Map, Value, json};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const GRACE: Duration = Duration::from_millis(200);
+/// The close reason of a revoked socket (docs/protocol.md §3), written out: clients match on it.
+const REVOKED: &str = "credentials revoked: sign in again";
 
 /// A server with Alice and Bob (editors) and the demo content; returns one of its records.
 async fn scene() -> (LiveServer, User, User, Record) {
@@ -144,7 +146,11 @@ async fn a_session_cookie_stops_working_after_a_password_change() {
     let reply = server.http(page_request(Method::GET, "/admin", &cookie, "")).await;
     assert!(reply.status.is_redirection(), "expected the sign-in redirect, got {} {}", reply.status, reply.text);
     assert_eq!(reply.headers.get("location").and_then(|value| value.to_str().ok()), Some("/admin/login"));
-    assert_eq!(socket.close_code().await, CloseCode::Away, "the open socket is closed with 1001");
+    assert_eq!(
+        socket.close_frame().await,
+        (CloseCode::Away, REVOKED.to_owned()),
+        "the open socket is closed with 1001"
+    );
     assert_eq!(try_open(connect()).await.err().map(|refusal| refusal.status), Some(StatusCode::FORBIDDEN));
 }
 
@@ -268,7 +274,7 @@ async fn a_role_change_through_the_server_closes_the_users_sockets_with_1001() {
     assert!(changed.revoked);
     assert_eq!(changed.user.map(|user| user.role), Some(Role::Viewer));
 
-    assert_eq!(alice_socket.close_code().await, CloseCode::Away);
+    assert_eq!(alice_socket.close_frame().await, (CloseCode::Away, REVOKED.to_owned()));
     assert_live(&mut bob_socket).await;
     let refused = try_open(ws_request(&server.ws_url(&format!("vsn=2.0.0&token={old_token}")), &[])).await;
     assert_eq!(refused.err().map(|refusal| refusal.status), Some(StatusCode::FORBIDDEN));
@@ -282,7 +288,7 @@ async fn a_role_change_through_the_server_closes_the_users_sockets_with_1001() {
 
     // Deleting the account closes its sockets too.
     server.state.change_user(bob.id, UserChange::Delete).await.unwrap();
-    assert_eq!(bob_socket.close_code().await, CloseCode::Away);
+    assert_eq!(bob_socket.close_frame().await, (CloseCode::Away, REVOKED.to_owned()));
     assert_eq!(server.api(Method::GET, "/api/entities", &bob_token, None).await.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -343,7 +349,7 @@ async fn a_change_on_one_node_closes_the_users_socket_on_another() {
     let change = UserChange::Update { name: None, password_hash: Some(&hash), role: None };
     assert!(node_a.change_user(alice.id, change).await.unwrap().revoked);
 
-    assert_eq!(alice_on_b.close_code().await, CloseCode::Away, "node B closed Alice's socket");
+    assert_eq!(alice_on_b.close_frame().await, (CloseCode::Away, REVOKED.to_owned()), "node B closed Alice's socket");
     assert_live(&mut bob_on_b).await;
 }
 
@@ -371,7 +377,11 @@ async fn the_command_line_reaches_the_sockets_of_a_cluster_over_redis() {
     assert!(changed.revoked);
     livebaton_admin::live::announce_revocation_over_redis(&redis_url, config, alice.id).await.expect("announced");
 
-    assert_eq!(alice_on_b.close_code().await, CloseCode::Away, "the cluster node closed Alice's socket");
+    assert_eq!(
+        alice_on_b.close_frame().await,
+        (CloseCode::Away, REVOKED.to_owned()),
+        "the cluster node closed Alice's socket"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -152,11 +152,11 @@ impl Connections {
         }
     }
 
-    /// Stops every connection of user `user_id`.
-    pub(crate) fn kick(&self, user_id: &str) {
+    /// Stops every connection of user `user_id`, closing with `reason`.
+    pub(crate) fn kick(&self, user_id: &str, reason: &'static str) {
         for open in self.lock().open.values() {
             if open.user.id() == user_id {
-                open.outbound.stop(Stop::Kicked);
+                open.outbound.stop(Stop::Kicked(reason));
             }
         }
     }
@@ -281,10 +281,10 @@ mod tests {
             register(&connections, "alice", &alice_too),
             register(&connections, "bob", &bob),
         ];
-        connections.kick("alice");
+        connections.kick("alice", "signed out");
         assert_eq!(
             (stopped(&alice), stopped(&alice_too), stopped(&bob)),
-            (Some(Stop::Kicked), Some(Stop::Kicked), None)
+            (Some(Stop::Kicked("signed out")), Some(Stop::Kicked("signed out")), None)
         );
     }
 

@@ -19,6 +19,28 @@ use crate::outbound::Outbound;
 use crate::socket::serve;
 use crate::websocket::{Upgrade, WebSocket};
 
+/// The close reason for a user who signed out ([`LiveEndpoint::disconnect_user`]).
+pub const SIGNED_OUT: &str = "signed out";
+
+/// The close reason for a user whose sessions and tokens were revoked (password or role changed, account deleted):
+/// the client must sign in again before it can reconnect.
+pub const CREDENTIALS_REVOKED: &str = "credentials revoked: sign in again";
+
+/// The most bytes of reason a WebSocket close frame carries (RFC 6455 §5.5: 125 bytes of payload, 2 for the code).
+const MAX_CLOSE_REASON: usize = 123;
+
+/// `reason`, cut at a character boundary to what a close frame carries.
+fn close_reason(reason: &'static str) -> &'static str {
+    if reason.len() <= MAX_CLOSE_REASON {
+        return reason;
+    }
+    let mut end = MAX_CLOSE_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
 /// The subprotocol prefix phoenix.js 1.8 uses for its `authToken` option.
 pub const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
 
@@ -110,10 +132,12 @@ impl LiveEndpoint {
         (endpoint, ShutdownHandle(connections))
     }
 
-    /// Closes every socket of user `user_id` with 1001 (for example when they sign out); their presences leave at
-    /// once and their clients reconnect (and must authenticate again).
-    pub fn disconnect_user(&self, user_id: &str) {
-        self.connections.kick(user_id);
+    /// Closes every socket of user `user_id` with 1001 and `reason` (for example [`SIGNED_OUT`] or
+    /// [`CREDENTIALS_REVOKED`]); their presences leave at once and their clients reconnect (and must authenticate
+    /// again). The reason is what a client shows the user ("you were signed out"), so it names the cause, not the
+    /// mechanism; a close frame carries at most 123 bytes of it (a longer one is cut at a character boundary).
+    pub fn disconnect_user(&self, user_id: &str, reason: &'static str) {
+        self.connections.kick(user_id, close_reason(reason));
     }
 
     /// Number of sockets being served.
@@ -175,6 +199,15 @@ impl LiveEndpoint {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_close_reason_is_cut_to_what_a_close_frame_carries_at_a_character_boundary() {
+        assert_eq!(super::close_reason(super::SIGNED_OUT), "signed out");
+        let long: &'static str = "é".repeat(100).leak();
+        let cut = super::close_reason(long);
+        assert_eq!(cut.len(), 122, "61 two-byte characters fit in 123 bytes");
+        assert!(long.starts_with(cut));
+    }
+
     use super::*;
 
     #[test]

@@ -19,8 +19,9 @@ use tokio::sync::Notify;
 pub(crate) enum Stop {
     /// The server is shutting down.
     Shutdown,
-    /// The user was disconnected (signed out).
-    Kicked,
+    /// The application disconnected the user ([`crate::endpoint::LiveEndpoint::disconnect_user`]), with the close
+    /// frame's reason (at most 123 bytes, the most a close frame carries).
+    Kicked(&'static str),
     /// A producer found the queue full: the client does not read fast enough.
     Overflowed,
 }
@@ -353,9 +354,9 @@ mod tests {
         let waiting = tokio::spawn(async move { std::future::poll_fn(|cx| outbound.poll_stop(cx)).await });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "no stop yet");
-        stopper.stop(Stop::Kicked);
+        stopper.stop(Stop::Kicked("signed out"));
         stopper.stop(Stop::Shutdown);
-        assert_eq!(waiting.await.unwrap(), Stop::Kicked, "woken, with the first reason");
+        assert_eq!(waiting.await.unwrap(), Stop::Kicked("signed out"), "woken, with the first reason");
     }
 
     #[tokio::test]

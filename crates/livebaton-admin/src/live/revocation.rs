@@ -2,7 +2,7 @@
 //!
 //! - In the database, in one transaction ([`Store::change_user`]): the user's token generation moves, so every API
 //!   token issued before is refused, and their cookie sessions are deleted.
-//! - On every node: their live sockets close with 1001. The kick travels as the application message
+//! - On every node: their live sockets close with 1001 and the reason [`CREDENTIALS_REVOKED`]. The kick travels as the application message
 //!   `credentials_changed {user_id}` on the PubSub topic [`USERS_TOPIC`]; every node subscribes at start
 //!   ([`close_sockets_on_revocation`]) and closes that user's sockets on its own endpoint. The client reconnects, and
 //!   its old credentials no longer open a socket.
@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, RedisBackend, RedisConfig};
-use livebaton_web::endpoint::LiveEndpoint;
+use livebaton_web::endpoint::{CREDENTIALS_REVOKED, LiveEndpoint};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -37,7 +37,7 @@ impl AppState {
         let changed = self.store.change_user(id, change).await?;
         if changed.revoked {
             // This node's sockets close now; the broadcast reaches every other node (and this one again, harmlessly).
-            self.live.disconnect_user(&id.to_string());
+            self.live.disconnect_user(&id.to_string(), CREDENTIALS_REVOKED);
             announce_revocation(&self.engine.pubsub, id);
         }
         Ok(changed)
@@ -90,7 +90,7 @@ pub fn close_sockets_on_revocation(pubsub: &PubSub, endpoint: &LiveEndpoint) -> 
                 Ok(broadcast) => {
                     if let Some(user_id) = revoked_user(&broadcast.message) {
                         tracing::info!(user_id, "credentials changed: closing the user's sockets");
-                        endpoint.disconnect_user(&user_id.to_string());
+                        endpoint.disconnect_user(&user_id.to_string(), CREDENTIALS_REVOKED);
                     }
                 }
                 // Only a flood of account changes could lag this topic; their writes are fenced regardless.

@@ -6,6 +6,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
+use livebaton_web::endpoint::SIGNED_OUT;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -159,7 +160,7 @@ pub async fn logout(
     }
     // Signing out also closes this user's live connections (1001), as Phoenix apps broadcast "disconnect" on
     // log-out: an open page must not keep watching or editing as someone who left.
-    state.live.disconnect_user(&signed_in.user.id.to_string());
+    state.live.disconnect_user(&signed_in.user.id.to_string(), SIGNED_OUT);
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         if let Err(error) = state.store.delete_session(&sha256_hex(id)).await {
             tracing::error!(%error, "could not end a session");

@@ -284,10 +284,15 @@ impl Peer {
 
     /// Waits for the server's close frame (other frames are skipped) and returns its code.
     pub async fn close_code(&mut self) -> CloseCode {
+        self.close_frame().await.0
+    }
+
+    /// Waits for the server's close frame (other frames are skipped) and returns its code and reason.
+    pub async fn close_frame(&mut self) -> (CloseCode, String) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             match tokio::time::timeout_at(deadline, self.ws.next()).await.expect("the socket closes in time") {
-                Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+                Some(Ok(Message::Close(Some(frame)))) => return (frame.code, frame.reason.to_string()),
                 Some(Ok(Message::Close(None))) => panic!("closed without a code"),
                 Some(Ok(_)) => {}
                 other => panic!("expected a close frame, got {other:?}"),

@@ -124,7 +124,7 @@ impl Connection {
                     biased;
                     stop = std::future::poll_fn(|cx| self.outbound.poll_stop(cx)) => break Some(match stop {
                         Stop::Shutdown => Close::new(close_codes::GOING_AWAY, "server shutting down", Termination::Shutdown),
-                        Stop::Kicked => Close::new(close_codes::GOING_AWAY, "disconnected by the server", Termination::Shutdown),
+                        Stop::Kicked(reason) => Close::new(close_codes::GOING_AWAY, reason, Termination::Shutdown),
                         Stop::Overflowed => Close::new(close_codes::POLICY, "slow consumer: too many unsent messages", Termination::Closed),
                     }),
                     event = std::future::poll_fn(|cx| writer.poll(&mut ws, &self.outbound, cx)) => {
