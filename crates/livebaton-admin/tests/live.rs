@@ -215,6 +215,7 @@ async fn a_session_cookie_needs_its_csrf_token() {
         user_id: people.bob.id,
         csrf_token: "expired-csrf-token".into(),
         expires_at: now_ms() - 1,
+        token_generation: people.bob.token_generation,
     };
     server.state.store.create_session(&expired).await.unwrap();
     let url = server.ws_url("vsn=2.0.0&_csrf_token=expired-csrf-token");

@@ -25,7 +25,7 @@ use livebaton::pubsub::{LocalCluster, PubSub, PubSubBackend, PubSubConfig, Redis
 use livebaton::stats::SessionStats;
 use livebaton_admin::accounts::{Role, ThrottleConfig, hash_password, sha256_hex};
 use livebaton_admin::app::{AppState, router};
-use livebaton_admin::pages::session::{CSRF_COOKIE, SESSION_COOKIE};
+use livebaton_admin::pages::session::{CSRF_COOKIE, CookieWriter, SESSION_COOKIE, start_session};
 use livebaton_admin::seed::{bootstrap, put_user};
 use livebaton_admin::storage::{Record, Session, Store, StoreError, User, UserChange, now_ms};
 use livebaton_web::config::SocketConfig;
@@ -152,6 +152,34 @@ async fn a_session_cookie_stops_working_after_a_password_change() {
         "the open socket is closed with 1001"
     );
     assert_eq!(try_open(connect()).await.err().map(|refusal| refusal.status), Some(StatusCode::FORBIDDEN));
+}
+
+/// A sign-in checks the password against the user as read before hashing, and creates its session after: a
+/// password change landing in between deleted the sessions too early to catch this one. The session carries the
+/// generation its sign-in saw and is void from the change on: no page, no socket. Before the fix it stayed valid.
+#[tokio::test]
+async fn a_session_started_by_a_sign_in_that_raced_a_password_change_is_void() {
+    let (server, alice, _, _) = scene().await;
+    // What the sign-in read before its hash: Alice as she was.
+    let as_read = server.state.store.find_user(alice.id).await.unwrap().expect("Alice");
+    let hash = hash_password("a brand new password").await;
+    let change = UserChange::Update { name: None, password_hash: Some(&hash), role: None };
+    assert!(server.state.change_user(alice.id, change).await.unwrap().revoked);
+
+    // The sign-in's password matched the old hash; its session is created after the change.
+    let set_cookie = start_session(&server.state, &as_read, CookieWriter::new(false)).await.unwrap();
+    let id = set_cookie.split(';').next().and_then(|pair| pair.split_once('=')).map(|(_, id)| id.to_owned()).unwrap();
+    let cookie = format!("{SESSION_COOKIE}={id}");
+    let reply = server.http(page_request(Method::GET, "/admin", &cookie, "")).await;
+    assert!(reply.status.is_redirection(), "expected the sign-in redirect, got {} {}", reply.status, reply.text);
+    assert_eq!(server.state.store.find_session(&sha256_hex(&id)).await.unwrap(), None, "no session is found");
+
+    // A sign-in that read Alice after the change gets a session that works.
+    let fresh = server.state.store.find_user(alice.id).await.unwrap().expect("Alice");
+    let set_cookie = start_session(&server.state, &fresh, CookieWriter::new(false)).await.unwrap();
+    let id = set_cookie.split(';').next().and_then(|pair| pair.split_once('=')).map(|(_, id)| id.to_owned()).unwrap();
+    let cookie = format!("{SESSION_COOKIE}={id}");
+    assert_eq!(server.http(page_request(Method::GET, "/admin", &cookie, "")).await.status, StatusCode::OK);
 }
 
 /// A demoted editor's open `edit:data:<id>` channel can no longer save or change the draft, even though nothing
@@ -406,6 +434,7 @@ async fn change_user_revokes_exactly_on_password_role_or_deletion(store: Store) 
         user_id: user.id,
         csrf_token: "csrf".to_owned(),
         expires_at: now_ms() + 60_000,
+        token_generation: user.token_generation,
     };
     let (alices, bobs) = (session(&alice, "a"), session(&bob, "b"));
     store.create_session(&alices).await.unwrap();

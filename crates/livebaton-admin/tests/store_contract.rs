@@ -541,12 +541,14 @@ contract_suite! {
             user_id: user.id,
             csrf_token: "csrf-live".to_owned(),
             expires_at: now_ms() + 60_000,
+            token_generation: user.token_generation,
         };
         let expired = Session {
             id_hash: "b".repeat(64),
             user_id: user.id,
             csrf_token: "csrf-old".to_owned(),
             expires_at: now_ms() - 1,
+            token_generation: user.token_generation,
         };
         store.create_session(&live).await.expect("create live session");
         store.create_session(&expired).await.expect("create expired session");

@@ -126,6 +126,8 @@ pub async fn start_session(
         user_id: user.id,
         csrf_token: random_token(24),
         expires_at: crate::storage::now_ms() + SESSION_TTL_MS,
+        // As read before the password was checked: if the password or role changed since, the session is void.
+        token_generation: user.token_generation,
     };
     state.store.create_session(&session).await?;
     Ok(cookies.set(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000))

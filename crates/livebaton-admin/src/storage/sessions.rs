@@ -16,6 +16,9 @@ pub struct Session {
     pub csrf_token: String,
     /// Expiry, ms since the Unix epoch.
     pub expires_at: i64,
+    /// The user's token generation when they signed in (the one their password was checked against): the session
+    /// is found only while the user still has it, so a sign-in that raced a password or role change is void.
+    pub token_generation: i64,
 }
 
 /// Deletes every session of user `user_id`, inside the transaction `tx` (a change of their credentials).
@@ -31,25 +34,29 @@ impl Store {
     /// [`StoreError::Database`] on database failure.
     pub async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, token_generation) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&session.id_hash)
         .bind(session.user_id)
         .bind(&session.csrf_token)
         .bind(now_ms())
         .bind(session.expires_at)
+        .bind(session.token_generation)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// The unexpired session with this id hash.
+    /// The unexpired session with this id hash, if its user still has the token generation it was created at.
     ///
     /// # Errors
     /// [`StoreError::Database`] on database failure.
     pub async fn find_session(&self, id_hash: &str) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
-            "SELECT id_hash, user_id, csrf_token, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
+            "SELECT s.id_hash, s.user_id, s.csrf_token, s.expires_at, s.token_generation FROM sessions s \
+             JOIN users u ON u.id = s.user_id AND u.token_generation = s.token_generation \
+             WHERE s.id_hash = $1 AND s.expires_at > $2",
         )
         .bind(id_hash)
         .bind(now_ms())
@@ -61,6 +68,7 @@ impl Store {
             user_id: row.try_get("user_id")?,
             csrf_token: row.try_get("csrf_token")?,
             expires_at: row.try_get("expires_at")?,
+            token_generation: row.try_get("token_generation")?,
         }))
     }
 
