@@ -11,7 +11,7 @@ use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 use livebaton_web::live::LiveViewRoute;
 
-use crate::accounts::{PasswordHasher, Throttle, ThrottleConfig, TokenSigner};
+use crate::accounts::{PasswordHasher, SignInThrottle, ThrottleConfig, TokenSigner};
 use crate::content::ContentService;
 use crate::proxy::TrustedProxies;
 use crate::storage::Store;
@@ -34,8 +34,9 @@ pub struct AppState {
     pub content: ContentService,
     /// Signs and checks API tokens.
     pub signer: TokenSigner,
-    /// Failed sign-in bookkeeping, shared by the sign-in page and `POST /api/tokens`.
-    pub throttle: Arc<Throttle>,
+    /// Failed sign-in bookkeeping, shared by the sign-in page and `POST /api/tokens` (and by the nodes of a cluster:
+    /// [`AppState::with_throttle`]).
+    pub throttle: Arc<SignInThrottle>,
     /// Bounds the Argon2id computations running at once (default: the process's shared hasher, a permit per core).
     pub hasher: Arc<PasswordHasher>,
     /// Peers believed about the client's address and scheme (`--trusted-proxies`).
@@ -87,7 +88,7 @@ impl AppState {
             engine,
             content,
             signer: TokenSigner::new(secret_key_base),
-            throttle: Arc::new(Throttle::new(throttle)),
+            throttle: Arc::new(SignInThrottle::local(throttle)),
             hasher: PasswordHasher::shared(),
             trusted_proxies: TrustedProxies::default(),
             secure_cookies: false,
@@ -104,6 +105,13 @@ impl AppState {
     pub fn with_proxies(mut self, proxies: TrustedProxies, secure_cookies: bool) -> Self {
         self.trusted_proxies = proxies;
         self.secure_cookies = secure_cookies;
+        self
+    }
+
+    /// The same state counting failed sign-ins with `throttle` (a cluster's nodes share one in Redis:
+    /// [`SignInThrottle::shared`]).
+    pub fn with_throttle(mut self, throttle: SignInThrottle) -> Self {
+        self.throttle = Arc::new(throttle);
         self
     }
 

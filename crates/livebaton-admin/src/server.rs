@@ -6,7 +6,7 @@ use anyhow::Context;
 use livebaton::{Engine, EngineConfig};
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 
-use crate::accounts::{ThrottleConfig, warm_up};
+use crate::accounts::{RedisThrottle, SignInThrottle, ThrottleConfig, warm_up};
 use crate::app::{AppState, router};
 use crate::config::Settings;
 use crate::http::HttpLimits;
@@ -71,11 +71,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
     engine_config.presence.coalesce_window = Duration::from_millis(settings.presence_coalesce_ms);
     engine_config.presence.coalescing = settings.presence_coalesce.into();
-    let engine = match settings.redis()? {
+    let redis = settings.redis()?;
+    let engine = match &redis {
         None => Engine::new(engine_config),
         Some(redis) => {
             let node = settings.node_name();
-            let engine = Engine::with_redis(engine_config, &redis, &node)
+            let engine = Engine::with_redis(engine_config, redis, &node)
                 .await
                 .with_context(|| format!("joining the cluster at {} as node {node}", redis.redacted()))?;
             tracing::info!(node = %node, redis = %redis.redacted(), "joined the cluster");
@@ -92,7 +93,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         let networks: Vec<String> = settings.trusted_proxies.iter().map(ToString::to_string).collect();
         tracing::info!(proxies = %networks.join(","), "client addresses and https from X-Forwarded-* of these peers");
     }
+    // In a cluster the nodes count failed sign-ins together, in Redis (N nodes must not allow N× the guesses).
+    let throttle = match &redis {
+        None => SignInThrottle::local(ThrottleConfig::default()),
+        Some(redis) => {
+            let shared = RedisThrottle::new(redis, RedisThrottle::PREFIX, ThrottleConfig::default())
+                .context("the shared sign-in throttle")?;
+            SignInThrottle::shared(shared, ThrottleConfig::default())
+        }
+    };
     let state = AppState::with_live(store, engine, &secret, ThrottleConfig::default(), sockets, origins)
+        .with_throttle(throttle)
         .with_proxies(proxies, settings.secure_cookies)
         .with_metrics(MetricsAccess {
             separate_listener: settings.metrics_bind.is_some(),

@@ -48,6 +48,9 @@ pub mod stats;
 
 use std::sync::Arc;
 
+/// The `redis` crate the engine is built with, so that an application's own Redis commands
+/// ([`RedisAddress::client`]) use the same version.
+pub use ::redis;
 pub use redis_address::RedisAddress;
 
 use presence::{Presence, PresenceConfig, RedisRoster, RedisRosterConfig, RedisRosterError};

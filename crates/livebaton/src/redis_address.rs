@@ -63,8 +63,12 @@ impl RedisAddress {
         redact(&self.url)
     }
 
-    /// A client for this server: TLS with the given CA when there is one.
-    pub(crate) fn client(&self) -> Result<Client, RedisError> {
+    /// A client for this server: TLS with the given CA when there is one. For an application's own Redis commands
+    /// beside the engine's (the admin app's sign-in throttle), with the same credentials and certificate checks.
+    ///
+    /// # Errors
+    /// If the URL is malformed, or a CA was given for a `redis://` URL or holds no PEM certificate.
+    pub fn client(&self) -> Result<Client, RedisError> {
         match &self.ca_cert {
             None => Client::open(&*self.url),
             Some(pem) => {

@@ -2,7 +2,9 @@
 
 mod passwords;
 mod random;
+mod redis_throttle;
 mod role;
+mod sign_in_throttle;
 mod throttle;
 mod tokens;
 
@@ -10,6 +12,8 @@ pub use passwords::{
     HASH_PATIENCE, HashPermit, HashingBusy, MIN_PASSWORD_LEN, PasswordHasher, hash_password, verify_password, warm_up,
 };
 pub use random::{generate_password, random_token, sha256_hex};
+pub use redis_throttle::{RedisAttempt, RedisThrottle};
 pub use role::Role;
+pub use sign_in_throttle::{SignInAttempt, SignInThrottle};
 pub use throttle::{Attempt, FIRST_DELAY, Throttle, ThrottleConfig, Throttled, retry_after_secs};
 pub use tokens::{Bearer, TOKEN_TTL_MS, TokenSigner};

@@ -53,6 +53,49 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// The three keys an attempt counts on, by what they stand for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyKind {
+    /// An account from one client address.
+    AccountFrom,
+    /// An account from anywhere.
+    Account,
+    /// A client address.
+    Address,
+}
+
+impl ThrottleConfig {
+    /// Failures of a key of `kind` before its delays begin (at least 1).
+    pub(super) fn limit(&self, kind: KeyKind) -> u32 {
+        let limit = match kind {
+            KeyKind::AccountFrom => self.per_account,
+            KeyKind::Account => self.per_account.saturating_mul(ACCOUNT_WIDE_FACTOR),
+            KeyKind::Address => self.per_address,
+        };
+        u32::try_from(limit).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// The longest delay of a key of `kind`.
+    pub(super) fn longest_delay(&self, kind: KeyKind) -> Duration {
+        match kind {
+            KeyKind::Account => ACCOUNT_WIDE_MAX_DELAY.min(self.window),
+            KeyKind::AccountFrom | KeyKind::Address => self.window,
+        }
+    }
+
+    /// The delay set by the `failures`-th failure of a key of `kind`: none below the limit, then [`FIRST_DELAY`]
+    /// doubling with each failure, up to [`ThrottleConfig::longest_delay`]. (The shared throttle's script computes the
+    /// same in Redis.)
+    pub(super) fn delay(&self, kind: KeyKind, failures: u32) -> Duration {
+        let limit = self.limit(kind);
+        if failures < limit {
+            return Duration::ZERO;
+        }
+        let doublings = (failures - limit).min(30);
+        FIRST_DELAY.saturating_mul(1 << doublings).min(self.longest_delay(kind))
+    }
+}
+
 /// Sign-in attempts are refused for a while.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("too many failed sign-in attempts; try again in {}", wait_text(.retry_after))]
@@ -83,7 +126,7 @@ const ACCOUNT_WIDE_FACTOR: usize = 10;
 /// The longest delay failures from anywhere put on an account: short, so that nobody can lock its owner out.
 const ACCOUNT_WIDE_MAX_DELAY: Duration = Duration::from_secs(60);
 /// How long an address an account signed in from stays known to it (exempt from the account-wide key).
-const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(super) const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -95,12 +138,25 @@ enum Key {
     Address(IpAddr),
 }
 
+/// What an attempt for `email` from `address` is keyed by: the SHA-256 of the trimmed, lower-cased email, and the
+/// address (IPv6 cut to its /64).
+pub(super) fn key_parts(email: &str, address: IpAddr) -> ([u8; 32], IpAddr) {
+    (Sha256::digest(email.trim().to_lowercase().as_bytes()).into(), crate::proxy::client_key(address))
+}
+
 impl Key {
     /// The keys an attempt for `email` from `address` counts on.
     fn of(email: &str, address: IpAddr) -> [Key; 3] {
-        let account: [u8; 32] = Sha256::digest(email.trim().to_lowercase().as_bytes()).into();
-        let address = crate::proxy::client_key(address);
+        let (account, address) = key_parts(email, address);
         [Key::AccountFrom(account, address), Key::Account(account), Key::Address(address)]
+    }
+
+    fn kind(&self) -> KeyKind {
+        match self {
+            Key::AccountFrom(..) => KeyKind::AccountFrom,
+            Key::Account(_) => KeyKind::Account,
+            Key::Address(_) => KeyKind::Address,
+        }
     }
 }
 
@@ -150,27 +206,9 @@ impl Throttle {
         Throttle { config, keys: Mutex::new(HashMap::new()), known: Mutex::new(HashMap::new()) }
     }
 
-    fn limit(&self, key: &Key) -> u32 {
-        let limit = match key {
-            Key::AccountFrom(..) => self.config.per_account,
-            Key::Account(_) => self.config.per_account.saturating_mul(ACCOUNT_WIDE_FACTOR),
-            Key::Address(_) => self.config.per_address,
-        };
-        u32::try_from(limit).unwrap_or(u32::MAX).max(1)
-    }
-
-    /// The delay set by a key's `failures`-th failure.
-    fn delay(&self, key: &Key, failures: u32) -> Duration {
-        let limit = self.limit(key);
-        if failures < limit {
-            return Duration::ZERO;
-        }
-        let longest = match key {
-            Key::Account(_) => ACCOUNT_WIDE_MAX_DELAY.min(self.config.window),
-            Key::AccountFrom(..) | Key::Address(_) => self.config.window,
-        };
-        let doublings = (failures - limit).min(30);
-        FIRST_DELAY.saturating_mul(1 << doublings).min(longest)
+    /// The limits.
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.config
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
@@ -231,7 +269,7 @@ impl Throttle {
             let before = entry.open_at;
             entry.failures = entry.failures.saturating_add(1);
             entry.last = now;
-            entry.open_at = entry.open_at.max(now + self.delay(&key, entry.failures));
+            entry.open_at = entry.open_at.max(now + self.config.delay(key.kind(), entry.failures));
             if key == address {
                 address_open = (before, entry.open_at);
             }

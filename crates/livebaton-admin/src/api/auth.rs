@@ -1,7 +1,6 @@
 //! Bearer-token authentication for the JSON API, and `POST /api/tokens`.
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -110,15 +109,15 @@ impl AppState {
     /// [`SignInError`].
     pub async fn authenticate(&self, email: &str, password: &str, address: IpAddr) -> Result<User, SignInError> {
         // A look first, so a throttled client neither queries the database nor waits for a hashing slot.
-        self.throttle.check(email, address, Instant::now())?;
+        self.throttle.check(email, address).await?;
         let user = self.store.find_user_by_email(email).await?;
         let permit = self.hasher.permit().await?;
-        let attempt = self.throttle.begin(email, address, Instant::now())?;
+        let attempt = self.throttle.begin(email, address).await?;
         let hash = user.as_ref().map(|user| user.password_hash.as_str());
         let ok = self.hasher.verify(permit, password, hash).await;
         match user {
             Some(user) if ok => {
-                attempt.succeeded();
+                attempt.succeeded().await;
                 Ok(user)
             }
             _ => {
