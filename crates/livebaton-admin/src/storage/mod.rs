@@ -64,6 +64,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Work on the blocking pool was cancelled: the runtime is shutting down. Nothing was written.
+    #[error("the server is shutting down; try again")]
+    ShuttingDown,
 }
 
 impl StoreError {

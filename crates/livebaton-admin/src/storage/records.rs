@@ -248,7 +248,10 @@ impl Store {
             Ok(changed)
         })
         .await
-        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))?;
+        .map_err(|error| match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => StoreError::ShuttingDown,
+        })??;
         let now = now_ms();
         for (id, data) in &changed {
             sqlx::query("UPDATE records SET data = $1, updated_at = $2, lock_version = lock_version + 1 WHERE id = $3")
