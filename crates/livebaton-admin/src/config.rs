@@ -174,6 +174,10 @@ pub struct Settings {
     /// Frames queued for a client that reads too slowly; when full the socket is closed (1008).
     #[arg(long, env = "LIVEBATON_OUTBOUND_QUEUE", default_value_t = 256, global = true)]
     pub outbound_queue: usize,
+    /// How long a deleted record stays in the trash, where it can be restored, before it is removed for good (days;
+    /// 0: until an admin empties it).
+    #[arg(long, env = "LIVEBATON_TRASH_RETENTION_DAYS", default_value_t = 30, global = true)]
+    pub trash_retention_days: u64,
     /// How long a page that closed without leaving keeps its place (ms), so a reload can reclaim it.
     #[arg(long, env = "LIVEBATON_LEAVE_GRACE_MS", default_value_t = 1000, global = true)]
     pub leave_grace_ms: u64,

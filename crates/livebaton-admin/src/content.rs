@@ -248,7 +248,8 @@ impl ContentService {
         Ok(record)
     }
 
-    /// Deletes record `id` if still at `lock_version` when given, then announces it.
+    /// Moves record `id` to the trash if still at `lock_version` when given, then announces it as deleted (to
+    /// subscribers it is gone; [`ContentService::restore_record`] brings it back). `by` is who deleted it.
     ///
     /// # Errors
     /// [`ContentError::RecordConflict`], [`ContentError::NotFound`], [`ContentError::Store`].
@@ -257,10 +258,41 @@ impl ContentService {
         entity: &Entity,
         id: i64,
         lock_version: Option<i64>,
+        by: Option<i64>,
     ) -> Result<Record, ContentError> {
-        let record = self.store.delete_record(entity.id, id, lock_version).await?;
+        let record = self.store.trash_record(entity.id, id, lock_version, by).await?;
         announce(self.events.broadcast_data_deleted(entity.id, record.id));
-        self.tell_editors(EditTarget::data(record.id), "deleted", json!({}));
+        self.tell_editors(EditTarget::data(record.id), "deleted", json!({"trash": true}));
+        Ok(record)
+    }
+
+    /// Takes record `id` out of the trash, exactly as it was (id, slug, `lock_version`, data), and announces it as
+    /// created: to subscribers it is back.
+    ///
+    /// # Errors
+    /// [`ContentError::NotFound`] if it is not in the trash; [`ContentError::Store`].
+    pub async fn restore_record(&self, entity: &Entity, id: i64) -> Result<Record, ContentError> {
+        let record = self.store.restore_record(entity.id, id).await?;
+        announce(self.events.broadcast_data_created(entity.id, record.id));
+        Ok(record)
+    }
+
+    /// Removes record `id` for good, from the trash or live (then only if still at `lock_version` when given). A live
+    /// record's removal is announced as a delete.
+    ///
+    /// # Errors
+    /// [`ContentError::RecordConflict`], [`ContentError::NotFound`], [`ContentError::Store`].
+    pub async fn purge_record(
+        &self,
+        entity: &Entity,
+        id: i64,
+        lock_version: Option<i64>,
+    ) -> Result<Record, ContentError> {
+        let record = self.store.purge_record(entity.id, id, lock_version).await?;
+        if record.deleted_at.is_none() {
+            announce(self.events.broadcast_data_deleted(entity.id, record.id));
+            self.tell_editors(EditTarget::data(record.id), "deleted", json!({"trash": false}));
+        }
         Ok(record)
     }
 }

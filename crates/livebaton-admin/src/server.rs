@@ -128,7 +128,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("seeded demo content (entity \"article\" with three records)");
     }
 
-    spawn_session_sweeper(state.store.clone());
+    let trash_retention = (settings.trash_retention_days > 0)
+        .then(|| Duration::from_secs(settings.trash_retention_days.saturating_mul(24 * 3600)));
+    spawn_sweeper(state.store.clone(), trash_retention);
 
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
@@ -180,7 +182,9 @@ async fn close_sockets(live: &LiveEndpoint, shutdown: &ShutdownHandle) {
 }
 
 /// Removes expired sessions every hour, so the table does not grow with abandoned sign-ins.
-fn spawn_session_sweeper(store: Store) {
+/// Every hour: removes expired sessions, and the records in the trash for longer than `trash_retention` (none when
+/// `None`).
+fn spawn_sweeper(store: Store, trash_retention: Option<Duration>) {
     tokio::spawn(async move {
         let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
@@ -189,6 +193,14 @@ fn spawn_session_sweeper(store: Store) {
                 Ok(0) => {}
                 Ok(swept) => tracing::info!(swept, "expired sessions removed"),
                 Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
+            }
+            let Some(retention) = trash_retention else { continue };
+            let cutoff =
+                crate::storage::now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+            match store.purge_trash_before(cutoff).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "records removed from the trash after the retention"),
+                Err(error) => tracing::warn!(%error, "could not empty the trash"),
             }
         }
     });

@@ -113,7 +113,8 @@ impl Fixture {
         let mut entities = Vec::new();
         for entity in store.list_entities().await.expect("entities") {
             let records = store.list_records(entity.id).await.expect("records");
-            entities.push(json!({"entity": entity, "records": records}));
+            let trash = store.list_trash(entity.id).await.expect("the trash");
+            entities.push(json!({"entity": entity, "records": records, "trash": trash}));
         }
         Value::Array(entities)
     }
@@ -160,6 +161,9 @@ enum Route {
     ShowRecord,
     UpdateRecord,
     DeleteRecord,
+    ListTrash,
+    RestoreRecord,
+    PurgeRecord,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -174,7 +178,7 @@ enum Caller {
 const CALLERS: [Caller; 5] = [Caller::Admin, Caller::Editor, Caller::Viewer, Caller::NoToken, Caller::Garbage];
 
 /// Expected status of each route for admin, editor, viewer, no token and a garbage token.
-const PERMISSIONS: [(Route, [u16; 5]); 10] = [
+const PERMISSIONS: [(Route, [u16; 5]); 13] = [
     (Route::ListEntities, [200, 200, 200, 401, 401]),
     (Route::CreateEntity, [201, 403, 403, 401, 401]),
     (Route::ShowEntity, [200, 200, 200, 401, 401]),
@@ -185,6 +189,9 @@ const PERMISSIONS: [(Route, [u16; 5]); 10] = [
     (Route::ShowRecord, [200, 200, 200, 401, 401]),
     (Route::UpdateRecord, [200, 200, 403, 401, 401]),
     (Route::DeleteRecord, [204, 204, 403, 401, 401]),
+    (Route::ListTrash, [200, 200, 200, 401, 401]),
+    (Route::RestoreRecord, [200, 200, 403, 401, 401]),
+    (Route::PurgeRecord, [204, 403, 403, 401, 401]),
 ];
 
 impl Fixture {
@@ -238,6 +245,20 @@ impl Fixture {
             Route::DeleteRecord => {
                 let doomed = self.app.state.content.create_record(&self.article, &record_input(&tag), None).await;
                 (Method::DELETE, format!("{records}/{}", doomed.expect("a doomed record").id), None)
+            }
+            Route::ListTrash => (Method::GET, "/api/entities/article/trash".into(), None),
+            Route::RestoreRecord => {
+                let content = &self.app.state.content;
+                let trashed =
+                    content.create_record(&self.article, &record_input(&format!("trashed {tag}")), None).await;
+                let id = trashed.expect("a record").id;
+                content.delete_record(&self.article, id, None, None).await.expect("moved to the trash");
+                (Method::POST, format!("{records}/{id}/restore"), None)
+            }
+            Route::PurgeRecord => {
+                let content = &self.app.state.content;
+                let doomed = content.create_record(&self.article, &record_input(&format!("purged {tag}")), None).await;
+                (Method::DELETE, format!("{records}/{}?purge=true", doomed.expect("a doomed record").id), None)
             }
         }
     }
@@ -594,6 +615,55 @@ async fn record_writes_announce_after_commit() {
     assert_eq!(next_event(&mut one).await, Event::DataDeleted { entity_id, data_id });
     assert_eq!(next_event(&mut all).await, Event::DataDeleted { entity_id, data_id });
     assert_no_event(&mut one, "three writes");
+}
+
+/// `DELETE` moves a record to the trash (announced as `data_deleted`; the trash lists it with who deleted it), a
+/// restore brings it back with its id, slug and `lock_version` (announced as `data_created`), and an admin's
+/// `?purge=true` removes it for good.
+#[tokio::test]
+async fn a_deleted_record_can_be_restored_from_the_trash_until_purged() {
+    let fixture = Fixture::new().await;
+    let entity_id = fixture.article.id;
+    let mut events = fixture.app.state.engine.events.subscribe_to_entity_data(entity_id);
+    let (uri, data_id) = ("/api/entities/article/records", fixture.record.id);
+    let before = fixture.current_record(data_id).await;
+
+    let reply =
+        fixture.app.send(request(Method::DELETE, &format!("{uri}/{data_id}"), Some(&fixture.editor), None)).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    assert_eq!(next_event(&mut events).await, Event::DataDeleted { entity_id, data_id });
+    let shown = fixture.app.send(request(Method::GET, &format!("{uri}/{data_id}"), Some(&fixture.viewer), None)).await;
+    assert_eq!(shown.status, StatusCode::NOT_FOUND);
+    let trash =
+        fixture.app.send(request(Method::GET, "/api/entities/article/trash", Some(&fixture.viewer), None)).await;
+    let trash = trash.json();
+    assert_eq!(trash["records"].as_array().map(Vec::len), Some(1), "{trash}");
+    assert_eq!(trash["records"][0]["id"], data_id);
+    let editor = fixture.app.state.store.find_user_by_email(EDITOR.0).await.unwrap().expect("the editor");
+    assert_eq!(trash["records"][0]["deleted_by"], editor.id);
+    assert!(trash["records"][0]["deleted_at"].as_i64().is_some(), "{trash}");
+
+    let restore = format!("{uri}/{data_id}/restore");
+    let reply = fixture.app.send(request(Method::POST, &restore, Some(&fixture.editor), None)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let restored = reply.json();
+    assert_eq!((restored["id"].as_i64(), restored["slug"].as_str()), (Some(data_id), Some(before.slug.as_str())));
+    assert_eq!(restored["lock_version"], before.lock_version);
+    assert!(restored.get("deleted_at").is_none(), "a live record has no deleted_at: {restored}");
+    assert_eq!(next_event(&mut events).await, Event::DataCreated { entity_id, data_id });
+    assert_eq!(fixture.current_record(data_id).await, before, "exactly as it was");
+    let again = fixture.app.send(request(Method::POST, &restore, Some(&fixture.editor), None)).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "only a trashed record is restored: {}", again.text());
+
+    let purge = format!("{uri}/{data_id}?purge=true");
+    let refused = fixture.app.send(request(Method::DELETE, &purge, Some(&fixture.editor), None)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "purging is for admins");
+    let reply = fixture.app.send(request(Method::DELETE, &purge, Some(&fixture.admin), None)).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    assert_eq!(next_event(&mut events).await, Event::DataDeleted { entity_id, data_id });
+    let gone = fixture.app.send(request(Method::POST, &restore, Some(&fixture.editor), None)).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "a purged record cannot be restored");
+    assert_no_event(&mut events, "after the purge");
 }
 
 /// Writes that fail (422, 409, 403, 404) publish nothing on any content topic.

@@ -380,7 +380,7 @@ async fn content_events_reach_their_channels() {
     assert_eq!(server.api(Method::DELETE, &uri, &admin, None).await.status, StatusCode::NO_CONTENT);
     let frame = peer.event("entity_data:article", "data_deleted").await;
     assert_eq!(frame[4]["data_id"], record_id, "{frame}");
-    server.state.content.delete_record(&article, records[0].id, None).await.expect("deleted");
+    server.state.content.delete_record(&article, records[0].id, None, None).await.expect("deleted");
     let frame = peer.event("entity_data:article", "data_deleted").await;
     assert_eq!(frame[4]["data_id"], records[0].id, "{frame}");
 
@@ -532,12 +532,13 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
     assert_eq!(reply[4]["response"], json!({"reason": "invalid", "errors": {"params": ["must be an object"]}}));
     assert!(error_reason(&alice.push(&topic, "publish", json!({})).await).contains("unknown event"));
 
-    // The record is deleted elsewhere: everyone is told, and the owner's save says so.
+    // The record is moved to the trash elsewhere: everyone is told, and the owner's save says so.
     let uri = format!("/api/entities/article/records/{}", record.id);
     let deleted = server.api(Method::DELETE, &uri, &server.token(&people.admin), None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     for peer in [&mut alice, &mut bob, &mut carol, &mut vera] {
-        assert_eq!(peer.event(&topic, "deleted").await, json!([peer.join_ref(&topic), null, topic, "deleted", {}]));
+        let trashed = json!([peer.join_ref(&topic), null, topic, "deleted", {"trash": true}]);
+        assert_eq!(peer.event(&topic, "deleted").await, trashed);
     }
     assert_eq!(error_reason(&alice.push(&topic, "save", json!({})).await), "deleted");
 }

@@ -486,7 +486,7 @@ contract_suite! {
         assert_eq!(reported.title, "Hello again");
         assert_eq!(reported.lock_version, 2);
 
-        let stale_delete = store.delete_record(entity.id, created.id, Some(1)).await;
+        let stale_delete = store.trash_record(entity.id, created.id, Some(1), None).await;
         assert_eq!(record_conflict(stale_delete), current);
         assert_eq!(store.find_record(entity.id, created.id).await.unwrap(), Some(current.clone()), "still there");
 
@@ -495,13 +495,84 @@ contract_suite! {
         let wrong_entity = store.update_record(other.id, created.id, 2, &valid_record("Nope", None), None).await;
         assert!(matches!(wrong_entity, Err(StoreError::NotFound)), "got {wrong_entity:?}");
 
-        let deleted = store.delete_record(entity.id, created.id, Some(2)).await.expect("delete at the current version");
-        assert_eq!(deleted, current);
+        let deleted =
+            store.trash_record(entity.id, created.id, Some(2), None).await.expect("delete at the current version");
+        assert_eq!((deleted.id, deleted.lock_version, deleted.deleted_at.is_some()), (current.id, 2, true));
         assert_eq!(store.find_record(entity.id, created.id).await.unwrap(), None);
         let missing_update = store.update_record(entity.id, created.id, 2, &valid_record("Gone", None), None).await;
         assert!(matches!(missing_update, Err(StoreError::NotFound)), "got {missing_update:?}");
-        let missing_delete = store.delete_record(entity.id, created.id, None).await;
+        let missing_delete = store.trash_record(entity.id, created.id, None, None).await;
         assert!(matches!(missing_delete, Err(StoreError::NotFound)), "got {missing_delete:?}");
+    }
+
+    /// A deleted record goes to the trash: no live query finds it (list, id, slug, update), the trash lists it with
+    /// who deleted it and when, its slug stays taken, and a restore brings back the same id, slug, `lock_version`
+    /// and data; only a record in the trash can be restored.
+    async fn a_deleted_record_waits_in_the_trash_and_comes_back_as_it_was(store: Store) {
+        let editor = store.create_user(&new_user("edda@example.com", Role::Editor)).await.unwrap();
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let kept = store.insert_record(entity.id, &valid_record("Kept", None), None).await.unwrap();
+        let created = store.insert_record(entity.id, &valid_record("Venue notes", Some("venue")), None).await.unwrap();
+        let current =
+            store.update_record(entity.id, created.id, 1, &valid_record("Venue notes", None), None).await.unwrap();
+
+        let trashed = store.trash_record(entity.id, created.id, None, Some(editor.id)).await.unwrap();
+        assert_eq!(trashed.deleted_by, Some(editor.id));
+        assert!(trashed.deleted_at.is_some_and(|at| at <= now_ms()));
+        assert_eq!(store.find_record(entity.id, created.id).await.unwrap(), None);
+        assert_eq!(store.find_record_by_id(created.id).await.unwrap(), None);
+        assert_eq!(store.find_record_by_slug(entity.id, "venue").await.unwrap(), None);
+        let live: Vec<i64> = store.list_records(entity.id).await.unwrap().iter().map(|record| record.id).collect();
+        assert_eq!(live, vec![kept.id], "the list holds only live records");
+        let update = store.update_record(entity.id, created.id, 2, &valid_record("Edited", None), None).await;
+        assert!(matches!(update, Err(StoreError::NotFound)), "a trashed record is not updated: {update:?}");
+        let taken = store.insert_record(entity.id, &valid_record("Other", Some("venue")), None).await;
+        assert!(matches!(taken, Err(StoreError::Taken("slug"))), "the slug stays with the trashed record: {taken:?}");
+        let generated = store.insert_record(entity.id, &valid_record("Venue", None), None).await.unwrap();
+        assert_eq!(generated.slug, "venue-2", "a generated slug steps around the trashed one");
+
+        let trash = store.list_trash(entity.id).await.unwrap();
+        assert_eq!(trash, vec![trashed.clone()]);
+        assert_eq!(store.find_trashed_record(entity.id, created.id).await.unwrap(), Some(trashed));
+
+        let restored = store.restore_record(entity.id, created.id).await.unwrap();
+        assert_eq!(restored, current, "id, slug, lock_version and data as before the delete");
+        assert_eq!(store.find_record_by_slug(entity.id, "venue").await.unwrap(), Some(current.clone()));
+        assert!(store.list_trash(entity.id).await.unwrap().is_empty());
+        let again = store.restore_record(entity.id, created.id).await;
+        assert!(matches!(again, Err(StoreError::NotFound)), "only a trashed record is restored: {again:?}");
+        let live_one = store.restore_record(entity.id, kept.id).await;
+        assert!(matches!(live_one, Err(StoreError::NotFound)), "{live_one:?}");
+        // Saves continue from the restored version.
+        store.update_record(entity.id, created.id, 2, &valid_record("After", None), None).await.unwrap();
+    }
+
+    /// A purge removes a record for good, from the trash or live (a live one fenced by its version); the sweep
+    /// purges only what has been in the trash since before its cutoff.
+    async fn purges_remove_for_good_and_the_sweep_respects_its_cutoff(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let old = store.insert_record(entity.id, &valid_record("Old", None), None).await.unwrap();
+        let young = store.insert_record(entity.id, &valid_record("Young", None), None).await.unwrap();
+        let live = store.insert_record(entity.id, &valid_record("Live", None), None).await.unwrap();
+        store.trash_record(entity.id, old.id, None, None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let cutoff = now_ms();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store.trash_record(entity.id, young.id, None, None).await.unwrap();
+
+        assert_eq!(store.purge_trash_before(cutoff).await.unwrap(), 1, "only the record trashed before the cutoff");
+        let trash: Vec<i64> = store.list_trash(entity.id).await.unwrap().iter().map(|record| record.id).collect();
+        assert_eq!(trash, vec![young.id]);
+        assert!(matches!(store.restore_record(entity.id, old.id).await, Err(StoreError::NotFound)), "purged");
+
+        let stale = store.purge_record(entity.id, live.id, Some(7)).await;
+        assert_eq!(record_conflict(stale), live, "a live record is purged only at its version");
+        store.purge_record(entity.id, live.id, Some(1)).await.expect("purge a live record");
+        store.purge_record(entity.id, young.id, Some(99)).await.expect("a trashed record is purged whatever version");
+        assert_eq!(store.list_records(entity.id).await.unwrap(), vec![]);
+        assert!(store.list_trash(entity.id).await.unwrap().is_empty());
+        let gone = store.purge_record(entity.id, young.id, None).await;
+        assert!(matches!(gone, Err(StoreError::NotFound)), "{gone:?}");
     }
 
     /// Users are created with a lowercase email, found by email in any case, unique by email, listed oldest first

@@ -38,9 +38,17 @@ impl<T> Versioned<T> {
 #[derive(Debug, Deserialize)]
 pub struct DeleteQuery {
     lock_version: Option<i64>,
+    /// Remove for good instead of moving to the trash (records only; admins only).
+    #[serde(default)]
+    purge: bool,
 }
 
 impl DeleteQuery {
+    /// Whether the delete removes for good (`purge=true`).
+    pub fn purge(&self) -> bool {
+        self.purge
+    }
+
     /// The version the delete is based on, if given.
     pub fn lock_version(&self) -> Option<i64> {
         self.lock_version

@@ -22,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/entities/{name}", get(entities::show).put(entities::update).delete(entities::delete))
         .route("/api/entities/{name}/records", get(records::list).post(records::create))
         .route("/api/entities/{name}/records/{id}", get(records::show).put(records::update).delete(records::delete))
+        .route("/api/entities/{name}/records/{id}/restore", post(records::restore))
+        .route("/api/entities/{name}/trash", get(records::trash))
         .route("/api", axum::routing::any(error::not_found))
         .route("/api/{*rest}", axum::routing::any(error::not_found))
 }

@@ -71,7 +71,8 @@ pub async fn update(
     Ok(Json(state.content.update_record(&entity, id, lock_version, &input, None, &user.0.name).await?))
 }
 
-/// `DELETE /api/entities/{name}/records/{id}` (editor).
+/// `DELETE /api/entities/{name}/records/{id}[?lock_version=N][&purge=true]`: moves the record to the trash (editor),
+/// or with `purge=true` removes it for good, from the trash or live (admin).
 pub async fn delete(
     State(state): State<AppState>,
     user: ApiUser,
@@ -80,8 +81,44 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let Path((name, id)) = path?;
     let Query(query) = query?;
+    let entity = entity_named(&state, &name).await?;
+    if query.purge() {
+        user.require(Role::Admin)?;
+        state.content.purge_record(&entity, id, query.lock_version()).await?;
+    } else {
+        let actor = user.require(Role::Editor)?.id;
+        state.content.delete_record(&entity, id, query.lock_version(), Some(actor)).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/entities/{name}/trash`: the entity's records in the trash, most recently deleted first, each with
+/// `deleted_at` and `deleted_by`.
+pub async fn trash(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(name) = path?;
+    let entity = entity_named(&state, &name).await?;
+    let records = state.store.list_trash(entity.id).await?;
+    Ok(Json(json!({"records": state.content.for_output(&entity, records).await})))
+}
+
+/// `POST /api/entities/{name}/records/{id}/restore` (editor): takes the record out of the trash with its id, slug,
+/// `lock_version` and data; it is announced as `data_created`.
+pub async fn restore(
+    State(state): State<AppState>,
+    user: ApiUser,
+    path: Result<Path<(String, i64)>, PathRejection>,
+) -> Result<Json<Record>, ApiError> {
+    let Path((name, id)) = path?;
     user.require(Role::Editor)?;
     let entity = entity_named(&state, &name).await?;
-    state.content.delete_record(&entity, id, query.lock_version()).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let record = state.content.restore_record(&entity, id).await.map_err(|error| match error {
+        crate::content::ContentError::NotFound => ApiError::NotFound("record in the trash"),
+        other => other.into(),
+    })?;
+    let mut shown = state.content.for_output(&entity, vec![record]).await;
+    Ok(Json(shown.pop().ok_or(ApiError::NotFound("record"))?))
 }

@@ -9,6 +9,7 @@ mod entities;
 mod migrations;
 mod records;
 mod sessions;
+mod trash;
 mod users;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -33,15 +33,21 @@ pub struct Record {
     pub updated_at: i64,
     /// Bumped by every update; an update names the version it was based on.
     pub lock_version: i64,
+    /// When it was moved to the trash (ms since the Unix epoch); `None` for a live record (and left out of JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
+    /// Who moved it to the trash, if known (left out of JSON when not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "id, entity_id, title, slug, status, data, metadata, created_by, created_at, updated_at, lock_version";
+pub(super) const COLUMNS: &str = "id, entity_id, title, slug, status, data, metadata, created_by, created_at, updated_at, \
+     lock_version, deleted_at, deleted_by";
 
 /// How often an insert retries when a concurrent insert took the slug it generated.
 const SLUG_ATTEMPTS: usize = 5;
 
-fn record(row: &AnyRow) -> Result<Record, StoreError> {
+pub(super) fn record(row: &AnyRow) -> Result<Record, StoreError> {
     let status: String = row.try_get("status")?;
     let data: String = row.try_get("data")?;
     let metadata: String = row.try_get("metadata")?;
@@ -57,57 +63,65 @@ fn record(row: &AnyRow) -> Result<Record, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         lock_version: row.try_get("lock_version")?,
+        deleted_at: row.try_get("deleted_at")?,
+        deleted_by: row.try_get("deleted_by")?,
     })
 }
 
 impl Store {
-    /// The records of an entity, newest first.
+    /// The live records of an entity (not those in the trash), newest first.
     ///
     /// # Errors
     /// [`StoreError::Database`] on database failure.
     pub async fn list_records(&self, entity_id: i64) -> Result<Vec<Record>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE entity_id = $1 ORDER BY id DESC"))
-            .bind(entity_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM records WHERE entity_id = $1 AND deleted_at IS NULL ORDER BY id DESC"
+        ))
+        .bind(entity_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(record).collect()
     }
 
-    /// Record `id` of entity `entity_id`.
+    /// Record `id` of entity `entity_id`, unless it is in the trash.
     ///
     /// # Errors
     /// [`StoreError::Database`] on database failure.
     pub async fn find_record(&self, entity_id: i64, id: i64) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE entity_id = $1 AND id = $2"))
-            .bind(entity_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM records WHERE entity_id = $1 AND id = $2 AND deleted_at IS NULL"
+        ))
+        .bind(entity_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(record).transpose()
     }
 
-    /// Record `id`, whatever its entity.
+    /// Record `id`, whatever its entity, unless it is in the trash.
     ///
     /// # Errors
     /// [`StoreError::Database`] on database failure.
     pub async fn find_record_by_id(&self, id: i64) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE id = $1 AND deleted_at IS NULL"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(record).transpose()
     }
 
-    /// The record of entity `entity_id` with `slug`.
+    /// The live record of entity `entity_id` with `slug`.
     ///
     /// # Errors
     /// [`StoreError::Database`] on database failure.
     pub async fn find_record_by_slug(&self, entity_id: i64, slug: &str) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM records WHERE entity_id = $1 AND slug = $2"))
-            .bind(entity_id)
-            .bind(slug)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM records WHERE entity_id = $1 AND slug = $2 AND deleted_at IS NULL"
+        ))
+        .bind(entity_id)
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(record).transpose()
     }
 
@@ -185,7 +199,7 @@ impl Store {
         let row = sqlx::query(&format!(
             "UPDATE records SET title = $1, slug = COALESCE($2, slug), status = $3, data = $4, metadata = $5, \
              updated_at = $6, lock_version = lock_version + 1 \
-             WHERE entity_id = $7 AND id = $8 AND lock_version = $9 RETURNING {COLUMNS}"
+             WHERE entity_id = $7 AND id = $8 AND lock_version = $9 AND deleted_at IS NULL RETURNING {COLUMNS}"
         ))
         .bind(&valid.title)
         .bind(valid.slug.as_deref())
@@ -262,32 +276,5 @@ impl Store {
                 .await?;
         }
         Ok(changed.len())
-    }
-
-    /// Deletes record `id`, if it is still at `expected_lock_version` (when given).
-    ///
-    /// # Errors
-    /// [`StoreError::RecordConflict`] if it moved on; [`StoreError::NotFound`].
-    pub async fn delete_record(
-        &self,
-        entity_id: i64,
-        id: i64,
-        expected_lock_version: Option<i64>,
-    ) -> Result<Record, StoreError> {
-        let current = self.find_record(entity_id, id).await?.ok_or(StoreError::NotFound)?;
-        let version = expected_lock_version.unwrap_or(current.lock_version);
-        let deleted = sqlx::query("DELETE FROM records WHERE entity_id = $1 AND id = $2 AND lock_version = $3")
-            .bind(entity_id)
-            .bind(id)
-            .bind(version)
-            .execute(&self.pool)
-            .await?;
-        if deleted.rows_affected() == 1 {
-            return Ok(current);
-        }
-        match self.find_record(entity_id, id).await? {
-            Some(now) => Err(StoreError::RecordConflict(Box::new(now))),
-            None => Err(StoreError::NotFound),
-        }
     }
 }

@@ -79,6 +79,8 @@ pub struct RecordShow {
     access: Option<WriteAccess>,
     /// Set when another session changed the record while this page was open.
     updated_elsewhere: bool,
+    /// The signed-in user's id, recorded as who moved the record to the trash.
+    actor: Option<i64>,
 }
 
 impl RecordShow {
@@ -91,6 +93,7 @@ impl RecordShow {
             can_edit: false,
             access: None,
             updated_elsewhere: false,
+            actor: None,
         }
     }
 
@@ -133,6 +136,7 @@ impl LiveView for RecordShow {
             // The role as the store has it now: the socket may have authenticated an older one.
             self.access = WriteAccess::load(&self.context.store, &session.user, Role::can_edit_records).await.ok();
             self.can_edit = self.access.as_ref().is_some_and(WriteAccess::permitted);
+            self.actor = super::markup::user_id_of(session);
             socket.subscribe(&topics::entity_data(entity.id));
             socket.set_title(record.title.clone());
             self.rich = self.context.content.rich_values(&entity.fields_definition, &record.data).await;
@@ -165,7 +169,7 @@ impl LiveView for RecordShow {
                 socket.put_flash("error", refusal.message());
                 return;
             }
-            match self.context.content.delete_record(entity, record.id, None).await {
+            match self.context.content.delete_record(entity, record.id, None, self.actor).await {
                 Ok(deleted) => {
                     socket.put_flash("info", format!("“{}” deleted.", deleted.title));
                     socket.redirect(format!("/admin/entities/{}/data", entity.name));
