@@ -122,6 +122,12 @@ pub async fn records(State(state): State<AppState>, signed_in: SignedIn, Path(en
     admin_page(&state, &signed_in, "records", params(&[("entity", &entity)]), &path).await
 }
 
+/// `GET /admin/entities/{name}/trash`.
+pub async fn trash(State(state): State<AppState>, signed_in: SignedIn, Path(entity): Path<String>) -> Response {
+    let path = format!("/admin/entities/{entity}/trash");
+    admin_page(&state, &signed_in, "trash", params(&[("entity", &entity)]), &path).await
+}
+
 /// `GET /admin/entities/{name}/data/new`.
 pub async fn record_new(State(state): State<AppState>, signed_in: SignedIn, Path(entity): Path<String>) -> Response {
     let path = format!("/admin/entities/{entity}/data/new");

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/entities/{entity}/edit", get(live::entity_edit))
         .route("/admin/entities/{entity}/data", get(live::records))
         .route("/admin/entities/{entity}/data/new", get(live::record_new))
+        .route("/admin/entities/{entity}/trash", get(live::trash))
         .route("/admin/entities/{entity}/data/{id}", get(live::record_show))
         .route("/admin/entities/{entity}/data/{id}/edit", get(live::record_edit))
         .route("/e/{entity}/{slug}", get(live::public_record))

@@ -16,6 +16,7 @@ mod public;
 mod record_form;
 mod record_show;
 mod records;
+mod trash;
 
 use livebaton::Engine;
 use livebaton_web::live::{LiveSession, LiveViewRoute, Registry};
@@ -87,6 +88,10 @@ pub fn route(context: &ViewContext, secret_key_base: &str) -> LiveViewRoute {
             .view("record_show", {
                 let c = c.clone();
                 move || record_show::RecordShow::new(c.clone())
+            })
+            .view("trash", {
+                let c = c.clone();
+                move || trash::Trash::new(c.clone())
             })
             .view("record_edit", move || record_form::RecordForm::new(c.clone()))
     };

@@ -82,7 +82,10 @@ impl LiveView for RecordList {
             div.crumbs { a href="/admin/entities" { "Entities" } " / " (entity.display_name_plural) }
             div.page-head {
                 h1 { (entity.display_name_plural) }
-                @if self.can_edit { a.button href={ (base) "/new" } { "New " (entity.display_name) } }
+                div.actions {
+                    a href={ "/admin/entities/" (entity.name) "/trash" } { "Trash" }
+                    @if self.can_edit { a.button href={ (base) "/new" } { "New " (entity.display_name) } }
+                }
             }
             div.card #record-list data-lb-region {
                 @if self.records.is_empty() {

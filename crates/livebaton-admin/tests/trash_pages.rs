@@ -1,0 +1,85 @@
+//! The trash page over real sockets (mirrors `src/views/trash.rs`): it lists deleted records live, with who deleted
+//! them; an editor restores one as it was; only an admin deletes forever, and only after confirming.
+
+#[path = "support/live.rs"]
+#[allow(dead_code)]
+mod live_support;
+
+use std::time::Duration;
+
+use axum::http::Method;
+use live_support::{LiveServer, Peer, start};
+use livebaton_admin::accounts::Role;
+use livebaton_admin::storage::User;
+use serde_json::{Map, Value, json};
+
+async fn open_trash(server: &LiveServer, user: &User, tab: &str) -> (Peer, Value) {
+    let mut peer = server.connect(&server.token(user)).await;
+    let params: Map<String, Value> = [("entity".to_owned(), json!("article"))].into_iter().collect();
+    let token = server.state.views.token("trash", &params);
+    let reply = peer.join_ok("lv:trash", json!({"token": token, "tab_id": tab})).await;
+    (peer, reply["rendered"]["regions"].clone())
+}
+
+async fn click(peer: &mut Peer, name: &str, id: i64) -> Value {
+    let value = json!({"id": id.to_string()});
+    let reply = peer.push("lv:trash", "event", json!({"type": "click", "event": name, "value": value})).await;
+    assert_eq!(reply[4]["status"], "ok", "{reply}");
+    reply[4]["response"].clone()
+}
+
+/// The next `diff` on the trash page whose text contains `needle`.
+async fn diff_containing(peer: &mut Peer, needle: &str) -> Value {
+    peer.take(&format!("a diff containing {needle:?}"), |frame| {
+        frame[2] == "lv:trash" && frame[3] == "diff" && frame[4].to_string().contains(needle)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_trash_page_restores_records_and_only_admins_delete_forever() {
+    let server = start(Duration::from_millis(300), Vec::new()).await;
+    let edda = server.user("edda@example.com", "Edda", Role::Editor).await;
+    let admin = server.user("admin@example.com", "Ada", Role::Admin).await;
+    livebaton_admin::seed::bootstrap(&server.state.content, None, true).await.expect("the demo seeds");
+    let article = server.state.store.find_entity_by_name("article").await.unwrap().expect("the demo entity");
+    let records = server.state.store.list_records(article.id).await.unwrap();
+    let (kept, doomed) = (records[0].clone(), records[1].clone());
+
+    let (mut edda_page, regions) = open_trash(&server, &edda, "edda").await;
+    assert!(regions.to_string().contains("The trash is empty."), "{regions}");
+    let (mut admin_page, _) = open_trash(&server, &admin, "ada").await;
+
+    // Deleted elsewhere (the API): both pages list it live, with who deleted it.
+    for record in [&kept, &doomed] {
+        let uri = format!("/api/entities/article/records/{}", record.id);
+        assert_eq!(server.api(Method::DELETE, &uri, &server.token(&edda), None).await.status, 204);
+    }
+    let diff = diff_containing(&mut edda_page, &doomed.title).await;
+    assert!(diff.to_string().contains("by Edda"), "{diff}");
+    assert!(!diff.to_string().contains("Delete forever"), "an editor is not offered to delete forever: {diff}");
+    diff_containing(&mut admin_page, "Delete forever").await;
+
+    // An editor's "delete forever" is refused; the record stays in the trash.
+    let refused = click(&mut edda_page, "purge", doomed.id).await;
+    assert!(refused.to_string().contains("Only admins may delete forever"), "{refused}");
+    let refused = click(&mut edda_page, "purge_confirmed", doomed.id).await;
+    assert!(refused.to_string().contains("Only admins may delete forever"), "{refused}");
+    assert_eq!(server.state.store.list_trash(article.id).await.unwrap().len(), 2);
+
+    // An admin confirms first; only then is it gone for good.
+    let asked = click(&mut admin_page, "purge", doomed.id).await;
+    assert!(asked.to_string().contains("It cannot be restored afterwards"), "{asked}");
+    assert_eq!(server.state.store.list_trash(article.id).await.unwrap().len(), 2, "nothing yet");
+    let done = click(&mut admin_page, "purge_confirmed", doomed.id).await;
+    assert!(done.to_string().contains("deleted forever"), "{done}");
+    let trash: Vec<i64> = server.state.store.list_trash(article.id).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(trash, vec![kept.id]);
+
+    // The editor restores the other one: it is back as it was, and the admin's page empties.
+    let restored = click(&mut edda_page, "restore", kept.id).await;
+    let to = format!("/admin/entities/article/data/{}", kept.id);
+    assert_eq!(restored["redirect"]["to"], to.as_str(), "{restored}");
+    assert_eq!(server.state.store.find_record(article.id, kept.id).await.unwrap(), Some(kept.clone()));
+    diff_containing(&mut admin_page, "The trash is empty.").await;
+}
