@@ -125,6 +125,16 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
+    /// Why a write fenced by `lock_version` on live record `id` matched no row: [`StoreError::RecordConflict`] with
+    /// the row as it is now, or [`StoreError::NotFound`] (gone, or in the trash).
+    pub(super) async fn why_not_written(&self, entity_id: i64, id: i64) -> StoreError {
+        match self.find_record(entity_id, id).await {
+            Ok(Some(current)) => StoreError::RecordConflict(Box::new(current)),
+            Ok(None) => StoreError::NotFound,
+            Err(error) => error,
+        }
+    }
+
     /// A free slug for `title` in the entity: `my-title`, else `my-title-2`, `my-title-3`, ….
     async fn free_slug(&self, entity_id: i64, title: &str) -> Result<String, StoreError> {
         let base = unique_slug(&slugify(title, '-'), |_| false);
@@ -215,10 +225,7 @@ impl Store {
         .map_err(|error| StoreError::taken_or(error, "slug"))?;
         let Some(row) = row else {
             drop(tx);
-            return Err(match self.find_record(entity_id, id).await? {
-                Some(current) => StoreError::RecordConflict(Box::new(current)),
-                None => StoreError::NotFound,
-            });
+            return Err(self.why_not_written(entity_id, id).await);
         };
         if let Some(fence) = fence {
             fence()?;

@@ -30,12 +30,9 @@ impl Store {
         .bind(expected_lock_version)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(row) = row {
-            return record(&row);
-        }
-        match self.find_record(entity_id, id).await? {
-            Some(now) => Err(StoreError::RecordConflict(Box::new(now))),
-            None => Err(StoreError::NotFound),
+        match row {
+            Some(row) => record(&row),
+            None => Err(self.why_not_written(entity_id, id).await),
         }
     }
 
@@ -104,12 +101,9 @@ impl Store {
         .bind(expected_lock_version)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(row) = row {
-            return record(&row);
-        }
-        match self.find_record(entity_id, id).await? {
-            Some(now) => Err(StoreError::RecordConflict(Box::new(now))),
-            None => Err(StoreError::NotFound),
+        match row {
+            Some(row) => record(&row),
+            None => Err(self.why_not_written(entity_id, id).await),
         }
     }
 
