@@ -356,3 +356,36 @@ async fn pages_carry_security_headers_and_no_inline_style_or_script() {
         assert!(asset.text().contains(".notice"), "the stylesheet itself");
     }
 }
+
+/// After an entity is renamed, its admin and public pages under the old name redirect permanently to the same page
+/// under the new name; a name that never existed is still 404.
+#[tokio::test]
+async fn pages_under_a_renamed_entitys_old_name_redirect_to_the_new_name() {
+    let app = app_with_alice().await;
+    let session = sign_in(&app).await;
+    livebaton_admin::seed::bootstrap(&app.state.content, None, true).await.expect("the demo seeds");
+    let article = app.state.store.find_entity_by_name("article").await.unwrap().expect("the demo entity");
+    let record = app.state.store.list_records(article.id).await.unwrap().pop().expect("a record");
+    let mut renamed = serde_json::to_value(&article).unwrap();
+    renamed["name"] = "story".into();
+    let input: livebaton_content::EntityInput = serde_json::from_value(renamed).expect("an entity input");
+    app.state.content.update_entity(article.id, article.lock_version, &input, None, "test").await.expect("renamed");
+
+    let cookies = [(SESSION_COOKIE, session.as_str())];
+    for (old, new) in [
+        ("/admin/entities/article/data".to_owned(), "/admin/entities/story/data".to_owned()),
+        (
+            format!("/admin/entities/article/data/{}/edit", record.id),
+            format!("/admin/entities/story/data/{}/edit", record.id),
+        ),
+        ("/admin/entities/article/trash".to_owned(), "/admin/entities/story/trash".to_owned()),
+        (format!("/e/article/{}", record.slug), format!("/e/story/{}", record.slug)),
+    ] {
+        let reply = app.send(get(&old, &cookies)).await;
+        assert_eq!(reply.status, StatusCode::PERMANENT_REDIRECT, "{old}: {}", reply.text());
+        assert_eq!(reply.header("location"), Some(new.as_str()), "{old}");
+        assert_eq!(app.send(get(&new, &cookies)).await.status, StatusCode::OK, "{new}");
+    }
+    let reply = app.send(get("/admin/entities/never/data", &cookies)).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}

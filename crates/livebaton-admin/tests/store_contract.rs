@@ -278,6 +278,32 @@ contract_suite! {
         assert_eq!(again.lock_version, 3);
     }
 
+    /// A renamed entity is found by its old names, until an entity has the name again; deleting it forgets them.
+    async fn renamed_entities_are_found_by_their_old_names(store: Store) {
+        let created = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let story = store.update_entity(created.id, 1, &valid_entity("story", "Article"), None).await.unwrap();
+        let found = |name: &'static str| {
+            let store = store.clone();
+            async move { store.find_renamed_entity(name).await.unwrap().map(|entity| (entity.id, entity.name)) }
+        };
+        assert_eq!(found("article").await, Some((created.id, "story".to_owned())));
+        assert_eq!(found("story").await, None, "a live name is nobody's old name");
+        let tale = store.update_entity(created.id, story.lock_version, &valid_entity("tale", "Article"), None).await;
+        let tale = tale.unwrap();
+        assert_eq!(found("article").await, Some((created.id, "tale".to_owned())), "old names follow every rename");
+        assert_eq!(found("story").await, Some((created.id, "tale".to_owned())));
+
+        // Back to the first name: it is live again; a new entity taking an old name wins over the redirect.
+        store.update_entity(created.id, tale.lock_version, &valid_entity("article", "Article"), None).await.unwrap();
+        assert_eq!(found("article").await, None);
+        let other = store.insert_entity(&valid_entity("story", "Story"), None).await.unwrap();
+        assert_eq!(found("story").await, None, "the live entity {} has the name", other.id);
+        assert_eq!(found("tale").await, Some((created.id, "article".to_owned())));
+
+        store.delete_entity(created.id, None).await.unwrap();
+        assert_eq!(found("tale").await, None, "a deleted entity's old names are forgotten");
+    }
+
     /// An update based on an old version is refused with `EntityConflict` carrying the current row, and changes
     /// nothing; an update of a missing entity is `NotFound`.
     async fn a_stale_entity_update_conflicts_with_the_current_row(store: Store) {

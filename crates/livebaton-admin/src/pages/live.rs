@@ -62,6 +62,8 @@ async fn render(
     header_user: Option<&HeaderUser>,
     connect: &str,
 ) -> Response {
+    let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
+    let (entity, path) = (text("entity"), text("path"));
     match state.views.render_static(view, params, user).await {
         Ok(rendered) => {
             let title = rendered.title.as_deref().unwrap_or("livebaton");
@@ -70,13 +72,34 @@ async fn render(
             Html(markup.into_string()).into_response()
         }
         Err(RenderError::Mount(MountError::Redirect { to })) => Redirect::to(&to).into_response(),
-        Err(RenderError::Mount(MountError::NotFound)) => not_found(header_user),
+        Err(RenderError::Mount(MountError::NotFound)) => {
+            let moved = match (entity, path) {
+                (Some(entity), Some(path)) => renamed_path(state, &entity, &path).await,
+                _ => None,
+            };
+            match moved {
+                Some(path) => Redirect::permanent(&path).into_response(),
+                None => not_found(header_user),
+            }
+        }
         Err(error) => {
             tracing::error!(%error, view, "page could not be rendered");
             let body = html! { div.card { h1 { "Something went wrong" } p { "The page could not be shown: " (error.to_string()) } } };
             (StatusCode::INTERNAL_SERVER_ERROR, Html(page("Error", None, body).into_string())).into_response()
         }
     }
+}
+
+/// For a page that was not found: when its entity `name` is the old name of a renamed entity, the page's `path` with
+/// the entity's current name in its place (`/admin/entities/{name}/…` or `/e/{name}/…`), for a permanent redirect.
+async fn renamed_path(state: &AppState, name: &str, path: &str) -> Option<String> {
+    let renamed = state.store.find_renamed_entity(name).await.ok()??;
+    let mut segments: Vec<&str> = path.split('/').collect();
+    // "", "admin", "entities", name, … or "", "e", name, …
+    let at = if path.starts_with("/admin/entities/") { 3 } else { 2 };
+    (segments.get(at) == Some(&name)).then_some(())?;
+    segments[at] = &renamed.name;
+    Some(segments.join("/"))
 }
 
 fn not_found(header_user: Option<&HeaderUser>) -> Response {

@@ -102,6 +102,23 @@ impl Store {
         row.as_ref().map(entity).transpose()
     }
 
+    /// The entity that was named `old_name` before a rename, unless an entity has that name now (then it is that
+    /// one's, see [`Store::find_entity_by_name`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn find_renamed_entity(&self, old_name: &str) -> Result<Option<Entity>, StoreError> {
+        let columns = COLUMNS.split(", ").map(|column| format!("e.{}", column.trim())).collect::<Vec<_>>().join(", ");
+        let row = sqlx::query(&format!(
+            "SELECT {columns} FROM entity_renames r JOIN entities e ON e.id = r.entity_id \
+             WHERE r.old_name = $1 AND NOT EXISTS (SELECT 1 FROM entities live WHERE live.name = $1)"
+        ))
+        .bind(old_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(entity).transpose()
+    }
+
     /// The entity named `name`.
     ///
     /// # Errors
@@ -181,6 +198,19 @@ impl Store {
             });
         };
         let updated = entity(&row)?;
+        if updated.name != before.name {
+            // Links to the old name keep working (redirected); the new name is nobody's old name any more.
+            sqlx::query(
+                "INSERT INTO entity_renames (old_name, entity_id, renamed_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (old_name) DO UPDATE SET entity_id = excluded.entity_id, renamed_at = excluded.renamed_at",
+            )
+            .bind(&before.name)
+            .bind(id)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM entity_renames WHERE old_name = $1").bind(&updated.name).execute(&mut *tx).await?;
+        }
         if reshapes_data(&before.fields_definition, &updated.fields_definition) {
             let migrated =
                 self.migrate_records(&mut tx, id, &before.fields_definition, &updated.fields_definition).await?;
@@ -210,6 +240,8 @@ impl Store {
             return Err(StoreError::EntityConflict(Box::new(current)));
         }
         sqlx::query("DELETE FROM records WHERE entity_id = $1").bind(id).execute(&mut *tx).await?;
+        // Also here: the foreign key cascades only where SQLite enforces foreign keys.
+        sqlx::query("DELETE FROM entity_renames WHERE entity_id = $1").bind(id).execute(&mut *tx).await?;
         let deleted = sqlx::query("DELETE FROM entities WHERE id = $1 AND lock_version = $2")
             .bind(id)
             .bind(current.lock_version)

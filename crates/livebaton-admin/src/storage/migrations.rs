@@ -20,12 +20,14 @@ const SQLITE: Embedded = &[
     (2, "token generation", include_str!("../../migrations/sqlite/0002_token_generation.sql")),
     (3, "session generation", include_str!("../../migrations/sqlite/0003_session_generation.sql")),
     (4, "trash", include_str!("../../migrations/sqlite/0004_trash.sql")),
+    (5, "entity renames", include_str!("../../migrations/sqlite/0005_entity_renames.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "token generation", include_str!("../../migrations/postgres/0002_token_generation.sql")),
     (3, "session generation", include_str!("../../migrations/postgres/0003_session_generation.sql")),
     (4, "trash", include_str!("../../migrations/postgres/0004_trash.sql")),
+    (5, "entity renames", include_str!("../../migrations/postgres/0005_entity_renames.sql")),
 ];
 
 #[derive(Debug)]
