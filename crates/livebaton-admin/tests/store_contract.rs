@@ -13,7 +13,7 @@ use livebaton::editing::NotOwner;
 use livebaton_admin::accounts::Role;
 use livebaton_admin::storage::{Dialect, Entity, NewUser, Record, Session, Store, StoreError, now_ms};
 use livebaton_content::{FieldDefinition, FieldType, Status, ValidEntity, ValidRecord};
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 use sqlx::{Connection, Executor};
 
 /// Generates the contract functions, then one `#[tokio::test]` per function and backend, each carrying the
@@ -302,6 +302,32 @@ contract_suite! {
 
         store.delete_entity(created.id, None).await.unwrap();
         assert_eq!(found("tale").await, None, "a deleted entity's old names are forgotten");
+    }
+
+    /// Records holding a value in a field are counted, live and in the trash; empty values are not values.
+    async fn records_with_a_value_in_a_field_are_counted(store: Store) {
+        let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
+        let with = |summary: Value| {
+            let mut record = valid_record("R", None);
+            record.data.insert("summary".to_owned(), summary);
+            record
+        };
+        for value in [json!("text"), json!("[]"), json!(0), json!(false), json!(["a"]), json!({"k": 1})] {
+            store.insert_record(entity.id, &with(value), None).await.unwrap();
+        }
+        for empty in [json!(""), json!(null), json!([])] {
+            store.insert_record(entity.id, &with(empty), None).await.unwrap();
+        }
+        let mut missing = valid_record("R", None);
+        missing.data.remove("summary");
+        let trashed = store.insert_record(entity.id, &with(json!("in the trash")), None).await.unwrap();
+        store.trash_record(entity.id, trashed.id, None, None).await.unwrap();
+        store.insert_record(entity.id, &missing, None).await.unwrap();
+
+        assert_eq!(store.count_records_with_value(entity.id, "summary").await.unwrap(), 7);
+        assert_eq!(store.count_records_with_value(entity.id, "category").await.unwrap(), 11);
+        assert_eq!(store.count_records_with_value(entity.id, "nothing").await.unwrap(), 0);
+        assert_eq!(store.count_records_with_value(entity.id + 1, "summary").await.unwrap(), 0);
     }
 
     /// An update based on an old version is refused with `EntityConflict` carrying the current row, and changes

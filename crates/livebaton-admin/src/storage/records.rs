@@ -125,6 +125,30 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
+    /// How many records of `entity_id` (live or in the trash) hold a value in field `key`: anything but a missing
+    /// key, `null`, `""` or `[]`. What a schema change that drops the field would delete, for its confirmation.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn count_records_with_value(&self, entity_id: i64, key: &str) -> Result<i64, StoreError> {
+        let (sql, path) = match self.dialect {
+            // json_type is NULL for a missing key and 'null' for JSON null.
+            Dialect::Sqlite => (
+                "SELECT COUNT(*) AS n FROM records WHERE entity_id = $1 AND json_type(data, $2) <> 'null' \
+                 AND NOT (json_type(data, $2) = 'text' AND json_extract(data, $2) = '') \
+                 AND NOT (json_type(data, $2) = 'array' AND json_array_length(data, $2) = 0)",
+                format!("$.\"{}\"", key.replace('"', "\\\"")),
+            ),
+            Dialect::Postgres => (
+                "SELECT COUNT(*) AS n FROM records WHERE entity_id = $1 AND (data::jsonb -> $2) IS NOT NULL \
+                 AND (data::jsonb -> $2) NOT IN ('null'::jsonb, '\"\"'::jsonb, '[]'::jsonb)",
+                key.to_owned(),
+            ),
+        };
+        let row = sqlx::query(sql).bind(entity_id).bind(path).fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Why a write fenced by `lock_version` on live record `id` matched no row: [`StoreError::RecordConflict`] with
     /// the row as it is now, or [`StoreError::NotFound`] (gone, or in the trash).
     pub(super) async fn why_not_written(&self, entity_id: i64, id: i64) -> StoreError {
