@@ -26,9 +26,11 @@
 //
 // Prints one JSON line (`{"scenario":"reconnect-storm", …}`) and a summary: when every client was back (from the
 // SIGTERM and from the new server's first listening line), when the last close, open or rejoin happened (settled),
-// closes of open connections by code and reason, refused or failed connection attempts by code, the clients closed
+// closes of open connections by code and reason, refused or failed connection attempts by code (and how many of them
+// the new server closed at once over `--max-http-connections-per-address`), joins that timed out, the clients closed
 // more than once, "slow consumer" lines in either server's log, the most owners any session had at once after every
-// client was back, and the tool's CPU and event-loop delay. Exits 1 when a client did not come back, a connection was
+// client was back, and the tool's CPU and event-loop delay. While the clients come back it logs every 10 s how many
+// are back (and, for those that are not, where they stand in the report), to tell a slow return from a stuck one. Exits 1 when a client did not come back, a connection was
 // closed more than once per client (the SIGTERM's 1001), a slow consumer was logged, a session had two owners at
 // once or an owner other than the observer's, or a roster is not exactly its members.
 //
@@ -117,6 +119,7 @@ class StormClient {
     this.roomJoins = [];
     this.editJoins = [];
     this.joinErrors = [];
+    this.joinTimeouts = 0;
     this.frames = 0;
     this.role = null;
     this.ownerView = null;
@@ -170,7 +173,8 @@ class StormClient {
     this.room
       .join()
       .receive("ok", () => this.roomJoins.push(now()))
-      .receive("error", (reply) => this.joinErrors.push(`room: ${JSON.stringify(reply)}`));
+      .receive("error", (reply) => this.joinErrors.push(`room: ${JSON.stringify(reply)}`))
+      .receive("timeout", () => (this.joinTimeouts += 1));
     if (this.session !== null) {
       this.editing
         .join()
@@ -178,7 +182,8 @@ class StormClient {
           this.editJoins.push(now());
           this.believe(reply);
         })
-        .receive("error", (reply) => this.joinErrors.push(`edit: ${JSON.stringify(reply)}`));
+        .receive("error", (reply) => this.joinErrors.push(`edit: ${JSON.stringify(reply)}`))
+        .receive("timeout", () => (this.joinTimeouts += 1));
     }
     this.socket.connect();
   }
@@ -198,6 +203,12 @@ class StormClient {
     return this.session === null ? room : Math.max(room, first(this.editJoins));
   }
 
+  /** Where a client that is not back stands: its socket's state and its channels' (for the report). */
+  describe() {
+    const edit = this.session === null ? "" : ` edit ${this.editing.state}`;
+    return `socket ${this.socket.connectionState()} room ${this.room.state}${edit}`;
+  }
+
   believesOwner() {
     return this.session !== null && this.editing.state === "joined" && this.role === "owner";
   }
@@ -211,6 +222,19 @@ async function until(condition, ms) {
     await sleep(50);
   }
   return true;
+}
+
+/** Sockets open, joins timed out and closes so far, for the progress lines. */
+function progress(clients) {
+  let open = 0;
+  let timeouts = 0;
+  let closes = 0;
+  for (const client of clients) {
+    if (client.socket.isConnected()) open += 1;
+    timeouts += client.joinTimeouts;
+    closes += client.closes.length;
+  }
+  return `${open} sockets open, ${timeouts} joins timed out, ${closes} closes and failed attempts`;
 }
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -268,12 +292,16 @@ async function main() {
       if (i > 0 && i % 1000 === 0) {
         const closed = clients.reduce((sum, client) => sum + client.closes.length, 0);
         const errors = clients.reduce((sum, client) => sum + client.joinErrors.length, 0);
-        log(`${i} joined after ${secs(now() - connectStarted)} s (${closed} closes, ${errors} join errors so far)`);
+        log(`${i} joined after ${secs(now() - connectStarted)} s (${closed} closes, ${errors} join errors so far; ${progress(clients)})`);
       }
       const batch = clients.slice(i, i + BATCH);
       batch.forEach((client) => client.connect());
       if (!(await until(() => batch.every((client) => client.backSince(0)), TIMEOUT_MS))) {
-        throw new Error(`clients ${i}–${i + batch.length - 1} did not join within ${TIMEOUT_MS / 1000} s`);
+        const missing = batch.filter((client) => !client.backSince(0));
+        throw new Error(
+          `clients ${i}–${i + batch.length - 1} did not join within ${TIMEOUT_MS / 1000} s: ${missing.length} not joined ` +
+            `${JSON.stringify(countBy(missing, (client) => client.describe()))}; ${progress(clients)}`,
+        );
       }
     }
     const joinedAt = now();
@@ -310,7 +338,13 @@ async function main() {
       else mostOwnersDuring = Math.max(mostOwnersDuring, most);
     }, 100);
 
+    // Progress every 10 s while they come back, to tell a slow return from a stuck one.
+    const reporter = setInterval(() => {
+      const backNow = clients.filter((client) => client.backSince(listeningAt)).length;
+      log(`${secs(now() - stopAt)} s after SIGTERM: ${backNow} back; ${progress(clients)}`);
+    }, 10_000);
     const allBack = await until(() => clients.every((client) => client.backSince(listeningAt)), TIMEOUT_MS);
+    clearInterval(reporter);
     const backAt = now();
     back = true;
     const missing = clients.filter((client) => !client.backSince(listeningAt)).length;
@@ -347,6 +381,8 @@ async function main() {
     const expectedPresences = CLIENTS + SESSIONS * EDITORS + ROOMS + SESSIONS;
     const metrics = await (await fetch(`http://${bind}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
     const gauge = Number(/^livebaton_presences (\S+)$/m.exec(metrics)?.[1]);
+    // Connections the new server closed at once because 127.0.0.1 had `--max-http-connections-per-address` open.
+    const refused = Number(/^livebaton_http_connections_refused_total (\S+)$/m.exec(metrics)?.[1] ?? 0);
     const frames = clients.reduce((sum, client) => sum + client.frames, 0);
 
     const report = {
@@ -368,6 +404,10 @@ async function main() {
       listening_after_secs: secs(listeningAt - stopAt),
       all_back: allBack,
       not_back: missing,
+      not_back_states: countBy(
+        clients.filter((client) => !client.backSince(listeningAt)),
+        (client) => client.describe(),
+      ),
       all_back_secs: allBack ? secs(backAt - stopAt) : null,
       all_back_after_listening_secs: allBack ? secs(backAt - listeningAt) : null,
       rejoined_secs: {
@@ -385,6 +425,8 @@ async function main() {
       failed_attempts_by_code: countBy(attempts, (close) => close.code),
       join_errors: clients.reduce((sum, client) => sum + client.joinErrors.length, 0),
       join_errors_seen: [...new Set(clients.flatMap((client) => client.joinErrors))].slice(0, 5),
+      join_timeouts: clients.reduce((sum, client) => sum + client.joinTimeouts, 0),
+      http_connections_refused_per_address: refused,
       slow_consumers_logged: server.slowConsumers + oldSlowConsumers,
       old_server_closes_logged: oldServerCloses,
       new_server_closes_logged: Object.fromEntries(server.serverCloses),
@@ -414,7 +456,9 @@ async function main() {
       `  closes of open connections: ${report.closes} (${report.closes_per_client} per client) ${JSON.stringify(report.closes_by_code)}; ` +
         `${report.clients_closed_more_than_once} clients closed more than once ${JSON.stringify(report.closes_by_reason)}; ` +
         `failed attempts while down: ` +
-        `${report.failed_attempts} ${JSON.stringify(report.failed_attempts_by_code)}; ${report.join_errors} join errors`,
+        `${report.failed_attempts} ${JSON.stringify(report.failed_attempts_by_code)} (the new server closed ` +
+        `${refused} at once over --max-http-connections-per-address); ${report.join_errors} join errors, ` +
+        `${report.join_timeouts} joins timed out`,
     );
     console.log(
       `  slow consumers logged: ${report.slow_consumers_logged}; most owners of a session at once after every client ` +
