@@ -30,9 +30,10 @@
 // the new server closed at once over `--max-http-connections-per-address`), joins that timed out, the clients closed
 // more than once, "slow consumer" lines in either server's log, the most owners any session had at once after every
 // client was back, and the tool's CPU and event-loop delay. While the clients come back it logs every 10 s how many
-// are back (and, for those that are not, where they stand in the report), to tell a slow return from a stuck one. Exits 1 when a client did not come back, a connection was
-// closed more than once per client (the SIGTERM's 1001), a slow consumer was logged, a session had two owners at
-// once or an owner other than the observer's, or a roster is not exactly its members.
+// are back (and, for those that are not, where they stand in the report), to tell a slow return from a stuck one.
+// Exits 1 when a client did not come back, a connection was closed more than once per client (the SIGTERM's 1001), a
+// slow consumer was logged, a session had two owners at once or an owner other than the observer's, or a roster is
+// not exactly its members.
 //
 // All clients live in this one process, on one core: a client reads its frames (and answers the server's ping) only
 // when its turn comes, so in a big room the tool is far slower per client than a browser would be. The event-loop
