@@ -28,10 +28,11 @@
 // Prints one JSON line (`{"scenario":"reconnect-storm", …}`) and a summary: when every client was back (from the
 // SIGTERM and from the new server's first listening line), when the last close, open or rejoin happened (settled),
 // closes of open connections by code and reason, refused or failed connection attempts by code (and how many of them
-// the new server closed at once over `--max-http-connections-per-address`), joins that timed out, the clients closed
-// more than once, "slow consumer" lines in either server's log, the most owners any session had at once after every
-// client was back, and the tool's CPU and event-loop delay. While the clients come back it logs every 10 s how many
-// are back (and, for those that are not, where they stand in the report), to tell a slow return from a stuck one.
+// the new server closed at once over `--max-http-connections-per-address`, and the kernel's count of connection
+// attempts dropped at a full accept queue and SYNs sent again), joins that timed out, the clients closed more than
+// once, "slow consumer" lines in either server's log, the most owners any session had at once after every client was
+// back, and the tool's CPU and event-loop delay. While the clients come back it logs every 10 s how many are back
+// (and, for those that are not, where they stand in the report), to tell a slow return from a stuck one.
 // Exits 1 when a client did not come back, a connection was closed more than once per client (the SIGTERM's 1001), a
 // slow consumer was logged, a session had two owners at once or an owner other than the observer's, or a roster is
 // not exactly its members.
@@ -274,6 +275,23 @@ function groupBy(items, key) {
 }
 const countBy = (items, key) => Object.fromEntries(Object.entries(groupBy(items, key)).map(([k, v]) => [k, v.length]));
 
+/**
+ * The kernel's TCP counters that tell connection attempts dropped at a full accept queue (`ListenOverflows`) and SYNs
+ * sent again (`TCPSynRetrans`: a dropped SYN is retried after 1, 2, 4, 8… s), machine-wide, from `/proc/net/netstat`.
+ */
+function tcpCounters() {
+  try {
+    const [names, values] = readFileSync("/proc/net/netstat", "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("TcpExt:"))
+      .map((line) => line.split(/\s+/));
+    const value = (name) => Number(values[names.indexOf(name)]);
+    return { listenOverflows: value("ListenOverflows"), synRetransmits: value("TCPSynRetrans") };
+  } catch {
+    return null;
+  }
+}
+
 /** CPU seconds of a process so far (`/proc/<pid>/stat` utime + stime). */
 function cpuSeconds(pid) {
   try {
@@ -345,6 +363,7 @@ async function main() {
     // How late this process runs its callbacks: a client answers the server's ping only when its turn comes.
     const loopDelay = monitorEventLoopDelay({ resolution: 20 });
     loopDelay.enable();
+    const tcpBefore = tcpCounters();
     const stopAt = now();
     const exit = await server.stop();
     const exitedAt = now();
@@ -375,6 +394,7 @@ async function main() {
     const allBack = await until(() => clients.every((client) => client.backSince(listeningAt)), TIMEOUT_MS);
     clearInterval(reporter);
     const backAt = now();
+    const tcpAfter = tcpCounters();
     back = true;
     const missing = clients.filter((client) => !client.backSince(listeningAt)).length;
     log(allBack ? `every client back after ${secs(backAt - stopAt)} s; watching ${HOLD_MS / 1000} s` : `${missing} clients not back`);
@@ -456,6 +476,9 @@ async function main() {
       join_errors_seen: [...new Set(clients.flatMap((client) => client.joinErrors))].slice(0, 5),
       join_timeouts: clients.reduce((sum, client) => sum + client.joinTimeouts, 0),
       http_connections_refused_per_address: refused,
+      // From the SIGTERM until every client was back (or the timeout), machine-wide.
+      listen_queue_overflows: tcpAfter && tcpBefore ? tcpAfter.listenOverflows - tcpBefore.listenOverflows : null,
+      syn_retransmits: tcpAfter && tcpBefore ? tcpAfter.synRetransmits - tcpBefore.synRetransmits : null,
       slow_consumers_logged: server.slowConsumers + oldSlowConsumers,
       old_server_closes_logged: oldServerCloses,
       new_server_closes_logged: Object.fromEntries(server.serverCloses),
@@ -487,7 +510,8 @@ async function main() {
         `${report.clients_closed_more_than_once} clients closed more than once ${JSON.stringify(report.closes_by_reason)}; ` +
         `failed attempts while down: ` +
         `${report.failed_attempts} ${JSON.stringify(report.failed_attempts_by_code)} (the new server closed ` +
-        `${refused} at once over --max-http-connections-per-address); ${report.join_errors} join errors, ` +
+        `${refused} at once over --max-http-connections-per-address; SYNs dropped at a full accept queue: ` +
+        `${report.listen_queue_overflows}, sent again: ${report.syn_retransmits}); ${report.join_errors} join errors, ` +
         `${report.join_timeouts} joins timed out`,
     );
     console.log(
