@@ -6,8 +6,9 @@
 //   taskset -c 1 node storm.mjs --clients 2000 --server-cpus 0 [--server-args="--presence-coalesce-ms 0"]
 //
 // 1. Creates --users editors and one viewer (the observer) with `livebaton user add`, starts the release binary
-//    (LIVEBATON_BIN, default <target>/release/livebaton) on a free port with `--max-sockets-per-address 0` (every
-//    client is 127.0.0.1) and --server-args, under `taskset -c --server-cpus` when given, and signs them in.
+//    (LIVEBATON_BIN, default <target>/release/livebaton) on a free port with `--max-sockets-per-address 0
+//    --max-http-connections-per-address 0` (every client is 127.0.0.1) and --server-args, under `taskset -c
+//    --server-cpus` when given, and signs them in.
 // 2. Connects --clients phoenix.js `Socket`s with the client's defaults (reconnect after 10, 50, 100, 150, 200, 250,
 //    500 ms, 1, 2 s, then every 5 s; heartbeat every 30 s, or --heartbeat-ms; 10 s push timeout; no jitter, unless
 //    --jitter J spreads each reconnect delay uniformly over ±J of it), --batch at a time. Client i signs in as user
@@ -26,15 +27,21 @@
 //
 // Prints one JSON line (`{"scenario":"reconnect-storm", …}`) and a summary: when every client was back (from the
 // SIGTERM and from the new server's first listening line), when the last close, open or rejoin happened (settled),
-// closes of open connections by code and reason, refused or failed connection attempts by code, the clients closed
-// more than once, "slow consumer" lines in either server's log, the most owners any session had at once after every
-// client was back, and the tool's CPU and event-loop delay. Exits 1 when a client did not come back, a connection was
-// closed more than once per client (the SIGTERM's 1001), a slow consumer was logged, a session had two owners at
-// once or an owner other than the observer's, or a roster is not exactly its members.
+// closes of open connections by code and reason, refused or failed connection attempts by code (and how many of them
+// the new server closed at once over `--max-http-connections-per-address`, and the kernel's count of connection
+// attempts dropped at a full accept queue and SYNs sent again), joins that timed out, the clients closed more than
+// once, "slow consumer" lines in either server's log, the most owners any session had at once after every client was
+// back, and the tool's CPU and event-loop delay. While the clients come back it logs every 10 s how many are back
+// (and, for those that are not, where they stand in the report), to tell a slow return from a stuck one.
+// Exits 1 when a client did not come back, a connection was closed more than once per client (the SIGTERM's 1001), a
+// slow consumer was logged, a session had two owners at once or an owner other than the observer's, or a roster is
+// not exactly its members.
 //
 // All clients live in this one process, on one core: a client reads its frames (and answers the server's ping) only
 // when its turn comes, so in a big room the tool is far slower per client than a browser would be. The event-loop
-// delay in the output says how far behind it ran.
+// delay in the output says how far behind it ran. To narrow the gap the clients do not parse the payloads of
+// `presence_state` and `presence_diff` frames, which none of them reads (--parse-presence: parse them, as a page
+// with `Presence` would); the observer parses everything.
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -57,6 +64,7 @@ const { values: options } = parseArgs({
     "server-args": { type: "string", default: "" },
     "server-cpus": { type: "string" },
     label: { type: "string" },
+    "parse-presence": { type: "boolean", default: false },
   },
 });
 const CLIENTS = Number(options.clients);
@@ -102,6 +110,25 @@ class CountingServer extends Server {
   }
 }
 
+/**
+ * phoenix.js's own decoder, except that the payload of a `presence_state` or `presence_diff` is not parsed (unless
+ * --parse-presence): no storm client listens to them (the observer, which checks the rosters, parses everything). In
+ * a room of 5,000 every rejoin's state lists up to 5,000 entries, and parsing them for 5,000 clients on one core was
+ * half of this process's CPU (a --cpu-prof of a 5,000-client storm: `decode` 60 s and the garbage collector 19 s of
+ * 131 s), so the clients read their frames, and answered the server's pings, far later than browsers with a core each.
+ * The frames still arrive, are counted and go through `ws` and phoenix.js as before.
+ */
+const PRESENCE_FRAME = /^\[(null|"[^"]*"),(null|"[^"]*"),"([^"]*)","(presence_state|presence_diff)",/;
+let presenceFramesNotParsed = 0;
+function decodeSkippingPresence(raw, callback) {
+  const head = typeof raw === "string" ? PRESENCE_FRAME.exec(raw.slice(0, 200)) : null;
+  if (head === null) return this.defaultDecoder(raw, callback);
+  presenceFramesNotParsed += 1;
+  const [, joinRef, ref, topic, event] = head;
+  const unquote = (field) => (field === "null" ? null : field.slice(1, -1));
+  return callback({ join_ref: unquote(joinRef), ref: unquote(ref), topic, event, payload: {} });
+}
+
 /** phoenix.js's own reconnect schedule, each delay spread over ±JITTER of it. */
 function reconnectAfterMs(tries) {
   const base = [10, 50, 100, 150, 200, 250, 500, 1000, 2000][tries - 1] ?? 5000;
@@ -117,6 +144,7 @@ class StormClient {
     this.roomJoins = [];
     this.editJoins = [];
     this.joinErrors = [];
+    this.joinTimeouts = 0;
     this.frames = 0;
     this.role = null;
     this.ownerView = null;
@@ -144,6 +172,7 @@ class StormClient {
       }
     }
     const socketOptions = { transport: Transport, params: { token }, reconnectAfterMs };
+    if (!options["parse-presence"]) socketOptions.decode = decodeSkippingPresence;
     if (HEARTBEAT_MS !== undefined) socketOptions.heartbeatIntervalMs = HEARTBEAT_MS;
     this.socket = new Socket(url, socketOptions);
     this.socket.onOpen(() => this.opens.push(now()));
@@ -170,7 +199,8 @@ class StormClient {
     this.room
       .join()
       .receive("ok", () => this.roomJoins.push(now()))
-      .receive("error", (reply) => this.joinErrors.push(`room: ${JSON.stringify(reply)}`));
+      .receive("error", (reply) => this.joinErrors.push(`room: ${JSON.stringify(reply)}`))
+      .receive("timeout", () => (this.joinTimeouts += 1));
     if (this.session !== null) {
       this.editing
         .join()
@@ -178,7 +208,8 @@ class StormClient {
           this.editJoins.push(now());
           this.believe(reply);
         })
-        .receive("error", (reply) => this.joinErrors.push(`edit: ${JSON.stringify(reply)}`));
+        .receive("error", (reply) => this.joinErrors.push(`edit: ${JSON.stringify(reply)}`))
+        .receive("timeout", () => (this.joinTimeouts += 1));
     }
     this.socket.connect();
   }
@@ -198,6 +229,12 @@ class StormClient {
     return this.session === null ? room : Math.max(room, first(this.editJoins));
   }
 
+  /** Where a client that is not back stands: its socket's state and its channels' (for the report). */
+  describe() {
+    const edit = this.session === null ? "" : ` edit ${this.editing.state}`;
+    return `socket ${this.socket.connectionState()} room ${this.room.state}${edit}`;
+  }
+
   believesOwner() {
     return this.session !== null && this.editing.state === "joined" && this.role === "owner";
   }
@@ -213,6 +250,19 @@ async function until(condition, ms) {
   return true;
 }
 
+/** Sockets open, joins timed out and closes so far, for the progress lines. */
+function progress(clients) {
+  let open = 0;
+  let timeouts = 0;
+  let closes = 0;
+  for (const client of clients) {
+    if (client.socket.isConnected()) open += 1;
+    timeouts += client.joinTimeouts;
+    closes += client.closes.length;
+  }
+  return `${open} sockets open, ${timeouts} joins timed out, ${closes} closes and failed attempts`;
+}
+
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const secs = (ms) => Math.round(ms / 10) / 100;
 /** Nanoseconds (perf_hooks histograms) to milliseconds, rounded. */
@@ -224,6 +274,23 @@ function groupBy(items, key) {
   return groups;
 }
 const countBy = (items, key) => Object.fromEntries(Object.entries(groupBy(items, key)).map(([k, v]) => [k, v.length]));
+
+/**
+ * The kernel's TCP counters that tell connection attempts dropped at a full accept queue (`ListenOverflows`) and SYNs
+ * sent again (`TCPSynRetrans`: a dropped SYN is retried after 1, 2, 4, 8… s), machine-wide, from `/proc/net/netstat`.
+ */
+function tcpCounters() {
+  try {
+    const [names, values] = readFileSync("/proc/net/netstat", "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("TcpExt:"))
+      .map((line) => line.split(/\s+/));
+    const value = (name) => Number(values[names.indexOf(name)]);
+    return { listenOverflows: value("ListenOverflows"), synRetransmits: value("TCPSynRetrans") };
+  } catch {
+    return null;
+  }
+}
 
 /** CPU seconds of a process so far (`/proc/<pid>/stat` utime + stime). */
 function cpuSeconds(pid) {
@@ -239,7 +306,11 @@ async function main() {
   const dataDir = await makeDataDir();
   const launcher = options["server-cpus"] ? ["taskset", "-c", options["server-cpus"]] : [];
   const bind = `127.0.0.1:${await freePort()}`;
-  const serverOptions = { dataDir, bind, launcher, args: ["--max-sockets-per-address", "0", ...SERVER_ARGS] };
+  // Every client connects from 127.0.0.1: no limit per address, as livebaton-bench starts it (crates/livebaton-bench/
+  // src/server.rs). With the default 128 HTTP connections per address, a storm's upgrades beyond it were closed at
+  // once (34,065 of the 45,712 failed attempts of one 5,000-client run), which clients from many addresses never see.
+  const perAddress = ["--max-sockets-per-address", "0", "--max-http-connections-per-address", "0"];
+  const serverOptions = { dataDir, bind, launcher, args: [...perAddress, ...SERVER_ARGS] };
   const editors = Array.from({ length: USERS }, (_, i) => ({
     email: `storm-${i}@bench.test`,
     password: `storm-password-${i}`,
@@ -268,12 +339,16 @@ async function main() {
       if (i > 0 && i % 1000 === 0) {
         const closed = clients.reduce((sum, client) => sum + client.closes.length, 0);
         const errors = clients.reduce((sum, client) => sum + client.joinErrors.length, 0);
-        log(`${i} joined after ${secs(now() - connectStarted)} s (${closed} closes, ${errors} join errors so far)`);
+        log(`${i} joined after ${secs(now() - connectStarted)} s (${closed} closes, ${errors} join errors so far; ${progress(clients)})`);
       }
       const batch = clients.slice(i, i + BATCH);
       batch.forEach((client) => client.connect());
       if (!(await until(() => batch.every((client) => client.backSince(0)), TIMEOUT_MS))) {
-        throw new Error(`clients ${i}–${i + batch.length - 1} did not join within ${TIMEOUT_MS / 1000} s`);
+        const missing = batch.filter((client) => !client.backSince(0));
+        throw new Error(
+          `clients ${i}–${i + batch.length - 1} did not join within ${TIMEOUT_MS / 1000} s: ${missing.length} not joined ` +
+            `${JSON.stringify(countBy(missing, (client) => client.describe()))}; ${progress(clients)}`,
+        );
       }
     }
     const joinedAt = now();
@@ -288,6 +363,7 @@ async function main() {
     // How late this process runs its callbacks: a client answers the server's ping only when its turn comes.
     const loopDelay = monitorEventLoopDelay({ resolution: 20 });
     loopDelay.enable();
+    const tcpBefore = tcpCounters();
     const stopAt = now();
     const exit = await server.stop();
     const exitedAt = now();
@@ -310,8 +386,15 @@ async function main() {
       else mostOwnersDuring = Math.max(mostOwnersDuring, most);
     }, 100);
 
+    // Progress every 10 s while they come back, to tell a slow return from a stuck one.
+    const reporter = setInterval(() => {
+      const backNow = clients.filter((client) => client.backSince(listeningAt)).length;
+      log(`${secs(now() - stopAt)} s after SIGTERM: ${backNow} back; ${progress(clients)}`);
+    }, 10_000);
     const allBack = await until(() => clients.every((client) => client.backSince(listeningAt)), TIMEOUT_MS);
+    clearInterval(reporter);
     const backAt = now();
+    const tcpAfter = tcpCounters();
     back = true;
     const missing = clients.filter((client) => !client.backSince(listeningAt)).length;
     log(allBack ? `every client back after ${secs(backAt - stopAt)} s; watching ${HOLD_MS / 1000} s` : `${missing} clients not back`);
@@ -328,9 +411,13 @@ async function main() {
     const closedTwice = clients.filter((client, i) => client.closes.slice(closesBefore[i]).filter((c) => c.opened).length > 1);
     const rejoined = clients.filter((client) => client.backSince(listeningAt)).map((c) => c.rejoinedAt(listeningAt));
     const fromStop = rejoined.map((at) => at - stopAt).sort((a, b) => a - b);
-    const lastEvent = Math.max(
-      ...clients.flatMap((client) => [...client.opens, ...client.roomJoins, ...client.editJoins, ...client.closes.map((c) => c.at)]),
-    );
+    // A loop, not `Math.max(...times)`: 5,000 clients' events are more arguments than the call stack holds.
+    let lastEvent = -Infinity;
+    for (const client of clients) {
+      for (const at of [...client.opens, ...client.roomJoins, ...client.editJoins, ...client.closes.map((c) => c.at)]) {
+        if (at > lastEvent) lastEvent = at;
+      }
+    }
     const ownersNow = owners(clients);
 
     // A fresh observer's view of the room and the sessions, and the server's own count.
@@ -343,6 +430,8 @@ async function main() {
     const expectedPresences = CLIENTS + SESSIONS * EDITORS + ROOMS + SESSIONS;
     const metrics = await (await fetch(`http://${bind}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
     const gauge = Number(/^livebaton_presences (\S+)$/m.exec(metrics)?.[1]);
+    // Connections the new server closed at once because 127.0.0.1 had `--max-http-connections-per-address` open.
+    const refused = Number(/^livebaton_http_connections_refused_total (\S+)$/m.exec(metrics)?.[1] ?? 0);
     const frames = clients.reduce((sum, client) => sum + client.frames, 0);
 
     const report = {
@@ -364,6 +453,10 @@ async function main() {
       listening_after_secs: secs(listeningAt - stopAt),
       all_back: allBack,
       not_back: missing,
+      not_back_states: countBy(
+        clients.filter((client) => !client.backSince(listeningAt)),
+        (client) => client.describe(),
+      ),
       all_back_secs: allBack ? secs(backAt - stopAt) : null,
       all_back_after_listening_secs: allBack ? secs(backAt - listeningAt) : null,
       rejoined_secs: {
@@ -381,6 +474,11 @@ async function main() {
       failed_attempts_by_code: countBy(attempts, (close) => close.code),
       join_errors: clients.reduce((sum, client) => sum + client.joinErrors.length, 0),
       join_errors_seen: [...new Set(clients.flatMap((client) => client.joinErrors))].slice(0, 5),
+      join_timeouts: clients.reduce((sum, client) => sum + client.joinTimeouts, 0),
+      http_connections_refused_per_address: refused,
+      // From the SIGTERM until every client was back (or the timeout), machine-wide.
+      listen_queue_overflows: tcpAfter && tcpBefore ? tcpAfter.listenOverflows - tcpBefore.listenOverflows : null,
+      syn_retransmits: tcpAfter && tcpBefore ? tcpAfter.synRetransmits - tcpBefore.synRetransmits : null,
       slow_consumers_logged: server.slowConsumers + oldSlowConsumers,
       old_server_closes_logged: oldServerCloses,
       new_server_closes_logged: Object.fromEntries(server.serverCloses),
@@ -393,6 +491,7 @@ async function main() {
       presences_gauge: gauge,
       presences_expected: expectedPresences,
       frames_received: frames,
+      presence_frames_not_parsed: presenceFramesNotParsed,
       tool_cpu_secs: secs((cpu.user + cpu.system) / 1000),
       tool_event_loop_delay_ms: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
       server_cpu_secs_since_restart: serverCpu,
@@ -410,7 +509,10 @@ async function main() {
       `  closes of open connections: ${report.closes} (${report.closes_per_client} per client) ${JSON.stringify(report.closes_by_code)}; ` +
         `${report.clients_closed_more_than_once} clients closed more than once ${JSON.stringify(report.closes_by_reason)}; ` +
         `failed attempts while down: ` +
-        `${report.failed_attempts} ${JSON.stringify(report.failed_attempts_by_code)}; ${report.join_errors} join errors`,
+        `${report.failed_attempts} ${JSON.stringify(report.failed_attempts_by_code)} (the new server closed ` +
+        `${refused} at once over --max-http-connections-per-address; SYNs dropped at a full accept queue: ` +
+        `${report.listen_queue_overflows}, sent again: ${report.syn_retransmits}); ${report.join_errors} join errors, ` +
+        `${report.join_timeouts} joins timed out`,
     );
     console.log(
       `  slow consumers logged: ${report.slow_consumers_logged}; most owners of a session at once after every client ` +
