@@ -6,7 +6,7 @@
 //! `Arc` and an empty `VecDeque` (no allocation): the queue's slots are released whenever it is drained.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -70,6 +70,11 @@ pub(crate) struct Outbound {
     /// endpoint's idle sweep reads it once a period and swaps in a ping request or `SILENT` only if no frame came
     /// meanwhile; neither waits for the other.
     last_heard: AtomicU64,
+    /// Set by the connection when a write went through after the socket had been full: the client's TCP window
+    /// opened, so its application is reading (a dead peer acknowledges nothing, a frozen one opens no window). The
+    /// sweep takes it as life, so a client too busy to answer our ping while it reads a burst is not closed as idle.
+    /// Atomic: set by the connection's task, taken by the sweep.
+    drained: AtomicBool,
 }
 
 struct State {
@@ -87,7 +92,8 @@ impl Outbound {
     pub(crate) fn new(limit: usize) -> Arc<Self> {
         let state = State { frames: VecDeque::new(), waker: None, overflowed: false, closed: false, stop: None };
         let last_heard = AtomicU64::new(0);
-        Arc::new(Outbound { state: Mutex::new(state), space: Notify::new(), limit: limit.max(1), last_heard })
+        let drained = AtomicBool::new(false);
+        Arc::new(Outbound { state: Mutex::new(state), space: Notify::new(), limit: limit.max(1), last_heard, drained })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -210,12 +216,23 @@ impl Outbound {
         self.last_heard.store(now_ms, Ordering::Relaxed);
     }
 
+    /// Records that a write went through after the socket had been full: the client read, which the next sweep takes
+    /// as life.
+    pub(crate) fn drained(&self) {
+        self.drained.store(true, Ordering::Relaxed);
+    }
+
     /// Judges the client's silence at `now_ms`: silent since `timeout_ms` or more, it is marked silent (it closes);
     /// silent since `ping_ms` or more and not pinged in this silence, a ping is requested. Either wakes the
     /// connection. A client heard from between the reading and the verdict is left alone.
     pub(crate) fn judge_silence(&self, now_ms: u64, ping_ms: u64, timeout_ms: u64) -> Silence {
         let heard = self.last_heard.load(Ordering::Relaxed);
         if heard == SILENT {
+            return Silence::Nothing;
+        }
+        if self.drained.swap(false, Ordering::Relaxed) {
+            // The client read since the last sweep: alive, as if it had sent a frame now (a ping owed is dropped).
+            let _ = self.last_heard.compare_exchange(heard, now_ms & TIME, Ordering::Relaxed, Ordering::Relaxed);
             return Silence::Nothing;
         }
         let silence = now_ms.saturating_sub(heard & TIME);
@@ -345,6 +362,17 @@ mod tests {
         assert_eq!(outbound.len(), 0);
         assert_eq!(outbound.push(frame(1)), Err(Refused::Closed));
         assert_eq!(outbound.push_waiting(frame(2), Duration::from_secs(1)).await, Err(Refused::Closed));
+    }
+
+    #[test]
+    fn a_drained_socket_counts_as_life_once() {
+        let outbound = Outbound::new(4);
+        assert_eq!(outbound.judge_silence(600, 500, 1000), Silence::PingDue, "quiet since 0");
+        outbound.drained();
+        assert_eq!(outbound.judge_silence(1200, 500, 1000), Silence::Nothing, "it read: alive at 1200");
+        assert!(!outbound.take_ping_due(), "the ping owed is dropped");
+        assert_eq!(outbound.judge_silence(1800, 500, 1000), Silence::PingDue, "quiet since 1200");
+        assert_eq!(outbound.judge_silence(2200, 500, 1000), Silence::Silent, "and closed a timeout after it read");
     }
 
     #[tokio::test]

@@ -31,6 +31,8 @@ pub(super) struct Writer {
     batch: Vec<Bytes>,
     /// Bytes of `batch[0]` (header included) already written.
     offset: usize,
+    /// The socket was full at the last write: the next write that goes through means the client read.
+    full: bool,
 }
 
 impl Writer {
@@ -85,8 +87,14 @@ impl Writer {
                 }
                 Poll::Ready(Ok(written)) => written,
                 Poll::Ready(Err(error)) => return Poll::Ready(SocketEvent::WriteFailed(error)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.full = true;
+                    return Poll::Pending;
+                }
             };
+            if std::mem::take(&mut self.full) {
+                outbound.drained();
+            }
             let (done, offset) = advance(&self.batch, self.offset, written);
             metrics::counter!("livebaton_frames_out_total").increment(done as u64);
             // Release each frame once written: a broadcast's bytes are shared, the last holder frees them. (Usually
