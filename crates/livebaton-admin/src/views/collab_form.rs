@@ -158,7 +158,9 @@ impl<E: Editable> CollabForm<E> {
             return false;
         }
         self.values = values;
-        match self.collab.update_draft(self.draft_base(), params) {
+        // The base counts only when the draft starts: spare building the row's values on every keystroke.
+        let base = if self.collab.has_draft() { DraftBase::from(self.values_version) } else { self.draft_base() };
+        match self.collab.update_draft(base, params) {
             Ok(_) => true,
             Err(not_owner) => {
                 socket.put_flash("error", refused(&not_owner));
