@@ -75,16 +75,13 @@ impl EditChannel {
             _ if version == self.lock_version => Some(self.row_values.clone()),
             _ => None,
         };
-        let (params, base_version, base_values) = match (payload.get("params"), &draft) {
+        let (params, base_version, base_values) = match (payload.get("params"), &draft, lock_version) {
             // Params merged by hand with the row at `lock_version`: they are based on it.
-            (Some(params), _) if resolve.is_empty() && lock_version.is_some() => {
-                let version = lock_version.unwrap_or(self.lock_version);
-                (params.clone(), version, known(version))
-            }
-            (Some(params), Some(draft)) => (params.clone(), draft.base_lock_version, draft.base_values.clone()),
-            (Some(params), None) => (params.clone(), self.lock_version, Some(self.row_values.clone())),
-            (None, Some(draft)) => (draft.params.clone(), draft.base_lock_version, draft.base_values.clone()),
-            (None, None) => {
+            (Some(params), _, Some(version)) if resolve.is_empty() => (params.clone(), version, known(version)),
+            (Some(params), Some(draft), _) => (params.clone(), draft.base_lock_version, draft.base_values.clone()),
+            (Some(params), None, _) => (params.clone(), self.lock_version, Some(self.row_values.clone())),
+            (None, Some(draft), _) => (draft.params.clone(), draft.base_lock_version, draft.base_values.clone()),
+            (None, None, _) => {
                 return (ReplyStatus::Error, json!({"reason": "invalid", "errors": {"params": ["nothing to save"]}}));
             }
         };
