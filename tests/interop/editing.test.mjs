@@ -1,6 +1,7 @@
 // Collaborative editing over `edit:data:<id>` with the official phoenix.js client: Alice owns the form, Bob and Carol
 // watch; Alice's drafts reach them; Carol's forged events are refused and change nothing; when Alice's socket goes,
-// Bob is promoted holding Alice's draft and saves it (fenced); a save based on a row changed elsewhere is a conflict.
+// Bob is promoted holding Alice's draft and saves it (fenced); a save based on a row changed elsewhere merges per
+// field, and only the fields both sides changed are a conflict, which `resolve` answers.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -189,5 +190,51 @@ test(CONFLICT, { timeout: 30_000 }, async () => {
   );
   assert.equal(resolved.response.lock_version, outside.lock_version + 1);
   assert.equal((await getRecord(record.id, Bob.token)).title, merged.title);
+  await bob.client.disconnect();
+});
+
+const MERGE =
+  "editing: a save over a moved row merges per field; a conflict offers only the shared fields and resolve answers it";
+
+test(MERGE, { timeout: 30_000 }, async () => {
+  const { Bob, Carol } = setup.accounts;
+  const record = await getRecord(records[1].id, Bob.token);
+  const bob = await openForm(Bob, record.id, "bob-tab-merge");
+  assert.equal(bob.reply.role, "owner", JSON.stringify(bob.reply));
+  const put = (changes) =>
+    setup.server.apiOk("PUT", `/api/entities/article/records/${record.id}`, { token: Carol.token, body: changes });
+
+  // Bob changes the title; Carol the summary: Bob's save keeps both and says the summary came from the row.
+  assert.equal((await bob.form.push("draft", { params: paramsOf(record, { title: "Bob's title" }) })).status, "ok");
+  const carolsRow = await put({
+    ...paramsOf(record, { data: { ...record.data, summary: "Carol's summary" } }),
+    lock_version: record.lock_version,
+  });
+  const saved = await bob.form.push("save", {});
+  assert.equal(saved.status, "ok", JSON.stringify(saved.response));
+  assert.deepEqual(saved.response, { lock_version: carolsRow.lock_version + 1, merged: ["data.summary"] });
+  const both = await getRecord(record.id, Bob.token);
+  assert.equal(both.title, "Bob's title");
+  assert.equal(both.data.summary, "Carol's summary", "Carol's summary survived Bob's save");
+  const pushed = await bob.form.next("saved", { where: (p) => p.lock_version === saved.response.lock_version });
+  assert.deepEqual(pushed.merged, ["data.summary"]);
+
+  // Both change the summary: only it is offered; Bob's choice, against that version, saves it.
+  const mine = paramsOf(both, { data: { ...both.data, summary: "Bob's summary" } });
+  assert.equal((await bob.form.push("draft", { params: mine })).status, "ok");
+  const moved = await put({
+    ...paramsOf(both, { data: { ...both.data, summary: "Carol again" } }),
+    lock_version: both.lock_version,
+  });
+  const conflict = await bob.form.push("save", {});
+  assert.equal(conflict.response.reason, "conflict", JSON.stringify(conflict.response));
+  assert.equal(conflict.response.lock_version, moved.lock_version);
+  assert.deepEqual(conflict.response.fields, {
+    "data.summary": { base: "Carol's summary", mine: "Bob's summary", theirs: "Carol again" },
+  });
+  const answer = { resolve: { "data.summary": "mine" }, lock_version: moved.lock_version };
+  const resolved = await bob.form.push("save", answer);
+  assert.deepEqual(resolved.response, { lock_version: moved.lock_version + 1, merged: [] });
+  assert.equal((await getRecord(record.id, Bob.token)).data.summary, "Bob's summary");
   await bob.client.disconnect();
 });

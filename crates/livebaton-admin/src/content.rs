@@ -6,11 +6,16 @@
 //! and at most one sanitising job per core runs at a time (more wait their turn), so a burst of large submissions
 //! delays other submissions, not every page and socket of the server. Showing rich text sanitises it again
 //! ([`ContentService::rich_values`], [`ContentService::for_output`]), the same way.
+//!
+//! Saves from an editing session merge per field with the row as it is now ([`merging`]); the JSON API's updates
+//! replace the row when its `lock_version` still matches.
+
+mod merging;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use livebaton::editing::{EditTarget, Editing, EditingError, NotOwner, OwnerToken};
+use livebaton::editing::{DraftBase, EditTarget, Editing, EditingError, NotOwner, OwnerToken};
 use livebaton::events::Events;
 use livebaton::pubsub::{Message, PubSub};
 use livebaton_content::{
@@ -20,6 +25,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
 use crate::storage::{Entity, Record, Store, StoreError};
+
+pub use merging::{MergeConflict, SaveRequest, Saved, entity_values, record_values};
 
 /// Why a content write was refused. Each variant maps to one message the user sees.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +43,12 @@ pub enum ContentError {
     /// The record changed since it was loaded.
     #[error("this record was changed by someone else; reload to see the current version")]
     RecordConflict(Box<Record>),
+    /// An editing session's save: the record moved, and some fields were changed on both sides.
+    #[error("someone else changed the same fields of this record")]
+    RecordMerge(Box<MergeConflict<Record>>),
+    /// An editing session's save: the entity moved, and some fields were changed on both sides.
+    #[error("someone else changed the same fields of this entity")]
+    EntityMerge(Box<MergeConflict<Entity>>),
     /// The save came from a tab that no longer holds the baton.
     #[error(transparent)]
     NotOwner(#[from] NotOwner),
@@ -181,13 +194,13 @@ impl ContentService {
         let entity = self.store.update_entity(id, lock_version, &valid, Some(&fence)).await?;
         if let Some(token) = token {
             // The draft has been saved; spectators reload from the row.
-            self.editing.finish_save(token, entity.lock_version);
+            self.editing.finish_save(token, DraftBase::new(entity.lock_version, entity_values(&entity)));
         }
         announce(self.events.broadcast_entity_updated(entity.id));
         self.tell_editors(
             EditTarget::entity(entity.id),
             "saved",
-            json!({"lock_version": entity.lock_version, "by": by}),
+            json!({"lock_version": entity.lock_version, "by": by, "merged": []}),
         );
         Ok(entity)
     }
@@ -241,10 +254,11 @@ impl ContentService {
         let fence = move || fence_for(&editing, target, token);
         let record = self.store.update_record(entity.id, id, lock_version, &valid, Some(&fence)).await?;
         if let Some(token) = token {
-            self.editing.finish_save(token, record.lock_version);
+            self.editing.finish_save(token, DraftBase::new(record.lock_version, record_values(&record)));
         }
         announce(self.events.broadcast_data_updated(entity.id, record.id));
-        self.tell_editors(EditTarget::data(record.id), "saved", json!({"lock_version": record.lock_version, "by": by}));
+        let body = json!({"lock_version": record.lock_version, "by": by, "merged": []});
+        self.tell_editors(EditTarget::data(record.id), "saved", body);
         Ok(record)
     }
 

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use livebaton::editing::{EditTarget, Editor};
+use livebaton::editing::merge::Resolutions;
+use livebaton::editing::{DraftBase, EditTarget, Editor};
 use livebaton::presence::PresenceConfig;
 use livebaton::{Engine, EngineConfig};
-use livebaton_admin::content::{ContentError, ContentService};
+use livebaton_admin::content::{ContentError, ContentService, SaveRequest, entity_values};
 use livebaton_admin::storage::Store;
-use livebaton_content::RecordInput;
+use livebaton_content::{EntityInput, RecordInput};
 use serde_json::json;
 
 async fn service() -> (ContentService, Engine, tempfile::TempDir) {
@@ -89,4 +90,76 @@ async fn a_token_only_saves_its_own_record() {
     assert!(matches!(refused, Err(ContentError::NotOwner(_))));
     let stored = content.store().find_record(entity.id, second.id).await.unwrap().unwrap();
     assert_eq!(stored.title, "Second");
+}
+
+/// Entity definitions merge per attribute, with the field list as one field: Alice's new description and an
+/// outside writer's new display name both survive; when both change the field list, only `fields_definition` is
+/// offered, and nothing is written.
+#[tokio::test]
+async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() {
+    let (content, engine, _dir) = service().await;
+    let entity = note_entity(&content).await;
+    let target = EditTarget::entity(entity.id);
+    let _alice = engine.editing.track_editing_session(target, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    let base = entity_values(&entity);
+    let mut mine = EntityInput {
+        name: Some(entity.name.clone()),
+        display_name: entity.display_name.clone(),
+        display_name_plural: entity.display_name_plural.clone(),
+        description: Some("Alice's description".into()),
+        ..Default::default()
+    };
+    let draft = serde_json::to_value(&mine).unwrap();
+    engine.editing.update_draft(target, "alice-1", DraftBase::new(entity.lock_version, base), draft).unwrap();
+
+    let outside = EntityInput { display_name: "Memo".into(), ..mine.clone() };
+    let outside = EntityInput { description: Some(entity.description.clone()), ..outside };
+    let moved = content.update_entity(entity.id, entity.lock_version, &outside, None, "Bob").await.unwrap();
+    let save = |mine: &EntityInput, token: &livebaton::editing::OwnerToken| {
+        let draft = token.draft().unwrap().clone();
+        let mine = mine.clone();
+        let content = content.clone();
+        let token = token.clone();
+        async move {
+            let base = draft.base_values.clone();
+            let request = SaveRequest {
+                mine: &mine,
+                base_version: draft.base_lock_version,
+                base_values: base.as_ref(),
+                resolve: &Resolutions::new(),
+                resolved_against: None,
+            };
+            content.save_entity(entity.id, request, &token, "Alice").await
+        }
+    };
+    let token = engine.editing.fence(target, "alice-1").unwrap();
+    let saved = save(&mine, &token).await.unwrap();
+    assert_eq!(saved.merged, ["display_name"]);
+    assert_eq!((saved.row.display_name.as_str(), saved.row.description.as_str()), ("Memo", "Alice's description"));
+    assert_eq!(saved.row.lock_version, moved.lock_version + 1);
+
+    // Both change the field list (Alice adds a field, the outside writer another): only the list is offered.
+    mine.display_name = "Memo".into();
+    mine.fields_definition = vec![json!({"type": "text", "key": "mood", "label": "Mood"})];
+    let draft = serde_json::to_value(&mine).unwrap();
+    engine
+        .editing
+        .update_draft(target, "alice-1", DraftBase::new(saved.row.lock_version, entity_values(&saved.row)), draft)
+        .unwrap();
+    let outside = EntityInput {
+        display_name: "Memo".into(),
+        description: Some("Alice's description".into()),
+        fields_definition: vec![json!({"type": "number", "key": "score", "label": "Score"})],
+        ..mine.clone()
+    };
+    let moved = content.update_entity(entity.id, saved.row.lock_version, &outside, None, "Bob").await.unwrap();
+    let token = engine.editing.fence(target, "alice-1").unwrap();
+    let conflict = match save(&mine, &token).await {
+        Err(ContentError::EntityMerge(conflict)) => conflict,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    assert_eq!(conflict.fields.keys().collect::<Vec<_>>(), ["fields_definition"]);
+    assert_eq!(conflict.current.lock_version, moved.lock_version);
+    let stored = content.store().find_entity(entity.id).await.unwrap().unwrap();
+    assert_eq!((stored.fields_definition[0].key.as_str(), stored.lock_version), ("score", moved.lock_version));
 }

@@ -583,8 +583,8 @@ async fn only_admins_hold_the_baton_on_entities() {
     assert_eq!(admin.push(&topic, "draft", json!({"params": params})).await[4]["status"], "ok");
     assert_eq!(alice.event(&topic, "draft").await[4]["params"]["display_name"], "Story");
     let reply = admin.push(&topic, "save", json!({})).await;
-    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 2}}));
-    assert_eq!(alice.event(&topic, "saved").await[4], json!({"lock_version": 2, "by": "Admin"}));
+    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 2, "merged": []}}));
+    assert_eq!(alice.event(&topic, "saved").await[4], json!({"lock_version": 2, "by": "Admin", "merged": []}));
     let stored = server.state.store.find_entity(article.id).await.unwrap().unwrap();
     assert_eq!((stored.display_name.as_str(), stored.lock_version), ("Story", 2));
 }
@@ -643,13 +643,14 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
 
     // Bob saves what Alice typed.
     let reply = bob.push(&topic, "save", json!({})).await;
-    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 2}}));
+    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 2, "merged": []}}));
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Drafted by Alice", 2));
     assert_eq!(stored.data["summary"], "Drafted by Alice: summary");
     for peer in [&mut bob, &mut carol] {
         let saved = peer.event(&topic, "saved").await;
-        assert_eq!(saved, json!([peer.join_ref(&topic), null, topic, "saved", {"lock_version": 2, "by": "Bob"}]));
+        let body = json!({"lock_version": 2, "by": "Bob", "merged": []});
+        assert_eq!(saved, json!([peer.join_ref(&topic), null, topic, "saved", body]));
     }
     assert!(editing.get_draft(target).is_none(), "a saved draft ends");
 
@@ -663,7 +664,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     let api = server.api(Method::PUT, &uri, &admin, Some(body)).await;
     assert_eq!((api.status, &api.json["lock_version"]), (StatusCode::OK, &json!(3)), "{}", api.text);
     for peer in [&mut bob, &mut carol] {
-        assert_eq!(peer.event(&topic, "saved").await[4], json!({"lock_version": 3, "by": "Admin"}));
+        assert_eq!(peer.event(&topic, "saved").await[4], json!({"lock_version": 3, "by": "Admin", "merged": []}));
     }
     let reply = bob.push(&topic, "save", json!({})).await;
     assert_eq!(error_reason(&reply), "conflict");
@@ -673,23 +674,134 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
         (&current["id"], &current["title"], &current["lock_version"]),
         (&json!(record.id), &json!("Changed through the API"), &json!(3))
     );
+    // Only the fields both changed are offered (the category, unchanged on both sides, is not).
+    let drafted = article_params("Drafted by Alice");
+    assert_eq!(
+        reply[4]["response"]["fields"],
+        json!({
+            "title": {"base": drafted["title"], "mine": params["title"], "theirs": "Changed through the API"},
+            "data.summary": {
+                "base": drafted["data"]["summary"],
+                "mine": params["data"]["summary"],
+                "theirs": "Changed through the API: summary"
+            },
+        })
+    );
     let draft = editing.get_draft(target).expect("the draft is kept after a conflict");
     assert_eq!((&draft.params, draft.base_lock_version), (&params, 2));
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Changed through the API", 3));
     carol.assert_none("a saved notice for the refused save", QUIET, |frame| frame[3] == "saved").await;
 
-    // Typing on does not help: the draft keeps its base, so the same save conflicts again.
+    // Typing on does not help: the draft keeps its base, so the same save conflicts again; naming the version alone
+    // does not either (it no longer saves the draft over it: that would write fields Bob never chose).
     let params = article_params("Bob, merged with the API's change");
     assert_eq!(bob.push(&topic, "draft", json!({"params": params})).await[4]["response"], json!({"version": 2}));
     assert_eq!(error_reason(&bob.push(&topic, "save", json!({})).await), "conflict");
-    // Bob resolves it: he has seen version 3 (from the conflict reply) and saves his draft over it.
-    let reply = bob.push(&topic, "save", json!({"lock_version": 3})).await;
-    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 4}}));
+    assert_eq!(error_reason(&bob.push(&topic, "save", json!({"lock_version": 3})).await), "conflict");
+    // A resolution needs the conflict's version; a side must be "mine" or "theirs".
+    let reply = bob.push(&topic, "save", json!({"resolve": {"title": "mine"}})).await;
+    assert_eq!(error_reason(&reply), "invalid", "{reply}");
+    let reply = bob.push(&topic, "save", json!({"resolve": {"title": "both"}, "lock_version": 3})).await;
+    assert_eq!(
+        reply[4]["response"]["errors"]["resolve"][0],
+        "must be an object of field names to \"mine\" or \"theirs\""
+    );
+    // Choosing only one of the two fields resolves that one: the other is still offered, nothing is written.
+    let reply = bob.push(&topic, "save", json!({"resolve": {"title": "mine"}, "lock_version": 3})).await;
+    assert_eq!(reply[4]["response"]["fields"].as_object().unwrap().keys().collect::<Vec<_>>(), ["data.summary"]);
+    // Bob resolves both: his title, the API's summary.
+    let resolve = json!({"title": "mine", "data.summary": "theirs"});
+    let reply = bob.push(&topic, "save", json!({"resolve": resolve, "lock_version": 3})).await;
+    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 4, "merged": ["data.summary"]}}));
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Bob, merged with the API's change", 4));
+    assert_eq!(stored.data["summary"], "Changed through the API: summary");
     assert!(editing.get_draft(target).is_none(), "the resolved draft ended");
-    assert_eq!(carol.event(&topic, "saved").await[4], json!({"lock_version": 4, "by": "Bob"}));
+    assert_eq!(
+        carol.event(&topic, "saved").await[4],
+        json!({"lock_version": 4, "by": "Bob", "merged": ["data.summary"]})
+    );
+}
+
+/// Over `edit:data`: two people change different fields and both changes survive (the reply and `saved` name the
+/// field merged in); when both change the same field only that one is offered; a resolution made against a row that
+/// moved again is not applied: the newer conflict is offered instead, and nothing is overwritten. A client that
+/// merged by hand saves `params` naming the version it merged with.
+#[tokio::test]
+async fn a_save_over_a_moved_row_merges_per_field() {
+    let (server, people, _, records) = setup(GRACE).await;
+    let record = &records[2];
+    let topic = format!("edit:data:{}", record.id);
+    let mut alice = server.connect(&server.token(&people.alice)).await;
+    assert_eq!(alice.join_ok(&topic, json!({"tab_id": "a"})).await["role"], "owner");
+    let admin = server.token(&people.admin);
+    let uri = format!("/api/entities/article/records/{}", record.id);
+    let put = |body: Value| server.api(Method::PUT, &uri, &admin, Some(body));
+
+    // Alice changes the title; the admin changes the summary through the API. Alice's save keeps both.
+    let mut mine = json!({"title": "Alice's title", "data": record.data});
+    assert_eq!(alice.push(&topic, "draft", json!({"params": mine})).await[4]["status"], "ok");
+    let mut theirs = json!({"title": record.title, "data": record.data, "lock_version": record.lock_version});
+    theirs["data"]["summary"] = json!("The admin's summary");
+    assert_eq!(put(theirs.clone()).await.status, StatusCode::OK);
+    let reply = alice.push(&topic, "save", json!({})).await;
+    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 3, "merged": ["data.summary"]}}));
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.title.as_str(), stored.data["summary"].as_str()),
+        ("Alice's title", Some("The admin's summary"))
+    );
+    assert_eq!(stored.data["category"], record.data["category"]);
+    let saved = alice.take("the saved push", |frame| frame[3] == "saved" && frame[4]["lock_version"] == 3).await;
+    assert_eq!(saved[4], json!({"lock_version": 3, "by": "Alice", "merged": ["data.summary"]}));
+
+    // Both change the summary (and only the admin the category): only the summary is offered.
+    mine =
+        json!({"title": "Alice's title", "data": {"summary": "Alice's summary", "category": stored.data["category"]}});
+    assert_eq!(alice.push(&topic, "draft", json!({"params": mine})).await[4]["status"], "ok");
+    // A category the record does not have yet.
+    let category = if stored.data["category"] == "news" { "opinion" } else { "news" };
+    let body =
+        json!({"title": "Alice's title", "data": {"summary": "Admin again", "category": category}, "lock_version": 3});
+    assert_eq!(put(body).await.status, StatusCode::OK);
+    let reply = alice.push(&topic, "save", json!({})).await;
+    assert_eq!(error_reason(&reply), "conflict");
+    assert_eq!(
+        reply[4]["response"]["fields"],
+        json!({"data.summary": {"base": "The admin's summary", "mine": "Alice's summary", "theirs": "Admin again"}})
+    );
+    assert_eq!(reply[4]["response"]["lock_version"], 4);
+
+    // The row moves again before Alice answers: her choice, made against version 4, is not applied to version 5.
+    let data = json!({"summary": "Admin, third time", "category": category});
+    let body = json!({"title": "Alice's title", "data": data, "lock_version": 4});
+    assert_eq!(put(body).await.status, StatusCode::OK);
+    let reply = alice.push(&topic, "save", json!({"resolve": {"data.summary": "mine"}, "lock_version": 4})).await;
+    assert_eq!(error_reason(&reply), "conflict", "{reply}");
+    assert_eq!(reply[4]["response"]["lock_version"], 5);
+    assert_eq!(reply[4]["response"]["fields"]["data.summary"]["theirs"], "Admin, third time");
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!((stored.data["summary"].as_str(), stored.lock_version), (Some("Admin, third time"), 5));
+    // More resolutions than the values have fields are refused.
+    let many: serde_json::Map<String, Value> = (0..20).map(|n| (format!("f{n}"), json!("mine"))).collect();
+    let reply = alice.push(&topic, "save", json!({"resolve": many, "lock_version": 5})).await;
+    assert_eq!(error_reason(&reply), "invalid", "{reply}");
+    // Answered against version 5, it saves: her summary, the admin's category.
+    let reply = alice.push(&topic, "save", json!({"resolve": {"data.summary": "mine"}, "lock_version": 5})).await;
+    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 6, "merged": ["data.category"]}}));
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.data["summary"].as_str(), stored.data["category"].as_str()),
+        (Some("Alice's summary"), Some(category))
+    );
+
+    // Params merged by hand and named with the version they merged with are saved as they are.
+    let body = json!({"title": "Admin's title", "data": stored.data, "lock_version": 6});
+    assert_eq!(put(body).await.status, StatusCode::OK);
+    let merged_by_hand = json!({"title": "Both titles", "data": stored.data});
+    let reply = alice.push(&topic, "save", json!({"params": merged_by_hand, "lock_version": 7})).await;
+    assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 8, "merged": []}}));
 }
 
 /// A second tab of the owner's user joins as a spectator and takes the baton at once with `take_here`: both tabs get

@@ -64,6 +64,12 @@ async fn event(peer: &mut Peer, view: &str, kind: &str, name: &str, value: Value
     reply[4]["response"].clone()
 }
 
+/// The conflict panel's choices as a browser sends them: "Keep yours" for every field `form` has.
+fn keep_mine() -> Value {
+    let fields = ["title", "slug", "status", "data.summary", "data.category", "data.featured"];
+    json!(fields.map(|field| format!("resolve%5B{field}%5D=mine")).join("&"))
+}
+
 /// The form as a browser sends it (URL-encoded) with `title`.
 fn form(title: &str) -> Value {
     let encoded: String = title.bytes().map(|byte| format!("%{byte:02X}")).collect();
@@ -160,16 +166,94 @@ async fn a_save_reports_invalid_fields_and_conflicts_and_keeps_the_draft() {
     let reply = event(&mut page, view, "submit", "save", form("Alice's version")).await;
     let regions = reply["regions"].to_string();
     assert!(regions.contains("Someone else saved this record"), "{reply}");
-    assert!(regions.contains("Title: now “API version”"), "what changed is shown: {reply}");
+    assert!(regions.contains("data-field=\\\"title\\\""), "the title, changed on both sides, is offered: {reply}");
+    assert!(regions.contains("API version"), "with their value: {reply}");
     assert!(regions.contains("value=\\\"Alice's version\\\""), "the draft stays in the form: {reply}");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!(stored.title, "API version", "the other save was not overwritten");
 
-    // She chooses to save hers over it.
-    let reply = event(&mut page, view, "click", "overwrite", json!({})).await;
-    assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
+    // She keeps hers for every field offered.
+    let reply = event(&mut page, view, "submit", "resolve", keep_mine()).await;
+    assert!(reply["flash"]["info"].as_str().is_some_and(|info| info.starts_with("Saved.")), "{reply}");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Alice's version", record.lock_version + 2));
+}
+
+/// The record form as a browser sends it for `record` as stored, with `title` and the data values of `data` in place
+/// of the stored ones.
+fn row_form(record: &Record, title: &str, data: &[(&str, &str)]) -> Value {
+    let encode = |text: &str| -> String { text.bytes().map(|byte| format!("%{byte:02X}")).collect() };
+    let mut pairs = vec![
+        ("title".to_owned(), title.to_owned()),
+        ("slug".to_owned(), record.slug.clone()),
+        ("status".to_owned(), record.status.as_str().to_owned()),
+    ];
+    for (key, value) in &record.data {
+        let text = data.iter().find(|(changed, _)| changed == key).map_or_else(
+            || value.as_str().map_or_else(|| value.to_string(), str::to_owned),
+            |(_, text)| (*text).to_owned(),
+        );
+        pairs.push((format!("data[{key}]"), text));
+    }
+    json!(pairs.iter().map(|(name, value)| format!("{}={}", encode(name), encode(value))).collect::<Vec<_>>().join("&"))
+}
+
+/// A save over a record that moved since the draft began is merged per field: the summary only the API changed is
+/// kept (and the flash names it), the title only Alice changed is saved. When both change the body, only the body is
+/// offered, with both values sanitised (rich text) and escaped; choosing "theirs" saves it, with Alice's other field.
+#[tokio::test]
+async fn a_save_over_a_moved_row_merges_and_offers_only_the_fields_both_changed() {
+    let Scene { server, alice, record, .. } = scene().await;
+    let view = "record_edit";
+    let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
+    let uri = format!("/api/entities/article/records/{}", record.id);
+    let token = server.token(&admin);
+    let (mut page, _) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
+
+    event(&mut page, view, "change", "draft", row_form(&record, "Alice's title", &[])).await;
+    let mut data = record.data.clone();
+    data.insert("summary".into(), json!("The API's summary"));
+    let body = json!({"title": record.title, "data": data, "lock_version": record.lock_version});
+    assert_eq!(server.api(Method::PUT, &uri, &token, Some(body)).await.status, 200);
+    let reply = event(&mut page, view, "submit", "save", row_form(&record, "Alice's title", &[])).await;
+    assert_eq!(reply["flash"]["info"], "Saved. Kept the newer values saved meanwhile of: Summary.", "{reply}");
+    assert!(
+        reply["regions"]["record-editor"].as_str().unwrap().contains("The API&#39;s summary")
+            || reply["regions"]["record-editor"].as_str().unwrap().contains("The API's summary"),
+        "{reply}"
+    );
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!((stored.title.as_str(), stored.data["summary"].as_str()), ("Alice's title", Some("The API's summary")));
+    assert_eq!(stored.lock_version, record.lock_version + 2);
+
+    // Both change the body; only the API changes the title.
+    let mine = "<p>Alice's body</p><script>alert(1)</script>";
+    event(&mut page, view, "change", "draft", row_form(&stored, "Alice's title", &[("body", mine)])).await;
+    let mut data = stored.data.clone();
+    data.insert("body".into(), json!("<p onclick=\"steal()\">The API's body</p><img src=x onerror=alert(2)>"));
+    let body = json!({"title": "<b>The API's title</b>", "data": data, "lock_version": stored.lock_version});
+    assert_eq!(server.api(Method::PUT, &uri, &token, Some(body)).await.status, 200);
+    let reply = event(&mut page, view, "submit", "save", row_form(&stored, "Alice's title", &[("body", mine)])).await;
+    assert!(reply["flash"]["error"].as_str().unwrap().contains("Not saved"), "{reply}");
+    let editor = reply["regions"]["record-editor"].as_str().unwrap();
+    let panel = &editor[editor.find("id=\"conflict\"").expect("the panel")..editor.find("id=\"record-form\"").unwrap()];
+    assert_eq!(panel.matches("data-field=").count(), 1, "only the body is offered: {panel}");
+    assert!(panel.contains("data-field=\"data.body\""), "{panel}");
+    assert!(panel.contains("Alice's body") && panel.contains("The API's body"), "both values side by side: {panel}");
+    for unsafe_markup in ["<script", "onclick", "onerror", "steal()"] {
+        assert!(!panel.contains(unsafe_markup), "{unsafe_markup} reached the page: {panel}");
+    }
+    let stored_now = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(stored_now.lock_version, stored.lock_version + 1, "nothing was written");
+
+    let reply = event(&mut page, view, "submit", "resolve", json!("resolve%5Bdata.body%5D=theirs")).await;
+    assert!(reply["flash"]["info"].as_str().unwrap().starts_with("Saved."), "{reply}");
+    let saved = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(saved.title, "<b>The API's title</b>", "the API's title, which Alice never touched");
+    assert_eq!(saved.data["body"], stored_now.data["body"], "the API's body, as chosen");
+    assert_eq!(saved.lock_version, stored_now.lock_version + 1);
+    let editor = reply["regions"]["record-editor"].as_str().unwrap();
+    assert!(!editor.contains("<b>The API"), "the title is escaped: {editor}");
 }
 
 #[tokio::test]
@@ -403,18 +487,20 @@ async fn a_recovery_over_a_row_saved_meanwhile_conflicts_instead_of_overwriting(
     let message = reply["flash"]["error"].as_str().unwrap_or_else(|| panic!("a warning: {reply}"));
     assert!(message.contains("saved meanwhile"), "{message}");
     let editor = reply["regions"]["record-editor"].as_str().unwrap();
-    assert!(editor.contains("Someone else saved this record"), "the conflict shows at once: {editor}");
     assert!(editor.contains("value=\"Typed before\""), "the recovered values stay in the form: {editor}");
 
-    // A plain save conflicts: the other save stays.
+    // A plain save conflicts: the page never had the row its values came from, so every field where they differ
+    // from the row is offered; the other save stays.
     let reply = event(&mut page, view, "submit", "save", form_at("Typed before", record.lock_version)).await;
     assert!(reply["flash"]["error"].as_str().unwrap().contains("Not saved"), "{reply}");
+    let editor = reply["regions"]["record-editor"].as_str().unwrap();
+    assert!(editor.contains("data-field=\"title\"") && editor.contains("Saved while away"), "{editor}");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!(stored.title, "Saved while away");
 
-    // Overwriting is the user's explicit choice.
-    let reply = event(&mut page, view, "click", "overwrite", json!({})).await;
-    assert_eq!(reply["flash"]["info"], "Saved.", "{reply}");
+    // Keeping hers is the user's explicit choice, field by field.
+    let reply = event(&mut page, view, "submit", "resolve", keep_mine()).await;
+    assert!(reply["flash"]["info"].as_str().is_some_and(|info| info.starts_with("Saved.")), "{reply}");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Typed before", record.lock_version + 2));
 }

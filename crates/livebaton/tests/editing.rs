@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livebaton::editing::{
-    DraftChanged, EditTarget, EditingError, EditingRole, Editor, OwnerChangeReason, OwnerChanged, RoleChange,
+    DraftBase, DraftChanged, EditTarget, EditingError, EditingRole, Editor, OwnerChangeReason, OwnerChanged, RoleChange,
 };
 use livebaton::presence::{PresenceConfig, TrackGuard};
 use livebaton::pubsub::{Message, Subscription};
@@ -255,6 +255,54 @@ async fn a_save_ends_the_draft_and_tells_spectators() {
     engine.editing.finish_save(&token, 5);
     let kept = engine.editing.get_draft(RECORD).unwrap();
     assert_eq!((kept.params.clone(), kept.base_lock_version), (json!({"title": "Final!!"}), 5));
+}
+
+/// A draft snapshots its base values when it starts (the base of a per-field merge) and keeps them while it is typed
+/// on and when the baton passes; the fence token carries the draft. After a save that merged in someone else's venue,
+/// a draft typed meanwhile is rebased: its own changes stay, the merged venue replaces the stale one it carried (else
+/// the next save would write the old venue back), and spectators are shown the rebased values.
+#[tokio::test(start_paused = true)]
+async fn a_draft_keeps_its_base_values_and_a_rebase_keeps_only_its_own_changes() {
+    let engine = engine();
+    let alice = open(&engine, "alice-1", &editor("1", "Alice"), None).await;
+    let mut bob = open(&engine, "bob-1", &editor("2", "Bob"), None).await;
+    let base = json!({"title": "Gig", "data": {"venue": "Old hall"}});
+    let typed = json!({"title": "Gig, sold out", "data": {"venue": "Old hall"}});
+    engine.editing.update_draft(RECORD, "alice-1", DraftBase::new(3, base.clone()), typed.clone()).unwrap();
+    let later = DraftBase::new(9, json!({"title": "ignored"}));
+    let draft = engine.editing.update_draft(RECORD, "alice-1", later, typed.clone()).unwrap();
+    assert_eq!((draft.base_lock_version, draft.base_values.as_ref()), (3, Some(&base)), "the first base stays");
+    let token = engine.editing.fence(RECORD, "alice-1").unwrap();
+    assert_eq!(token.draft().map(|draft| draft.base_values.clone()), Some(Some(base.clone())));
+    assert!(bob.next_draft().await.draft.is_some());
+    assert!(bob.next_draft().await.draft.is_some());
+
+    // Alice types on while her save commits a merge with Carol's new venue.
+    let more = json!({"title": "Gig, sold out!", "data": {"venue": "Old hall"}});
+    engine.editing.update_draft(RECORD, "alice-1", 3, more).unwrap();
+    assert!(bob.next_draft().await.draft.is_some());
+    let saved = json!({"title": "Gig, sold out", "data": {"venue": "New hall"}});
+    engine.editing.finish_save(&token, DraftBase::new(4, saved.clone()));
+    let rebased = engine.editing.get_draft(RECORD).unwrap();
+    assert_eq!(rebased.params, json!({"title": "Gig, sold out!", "data": {"venue": "New hall"}}));
+    assert_eq!((rebased.base_lock_version, rebased.base_values.as_ref()), (4, Some(&saved)));
+    let shown = bob.next_draft().await;
+    assert_eq!(shown.draft.as_ref().map(|draft| &draft.params), Some(&rebased.params));
+
+    // Promoted, Bob continues from the same base.
+    drop(alice);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let continued = engine.editing.update_draft(RECORD, "bob-1", 7, json!({"title": "Bob's"})).unwrap();
+    assert_eq!((continued.base_lock_version, continued.base_values.as_ref()), (4, Some(&saved)));
+}
+
+/// A draft stored before base snapshots existed (no `base_values` in its JSON) still reads, with an unknown base.
+#[test]
+fn a_stored_draft_without_base_values_still_reads() {
+    let stored = r#"{"params":{"title":"x"},"version":2,"base_lock_version":5,
+        "updated_by":{"user_id":"1","name":"Alice","view_id":"v"},"updated_at":1}"#;
+    let draft: livebaton::editing::Draft = serde_json::from_str(stored).unwrap();
+    assert_eq!((draft.base_lock_version, draft.base_values), (5, None));
 }
 
 /// Tokens die with every change of owner, even when the same tab gets the baton back: the epoch never repeats.

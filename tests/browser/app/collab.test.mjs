@@ -274,19 +274,25 @@ describe('collaborative record form', () => {
 
     const conflict = alice.locator('#conflict');
     await waitText(conflict, 'Someone else saved this record');
-    const text = await conflict.textContent();
-    assert.match(text, /Title: now “Written through the API”/);
-    assert.match(text, /Summary: now “API summary”/);
+    // Only the title, which both changed, is offered; the summary only the API changed is not a conflict.
+    assert.deepEqual(await conflict.locator('tr[data-field]').evaluateAll((rows) => rows.map((r) => r.dataset.field)), [
+      'title',
+    ]);
+    const title = conflict.locator('tr[data-field="title"]');
+    assert.match(await title.locator('td.mine').textContent(), /Alice’s version/);
+    assert.match(await title.locator('td.theirs').textContent(), /Written through the API/);
     assert.equal(await alice.getByLabel('Title').inputValue(), 'Alice’s version', 'her text stays in the input');
     assert.equal((await api.record('article', record.id)).title, 'Written through the API', 'nothing overwritten yet');
 
-    await conflict.getByRole('button', { name: 'Save mine over it' }).click();
+    await title.getByLabel('Keep yours').check();
+    await conflict.getByRole('button', { name: 'Save with these choices' }).click();
     await waitFlash(alice, 'info', 'Saved');
     await waitUntil(async () => (await alice.locator('#conflict').count()) === 0, { message: 'the conflict to go' });
     const saved = await api.record('article', record.id);
     assert.equal(saved.title, 'Alice’s version');
-    assert.equal(saved.data.summary, 'Summary of Contested', 'her whole form was saved');
+    assert.equal(saved.data.summary, 'API summary', 'the summary she never touched is not reverted');
     await waitValue(bob.getByLabel('Title'), 'Alice’s version');
+    await waitValue(alice.getByLabel('Summary'), 'API summary');
   });
 
   test('"Discard mine, load theirs" after a conflict loads the saved row', TEST, async (t) => {
@@ -300,7 +306,7 @@ describe('collaborative record form', () => {
     await waitValue(bob.getByLabel('Title'), 'Alice will give up');
     await api.updateRecord('article', record.id, { title: 'Theirs wins' });
     await alice.getByRole('button', { name: 'Save' }).click();
-    await waitText(alice.locator('#conflict'), 'Title: now “Theirs wins”');
+    await waitText(alice.locator('#conflict tr[data-field="title"] td.theirs'), 'Theirs wins');
     await alice.getByRole('button', { name: 'Discard mine, load theirs' }).click();
     await waitUntil(async () => (await alice.locator('#conflict').count()) === 0, { message: 'the conflict to go' });
     await waitValue(alice.getByLabel('Title'), 'Theirs wins');

@@ -70,6 +70,15 @@ impl From<ContentError> for ApiError {
                 message: "this record was changed by someone else; the current version is attached".into(),
                 current: serde_json::to_value(&*current).unwrap_or(Value::Null),
             },
+            // Merged saves come from editing sessions, never from the API; kept total for safety.
+            ContentError::EntityMerge(conflict) => ApiError::Conflict {
+                message: "this entity was changed by someone else; the current version is attached".into(),
+                current: serde_json::to_value(&conflict.current).unwrap_or(Value::Null),
+            },
+            ContentError::RecordMerge(conflict) => ApiError::Conflict {
+                message: "this record was changed by someone else; the current version is attached".into(),
+                current: serde_json::to_value(&conflict.current).unwrap_or(Value::Null),
+            },
             ContentError::NotOwner(not_owner) => {
                 ApiError::Conflict { message: not_owner.to_string(), current: Value::Null }
             }

@@ -4,20 +4,28 @@
 //! Join with `{tab_id}`; the reply says `{role, owner, queue, draft, lock_version}`. Pushes: `presence_state` and
 //! `presence_diff` (keys are connection ids), `role` when this member's role changes (`promoted`, `taken_here`) or
 //! the owner changes (`owner_changed`), `draft` from the owner (never echoed to its author), `saved`
-//! `{lock_version, by}` and `deleted`. Events: `draft {params, lock_version?}` (owner only; `lock_version` is the row version the client edits), `save {params?, lock_version?}` (fenced:
-//! owner token and `lock_version`; the base is the draft's unless `lock_version` is given, which is how a client
-//! resolves a `conflict`: it saves again naming the `lock_version` it merged with), `take_here`.
+//! `{lock_version, by, merged}` and `deleted`. Events: `draft {params, lock_version?}` (owner only; `lock_version` is
+//! the row version the client edits), `save {params?, lock_version?, resolve?}`, `take_here`.
+//!
+//! A save is fenced (owner token, and the row's version at commit) and merged per field with the row as it is now
+//! ([`crate::content::SaveRequest`]): the ok reply is `{lock_version, merged}`; a `conflict` reply carries `current`,
+//! its `lock_version` and `fields` (`{name: {base, mine, theirs}}`, only the fields both sides changed), and the client
+//! answers it with `save {resolve: {name: "mine" | "theirs"}, lock_version}` (the conflict's version). What the values
+//! started from (the merge's base): the draft's base, or without a draft the row this channel last saw; a save with
+//! `params` and `lock_version` but no `resolve` says its params already account for that version (a client that
+//! merged by hand). The channel keeps the values of the row it last saw (its join, its own saves) as base values.
 //!
 //! Whether the member may edit comes from the store at join, and every `save` (and `draft`, from a check at most a
 //! second old) re-reads the user first ([`WriteAccess`]): after a password or role change the reply is an error with
 //! `reason` `role_changed` or `credentials_changed` and a `message`, and nothing is written.
+
+mod save;
 
 use std::sync::Arc;
 
 use livebaton::editing::{EditKind, EditTarget, Editing, EditingError, EditingRole, Editor, RoleChange};
 use livebaton::presence::{PresenceError, TrackGuard};
 use livebaton::pubsub::{Broadcast, Message};
-use livebaton_content::{EntityInput, RecordInput};
 use livebaton_web::channel::{
     BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Reply, Termination,
 };
@@ -26,7 +34,7 @@ use serde_json::{Value, json};
 
 use super::write_access::{DRAFT_CHECK_AGE, Refusal, WriteAccess};
 use crate::accounts::Role;
-use crate::content::{ContentError, ContentService};
+use crate::content::{ContentService, entity_values, record_values};
 
 /// Routes `edit:entity:*` or `edit:data:*`.
 pub struct EditRoute {
@@ -43,6 +51,8 @@ struct EditChannel {
     editing: Editing,
     /// The row version this member last saw (the base of a first draft).
     lock_version: i64,
+    /// That row's values (see [`record_values`]): the base values of a draft or save based on `lock_version`.
+    row_values: Value,
     /// This member's place in the session; taken on an explicit leave so it goes at once.
     guard: Option<TrackGuard>,
     /// The member's right to write, re-read before each write.
@@ -90,14 +100,16 @@ impl ChannelRoute for EditRoute {
             let target = EditTarget { kind: self.kind, id };
             Role::parse(request.socket.user.role()).ok_or_else(|| refuse("unauthorized"))?;
             let store = self.content.store();
-            let (lock_version, permits): (i64, fn(&Role) -> bool) = match self.kind {
+            let (lock_version, row_values, permits): (i64, Value, fn(&Role) -> bool) = match self.kind {
                 EditKind::Data => {
                     let record = store.find_record_by_id(id).await.map_err(|_| refuse("unavailable"))?;
-                    (record.ok_or_else(|| refuse("not found"))?.lock_version, Role::can_edit_records)
+                    let record = record.ok_or_else(|| refuse("not found"))?;
+                    (record.lock_version, record_values(&record), Role::can_edit_records)
                 }
                 EditKind::Entity => {
                     let entity = store.find_entity(id).await.map_err(|_| refuse("unavailable"))?;
-                    (entity.ok_or_else(|| refuse("not found"))?.lock_version, Role::can_manage_entities)
+                    let entity = entity.ok_or_else(|| refuse("not found"))?;
+                    (entity.lock_version, entity_values(&entity), Role::can_manage_entities)
                 }
             };
             // The role as the store has it now, not as the socket authenticated it.
@@ -147,6 +159,7 @@ impl ChannelRoute for EditRoute {
                 content: self.content.clone(),
                 editing: self.editing.clone(),
                 lock_version,
+                row_values,
                 guard: Some(guard),
                 access,
             };
@@ -177,98 +190,6 @@ impl EditChannel {
         }
         self.access.check(self.content.store(), DRAFT_CHECK_AGE).await
     }
-
-    async fn save(&mut self, payload: Value) -> Reply {
-        let token = match self.editing.fence(self.target, &self.connection_id) {
-            Ok(token) => token,
-            Err(refused) => return not_owner(refused.to_string()),
-        };
-        if let Err(refusal) = self.access.check(self.content.store(), std::time::Duration::ZERO).await {
-            return refused_write(refusal);
-        }
-        let params = match payload.get("params") {
-            Some(params) => params.clone(),
-            None => match self.editing.get_draft(self.target) {
-                Some(draft) => draft.params.clone(),
-                None => {
-                    return (
-                        ReplyStatus::Error,
-                        json!({"reason": "invalid", "errors": {"params": ["nothing to save"]}}),
-                    );
-                }
-            },
-        };
-        // An explicit lock_version resolves a conflict: the draft's own base would conflict forever.
-        let resolved = payload.get("lock_version").and_then(Value::as_i64);
-        let base = resolved.or(token.base_lock_version()).unwrap_or(self.lock_version);
-        let store = self.content.store();
-        let outcome = match self.target.kind {
-            EditKind::Data => {
-                let input: RecordInput = match serde_json::from_value(params) {
-                    Ok(input) => input,
-                    Err(error) => return invalid_params(&error),
-                };
-                // Only a missing row means deleted; a database that does not answer is `unavailable`, draft kept.
-                let entity = match store.find_record_by_id(self.target.id).await {
-                    Ok(Some(record)) => store.find_entity(record.entity_id).await,
-                    Ok(None) => Ok(None),
-                    Err(error) => Err(error),
-                };
-                let entity = match entity {
-                    Ok(Some(entity)) => entity,
-                    Ok(None) => return (ReplyStatus::Error, refuse("deleted")),
-                    Err(error) => {
-                        tracing::error!(%error, "save failed: the record could not be read");
-                        return unavailable();
-                    }
-                };
-                self.content
-                    .update_record(&entity, self.target.id, base, &input, Some(&token), &self.user_name)
-                    .await
-                    .map(|record| record.lock_version)
-            }
-            EditKind::Entity => {
-                let input: EntityInput = match serde_json::from_value(params) {
-                    Ok(input) => input,
-                    Err(error) => return invalid_params(&error),
-                };
-                self.content
-                    .update_entity(self.target.id, base, &input, Some(&token), &self.user_name)
-                    .await
-                    .map(|entity| entity.lock_version)
-            }
-        };
-        match outcome {
-            Ok(lock_version) => {
-                self.lock_version = lock_version;
-                (ReplyStatus::Ok, json!({"lock_version": lock_version}))
-            }
-            Err(ContentError::NotOwner(refused)) => not_owner(refused.to_string()),
-            Err(ContentError::RecordConflict(current)) => (
-                ReplyStatus::Error,
-                json!({"reason": "conflict", "lock_version": current.lock_version, "current": *current}),
-            ),
-            Err(ContentError::EntityConflict(current)) => (
-                ReplyStatus::Error,
-                json!({"reason": "conflict", "lock_version": current.lock_version, "current": *current}),
-            ),
-            Err(ContentError::Invalid(errors)) => (ReplyStatus::Error, json!({"reason": "invalid", "errors": errors})),
-            Err(ContentError::NotFound) => (ReplyStatus::Error, refuse("deleted")),
-            Err(error @ (ContentError::Store(_) | ContentError::Roster(_))) => {
-                tracing::error!(%error, "save failed");
-                unavailable()
-            }
-        }
-    }
-}
-
-/// The reply to a save the database or the roster could not take: nothing was written, the draft stays.
-fn unavailable() -> Reply {
-    (ReplyStatus::Error, json!({"reason": "unavailable", "message": "the save failed; your draft is kept"}))
-}
-
-fn invalid_params(error: &serde_json::Error) -> Reply {
-    (ReplyStatus::Error, json!({"reason": "invalid", "errors": {"params": [error.to_string()]}}))
 }
 
 impl Channel for EditChannel {
@@ -298,6 +219,7 @@ impl Channel for EditChannel {
                         // version this channel last saw itself (its join or its own save), never one learnt from
                         // another writer's `saved`, which the client may not have applied yet.
                         let base = payload.get("lock_version").and_then(Value::as_i64).unwrap_or(self.lock_version);
+                        let base = self.draft_base(base).await;
                         match self.editing.update_draft(self.target, &self.connection_id, base, params) {
                             Ok(draft) => (ReplyStatus::Ok, json!({"version": draft.version})),
                             Err(refused) => not_owner(refused.to_string()),

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use livebaton::editing::{
-    Draft, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, NotOwner, OwnerChangeReason,
-    OwnerToken, RoleChange,
+    Draft, DraftBase, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, NotOwner,
+    OwnerChangeReason, OwnerToken, RoleChange,
 };
 use livebaton::presence::PresenceError;
 use livebaton::pubsub::{Broadcast, Message};
@@ -155,12 +155,13 @@ impl Collab {
         refused(&refusal)
     }
 
-    /// Publishes the owner's form values as the session's draft (spectators see them).
+    /// Publishes the owner's form values as the session's draft (spectators see them); `base` is the row they
+    /// started from, recorded when the draft starts.
     ///
     /// # Errors
     /// [`NotOwner`] if this page does not hold the baton.
-    pub fn update_draft(&self, row_lock_version: i64, params: Value) -> Result<Arc<Draft>, NotOwner> {
-        self.editing.update_draft(self.target, &self.view_id, row_lock_version, params)
+    pub fn update_draft(&self, base: DraftBase, params: Value) -> Result<Arc<Draft>, NotOwner> {
+        self.editing.update_draft(self.target, &self.view_id, base, params)
     }
 
     /// Proof that this page holds the baton now, for a fenced save.
@@ -172,10 +173,10 @@ impl Collab {
     }
 
     /// Ends the session's draft without saving it (the owner discarded it after a conflict), as a save would: the
-    /// spectators reload the row.
-    pub fn discard_draft(&self, row_lock_version: i64) {
+    /// spectators reload the row, here `row`.
+    pub fn discard_draft(&self, row: DraftBase) {
         if let Ok(token) = self.fence() {
-            self.editing.finish_save(&token, row_lock_version);
+            self.editing.finish_save(&token, row);
         }
     }
 

@@ -2,27 +2,34 @@
 //! owner's draft for a spectator), the row version they came from, the fenced save with its errors and conflicts, and
 //! the reactions to the editing session (drafts, promotion, saves and deletes elsewhere).
 //!
-//! [`Editable`] is the part that differs: the row type, its form values, and how it is reloaded and saved.
+//! A save over a row that moved since the draft began is merged per field by the content service
+//! ([`crate::content::SaveRequest`]): what only the other side changed is kept, and only the fields both changed are
+//! offered in the conflict panel, each with "yours" and "theirs" side by side and a choice; the choices save with
+//! `resolve`. The draft stays in the form until it is saved or discarded.
+//!
+//! [`Editable`] is the part that differs: the row type, its form values, how it is reloaded and saved, and how its
+//! fields are named and shown in the panel.
 //!
 //! Every write of the owner is fenced by the user's current account too ([`WriteAccess`]): a save re-reads the user,
 //! a draft relies on a check at most a second old, so a demoted (or signed-out-by-a-password-change) owner's page
 //! stops writing even while its socket is still open.
 
-use livebaton::editing::{Draft, OwnerToken};
+use livebaton::editing::merge::Resolutions;
+use livebaton::editing::{Draft, DraftBase};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::ValidationErrors;
-use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::LiveSocket;
 use maud::{Markup, html};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::ViewContext;
 use super::collab::{Collab, SessionEvent, refused};
 use super::markup::form_text;
-use crate::content::ContentError;
+use crate::content::{ContentError, MergeConflict, SaveRequest};
 use crate::live::{DRAFT_CHECK_AGE, WriteAccess};
+
+pub use super::conflict::{ConflictRich, value_markup};
+pub use super::editable::Editable;
 
 /// The form field holding the row version the form's values came from.
 pub const VERSION_FIELD: &str = "_lock_version";
@@ -30,50 +37,6 @@ pub const VERSION_FIELD: &str = "_lock_version";
 /// The row version a submitted form says its values came from.
 pub fn shown_version(form: &Value) -> Option<i64> {
     form_text(form, VERSION_FIELD).trim().parse().ok()
-}
-
-/// A kind of row a collaborative form edits.
-pub trait Editable: Send + Sync + 'static {
-    /// The stored row.
-    type Row: Clone + Send + Sync;
-    /// Its form values, as drafts carry them (the JSON API's input shape, so `edit:*` channel clients share drafts).
-    type Values: Serialize + DeserializeOwned + Clone + Send + Sync;
-
-    /// The values a stored row shows.
-    fn values_of(row: &Self::Row) -> Self::Values;
-
-    /// The row's version.
-    fn lock_version(row: &Self::Row) -> i64;
-
-    /// `values` as they would be stored (validated and normalised: a form's `"false"` is the row's `false`), or `None`
-    /// when they are invalid. Tells a form that was only looked at from one that was typed in.
-    fn normalized(&self, values: &Self::Values) -> Option<Value>;
-
-    /// The row as stored now (`None` if it is gone or the database failed).
-    fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Self::Row) -> BoxFuture<'a, Option<Self::Row>>;
-
-    /// A fenced, versioned save of `values` over `row`.
-    fn save<'a>(
-        &'a self,
-        context: &'a ViewContext,
-        row: &'a Self::Row,
-        base: i64,
-        values: &'a Self::Values,
-        token: &'a OwnerToken,
-        by: &'a str,
-    ) -> BoxFuture<'a, Result<Self::Row, ContentError>>;
-
-    /// The current row carried by a version conflict, or the error unchanged.
-    ///
-    /// # Errors
-    /// Any error that is not this kind's conflict.
-    fn conflict(error: ContentError) -> Result<Self::Row, ContentError>;
-
-    /// "record" or "entity", for messages.
-    fn noun(&self) -> &'static str;
-
-    /// Where the page goes when the row was deleted.
-    fn list_path(&self) -> String;
 }
 
 /// A collaborative form's state over one row.
@@ -89,8 +52,10 @@ pub struct CollabForm<E: Editable> {
     values_version: i64,
     /// The last save's per-field errors.
     pub errors: ValidationErrors,
-    /// The row as it is now, after a save conflicted with it.
-    pub conflict: Option<E::Row>,
+    /// After a save conflicted: the row as it is now, and only the fields both sides changed.
+    pub conflict: Option<MergeConflict<E::Row>>,
+    /// The conflict's rich-text values, sanitised for the panel.
+    conflict_rich: ConflictRich,
     /// The page's place in the editing session.
     pub collab: Collab,
     /// Recovered values (with the row version they came from) that this page could not make the draft because
@@ -120,6 +85,7 @@ impl<E: Editable> CollabForm<E> {
             row,
             errors: ValidationErrors::default(),
             conflict: None,
+            conflict_rich: ConflictRich::new(),
             collab,
             held: None,
             user_name,
@@ -192,12 +158,24 @@ impl<E: Editable> CollabForm<E> {
             return false;
         }
         self.values = values;
-        match self.collab.update_draft(self.values_version, params) {
+        // The base counts only when the draft starts: spare building the row's values on every keystroke.
+        let base = if self.collab.has_draft() { DraftBase::from(self.values_version) } else { self.draft_base() };
+        match self.collab.update_draft(base, params) {
             Ok(_) => true,
             Err(not_owner) => {
                 socket.put_flash("error", refused(&not_owner));
                 false
             }
+        }
+    }
+
+    /// What a draft this page starts is based on: the version its values came from, with that row's values when the
+    /// page has it (not after showing a recovered or a held form of an older version).
+    fn draft_base(&self) -> DraftBase {
+        if E::lock_version(&self.row) == self.values_version {
+            DraftBase::new(self.values_version, E::base_values(&self.row))
+        } else {
+            DraftBase::from(self.values_version)
         }
     }
 
@@ -211,8 +189,9 @@ impl<E: Editable> CollabForm<E> {
     /// its view, `shown_version` the row version they came from (the form's `_lock_version` field). They become this
     /// owner's draft only when the session has none: a draft that outlived the old view (the same tab reclaiming its
     /// place, or a promoted spectator's) is newer than anything the page held. When the row was saved meanwhile the
-    /// conflict shows at once; the draft keeps the old version as its base, so no save overwrites that write
-    /// unasked. A recovery with nothing typed changes nothing.
+    /// page says so at once; the draft keeps the old version as its base, with no base values (the page never had
+    /// that row), so its save offers every field where it differs from the row and overwrites nothing unasked. A
+    /// recovery with nothing typed changes nothing.
     ///
     /// After a restart the page that rejoins first owns the form, which may not be the page that owned it before. A
     /// spectator's recovery is therefore held, and the user told so: it becomes the draft if the page is promoted
@@ -246,17 +225,31 @@ impl<E: Editable> CollabForm<E> {
             return;
         }
         if self.values_version != current {
-            self.conflict = Some(self.row.clone());
+            // The save merges them with the row, and asks about every field the two disagree on: the page does not
+            // know the row its values came from.
             let noun = self.editable.noun();
-            socket.put_flash("error", format!("Your unsaved changes are back, but this {noun} was saved meanwhile."));
+            socket.put_flash(
+                "error",
+                format!(
+                    "Your unsaved changes are back, but this {noun} was saved meanwhile: saving asks which values to keep \
+                     where they differ."
+                ),
+            );
         } else {
             socket.put_flash("info", "Your unsaved changes are back.");
         }
     }
 
-    /// A fenced save of the form's values; `resolved` is the row version the user chose to overwrite after a
-    /// conflict. Every refusal keeps the values and says why.
-    pub async fn save(&mut self, context: &ViewContext, socket: &mut LiveSocket, resolved: Option<i64>) {
+    /// A fenced save of the form's values, merged per field with the row as it is now; `resolve` holds the user's
+    /// choices for the fields of the conflict on row version `resolved_against`. Every refusal keeps the values and
+    /// says why; a conflict shows only the fields both sides changed.
+    pub async fn save(
+        &mut self,
+        context: &ViewContext,
+        socket: &mut LiveSocket,
+        resolve: &Resolutions,
+        resolved_against: Option<i64>,
+    ) {
         let token = match self.collab.fence() {
             Ok(token) => token,
             Err(not_owner) => return socket.put_flash("error", refused(&not_owner)),
@@ -264,19 +257,44 @@ impl<E: Editable> CollabForm<E> {
         if !self.may_write(context, socket, std::time::Duration::ZERO).await {
             return;
         }
-        let base = resolved.or(token.base_lock_version()).unwrap_or(self.values_version);
+        // The draft's base (the page published its values just before); without a draft, what the page shows.
+        let fallback = self.draft_base();
+        let (base_version, base_values) = match token.draft() {
+            Some(draft) => (draft.base_lock_version, draft.base_values.clone()),
+            None => (fallback.lock_version, fallback.values),
+        };
+        let request = SaveRequest {
+            mine: &self.values,
+            base_version,
+            base_values: base_values.as_ref(),
+            resolve,
+            resolved_against,
+        };
         let noun = self.editable.noun();
-        let outcome = self.editable.save(context, &self.row, base, &self.values, &token, &self.user_name).await;
+        let outcome = self.editable.save(context, &self.row, request, &token, &self.user_name).await;
         match outcome.map_err(E::conflict) {
             Ok(saved) => {
-                self.show_row(saved);
+                let labels: Vec<String> = saved.merged.iter().map(|name| self.editable.field_label(name)).collect();
+                self.show_row(saved.row);
                 self.conflict = None;
-                socket.put_flash("info", "Saved.");
+                self.conflict_rich.clear();
+                if labels.is_empty() {
+                    socket.put_flash("info", "Saved.");
+                } else {
+                    let kept = labels.join(", ");
+                    socket.put_flash("info", format!("Saved. Kept the newer values saved meanwhile of: {kept}."));
+                }
             }
-            Err(Ok(current)) => {
-                self.conflict = Some(current);
-                socket
-                    .put_flash("error", format!("Not saved: someone else changed this {noun}. Your changes are kept."));
+            Err(Ok(conflict)) => {
+                self.conflict_rich = self.editable.rich(context, &conflict.fields).await;
+                let again = resolved_against == Some(E::lock_version(&conflict.current));
+                self.conflict = Some(conflict);
+                let message = if again {
+                    "Not saved: choose yours or theirs for each field listed. Your changes are kept.".to_owned()
+                } else {
+                    format!("Not saved: someone else changed the same fields of this {noun}. Your changes are kept.")
+                };
+                socket.put_flash("error", message);
             }
             Err(Err(ContentError::Invalid(errors))) => {
                 self.errors = errors;
@@ -291,20 +309,30 @@ impl<E: Editable> CollabForm<E> {
         }
     }
 
-    /// The events both forms share: `overwrite` and `discard` (after a conflict), `take_here`, `dismiss`. Returns
-    /// false for any other event.
-    pub async fn shared_event(&mut self, context: &ViewContext, name: &str, socket: &mut LiveSocket) -> bool {
+    /// The events both forms share: `resolve` (the conflict panel's choices, `resolve[<field>]` = `mine` or
+    /// `theirs`) and `discard` (after a conflict), `take_here`, `dismiss`. Returns false for any other event.
+    pub async fn shared_event(
+        &mut self,
+        context: &ViewContext,
+        name: &str,
+        value: &Value,
+        socket: &mut LiveSocket,
+    ) -> bool {
         match name {
-            "overwrite" => {
-                let resolved = self.conflict.as_ref().map(E::lock_version);
-                self.save(context, socket, resolved).await;
+            "resolve" => {
+                let Some(conflict) = &self.conflict else { return true };
+                let against = E::lock_version(&conflict.current);
+                let resolve = super::conflict::choices(conflict, value);
+                self.save(context, socket, &resolve, Some(against)).await;
             }
             "discard" => {
                 if !self.may_draft(context, socket).await {
                     return true;
                 }
-                if let (true, Some(current)) = (self.is_owner(), self.conflict.take()) {
-                    self.collab.discard_draft(E::lock_version(&current));
+                if let (true, Some(conflict)) = (self.is_owner(), self.conflict.take()) {
+                    let current = conflict.current;
+                    self.conflict_rich.clear();
+                    self.collab.discard_draft(DraftBase::new(E::lock_version(&current), E::base_values(&current)));
                     self.show_row(current);
                 }
             }
@@ -317,6 +345,14 @@ impl<E: Editable> CollabForm<E> {
             _ => return false,
         }
         true
+    }
+
+    /// The conflict panel, when a save conflicted (see [`super::conflict::panel`]).
+    pub fn conflict_panel(&self) -> Markup {
+        match &self.conflict {
+            Some(conflict) => super::conflict::panel(&self.editable, conflict, &self.conflict_rich),
+            None => html! {},
+        }
     }
 
     /// Follows the editing session: the owner's drafts, promotion (continuing from the draft), saves and deletes

@@ -1,6 +1,6 @@
 //! `/admin/entities/{id}/edit`: the collaborative entity form with its field builder (add, edit, remove, reorder
 //! fields; type, key, label, required, options). Same baton rules as the record form: one owner, live spectators,
-//! fenced saves.
+//! fenced saves merged per field; the field list is one field of the merge (see [`crate::content::SaveRequest`]).
 //!
 //! Field rows are named `fields[<n>][type|key|label|required|options]`; options are typed one per line or comma
 //! separated. The builder's buttons work on the values of the last change, which the client sends before the click.
@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use livebaton::editing::merge::Resolutions;
 use livebaton::editing::{EditTarget, OwnerToken};
 use livebaton::pubsub::Broadcast;
-use livebaton_content::{EntityInput, FieldType, ValidationErrors};
+use livebaton_content::{EntityInput, FieldType, SafeHtml, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
 use maud::{Markup, html};
@@ -18,10 +19,10 @@ use serde_json::{Map, Value, json};
 
 use super::ViewContext;
 use super::collab::Collab;
-use super::collab_form::{CollabForm, Editable, shown_version};
+use super::collab_form::{CollabForm, Editable, shown_version, value_markup};
 use super::markup::{field_errors, form_text, id_param, to_html};
 use crate::accounts::Role;
-use crate::content::ContentError;
+use crate::content::{ContentError, MergeConflict, SaveRequest, Saved};
 use crate::live::{WriteAccess, max_age};
 use crate::storage::Entity;
 
@@ -94,6 +95,10 @@ impl Editable for EntityKind {
         row.lock_version
     }
 
+    fn base_values(row: &Entity) -> Value {
+        crate::content::entity_values(row)
+    }
+
     fn normalized(&self, values: &EntityInput) -> Option<Value> {
         serde_json::to_value(livebaton_content::validate_entity(values).ok()?).ok()
     }
@@ -106,18 +111,50 @@ impl Editable for EntityKind {
         &'a self,
         context: &'a ViewContext,
         row: &'a Entity,
-        base: i64,
-        values: &'a EntityInput,
+        save: SaveRequest<'a, EntityInput>,
         token: &'a OwnerToken,
         by: &'a str,
-    ) -> BoxFuture<'a, Result<Entity, ContentError>> {
-        Box::pin(context.content.update_entity(row.id, base, values, Some(token), by))
+    ) -> BoxFuture<'a, Result<Saved<Entity>, ContentError>> {
+        Box::pin(context.content.save_entity(row.id, save, token, by))
     }
 
-    fn conflict(error: ContentError) -> Result<Entity, ContentError> {
+    fn conflict(error: ContentError) -> Result<MergeConflict<Entity>, ContentError> {
         match error {
-            ContentError::EntityConflict(current) => Ok(*current),
+            ContentError::EntityMerge(conflict) => Ok(*conflict),
             other => Err(other),
+        }
+    }
+
+    fn field_label(&self, name: &str) -> String {
+        match name {
+            "name" => "Machine name".to_owned(),
+            "display_name" => "Display name".to_owned(),
+            "display_name_plural" => "Plural name".to_owned(),
+            "description" => "Description".to_owned(),
+            "icon" => "Icon".to_owned(),
+            "status" => "Status".to_owned(),
+            "fields_definition" => "Fields".to_owned(),
+            _ => match name.strip_prefix("settings.") {
+                Some(key) => format!("Setting: {key}"),
+                None => name.to_owned(),
+            },
+        }
+    }
+
+    fn show_value(&self, name: &str, value: &Value, _rich: Option<&SafeHtml>) -> Markup {
+        if name != "fields_definition" {
+            return value_markup(value);
+        }
+        // The field list, as "Label (key, type)" per field.
+        let fields = value.as_array().map(Vec::as_slice).unwrap_or_default();
+        html! {
+            @if fields.is_empty() { span.muted { "(no fields)" } }
+            ol {
+                @for field in fields {
+                    @let text = |member: &str| field.get(member).and_then(Value::as_str).unwrap_or("").to_owned();
+                    li { (text("label")) " (" (text("key")) ", " (text("type")) ")" }
+                }
+            }
         }
     }
 
@@ -261,7 +298,7 @@ impl LiveView for EntityForm {
                 "draft" | "save" => {
                     let values = entity_input(value, &form.values);
                     if form.publish(values, socket) && name == "save" {
-                        form.save(&self.context, socket, None).await;
+                        form.save(&self.context, socket, &Resolutions::new(), None).await;
                     }
                 }
                 "recover" if !form.may_draft(&self.context, socket).await => {}
@@ -278,7 +315,7 @@ impl LiveView for EntityForm {
                     }
                 }
                 other => {
-                    form.shared_event(&self.context, other, socket).await;
+                    form.shared_event(&self.context, other, value, socket).await;
                 }
             }
         })
@@ -302,16 +339,7 @@ impl LiveView for EntityForm {
             h1 { "Edit entity " (entity.display_name) }
             (form.collab.bar())
             div.card #entity-editor data-lb-region {
-                @if let Some(current) = &form.conflict {
-                    div.conflict #conflict role="alert" {
-                        strong { "Someone else saved this entity (version " (current.lock_version) ") while you were editing." }
-                        p { "Saved: “" (current.display_name) "”, " (current.fields_definition.len()) " fields." }
-                        div.actions {
-                            button.small type="button" phx-click="overwrite" { "Save mine over it" }
-                            button.small.secondary type="button" phx-click="discard" { "Discard mine, load theirs" }
-                        }
-                    }
-                }
+                (form.conflict_panel())
                 form #entity-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate {
                     fieldset disabled[read_only] {
                         (form.version_field())

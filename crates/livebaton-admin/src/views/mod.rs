@@ -6,7 +6,9 @@
 
 mod collab;
 mod collab_form;
+mod conflict;
 mod dashboard;
+mod editable;
 mod entities;
 mod entity_form;
 mod fields;

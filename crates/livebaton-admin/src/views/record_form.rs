@@ -2,14 +2,17 @@
 //!
 //! The first eligible page in the session's queue owns the form; every other page shows the owner's values live,
 //! read-only. The owner's changes become the session's draft (after the client's debounce); Save validates and
-//! commits fenced by the owner token and the draft's `lock_version`, so nothing is overwritten silently: a conflict
-//! shows what changed and keeps the draft. The shared mechanics are in [`CollabForm`]; this file is the record's part.
+//! commits fenced by the owner token, merged per field with the record as it is now, so nothing is overwritten
+//! silently: a conflict offers only the fields both sides changed and keeps the draft. The shared mechanics are in
+//! [`CollabForm`]; this file is the record's part (its field names and how values show in the conflict panel).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use livebaton::editing::merge::{FieldConflict, Resolutions};
 use livebaton::editing::{EditTarget, OwnerToken};
 use livebaton::pubsub::Broadcast;
-use livebaton_content::RecordInput;
+use livebaton_content::{FieldType, RecordInput, SafeHtml};
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
 use maud::{Markup, html};
@@ -17,13 +20,13 @@ use serde_json::{Map, Value};
 
 use super::ViewContext;
 use super::collab::Collab;
-use super::collab_form::{CollabForm, Editable, shown_version};
-use super::fields::{record_input, record_inputs, record_values, value_text};
+use super::collab_form::{CollabForm, ConflictRich, Editable, shown_version, value_markup};
+use super::fields::{record_input, record_inputs, record_values};
 use super::markup::to_html;
-use super::record_show::record_of;
+use super::record_show::{record_of, rich_markup};
 use super::records::entity_of;
 use crate::accounts::Role;
-use crate::content::ContentError;
+use crate::content::{ContentError, MergeConflict, SaveRequest, Saved};
 use crate::live::{WriteAccess, max_age};
 use crate::storage::{Entity, Record};
 
@@ -42,6 +45,10 @@ impl Editable for RecordOf {
         row.lock_version
     }
 
+    fn base_values(row: &Record) -> Value {
+        crate::content::record_values(row)
+    }
+
     fn normalized(&self, values: &RecordInput) -> Option<Value> {
         let valid = livebaton_content::validate_record(&self.0.fields_definition, values).ok()?;
         serde_json::to_value(valid).ok()
@@ -55,19 +62,80 @@ impl Editable for RecordOf {
         &'a self,
         context: &'a ViewContext,
         row: &'a Record,
-        base: i64,
-        values: &'a RecordInput,
+        save: SaveRequest<'a, RecordInput>,
         token: &'a OwnerToken,
         by: &'a str,
-    ) -> BoxFuture<'a, Result<Record, ContentError>> {
-        Box::pin(context.content.update_record(&self.0, row.id, base, values, Some(token), by))
+    ) -> BoxFuture<'a, Result<Saved<Record>, ContentError>> {
+        Box::pin(context.content.save_record(&self.0, row.id, save, token, by))
     }
 
-    fn conflict(error: ContentError) -> Result<Record, ContentError> {
+    fn conflict(error: ContentError) -> Result<MergeConflict<Record>, ContentError> {
         match error {
-            ContentError::RecordConflict(current) => Ok(*current),
+            ContentError::RecordMerge(conflict) => Ok(*conflict),
             other => Err(other),
         }
+    }
+
+    fn field_label(&self, name: &str) -> String {
+        match name {
+            "title" => "Title".to_owned(),
+            "slug" => "Slug".to_owned(),
+            "status" => "Status".to_owned(),
+            _ => match name.split_once('.') {
+                Some(("data", key)) => self
+                    .0
+                    .fields_definition
+                    .iter()
+                    .find(|field| field.key == key)
+                    .map_or(key, |field| &field.label)
+                    .to_owned(),
+                Some(("metadata", key)) => format!("Metadata: {key}"),
+                _ => name.to_owned(),
+            },
+        }
+    }
+
+    fn show_value(&self, _name: &str, value: &Value, rich: Option<&SafeHtml>) -> Markup {
+        match rich {
+            Some(html) => html! { div.rich { (rich_markup(html)) } },
+            None => value_markup(value),
+        }
+    }
+
+    fn rich<'a>(
+        &'a self,
+        context: &'a ViewContext,
+        fields: &'a BTreeMap<String, FieldConflict>,
+    ) -> BoxFuture<'a, ConflictRich> {
+        Box::pin(async move {
+            let rich_keys: Vec<&str> = self
+                .0
+                .fields_definition
+                .iter()
+                .filter(|field| field.field_type == FieldType::RichText)
+                .map(|field| field.key.as_str())
+                .collect();
+            let side = |pick: fn(&FieldConflict) -> &Value| -> Map<String, Value> {
+                fields
+                    .iter()
+                    .filter_map(|(name, field)| Some((name.strip_prefix("data.")?, field)))
+                    .filter(|(key, _)| rich_keys.contains(key))
+                    .map(|(key, field)| (key.to_owned(), pick(field).clone()))
+                    .collect()
+            };
+            let (mine, theirs) = (side(|field| &field.mine), side(|field| &field.theirs));
+            if mine.is_empty() && theirs.is_empty() {
+                return ConflictRich::new();
+            }
+            let definition = &self.0.fields_definition;
+            let mut mine = context.content.rich_values(definition, &mine).await;
+            let mut theirs = context.content.rich_values(definition, &theirs).await;
+            rich_keys
+                .iter()
+                .map(|key| (format!("data.{key}"), (mine.remove(*key), theirs.remove(*key))))
+                .filter(|(_, (mine, theirs))| mine.is_some() || theirs.is_some())
+                .collect()
+        })
     }
 
     fn noun(&self) -> &'static str {
@@ -88,39 +156,6 @@ pub struct RecordForm {
 impl RecordForm {
     pub(super) fn new(context: ViewContext) -> Self {
         RecordForm { context, form: None }
-    }
-}
-
-/// Where the saved row differs from the form: "Title: now “…”", per field.
-fn conflict_panel(entity: &Entity, values: &RecordInput, current: &Record) -> Markup {
-    let mut changes: Vec<(String, String)> = Vec::new();
-    if current.title != values.title {
-        changes.push(("Title".into(), current.title.clone()));
-    }
-    if Some(current.slug.as_str()) != values.slug.as_deref() {
-        changes.push(("Slug".into(), current.slug.clone()));
-    }
-    if Some(current.status.as_str()) != values.status.as_deref() {
-        changes.push(("Status".into(), current.status.as_str().to_owned()));
-    }
-    for field in &entity.fields_definition {
-        let theirs = value_text(current.data.get(&field.key));
-        if theirs != value_text(values.data.get(&field.key)) {
-            changes.push((field.label.clone(), theirs));
-        }
-    }
-    html! {
-        div.conflict #conflict role="alert" {
-            strong { "Someone else saved this record (version " (current.lock_version) ") while you were editing." }
-            p { "Where the saved version differs from yours:" }
-            ul {
-                @for (label, value) in &changes { li { (label) ": now “" (value) "”" } }
-            }
-            div.actions {
-                button.small type="button" phx-click="overwrite" { "Save mine over it" }
-                button.small.secondary type="button" phx-click="discard" { "Discard mine, load theirs" }
-            }
-        }
     }
 }
 
@@ -163,7 +198,7 @@ impl LiveView for RecordForm {
                 "draft" | "save" => {
                     let values = record_input(&form.editable.0.fields_definition, value);
                     if form.publish(values, socket) && name == "save" {
-                        form.save(&self.context, socket, None).await;
+                        form.save(&self.context, socket, &Resolutions::new(), None).await;
                     }
                 }
                 "recover" if !form.may_draft(&self.context, socket).await => {}
@@ -172,7 +207,7 @@ impl LiveView for RecordForm {
                     form.recover(values, shown_version(value), socket);
                 }
                 other => {
-                    form.shared_event(&self.context, other, socket).await;
+                    form.shared_event(&self.context, other, value, socket).await;
                 }
             }
         })
@@ -200,7 +235,7 @@ impl LiveView for RecordForm {
             h1 { "Edit " (entity.display_name) }
             (form.collab.bar())
             div.card #record-editor data-lb-region {
-                @if let Some(current) = &form.conflict { (conflict_panel(entity, &form.values, current)) }
+                (form.conflict_panel())
                 form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate {
                     fieldset disabled[read_only] {
                         (form.version_field())

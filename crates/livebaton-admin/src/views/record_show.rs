@@ -36,7 +36,7 @@ pub(super) async fn record_of(
 
 /// The one place a page prints rich text as markup: a [`SafeHtml`] (sanitised for output by
 /// [`ContentService::rich_values`](crate::content::ContentService::rich_values)), never a stored string.
-fn rich_markup(html: &SafeHtml) -> Markup {
+pub(super) fn rich_markup(html: &SafeHtml) -> Markup {
     PreEscaped(html.as_str().to_owned())
 }
 

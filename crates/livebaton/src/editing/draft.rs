@@ -27,12 +27,42 @@ pub struct Draft {
     pub params: serde_json::Value,
     /// Bumped by every accepted update, starting at 1.
     pub version: u64,
-    /// The row's `lock_version` the draft started from; a save only succeeds if the row still has it.
+    /// The row's `lock_version` the draft started from: a save writes the draft as it is only while the row still
+    /// has it, and otherwise merges it per field (see [`super::merge`]).
     pub base_lock_version: i64,
+    /// The row's values at `base_lock_version`, snapshot when the draft started, in the shape the application merges:
+    /// the "base" of the three-way merge, which tells the fields the draft changed from those it only carries. `None`
+    /// when the application did not know them (or the draft predates base snapshots: missing in a stored draft); a
+    /// merge then treats every field the two sides disagree on as a conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_values: Option<serde_json::Value>,
     /// Who wrote the latest version.
     pub updated_by: DraftAuthor,
     /// Wall-clock time of the latest version, ms since the Unix epoch.
     pub updated_at: u64,
+}
+
+/// The row a draft starts from: its version and, when the application knows them, its values (see
+/// [`Draft::base_values`]). A bare version converts into one with unknown values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DraftBase {
+    /// The row's `lock_version`.
+    pub lock_version: i64,
+    /// The row's values at that version.
+    pub values: Option<serde_json::Value>,
+}
+
+impl DraftBase {
+    /// The row at `lock_version`, with its `values`.
+    pub fn new(lock_version: i64, values: serde_json::Value) -> Self {
+        DraftBase { lock_version, values: Some(values) }
+    }
+}
+
+impl From<i64> for DraftBase {
+    fn from(lock_version: i64) -> Self {
+        DraftBase { lock_version, values: None }
+    }
 }
 
 /// Published on the session's form topic whenever its draft changes or ends.

@@ -1,12 +1,15 @@
 //! Collaborative editing: the first eligible editor in line holds the baton (may edit and save), everyone else
 //! watches read-only and sees the owner's draft live; when the owner leaves the next in line is promoted at once and
-//! continues from the draft; saves are fenced so a tab that lost the baton can never overwrite anything.
+//! continues from the draft; saves are fenced so a tab that lost the baton can never overwrite anything. A draft
+//! snapshots the row it started from, so a save over a row that moved since merges per field ([`merge`]): what only
+//! one side changed is taken from that side, and only fields both changed are a conflict.
 //!
 //! Names follow PhoenixKit's `PresenceHelpers` (`track_editing_session`, `get_editing_role`, …). The editors of a
 //! session are presence entries on `entity_edit:<id>` / `data_edit:<id>`, so their order is the roster's total order
 //! and every node agrees on the owner.
 
 mod draft;
+pub mod merge;
 mod owner;
 mod presences;
 mod redis;
@@ -21,7 +24,7 @@ use serde_json::json;
 use crate::presence::{Meta, NotTracked, Presence, PresenceError, TrackGuard, validate_tab_id};
 use crate::pubsub::{Message, Subscription};
 
-pub use draft::{Draft, DraftAuthor, DraftChanged, DraftStore, LocalDraftStore};
+pub use draft::{Draft, DraftAuthor, DraftBase, DraftChanged, DraftStore, LocalDraftStore};
 pub use owner::{DraftSummary, NotOwner, OwnerChangeReason, OwnerChanged, OwnerToken, RoleChange};
 pub use presences::{EditingPresence, EditingRole};
 pub use redis::RedisDraftStore;
@@ -186,8 +189,9 @@ impl Editing {
     }
 
     /// Replaces the session's draft with `params` if `view_id` holds the baton, bumps its version and publishes it
-    /// to the session's form topic. `base_lock_version` (the row version the form was loaded from) is recorded by the
-    /// first update; later updates keep the draft's original base.
+    /// to the session's form topic. `base` (the row version the form was loaded from, with that row's values when the
+    /// caller knows them: a bare `i64` is a version with unknown values) is recorded by the first update; later
+    /// updates keep the draft's original base, so a save can merge per field against it ([`merge`]).
     ///
     /// With a shared roster the write is fenced like a save: refused here while the shared roster's leader, as this
     /// node heard it, is not this tab or while this node cannot vouch for its view (as [`Editing::fence`]), and
@@ -200,9 +204,10 @@ impl Editing {
         &self,
         target: EditTarget,
         view_id: &str,
-        base_lock_version: i64,
+        base: impl Into<DraftBase>,
         params: serde_json::Value,
     ) -> Result<Arc<Draft>, NotOwner> {
+        let base = base.into();
         let shared = self.presence.is_shared();
         // Read before taking the board's lock: the lock order is tracker, then board.
         let authority = if shared { self.presence.authority(&target.presence_topic()) } else { None };
@@ -222,10 +227,15 @@ impl Editing {
             }
         }
         let previous = self.board.drafts.get(&target);
+        let (base_lock_version, base_values) = match &previous {
+            Some(draft) => (draft.base_lock_version, draft.base_values.clone()),
+            None => (base.lock_version, base.values),
+        };
         let draft = Arc::new(Draft {
             params,
             version: previous.as_ref().map_or(1, |draft| draft.version + 1),
-            base_lock_version: previous.as_ref().map_or(base_lock_version, |draft| draft.base_lock_version),
+            base_lock_version,
+            base_values,
             updated_by: DraftAuthor {
                 user_id: owner.user_id.clone(),
                 name: owner.user_name.clone(),
@@ -271,6 +281,7 @@ impl Editing {
                     epoch: session.epoch,
                     base_lock_version: draft.as_ref().map(|draft| draft.base_lock_version),
                     draft_version: draft.as_ref().map(|draft| draft.version),
+                    draft,
                     authority,
                 })
             }
@@ -325,11 +336,15 @@ impl Editing {
         Err(NotOwner { owner_name }.into())
     }
 
-    /// Settles the draft after a save made with `token` committed, leaving the row at `saved_lock_version`: the
-    /// saved draft ends (spectators are told, and reload the row); a newer draft typed after `fence` is kept and
-    /// rebased on the saved row, so the next save does not conflict with this one. Call it only after the store
-    /// committed with `token`; it does not check ownership, since the save stands even if the baton moved meanwhile.
-    pub fn finish_save(&self, token: &OwnerToken, saved_lock_version: i64) {
+    /// Settles the draft after a save made with `token` committed, leaving the row as `saved` (its version, and its
+    /// values when known): the saved draft ends (spectators are told, and reload the row); a newer draft typed after
+    /// `fence` is kept and rebased on the saved row, so the next save does not conflict with this one. Rebasing keeps
+    /// the fields that draft changed since its own base and takes every other field from the saved row
+    /// ([`merge::rebase`]): a value the save merged in from someone else is not the draft's change, and must not be
+    /// written back over by the next save. Call it only after the store committed with `token`; it does not check
+    /// ownership, since the save stands even if the baton moved meanwhile.
+    pub fn finish_save(&self, token: &OwnerToken, saved: impl Into<DraftBase>) {
+        let saved = saved.into();
         let _sessions = self.board.lock();
         let Some(draft) = self.board.drafts.get(&token.target) else { return };
         if Some(draft.version) == token.draft_version {
@@ -338,8 +353,22 @@ impl Editing {
         } else {
             // Fenced by the token: if the baton moved on, the new owner's draft keeps its base (its save conflicts
             // and the user resolves it) rather than being rewritten from a node that no longer leads.
-            let rebased = Draft { base_lock_version: saved_lock_version, ..(*draft).clone() };
-            self.board.drafts.put(&token.target, Arc::new(rebased), token.authority.as_ref());
+            let params = match &saved.values {
+                Some(values) => merge::rebase(draft.base_values.as_ref(), &draft.params, values),
+                None => draft.params.clone(),
+            };
+            let changed = params != draft.params;
+            let rebased = Arc::new(Draft {
+                params,
+                base_lock_version: saved.lock_version,
+                base_values: saved.values,
+                ..(*draft).clone()
+            });
+            self.board.drafts.put(&token.target, rebased.clone(), token.authority.as_ref());
+            if changed {
+                // Spectators show the values the next save would write; the owner learns of them from its save.
+                self.publish_draft(token.target, Some(rebased), &token.view_id);
+            }
         }
     }
 

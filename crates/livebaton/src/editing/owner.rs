@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use super::draft::{DraftAuthor, DraftStore};
+use super::draft::{Draft, DraftAuthor, DraftStore};
 use super::presences::{EditingPresence, first_eligible};
 use super::target::EditTarget;
 use crate::presence::{Authority, PresenceObserver, PresenceState, RosterChange};
@@ -96,13 +96,15 @@ pub struct NotOwner {
 /// Proof, taken just before a save, that a tab holds the baton. The store checks it again at commit time with
 /// [`super::Editing::verify`] (or, on several nodes, [`super::Editing::verify_with_authority`]), together with the
 /// row's `lock_version` against [`OwnerToken::base_lock_version`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OwnerToken {
     pub(crate) target: EditTarget,
     pub(crate) view_id: Arc<str>,
     pub(crate) epoch: u64,
     pub(crate) base_lock_version: Option<i64>,
     pub(crate) draft_version: Option<u64>,
+    /// The session's draft when the token was issued: what a save without its own values writes, and its base.
+    pub(crate) draft: Option<Arc<Draft>>,
     /// With a shared roster: the leader and fence the shared roster had for the session when the token was issued.
     pub(crate) authority: Option<Authority>,
 }
@@ -131,6 +133,12 @@ impl OwnerToken {
     /// The draft version being saved, if there is a draft.
     pub fn draft_version(&self) -> Option<u64> {
         self.draft_version
+    }
+
+    /// The session's draft when the token was issued, if there was one: its values, and the base they are merged
+    /// against ([`Draft::base_lock_version`], [`Draft::base_values`]).
+    pub fn draft(&self) -> Option<&Arc<Draft>> {
+        self.draft.as_ref()
     }
 
     /// With a shared roster, the shared roster's fence for this ownership (it changes with every owner change in the

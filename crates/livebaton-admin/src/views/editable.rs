@@ -1,0 +1,82 @@
+//! [`Editable`]: what the two collaborative forms (records, entity definitions) do differently: the row type, its form
+//! values, how it is reloaded and saved, and how its fields are named and shown in the conflict panel.
+
+use std::collections::BTreeMap;
+
+use livebaton::editing::OwnerToken;
+use livebaton::editing::merge::FieldConflict;
+use livebaton_content::SafeHtml;
+use livebaton_web::channel::BoxFuture;
+use maud::Markup;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::ViewContext;
+use super::conflict::{ConflictRich, value_markup};
+use crate::content::{ContentError, MergeConflict, SaveRequest, Saved};
+
+/// A kind of row a collaborative form edits.
+pub trait Editable: Send + Sync + 'static {
+    /// The stored row.
+    type Row: Clone + Send + Sync;
+    /// Its form values, as drafts carry them (the JSON API's input shape, so `edit:*` channel clients share drafts).
+    type Values: Serialize + DeserializeOwned + Clone + Send + Sync;
+
+    /// The values a stored row shows.
+    fn values_of(row: &Self::Row) -> Self::Values;
+
+    /// The row's version.
+    fn lock_version(row: &Self::Row) -> i64;
+
+    /// The row's values in merge shape (the base of a draft started from it).
+    fn base_values(row: &Self::Row) -> Value;
+
+    /// `values` as they would be stored (validated and normalised: a form's `"false"` is the row's `false`), or `None`
+    /// when they are invalid. Tells a form that was only looked at from one that was typed in.
+    fn normalized(&self, values: &Self::Values) -> Option<Value>;
+
+    /// The row as stored now (`None` if it is gone or the database failed).
+    fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Self::Row) -> BoxFuture<'a, Option<Self::Row>>;
+
+    /// A fenced save of `save` over `row`, merged per field with the row as it is now.
+    fn save<'a>(
+        &'a self,
+        context: &'a ViewContext,
+        row: &'a Self::Row,
+        save: SaveRequest<'a, Self::Values>,
+        token: &'a OwnerToken,
+        by: &'a str,
+    ) -> BoxFuture<'a, Result<Saved<Self::Row>, ContentError>>;
+
+    /// The fields both sides changed, with the current row, or the error unchanged.
+    ///
+    /// # Errors
+    /// Any error that is not this kind's conflict.
+    fn conflict(error: ContentError) -> Result<MergeConflict<Self::Row>, ContentError>;
+
+    /// What the form calls field `name` (`title`, `data.venue`, …).
+    fn field_label(&self, name: &str) -> String;
+
+    /// Field `name`'s `value` as the conflict panel shows it: text, escaped; rich text from `rich` (sanitised).
+    fn show_value(&self, name: &str, value: &Value, rich: Option<&SafeHtml>) -> Markup {
+        let _ = (name, rich);
+        value_markup(value)
+    }
+
+    /// The rich-text values among `fields`, sanitised for output (off the runtime's workers).
+    fn rich<'a>(
+        &'a self,
+        context: &'a ViewContext,
+        fields: &'a BTreeMap<String, FieldConflict>,
+    ) -> BoxFuture<'a, ConflictRich> {
+        let _ = (context, fields);
+        Box::pin(async { ConflictRich::new() })
+    }
+
+    /// "record" or "entity", for messages.
+    fn noun(&self) -> &'static str;
+
+    /// Where the page goes when the row was deleted.
+    fn list_path(&self) -> String;
+}
