@@ -255,6 +255,9 @@ async fn a_demoted_editor_can_neither_delete_nor_create() {
     demote_from_the_command_line(&server, &alice).await;
 
     let reply = socket.push("lv:record_show", "event", json!({"type": "click", "event": "delete", "value": {}})).await;
+    assert!(reply.to_string().contains("to the trash?"), "a delete asks first: {reply}");
+    let confirm = json!({"type": "click", "event": "delete_confirmed", "value": {}});
+    let reply = socket.push("lv:record_show", "event", confirm).await;
     assert_eq!(reply[4]["response"]["flash"]["error"], "Your role changed: you may no longer edit.", "{reply}");
     assert!(server.state.store.find_record_by_id(record.id).await.unwrap().is_some(), "not deleted");
     let form = "title=Created+after+demotion&slug=&status=published&data%5Bsummary%5D=s&data%5Bcategory%5D=guide";

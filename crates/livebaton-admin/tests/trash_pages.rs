@@ -83,3 +83,43 @@ async fn the_trash_page_restores_records_and_only_admins_delete_forever() {
     assert_eq!(server.state.store.find_record(article.id, kept.id).await.unwrap(), Some(kept.clone()));
     diff_containing(&mut admin_page, "The trash is empty.").await;
 }
+
+/// Delete on the record page asks first and names who is editing the record; cancelling deletes nothing, confirming
+/// moves it to the trash (and back to the list, saying where it went).
+#[tokio::test]
+async fn a_delete_asks_first_and_names_who_is_editing() {
+    let server = start(Duration::from_millis(300), Vec::new()).await;
+    let edda = server.user("edda@example.com", "Edda", Role::Editor).await;
+    let bob = server.user("bob@example.com", "Bob", Role::Editor).await;
+    livebaton_admin::seed::bootstrap(&server.state.content, None, true).await.expect("the demo seeds");
+    let article = server.state.store.find_entity_by_name("article").await.unwrap().expect("the demo entity");
+    let record = server.state.store.list_records(article.id).await.unwrap().remove(0);
+    let params: Map<String, Value> =
+        [("entity".to_owned(), json!("article")), ("id".to_owned(), json!(record.id.to_string()))]
+            .into_iter()
+            .collect();
+
+    // Edda has the record's form open.
+    let mut edda_socket = server.connect(&server.token(&edda)).await;
+    let mut edit = params.clone();
+    edit.insert("path".to_owned(), json!("/edit"));
+    let token = server.state.views.token("record_edit", &edit);
+    edda_socket.join_ok("lv:record_edit", json!({"token": token, "tab_id": "edda"})).await;
+
+    let mut bob_socket = server.connect(&server.token(&bob)).await;
+    let token = server.state.views.token("record_show", &params);
+    bob_socket.join_ok("lv:record_show", json!({"token": token, "tab_id": "bob"})).await;
+    let push = |event: &str| json!({"type": "click", "event": event, "value": {}});
+    let asked = bob_socket.push("lv:record_show", "event", push("delete")).await;
+    assert!(asked.to_string().contains("to the trash?"), "{asked}");
+    assert!(asked.to_string().contains("Edda is"), "names who is editing: {asked}");
+    bob_socket.push("lv:record_show", "event", push("delete_cancel")).await;
+    let forged = bob_socket.push("lv:record_show", "event", push("delete_confirmed")).await;
+    assert!(forged.to_string().contains("to the trash?"), "a confirmation nobody asked for asks again: {forged}");
+    assert!(server.state.store.find_record(article.id, record.id).await.unwrap().is_some(), "nothing deleted yet");
+
+    let done = bob_socket.push("lv:record_show", "event", push("delete_confirmed")).await;
+    assert_eq!(done[4]["response"]["redirect"]["to"], "/admin/entities/article/data", "{done}");
+    assert!(done.to_string().contains("moved to the trash"), "{done}");
+    assert_eq!(server.state.store.list_trash(article.id).await.unwrap().len(), 1);
+}

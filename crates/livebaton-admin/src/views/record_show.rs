@@ -81,6 +81,8 @@ pub struct RecordShow {
     updated_elsewhere: bool,
     /// The signed-in user's id, recorded as who moved the record to the trash.
     actor: Option<i64>,
+    /// "Delete" was clicked: the page asks to confirm, naming who is editing the record (their names).
+    confirming_delete: Option<Vec<String>>,
 }
 
 impl RecordShow {
@@ -94,6 +96,7 @@ impl RecordShow {
             access: None,
             updated_elsewhere: false,
             actor: None,
+            confirming_delete: None,
         }
     }
 
@@ -153,25 +156,47 @@ impl LiveView for RecordShow {
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if name == "dismiss" {
-                self.updated_elsewhere = false;
-                return;
-            }
-            if name != "delete" {
-                return;
+            match name {
+                "dismiss" => {
+                    self.updated_elsewhere = false;
+                    return;
+                }
+                "delete_cancel" => {
+                    self.confirming_delete = None;
+                    return;
+                }
+                "delete" | "delete_confirmed" => {}
+                _ => return,
             }
             let (Some(entity), Some(record)) = (&self.entity, &self.record) else { return };
             if !self.can_edit {
                 socket.put_flash("error", "Your role may not delete records.");
                 return;
             }
+            if name == "delete" || self.confirming_delete.is_none() {
+                // Ask first, and say who would lose the form they are typing in (their draft stays with them).
+                let editing = &self.context.engine.editing;
+                let target = livebaton::editing::EditTarget::data(record.id);
+                let mut names: Vec<String> = Vec::new();
+                for editor in editing.get_sorted_presences(target) {
+                    if !names.contains(&editor.user_name) {
+                        names.push(editor.user_name);
+                    }
+                }
+                self.confirming_delete = Some(names);
+                return;
+            }
+            self.confirming_delete = None;
             if let Err(refusal) = check_before_write(&mut self.access, &self.context.store).await {
                 socket.put_flash("error", refusal.message());
                 return;
             }
             match self.context.content.delete_record(entity, record.id, None, self.actor).await {
                 Ok(deleted) => {
-                    socket.put_flash("info", format!("“{}” deleted.", deleted.title));
+                    socket.put_flash(
+                        "info",
+                        format!("“{}” moved to the trash, where it can be restored.", deleted.title),
+                    );
                     socket.redirect(format!("/admin/entities/{}/data", entity.name));
                 }
                 Err(error) => socket.put_flash("error", error.to_string()),
@@ -219,6 +244,20 @@ impl LiveView for RecordShow {
                         }
                     }
                 }
+                @if let Some(editors) = &self.confirming_delete {
+                    div.notice.warn #delete-confirm role="alertdialog" aria-labelledby="delete-confirm-text" {
+                        p #delete-confirm-text {
+                            "Move “" (record.title) "” to the trash? It can be restored from there."
+                            @if let Some(names) = editing_names(editors) {
+                                " " strong { (names) } " editing this record now."
+                            }
+                        }
+                        div.actions {
+                            button.danger type="button" phx-click="delete_confirmed" { "Move to trash" }
+                            button type="button" phx-click="delete_cancel" { "Cancel" }
+                        }
+                    }
+                }
                 div.card {
                     p.muted {
                         (status_badge(record.status)) " · slug " code { (record.slug) } " · version " (record.lock_version)
@@ -230,5 +269,27 @@ impl LiveView for RecordShow {
                 }
             }
         })
+    }
+}
+
+/// "Edda is" / "Edda and Bob are" / "Edda, Bob and Carol are", or `None` when nobody is editing.
+fn editing_names(names: &[String]) -> Option<String> {
+    match names {
+        [] => None,
+        [one] => Some(format!("{one} is")),
+        [rest @ .., last] => Some(format!("{} and {last} are", rest.join(", "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::editing_names;
+
+    #[test]
+    fn editing_names_read_as_a_sentence() {
+        let names = |list: &[&str]| list.iter().map(|name| (*name).to_owned()).collect::<Vec<_>>();
+        assert_eq!(editing_names(&[]), None);
+        assert_eq!(editing_names(&names(&["Edda"])).as_deref(), Some("Edda is"));
+        assert_eq!(editing_names(&names(&["Edda", "Bob", "Carol"])).as_deref(), Some("Edda, Bob and Carol are"));
     }
 }

@@ -216,10 +216,10 @@ impl LiveView for Trash {
                                     }
                                     td.actions {
                                         @if self.can_restore() {
-                                            button type="button" phx-click="restore" phx-value-id=(record.id) { "Restore" }
+                                            button.small type="button" phx-click="restore" phx-value-id=(record.id) { "Restore" }
                                         }
                                         @if self.can_purge() {
-                                            button.danger type="button" phx-click="purge" phx-value-id=(record.id) { "Delete forever" }
+                                            button.small.danger type="button" phx-click="purge" phx-value-id=(record.id) { "Delete forever" }
                                         }
                                     }
                                 }

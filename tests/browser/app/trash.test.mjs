@@ -1,0 +1,88 @@
+// Deletes have a way back: Alice deletes a record that Bob has open in its form. The page asks first and names Bob;
+// the record goes to the trash, where Ada (an admin) sees it arrive live; Alice restores it and it is back with the
+// same id, slug and text. Only an admin is offered "Delete forever".
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  ADA,
+  ALICE,
+  BOB,
+  cleanup,
+  editPath,
+  freshArticle,
+  gotoLive,
+  HOOK,
+  openFixture,
+  SCREENSHOT_DIR,
+  signIn,
+  waitFlash,
+  waitRole,
+  waitText,
+} from './support.mjs';
+
+describe('trash', () => {
+  let server;
+  let browser;
+  let api;
+  const contexts = [];
+
+  before(async () => {
+    ({ server, browser, api } = await openFixture());
+  }, HOOK);
+
+  after(async () => {
+    await cleanup(...contexts, browser, server);
+  }, HOOK);
+
+  test('a deleted record is restored with its id, and the delete named who was editing', { timeout: 90_000 }, async () => {
+    const record = await freshArticle(api, 'Venue notes for the trash');
+    const alice = await signIn(browser, server, ALICE);
+    const bob = await signIn(browser, server, BOB);
+    const ada = await signIn(browser, server, ADA);
+    contexts.push(alice.context, bob.context, ada.context);
+
+    await gotoLive(bob.page, server, editPath('article', record.id));
+    await waitRole(bob.page, 'owner');
+    await gotoLive(ada.page, server, '/admin/entities/article/trash');
+    await waitText(ada.page.locator('#trash-list'), 'The trash is empty.');
+
+    await gotoLive(alice.page, server, `/admin/entities/article/data/${record.id}`);
+    await alice.page.getByRole('button', { name: 'Delete' }).click();
+    const ask = alice.page.locator('#delete-confirm');
+    await waitText(ask, 'to the trash?');
+    await waitText(ask, 'Bob is editing this record now.');
+    assert.equal((await api.record('article', record.id)).id, record.id, 'asking deletes nothing');
+    await alice.page.getByRole('button', { name: 'Move to trash' }).click();
+    await alice.page.waitForURL((url) => url.pathname === '/admin/entities/article/data');
+    await waitFlash(alice.page, 'info', 'moved to the trash');
+
+    // Live on the admin's trash page, with who deleted it; an admin may delete forever, an editor may not.
+    const row = ada.page.locator(`#trashed-${record.id}`);
+    await waitText(row, 'Venue notes for the trash');
+    await waitText(row, 'by Alice');
+    assert.equal(await row.getByRole('button', { name: 'Delete forever' }).count(), 1);
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
+    await ada.page.screenshot({ path: join(SCREENSHOT_DIR, 'trash.png'), fullPage: true });
+
+    await alice.page.getByRole('link', { name: 'Trash' }).click();
+    const aliceRow = alice.page.locator(`#trashed-${record.id}`);
+    await waitText(aliceRow, 'Venue notes for the trash');
+    assert.equal(await aliceRow.getByRole('button', { name: 'Delete forever' }).count(), 0, 'editors cannot purge');
+    await aliceRow.getByRole('button', { name: 'Restore' }).click();
+    await alice.page.waitForURL((url) => url.pathname === `/admin/entities/article/data/${record.id}`);
+    await waitFlash(alice.page, 'info', 'restored');
+    await waitText(alice.page.locator('main'), 'Summary of Venue notes for the trash');
+    await waitText(ada.page.locator('#trash-list'), 'The trash is empty.');
+
+    const restored = await api.record('article', record.id);
+    assert.deepEqual(
+      [restored.id, restored.slug, restored.lock_version, restored.data.summary],
+      [record.id, record.slug, record.lock_version, record.data.summary],
+      'back as it was'
+    );
+    for (const { context } of [alice, bob, ada]) assert.deepEqual(context.problems, [], 'no page errors');
+  });
+});
