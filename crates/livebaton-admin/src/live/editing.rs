@@ -63,6 +63,13 @@ fn refuse(reason: &str) -> Value {
     json!({"reason": reason})
 }
 
+/// A join refused because the store failed: the cause goes to the log, the client is told only "unavailable" (it
+/// retries, as phoenix.js does with refused joins).
+fn store_unavailable(error: crate::storage::StoreError) -> Value {
+    tracing::warn!(%error, "editing join refused: the store is unavailable");
+    refuse("unavailable")
+}
+
 /// The reply to an event from a member that does not hold the baton (counted for `/metrics`).
 fn not_owner(message: String) -> Reply {
     metrics::counter!("livebaton_events_refused_total", "reason" => "not_owner").increment(1);
@@ -102,19 +109,18 @@ impl ChannelRoute for EditRoute {
             let store = self.content.store();
             let (lock_version, row_values, permits): (i64, Value, fn(&Role) -> bool) = match self.kind {
                 EditKind::Data => {
-                    let record = store.find_record_by_id(id).await.map_err(|_| refuse("unavailable"))?;
+                    let record = store.find_record_by_id(id).await.map_err(store_unavailable)?;
                     let record = record.ok_or_else(|| refuse("not found"))?;
                     (record.lock_version, record_values(&record), Role::can_edit_records)
                 }
                 EditKind::Entity => {
-                    let entity = store.find_entity(id).await.map_err(|_| refuse("unavailable"))?;
+                    let entity = store.find_entity(id).await.map_err(store_unavailable)?;
                     let entity = entity.ok_or_else(|| refuse("not found"))?;
                     (entity.lock_version, entity_values(&entity), Role::can_manage_entities)
                 }
             };
             // The role as the store has it now, not as the socket authenticated it.
-            let access =
-                WriteAccess::load(store, &request.socket.user, permits).await.map_err(|_| refuse("unavailable"))?;
+            let access = WriteAccess::load(store, &request.socket.user, permits).await.map_err(store_unavailable)?;
             let can_edit = access.permitted();
             let user = &request.socket.user;
             let editor = Editor { user_id: user.id().to_owned(), name: user.name().to_owned(), can_edit };
