@@ -70,10 +70,11 @@ pub(crate) struct Outbound {
     /// endpoint's idle sweep reads it once a period and swaps in a ping request or `SILENT` only if no frame came
     /// meanwhile; neither waits for the other.
     last_heard: AtomicU64,
-    /// Set by the connection when a write went through after the socket had been full: the client's TCP window
-    /// opened, so its application is reading (a dead peer acknowledges nothing, a frozen one opens no window). The
-    /// sweep takes it as life, so a client too busy to answer our ping while it reads a burst is not closed as idle.
-    /// Atomic: set by the connection's task, taken by the sweep.
+    /// Set by the connection when a write went through after the socket had been full: the client's TCP stack took
+    /// more data, so the client reads (a peer whose host is gone acknowledges nothing; a frozen application stops the
+    /// flow once its receive buffer is full, so its idle close comes at most that much data later). The sweep takes it
+    /// as life, so a client too busy to answer our ping while it reads a burst is not closed as idle. Atomic: set by
+    /// the connection's task, taken by the sweep.
     drained: AtomicBool,
 }
 
