@@ -21,6 +21,7 @@ use super::ViewContext;
 use super::collab::Collab;
 use super::collab_form::{CollabForm, Editable, shown_version, value_markup};
 use super::markup::{field_errors, form_text, id_param, to_html};
+use super::schema_change::SchemaChange;
 use crate::accounts::Role;
 use crate::content::{ContentError, MergeConflict, SaveRequest, Saved};
 use crate::live::{WriteAccess, max_age};
@@ -247,11 +248,14 @@ fn field_rows(values: &EntityInput, errors: &ValidationErrors, owner: bool) -> M
 pub struct EntityForm {
     context: ViewContext,
     form: Option<CollabForm<EntityKind>>,
+    /// A save that would rename the entity or delete record values waits here for the owner's confirmation; any
+    /// change of the form withdraws it (the consequences may differ).
+    confirming: Option<SchemaChange>,
 }
 
 impl EntityForm {
     pub(super) fn new(context: ViewContext) -> Self {
-        EntityForm { context, form: None }
+        EntityForm { context, form: None, confirming: None }
     }
 }
 
@@ -292,15 +296,34 @@ impl LiveView for EntityForm {
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let Some(form) = &mut self.form else { return };
+            if name != "save_confirmed" {
+                self.confirming = None;
+            }
             match name {
                 // A save must not even become the draft unless the user may still write now.
-                "draft" | "save" if !form.may_write(&self.context, socket, max_age(name)).await => {}
+                "draft" | "save" | "save_confirmed" if !form.may_write(&self.context, socket, max_age(name)).await => {}
                 "draft" | "save" => {
                     let values = entity_input(value, &form.values);
                     if form.publish(values, socket) && name == "save" {
-                        form.save(&self.context, socket, &Resolutions::new(), None).await;
+                        // Ask first when the save would move the entity's URLs or delete record values.
+                        match SchemaChange::of(&self.context.store, &form.row, &form.values).await {
+                            Ok(change) if !change.is_empty() => self.confirming = Some(change),
+                            Ok(_) => form.save(&self.context, socket, &Resolutions::new(), None).await,
+                            Err(error) => {
+                                tracing::warn!(%error, "the consequences of an entity change could not be counted");
+                                socket.put_flash(
+                                    "error",
+                                    "Not saved: the database is unavailable. Your changes are kept.",
+                                );
+                            }
+                        }
                     }
                 }
+                // Confirms only a save that asked: a stale or forged confirmation does nothing.
+                "save_confirmed" if form.is_owner() && self.confirming.take().is_some() => {
+                    form.save(&self.context, socket, &Resolutions::new(), None).await;
+                }
+                "save_confirmed" => {}
                 "recover" if !form.may_draft(&self.context, socket).await => {}
                 "recover" => {
                     let values = entity_input(value, &form.values);
@@ -375,6 +398,8 @@ impl LiveView for EntityForm {
                         h2.section-head { "Fields" }
                         (field_errors(errors, "fields_definition"))
                         div #field-builder { (field_rows(values, errors, !read_only)) }
+                        // Beside Save, where the eyes are when it asks.
+                        @if let Some(change) = &self.confirming { (change.panel()) }
                         div.actions {
                             button type="submit" { "Save" }
                             a href={ "/admin/entities/" (entity.name) "/data" } { "Records" }

@@ -18,6 +18,7 @@ mod public;
 mod record_form;
 mod record_show;
 mod records;
+mod schema_change;
 mod trash;
 
 use livebaton::Engine;

@@ -1,5 +1,7 @@
-//! The trash page over real sockets (mirrors `src/views/trash.rs`): it lists deleted records live, with who deleted
-//! them; an editor restores one as it was; only an admin deletes forever, and only after confirming.
+//! Changes that destroy something, over real sockets (mirrors `src/views/trash.rs`, the delete of
+//! `src/views/record_show.rs` and `src/views/schema_change.rs`): the trash page lists deleted records live, with who
+//! deleted them, an editor restores one as it was and only an admin deletes forever, after confirming; a delete asks
+//! first and names who is editing; an entity change that moves URLs or deletes record values asks first, with counts.
 
 #[path = "support/live.rs"]
 #[allow(dead_code)]
@@ -122,4 +124,61 @@ async fn a_delete_asks_first_and_names_who_is_editing() {
     assert_eq!(done[4]["response"]["redirect"]["to"], "/admin/entities/article/data", "{done}");
     assert!(done.to_string().contains("moved to the trash"), "{done}");
     assert_eq!(server.state.store.list_trash(article.id).await.unwrap().len(), 1);
+}
+
+/// The entity form asks before a save that renames the entity or removes a field records hold values in, with the
+/// counts; any change withdraws the question; confirming saves, and the values are pruned.
+#[tokio::test]
+async fn an_entity_change_that_breaks_urls_or_deletes_values_asks_first() {
+    let server = start(Duration::from_millis(300), Vec::new()).await;
+    let ada = server.user("ada@example.com", "Ada", Role::Admin).await;
+    livebaton_admin::seed::bootstrap(&server.state.content, None, true).await.expect("the demo seeds");
+    let article = server.state.store.find_entity_by_name("article").await.unwrap().expect("the demo entity");
+    let summary = article.fields_definition.iter().position(|field| field.key == "summary").expect("a summary field");
+    let holding = server.state.store.count_records_with_value(article.id, "summary").await.unwrap();
+    assert!(holding > 0, "the demo records have summaries");
+
+    let mut socket = server.connect(&server.token(&ada)).await;
+    let params: Map<String, Value> =
+        [("id".to_owned(), json!(article.id.to_string())), ("path".to_owned(), json!("/edit"))].into_iter().collect();
+    let token = server.state.views.token("entity_edit", &params);
+    socket.join_ok("lv:entity_edit", json!({"token": token, "tab_id": "ada"})).await;
+
+    // The form as the browser sends it: renamed to "story", without the summary field.
+    let mut form = vec![
+        "display_name=Article".to_owned(),
+        "display_name_plural=Articles".to_owned(),
+        "name=story".to_owned(),
+        "status=published".to_owned(),
+        "description=".to_owned(),
+    ];
+    for (n, field) in article.fields_definition.iter().enumerate().filter(|(n, _)| *n != summary) {
+        form.push(format!("fields%5B{n}%5D%5Btype%5D={}", field.field_type.as_str()));
+        form.push(format!("fields%5B{n}%5D%5Bkey%5D={}", field.key));
+        form.push(format!("fields%5B{n}%5D%5Blabel%5D={}", field.label.replace(' ', "+")));
+        form.push(format!("fields%5B{n}%5D%5Boptions%5D={}", field.options.join("%0A")));
+        if field.required {
+            form.push(format!("fields%5B{n}%5D%5Brequired%5D=true"));
+        }
+    }
+    let event = |kind: &str, name: &str, value: Value| json!({"type": kind, "event": name, "value": value});
+    let asked = socket.push("lv:entity_edit", "event", event("submit", "save", json!(form.join("&")))).await;
+    let text = asked.to_string();
+    assert!(text.contains("The machine name changes from"), "{text}");
+    let sentence = if holding == 1 { "1 record has".to_owned() } else { format!("{holding} records have") };
+    assert!(text.contains(&sentence) && text.contains("Summary"), "the removed field with its count: {text}");
+    let unchanged = server.state.store.find_entity(article.id).await.unwrap().expect("the entity");
+    assert_eq!(unchanged.name, "article", "nothing saved before the confirmation");
+
+    // A change withdraws the question; a confirmation nobody was asked for does nothing.
+    socket.push("lv:entity_edit", "event", event("change", "draft", json!(form.join("&")))).await;
+    socket.push("lv:entity_edit", "event", event("click", "save_confirmed", json!({}))).await;
+    assert_eq!(server.state.store.find_entity(article.id).await.unwrap().expect("the entity").name, "article");
+
+    socket.push("lv:entity_edit", "event", event("submit", "save", json!(form.join("&")))).await;
+    socket.push("lv:entity_edit", "event", event("click", "save_confirmed", json!({}))).await;
+    let saved = server.state.store.find_entity(article.id).await.unwrap().expect("the entity");
+    assert_eq!(saved.name, "story");
+    assert!(saved.fields_definition.iter().all(|field| field.key != "summary"));
+    assert_eq!(server.state.store.count_records_with_value(article.id, "summary").await.unwrap(), 0, "pruned");
 }
