@@ -178,6 +178,13 @@ pub struct Settings {
     /// 0: until an admin empties it).
     #[arg(long, env = "LIVEBATON_TRASH_RETENTION_DAYS", default_value_t = 30, global = true)]
     pub trash_retention_days: u64,
+    /// How long the unsaved changes of a form that everyone left are kept for their author, who is offered them when
+    /// they open the form again (hours). In the database on one node (they survive a restart), in Redis in a cluster.
+    #[arg(long, env = "LIVEBATON_DRAFT_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=24 * 365), global = true)]
+    pub draft_retention_hours: u64,
+    /// The most unsaved drafts kept in all (the oldest go first); each user keeps at most 100.
+    #[arg(long, env = "LIVEBATON_MAX_KEPT_DRAFTS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
+    pub max_kept_drafts: u64,
     /// How long a page that closed without leaving keeps its place (ms), so a reload can reclaim it.
     #[arg(long, env = "LIVEBATON_LEAVE_GRACE_MS", default_value_t = 1000, global = true)]
     pub leave_grace_ms: u64,
@@ -232,6 +239,15 @@ impl Settings {
         match &self.node_name {
             Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
             _ => format!("{}-{}", self.bind, crate::accounts::random_token(6)),
+        }
+    }
+
+    /// How long and how many unsaved drafts of ended sessions are kept.
+    pub fn kept_draft_limits(&self) -> livebaton::editing::KeptDraftLimits {
+        livebaton::editing::KeptDraftLimits {
+            retention: std::time::Duration::from_secs(self.draft_retention_hours.saturating_mul(3600)),
+            max_drafts: usize::try_from(self.max_kept_drafts).unwrap_or(usize::MAX),
+            ..livebaton::editing::KeptDraftLimits::default()
         }
     }
 

@@ -14,7 +14,7 @@ use crate::metrics::MetricsAccess;
 use crate::proxy::TrustedProxies;
 use crate::secret::secret_key_base;
 use crate::seed::bootstrap;
-use crate::storage::{Dialect, Store};
+use crate::storage::{Dialect, SqlKeptDrafts, Store};
 
 /// Opens the database named by `settings` (creating the data directory for the default SQLite file).
 ///
@@ -67,13 +67,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("starting the malloc-trim thread")?;
     let store = open_store(&settings).await?;
     let secret = secret_key_base(settings.secret_key_base.as_deref(), &settings.data_dir)?;
-    let mut engine_config = EngineConfig::default();
+    let mut engine_config = EngineConfig { kept_drafts: settings.kept_draft_limits(), ..EngineConfig::default() };
     engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
     engine_config.presence.coalesce_window = Duration::from_millis(settings.presence_coalesce_ms);
     engine_config.presence.coalescing = settings.presence_coalesce.into();
     let redis = settings.redis()?;
     let engine = match &redis {
-        None => Engine::new(engine_config),
+        None => {
+            // One node: unsaved drafts of ended sessions go to the database, so a restart keeps them.
+            let kept = SqlKeptDrafts::new(store.clone(), engine_config.kept_drafts);
+            engine_config.kept_draft_store = Some(std::sync::Arc::new(kept));
+            Engine::new(engine_config)
+        }
         Some(redis) => {
             let node = settings.node_name();
             let engine = Engine::with_redis(engine_config, redis, &node)
@@ -130,7 +135,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 
     let trash_retention = (settings.trash_retention_days > 0)
         .then(|| Duration::from_secs(settings.trash_retention_days.saturating_mul(24 * 3600)));
-    spawn_sweeper(state.store.clone(), trash_retention);
+    spawn_sweeper(state.store.clone(), trash_retention, settings.kept_draft_limits().retention);
 
     let listener = listen(settings.bind).with_context(|| format!("listening on {}", settings.bind))?;
     let address = listener.local_addr()?;
@@ -150,6 +155,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let live = (state.live.clone(), state.live_shutdown.clone());
     let cluster = state.engine.clone();
+    let editing = state.engine.editing.clone();
     let limits = HttpLimits {
         max_connections: settings.max_http_connections,
         max_per_peer: settings.max_http_connections_per_address,
@@ -160,6 +166,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // accepted and closed again.
     crate::http::serve(listener, router(state), limits, shutdown_signal(), async move {
         close_sockets(&live.0, &live.1).await;
+        // The open forms' unsaved drafts are kept for their authors (on one node; a cluster keeps them live in Redis).
+        if tokio::time::timeout(Duration::from_secs(2), editing.keep_open_drafts()).await.is_err() {
+            tracing::error!("unsaved drafts were still being kept when the shutdown went on: some may be lost");
+        }
         // Other nodes drop this node's presences now rather than when its lease runs out.
         if let Err(error) = cluster.retire().await {
             tracing::warn!(%error, "could not leave the cluster in order; other nodes wait for the lease");
@@ -198,9 +208,10 @@ fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListe
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Every hour: removes expired sessions, and the records in the trash for longer than `trash_retention` (none when
-/// `None`).
-fn spawn_sweeper(store: Store, trash_retention: Option<Duration>) {
+/// Every hour: removes expired sessions, drafts kept longer than `draft_retention` (on one node; a keep also drops
+/// them, this sweep takes those of forms nobody opens again), and the records in the trash for longer than
+/// `trash_retention` (none when `None`).
+fn spawn_sweeper(store: Store, trash_retention: Option<Duration>, draft_retention: Duration) {
     tokio::spawn(async move {
         let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
@@ -209,6 +220,13 @@ fn spawn_sweeper(store: Store, trash_retention: Option<Duration>) {
                 Ok(0) => {}
                 Ok(swept) => tracing::info!(swept, "expired sessions removed"),
                 Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
+            }
+            let cutoff = crate::storage::now_ms()
+                .saturating_sub(i64::try_from(draft_retention.as_millis()).unwrap_or(i64::MAX));
+            match store.purge_kept_drafts_before(cutoff).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "unsaved drafts removed after the retention"),
+                Err(error) => tracing::warn!(%error, "could not remove expired unsaved drafts"),
             }
             let Some(retention) = trash_retention else { continue };
             let cutoff =

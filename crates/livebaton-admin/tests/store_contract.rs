@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use livebaton::editing::NotOwner;
 use livebaton_admin::accounts::Role;
-use livebaton_admin::storage::{Dialect, Entity, NewUser, Record, Session, Store, StoreError, now_ms};
+use livebaton_admin::storage::{Dialect, Entity, NewUser, Record, Session, SqlKeptDrafts, Store, StoreError, now_ms};
 use livebaton_content::{FieldDefinition, FieldType, Status, ValidEntity, ValidRecord};
 use serde_json::{Map, Value, json};
 use sqlx::{Connection, Executor};
@@ -219,6 +219,22 @@ fn record_conflict(result: Result<Record, StoreError>) -> Record {
 // ---------------------------------------------------------------------------------------------------------------
 
 contract_suite! {
+    /// Unsaved drafts of ended sessions are kept per form and user, the newest winning, within the retention and the
+    /// limits (the engine's contract for every kept-draft store); each store the contract makes starts empty.
+    async fn drafts_of_ended_sessions_meet_the_kept_draft_contract(store: Store) {
+        livebaton::testing::kept_draft_store_contract(
+            |limits| {
+                let store = store.clone();
+                async move {
+                    sqlx::query("DELETE FROM kept_drafts").execute(store.pool()).await.expect("an empty table");
+                    SqlKeptDrafts::new(store, limits)
+                }
+            },
+            1,
+        )
+        .await;
+    }
+
     /// An inserted entity starts at version 1 with every field stored, and is found by id, by name and in the list.
     async fn entities_are_inserted_found_and_listed(store: Store) {
         let valid = valid_entity("product", "Product");

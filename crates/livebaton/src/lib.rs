@@ -44,7 +44,10 @@ pub mod events;
 pub mod presence;
 pub mod pubsub;
 mod redis_address;
+mod redis_commands;
 pub mod stats;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -52,17 +55,36 @@ use std::sync::Arc;
 /// ([`RedisAddress::client`]) use the same version.
 pub use ::redis;
 pub use redis_address::RedisAddress;
+pub use redis_commands::RedisCommands;
 
 use presence::{Presence, PresenceConfig, RedisRoster, RedisRosterConfig, RedisRosterError};
 use pubsub::{PubSub, PubSubConfig, RedisBackend, RedisBackendError, RedisConfig};
 
 /// Settings for an [`Engine`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct EngineConfig {
     /// PubSub settings.
     pub pubsub: PubSubConfig,
     /// Presence settings.
     pub presence: PresenceConfig,
+    /// How long, and how many, drafts of ended sessions are kept for their authors (by the default stores: an
+    /// application's own store has its own).
+    pub kept_drafts: editing::KeptDraftLimits,
+    /// Where drafts of ended sessions are kept: `None` for the default, this process's memory on a single node
+    /// ([`editing::MemoryKeptDrafts`]: gone with a restart) and Redis in a cluster ([`editing::RedisKeptDrafts`]).
+    /// A single-node application with a database gives its own, so they survive a restart.
+    pub kept_draft_store: Option<Arc<dyn editing::KeptDraftStore>>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("pubsub", &self.pubsub)
+            .field("presence", &self.presence)
+            .field("kept_drafts", &self.kept_drafts)
+            .field("kept_draft_store", &self.kept_draft_store.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 /// Settings for the Redis side of a clustered [`Engine`] ([`Engine::with_redis_config`]).
@@ -107,8 +129,11 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         let pubsub = PubSub::new(config.pubsub);
         let presence = Presence::new(pubsub.clone(), config.presence);
+        let kept =
+            config.kept_draft_store.unwrap_or_else(|| Arc::new(editing::MemoryKeptDrafts::new(config.kept_drafts)));
+        let drafts = Arc::new(editing::LocalDraftStore::default());
         Engine {
-            editing: editing::Editing::new(presence.clone()),
+            editing: editing::Editing::with_stores(presence.clone(), drafts, kept),
             events: events::Events::new(pubsub.clone()),
             stats: stats::SessionStats::new(presence.clone()),
             pubsub,
@@ -149,12 +174,22 @@ impl Engine {
         settings: RedisEngineConfig,
     ) -> Result<Self, EngineError> {
         let redis = redis.into();
+        let kept: Arc<dyn editing::KeptDraftStore> = match config.kept_draft_store {
+            Some(store) => store,
+            None => {
+                let prefix = format!("{}:kept", settings.roster.prefix);
+                Arc::new(
+                    editing::RedisKeptDrafts::new(&redis, &prefix, config.kept_drafts)
+                        .map_err(RedisRosterError::InvalidUrl)?,
+                )
+            }
+        };
         let backend = RedisBackend::connect(&redis, Some(node_name), settings.pubsub).await?;
         let pubsub = PubSub::with_backend(config.pubsub, backend);
         let roster = RedisRoster::connect(&redis, node_name, settings.roster).await?;
         let presence = Presence::with_backend(pubsub.clone(), config.presence, roster.clone());
         let drafts = editing::RedisDraftStore::new(roster.clone());
-        let editing = editing::Editing::with_draft_store(presence.clone(), drafts);
+        let editing = editing::Editing::with_stores(presence.clone(), drafts, kept);
         roster.start().await?;
         Ok(Engine {
             editing,

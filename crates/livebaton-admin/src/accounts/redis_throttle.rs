@@ -14,9 +14,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use livebaton::RedisAddress;
-use livebaton::redis::aio::MultiplexedConnection;
-use livebaton::redis::{AsyncConnectionConfig, Client, RedisError};
+use livebaton::redis::RedisError;
+use livebaton::{RedisAddress, RedisCommands};
 
 use super::throttle::{FIRST_DELAY, KNOWN_FOR, KeyKind, ThrottleConfig, Throttled, key_parts};
 
@@ -73,16 +72,11 @@ return 0
 
 /// Counts sign-in failures in Redis for every node of a cluster.
 pub struct RedisThrottle {
-    client: Client,
-    /// The connection, opened on first use and dropped after an error (the next command reconnects). A tokio `Mutex`:
-    /// it is held across the connect, so that sign-ins arriving while Redis is being reached wait for one connection
-    /// instead of each opening its own; commands run on a clone, outside the lock.
-    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// One shared connection, opened on first use; a connect and each command may take 2 s.
+    redis: RedisCommands,
     /// Prepended to every key; the nodes of one cluster share it.
     prefix: String,
     config: ThrottleConfig,
-    /// The deadline of a connect and of each command.
-    timeout: Duration,
 }
 
 /// The keys of one attempt, and what the attempt set on the address (to undo it on success).
@@ -105,11 +99,9 @@ impl RedisThrottle {
     /// If the address is unusable ([`RedisAddress::client`]).
     pub fn new(address: &RedisAddress, prefix: &str, config: ThrottleConfig) -> Result<Self, RedisError> {
         Ok(RedisThrottle {
-            client: address.client()?,
-            connection: tokio::sync::Mutex::new(None),
+            redis: RedisCommands::new(address, Duration::from_secs(2))?,
             prefix: prefix.to_owned(),
             config,
-            timeout: Duration::from_secs(2),
         })
     }
 
@@ -125,40 +117,14 @@ impl RedisThrottle {
         ]
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, RedisError> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref() {
-            return Ok(connection.clone());
-        }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        let connection =
-            tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection_with_config(&config))
-                .await
-                .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
-        *slot = Some(connection.clone());
-        Ok(connection)
-    }
-
-    /// Runs `script` with `keys` and `args`; drops the connection on failure.
+    /// Runs `script` with `keys` and `args`.
     async fn eval<T: livebaton::redis::FromRedisValue>(
         &self,
         script: &str,
         keys: &[String; 4],
         args: &[u64],
     ) -> Result<T, RedisError> {
-        let mut connection = self.connection().await?;
-        let mut command = livebaton::redis::cmd("EVAL");
-        command.arg(script).arg(keys.len()).arg(&keys[..]).arg(args);
-        let result = tokio::time::timeout(self.timeout, command.query_async::<T>(&mut connection))
-            .await
-            .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))
-            .and_then(|result| result);
-        if result.is_err() {
-            *self.connection.lock().await = None;
-        }
-        result
+        self.redis.eval(script, keys, args).await
     }
 
     /// The script arguments of [`BEGIN`].

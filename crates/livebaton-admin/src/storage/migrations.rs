@@ -21,6 +21,7 @@ const SQLITE: Embedded = &[
     (3, "session generation", include_str!("../../migrations/sqlite/0003_session_generation.sql")),
     (4, "trash", include_str!("../../migrations/sqlite/0004_trash.sql")),
     (5, "entity renames", include_str!("../../migrations/sqlite/0005_entity_renames.sql")),
+    (6, "kept drafts", include_str!("../../migrations/sqlite/0006_kept_drafts.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
@@ -28,6 +29,7 @@ const POSTGRES: Embedded = &[
     (3, "session generation", include_str!("../../migrations/postgres/0003_session_generation.sql")),
     (4, "trash", include_str!("../../migrations/postgres/0004_trash.sql")),
     (5, "entity renames", include_str!("../../migrations/postgres/0005_entity_renames.sql")),
+    (6, "kept drafts", include_str!("../../migrations/postgres/0006_kept_drafts.sql")),
 ];
 
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 //! accept, and every column is `BIGINT` or `TEXT`. One contract suite (`tests/store_contract.rs`) runs against both.
 
 mod entities;
+mod kept_drafts;
 mod migrations;
 mod records;
 mod sessions;
@@ -18,6 +19,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
 pub use entities::Entity;
+pub use kept_drafts::SqlKeptDrafts;
 pub use records::Record;
 pub use sessions::Session;
 pub use users::{NewUser, User, UserChange, UserChanged};

@@ -1,5 +1,6 @@
 //! Unsaved drafts. A draft belongs to the editing session, not to the owner's presence: it survives the owner leaving
-//! (the next owner continues from it) and ends when the last editor has gone or the draft is saved.
+//! (the next owner continues from it) and ends when the draft is saved or the last editor has gone (it is then kept
+//! for its author: [`super::KeptDraftStore`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -89,6 +90,8 @@ pub trait DraftStore: Send + Sync + 'static {
     fn put(&self, target: &EditTarget, draft: Arc<Draft>, writer: Option<&Authority>);
     /// Ends the session's draft.
     fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>>;
+    /// Every session's draft (for keeping them all at a shutdown).
+    fn snapshot(&self) -> Vec<(EditTarget, Arc<Draft>)>;
 }
 
 /// Drafts in this process's memory.
@@ -125,5 +128,9 @@ impl DraftStore for LocalDraftStore {
 
     fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>> {
         self.map().remove(target)
+    }
+
+    fn snapshot(&self) -> Vec<(EditTarget, Arc<Draft>)> {
+        self.map().iter().map(|(target, draft)| (*target, draft.clone())).collect()
     }
 }

@@ -9,6 +9,8 @@
 //! and every node agrees on the owner.
 
 mod draft;
+mod kept;
+mod kept_redis;
 pub mod merge;
 mod owner;
 mod presences;
@@ -25,11 +27,14 @@ use crate::presence::{Meta, NotTracked, Presence, PresenceError, TrackGuard, val
 use crate::pubsub::{Message, Subscription};
 
 pub use draft::{Draft, DraftAuthor, DraftBase, DraftChanged, DraftStore, LocalDraftStore};
+pub use kept::{KeptDraft, KeptDraftError, KeptDraftLimits, KeptDraftStore, MemoryKeptDrafts, supersedes};
+pub use kept_redis::RedisKeptDrafts;
 pub use owner::{DraftSummary, NotOwner, OwnerChangeReason, OwnerChanged, OwnerToken, RoleChange};
 pub use presences::{EditingPresence, EditingRole};
 pub use redis::RedisDraftStore;
 pub use target::{EditKind, EditTarget, Editor};
 
+use kept::Keeper;
 use owner::{OwnerBoard, SessionOwner};
 use presences::{first_eligible, is_eligible, role_of};
 
@@ -51,6 +56,18 @@ pub enum EditingError {
     /// The presence tracker failed.
     #[error(transparent)]
     Presence(#[from] PresenceError),
+    /// A kept draft cannot be restored over the session's live draft of someone else.
+    #[error("{by}'s unsaved changes are in the form: save them first")]
+    DraftInProgress {
+        /// Who wrote the live draft.
+        by: String,
+    },
+    /// Nothing is kept for this user and form (discarded or restored elsewhere, or expired).
+    #[error("no unsaved changes of yours are kept for this form any more")]
+    NoKeptDraft,
+    /// The kept-draft store failed.
+    #[error(transparent)]
+    Kept(#[from] KeptDraftError),
 }
 
 impl From<NotTracked> for EditingError {
@@ -71,15 +88,22 @@ fn now_ms() -> u64 {
 }
 
 impl Editing {
-    /// Editing sessions on `presence`, with drafts kept in this process. Create one `Editing` per tracker (as
-    /// [`crate::Engine`] does): each registers an observer that announces owner changes.
+    /// Editing sessions on `presence`, with live drafts, and the drafts of ended sessions, in this process's memory.
+    /// Create one `Editing` per tracker (as [`crate::Engine`] does): each registers an observer that announces owner
+    /// changes.
     pub fn new(presence: Presence) -> Self {
         Self::with_draft_store(presence, Arc::new(LocalDraftStore::default()))
     }
 
-    /// Editing sessions on `presence`, with drafts kept in `drafts`.
+    /// Editing sessions on `presence`, with live drafts in `drafts` and the drafts of ended sessions in memory.
     pub fn with_draft_store(presence: Presence, drafts: Arc<dyn DraftStore>) -> Self {
-        let board = Arc::new(OwnerBoard::new(presence.pubsub().clone(), drafts));
+        Self::with_stores(presence, drafts, Arc::new(MemoryKeptDrafts::new(KeptDraftLimits::default())))
+    }
+
+    /// Editing sessions on `presence`, with live drafts in `drafts` and the drafts of ended sessions in `kept` (see
+    /// [`KeptDraftStore`]: a database survives a restart).
+    pub fn with_stores(presence: Presence, drafts: Arc<dyn DraftStore>, kept: Arc<dyn KeptDraftStore>) -> Self {
+        let board = Arc::new(OwnerBoard::new(presence.pubsub().clone(), drafts, Keeper::new(kept)));
         presence.observe(board.clone());
         Editing { presence, board }
     }
@@ -208,6 +232,30 @@ impl Editing {
         params: serde_json::Value,
     ) -> Result<Arc<Draft>, NotOwner> {
         let base = base.into();
+        self.write_draft(target, view_id, |previous, author| {
+            let (base_lock_version, base_values) = match previous {
+                Some(draft) => (draft.base_lock_version, draft.base_values.clone()),
+                None => (base.lock_version, base.values),
+            };
+            Ok(Draft {
+                params,
+                version: previous.map_or(1, |draft| draft.version + 1),
+                base_lock_version,
+                base_values,
+                updated_by: author,
+                updated_at: now_ms(),
+            })
+        })
+    }
+
+    /// Writes the session's draft that `build` makes from the current one and its author (the owner), if `view_id`
+    /// holds the baton (fenced as [`Editing::update_draft`] says), and publishes it.
+    fn write_draft<E: From<NotOwner>>(
+        &self,
+        target: EditTarget,
+        view_id: &str,
+        build: impl FnOnce(Option<&Arc<Draft>>, DraftAuthor) -> Result<Draft, E>,
+    ) -> Result<Arc<Draft>, E> {
         let shared = self.presence.is_shared();
         // Read before taking the board's lock: the lock order is tracker, then board.
         let authority = if shared { self.presence.authority(&target.presence_topic()) } else { None };
@@ -216,37 +264,103 @@ impl Editing {
         let session = sessions.get(&target);
         let Some(owner) = session.and_then(|session| session.owner.as_ref()).filter(|owner| &*owner.view_id == view_id)
         else {
-            return Err(OwnerBoard::not_owner(session));
+            return Err(OwnerBoard::not_owner(session).into());
         };
         if shared {
             let agrees = authority.as_ref().is_some_and(|authority| {
                 authority.member.is_some() && authority.member == session.and_then(|session| session.member.clone())
             });
             if !agrees || !healthy {
-                return Err(NotOwner { owner_name: None });
+                return Err(NotOwner { owner_name: None }.into());
             }
         }
         let previous = self.board.drafts.get(&target);
-        let (base_lock_version, base_values) = match &previous {
-            Some(draft) => (draft.base_lock_version, draft.base_values.clone()),
-            None => (base.lock_version, base.values),
-        };
-        let draft = Arc::new(Draft {
-            params,
-            version: previous.as_ref().map_or(1, |draft| draft.version + 1),
-            base_lock_version,
-            base_values,
-            updated_by: DraftAuthor {
-                user_id: owner.user_id.clone(),
-                name: owner.user_name.clone(),
-                view_id: view_id.to_owned(),
-            },
-            updated_at: now_ms(),
-        });
+        let author =
+            DraftAuthor { user_id: owner.user_id.clone(), name: owner.user_name.clone(), view_id: view_id.to_owned() };
+        let draft = Arc::new(build(previous.as_ref(), author)?);
         self.board.drafts.put(&target, draft.clone(), authority.as_ref());
         self.publish_draft(target, Some(draft.clone()), view_id);
         drop(sessions);
         Ok(draft)
+    }
+
+    /// The draft of `target` kept for `user_id` after an earlier session ended with it unsaved, if any (see
+    /// [`KeptDraftStore`]). Read from the store each time: call it when a form opens, to offer it to its author.
+    ///
+    /// # Errors
+    /// [`KeptDraftError`] when the store cannot be read.
+    pub async fn find_kept_draft(
+        &self,
+        target: EditTarget,
+        user_id: &str,
+    ) -> Result<Option<KeptDraft>, KeptDraftError> {
+        self.board.keeper.store().find(target, user_id).await
+    }
+
+    /// Makes the draft kept for the owner of `view_id` the session's draft again, with its original base (so its save
+    /// merges per field with whatever was saved since), publishes it to the spectators and forgets the kept copy. Only
+    /// the owner restores, and only their own kept draft; over a live draft only if the owner wrote that one too (they
+    /// typed before choosing: restoring replaces it, as they asked).
+    ///
+    /// # Errors
+    /// [`EditingError::NotOwner`] for anyone but the owner; [`EditingError::NoKeptDraft`] when nothing is kept for
+    /// the owner; [`EditingError::DraftInProgress`] over someone else's live draft; [`EditingError::Kept`] when the
+    /// store cannot be read. The kept draft stays on every error.
+    pub async fn restore_kept_draft(&self, target: EditTarget, view_id: &str) -> Result<Arc<Draft>, EditingError> {
+        let user_id = self.board.owner_user(&target, view_id).ok_or_else(|| self.not_owner(target))?;
+        let kept = self.find_kept_draft(target, &user_id).await?.ok_or(EditingError::NoKeptDraft)?;
+        let restored = self.write_draft(target, view_id, |previous, author| {
+            if author.user_id != kept.draft.updated_by.user_id {
+                return Err(EditingError::NoKeptDraft); // the baton moved to someone else meanwhile
+            }
+            if let Some(live) = previous.filter(|live| live.updated_by.user_id != author.user_id) {
+                return Err(EditingError::DraftInProgress { by: live.updated_by.name.clone() });
+            }
+            Ok(Draft {
+                params: kept.draft.params.clone(),
+                version: previous.map_or(1, |draft| draft.version + 1),
+                base_lock_version: kept.draft.base_lock_version,
+                base_values: kept.draft.base_values.clone(),
+                updated_by: author,
+                updated_at: now_ms(),
+            })
+        })?;
+        if let Err(error) = self.discard_kept_draft(target, &user_id, kept.draft.updated_at).await {
+            // The draft is live again; the stale copy is offered once more at worst, and expires.
+            tracing::warn!(%target, %error, "a restored draft's kept copy could not be removed");
+        }
+        Ok(restored)
+    }
+
+    /// Forgets the draft of `target` kept for `user_id`, if it is still the one written at `updated_at` (the one the
+    /// user was shown). Returns whether it was removed.
+    ///
+    /// # Errors
+    /// [`KeptDraftError`] when the store cannot be reached.
+    pub async fn discard_kept_draft(
+        &self,
+        target: EditTarget,
+        user_id: &str,
+        updated_at: u64,
+    ) -> Result<bool, KeptDraftError> {
+        self.board.keeper.store().discard(target, user_id, updated_at).await
+    }
+
+    /// For a graceful shutdown: on a single node, keeps every open session's draft (the sessions end with the
+    /// process, and a draft's reloading tab may not come back); then waits until every draft handed over so far is
+    /// in the kept-draft store. With a shared roster the open drafts stay live in Redis for the other nodes, and only
+    /// the wait is done.
+    pub async fn keep_open_drafts(&self) {
+        if !self.presence.is_shared() {
+            for (target, draft) in self.board.drafts.snapshot() {
+                self.board.keeper.keep(target, draft);
+            }
+        }
+        self.board.keeper.flush().await;
+    }
+
+    fn not_owner(&self, target: EditTarget) -> EditingError {
+        OwnerBoard::not_owner(self.board.lock().get(&target)).into()
     }
 
     /// Proves that `view_id` holds the baton right now; pass the token to the store's save.

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use super::draft::{Draft, DraftAuthor, DraftStore};
+use super::kept::Keeper;
 use super::presences::{EditingPresence, first_eligible};
 use super::target::EditTarget;
 use crate::presence::{Authority, PresenceObserver, PresenceState, RosterChange};
@@ -168,12 +169,21 @@ pub(crate) struct OwnerBoard {
     /// a token from any earlier ownership can never match again. Bumped only under `sessions`.
     epochs: AtomicU64,
     pub(crate) drafts: Arc<dyn DraftStore>,
+    /// Takes the draft of a session whose last member left, so its author finds it when they come back.
+    pub(crate) keeper: Keeper,
     pub(crate) pubsub: PubSub,
 }
 
 impl OwnerBoard {
-    pub(crate) fn new(pubsub: PubSub, drafts: Arc<dyn DraftStore>) -> Self {
-        OwnerBoard { sessions: Mutex::new(HashMap::new()), epochs: AtomicU64::new(0), drafts, pubsub }
+    pub(crate) fn new(pubsub: PubSub, drafts: Arc<dyn DraftStore>, keeper: Keeper) -> Self {
+        OwnerBoard { sessions: Mutex::new(HashMap::new()), epochs: AtomicU64::new(0), drafts, keeper, pubsub }
+    }
+
+    /// The user id of the owner of `target`'s session, if `view_id` is that owner.
+    pub(crate) fn owner_user(&self, target: &EditTarget, view_id: &str) -> Option<String> {
+        let sessions = self.lock();
+        let owner = sessions.get(target)?.owner.as_ref()?;
+        (*owner.view_id == *view_id).then(|| owner.user_id.clone())
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<EditTarget, SessionOwner>> {
@@ -200,9 +210,12 @@ impl PresenceObserver for OwnerBoard {
         let Some(target) = EditTarget::from_presence_topic(topic) else { return };
         let mut sessions = self.lock();
         if roster.topic_len(topic) == 0 {
-            // The last editor is gone: the session and its draft end.
+            // The last editor is gone: the session ends, and its unsaved draft is kept for its author (every node of a
+            // cluster sees this and keeps the same draft: the kept-draft store takes it once).
             sessions.remove(&target);
-            self.drafts.remove(&target);
+            if let Some(draft) = self.drafts.remove(&target) {
+                self.keeper.keep(target, draft);
+            }
             return;
         }
         let first = first_eligible(roster.entries(topic));

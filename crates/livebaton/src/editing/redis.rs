@@ -102,6 +102,10 @@ impl DraftStore for RedisDraftStore {
         }
     }
 
+    fn snapshot(&self) -> Vec<(EditTarget, Arc<Draft>)> {
+        self.map().iter().map(|(target, copy)| (*target, copy.draft.clone())).collect()
+    }
+
     fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>> {
         let removed = self.map().remove(target).map(|copy| copy.draft);
         if let Some(draft) = &removed {

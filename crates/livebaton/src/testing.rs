@@ -1,0 +1,92 @@
+//! Contract tests for the engine's extension points, for an application that implements one (feature `testing`): run
+//! them against your store in your own tests, as the engine and the admin app run them against theirs.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::editing::{Draft, DraftAuthor, EditTarget, KeptDraftLimits, KeptDraftStore};
+
+fn draft(user: &str, title: &str, updated_at: u64, version: u64) -> Draft {
+    Draft {
+        params: json!({"title": title, "data": {"venue": "Hall A"}}),
+        version,
+        base_lock_version: 7,
+        base_values: Some(json!({"title": "Stored", "data": {"venue": "Hall A"}})),
+        updated_by: DraftAuthor { user_id: user.into(), name: format!("{user} name"), view_id: "view-1".into() },
+        updated_at,
+    }
+}
+
+/// Waits past a millisecond, so the next keep's time (the store's clock) is later than the last.
+async fn tick() {
+    tokio::time::sleep(Duration::from_millis(3)).await;
+}
+
+/// Checks a [`KeptDraftStore`] against the engine's contract: `make` builds an empty store with the given limits (each
+/// call a separate store: its own database or key prefix). `first_id` is the first record id the contract uses (ids
+/// `first_id..first_id + 20`), for a store that needs the records to exist. Panics on the first broken rule.
+///
+/// Takes about a second: one rule waits for a kept draft to expire.
+pub async fn kept_draft_store_contract<S, F>(make: impl Fn(KeptDraftLimits) -> F, first_id: i64)
+where
+    S: KeptDraftStore,
+    F: std::future::Future<Output = S>,
+{
+    let day = KeptDraftLimits::default();
+    let target = EditTarget::data(first_id);
+
+    // Kept under its author, per target; found as it was kept, base included.
+    let store = make(day).await;
+    let kept = draft("ann", "Mine", 2_000, 5);
+    store.keep(target, &kept).await.expect("keep");
+    let found = store.find(target, "ann").await.expect("find").expect("kept for its author");
+    assert_eq!((found.target, &found.draft), (target, &kept), "found as kept");
+    assert!(found.kept_at > 1_700_000_000_000, "kept_at is the store's clock in ms: {}", found.kept_at);
+    assert!(store.find(target, "bob").await.unwrap().is_none(), "not another user's");
+    assert!(store.find(EditTarget::entity(first_id), "ann").await.unwrap().is_none(), "not another kind's");
+    assert!(store.find(EditTarget::data(first_id + 1), "ann").await.unwrap().is_none(), "not another record's");
+
+    // The newest write wins; the same draft kept again (by a second node) changes nothing.
+    store.keep(target, &draft("ann", "Older", 1_000, 9)).await.unwrap();
+    assert_eq!(store.find(target, "ann").await.unwrap().unwrap().draft.params["title"], "Mine", "an older one");
+    tick().await;
+    store.keep(target, &kept).await.unwrap();
+    assert_eq!(store.find(target, "ann").await.unwrap().unwrap().kept_at, found.kept_at, "the same one again");
+    store.keep(target, &draft("ann", "Newer", 2_000, 6)).await.unwrap();
+    assert_eq!(store.find(target, "ann").await.unwrap().unwrap().draft.params["title"], "Newer", "a later version");
+    store.keep(target, &draft("bob", "Bob's", 1_500, 1)).await.unwrap();
+    assert_eq!(store.find(target, "bob").await.unwrap().unwrap().draft.params["title"], "Bob's", "one per user");
+
+    // A discard removes only the draft the user was shown.
+    assert!(!store.discard(target, "ann", 2_001).await.unwrap(), "a discard of another version");
+    assert!(store.find(target, "ann").await.unwrap().is_some());
+    assert!(store.discard(target, "ann", 2_000).await.unwrap());
+    assert!(store.find(target, "ann").await.unwrap().is_none());
+    assert!(!store.discard(target, "ann", 2_000).await.unwrap(), "twice");
+    assert!(store.find(target, "bob").await.unwrap().is_some(), "another user's stays");
+
+    // Beyond a user's limit that user's oldest go; beyond the limit of all, the oldest of all.
+    let store = make(KeptDraftLimits { max_drafts: 4, max_per_user: 2, ..day }).await;
+    for offset in 1..=3 {
+        store.keep(EditTarget::data(first_id + offset), &draft("ann", "A", offset as u64, 1)).await.unwrap();
+        tick().await;
+    }
+    assert!(store.find(EditTarget::data(first_id + 1), "ann").await.unwrap().is_none(), "ann's oldest went");
+    assert!(store.find(EditTarget::data(first_id + 2), "ann").await.unwrap().is_some());
+    assert!(store.find(EditTarget::data(first_id + 3), "ann").await.unwrap().is_some());
+    for (offset, user) in [(4, "bob"), (5, "cid"), (6, "dan")] {
+        store.keep(EditTarget::data(first_id + offset), &draft(user, "B", offset as u64, 1)).await.unwrap();
+        tick().await;
+    }
+    assert!(store.find(EditTarget::data(first_id + 2), "ann").await.unwrap().is_none(), "the oldest of all went");
+    assert!(store.find(EditTarget::data(first_id + 3), "ann").await.unwrap().is_some(), "four remain");
+    assert!(store.find(EditTarget::data(first_id + 6), "dan").await.unwrap().is_some());
+
+    // Expired drafts are not found.
+    let store = make(KeptDraftLimits { retention: Duration::from_millis(300), ..day }).await;
+    store.keep(target, &kept).await.unwrap();
+    assert!(store.find(target, "ann").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(store.find(target, "ann").await.unwrap().is_none(), "expired after the retention");
+}
