@@ -221,8 +221,8 @@ fn spawn_sweeper(store: Store, trash_retention: Option<Duration>, draft_retentio
                 Ok(swept) => tracing::info!(swept, "expired sessions removed"),
                 Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
             }
-            let cutoff = crate::storage::now_ms()
-                .saturating_sub(i64::try_from(draft_retention.as_millis()).unwrap_or(i64::MAX));
+            let cutoff =
+                crate::storage::now_ms().saturating_sub(i64::try_from(draft_retention.as_millis()).unwrap_or(i64::MAX));
             match store.purge_kept_drafts_before(cutoff).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "unsaved drafts removed after the retention"),

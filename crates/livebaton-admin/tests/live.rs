@@ -928,6 +928,93 @@ async fn viewers_never_hold_the_baton_and_an_explicit_leave_promotes_at_once() {
     assert_eq!(vera.event(&topic, "role").await[4]["owner"], owner_json(&people.bob, &bob_view));
 }
 
+/// Leaves `topic` explicitly and waits for the reply.
+async fn leave(peer: &mut Peer, topic: &str) {
+    let join_ref = peer.join_ref(topic);
+    peer.send(json!([join_ref, "bye", topic, "phx_leave", {}])).await;
+    peer.reply(topic, "bye").await;
+}
+
+/// Drafts outlive their session over `edit:*`: Alice types and leaves; her draft is kept for her, offered in her next
+/// join reply only (`kept_draft`, not in Bob's); she cannot restore it while Bob holds the baton; once promoted she
+/// restores it (it is the session's draft, with its base, and reaches Carol as a `draft` push) and the kept copy is
+/// gone; a draft kept again is discarded by the `updated_at` it was offered with, and not by another.
+#[tokio::test]
+async fn a_draft_left_behind_is_offered_to_its_author_on_the_next_join() {
+    let (server, people, _, records) = setup(LONG_GRACE).await;
+    let record = &records[0];
+    let topic = format!("edit:data:{}", record.id);
+    let target = EditTarget::data(record.id);
+    let kept_for = |user: &User| {
+        let (editing, id) = (server.state.engine.editing.clone(), user.id.to_string());
+        async move { editing.find_kept_draft(target, &id).await.unwrap() }
+    };
+
+    let mut alice = server.connect(&server.token(&people.alice)).await;
+    assert_eq!(alice.join_ok(&topic, json!({"tab_id": "a"})).await["kept_draft"], Value::Null);
+    let typed = article_params("Typed, then left");
+    let reply = alice.push(&topic, "draft", json!({"params": typed, "lock_version": record.lock_version})).await;
+    assert_eq!(reply[4]["status"], "ok");
+    leave(&mut alice, &topic).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while kept_for(&people.alice).await.is_none() {
+        assert!(Instant::now() < deadline, "Alice's draft was not kept");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let reply = bob.join_ok(&topic, json!({"tab_id": "b"})).await;
+    assert_eq!((&reply["role"], &reply["kept_draft"]), (&json!("owner"), &Value::Null), "not offered to Bob");
+    let reply = alice.join_ok(&topic, json!({"tab_id": "a"})).await;
+    let offered = &reply["kept_draft"];
+    assert_eq!(offered["params"], typed);
+    assert_eq!(offered["base_lock_version"], record.lock_version);
+    let updated_at = offered["updated_at"].as_u64().expect("updated_at in ms");
+    let refused = alice.push(&topic, "restore_draft", json!({})).await;
+    assert_eq!(error_reason(&refused), "not_owner", "Bob holds the baton");
+    let mut carol = server.connect(&server.token(&people.carol)).await;
+    carol.join_ok(&topic, json!({"tab_id": "c"})).await;
+
+    leave(&mut bob, &topic).await;
+    // (Her first join's `first` role comes before.)
+    while alice.event(&topic, "role").await[4]["reason"] != "promoted" {}
+    let restored = alice.push(&topic, "restore_draft", json!({})).await;
+    assert_eq!(restored[4]["status"], "ok", "{restored}");
+    assert_eq!(restored[4]["response"]["params"], typed);
+    let pushed = carol.event(&topic, "draft").await;
+    assert_eq!(pushed[4]["params"], typed, "the spectator sees the restored draft");
+    let draft = server.state.engine.editing.get_draft(target).expect("the session's draft again");
+    assert_eq!((draft.base_lock_version, &draft.params), (record.lock_version, &typed));
+    assert!(kept_for(&people.alice).await.is_none(), "the kept copy is gone");
+    let again = alice.push(&topic, "restore_draft", json!({})).await;
+    assert_eq!(error_reason(&again), "no_kept_draft");
+    let discarded = alice.push(&topic, "discard_draft", json!({"updated_at": updated_at})).await;
+    assert_eq!(discarded[4]["response"], json!({"discarded": false}), "nothing left to discard");
+
+    // Everyone leaves: the restored (still unsaved) draft is kept again; a discard of another version leaves it.
+    leave(&mut carol, &topic).await;
+    leave(&mut alice, &topic).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let kept = loop {
+        if let Some(kept) = kept_for(&people.alice).await {
+            break kept;
+        }
+        assert!(Instant::now() < deadline, "the restored draft was not kept again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let reply = alice.join_ok(&topic, json!({"tab_id": "a"})).await;
+    assert_eq!(reply["kept_draft"]["updated_at"], kept.draft.updated_at);
+    let invalid = alice.push(&topic, "discard_draft", json!({})).await;
+    assert_eq!(error_reason(&invalid), "invalid");
+    let other = alice.push(&topic, "discard_draft", json!({"updated_at": kept.draft.updated_at + 1})).await;
+    assert_eq!(other[4]["response"], json!({"discarded": false}));
+    let discarded = alice.push(&topic, "discard_draft", json!({"updated_at": kept.draft.updated_at})).await;
+    assert_eq!(discarded[4]["response"], json!({"discarded": true}));
+    assert!(kept_for(&people.alice).await.is_none());
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
+    assert_eq!(&stored, record, "nothing was saved");
+}
+
 /// A tab that reloads (its socket dies, a new one joins with the same `tab_id` within the grace) keeps its place and
 /// the baton; nobody is promoted meanwhile or after the grace.
 #[tokio::test]

@@ -918,6 +918,16 @@
       return edits.has(control);
     }
 
+    /** Whether `form` holds a change the server has not acknowledged yet (in its debounce, or sent without a reply). */
+    function hasUnsavedInput(form) {
+      if (unsentForms.has(form)) return true;
+      var pending = false;
+      edits.forEach(function (edit) {
+        if (edit.form === form) pending = true;
+      });
+      return pending;
+    }
+
     /** Records an edit of `control`; a radio's edit also unchecks its group, so the whole group is marked. */
     function markEdited(form, control) {
       editSeq += 1;
@@ -1162,6 +1172,7 @@
       onLeave: onLeave,
       onSubmit: onSubmit,
       hasPendingEdit: hasPendingEdit,
+      hasUnsavedInput: hasUnsavedInput,
       captureForRecovery: captureForRecovery,
       flushUnsent: flushUnsent,
     };
@@ -1237,7 +1248,24 @@
     // Same document, other fragment: the browser only scrolls, the page stays live.
     if (url.hash && url.href.split('#')[0] === location.href.split('#')[0]) return;
     event.preventDefault();
+    if (!confirmLeave()) return;
     leaveAndGo(url.href);
+  }
+
+  /**
+   * Before an in-app link leaves a form with unsaved changes: asks the form's `data-lb-confirm-leave` question when
+   * the server marked changes (`data-lb-unsaved`) or the form holds one not acknowledged yet. True: leave.
+   */
+  function confirmLeave() {
+    var root = document.getElementById('lb-root');
+    var guarded = root ? root.querySelectorAll('form[data-lb-confirm-leave]') : [];
+    for (var i = 0; i < guarded.length; i++) {
+      var form = guarded[i];
+      if (form.hasAttribute('data-lb-unsaved') || forms.hasUnsavedInput(form)) {
+        return window.confirm(form.getAttribute('data-lb-confirm-leave'));
+      }
+    }
+    return true;
   }
 
   function onPageHide() {

@@ -306,7 +306,10 @@ export async function signIn(browser, server, user, { viewport = { width: 1280, 
   return { context, page };
 }
 
-/** A new context that records page errors, CSP violations and dialogs (`context.problems`, `context.dialogs`). */
+/**
+ * A new context that records page errors, CSP violations and dialogs (`context.problems`, `context.dialogs`).
+ * Dialogs are dismissed ("Cancel"), or accepted while `context.acceptDialogs` is true.
+ */
 export async function newContext(browser, { viewport = { width: 1280, height: 800 } } = {}) {
   const context = await browser.newContext({ viewport });
   context.setDefaultTimeout(WAIT_MS);
@@ -324,7 +327,7 @@ function watchPage(context, page) {
   });
   page.on('dialog', (dialog) => {
     context.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
-    dialog.dismiss().catch(() => {});
+    (context.acceptDialogs ? dialog.accept() : dialog.dismiss()).catch(() => {});
   });
 }
 

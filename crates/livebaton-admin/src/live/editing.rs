@@ -1,7 +1,11 @@
 //! `edit:entity:<id>` and `edit:data:<id>`: collaborative editing over the engine, for clients that render their own
 //! UI (the bundled live pages use the same engine directly).
 //!
-//! Join with `{tab_id}`; the reply says `{role, owner, queue, draft, lock_version}`. Pushes: `presence_state` and
+//! Join with `{tab_id}`; the reply says `{role, owner, queue, draft, lock_version, kept_draft}`, where `kept_draft`
+//! (or `null`) is the unsaved draft an earlier session of this form left for this user: `{params, updated_at,
+//! base_lock_version}`, offered until the client sends `restore_draft` (owner only: it becomes the session's draft,
+//! with its original base, and reaches the spectators as a `draft` push; the reply is `{version, params}`) or
+//! `discard_draft {updated_at}` (reply `{discarded}`). Pushes: `presence_state` and
 //! `presence_diff` (keys are connection ids), `role` when this member's role changes (`promoted`, `taken_here`) or
 //! the owner changes (`owner_changed`), `draft` from the owner (never echoed to its author), `saved`
 //! `{lock_version, by, merged}` and `deleted`. Events: `draft {params, lock_version?}` (owner only; `lock_version` is
@@ -46,6 +50,7 @@ pub struct EditRoute {
 struct EditChannel {
     target: EditTarget,
     connection_id: Arc<str>,
+    user_id: String,
     user_name: String,
     content: ContentService,
     editing: Editing,
@@ -79,6 +84,14 @@ fn not_owner(message: String) -> Reply {
 /// The reply to a write from a member whose password or role changed (or when that could not be checked).
 fn refused_write(refusal: Refusal) -> Reply {
     (ReplyStatus::Error, json!({"reason": refusal.reason(), "message": refusal.message()}))
+}
+
+fn kept_json(kept: &livebaton::editing::KeptDraft) -> Value {
+    json!({
+        "params": kept.draft.params,
+        "updated_at": kept.draft.updated_at,
+        "base_lock_version": kept.draft.base_lock_version,
+    })
 }
 
 fn owner_json(presence: &livebaton::editing::EditingPresence) -> Value {
@@ -157,10 +170,20 @@ impl ChannelRoute for EditRoute {
                 .editing
                 .get_draft(target)
                 .map(|draft| json!({"params": draft.params, "version": draft.version, "updated_by": draft.updated_by}));
-            let reply = json!({"role": role_name, "owner": owner, "queue": queue, "draft": draft, "lock_version": lock_version});
+            // Looked up now, for this user and form only (never all of a user's kept drafts); a store that cannot be
+            // read offers nothing (the draft stays kept).
+            let kept_draft = match self.editing.find_kept_draft(target, user.id()).await {
+                Ok(kept) => kept.map(|kept| kept_json(&kept)),
+                Err(error) => {
+                    tracing::warn!(%error, "kept drafts could not be read; none offered");
+                    None
+                }
+            };
+            let reply = json!({"role": role_name, "owner": owner, "queue": queue, "draft": draft, "lock_version": lock_version, "kept_draft": kept_draft});
             let channel = EditChannel {
                 target,
                 connection_id,
+                user_id: user.id().to_owned(),
                 user_name: user.name().to_owned(),
                 content: self.content.clone(),
                 editing: self.editing.clone(),
@@ -233,6 +256,35 @@ impl Channel for EditChannel {
                     }
                 }
                 "save" => self.save(payload).await,
+                "restore_draft" => match self.may_draft().await {
+                    Err(refusal) => refused_write(refusal),
+                    Ok(()) => match self.editing.restore_kept_draft(self.target, &self.connection_id).await {
+                        Ok(draft) => (ReplyStatus::Ok, json!({"version": draft.version, "params": draft.params})),
+                        Err(EditingError::NotOwner(refused)) => not_owner(refused.to_string()),
+                        Err(error) => {
+                            let reason = match error {
+                                EditingError::NoKeptDraft => "no_kept_draft",
+                                EditingError::DraftInProgress { .. } => "draft_in_progress",
+                                _ => "unavailable",
+                            };
+                            (ReplyStatus::Error, json!({"reason": reason, "message": error.to_string()}))
+                        }
+                    },
+                },
+                "discard_draft" => match payload.get("updated_at").and_then(Value::as_u64) {
+                    None => {
+                        let errors = json!({"updated_at": ["must be the kept draft's updated_at"]});
+                        (ReplyStatus::Error, json!({"reason": "invalid", "errors": errors}))
+                    }
+                    Some(updated_at) => {
+                        match self.editing.discard_kept_draft(self.target, &self.user_id, updated_at).await {
+                            Ok(discarded) => (ReplyStatus::Ok, json!({"discarded": discarded})),
+                            Err(error) => {
+                                (ReplyStatus::Error, json!({"reason": "unavailable", "message": error.to_string()}))
+                            }
+                        }
+                    }
+                },
                 "take_here" => match self.editing.take_here(self.target, &self.connection_id) {
                     Ok(()) => (ReplyStatus::Ok, json!({})),
                     Err(error) => {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use livebaton::editing::{
-    Draft, DraftBase, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, NotOwner,
-    OwnerChangeReason, OwnerToken, RoleChange,
+    Draft, DraftBase, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, KeptDraft,
+    KeptDraftError, NotOwner, OwnerChangeReason, OwnerToken, RoleChange,
 };
 use livebaton::presence::PresenceError;
 use livebaton::pubsub::{Broadcast, Message};
@@ -149,6 +149,11 @@ impl Collab {
         self.editing.get_draft(self.target).is_some()
     }
 
+    /// The session's unsaved draft.
+    pub fn draft(&self) -> Option<Arc<Draft>> {
+        self.editing.get_draft(self.target)
+    }
+
     /// The message to show a page that tried to change something without holding the baton.
     pub fn read_only_message(&self) -> String {
         let refusal = NotOwner { owner_name: self.owner.as_ref().map(|owner| owner.user_name.clone()) };
@@ -178,6 +183,33 @@ impl Collab {
         if let Ok(token) = self.fence() {
             self.editing.finish_save(&token, row);
         }
+    }
+
+    /// The unsaved draft an earlier session of this form left for this user, if any (read from the kept-draft store).
+    ///
+    /// # Errors
+    /// [`KeptDraftError`] when the store cannot be read.
+    pub async fn find_kept(&self) -> Result<Option<KeptDraft>, KeptDraftError> {
+        if !self.joined {
+            return Ok(None);
+        }
+        self.editing.find_kept_draft(self.target, &self.user_id).await
+    }
+
+    /// Makes this user's kept draft the session's draft again (owner only).
+    ///
+    /// # Errors
+    /// As [`Editing::restore_kept_draft`].
+    pub async fn restore_kept(&self) -> Result<Arc<Draft>, EditingError> {
+        self.editing.restore_kept_draft(self.target, &self.view_id).await
+    }
+
+    /// Forgets this user's kept draft written at `updated_at`.
+    ///
+    /// # Errors
+    /// [`KeptDraftError`] when the store cannot be reached.
+    pub async fn discard_kept(&self, updated_at: u64) -> Result<bool, KeptDraftError> {
+        self.editing.discard_kept_draft(self.target, &self.user_id, updated_at).await
     }
 
     /// Moves the baton here from the same user's other tab.

@@ -15,7 +15,7 @@
 //! stops writing even while its socket is still open.
 
 use livebaton::editing::merge::Resolutions;
-use livebaton::editing::{Draft, DraftBase};
+use livebaton::editing::{Draft, DraftBase, EditingError, KeptDraft};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::ValidationErrors;
 use livebaton_web::live::LiveSocket;
@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::ViewContext;
 use super::collab::{Collab, SessionEvent, refused};
-use super::markup::form_text;
+use super::markup::{date_time, form_text};
 use crate::content::{ContentError, MergeConflict, SaveRequest};
 use crate::live::{DRAFT_CHECK_AGE, WriteAccess};
 
@@ -62,6 +62,9 @@ pub struct CollabForm<E: Editable> {
     /// someone else rejoined first and holds the baton: they become the draft if this page is promoted while the
     /// session still has none (see [`CollabForm::recover`]).
     held: Option<(E::Values, Option<i64>)>,
+    /// The unsaved changes an earlier session of this form left for this user, offered until restored or discarded
+    /// ([`CollabForm::offer_kept`]).
+    kept: Option<KeptDraft>,
     user_name: String,
     /// The user's right to write, re-read before the owner's writes.
     access: WriteAccess,
@@ -88,6 +91,7 @@ impl<E: Editable> CollabForm<E> {
             conflict_rich: ConflictRich::new(),
             collab,
             held: None,
+            kept: None,
             user_name,
             access,
         };
@@ -100,6 +104,94 @@ impl<E: Editable> CollabForm<E> {
     /// Whether this page holds the baton.
     pub fn is_owner(&self) -> bool {
         self.collab.is_owner()
+    }
+
+    /// Looks for unsaved changes an earlier session of this form left for this user (they left by a link, closed the
+    /// tab, or the server restarted), to offer them: "You have unsaved changes from … — Restore / Discard". Not
+    /// offered when the form already shows them (the session's draft has the same values). A store that cannot be
+    /// read offers nothing now (the changes stay kept; the log says why).
+    pub async fn offer_kept(&mut self) {
+        match self.collab.find_kept().await {
+            Ok(Some(kept)) => {
+                let live = self.collab.draft();
+                if live.is_none_or(|live| live.params != kept.draft.params) {
+                    self.kept = Some(kept);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "kept drafts could not be read; none offered"),
+        }
+    }
+
+    /// The offer of kept unsaved changes: when they were made, and Restore (for the owner) and Discard.
+    pub fn kept_offer(&self) -> Markup {
+        let Some(kept) = &self.kept else { return html! {} };
+        let when = date_time(i64::try_from(kept.draft.updated_at).unwrap_or(i64::MAX));
+        html! {
+            div.notice.kept-draft #kept-draft role="status" {
+                "You have unsaved changes from " time datetime=(when) { (when) } "."
+                @if self.is_owner() {
+                    " "
+                    button.small type="button" phx-click="restore_draft" { "Restore" }
+                } @else {
+                    " You can restore them once you are editing."
+                }
+                " "
+                button.small.secondary type="button" phx-click="discard_draft" { "Discard" }
+            }
+        }
+    }
+
+    /// What the form element says to the browser about leaving: the question to ask before an in-app link takes the
+    /// owner away from unsaved changes (`data-lb-confirm-leave`), and whether there are some now (`data-lb-unsaved`;
+    /// the client also asks while a change of its own is not sent yet).
+    pub fn leave_guard(&self) -> (Option<&'static str>, bool) {
+        if !self.is_owner() {
+            return (None, false);
+        }
+        let question =
+            "You have unsaved changes. Leave this page? They are kept for you to restore when you come back.";
+        (Some(question), self.collab.has_draft())
+    }
+
+    async fn restore_kept(&mut self, socket: &mut LiveSocket) {
+        if self.kept.is_none() {
+            return;
+        }
+        match self.collab.restore_kept().await {
+            Ok(draft) => {
+                self.kept = None;
+                self.show_draft(&draft);
+                if draft.base_lock_version == E::lock_version(&self.row) {
+                    socket.put_flash("info", "Your unsaved changes are back.");
+                } else {
+                    let noun = self.editable.noun();
+                    socket.put_flash(
+                        "info",
+                        format!(
+                            "Your unsaved changes are back. This {noun} was saved since: saving keeps the newer values                              of fields you did not change, and asks about fields you both changed."
+                        ),
+                    );
+                }
+            }
+            Err(EditingError::NoKeptDraft) => {
+                self.kept = None;
+                socket.put_flash("error", EditingError::NoKeptDraft.to_string());
+            }
+            Err(EditingError::NotOwner(not_owner)) => socket.put_flash("error", refused(&not_owner)),
+            Err(error) => socket.put_flash("error", format!("Not restored: {error}. They are still kept.")),
+        }
+    }
+
+    async fn discard_kept(&mut self, socket: &mut LiveSocket) {
+        let Some(kept) = &self.kept else { return };
+        match self.collab.discard_kept(kept.draft.updated_at).await {
+            Ok(_) => {
+                self.kept = None;
+                socket.put_flash("info", "Discarded your earlier unsaved changes.");
+            }
+            Err(error) => socket.put_flash("error", format!("Not discarded: {error}. Try again.")),
+        }
     }
 
     fn show_draft(&mut self, draft: &Draft) {
@@ -196,7 +288,7 @@ impl<E: Editable> CollabForm<E> {
     /// After a restart the page that rejoins first owns the form, which may not be the page that owned it before. A
     /// spectator's recovery is therefore held, and the user told so: it becomes the draft if the page is promoted
     /// while the session still has none, and is dropped, with a notice, as soon as someone else's draft appears.
-    pub fn recover(&mut self, values: E::Values, shown_version: Option<i64>, socket: &mut LiveSocket) {
+    pub async fn recover(&mut self, values: E::Values, shown_version: Option<i64>, socket: &mut LiveSocket) {
         let unchanged = match (self.editable.normalized(&values), self.editable.normalized(&self.values)) {
             (Some(recovered), Some(shown)) => recovered == shown,
             _ => serde_json::to_value(&values).ok() == serde_json::to_value(&self.values).ok(),
@@ -221,8 +313,16 @@ impl<E: Editable> CollabForm<E> {
         }
         let current = E::lock_version(&self.row);
         self.values_version = shown_version.unwrap_or(current);
+        let recovered = serde_json::to_value(&values).ok();
         if !self.publish(values, socket) {
             return;
+        }
+        if let Some(kept) = self.kept.take_if(|kept| recovered.as_ref() == Some(&kept.draft.params)) {
+            // The page brought back the very changes that were kept (it reconnected after a restart): no need to offer
+            // them any more.
+            if let Err(error) = self.collab.discard_kept(kept.draft.updated_at).await {
+                tracing::warn!(%error, "a recovered draft's kept copy could not be removed");
+            }
         }
         if self.values_version != current {
             // The save merges them with the row, and asks about every field the two disagree on: the page does not
@@ -310,7 +410,8 @@ impl<E: Editable> CollabForm<E> {
     }
 
     /// The events both forms share: `resolve` (the conflict panel's choices, `resolve[<field>]` = `mine` or
-    /// `theirs`) and `discard` (after a conflict), `take_here`, `dismiss`. Returns false for any other event.
+    /// `theirs`) and `discard` (after a conflict), `restore_draft` and `discard_draft` (the kept unsaved changes),
+    /// `take_here`, `dismiss`. Returns false for any other event.
     pub async fn shared_event(
         &mut self,
         context: &ViewContext,
@@ -336,6 +437,12 @@ impl<E: Editable> CollabForm<E> {
                     self.show_row(current);
                 }
             }
+            "restore_draft" => {
+                if self.may_draft(context, socket).await {
+                    self.restore_kept(socket).await;
+                }
+            }
+            "discard_draft" => self.discard_kept(socket).await,
             "take_here" => {
                 if let Err(error) = self.collab.take_here() {
                     socket.put_flash("error", error.to_string());
@@ -362,7 +469,7 @@ impl<E: Editable> CollabForm<E> {
             SessionEvent::Nothing => {}
             SessionEvent::Promoted(None) => {
                 if let Some((values, shown_version)) = self.held.take() {
-                    self.recover(values, shown_version, socket);
+                    Box::pin(self.recover(values, shown_version, socket)).await;
                 }
             }
             SessionEvent::Draft(draft) | SessionEvent::Promoted(Some(draft)) => {

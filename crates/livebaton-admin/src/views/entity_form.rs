@@ -283,7 +283,9 @@ impl LiveView for EntityForm {
             let mut collab = Collab::new(editing, EditTarget::entity(entity.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
             let name = session.user.name().to_owned();
-            self.form = Some(CollabForm::new(EntityKind, entity, collab, name, access, draft.as_deref()));
+            let mut form = CollabForm::new(EntityKind, entity, collab, name, access, draft.as_deref());
+            form.offer_kept().await;
+            self.form = Some(form);
             Ok(())
         })
     }
@@ -327,7 +329,7 @@ impl LiveView for EntityForm {
                 "recover" if !form.may_draft(&self.context, socket).await => {}
                 "recover" => {
                     let values = entity_input(value, &form.values);
-                    form.recover(values, shown_version(value), socket);
+                    form.recover(values, shown_version(value), socket).await;
                 }
                 "add_field" | "remove_field" | "move_up" | "move_down"
                     if !form.may_draft(&self.context, socket).await => {}
@@ -356,14 +358,17 @@ impl LiveView for EntityForm {
         let Some(form) = &self.form else { return Html::default() };
         let (entity, values, errors) = (&form.row, &form.values, &form.errors);
         let read_only = !form.is_owner();
+        let leave = form.leave_guard();
         let status = values.status.as_deref().unwrap_or("published");
         to_html(html! {
             div.crumbs { a href="/admin/entities" { "Entities" } " / " (entity.display_name) }
             h1 { "Edit entity " (entity.display_name) }
             (form.collab.bar())
             div.card #entity-editor data-lb-region {
+                (form.kept_offer())
                 (form.conflict_panel())
-                form #entity-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate {
+                form #entity-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
+                    data-lb-confirm-leave=[leave.0] data-lb-unsaved[leave.1] {
                     fieldset disabled[read_only] {
                         (form.version_field())
                         div.grid2 {

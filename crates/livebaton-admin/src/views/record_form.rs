@@ -179,7 +179,9 @@ impl LiveView for RecordForm {
             let mut collab = Collab::new(editing, EditTarget::data(record.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
             let name = session.user.name().to_owned();
-            self.form = Some(CollabForm::new(RecordOf(entity), record, collab, name, access, draft.as_deref()));
+            let mut form = CollabForm::new(RecordOf(entity), record, collab, name, access, draft.as_deref());
+            form.offer_kept().await;
+            self.form = Some(form);
             Ok(())
         })
     }
@@ -204,7 +206,7 @@ impl LiveView for RecordForm {
                 "recover" if !form.may_draft(&self.context, socket).await => {}
                 "recover" => {
                     let values = record_input(&form.editable.0.fields_definition, value);
-                    form.recover(values, shown_version(value), socket);
+                    form.recover(values, shown_version(value), socket).await;
                 }
                 other => {
                     form.shared_event(&self.context, other, value, socket).await;
@@ -226,6 +228,7 @@ impl LiveView for RecordForm {
         let (entity, record) = (&form.editable.0, &form.row);
         let base = format!("/admin/entities/{}/data", entity.name);
         let read_only = !form.is_owner();
+        let leave = form.leave_guard();
         to_html(html! {
             div.crumbs {
                 a href="/admin/entities" { "Entities" } " / "
@@ -235,8 +238,10 @@ impl LiveView for RecordForm {
             h1 { "Edit " (entity.display_name) }
             (form.collab.bar())
             div.card #record-editor data-lb-region {
+                (form.kept_offer())
                 (form.conflict_panel())
-                form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate {
+                form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
+                    data-lb-confirm-leave=[leave.0] data-lb-unsaved[leave.1] {
                     fieldset disabled[read_only] {
                         (form.version_field())
                         (record_inputs(&entity.fields_definition, &form.values, &form.errors))
