@@ -288,6 +288,8 @@ impl ContentService {
     pub async fn restore_record(&self, entity: &Entity, id: i64) -> Result<Record, ContentError> {
         let record = self.store.restore_record(entity.id, id).await?;
         announce(self.events.broadcast_data_created(entity.id, record.id));
+        // Pages still open on its form (their editors kept their text) learn that it is back, at the same version.
+        self.tell_editors(EditTarget::data(record.id), "restored", json!({"lock_version": record.lock_version}));
         Ok(record)
     }
 

@@ -424,7 +424,7 @@ fn article_params(title: &str) -> Value {
 /// Alice, Bob and Carol join in order: owner, spectator, spectator, with the queue in order and `presence_state`
 /// listing everyone. Alice's `draft` reaches Bob and Carol (not Alice); a late joiner gets it in the join reply.
 /// Carol's `draft` and `save` are refused with `not_owner` and change nothing. When the record is deleted elsewhere,
-/// everyone gets `deleted`.
+/// everyone gets `deleted`; when it is restored, `restored`, and the owner's draft saves.
 #[tokio::test]
 async fn the_first_editor_owns_and_spectators_watch_the_draft() {
     let (server, people, _, records) = setup(GRACE).await;
@@ -438,7 +438,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
     assert_eq!(
         reply,
         json!({"role": "owner", "owner": owner_json(&people.alice, &alice_view),
-            "queue": [reply["queue"][0].clone()], "draft": null, "lock_version": 1})
+            "queue": [reply["queue"][0].clone()], "draft": null, "lock_version": 1, "kept_draft": null})
     );
     // The session's first owner is also told so as a `role` change, reason `first`.
     let role = alice.event(&topic, "role").await;
@@ -541,6 +541,18 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
         assert_eq!(peer.event(&topic, "deleted").await, trashed);
     }
     assert_eq!(error_reason(&alice.push(&topic, "save", json!({})).await), "deleted");
+
+    // Restored: everyone is told, at the version it had, and the owner's draft saves over it.
+    let restore = format!("{uri}/restore");
+    let restored = server.api(Method::POST, &restore, &server.token(&people.admin), None).await;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.text);
+    let stored = server.state.store.find_record_by_id(record.id).await.unwrap().expect("back");
+    for peer in [&mut alice, &mut bob, &mut carol, &mut vera] {
+        let back = json!([peer.join_ref(&topic), null, topic, "restored", {"lock_version": stored.lock_version}]);
+        assert_eq!(peer.event(&topic, "restored").await, back);
+    }
+    let saved = alice.push(&topic, "save", json!({})).await;
+    assert_eq!(saved[4]["status"], "ok", "the draft saves over the restored row: {saved}");
 }
 
 /// `edit:data:<id>` of a record that does not exist (or is not a number) and `edit:entity:<id>` of a missing entity

@@ -495,12 +495,26 @@
     if (document.body) document.body.dataset.lbState = state;
   }
 
-  /** Shows `text` in #lb-status, with a Reload button when `reload`, styled as a warning when `warn`. */
+  /**
+   * Shows `text` in #lb-status, with a Reload button when `reload`, a "Sign in" link back to this page when `signIn`
+   * (to the page's `lb-sign-in` meta; a Reload button without one), styled as a warning when `warn`.
+   */
   function showStatus(text, options) {
     var status = document.getElementById('lb-status');
     if (!status) return;
     options = options || {};
     status.textContent = text;
+    var signIn = document.querySelector('meta[name="lb-sign-in"]');
+    if (options.signIn && signIn) {
+      var link = document.createElement('a');
+      link.className = 'lb-status-sign-in';
+      link.href = signIn.getAttribute('content') + '?return_to=' + encodeURIComponent(location.pathname + location.search);
+      link.textContent = 'Sign in';
+      status.appendChild(document.createTextNode(' '));
+      status.appendChild(link);
+    } else if (options.signIn) {
+      options.reload = true;
+    }
     if (options.reload) {
       var button = document.createElement('button');
       button.type = 'button';
@@ -596,9 +610,10 @@
       if (socket !== live.socket) return;
       receive(message.data);
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       if (socket !== live.socket) return;
-      socketLost();
+      if (event && event.code === 1001 && isSignedOutReason(event.reason)) signedOut(event.reason);
+      else socketLost();
     };
     // An error is always followed by a close, which does the work.
     socket.onerror = function () {};
@@ -620,6 +635,29 @@
       showStatus('Reconnecting\u2026', { warn: true });
     }
     scheduleReconnect();
+  }
+
+  /** Whether a close reason says the user's sign-in ended (the server's `SIGNED_OUT` or `CREDENTIALS_REVOKED`). */
+  function isSignedOutReason(reason) {
+    return typeof reason === 'string' && (reason === 'signed out' || reason.indexOf('credentials revoked') === 0);
+  }
+
+  /**
+   * The server closed the socket because the user was signed out (here or in another tab) or their password or role
+   * changed: reconnecting cannot succeed, so the page says why and offers to sign in again, coming back here. What a
+   * form held is kept by the server for its author (it is offered when they open the form again).
+   */
+  function signedOut(reason) {
+    socketLost();
+    live.stopped = true;
+    clearTimeout(live.reconnectTimer);
+    live.reconnectTimer = null;
+    setState('signed-out');
+    var root = document.getElementById('lb-root');
+    var editing = !!(root && root.querySelector('form[data-lb-confirm-leave]'));
+    var text = reason === 'signed out' ? 'You were signed out' : 'Your sign-in is no longer valid';
+    text += editing ? ' \u2014 sign in again to save. Your unsaved changes are kept.' : ' \u2014 sign in again.';
+    showStatus(text, { warn: true, signIn: true });
   }
 
   function scheduleReconnect() {

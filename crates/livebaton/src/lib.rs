@@ -174,20 +174,19 @@ impl Engine {
         settings: RedisEngineConfig,
     ) -> Result<Self, EngineError> {
         let redis = redis.into();
-        let kept: Arc<dyn editing::KeptDraftStore> = match config.kept_draft_store {
-            Some(store) => store,
-            None => {
-                let prefix = format!("{}:kept", settings.roster.prefix);
-                Arc::new(
-                    editing::RedisKeptDrafts::new(&redis, &prefix, config.kept_drafts)
-                        .map_err(RedisRosterError::InvalidUrl)?,
-                )
-            }
-        };
+        let kept_prefix = format!("{}:kept", settings.roster.prefix);
         let backend = RedisBackend::connect(&redis, Some(node_name), settings.pubsub).await?;
         let pubsub = PubSub::with_backend(config.pubsub, backend);
         let roster = RedisRoster::connect(&redis, node_name, settings.roster).await?;
         let presence = Presence::with_backend(pubsub.clone(), config.presence, roster.clone());
+        let kept: Arc<dyn editing::KeptDraftStore> = match config.kept_draft_store {
+            Some(store) => store,
+            // After the connections: a bad URL or CA is reported by them first, with their hints.
+            None => Arc::new(
+                editing::RedisKeptDrafts::new(&redis, &kept_prefix, config.kept_drafts)
+                    .map_err(RedisRosterError::InvalidUrl)?,
+            ),
+        };
         let drafts = editing::RedisDraftStore::new(roster.clone());
         let editing = editing::Editing::with_stores(presence.clone(), drafts, kept);
         roster.start().await?;

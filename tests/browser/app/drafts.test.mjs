@@ -1,7 +1,8 @@
 // Drafts outlive their session: Alice, alone in a record's form, types and leaves by an in-app link. The page asks
 // first (she stays once, then goes); the server restarts; when she opens the form again she is offered her unsaved
 // changes, with their time, and restores them: Bob, watching, sees them and is never offered them; her save commits
-// them. A spectator leaving by a link is never asked.
+// them. A spectator leaving by a link is never asked. Signed out in another tab, the form says so at once (not
+// "Reconnecting…") and links to sign in again, which comes back to the form with the changes offered.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -146,5 +147,52 @@ describe('drafts outlive their session', () => {
     await waitRole(form, 'owner');
     assert.equal(await form.locator('#kept-draft').count(), 0, 'gone for good');
     assert.notEqual(await form.getByLabel('Summary').inputValue(), 'Not wanted after all');
+  });
+
+  test('signed out in another tab: the form says so, and after signing in the changes come back', { timeout: 60_000 }, async () => {
+    const record = await freshArticle(api, 'Signed out while editing');
+    const alice = await signIn(browser, server, ALICE);
+    contexts.push(alice.context);
+    const form = await gotoLive(alice.page, server, editPath('article', record.id));
+    await waitRole(form, 'owner');
+    await form.getByLabel('Summary').fill('Typed before signing out elsewhere');
+    await waitUntil(async () => (await form.locator('#record-form[data-lb-unsaved]').count()) === 1, {
+      message: 'the server holds the draft',
+    });
+
+    const other = await alice.context.newPage();
+    await other.goto(`${server.url}/admin/logout`);
+    await Promise.all([
+      other.waitForURL((url) => url.pathname === '/admin/login'),
+      other.getByRole('button', { name: 'Sign out' }).click(),
+    ]);
+
+    const status = form.locator('#lb-status');
+    await waitText(status, 'You were signed out \u2014 sign in again to save. Your unsaved changes are kept.', {
+      timeout: 5000,
+    });
+    assert.equal(await form.evaluate(() => document.body.dataset.lbState), 'signed-out');
+    await form.waitForTimeout(1500);
+    assert.doesNotMatch(await status.textContent(), /Reconnecting/, 'it does not pretend to reconnect');
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
+    await form.screenshot({ path: join(SCREENSHOT_DIR, 'signed-out.png') });
+
+    await status.getByRole('link', { name: 'Sign in' }).click();
+    await form.waitForURL((url) => url.pathname === '/admin/login');
+    await form.getByLabel('Email').fill(ALICE.email);
+    await form.getByLabel('Password').fill(ALICE.password);
+    await Promise.all([
+      form.waitForURL((url) => url.pathname === editPath('article', record.id)),
+      form.getByRole('button', { name: 'Sign in' }).click(),
+    ]);
+    await waitJoined(form);
+    await waitRole(form, 'owner');
+    const offer = form.locator('#kept-draft');
+    await waitText(offer, 'You have unsaved changes from');
+    await offer.getByRole('button', { name: 'Restore' }).click();
+    await waitValue(form.getByLabel('Summary'), 'Typed before signing out elsewhere');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await waitFlash(form, 'info', 'Saved.');
+    assert.equal((await api.record('article', record.id)).data.summary, 'Typed before signing out elsewhere');
   });
 });

@@ -76,7 +76,11 @@ fn frame(
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(live) = live { meta name="lb-connect" content=(live.connect); }
+                @if let Some(live) = live {
+                    meta name="lb-connect" content=(live.connect);
+                    // Where the client sends a user whose socket was closed because they were signed out.
+                    meta name="lb-sign-in" content="/admin/login";
+                }
                 title { (title) " · livebaton" }
                 link rel="stylesheet" href=(stylesheet_path());
                 @if let Some(live) = live { script src=(live.script) defer {} }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use livebaton_web::endpoint::SIGNED_OUT;
@@ -19,7 +19,17 @@ use crate::api::SignInError;
 use crate::app::AppState;
 use crate::proxy::ClientAddr;
 
-fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
+/// The page to go back to after signing in, when `requested` is one of this app's admin pages (a path under
+/// `/admin`, no scheme, host or `//`, printable, at most 2,000 bytes): anything else would make the sign-in form an open
+/// redirect.
+pub fn safe_return_to(requested: Option<&str>) -> Option<&str> {
+    let path = requested?;
+    let admin = path == "/admin" || path.starts_with("/admin/") || path.starts_with("/admin?");
+    let plain = !path.contains("//") && !path.contains('\\') && path.chars().all(|c| c.is_ascii_graphic());
+    (admin && plain && path.len() <= 2000).then_some(path)
+}
+
+fn login_form(csrf: &str, email: &str, error: Option<&str>, return_to: Option<&str>) -> Markup {
     page(
         "Sign in",
         None,
@@ -29,6 +39,9 @@ fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
                 @if let Some(error) = error { p.error role="alert" { (error) } }
                 form method="post" action="/admin/login" {
                     input type="hidden" name="_csrf_token" value=(csrf);
+                    @if let Some(return_to) = safe_return_to(return_to) {
+                        input type="hidden" name="return_to" value=(return_to);
+                    }
                     label for="email" { "Email" }
                     input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
                     label for="password" { "Password" }
@@ -40,12 +53,18 @@ fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
     )
 }
 
-/// `GET /admin/login`.
-pub async fn show(cookies: CookieWriter, headers: HeaderMap) -> Response {
+/// Where to go after signing in (`?return_to=/admin/…`, as a live page that was signed out links here).
+#[derive(Debug, Default, Deserialize)]
+pub struct ReturnTo {
+    return_to: Option<String>,
+}
+
+/// `GET /admin/login[?return_to=/admin/…]`.
+pub async fn show(cookies: CookieWriter, headers: HeaderMap, Query(query): Query<ReturnTo>) -> Response {
     let csrf = cookie(&headers, CSRF_COOKIE).filter(|token| token.len() >= 16).map(str::to_owned);
     let csrf = csrf.unwrap_or_else(|| random_token(24));
-    ([(header::SET_COOKIE, cookies.set(CSRF_COOKIE, &csrf, 3600))], Html(login_form(&csrf, "", None).into_string()))
-        .into_response()
+    let form = login_form(&csrf, "", None, query.return_to.as_deref());
+    ([(header::SET_COOKIE, cookies.set(CSRF_COOKIE, &csrf, 3600))], Html(form.into_string())).into_response()
 }
 
 /// The sign-in form.
@@ -56,6 +75,9 @@ pub struct LoginForm {
     /// Missing is refused like a wrong token (403), not as a malformed form.
     #[serde(rename = "_csrf_token", default)]
     csrf_token: String,
+    /// The admin page to go back to (checked by [`safe_return_to`]).
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 /// `POST /admin/login`. A throttled sign-in answers 429 and a busy hasher 503, both with `Retry-After` and the
@@ -70,7 +92,8 @@ pub async fn submit(
     let csrf = cookie(&headers, CSRF_COOKIE).unwrap_or_default().to_owned();
     if !same_origin(&headers) || !tokens_match(&csrf, &form.csrf_token) {
         let fresh = random_token(24);
-        let body = login_form(&fresh, &form.email, Some("Your session expired. Please sign in again."));
+        let message = Some("Your session expired. Please sign in again.");
+        let body = login_form(&fresh, &form.email, message, form.return_to.as_deref());
         return (
             StatusCode::FORBIDDEN,
             [(header::SET_COOKIE, cookies.set(CSRF_COOKIE, &fresh, 3600))],
@@ -79,7 +102,8 @@ pub async fn submit(
             .into_response();
     }
     let failure = |status: StatusCode, message: &str| {
-        (status, Html(login_form(&csrf, &form.email, Some(message)).into_string())).into_response()
+        let body = login_form(&csrf, &form.email, Some(message), form.return_to.as_deref());
+        (status, Html(body.into_string())).into_response()
     };
     let retry_later = |status: StatusCode, message: &str, wait: Duration| {
         let retry_after = [(header::RETRY_AFTER, retry_after_secs(wait).to_string())];
@@ -94,7 +118,7 @@ pub async fn submit(
                     (header::SET_COOKIE, session_cookie),
                     (header::SET_COOKIE, cookies.set(CSRF_COOKIE, "", 0)),
                 ]),
-                Redirect::to("/admin"),
+                Redirect::to(safe_return_to(form.return_to.as_deref()).unwrap_or("/admin")),
             )
                 .into_response(),
             Err(error) => {
@@ -167,4 +191,32 @@ pub async fn logout(
         }
     }
     ([(header::SET_COOKIE, cookies.set(SESSION_COOKIE, "", 0))], Redirect::to("/admin/login")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_to;
+
+    #[test]
+    fn only_admin_paths_of_this_site_are_returned_to() {
+        for good in ["/admin", "/admin/entities/article/data/3/edit", "/admin?x=1", "/admin/a?b=c%20d"] {
+            assert_eq!(safe_return_to(Some(good)), Some(good), "{good}");
+        }
+        for bad in [
+            "https://evil.example/admin",
+            "//evil.example/admin",
+            "/admin//evil.example",
+            "/\\evil.example",
+            "/admin\\..\\x",
+            "/administrator",
+            "/api/tokens",
+            "/admin/a b",
+            "/admin/\n",
+            "",
+        ] {
+            assert_eq!(safe_return_to(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(safe_return_to(Some(&format!("/admin/{}", "a".repeat(2000)))), None, "too long");
+        assert_eq!(safe_return_to(None), None);
+    }
 }

@@ -34,8 +34,13 @@ pub enum SessionEvent {
         /// Who saved.
         by: String,
     },
-    /// The row was deleted.
-    Deleted,
+    /// The row was deleted: moved to the trash (`trash`, it can be restored) or removed for good.
+    Deleted {
+        /// Whether it is in the trash.
+        trash: bool,
+    },
+    /// The row came back from the trash (at the version it had).
+    Restored,
     /// The session's draft ended without this page saving it (saved or discarded by the owner): a spectator shows
     /// the row as stored.
     DraftEnded,
@@ -264,7 +269,10 @@ impl Collab {
                 let by = body.get("by").and_then(Value::as_str).unwrap_or("someone").to_owned();
                 SessionEvent::Saved { by }
             }
-            Message::App { name, .. } if name == "deleted" => SessionEvent::Deleted,
+            Message::App { name, body } if name == "deleted" => {
+                SessionEvent::Deleted { trash: body.get("trash").and_then(Value::as_bool).unwrap_or(false) }
+            }
+            Message::App { name, .. } if name == "restored" => SessionEvent::Restored,
             _ => SessionEvent::Nothing,
         }
     }

@@ -39,6 +39,15 @@ pub fn shown_version(form: &Value) -> Option<i64> {
     form_text(form, VERSION_FIELD).trim().parse().ok()
 }
 
+/// How the row of an open form went away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gone {
+    /// Moved to the trash: it can be restored, with its id and version, and the form saved after.
+    Trash,
+    /// Removed for good.
+    Purged,
+}
+
 /// A collaborative form's state over one row.
 pub struct CollabForm<E: Editable> {
     /// What kind of row, with what it needs (a record's entity).
@@ -65,6 +74,9 @@ pub struct CollabForm<E: Editable> {
     /// The unsaved changes an earlier session of this form left for this user, offered until restored or discarded
     /// ([`CollabForm::offer_kept`]).
     kept: Option<KeptDraft>,
+    /// The row was deleted while this page was open: the form stays, with the values it held, so nobody's text is
+    /// lost; a row in the trash can be restored from here and editing goes on.
+    gone: Option<Gone>,
     user_name: String,
     /// The user's right to write, re-read before the owner's writes.
     access: WriteAccess,
@@ -92,6 +104,7 @@ impl<E: Editable> CollabForm<E> {
             collab,
             held: None,
             kept: None,
+            gone: None,
             user_name,
             access,
         };
@@ -350,6 +363,9 @@ impl<E: Editable> CollabForm<E> {
         resolve: &Resolutions,
         resolved_against: Option<i64>,
     ) {
+        if let Some(gone) = self.gone {
+            return socket.put_flash("error", self.gone_message(gone));
+        }
         let token = match self.collab.fence() {
             Ok(token) => token,
             Err(not_owner) => return socket.put_flash("error", refused(&not_owner)),
@@ -401,17 +417,15 @@ impl<E: Editable> CollabForm<E> {
                 socket.put_flash("error", "Not saved: check the highlighted fields. Your changes are kept.");
             }
             Err(Err(ContentError::NotOwner(not_owner))) => socket.put_flash("error", refused(&not_owner)),
-            Err(Err(ContentError::NotFound)) => {
-                socket.put_flash("error", format!("This {noun} was deleted in another session."));
-                socket.redirect(self.editable.list_path());
-            }
+            Err(Err(ContentError::NotFound)) => self.row_gone(context, socket).await,
             Err(Err(error)) => socket.put_flash("error", format!("{error}. Your changes are kept; try again.")),
         }
     }
 
     /// The events both forms share: `resolve` (the conflict panel's choices, `resolve[<field>]` = `mine` or
     /// `theirs`) and `discard` (after a conflict), `restore_draft` and `discard_draft` (the kept unsaved changes),
-    /// `take_here`, `dismiss`. Returns false for any other event.
+    /// `restore_row` (a row deleted while the form was open), `take_here`, `dismiss`. Returns false for any other
+    /// event.
     pub async fn shared_event(
         &mut self,
         context: &ViewContext,
@@ -443,6 +457,7 @@ impl<E: Editable> CollabForm<E> {
                 }
             }
             "discard_draft" => self.discard_kept(socket).await,
+            "restore_row" => self.restore_row(context, socket).await,
             "take_here" => {
                 if let Err(error) = self.collab.take_here() {
                     socket.put_flash("error", error.to_string());
@@ -452,6 +467,89 @@ impl<E: Editable> CollabForm<E> {
             _ => return false,
         }
         true
+    }
+
+    /// What to tell a page whose row went away `gone`.
+    fn gone_message(&self, gone: Gone) -> String {
+        let noun = self.editable.noun();
+        match gone {
+            Gone::Trash if self.is_owner() => format!(
+                "This {noun} was moved to the trash. Your changes are still here: restore it to keep editing and \
+                 save them."
+            ),
+            Gone::Trash => format!("This {noun} was moved to the trash."),
+            Gone::Purged => format!(
+                "This {noun} was deleted for good. Its form stays open with the values it held: copy what you need."
+            ),
+        }
+    }
+
+    /// The row went away while the page was open. A kind without a trash (entities) leaves for its list, as before;
+    /// a record's form stays with what it held, so the person typing keeps their text.
+    fn show_gone(&mut self, gone: Gone, socket: &mut LiveSocket) {
+        if gone == Gone::Trash && !self.editable.has_trash() {
+            let noun = self.editable.noun();
+            socket.put_flash("error", format!("This {noun} was deleted in another session."));
+            socket.redirect(self.editable.list_path());
+            return;
+        }
+        self.gone = Some(gone);
+        socket.put_flash("error", self.gone_message(gone));
+    }
+
+    /// A save found the row gone: in the trash (the form offers to restore it) or removed for good.
+    async fn row_gone(&mut self, context: &ViewContext, socket: &mut LiveSocket) {
+        let gone = if self.editable.in_trash(context, &self.row).await { Gone::Trash } else { Gone::Purged };
+        self.show_gone(gone, socket);
+    }
+
+    /// Restores the row from the trash ("Restore and keep editing"): anyone who may edit this kind, checked against
+    /// the account as stored now. The form keeps its values and the draft its base (the row comes back at the same
+    /// version), so the next save goes through.
+    async fn restore_row(&mut self, context: &ViewContext, socket: &mut LiveSocket) {
+        if self.gone != Some(Gone::Trash) {
+            return;
+        }
+        if !self.collab.can_edit {
+            return socket.put_flash("error", "Your role may view but not restore this.");
+        }
+        if let Err(refusal) = self.access.check(&context.store, std::time::Duration::ZERO).await {
+            return socket.put_flash("error", refusal.message());
+        }
+        let noun = self.editable.noun();
+        match self.editable.restore(context, &self.row).await {
+            Ok(row) => {
+                self.gone = None;
+                self.row = row;
+                socket.put_flash("info", format!("Restored this {noun}. Your changes are still here."));
+            }
+            Err(ContentError::NotFound) => match self.editable.reload(context, &self.row).await {
+                // Someone restored it a moment before.
+                Some(row) => {
+                    self.gone = None;
+                    self.row = row;
+                }
+                None => self.show_gone(Gone::Purged, socket),
+            },
+            Err(error) => socket.put_flash("error", format!("Not restored: {error}. Try again.")),
+        }
+    }
+
+    /// The panel of a form whose row was deleted while it was open: what happened and, for a row in the trash, the
+    /// way back.
+    pub fn gone_panel(&self) -> Markup {
+        let Some(gone) = self.gone else { return html! {} };
+        html! {
+            div.notice.gone #row-gone role="alert" {
+                (self.gone_message(gone))
+                @if gone == Gone::Trash && self.collab.can_edit {
+                    " "
+                    button.small type="button" phx-click="restore_row" { "Restore and keep editing" }
+                }
+                " "
+                a href=(self.editable.list_path()) { "Back to the list" }
+            }
+        }
     }
 
     /// The conflict panel, when a save conflicted (see [`super::conflict::panel`]).
@@ -499,10 +597,18 @@ impl<E: Editable> CollabForm<E> {
                     }
                 }
             }
-            SessionEvent::Deleted => {
-                let noun = self.editable.noun();
-                socket.put_flash("error", format!("This {noun} was deleted in another session."));
-                socket.redirect(self.editable.list_path());
+            SessionEvent::Deleted { trash } => {
+                let gone = if trash { Gone::Trash } else { Gone::Purged };
+                self.show_gone(gone, socket);
+            }
+            SessionEvent::Restored => {
+                if self.gone.take().is_some() {
+                    if let Some(fresh) = self.editable.reload(context, &self.row).await {
+                        self.row = fresh;
+                    }
+                    let noun = self.editable.noun();
+                    socket.put_flash("info", format!("This {noun} was restored: you can save again."));
+                }
             }
         }
     }

@@ -79,4 +79,29 @@ pub trait Editable: Send + Sync + 'static {
 
     /// Where the page goes when the row was deleted.
     fn list_path(&self) -> String;
+
+    /// Whether a deleted row of this kind waits in a trash (records) rather than being gone at once (entities).
+    fn has_trash(&self) -> bool {
+        false
+    }
+
+    /// Whether `row` is in the trash now.
+    fn in_trash<'a>(&'a self, context: &'a ViewContext, row: &'a Self::Row) -> BoxFuture<'a, bool> {
+        let _ = (context, row);
+        Box::pin(async { false })
+    }
+
+    /// Takes the row out of the trash, as it was (same version), for a form whose row was deleted while it was open.
+    /// Kinds without a trash (entities) have nothing to restore.
+    ///
+    /// # Errors
+    /// [`ContentError::NotFound`] when it is not in the trash (or the kind has none).
+    fn restore<'a>(
+        &'a self,
+        context: &'a ViewContext,
+        row: &'a Self::Row,
+    ) -> BoxFuture<'a, Result<Self::Row, ContentError>> {
+        let _ = (context, row);
+        Box::pin(async { Err(ContentError::NotFound) })
+    }
 }

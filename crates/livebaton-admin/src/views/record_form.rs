@@ -145,6 +145,18 @@ impl Editable for RecordOf {
     fn list_path(&self) -> String {
         format!("/admin/entities/{}/data", self.0.name)
     }
+
+    fn has_trash(&self) -> bool {
+        true
+    }
+
+    fn in_trash<'a>(&'a self, context: &'a ViewContext, row: &'a Record) -> BoxFuture<'a, bool> {
+        Box::pin(async move { matches!(context.store.find_trashed_record(self.0.id, row.id).await, Ok(Some(_))) })
+    }
+
+    fn restore<'a>(&'a self, context: &'a ViewContext, row: &'a Record) -> BoxFuture<'a, Result<Record, ContentError>> {
+        Box::pin(context.content.restore_record(&self.0, row.id))
+    }
 }
 
 /// The collaborative record form.
@@ -238,6 +250,7 @@ impl LiveView for RecordForm {
             h1 { "Edit " (entity.display_name) }
             (form.collab.bar())
             div.card #record-editor data-lb-region {
+                (form.gone_panel())
                 (form.kept_offer())
                 (form.conflict_panel())
                 form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
