@@ -73,8 +73,7 @@ impl AppState {
         sockets: SocketConfig,
         allowed_origins: Vec<String>,
     ) -> Self {
-        let content =
-            ContentService::new(store.clone(), engine.events.clone(), engine.editing.clone(), engine.pubsub.clone());
+        let content = ContentService::new(store.clone(), engine.editing.clone(), engine.pubsub.clone());
         // Install the metrics recorder before anything records.
         let _ = crate::metrics::handle();
         let context = ViewContext { store: store.clone(), content: content.clone(), engine: engine.clone() };

@@ -10,18 +10,21 @@
 //! Saves from an editing session merge per field with the row as it is now ([`merging`]); the JSON API's updates
 //! replace the row when its `lock_version` still matches.
 
+pub mod events;
 mod merging;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use livebaton::editing::{DraftBase, EditTarget, Editing, EditingError, NotOwner, OwnerToken};
-use livebaton::events::Events;
+use livebaton::events::{Action, Events};
 use livebaton::pubsub::{Message, PubSub};
 use livebaton_content::{
     EntityInput, FieldDefinition, FieldType, RecordInput, SafeHtml, ValidationErrors, validate_entity, validate_record,
 };
 use serde_json::{Map, Value, json};
+
+use self::events::{data_event, entity_event};
 use tokio::sync::Semaphore;
 
 use crate::storage::{Entity, Record, Store, StoreError};
@@ -94,10 +97,17 @@ pub struct ContentService {
 }
 
 impl ContentService {
-    /// A service over `store`, announcing on `events` and fencing with `editing`.
-    pub fn new(store: Store, events: Events, editing: Editing, pubsub: PubSub) -> Self {
+    /// A service over `store`, announcing on `pubsub` (the admin's resource events: [`events`]) and fencing with
+    /// `editing`.
+    pub fn new(store: Store, editing: Editing, pubsub: PubSub) -> Self {
+        let events = self::events::admin_events(&pubsub);
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         ContentService { store, events, editing, events_pubsub: pubsub, sanitizing: Arc::new(Semaphore::new(cores)) }
+    }
+
+    /// The admin's resource events, to subscribe to (see [`events`]).
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// Runs `work` (validation or sanitising) on a blocking thread once one of the per-core permits is free.
@@ -167,7 +177,7 @@ impl ContentService {
     pub async fn create_entity(&self, input: &EntityInput, actor: Option<i64>) -> Result<Entity, ContentError> {
         let valid = self.validate_entity(input).await?;
         let entity = self.store.insert_entity(&valid, actor).await?;
-        announce(self.events.broadcast_entity_created(entity.id));
+        announce(self.events.broadcast(entity_event(Action::Created, entity.id)));
         Ok(entity)
     }
 
@@ -196,7 +206,7 @@ impl ContentService {
             // The draft has been saved; spectators reload from the row.
             self.editing.finish_save(token, DraftBase::new(entity.lock_version, entity_values(&entity)));
         }
-        announce(self.events.broadcast_entity_updated(entity.id));
+        announce(self.events.broadcast(entity_event(Action::Updated, entity.id)));
         self.tell_editors(
             EditTarget::entity(entity.id),
             "saved",
@@ -211,7 +221,7 @@ impl ContentService {
     /// [`ContentError::EntityConflict`], [`ContentError::NotFound`], [`ContentError::Store`].
     pub async fn delete_entity(&self, id: i64, lock_version: Option<i64>) -> Result<Entity, ContentError> {
         let entity = self.store.delete_entity(id, lock_version).await?;
-        announce(self.events.broadcast_entity_deleted(entity.id));
+        announce(self.events.broadcast(entity_event(Action::Deleted, entity.id)));
         self.tell_editors(EditTarget::entity(entity.id), "deleted", json!({}));
         Ok(entity)
     }
@@ -228,7 +238,7 @@ impl ContentService {
     ) -> Result<Record, ContentError> {
         let valid = self.validate_record(entity, input).await?;
         let record = self.store.insert_record(entity.id, &valid, actor).await?;
-        announce(self.events.broadcast_data_created(entity.id, record.id));
+        announce(self.events.broadcast(data_event(Action::Created, entity.id, record.id)));
         Ok(record)
     }
 
@@ -256,7 +266,7 @@ impl ContentService {
         if let Some(token) = token {
             self.editing.finish_save(token, DraftBase::new(record.lock_version, record_values(&record)));
         }
-        announce(self.events.broadcast_data_updated(entity.id, record.id));
+        announce(self.events.broadcast(data_event(Action::Updated, entity.id, record.id)));
         let body = json!({"lock_version": record.lock_version, "by": by, "merged": []});
         self.tell_editors(EditTarget::data(record.id), "saved", body);
         Ok(record)
@@ -275,7 +285,7 @@ impl ContentService {
         by: Option<i64>,
     ) -> Result<Record, ContentError> {
         let record = self.store.trash_record(entity.id, id, lock_version, by).await?;
-        announce(self.events.broadcast_data_deleted(entity.id, record.id));
+        announce(self.events.broadcast(data_event(Action::Deleted, entity.id, record.id)));
         self.tell_editors(EditTarget::data(record.id), "deleted", json!({"trash": true}));
         Ok(record)
     }
@@ -287,7 +297,7 @@ impl ContentService {
     /// [`ContentError::NotFound`] if it is not in the trash; [`ContentError::Store`].
     pub async fn restore_record(&self, entity: &Entity, id: i64) -> Result<Record, ContentError> {
         let record = self.store.restore_record(entity.id, id).await?;
-        announce(self.events.broadcast_data_created(entity.id, record.id));
+        announce(self.events.broadcast(data_event(Action::Created, entity.id, record.id)));
         // Pages still open on its form (their editors kept their text) learn that it is back, at the same version.
         self.tell_editors(EditTarget::data(record.id), "restored", json!({"lock_version": record.lock_version}));
         Ok(record)
@@ -306,7 +316,7 @@ impl ContentService {
     ) -> Result<Record, ContentError> {
         let record = self.store.purge_record(entity.id, id, lock_version).await?;
         if record.deleted_at.is_none() {
-            announce(self.events.broadcast_data_deleted(entity.id, record.id));
+            announce(self.events.broadcast(data_event(Action::Deleted, entity.id, record.id)));
             self.tell_editors(EditTarget::data(record.id), "deleted", json!({"trash": false}));
         }
         Ok(record)

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use livebaton::events::Event;
+use livebaton::events::{Action, ResourceEvent};
 use livebaton::pubsub::{Message, Subscription};
 use livebaton_admin::accounts::{Role, ThrottleConfig};
+use livebaton_admin::content::events::{ENTITIES, ENTITY_DATA, data_event, entity_event};
 use livebaton_admin::storage::{Entity, Record, now_ms};
 use livebaton_content::{EntityInput, RecordInput};
 use serde_json::{Value, json};
@@ -129,13 +130,13 @@ impl Fixture {
 }
 
 /// The next content event on `subscription`, waiting at most two seconds.
-async fn next_event(subscription: &mut Subscription) -> Event {
+async fn next_event(subscription: &mut Subscription) -> ResourceEvent {
     let broadcast = tokio::time::timeout(Duration::from_secs(2), subscription.recv())
         .await
         .unwrap_or_else(|_| panic!("no event on {} within 2 s", subscription.topic()))
         .expect("the subscription is open");
     match &broadcast.message {
-        Message::Content(event) => *event,
+        Message::Content(event) => (**event).clone(),
         other => panic!("expected a content event, got {:?}", other.event_name()),
     }
 }
@@ -554,14 +555,14 @@ async fn every_api_error_is_json() {
 #[tokio::test]
 async fn entity_writes_announce_after_commit() {
     let fixture = Fixture::new().await;
-    let mut entities = fixture.app.state.engine.events.subscribe_to_entities();
+    let mut entities = fixture.app.state.content.events().subscribe(ENTITIES);
 
     let body = json!({"name": "page", "display_name": "Page", "display_name_plural": "Pages"});
     let reply = fixture.app.send(request(Method::POST, "/api/entities", Some(&fixture.admin), Some(&body))).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     let id = reply.json()["id"].as_i64().expect("the new entity's id");
     assert_eq!(reply.json()["lock_version"], 1);
-    assert_eq!(next_event(&mut entities).await, Event::EntityCreated { entity_id: id });
+    assert_eq!(next_event(&mut entities).await, entity_event(Action::Created, id));
     assert!(fixture.app.state.store.find_entity(id).await.unwrap().is_some(), "the event came after the commit");
 
     let update =
@@ -569,25 +570,25 @@ async fn entity_writes_announce_after_commit() {
     let reply = fixture.app.send(request(Method::PUT, "/api/entities/page", Some(&fixture.admin), Some(&update))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(reply.json()["lock_version"], 2);
-    assert_eq!(next_event(&mut entities).await, Event::EntityUpdated { entity_id: id });
+    assert_eq!(next_event(&mut entities).await, entity_event(Action::Updated, id));
 
     let reply = fixture
         .app
         .send(request(Method::DELETE, "/api/entities/page?lock_version=2", Some(&fixture.admin), None))
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
-    assert_eq!(next_event(&mut entities).await, Event::EntityDeleted { entity_id: id });
+    assert_eq!(next_event(&mut entities).await, entity_event(Action::Deleted, id));
     assert_no_event(&mut entities, "three writes");
 }
 
 /// Record writes through the API announce `data_created`, `data_updated` and `data_deleted` on the entity's topic
-/// and on `entity_data`.
+/// and on all records' topic.
 #[tokio::test]
 async fn record_writes_announce_after_commit() {
     let fixture = Fixture::new().await;
     let entity_id = fixture.article.id;
-    let mut one = fixture.app.state.engine.events.subscribe_to_entity_data(entity_id);
-    let mut all = fixture.app.state.engine.events.subscribe_to_all_data();
+    let mut one = fixture.app.state.content.events().subscribe_scoped(ENTITY_DATA, &entity_id.to_string());
+    let mut all = fixture.app.state.content.events().subscribe(ENTITY_DATA);
     let uri = "/api/entities/article/records";
 
     let body = json!({"title": "Hello World", "data": {"category": "news", "published_on": "2026-03-01"}});
@@ -597,23 +598,23 @@ async fn record_writes_announce_after_commit() {
     assert_eq!(created["slug"], "hello-world");
     assert_eq!(created["lock_version"], 1);
     let data_id = created["id"].as_i64().unwrap();
-    assert_eq!(next_event(&mut one).await, Event::DataCreated { entity_id, data_id });
-    assert_eq!(next_event(&mut all).await, Event::DataCreated { entity_id, data_id });
+    assert_eq!(next_event(&mut one).await, data_event(Action::Created, entity_id, data_id));
+    assert_eq!(next_event(&mut all).await, data_event(Action::Created, entity_id, data_id));
 
     let update = json!({"title": "Hello again", "data": {"category": "guide"}, "lock_version": 1});
     let reply =
         fixture.app.send(request(Method::PUT, &format!("{uri}/{data_id}"), Some(&fixture.editor), Some(&update))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    assert_eq!(next_event(&mut one).await, Event::DataUpdated { entity_id, data_id });
-    assert_eq!(next_event(&mut all).await, Event::DataUpdated { entity_id, data_id });
+    assert_eq!(next_event(&mut one).await, data_event(Action::Updated, entity_id, data_id));
+    assert_eq!(next_event(&mut all).await, data_event(Action::Updated, entity_id, data_id));
     let shown = fixture.app.send(request(Method::GET, &format!("{uri}/{data_id}"), Some(&fixture.viewer), None)).await;
     assert_eq!(shown.json()["title"], "Hello again");
 
     let reply =
         fixture.app.send(request(Method::DELETE, &format!("{uri}/{data_id}"), Some(&fixture.editor), None)).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
-    assert_eq!(next_event(&mut one).await, Event::DataDeleted { entity_id, data_id });
-    assert_eq!(next_event(&mut all).await, Event::DataDeleted { entity_id, data_id });
+    assert_eq!(next_event(&mut one).await, data_event(Action::Deleted, entity_id, data_id));
+    assert_eq!(next_event(&mut all).await, data_event(Action::Deleted, entity_id, data_id));
     assert_no_event(&mut one, "three writes");
 }
 
@@ -624,14 +625,14 @@ async fn record_writes_announce_after_commit() {
 async fn a_deleted_record_can_be_restored_from_the_trash_until_purged() {
     let fixture = Fixture::new().await;
     let entity_id = fixture.article.id;
-    let mut events = fixture.app.state.engine.events.subscribe_to_entity_data(entity_id);
+    let mut events = fixture.app.state.content.events().subscribe_scoped(ENTITY_DATA, &entity_id.to_string());
     let (uri, data_id) = ("/api/entities/article/records", fixture.record.id);
     let before = fixture.current_record(data_id).await;
 
     let reply =
         fixture.app.send(request(Method::DELETE, &format!("{uri}/{data_id}"), Some(&fixture.editor), None)).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
-    assert_eq!(next_event(&mut events).await, Event::DataDeleted { entity_id, data_id });
+    assert_eq!(next_event(&mut events).await, data_event(Action::Deleted, entity_id, data_id));
     let shown = fixture.app.send(request(Method::GET, &format!("{uri}/{data_id}"), Some(&fixture.viewer), None)).await;
     assert_eq!(shown.status, StatusCode::NOT_FOUND);
     let trash =
@@ -650,7 +651,7 @@ async fn a_deleted_record_can_be_restored_from_the_trash_until_purged() {
     assert_eq!((restored["id"].as_i64(), restored["slug"].as_str()), (Some(data_id), Some(before.slug.as_str())));
     assert_eq!(restored["lock_version"], before.lock_version);
     assert!(restored.get("deleted_at").is_none(), "a live record has no deleted_at: {restored}");
-    assert_eq!(next_event(&mut events).await, Event::DataCreated { entity_id, data_id });
+    assert_eq!(next_event(&mut events).await, data_event(Action::Created, entity_id, data_id));
     assert_eq!(fixture.current_record(data_id).await, before, "exactly as it was");
     let again = fixture.app.send(request(Method::POST, &restore, Some(&fixture.editor), None)).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "only a trashed record is restored: {}", again.text());
@@ -660,7 +661,7 @@ async fn a_deleted_record_can_be_restored_from_the_trash_until_purged() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "purging is for admins");
     let reply = fixture.app.send(request(Method::DELETE, &purge, Some(&fixture.admin), None)).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
-    assert_eq!(next_event(&mut events).await, Event::DataDeleted { entity_id, data_id });
+    assert_eq!(next_event(&mut events).await, data_event(Action::Deleted, entity_id, data_id));
     let gone = fixture.app.send(request(Method::POST, &restore, Some(&fixture.editor), None)).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "a purged record cannot be restored");
     assert_no_event(&mut events, "after the purge");
@@ -670,11 +671,11 @@ async fn a_deleted_record_can_be_restored_from_the_trash_until_purged() {
 #[tokio::test]
 async fn failed_writes_publish_nothing() {
     let fixture = Fixture::new().await;
-    let events = &fixture.app.state.engine.events;
+    let events = fixture.app.state.content.events();
     let (mut entities, mut one, mut all) = (
-        events.subscribe_to_entities(),
-        events.subscribe_to_entity_data(fixture.article.id),
-        events.subscribe_to_all_data(),
+        events.subscribe(ENTITIES),
+        events.subscribe_scoped(ENTITY_DATA, &fixture.article.id.to_string()),
+        events.subscribe(ENTITY_DATA),
     );
     let records = "/api/entities/article/records";
     let record = format!("{records}/{}", fixture.record.id);
@@ -731,7 +732,7 @@ async fn failed_writes_publish_nothing() {
     let body = json!({"title": "Control", "data": {"category": "news"}});
     let reply = fixture.app.send(request(Method::POST, records, Some(&fixture.editor), Some(&body))).await;
     assert_eq!(reply.status, StatusCode::CREATED);
-    assert!(matches!(next_event(&mut one).await, Event::DataCreated { .. }));
+    assert_eq!(next_event(&mut one).await.name(), "data_created");
 }
 
 /// After the per-account limit of wrong passwords from one address, `POST /api/tokens` answers 429 with Retry-After

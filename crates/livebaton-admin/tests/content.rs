@@ -20,7 +20,7 @@ async fn service() -> (ContentService, Engine, tempfile::TempDir) {
         presence: PresenceConfig { leave_grace: Duration::ZERO, ..Default::default() },
         ..Default::default()
     });
-    (ContentService::new(store, engine.events.clone(), engine.editing.clone(), engine.pubsub.clone()), engine, dir)
+    (ContentService::new(store, engine.editing.clone(), engine.pubsub.clone()), engine, dir)
 }
 
 fn editor(id: &str, name: &str) -> Editor {

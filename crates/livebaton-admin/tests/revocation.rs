@@ -332,7 +332,7 @@ fn engine_on(pubsub: PubSub) -> Engine {
     let presence = Presence::new(pubsub.clone(), PresenceConfig { leave_grace: GRACE, ..Default::default() });
     Engine {
         editing: Editing::new(presence.clone()),
-        events: Events::new(pubsub.clone()),
+        events: Events::new(pubsub.clone(), livebaton::events::DEFAULT_TOPIC_PREFIX),
         stats: SessionStats::new(presence.clone()),
         pubsub,
         presence,

@@ -1,166 +1,181 @@
-//! Content events: entities and records created, updated or deleted, broadcast after the change is committed.
+//! Resource events: an application's resources created, updated or deleted, broadcast after the change committed.
 //!
-//! Topics follow DESIGN §5: `entities` for entity definitions; `entity_data` (every record) and `entity_data:<id>`
-//! (one entity's records) for records. The store calls the `broadcast_*` helpers only after its transaction commits,
-//! so a subscriber never hears of a change that did not happen.
+//! Any resource the application names (`invoice`, `order`, the admin app's `entity` and `data`): an event is published
+//! on `<prefix><resource>` and, when it has a scope (a record's entity, an invoice's customer), also on
+//! `<prefix><resource>:<scope>`, so a page follows all of a resource's events or one scope's. Clients see it as
+//! `<resource>_<action>` (`invoice_created`) with the application's fields plus `type`, the same name. Call
+//! [`Events::broadcast`] only after the transaction committed: a subscriber never hears of a change that did not
+//! happen.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use livebaton::events::{Action, ResourceEvent};
+//! use livebaton::pubsub::Message;
+//!
+//! let engine = livebaton::Engine::new(Default::default());
+//! let mut acme = engine.events.subscribe_scoped("invoice", "acme");
+//! let event = ResourceEvent::new("invoice", Action::Created).scope("acme").field("invoice_id", "inv-7");
+//! engine.events.broadcast(event).unwrap();
+//! let heard = acme.recv().await.unwrap();
+//! assert_eq!(heard.message.event_name(), "invoice_created");
+//! assert_eq!(heard.message.payload_json(), serde_json::json!({"invoice_id": "inv-7", "type": "invoice_created"}));
+//! # }
+//! ```
 
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::pubsub::{Message, PubSub, PubSubError, Subscription};
 
-/// Topic names.
-pub mod topics {
-    /// Entity definitions changed.
-    pub const ENTITIES: &str = "entities";
-    /// Any record of any entity changed.
-    pub const ENTITY_DATA: &str = "entity_data";
-    /// Session statistics changed.
-    pub const ADMIN_SESSIONS: &str = "admin:sessions";
+/// The default prefix of event topics ([`crate::EngineConfig::event_topic_prefix`]).
+pub const DEFAULT_TOPIC_PREFIX: &str = "events:";
 
-    /// Records of one entity changed.
-    pub fn entity_data(entity_id: i64) -> String {
-        format!("entity_data:{entity_id}")
-    }
+/// What happened to a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// It was created.
+    Created,
+    /// It was changed.
+    Updated,
+    /// It was deleted.
+    Deleted,
 }
 
-/// A committed change to content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    /// An entity was created.
-    EntityCreated {
-        /// The entity.
-        entity_id: i64,
-    },
-    /// An entity was updated.
-    EntityUpdated {
-        /// The entity.
-        entity_id: i64,
-    },
-    /// An entity was deleted.
-    EntityDeleted {
-        /// The entity.
-        entity_id: i64,
-    },
-    /// A record was created.
-    DataCreated {
-        /// The record's entity.
-        entity_id: i64,
-        /// The record.
-        data_id: i64,
-    },
-    /// A record was updated.
-    DataUpdated {
-        /// The record's entity.
-        entity_id: i64,
-        /// The record.
-        data_id: i64,
-    },
-    /// A record was deleted.
-    DataDeleted {
-        /// The record's entity.
-        entity_id: i64,
-        /// The record.
-        data_id: i64,
-    },
-}
-
-impl Event {
-    /// The event's name as clients see it (`entity_created`, `data_updated`, …).
-    pub fn name(&self) -> &'static str {
+impl Action {
+    /// `created`, `updated` or `deleted`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Event::EntityCreated { .. } => "entity_created",
-            Event::EntityUpdated { .. } => "entity_updated",
-            Event::EntityDeleted { .. } => "entity_deleted",
-            Event::DataCreated { .. } => "data_created",
-            Event::DataUpdated { .. } => "data_updated",
-            Event::DataDeleted { .. } => "data_deleted",
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Deleted => "deleted",
         }
     }
 }
 
-/// Subscribe and broadcast helpers for content events (the seed's `Events` module).
+/// A committed change to one of the application's resources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceEvent {
+    /// The event's name as clients see it: `<resource>_<action>`.
+    name: String,
+    /// The kind of resource, as the application names it.
+    pub resource: String,
+    /// What happened.
+    pub action: Action,
+    /// The group it belongs to, if any: the event is also published on that scope's topic.
+    pub scope: Option<String>,
+    /// What clients receive (ids, mostly), besides `type`.
+    pub fields: Map<String, Value>,
+}
+
+impl ResourceEvent {
+    /// `action` happened to a `resource` (a name such as `invoice`; clients see `invoice_created`).
+    pub fn new(resource: impl Into<String>, action: Action) -> Self {
+        let resource = resource.into();
+        let name = format!("{resource}_{}", action.as_str());
+        ResourceEvent { name, resource, action, scope: None, fields: Map::new() }
+    }
+
+    /// Names the event `name` for clients instead of `<resource>_<action>` (an application whose topics and client
+    /// names were chosen before, as the admin app's `entity_data` topics carrying `data_created`).
+    #[must_use]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Also publishes the event on `scope`'s topic (see [`Events::subscribe_scoped`]).
+    #[must_use]
+    pub fn scope(mut self, scope: impl ToString) -> Self {
+        self.scope = Some(scope.to_string());
+        self
+    }
+
+    /// Adds field `name` with `value` to what clients receive (a value that is not JSON becomes `null`).
+    #[must_use]
+    pub fn field(mut self, name: &str, value: impl Serialize) -> Self {
+        self.fields.insert(name.to_owned(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self
+    }
+
+    /// The event's name as clients see it: `<resource>_<action>`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Field `name` as an integer, if it is one.
+    pub fn i64_field(&self, name: &str) -> Option<i64> {
+        self.fields.get(name).and_then(Value::as_i64)
+    }
+
+    /// What clients receive: the fields and `type` (the event's name), serialised in place.
+    pub fn payload(&self) -> EventPayload<'_> {
+        EventPayload(self)
+    }
+}
+
+/// A [`ResourceEvent`]'s client payload. See [`ResourceEvent::payload`].
+#[derive(Clone, Copy, Debug)]
+pub struct EventPayload<'a>(&'a ResourceEvent);
+
+impl Serialize for EventPayload<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let event = self.0;
+        let mut map = serializer.serialize_map(Some(event.fields.len() + 1))?;
+        for (name, value) in event.fields.iter().filter(|(name, _)| name.as_str() != "type") {
+            map.serialize_entry(name, value)?;
+        }
+        map.serialize_entry("type", &event.name)?;
+        map.end()
+    }
+}
+
+/// Subscribe to and broadcast resource events under one topic prefix. Cheap to clone.
 #[derive(Clone)]
 pub struct Events {
     pubsub: PubSub,
+    prefix: std::sync::Arc<str>,
 }
 
 impl Events {
-    /// Helpers over `pubsub`.
-    pub fn new(pubsub: PubSub) -> Self {
-        Events { pubsub }
+    /// Events on `pubsub` under topic `prefix` (`events:` by default in an [`crate::Engine`]).
+    pub fn new(pubsub: PubSub, prefix: impl Into<String>) -> Self {
+        Events { pubsub, prefix: prefix.into().into() }
     }
 
-    /// Entity definition events.
-    pub fn subscribe_to_entities(&self) -> Subscription {
-        self.pubsub.subscribe(topics::ENTITIES)
+    /// The topic of every event of `resource`.
+    pub fn topic(&self, resource: &str) -> String {
+        format!("{}{resource}", self.prefix)
     }
 
-    /// Record events of every entity.
-    pub fn subscribe_to_all_data(&self) -> Subscription {
-        self.pubsub.subscribe(topics::ENTITY_DATA)
+    /// The topic of `resource`'s events in `scope`.
+    pub fn scoped_topic(&self, resource: &str, scope: &str) -> String {
+        format!("{}{resource}:{scope}", self.prefix)
     }
 
-    /// Record events of one entity.
-    pub fn subscribe_to_entity_data(&self, entity_id: i64) -> Subscription {
-        self.pubsub.subscribe(&topics::entity_data(entity_id))
+    /// Every event of `resource`.
+    pub fn subscribe(&self, resource: &str) -> Subscription {
+        self.pubsub.subscribe(&self.topic(resource))
     }
 
-    /// Announces a committed entity creation.
+    /// The events of `resource` in `scope` only.
+    pub fn subscribe_scoped(&self, resource: &str, scope: &str) -> Subscription {
+        self.pubsub.subscribe(&self.scoped_topic(resource, scope))
+    }
+
+    /// Announces a committed change: on the resource's topic and, with a scope, on the scope's.
     ///
     /// # Errors
     /// [`PubSubError`] if other nodes could not be told (local subscribers were).
-    pub fn broadcast_entity_created(&self, entity_id: i64) -> Result<(), PubSubError> {
-        self.entity(Event::EntityCreated { entity_id })
-    }
-
-    /// Announces a committed entity update.
-    ///
-    /// # Errors
-    /// As [`Events::broadcast_entity_created`].
-    pub fn broadcast_entity_updated(&self, entity_id: i64) -> Result<(), PubSubError> {
-        self.entity(Event::EntityUpdated { entity_id })
-    }
-
-    /// Announces a committed entity deletion.
-    ///
-    /// # Errors
-    /// As [`Events::broadcast_entity_created`].
-    pub fn broadcast_entity_deleted(&self, entity_id: i64) -> Result<(), PubSubError> {
-        self.entity(Event::EntityDeleted { entity_id })
-    }
-
-    /// Announces a committed record creation.
-    ///
-    /// # Errors
-    /// As [`Events::broadcast_entity_created`].
-    pub fn broadcast_data_created(&self, entity_id: i64, data_id: i64) -> Result<(), PubSubError> {
-        self.data(Event::DataCreated { entity_id, data_id }, entity_id)
-    }
-
-    /// Announces a committed record update.
-    ///
-    /// # Errors
-    /// As [`Events::broadcast_entity_created`].
-    pub fn broadcast_data_updated(&self, entity_id: i64, data_id: i64) -> Result<(), PubSubError> {
-        self.data(Event::DataUpdated { entity_id, data_id }, entity_id)
-    }
-
-    /// Announces a committed record deletion.
-    ///
-    /// # Errors
-    /// As [`Events::broadcast_entity_created`].
-    pub fn broadcast_data_deleted(&self, entity_id: i64, data_id: i64) -> Result<(), PubSubError> {
-        self.data(Event::DataDeleted { entity_id, data_id }, entity_id)
-    }
-
-    fn entity(&self, event: Event) -> Result<(), PubSubError> {
-        self.pubsub.broadcast(topics::ENTITIES, Message::Content(event)).map(drop)
-    }
-
-    fn data(&self, event: Event, entity_id: i64) -> Result<(), PubSubError> {
-        let all = self.pubsub.broadcast(topics::ENTITY_DATA, Message::Content(event));
-        let one = self.pubsub.broadcast(&topics::entity_data(entity_id), Message::Content(event));
-        all.and(one).map(drop)
+    pub fn broadcast(&self, event: ResourceEvent) -> Result<(), PubSubError> {
+        let scoped = event.scope.as_deref().map(|scope| self.scoped_topic(&event.resource, scope));
+        let all = self.topic(&event.resource);
+        let message = Message::Content(std::sync::Arc::new(event));
+        let one = match scoped {
+            Some(topic) => self.pubsub.broadcast(&topic, message.clone()).map(drop),
+            None => Ok(()),
+        };
+        self.pubsub.broadcast(&all, message).map(drop).and(one)
     }
 }

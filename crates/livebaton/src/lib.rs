@@ -7,7 +7,8 @@
 //! - [`presence`]: Phoenix-compatible presence (`presence_state` / `presence_diff` shapes) with one total order per
 //!   topic, automatic cleanup when the owning task ends, a leave grace for reloading tabs, optional diff coalescing.
 //! - [`editing`]: collaborative editing: owner and spectators, drafts that survive hand-overs, fenced saves.
-//! - [`events`]: content events (entities and records created, updated, deleted) broadcast after commit.
+//! - [`events`]: resource events (any resource the application names created, updated, deleted), broadcast after
+//!   commit.
 //! - [`stats`]: session statistics for a live admin dashboard.
 //!
 //! ```
@@ -67,6 +68,8 @@ pub struct EngineConfig {
     pub pubsub: PubSubConfig,
     /// Presence settings.
     pub presence: PresenceConfig,
+    /// The prefix of resource event topics ([`events::Events`]); `None`: [`events::DEFAULT_TOPIC_PREFIX`].
+    pub event_topic_prefix: Option<String>,
     /// How long, and how many, drafts of ended sessions are kept for their authors (by the default stores: an
     /// application's own store has its own).
     pub kept_drafts: editing::KeptDraftLimits,
@@ -81,6 +84,7 @@ impl std::fmt::Debug for EngineConfig {
         f.debug_struct("EngineConfig")
             .field("pubsub", &self.pubsub)
             .field("presence", &self.presence)
+            .field("event_topic_prefix", &self.event_topic_prefix)
             .field("kept_drafts", &self.kept_drafts)
             .field("kept_draft_store", &self.kept_draft_store.as_ref().map(|_| "custom"))
             .finish()
@@ -116,7 +120,7 @@ pub struct Engine {
     pub presence: Presence,
     /// Collaborative editing.
     pub editing: editing::Editing,
-    /// Content events.
+    /// Resource events.
     pub events: events::Events,
     /// Session statistics.
     pub stats: stats::SessionStats,
@@ -127,6 +131,7 @@ pub struct Engine {
 impl Engine {
     /// A single-node engine: in-process PubSub, presence and drafts. Must be called inside a Tokio runtime.
     pub fn new(config: EngineConfig) -> Self {
+        let events_prefix = config.event_topic_prefix.unwrap_or_else(|| events::DEFAULT_TOPIC_PREFIX.to_owned());
         let pubsub = PubSub::new(config.pubsub);
         let presence = Presence::new(pubsub.clone(), config.presence);
         let kept =
@@ -134,7 +139,7 @@ impl Engine {
         let drafts = Arc::new(editing::LocalDraftStore::default());
         Engine {
             editing: editing::Editing::with_stores(presence.clone(), drafts, kept),
-            events: events::Events::new(pubsub.clone()),
+            events: events::Events::new(pubsub.clone(), events_prefix),
             stats: stats::SessionStats::new(presence.clone()),
             pubsub,
             presence,
@@ -174,6 +179,7 @@ impl Engine {
         settings: RedisEngineConfig,
     ) -> Result<Self, EngineError> {
         let redis = redis.into();
+        let events_prefix = config.event_topic_prefix.unwrap_or_else(|| events::DEFAULT_TOPIC_PREFIX.to_owned());
         let kept_prefix = format!("{}:kept", settings.roster.prefix);
         let backend = RedisBackend::connect(&redis, Some(node_name), settings.pubsub).await?;
         let pubsub = PubSub::with_backend(config.pubsub, backend);
@@ -192,7 +198,7 @@ impl Engine {
         roster.start().await?;
         Ok(Engine {
             editing,
-            events: events::Events::new(pubsub.clone()),
+            events: events::Events::new(pubsub.clone(), events_prefix),
             stats: stats::SessionStats::new(presence.clone()),
             pubsub,
             presence,

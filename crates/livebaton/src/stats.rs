@@ -12,9 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::events::topics::ADMIN_SESSIONS;
 use crate::presence::{Meta, Presence, PresenceError, PresenceObserver, PresenceState, RosterChange, TrackGuard};
 use crate::pubsub::Subscription;
+
+/// The presence topic of the open pages.
+pub const SESSIONS_TOPIC: &str = "admin:sessions";
 
 /// Most pages listed in [`PresenceStats::top_pages`].
 pub const TOP_PAGES: usize = 10;
@@ -70,7 +72,7 @@ struct LastUpdated(AtomicU64);
 
 impl PresenceObserver for LastUpdated {
     fn watches(&self, topic: &str) -> bool {
-        topic == ADMIN_SESSIONS
+        topic == SESSIONS_TOPIC
     }
 
     fn on_change(&self, _topic: &str, _roster: &PresenceState, _change: &RosterChange) {
@@ -101,7 +103,7 @@ impl SessionStats {
         if !meta.contains_key("connected_at") {
             meta.insert("connected_at".into(), json!(now_ms()));
         }
-        self.presence.track(ADMIN_SESSIONS, &format!("anonymous:{session_id}"), meta).await
+        self.presence.track(SESSIONS_TOPIC, &format!("anonymous:{session_id}"), meta).await
     }
 
     /// Counts a signed-in user's page while the guard lives.
@@ -115,12 +117,12 @@ impl SessionStats {
         if !meta.contains_key("connected_at") {
             meta.insert("connected_at".into(), json!(now_ms()));
         }
-        self.presence.track(ADMIN_SESSIONS, &format!("user:{}", user.id), meta).await
+        self.presence.track(SESSIONS_TOPIC, &format!("user:{}", user.id), meta).await
     }
 
     /// The current numbers.
     pub fn get_presence_stats(&self) -> PresenceStats {
-        let sessions = self.presence.sorted(ADMIN_SESSIONS);
+        let sessions = self.presence.sorted(SESSIONS_TOPIC);
         let mut stats = PresenceStats {
             total_sessions: sessions.len(),
             anonymous_sessions: 0,
@@ -158,7 +160,7 @@ impl SessionStats {
     pub fn list_active_sessions(&self) -> Vec<ActiveSession> {
         let mut sessions: Vec<ActiveSession> = self
             .presence
-            .sorted(ADMIN_SESSIONS)
+            .sorted(SESSIONS_TOPIC)
             .into_iter()
             .map(|(key, meta)| ActiveSession { key: key.to_string(), meta: (*meta.fields).clone() })
             .collect();
@@ -169,6 +171,6 @@ impl SessionStats {
 
     /// Presence diffs of `admin:sessions`: each one means the numbers changed.
     pub fn subscribe(&self) -> Subscription {
-        self.presence.subscribe(ADMIN_SESSIONS)
+        self.presence.subscribe(SESSIONS_TOPIC)
     }
 }

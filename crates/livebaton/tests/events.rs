@@ -1,55 +1,68 @@
-//! Content events reach the subscribers of their topics, and only those.
+//! Resource events reach the subscribers of their topics, and only those; clients see `<resource>_<action>` with the
+//! application's fields and `type`.
 
 use std::time::Duration;
 
-use livebaton::Engine;
-use livebaton::events::Event;
+use livebaton::events::{Action, ResourceEvent};
 use livebaton::pubsub::{Message, Subscription};
+use livebaton::{Engine, EngineConfig};
 
 async fn next(subscription: &mut Subscription) -> Message {
     tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await.unwrap().unwrap().message.clone()
 }
 
-/// Entity events go to `entities`; record events go to `entity_data` and to their entity's own topic only.
+fn invoice(action: Action, customer: &str, id: &str) -> ResourceEvent {
+    ResourceEvent::new("invoice", action).scope(customer).field("invoice_id", id)
+}
+
+/// An event goes to its resource's topic and, with a scope, to that scope's topic only; another resource's
+/// subscribers hear nothing.
 #[tokio::test]
 async fn events_reach_their_topics() {
     let engine = Engine::new(Default::default());
-    let mut entities = engine.events.subscribe_to_entities();
-    let mut all_data = engine.events.subscribe_to_all_data();
-    let mut entity_1 = engine.events.subscribe_to_entity_data(1);
-    let mut entity_2 = engine.events.subscribe_to_entity_data(2);
+    let mut invoices = engine.events.subscribe("invoice");
+    let mut acme = engine.events.subscribe_scoped("invoice", "acme");
+    let mut globex = engine.events.subscribe_scoped("invoice", "globex");
+    let mut orders = engine.events.subscribe("order");
 
-    engine.events.broadcast_entity_created(1).unwrap();
-    engine.events.broadcast_entity_updated(1).unwrap();
-    engine.events.broadcast_entity_deleted(1).unwrap();
-    engine.events.broadcast_data_created(1, 10).unwrap();
-    engine.events.broadcast_data_updated(1, 10).unwrap();
-    engine.events.broadcast_data_deleted(1, 10).unwrap();
+    let sent: Vec<ResourceEvent> =
+        [Action::Created, Action::Updated, Action::Deleted].into_iter().map(|a| invoice(a, "acme", "inv-7")).collect();
+    for event in &sent {
+        engine.events.broadcast(event.clone()).unwrap();
+    }
+    engine.events.broadcast(ResourceEvent::new("invoice", Action::Created).field("invoice_id", "inv-8")).unwrap();
 
-    for expected in [
-        Event::EntityCreated { entity_id: 1 },
-        Event::EntityUpdated { entity_id: 1 },
-        Event::EntityDeleted { entity_id: 1 },
-    ] {
-        assert_eq!(next(&mut entities).await, Message::Content(expected));
+    for event in &sent {
+        assert_eq!(next(&mut invoices).await, Message::Content(event.clone().into()));
+        assert_eq!(next(&mut acme).await, Message::Content(event.clone().into()));
     }
-    for expected in [
-        Event::DataCreated { entity_id: 1, data_id: 10 },
-        Event::DataUpdated { entity_id: 1, data_id: 10 },
-        Event::DataDeleted { entity_id: 1, data_id: 10 },
-    ] {
-        assert_eq!(next(&mut all_data).await, Message::Content(expected));
-        assert_eq!(next(&mut entity_1).await, Message::Content(expected));
-    }
-    assert!(entities.try_recv().unwrap().is_none());
-    assert!(entity_2.try_recv().unwrap().is_none(), "another entity's subscribers hear nothing");
+    let unscoped = next(&mut invoices).await;
+    assert_eq!(unscoped.payload_json()["invoice_id"], "inv-8", "an event without a scope reaches the resource's topic");
+    assert!(acme.try_recv().unwrap().is_none(), "but no scope's");
+    assert!(globex.try_recv().unwrap().is_none(), "another scope's subscribers hear nothing");
+    assert!(orders.try_recv().unwrap().is_none(), "another resource's subscribers hear nothing");
 }
 
-/// Events have stable names and JSON for clients.
+/// Clients see `<resource>_<action>`, the fields and `type`; a field named `type` cannot replace it.
 #[test]
 fn events_have_client_names_and_json() {
-    let event = Event::DataUpdated { entity_id: 1, data_id: 2 };
-    let message = Message::Content(event);
-    assert_eq!(message.event_name(), "data_updated");
-    assert_eq!(message.payload_json(), serde_json::json!({"type": "data_updated", "entity_id": 1, "data_id": 2}));
+    let message = Message::Content(invoice(Action::Updated, "acme", "inv-7").field("type", "forged").into());
+    assert_eq!(message.event_name(), "invoice_updated");
+    assert_eq!(message.payload_json(), serde_json::json!({"type": "invoice_updated", "invoice_id": "inv-7"}));
+    let encoded = serde_json::to_string(&message.payload()).unwrap();
+    assert_eq!(encoded, r#"{"invoice_id":"inv-7","type":"invoice_updated"}"#, "one `type`, the event's");
+}
+
+/// Topics are under the engine's prefix: two engines' applications may share a Redis under different prefixes.
+#[tokio::test]
+async fn topics_are_under_the_configured_prefix() {
+    let engine = Engine::new(Default::default());
+    assert_eq!(engine.events.topic("invoice"), "events:invoice");
+    assert_eq!(engine.events.scoped_topic("invoice", "acme"), "events:invoice:acme");
+    let config = EngineConfig { event_topic_prefix: Some("billing/".into()), ..Default::default() };
+    let billing = Engine::new(config);
+    assert_eq!(billing.events.topic("invoice"), "billing/invoice");
+    let mut raw = billing.pubsub.subscribe("billing/invoice:acme");
+    billing.events.broadcast(invoice(Action::Created, "acme", "inv-9")).unwrap();
+    assert_eq!(next(&mut raw).await.event_name(), "invoice_created");
 }

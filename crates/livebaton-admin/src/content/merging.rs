@@ -22,11 +22,13 @@ use std::collections::BTreeMap;
 
 use livebaton::editing::merge::{self, FieldConflict, MergeError, Resolutions};
 use livebaton::editing::{DraftBase, EditTarget, OwnerToken};
+use livebaton::events::Action;
 use livebaton_content::{EntityInput, RecordInput, ValidEntity, ValidRecord, ValidationErrors};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::events::{data_event, entity_event};
 use super::{ContentError, ContentService, announce, fence_for};
 use crate::storage::{Entity, Fence, Record, StoreError};
 
@@ -201,7 +203,7 @@ impl ContentService {
         by: &str,
     ) -> Result<Saved<Record>, ContentError> {
         let saved = self.save_merged::<Records>(id, save, token, by, Some(entity)).await?;
-        announce(self.events.broadcast_data_updated(entity.id, saved.row.id));
+        announce(self.events.broadcast(data_event(Action::Updated, entity.id, saved.row.id)));
         Ok(saved)
     }
 
@@ -217,7 +219,7 @@ impl ContentService {
         by: &str,
     ) -> Result<Saved<Entity>, ContentError> {
         let saved = self.save_merged::<Entities>(id, save, token, by, None).await?;
-        announce(self.events.broadcast_entity_updated(saved.row.id));
+        announce(self.events.broadcast(entity_event(Action::Updated, saved.row.id)));
         Ok(saved)
     }
 

@@ -1,7 +1,7 @@
 //! `entities` and `entity_data:<entity-name>`: content events pushed as they happen, from any writer (the JSON API,
 //! a live form, another node). Read-only channels: clients only listen.
 
-use livebaton::pubsub::PubSub;
+use livebaton::events::Events;
 use livebaton_web::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Pusher, Reply};
 use livebaton_web::protocol::ReplyStatus;
 use serde_json::{Value, json};
@@ -10,12 +10,12 @@ use crate::storage::Store;
 
 /// `entities`: `entity_created`, `entity_updated`, `entity_deleted` with `{entity_id}`.
 pub struct EntitiesRoute {
-    pub(crate) pubsub: PubSub,
+    pub(crate) events: Events,
 }
 
 /// `entity_data:<entity-name>`: `data_created`, `data_updated`, `data_deleted` with `{entity_id, data_id}`.
 pub struct EntityDataRoute {
-    pub(crate) pubsub: PubSub,
+    pub(crate) events: Events,
     pub(crate) store: Store,
 }
 
@@ -37,7 +37,7 @@ impl Channel for ListenOnly {
 
 impl ChannelRoute for EntitiesRoute {
     fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>> {
-        let subscription = self.pubsub.subscribe(livebaton::events::topics::ENTITIES);
+        let subscription = self.events.subscribe(crate::content::events::ENTITIES);
         let _ = request;
         Box::pin(async move {
             Ok(Joined { reply: json!({}), channel: Box::new(ListenOnly), subscriptions: vec![subscription] })
@@ -58,7 +58,8 @@ impl ChannelRoute for EntityDataRoute {
                     return Err(json!({"reason": "unavailable"}));
                 }
             };
-            let subscription = self.pubsub.subscribe(&livebaton::events::topics::entity_data(entity.id));
+            let subscription =
+                self.events.subscribe_scoped(crate::content::events::ENTITY_DATA, &entity.id.to_string());
             let reply = json!({"entity_id": entity.id});
             Ok(Joined { reply, channel: Box::new(ListenOnly), subscriptions: vec![subscription] })
         })

@@ -31,10 +31,10 @@ pub fn channel_router(
     Router::new()
         .channel("lv:*", views)
         .channel("room:*", SignedInOnly(RoomRoute::new(engine.presence.clone())))
-        .channel("entities", SignedInOnly(events::EntitiesRoute { pubsub: engine.pubsub.clone() }))
+        .channel("entities", SignedInOnly(events::EntitiesRoute { events: content.events().clone() }))
         .channel(
             "entity_data:*",
-            SignedInOnly(events::EntityDataRoute { pubsub: engine.pubsub.clone(), store: store.clone() }),
+            SignedInOnly(events::EntityDataRoute { events: content.events().clone(), store: store.clone() }),
         )
         .channel(
             "edit:entity:*",

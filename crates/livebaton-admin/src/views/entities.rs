@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use livebaton::events::topics::ENTITIES;
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{EntityInput, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
@@ -49,7 +48,7 @@ impl LiveView for EntityList {
     ) -> BoxFuture<'a, Result<(), MountError>> {
         Box::pin(async move {
             self.can_manage = role_of(session).is_some_and(|role| role.can_manage_entities());
-            socket.subscribe(ENTITIES);
+            socket.subscribe(crate::content::events::ENTITIES);
             socket.set_title("Entities");
             self.load(socket).await;
             Ok(())

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use livebaton::events::{Event, topics};
-use livebaton::pubsub::{Broadcast, Message};
+use livebaton::events::Action;
+use livebaton::pubsub::Broadcast;
 use livebaton_content::Status;
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
@@ -48,7 +48,7 @@ impl LiveView for PublicRecord {
                 Ok(_) => return Err(MountError::NotFound),
                 Err(error) => return Err(super::unavailable(error)),
             };
-            socket.subscribe(&topics::entity_data(entity.id));
+            socket.subscribe(&crate::content::events::entity_data_topic(self.context.content.events(), entity.id));
             socket.set_title(record.title.clone());
             self.rich = self.context.content.rich_values(&entity.fields_definition, &record.data).await;
             self.entity = Some(entity);
@@ -60,12 +60,10 @@ impl LiveView for PublicRecord {
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, _socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let (Some(entity), Some(record)) = (&self.entity, &self.record) else { return };
-            let changed = match &message.message {
-                Message::Content(Event::DataUpdated { data_id, .. } | Event::DataDeleted { data_id, .. }) => {
-                    *data_id == record.id
-                }
-                _ => false,
-            };
+            let changed = matches!(
+                crate::content::events::record_change(&message.message),
+                Some((Action::Updated | Action::Deleted, id)) if id == record.id
+            );
             if changed && let Ok(fresh) = self.context.store.find_record(entity.id, record.id).await {
                 // Unpublished or deleted: the page keeps what was public, marked as no longer available.
                 match fresh {

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use livebaton::events::{Event, topics};
-use livebaton::pubsub::{Broadcast, Message};
+use livebaton::events::Action;
+use livebaton::pubsub::Broadcast;
 use livebaton_content::{FieldType, SafeHtml, Status};
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
@@ -140,7 +140,7 @@ impl LiveView for RecordShow {
             self.access = WriteAccess::load(&self.context.store, &session.user, Role::can_edit_records).await.ok();
             self.can_edit = self.access.as_ref().is_some_and(WriteAccess::permitted);
             self.actor = super::markup::user_id_of(session);
-            socket.subscribe(&topics::entity_data(entity.id));
+            socket.subscribe(&crate::content::events::entity_data_topic(self.context.content.events(), entity.id));
             socket.set_title(record.title.clone());
             self.rich = self.context.content.rich_values(&entity.fields_definition, &record.data).await;
             self.entity = Some(entity);
@@ -207,11 +207,9 @@ impl LiveView for RecordShow {
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mine = self.record.as_ref().map(|record| record.id);
-            match &message.message {
-                Message::Content(Event::DataUpdated { data_id, .. }) if Some(*data_id) == mine => {
-                    self.reload(socket).await
-                }
-                Message::Content(Event::DataDeleted { data_id, .. }) if Some(*data_id) == mine => {
+            match crate::content::events::record_change(&message.message) {
+                Some((Action::Updated, id)) if Some(id) == mine => self.reload(socket).await,
+                Some((Action::Deleted, id)) if Some(id) == mine => {
                     let title = self.record.as_ref().map(|record| record.title.clone()).unwrap_or_default();
                     self.back_to_list(socket, format!("“{title}” was deleted in another session."));
                 }

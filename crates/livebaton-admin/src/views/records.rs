@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use livebaton::events::topics;
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{RecordInput, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
@@ -63,7 +62,7 @@ impl LiveView for RecordList {
         Box::pin(async move {
             let entity = entity_of(&self.context, params).await?;
             self.can_edit = role_of(session).is_some_and(|role| role.can_edit_records());
-            socket.subscribe(&topics::entity_data(entity.id));
+            socket.subscribe(&crate::content::events::entity_data_topic(self.context.content.events(), entity.id));
             socket.set_title(entity.display_name_plural.clone());
             self.entity = Some(entity);
             self.load(socket).await;

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use livebaton::events::topics;
 use livebaton::pubsub::Broadcast;
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
@@ -142,7 +141,7 @@ impl LiveView for Trash {
             self.restore_access = WriteAccess::load(store, &session.user, Role::can_edit_records).await.ok();
             self.purge_access = WriteAccess::load(store, &session.user, is_admin).await.ok();
             // Deletes and restores are announced on the entity's data topic.
-            socket.subscribe(&topics::entity_data(entity.id));
+            socket.subscribe(&crate::content::events::entity_data_topic(self.context.content.events(), entity.id));
             socket.set_title(format!("Trash: {}", entity.display_name_plural));
             self.entity = Some(entity);
             self.load(socket).await;

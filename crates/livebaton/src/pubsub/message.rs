@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::editing::{DraftChanged, OwnerChanged};
-use crate::events::Event;
+use crate::events::ResourceEvent;
 use crate::presence::PresenceDiff;
 
 /// Identifies one subscriber so `broadcast_from` can skip it. Cheap to copy; unique within one [`super::PubSub`].
@@ -27,8 +27,8 @@ pub struct SubscriberId(pub(crate) u64);
 pub enum Message {
     /// Phoenix `presence_diff`: who joined and who left a presence topic.
     PresenceDiff(Arc<PresenceDiff>),
-    /// An entity or record changed in the content store (sent after commit).
-    Content(Event),
+    /// An application's resource was created, updated or deleted (sent after commit; see [`crate::events`]).
+    Content(Arc<ResourceEvent>),
     /// The owner of an editing session changed its unsaved draft.
     Draft(Arc<DraftChanged>),
     /// The owner of an editing session changed (first owner, promotion, or a hand-over between tabs).
@@ -64,7 +64,7 @@ impl Message {
     pub fn payload_json(&self) -> serde_json::Value {
         let value = match self {
             Message::PresenceDiff(diff) => serde_json::to_value(diff),
-            Message::Content(event) => serde_json::to_value(event),
+            Message::Content(event) => serde_json::to_value(event.payload()),
             Message::Draft(draft) => serde_json::to_value(draft),
             Message::OwnerChanged(change) => serde_json::to_value(change),
             Message::App { body, .. } => return body.clone(),
@@ -109,7 +109,7 @@ impl Serialize for Payload<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             Message::PresenceDiff(diff) => diff.serialize(serializer),
-            Message::Content(event) => event.serialize(serializer),
+            Message::Content(event) => event.payload().serialize(serializer),
             Message::Draft(draft) => draft.serialize(serializer),
             Message::OwnerChanged(change) => change.serialize(serializer),
             Message::App { body, .. } => body.serialize(serializer),

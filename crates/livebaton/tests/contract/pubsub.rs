@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use livebaton::events::Event;
+use livebaton::events::ResourceEvent;
 use livebaton::pubsub::{Message, Subscription};
 
 pub fn app(name: &str, n: u64) -> Message {
@@ -36,8 +36,8 @@ pub async fn assert_silent(subscription: &mut Subscription) {
     assert!(subscription.try_recv().expect("no lag").is_none(), "unexpected message on {}", subscription.topic());
 }
 
-pub fn content(event: Event) -> Message {
-    Message::Content(event)
+pub fn content(event: ResourceEvent) -> Message {
+    Message::Content(event.into())
 }
 
 #[macro_export]
@@ -182,11 +182,12 @@ macro_rules! single_node_contract {
         #[tokio::test]
         async fn typed_messages_arrive_intact() {
             let pubsub = $make;
-            let mut subscription = pubsub.subscribe("entities");
-            let event = livebaton::events::Event::EntityUpdated { entity_id: 3 };
-            pubsub.broadcast("entities", Message::Content(event)).unwrap();
+            let mut subscription = pubsub.subscribe("events:entity");
+            let event = livebaton::events::ResourceEvent::new("entity", livebaton::events::Action::Updated)
+                .field("entity_id", 3);
+            pubsub.broadcast("events:entity", Message::Content(event.clone().into())).unwrap();
             let broadcast = next(&mut subscription).await;
-            assert_eq!(broadcast.message, Message::Content(event));
+            assert_eq!(broadcast.message, Message::Content(event.into()));
             assert_eq!(broadcast.message.event_name(), "entity_updated");
         }
     };
@@ -195,7 +196,7 @@ macro_rules! single_node_contract {
 #[macro_export]
 macro_rules! multi_node_contract {
     ($make_two:expr) => {
-        use livebaton::events::Event;
+        use livebaton::events::{Action, ResourceEvent};
         use $crate::contract::pubsub::{
             app as remote_app, assert_silent as remote_silent, content, next as remote_next,
         };
@@ -239,9 +240,9 @@ macro_rules! multi_node_contract {
         #[tokio::test]
         async fn typed_messages_cross_nodes_intact() {
             let (a, b) = $make_two;
-            let mut on_b = b.subscribe("entity_data:4");
-            let event = Event::DataDeleted { entity_id: 4, data_id: 9 };
-            a.broadcast("entity_data:4", content(event)).unwrap();
+            let mut on_b = b.subscribe("events:data:4");
+            let event = ResourceEvent::new("data", Action::Deleted).scope(4).field("entity_id", 4).field("data_id", 9);
+            a.broadcast("events:data:4", content(event.clone())).unwrap();
             assert_eq!(remote_next(&mut on_b).await.message, content(event));
         }
     };
