@@ -565,6 +565,7 @@
     reconnectAttempts: 0,
     rejoinTimer: null,
     rejoinAttempts: 0,
+    signedOutReason: null, // closed as signed out: the one reconnect that follows decides
   };
 
   function nextRef() {
@@ -601,8 +602,10 @@
     live.socket = socket;
     // Each handler first checks that its socket is still the current one: a socket given up on (heartbeat timeout)
     // may still report its close much later.
+    var opened = false;
     socket.onopen = function () {
       if (socket !== live.socket) return;
+      opened = true;
       startHeartbeat();
       join();
     };
@@ -612,8 +615,14 @@
     };
     socket.onclose = function (event) {
       if (socket !== live.socket) return;
-      if (event && event.code === 1001 && isSignedOutReason(event.reason)) signedOut(event.reason);
-      else socketLost();
+      if (event && event.code === 1001 && isSignedOutReason(event.reason)) {
+        signedOutMaybe(event.reason);
+      } else if (live.signedOutReason && !opened) {
+        // The one reconnect after a sign-out was refused: this browser's sign-in is gone.
+        signedOut(live.signedOutReason);
+      } else {
+        socketLost();
+      }
     };
     // An error is always followed by a close, which does the work.
     socket.onerror = function () {};
@@ -643,9 +652,21 @@
   }
 
   /**
-   * The server closed the socket because the user was signed out (here or in another tab) or their password or role
-   * changed: reconnecting cannot succeed, so the page says why and offers to sign in again, coming back here. What a
-   * form held is kept by the server for its author (it is offered when they open the form again).
+   * The server closed the socket because the user signed out (on some device: the server closes all of the user's
+   * sockets) or their password or role changed. This browser may still hold a valid sign-in (another device signed
+   * out), so it reconnects once at once; only if that is refused does the page say it was signed out.
+   */
+  function signedOutMaybe(reason) {
+    live.signedOutReason = reason;
+    socketLost();
+    clearTimeout(live.reconnectTimer);
+    live.reconnectTimer = null;
+    if (!live.stopped && !live.leaving) connect();
+  }
+
+  /**
+   * Signed out for good here: reconnecting cannot succeed, so the page says why and offers to sign in again, coming
+   * back here. What a form held is kept by the server for its author (it is offered when they open the form again).
    */
   function signedOut(reason) {
     socketLost();
@@ -810,6 +831,7 @@
     var captured = live.everJoined ? forms.captureForRecovery() : [];
     live.joined = true;
     live.everJoined = true;
+    live.signedOutReason = null;
     live.reconnectAttempts = 0;
     live.rejoinAttempts = 0;
     if (captured.length === 0) {

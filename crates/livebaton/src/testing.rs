@@ -27,7 +27,7 @@ async fn tick() {
 /// call a separate store: its own database or key prefix). `first_id` is the first record id the contract uses (ids
 /// `first_id..first_id + 20`), for a store that needs the records to exist. Panics on the first broken rule.
 ///
-/// Takes about a second: one rule waits for a kept draft to expire.
+/// Takes about three seconds: one rule waits for a kept draft to expire.
 pub async fn kept_draft_store_contract<S, F>(make: impl Fn(KeptDraftLimits) -> F, first_id: i64)
 where
     S: KeptDraftStore,
@@ -66,6 +66,23 @@ where
     assert!(!store.discard(target, "ann", 2_000).await.unwrap(), "twice");
     assert!(store.find(target, "bob").await.unwrap().is_some(), "another user's stays");
 
+    // A batch (a shutdown's open forms) keeps each draft as a keep would: newer ones win, older ones change nothing.
+    let batch = [
+        (EditTarget::data(first_id + 7), std::sync::Arc::new(draft("ann", "Batch A", 3_000, 1))),
+        (EditTarget::data(first_id + 8), std::sync::Arc::new(draft("bob", "Batch B", 3_000, 1))),
+        (target, std::sync::Arc::new(draft("bob", "Older than Bob's", 1_000, 1))),
+    ];
+    store.keep_batch(&batch).await.expect("keep a batch");
+    assert_eq!(
+        store.find(EditTarget::data(first_id + 7), "ann").await.unwrap().unwrap().draft.params["title"],
+        "Batch A"
+    );
+    assert_eq!(
+        store.find(EditTarget::data(first_id + 8), "bob").await.unwrap().unwrap().draft.params["title"],
+        "Batch B"
+    );
+    assert_eq!(store.find(target, "bob").await.unwrap().unwrap().draft.params["title"], "Bob's", "not replaced");
+
     // Beyond a user's limit that user's oldest go; beyond the limit of all, the oldest of all.
     let store = make(KeptDraftLimits { max_drafts: 4, max_per_user: 2, ..day }).await;
     for offset in 1..=3 {
@@ -83,10 +100,10 @@ where
     assert!(store.find(EditTarget::data(first_id + 3), "ann").await.unwrap().is_some(), "four remain");
     assert!(store.find(EditTarget::data(first_id + 6), "dan").await.unwrap().is_some());
 
-    // Expired drafts are not found.
-    let store = make(KeptDraftLimits { retention: Duration::from_millis(300), ..day }).await;
+    // Expired drafts are not found (a retention of 2 s: the first find is well within it even on a loaded machine).
+    let store = make(KeptDraftLimits { retention: Duration::from_secs(2), ..day }).await;
     store.keep(target, &kept).await.unwrap();
     assert!(store.find(target, "ann").await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(store.find(target, "ann").await.unwrap().is_none(), "expired after the retention");
 }

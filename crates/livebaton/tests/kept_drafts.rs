@@ -26,6 +26,13 @@ fn editor(id: &str, name: &str) -> Editor {
     Editor { user_id: id.into(), name: name.into(), can_edit: true }
 }
 
+/// Waits until `view_id` owns `RECORD`'s session, as `roles` (a subscription to its editing topic) hears it.
+async fn wait_for_owner(engine: &Engine, roles: &mut livebaton::pubsub::Subscription, view_id: &str) {
+    while engine.editing.get_lock_owner(RECORD).is_none_or(|owner| &*owner.view_id != view_id) {
+        tokio::time::timeout(Duration::from_secs(10), roles.recv()).await.expect("an owner change").unwrap();
+    }
+}
+
 /// Waits until `user`'s kept draft of `RECORD` is there (the keeper writes from its own task).
 async fn kept_for(engine: &Engine, user: &str) -> livebaton::editing::KeptDraft {
     for _ in 0..200 {
@@ -62,8 +69,9 @@ async fn a_draft_left_behind_is_kept_for_its_author_and_restored_with_its_base()
     let refused = engine.editing.restore_kept_draft(RECORD, "alice-2").await;
     assert!(matches!(refused, Err(EditingError::NotOwner(_))), "Bob holds the baton: {refused:?}");
     assert!(kept_for(&engine, "1").await == kept, "still kept after a refused restore");
+    let mut alice_role = engine.editing.subscribe_to_editing(RECORD);
     drop(_bob);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_owner(&engine, &mut alice_role, "alice-2").await;
     let restored = engine.editing.restore_kept_draft(RECORD, "alice-2").await.expect("restored by the owner");
     assert_eq!(restored.params, json!({"title": "Typed more"}));
     assert_eq!((restored.base_lock_version, &restored.base_values), (3, &base.values));
@@ -89,8 +97,9 @@ async fn a_kept_draft_is_restored_over_the_owners_own_typing_only() {
     let bob_guard = engine.editing.track_editing_session(RECORD, "bob-1", &bob, None).await.unwrap();
     let _alice = engine.editing.track_editing_session(RECORD, "alice-2", &alice, None).await.unwrap();
     engine.editing.update_draft(RECORD, "bob-1", 3, json!({"title": "Bob's"})).unwrap();
+    let mut roles = engine.editing.subscribe_to_editing(RECORD);
     bob_guard.leave();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_owner(&engine, &mut roles, "alice-2").await;
     let refused = engine.editing.restore_kept_draft(RECORD, "alice-2").await;
     assert!(matches!(&refused, Err(EditingError::DraftInProgress { by }) if by == "Bob"), "{refused:?}");
     assert_eq!(engine.editing.get_draft(RECORD).unwrap().params, json!({"title": "Bob's"}), "Bob's draft stays");
@@ -123,8 +132,11 @@ async fn a_saved_draft_is_not_kept() {
     let token = engine.editing.fence(RECORD, "alice-1").unwrap();
     engine.editing.finish_save(&token, 4);
     guard.leave();
+    while !engine.editing.get_sorted_presences(RECORD).is_empty() {
+        tokio::task::yield_now().await;
+    }
+    // The session ended; whatever it handed to the keeper is written once the keeper is flushed.
     engine.editing.keep_open_drafts().await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(engine.editing.find_kept_draft(RECORD, "1").await.unwrap().is_none());
 }
 

@@ -2,7 +2,8 @@
 // first (she stays once, then goes); the server restarts; when she opens the form again she is offered her unsaved
 // changes, with their time, and restores them: Bob, watching, sees them and is never offered them; her save commits
 // them. A spectator leaving by a link is never asked. Signed out in another tab, the form says so at once (not
-// "Reconnecting…") and links to sign in again, which comes back to the form with the changes offered.
+// "Reconnecting…") and links to sign in again, which comes back to the form with the changes offered; signing out on
+// another device leaves this one live.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,7 +100,8 @@ describe('drafts outlive their session', () => {
     await watcher.waitForURL((url) => url.pathname === `/admin/entities/article/data/${record.id}`);
     assert.deepEqual(bob.context.dialogs, [], 'Bob was never asked');
     await waitRole(form, 'owner');
-    await waitText(offer, 'Restore');
+    await waitText(offer, 'Restore them or discard them to edit.');
+    assert.equal(await form.getByLabel('Summary').isDisabled(), true, 'read-only until she chooses');
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
     await form.screenshot({ path: join(SCREENSHOT_DIR, 'kept-draft.png'), fullPage: true });
     await gotoLive(watcher, server, editPath('article', record.id));
@@ -108,6 +110,7 @@ describe('drafts outlive their session', () => {
     await waitFlash(form, 'info', 'Your unsaved changes are back.');
     await waitValue(form.getByLabel('Summary'), 'Typed, then left by a link');
     assert.equal(await form.locator('#kept-draft').count(), 0, 'the offer is gone');
+    assert.equal(await form.getByLabel('Summary').isDisabled(), false, 'editable again');
     await waitValue(watcher.getByLabel('Summary'), 'Typed, then left by a link');
     assert.equal(await watcher.locator('#kept-draft').count(), 0, 'still not offered to Bob');
 
@@ -147,6 +150,7 @@ describe('drafts outlive their session', () => {
     await waitRole(form, 'owner');
     assert.equal(await form.locator('#kept-draft').count(), 0, 'gone for good');
     assert.notEqual(await form.getByLabel('Summary').inputValue(), 'Not wanted after all');
+    assert.equal(await form.getByLabel('Summary').isDisabled(), false, 'editable');
   });
 
   test('signed out in another tab: the form says so, and after signing in the changes come back', { timeout: 60_000 }, async () => {
@@ -194,5 +198,30 @@ describe('drafts outlive their session', () => {
     await form.getByRole('button', { name: 'Save' }).click();
     await waitFlash(form, 'info', 'Saved.');
     assert.equal((await api.record('article', record.id)).data.summary, 'Typed before signing out elsewhere');
+  });
+
+  test('signing out on another device leaves this one signed in and live', { timeout: 60_000 }, async () => {
+    const record = await freshArticle(api, 'Two devices');
+    const laptop = await signIn(browser, server, ALICE);
+    const phone = await signIn(browser, server, ALICE);
+    contexts.push(laptop.context, phone.context);
+    const form = await gotoLive(laptop.page, server, editPath('article', record.id));
+    await waitRole(form, 'owner');
+
+    await phone.page.goto(`${server.url}/admin/logout`);
+    await Promise.all([
+      phone.page.waitForURL((url) => url.pathname === '/admin/login'),
+      phone.page.getByRole('button', { name: 'Sign out' }).click(),
+    ]);
+    // The server closes all of Alice's sockets; the laptop's sign-in is still good, so its page comes back at once.
+    await waitUntil(async () => (await form.evaluate(() => document.body.dataset.lbState)) === 'joined', {
+      message: 'the laptop page rejoined',
+    });
+    await waitRole(form, 'owner');
+    assert.doesNotMatch((await form.locator('#lb-status').textContent()) || '', /signed out/);
+    await form.getByLabel('Summary').fill('Saved from the laptop');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await waitFlash(form, 'info', 'Saved.');
+    assert.equal((await api.record('article', record.id)).data.summary, 'Saved from the laptop');
   });
 });

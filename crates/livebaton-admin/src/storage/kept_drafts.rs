@@ -33,9 +33,47 @@ impl Store {
         draft: &Draft,
         limits: KeptDraftLimits,
     ) -> Result<(), StoreError> {
-        let now = now_ms();
-        let user = &draft.updated_by.user_id;
-        sqlx::query(
+        let mut transaction = self.pool.begin().await?;
+        let kept = Self::upsert_kept_draft(&mut transaction, target, draft).await?;
+        transaction.commit().await?;
+        if kept {
+            self.trim_kept_drafts(&[draft.updated_by.user_id.as_str()], limits).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps every draft of `drafts` in one transaction (a shutdown's open forms), then trims once.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure (nothing of the batch is kept then).
+    pub async fn keep_drafts(
+        &self,
+        drafts: &[(EditTarget, std::sync::Arc<Draft>)],
+        limits: KeptDraftLimits,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let mut users = Vec::new();
+        for (target, draft) in drafts {
+            if Self::upsert_kept_draft(&mut transaction, *target, draft).await? {
+                users.push(draft.updated_by.user_id.as_str());
+            }
+        }
+        transaction.commit().await?;
+        users.sort_unstable();
+        users.dedup();
+        if !users.is_empty() {
+            self.trim_kept_drafts(&users, limits).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `draft` unless a newer one is kept; returns whether it was written.
+    async fn upsert_kept_draft(
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+        target: EditTarget,
+        draft: &Draft,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "INSERT INTO kept_drafts (kind, target_id, user_id, draft, updated_at, version, kept_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (kind, target_id, user_id) DO UPDATE SET draft = excluded.draft, \
@@ -45,22 +83,29 @@ impl Store {
         )
         .bind(kind(target))
         .bind(target.id)
-        .bind(user)
+        .bind(&draft.updated_by.user_id)
         .bind(encode_json(draft))
         .bind(column(draft.updated_at))
         .bind(column(draft.version))
-        .bind(now)
-        .execute(&self.pool)
+        .bind(now_ms())
+        .execute(&mut **transaction)
         .await?;
-        self.purge_kept_drafts_before(now.saturating_sub(column(limits.retention_ms()))).await?;
-        sqlx::query(
-            "DELETE FROM kept_drafts WHERE user_id = $1 AND kept_at < \
-             (SELECT kept_at FROM kept_drafts WHERE user_id = $1 ORDER BY kept_at DESC LIMIT 1 OFFSET $2)",
-        )
-        .bind(user)
-        .bind(i64::try_from(limits.max_per_user.saturating_sub(1)).unwrap_or(i64::MAX))
-        .execute(&self.pool)
-        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Drops expired rows, then the oldest beyond the limit of each of `users` and of all.
+    async fn trim_kept_drafts(&self, users: &[&str], limits: KeptDraftLimits) -> Result<(), StoreError> {
+        self.purge_kept_drafts_before(now_ms().saturating_sub(column(limits.retention_ms()))).await?;
+        for user in users {
+            sqlx::query(
+                "DELETE FROM kept_drafts WHERE user_id = $1 AND kept_at < \
+                 (SELECT kept_at FROM kept_drafts WHERE user_id = $1 ORDER BY kept_at DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(*user)
+            .bind(i64::try_from(limits.max_per_user.saturating_sub(1)).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+        }
         sqlx::query(
             "DELETE FROM kept_drafts WHERE kept_at < \
              (SELECT kept_at FROM kept_drafts ORDER BY kept_at DESC LIMIT 1 OFFSET $1)",
@@ -147,6 +192,13 @@ impl KeptDraftStore for SqlKeptDrafts {
         Box::pin(
             async move { self.store.keep_draft(target, draft, self.limits).await.map_err(KeptDraftError::unavailable) },
         )
+    }
+
+    fn keep_batch<'a>(
+        &'a self,
+        drafts: &'a [(EditTarget, std::sync::Arc<Draft>)],
+    ) -> BoxFuture<'a, Result<(), KeptDraftError>> {
+        Box::pin(async move { self.store.keep_drafts(drafts, self.limits).await.map_err(KeptDraftError::unavailable) })
     }
 
     fn find<'a>(

@@ -119,6 +119,12 @@ impl<E: Editable> CollabForm<E> {
         self.collab.is_owner()
     }
 
+    /// Whether the form waits for its owner to restore or discard the unsaved changes kept for them: until then it is
+    /// read-only, so that a new draft never replaces kept changes its author did not choose to drop.
+    pub fn awaits_choice(&self) -> bool {
+        self.kept.is_some() && self.is_owner()
+    }
+
     /// Looks for unsaved changes an earlier session of this form left for this user (they left by a link, closed the
     /// tab, or the server restarted), to offer them: "You have unsaved changes from … — Restore / Discard". Not
     /// offered when the form already shows them (the session's draft has the same values). A store that cannot be
@@ -144,7 +150,7 @@ impl<E: Editable> CollabForm<E> {
             div.notice.kept-draft #kept-draft role="status" {
                 "You have unsaved changes from " time datetime=(when) { (when) } "."
                 @if self.is_owner() {
-                    " "
+                    " Restore them or discard them to edit. "
                     button.small type="button" phx-click="restore_draft" { "Restore" }
                 } @else {
                     " You can restore them once you are editing."
@@ -199,9 +205,17 @@ impl<E: Editable> CollabForm<E> {
     async fn discard_kept(&mut self, socket: &mut LiveSocket) {
         let Some(kept) = &self.kept else { return };
         match self.collab.discard_kept(kept.draft.updated_at).await {
-            Ok(_) => {
+            Ok(true) => {
                 self.kept = None;
                 socket.put_flash("info", "Discarded your earlier unsaved changes.");
+            }
+            Ok(false) => {
+                // Restored or discarded elsewhere, or newer ones were kept meanwhile: show what is kept now.
+                self.kept = None;
+                self.offer_kept().await;
+                if self.kept.is_some() {
+                    socket.put_flash("info", "Newer unsaved changes of yours were kept meanwhile; here they are.");
+                }
             }
             Err(error) => socket.put_flash("error", format!("Not discarded: {error}. Try again.")),
         }
@@ -254,6 +268,10 @@ impl<E: Editable> CollabForm<E> {
     pub fn publish(&mut self, values: E::Values, socket: &mut LiveSocket) -> bool {
         if !self.collab.is_owner() {
             socket.put_flash("error", self.collab.read_only_message());
+            return false;
+        }
+        if self.awaits_choice() {
+            socket.put_flash("error", "Restore or discard your earlier unsaved changes first: they are shown above.");
             return false;
         }
         let params = serde_json::to_value(&values).unwrap_or(Value::Null);
@@ -327,12 +345,15 @@ impl<E: Editable> CollabForm<E> {
         let current = E::lock_version(&self.row);
         self.values_version = shown_version.unwrap_or(current);
         let recovered = serde_json::to_value(&values).ok();
+        // The page brings back what it showed when it lost its view (a restart): newer than anything kept from it,
+        // so the offer goes (a form waiting for the choice recovers nothing: it showed the row, unchanged). The kept
+        // copy is forgotten when it is the same; otherwise it stays kept and is offered next time.
+        let offered = self.kept.take();
         if !self.publish(values, socket) {
+            self.kept = offered;
             return;
         }
-        if let Some(kept) = self.kept.take_if(|kept| recovered.as_ref() == Some(&kept.draft.params)) {
-            // The page brought back the very changes that were kept (it reconnected after a restart): no need to offer
-            // them any more.
+        if let Some(kept) = offered.filter(|kept| recovered.as_ref() == Some(&kept.draft.params)) {
             if let Err(error) = self.collab.discard_kept(kept.draft.updated_at).await {
                 tracing::warn!(%error, "a recovered draft's kept copy could not be removed");
             }
@@ -484,10 +505,11 @@ impl<E: Editable> CollabForm<E> {
         }
     }
 
-    /// The row went away while the page was open. A kind without a trash (entities) leaves for its list, as before;
-    /// a record's form stays with what it held, so the person typing keeps their text.
+    /// The row went away while the page was open. A kind without a trash (entities, whose delete takes their records
+    /// too) leaves for its list, as before; a record's form stays with what it held, so the person typing keeps their
+    /// text.
     fn show_gone(&mut self, gone: Gone, socket: &mut LiveSocket) {
-        if gone == Gone::Trash && !self.editable.has_trash() {
+        if !self.editable.has_trash() {
             let noun = self.editable.noun();
             socket.put_flash("error", format!("This {noun} was deleted in another session."));
             socket.redirect(self.editable.list_path());

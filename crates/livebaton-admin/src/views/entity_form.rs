@@ -357,7 +357,7 @@ impl LiveView for EntityForm {
     fn render(&self) -> Html {
         let Some(form) = &self.form else { return Html::default() };
         let (entity, values, errors) = (&form.row, &form.values, &form.errors);
-        let read_only = !form.is_owner();
+        let read_only = !form.is_owner() || form.awaits_choice();
         let leave = form.leave_guard();
         let status = values.status.as_deref().unwrap_or("published");
         to_html(html! {

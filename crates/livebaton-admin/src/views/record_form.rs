@@ -239,7 +239,7 @@ impl LiveView for RecordForm {
         let Some(form) = &self.form else { return Html::default() };
         let (entity, record) = (&form.editable.0, &form.row);
         let base = format!("/admin/entities/{}/data", entity.name);
-        let read_only = !form.is_owner();
+        let read_only = !form.is_owner() || form.awaits_choice();
         let leave = form.leave_guard();
         to_html(html! {
             div.crumbs {

@@ -80,6 +80,17 @@ pub trait KeptDraftStore: Send + Sync + 'static {
     /// target and user, then trims the store to its limits (oldest first).
     fn keep<'a>(&'a self, target: EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>>;
 
+    /// Keeps every draft of `drafts` as [`KeptDraftStore::keep`] does (at a shutdown: all open forms' drafts at once).
+    /// The default keeps them one by one; a database does better in one transaction.
+    fn keep_batch<'a>(&'a self, drafts: &'a [(EditTarget, Arc<Draft>)]) -> BoxFuture<'a, Result<(), KeptDraftError>> {
+        Box::pin(async move {
+            for (target, draft) in drafts {
+                self.keep(*target, draft).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// The draft of `target` kept for `user_id`, unless it expired.
     fn find<'a>(
         &'a self,

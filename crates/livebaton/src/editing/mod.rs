@@ -346,14 +346,21 @@ impl Editing {
         self.board.keeper.store().discard(target, user_id, updated_at).await
     }
 
-    /// For a graceful shutdown: on a single node, keeps every open session's draft (the sessions end with the
-    /// process, and a draft's reloading tab may not come back); then waits until every draft handed over so far is
-    /// in the kept-draft store. With a shared roster the open drafts stay live in Redis for the other nodes, and only
+    /// For a graceful shutdown: on a single node, keeps every open session's draft in one batch (the sessions end with
+    /// the process, and a draft's reloading tab may not come back); then waits until every draft handed over so far
+    /// is in the kept-draft store. Call it before closing the sockets (their sessions ending then keep nothing newer,
+    /// which costs a store one read each) and again after, to wait for the drafts their ends handed over. With a shared roster the open drafts stay live in Redis for the other nodes, and only
     /// the wait is done.
     pub async fn keep_open_drafts(&self) {
         if !self.presence.is_shared() {
-            for (target, draft) in self.board.drafts.snapshot() {
-                self.board.keeper.keep(target, draft);
+            let open = self.board.drafts.snapshot();
+            if !open.is_empty() {
+                if let Err(error) = self.board.keeper.store().keep_batch(&open).await {
+                    tracing::warn!(%error, drafts = open.len(), "the open drafts could not be kept at once; one by one");
+                    for (target, draft) in open {
+                        self.board.keeper.keep(target, draft);
+                    }
+                }
             }
         }
         self.board.keeper.flush().await;
