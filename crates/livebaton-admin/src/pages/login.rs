@@ -20,12 +20,15 @@ use crate::app::AppState;
 use crate::proxy::ClientAddr;
 
 /// The page to go back to after signing in, when `requested` is one of this app's admin pages (a path under
-/// `/admin`, no scheme, host or `//`, printable, at most 2,000 bytes): anything else would make the sign-in form an open
-/// redirect.
+/// `/admin`, no scheme, host, `//` or dot segment, printable, at most 2,000 bytes): anything else would make the
+/// sign-in form an open redirect (or send the user outside the admin, as `/admin/../api`).
 pub fn safe_return_to(requested: Option<&str>) -> Option<&str> {
     let path = requested?;
     let admin = path == "/admin" || path.starts_with("/admin/") || path.starts_with("/admin?");
-    let plain = !path.contains("//") && !path.contains('\\') && path.chars().all(|c| c.is_ascii_graphic());
+    let plain = !path.contains("//")
+        && !path.contains('\\')
+        && !path.contains("/.")
+        && path.chars().all(|c| c.is_ascii_graphic());
     (admin && plain && path.len() <= 2000).then_some(path)
 }
 
@@ -208,6 +211,8 @@ mod tests {
             "/admin//evil.example",
             "/\\evil.example",
             "/admin\\..\\x",
+            "/admin/../api/tokens",
+            "/admin/./x",
             "/administrator",
             "/api/tokens",
             "/admin/a b",
