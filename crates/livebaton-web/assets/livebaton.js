@@ -566,6 +566,7 @@
     rejoinTimer: null,
     rejoinAttempts: 0,
     signedOutReason: null, // closed as signed out: the one reconnect that follows decides
+    probing: false, // a sign-in probe is in flight
   };
 
   function nextRef() {
@@ -621,6 +622,9 @@
         // The one reconnect after a sign-out was refused: this browser's sign-in is gone.
         signedOut(live.signedOutReason);
       } else {
+        // Refused again and again (a WebSocket does not say why): the sign-in may have ended while the socket was
+        // down. Ask the page itself once in a while.
+        if (!opened && live.everJoined && live.reconnectAttempts >= 2) probeSignIn();
         socketLost();
       }
     };
@@ -662,6 +666,28 @@
     clearTimeout(live.reconnectTimer);
     live.reconnectTimer = null;
     if (!live.stopped && !live.leaving) connect();
+  }
+
+  /**
+   * Whether this browser is still signed in, asked of the page itself (HEAD, following redirects): a page that now
+   * sends it to the app's sign-in page (`lb-sign-in`) means it was signed out while its socket was down (expired,
+   * signed out elsewhere before the socket came back). A server that does not answer says nothing: keep reconnecting.
+   */
+  function probeSignIn() {
+    var meta = document.querySelector('meta[name="lb-sign-in"]');
+    if (!meta || live.probing || typeof fetch !== 'function') return;
+    live.probing = true;
+    var signIn = new URL(meta.getAttribute('content'), location.href).pathname;
+    fetch(location.href, { method: 'HEAD', credentials: 'same-origin', cache: 'no-store' }).then(
+      function (response) {
+        live.probing = false;
+        var landed = new URL(response.url, location.href).pathname;
+        if (landed === signIn && !live.joined && !live.stopped) signedOut('signed out');
+      },
+      function () {
+        live.probing = false;
+      }
+    );
   }
 
   /**

@@ -224,4 +224,19 @@ describe('drafts outlive their session', () => {
     await waitFlash(form, 'info', 'Saved.');
     assert.equal((await api.record('article', record.id)).data.summary, 'Saved from the laptop');
   });
+
+  test('a sign-in that ended while the socket was down is noticed, not retried forever', { timeout: 60_000 }, async () => {
+    const record = await freshArticle(api, 'Expired while away');
+    const alice = await signIn(browser, server, ALICE);
+    contexts.push(alice.context);
+    const form = await gotoLive(alice.page, server, editPath('article', record.id));
+    await waitRole(form, 'owner');
+    // The cookie goes (as an expired session's does) while the server restarts: the reconnect is refused with 403,
+    // which a WebSocket cannot tell apart from a server that is down.
+    await alice.context.clearCookies();
+    await server.stop();
+    await server.start();
+    await waitText(form.locator('#lb-status'), 'You were signed out', { timeout: 20_000 });
+    assert.equal(await form.evaluate(() => document.body.dataset.lbState), 'signed-out');
+  });
 });

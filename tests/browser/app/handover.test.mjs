@@ -61,9 +61,12 @@ describe('hand-over with a long leave grace', () => {
     await alice.getByLabel('Summary').fill('Unsaved when Alice left');
     await waitValue(bob.getByLabel('Summary'), 'Unsaved when Alice left');
 
+    // She has unsaved changes: the page asks first, and she goes.
+    alice.context().acceptDialogs = true;
     const left = Date.now();
     await alice.getByRole('link', { name: 'Back' }).click();
     await alice.waitForURL((url) => url.pathname === `/admin/entities/article/data/${record.id}`);
+    assert.equal(alice.context().dialogs.length, 1, 'asked before leaving unsaved changes');
     await waitRole(bob, 'owner', { timeout: GRACE_MS - 2000 });
     const took = Date.now() - left;
     assert.ok(took < GRACE_MS / 2, `promoted ${took} ms after Alice followed the link (grace ${GRACE_MS} ms)`);
