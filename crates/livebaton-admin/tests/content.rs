@@ -61,14 +61,14 @@ async fn a_save_commits_only_while_its_tab_owns_the_record() {
     assert!(matches!(refused, Err(ContentError::NotOwner(_))), "got {refused:?}");
     let stored = content.store().find_record(entity.id, record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Original", 1), "nothing written");
-    assert!(engine.editing.get_draft(target).is_some(), "the draft is kept for the new owner");
+    assert!(engine.editing.draft(target).is_some(), "the draft is kept for the new owner");
 
     let bob_token = engine.editing.fence(target, "bob-1").unwrap();
     let base = bob_token.base_lock_version().unwrap();
     let saved =
         content.update_record(&entity, record.id, base, &titled("Alice's"), Some(&bob_token), "Bob").await.unwrap();
     assert_eq!((saved.title.as_str(), saved.lock_version), ("Alice's", 2));
-    assert_eq!(engine.editing.get_draft(target), None, "the saved draft ends");
+    assert_eq!(engine.editing.draft(target), None, "the saved draft ends");
 }
 
 /// A token issued for one record cannot save another.

@@ -514,7 +514,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
     assert_eq!(reply[4], refusal, "saving the owner's draft is the owner's call");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!(&stored, record, "the record is unchanged");
-    let kept = server.state.engine.editing.get_draft(target).expect("the draft");
+    let kept = server.state.engine.editing.draft(target).expect("the draft");
     assert_eq!((kept.version, &kept.params), (1, &params), "the draft is Alice's");
     for peer in [&mut alice, &mut bob] {
         peer.assert_none("a draft from Carol", QUIET, |frame| frame[3] == "draft").await;
@@ -629,7 +629,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     drop(alice);
     let dropped = Instant::now();
     tokio::time::sleep(GRACE / 3).await;
-    assert_eq!(editing.get_lock_owner(target).map(|owner| owner.view_id.to_string()), Some(alice_view.clone()));
+    assert_eq!(editing.lock_owner(target).map(|owner| owner.view_id.to_string()), Some(alice_view.clone()));
     let role = bob.event(&topic, "role").await;
     let waited = dropped.elapsed();
     assert!(waited >= GRACE - Duration::from_millis(50), "promoted after {waited:?}, before the grace of {GRACE:?}");
@@ -650,7 +650,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
         })
         .await;
     }
-    let draft = editing.get_draft(target).expect("Bob holds Alice's draft");
+    let draft = editing.draft(target).expect("Bob holds Alice's draft");
     assert_eq!((&draft.params, draft.updated_by.name.as_str(), draft.base_lock_version), (&params, "Alice", 1));
 
     // Bob saves what Alice typed.
@@ -664,7 +664,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
         let body = json!({"lock_version": 2, "by": "Bob", "merged": []});
         assert_eq!(saved, json!([peer.join_ref(&topic), null, topic, "saved", body]));
     }
-    assert!(editing.get_draft(target).is_none(), "a saved draft ends");
+    assert!(editing.draft(target).is_none(), "a saved draft ends");
 
     // Bob drafts on version 2; meanwhile the row is updated through the API (to 3). His save is a conflict.
     let params = article_params("Bob's second thoughts");
@@ -699,7 +699,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
             },
         })
     );
-    let draft = editing.get_draft(target).expect("the draft is kept after a conflict");
+    let draft = editing.draft(target).expect("the draft is kept after a conflict");
     assert_eq!((&draft.params, draft.base_lock_version), (&params, 2));
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Changed through the API", 3));
@@ -729,7 +729,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Bob, merged with the API's change", 4));
     assert_eq!(stored.data["summary"], "Changed through the API: summary");
-    assert!(editing.get_draft(target).is_none(), "the resolved draft ended");
+    assert!(editing.draft(target).is_none(), "the resolved draft ended");
     assert_eq!(
         carol.event(&topic, "saved").await[4],
         json!({"lock_version": 4, "by": "Bob", "merged": ["data.summary"]})
@@ -855,7 +855,7 @@ async fn take_here_moves_the_baton_between_tabs_of_one_user() {
     assert_eq!(bob.event(&topic, "role").await[4], role("spectator", "owner_changed"));
     assert_eq!(vera.event(&topic, "role").await[4], role("spectator", "owner_changed"));
     let order: Vec<String> =
-        server.state.engine.editing.get_sorted_presences(target).iter().map(|p| p.view_id.to_string()).collect();
+        server.state.engine.editing.sorted_presences(target).iter().map(|p| p.view_id.to_string()).collect();
     assert_eq!(order, [tab2_view.clone(), bob_view, tab1_view, vera_view], "the two tabs swapped places");
 
     // The baton is tab 2's now: tab 1 is refused, tab 2 continues the draft.
@@ -910,7 +910,7 @@ async fn viewers_never_hold_the_baton_and_an_explicit_leave_promotes_at_once() {
         vera.event(&topic, "role").await[4],
         json!({"role": "spectator", "owner": owner, "reason": "owner_changed", "draft": null})
     );
-    let lock_owner = server.state.engine.editing.get_lock_owner(target).expect("an owner");
+    let lock_owner = server.state.engine.editing.lock_owner(target).expect("an owner");
     assert_eq!(*lock_owner.view_id, *carol_view);
 
     for (event, reason) in [("draft", "not_owner"), ("save", "not_owner"), ("take_here", "not_eligible")] {
@@ -924,10 +924,10 @@ async fn viewers_never_hold_the_baton_and_an_explicit_leave_promotes_at_once() {
     carol.reply(&topic, "bye").await;
     let role = vera.event(&topic, "role").await;
     assert_eq!(role[4], json!({"role": "spectator", "owner": null, "reason": "owner_changed", "draft": null}));
-    assert!(server.state.engine.editing.get_lock_owner(target).is_none());
+    assert!(server.state.engine.editing.lock_owner(target).is_none());
     let reply = vera.push(&topic, "draft", json!({"params": article_params("Vera's")})).await;
     assert_eq!(reply[4]["response"], json!({"reason": "not_owner", "message": "read-only: you are not editing this"}));
-    let presences = server.state.engine.editing.get_sorted_presences(target);
+    let presences = server.state.engine.editing.sorted_presences(target);
     assert_eq!(presences.iter().map(|p| p.view_id.to_string()).collect::<Vec<_>>(), [vera_view]);
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!(&stored, record, "nothing was saved");
@@ -995,7 +995,7 @@ async fn a_draft_left_behind_is_offered_to_its_author_on_the_next_join() {
     assert_eq!(restored[4]["response"]["params"], typed);
     let pushed = carol.event(&topic, "draft").await;
     assert_eq!(pushed[4]["params"], typed, "the spectator sees the restored draft");
-    let draft = server.state.engine.editing.get_draft(target).expect("the session's draft again");
+    let draft = server.state.engine.editing.draft(target).expect("the session's draft again");
     assert_eq!((draft.base_lock_version, &draft.params), (record.lock_version, &typed));
     assert!(kept_for(&people.alice).await.is_none(), "the kept copy is gone");
     let again = alice.push(&topic, "restore_draft", json!({})).await;
@@ -1053,7 +1053,7 @@ async fn a_reloading_owner_keeps_the_baton_with_its_tab_id() {
     assert_eq!(reply["queue"].as_array().unwrap().len(), 2, "the old entry was reclaimed, not duplicated: {reply}");
 
     tokio::time::sleep(GRACE * 2).await;
-    let owner = server.state.engine.editing.get_lock_owner(target).expect("an owner");
+    let owner = server.state.engine.editing.lock_owner(target).expect("an owner");
     assert_eq!(*owner.view_id, *alice_view);
     bob.assert_none("Bob's promotion", QUIET, |frame| frame[3] == "role" && frame[4]["role"] == "owner").await;
     assert_eq!(error_reason(&bob.push(&topic, "draft", json!({"params": params})).await), "not_owner");
@@ -1075,7 +1075,7 @@ async fn rejoining_on_the_same_socket_keeps_the_baton() {
     assert_eq!(reply["role"], "owner", "still the owner after a rejoin: {reply}");
     assert_eq!(reply["queue"].as_array().unwrap().len(), 2, "one entry per tab: {reply}");
     tokio::time::sleep(GRACE * 2).await;
-    assert_eq!(server.state.engine.editing.get_lock_owner(target).unwrap().user_name, "Alice");
+    assert_eq!(server.state.engine.editing.lock_owner(target).unwrap().user_name, "Alice");
     bob.assert_none("Bob's promotion", QUIET, |frame| frame[3] == "role" && frame[4]["role"] == "owner").await;
 }
 
@@ -1140,15 +1140,15 @@ async fn shutdown_closes_with_1001_and_releases_presences_at_once() {
     let mut bob = server.connect(&server.token(&people.bob)).await;
     bob.join_ok(&topic, json!({"tab_id": "b"})).await;
     assert_eq!(server.state.engine.presence.count("room:ops"), 1);
-    assert_eq!(editing.get_sorted_presences(target).len(), 2);
+    assert_eq!(editing.sorted_presences(target).len(), 2);
     assert_eq!(server.state.live.open_sockets(), 2);
 
     server.state.live_shutdown.shutdown();
     assert_eq!(alice.close_code().await, CloseCode::Away);
     assert_eq!(bob.close_code().await, CloseCode::Away);
     eventually("the room presence left", || server.state.engine.presence.count("room:ops") == 0).await;
-    eventually("the editing session emptied", || editing.get_sorted_presences(target).is_empty()).await;
-    assert!(editing.get_draft(target).is_none(), "the session's draft ended with its last editor");
+    eventually("the editing session emptied", || editing.sorted_presences(target).is_empty()).await;
+    assert!(editing.draft(target).is_none(), "the session's draft ended with its last editor");
     eventually("no socket is served", || server.state.live.open_sockets() == 0).await;
 
     let mut late = server.connect(&server.token(&people.carol)).await;

@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(alice_tab);
     tokio::time::sleep(Duration::from_millis(400)).await;
     show("view-bob", &mut bob_feed);
-    let draft = engine.editing.get_draft(record).expect("the draft survives the hand-over");
+    let draft = engine.editing.draft(record).expect("the draft survives the hand-over");
     println!("  Bob continues from version {} written by {}: {}", draft.version, draft.updated_by.name, draft.params);
 
     println!("\nBob saves: fence, (the store commits and verifies), finish");

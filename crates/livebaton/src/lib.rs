@@ -18,7 +18,7 @@
 //! let engine = Engine::new(Default::default());
 //! let alice = Editor { user_id: "1".into(), name: "Alice".into(), can_edit: true };
 //! let _guard = engine.editing.track_editing_session(EditTarget::data(7), "view-1", &alice, None).await.unwrap();
-//! assert!(engine.editing.get_editing_role(EditTarget::data(7), "view-1", "1").is_owner());
+//! assert!(engine.editing.editing_role(EditTarget::data(7), "view-1", "1").is_owner());
 //! # }
 //! ```
 //!

@@ -121,7 +121,7 @@ impl SessionStats {
     }
 
     /// The current numbers.
-    pub fn get_presence_stats(&self) -> PresenceStats {
+    pub fn presence_stats(&self) -> PresenceStats {
         let sessions = self.presence.sorted(SESSIONS_TOPIC);
         let mut stats = PresenceStats {
             total_sessions: sessions.len(),

@@ -47,7 +47,7 @@ async fn open(engine: &Engine, view_id: &str, user: &Editor, tab_id: Option<&str
 
 impl Tab {
     fn role(&self, engine: &Engine) -> EditingRole {
-        engine.editing.get_editing_role(RECORD, &self.view_id, &self.user.user_id)
+        engine.editing.editing_role(RECORD, &self.view_id, &self.user.user_id)
     }
 
     /// The next owner change this tab hears, skipping presence diffs.
@@ -111,13 +111,13 @@ async fn first_in_line_owns_and_the_next_is_promoted_with_the_draft() {
     let mut bob_tab = open(&engine, "view-bob", &bob, Some("tab-b")).await;
     let mut carol_tab = open(&engine, "view-carol", &carol, Some("tab-c")).await;
 
-    assert!(engine.editing.get_editing_role(RECORD, "view-alice", "1").is_owner());
+    assert!(engine.editing.editing_role(RECORD, "view-alice", "1").is_owner());
     assert_eq!(owner_name(&bob_tab.role(&engine)), Some("Alice".into()));
     assert_eq!(owner_name(&carol_tab.role(&engine)), Some("Alice".into()));
-    let queue: Vec<String> = engine.editing.get_sorted_presences(RECORD).iter().map(|p| p.user_name.clone()).collect();
+    let queue: Vec<String> = engine.editing.sorted_presences(RECORD).iter().map(|p| p.user_name.clone()).collect();
     assert_eq!(queue, ["Alice", "Bob", "Carol"]);
-    assert_eq!(engine.editing.get_lock_owner(RECORD).unwrap().user_name, "Alice");
-    assert_eq!(engine.editing.get_spectators(RECORD).len(), 2);
+    assert_eq!(engine.editing.lock_owner(RECORD).unwrap().user_name, "Alice");
+    assert_eq!(engine.editing.spectators(RECORD).len(), 2);
 
     // Alice types: Bob and Carol receive the draft.
     let draft = engine.editing.update_draft(RECORD, "view-alice", 5, json!({"title": "Hello"})).unwrap();
@@ -130,14 +130,14 @@ async fn first_in_line_owns_and_the_next_is_promoted_with_the_draft() {
 
     // Dave joins late and reads Alice's draft at once.
     let dave_tab = open(&engine, "view-dave", &dave, Some("tab-d")).await;
-    let late = engine.editing.get_draft(RECORD).unwrap();
+    let late = engine.editing.draft(RECORD).unwrap();
     assert_eq!((late.version, late.params.clone()), (1, json!({"title": "Hello"})));
     assert!(!dave_tab.role(&engine).is_owner());
 
     // Bob may not write the draft; it stays Alice's.
     let refused = engine.editing.update_draft(RECORD, "view-bob", 5, json!({"title": "Bob was here"})).unwrap_err();
     assert_eq!(refused.to_string(), "read-only: Alice is editing");
-    assert_eq!(engine.editing.get_draft(RECORD).unwrap(), late);
+    assert_eq!(engine.editing.draft(RECORD).unwrap(), late);
 
     // Only the owner can fence a save.
     let alice_token = engine.editing.fence(RECORD, "view-alice").unwrap();
@@ -158,12 +158,12 @@ async fn first_in_line_owns_and_the_next_is_promoted_with_the_draft() {
     let summary = change.draft.as_ref().expect("the new owner learns there is a draft");
     assert_eq!((summary.version, summary.updated_by.name.as_str()), (1, "Alice"));
     assert!(bob_tab.role(&engine).is_owner());
-    assert_eq!(engine.editing.get_draft(RECORD).unwrap().version, 1, "promotion keeps the draft as it was");
+    assert_eq!(engine.editing.draft(RECORD).unwrap().version, 1, "promotion keeps the draft as it was");
     assert_eq!(carol_tab.last_owner_change().unwrap().owner.as_ref().unwrap().user_name, "Bob");
 
     // Alice's old token is refused; Bob continues from the draft.
     assert!(engine.editing.verify(&alice_token).is_err(), "the store refuses Alice's save, so the draft stays");
-    assert_eq!(engine.editing.get_draft(RECORD).unwrap().version, 1);
+    assert_eq!(engine.editing.draft(RECORD).unwrap().version, 1);
     let next = engine.editing.update_draft(RECORD, "view-bob", 9, json!({"title": "Hello, Bob"})).unwrap();
     assert_eq!((next.version, next.base_lock_version, next.updated_by.name.as_str()), (2, 5, "Bob"));
     assert!(engine.editing.fence(RECORD, "view-carol").is_err());
@@ -191,8 +191,7 @@ async fn another_tab_of_the_owner_can_take_over_at_once() {
 
     assert!(tab2.role(&engine).is_owner());
     assert!(!tab1.role(&engine).is_owner());
-    let queue: Vec<String> =
-        engine.editing.get_sorted_presences(RECORD).iter().map(|p| p.view_id.to_string()).collect();
+    let queue: Vec<String> = engine.editing.sorted_presences(RECORD).iter().map(|p| p.view_id.to_string()).collect();
     assert_eq!(queue, ["alice-2", "bob-1", "alice-1"], "Bob keeps his place");
     for tab in [&mut tab1, &mut tab2, &mut bob_tab] {
         let change = tab.last_owner_change().unwrap();
@@ -201,7 +200,7 @@ async fn another_tab_of_the_owner_can_take_over_at_once() {
         assert_eq!(change.role_change_for("alice-2"), RoleChange::Promoted);
     }
     assert!(engine.editing.verify(&tab1_token).is_err(), "the demoted tab's token is dead");
-    assert_eq!(engine.editing.get_draft(RECORD).unwrap().params, json!({"title": "from tab 1"}), "draft carried over");
+    assert_eq!(engine.editing.draft(RECORD).unwrap().params, json!({"title": "from tab 1"}), "draft carried over");
     assert!(engine.editing.update_draft(RECORD, "alice-1", 1, json!({})).is_err());
     assert_eq!(engine.editing.update_draft(RECORD, "alice-2", 1, json!({"title": "tab 2"})).unwrap().version, 2);
 
@@ -216,7 +215,7 @@ async fn a_viewer_is_skipped_for_ownership() {
     let engine = engine();
     let mut watcher = open(&engine, "viewer-1", &viewer("9", "Vera"), None).await;
     assert!(!watcher.role(&engine).is_owner());
-    assert_eq!(engine.editing.get_lock_owner(RECORD), None);
+    assert_eq!(engine.editing.lock_owner(RECORD), None);
     let mut alice = open(&engine, "alice-1", &editor("1", "Alice"), None).await;
     assert!(alice.role(&engine).is_owner(), "the first eligible entry owns, even behind a viewer");
     assert!(matches!(engine.editing.take_here(RECORD, "viewer-1"), Err(EditingError::NotEligible)));
@@ -243,7 +242,7 @@ async fn a_save_ends_the_draft_and_tells_spectators() {
     assert_eq!((token.base_lock_version(), token.draft_version()), (Some(3), Some(1)));
     engine.editing.verify(&token).unwrap();
     engine.editing.finish_save(&token, 4);
-    assert_eq!(engine.editing.get_draft(RECORD), None);
+    assert_eq!(engine.editing.draft(RECORD), None);
     let cleared = bob.next_draft().await;
     assert_eq!((cleared.draft.clone(), cleared.source.as_str()), (None, "alice-1"));
     assert_eq!(engine.editing.fence(RECORD, "alice-1").unwrap().base_lock_version(), None, "no draft, no base");
@@ -253,7 +252,7 @@ async fn a_save_ends_the_draft_and_tells_spectators() {
     let token = engine.editing.fence(RECORD, "alice-1").unwrap();
     engine.editing.update_draft(RECORD, "alice-1", 4, json!({"title": "Final!!"})).unwrap();
     engine.editing.finish_save(&token, 5);
-    let kept = engine.editing.get_draft(RECORD).unwrap();
+    let kept = engine.editing.draft(RECORD).unwrap();
     assert_eq!((kept.params.clone(), kept.base_lock_version), (json!({"title": "Final!!"}), 5));
 }
 
@@ -283,7 +282,7 @@ async fn a_draft_keeps_its_base_values_and_a_rebase_keeps_only_its_own_changes()
     assert!(bob.next_draft().await.draft.is_some());
     let saved = json!({"title": "Gig, sold out", "data": {"venue": "New hall"}});
     engine.editing.finish_save(&token, DraftBase::new(4, saved.clone()));
-    let rebased = engine.editing.get_draft(RECORD).unwrap();
+    let rebased = engine.editing.draft(RECORD).unwrap();
     assert_eq!(rebased.params, json!({"title": "Gig, sold out!", "data": {"venue": "New hall"}}));
     assert_eq!((rebased.base_lock_version, rebased.base_values.as_ref()), (4, Some(&saved)));
     let shown = bob.next_draft().await;
@@ -348,12 +347,11 @@ async fn a_reloading_owner_keeps_the_baton_and_a_tab_id_cannot_be_stolen() {
     let _thief = open(&engine, "mallory-1", &mallory, Some("tab-a")).await;
     let reloaded = open(&engine, "alice-2", &alice, Some("tab-a")).await;
     assert!(reloaded.role(&engine).is_owner(), "the reloaded tab is first again");
-    assert_eq!(engine.editing.get_lock_owner(RECORD).unwrap().user_name, "Alice");
-    let queue: Vec<String> =
-        engine.editing.get_sorted_presences(RECORD).iter().map(|p| p.view_id.to_string()).collect();
+    assert_eq!(engine.editing.lock_owner(RECORD).unwrap().user_name, "Alice");
+    let queue: Vec<String> = engine.editing.sorted_presences(RECORD).iter().map(|p| p.view_id.to_string()).collect();
     assert_eq!(queue, ["alice-2", "bob-1", "mallory-1"], "Mallory joined at the back despite the tab id");
     engine.editing.update_draft(RECORD, "alice-2", 1, json!({"title": "after reload"})).unwrap();
-    assert_eq!(engine.editing.get_draft(RECORD).unwrap().version, 2, "the draft carried over the reload");
+    assert_eq!(engine.editing.draft(RECORD).unwrap().version, 2, "the draft carried over the reload");
 }
 
 /// The draft ends when the last editor has left (after the grace); a new session starts from nothing.
@@ -364,9 +362,9 @@ async fn the_draft_ends_with_the_last_editor() {
     engine.editing.update_draft(RECORD, "alice-1", 1, json!({"title": "Unsaved"})).unwrap();
     drop(alice);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(engine.editing.get_draft(RECORD).is_some(), "kept during the grace");
+    assert!(engine.editing.draft(RECORD).is_some(), "kept during the grace");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(engine.editing.get_draft(RECORD), None);
+    assert_eq!(engine.editing.draft(RECORD), None);
     let _bob = open(&engine, "bob-1", &editor("2", "Bob"), None).await;
     assert_eq!(engine.editing.update_draft(RECORD, "bob-1", 7, json!({})).unwrap().version, 1);
 }
@@ -428,7 +426,7 @@ async fn a_bad_tab_id_is_refused_and_metas_carry_no_email() {
             bad.len()
         );
     }
-    assert!(engine.editing.get_sorted_presences(RECORD).is_empty(), "nothing was tracked");
+    assert!(engine.editing.sorted_presences(RECORD).is_empty(), "nothing was tracked");
     let _tab = open(&engine, "view-1", &alice, Some("0123456789abcdef0123456789abcdef")).await;
     let list = engine.presence.list(&RECORD.presence_topic());
     let listed = serde_json::to_value(&list).unwrap();

@@ -28,7 +28,7 @@ fn editor(id: &str, name: &str) -> Editor {
 
 /// Waits until `view_id` owns `RECORD`'s session, as `roles` (a subscription to its editing topic) hears it.
 async fn wait_for_owner(engine: &Engine, roles: &mut livebaton::pubsub::Subscription, view_id: &str) {
-    while engine.editing.get_lock_owner(RECORD).is_none_or(|owner| &*owner.view_id != view_id) {
+    while engine.editing.lock_owner(RECORD).is_none_or(|owner| &*owner.view_id != view_id) {
         tokio::time::timeout(Duration::from_secs(10), roles.recv()).await.expect("an owner change").unwrap();
     }
 }
@@ -60,7 +60,7 @@ async fn a_draft_left_behind_is_kept_for_its_author_and_restored_with_its_base()
     let kept = kept_for(&engine, "1").await;
     assert_eq!(kept.draft.params, json!({"title": "Typed more"}));
     assert_eq!((kept.draft.base_lock_version, &kept.draft.base_values), (3, &base.values), "kept with its base");
-    assert_eq!(engine.editing.get_draft(RECORD), None, "the session ended");
+    assert_eq!(engine.editing.draft(RECORD), None, "the session ended");
 
     let _bob = engine.editing.track_editing_session(RECORD, "bob-1", &editor("2", "Bob"), None).await.unwrap();
     assert!(engine.editing.find_kept_draft(RECORD, "2").await.unwrap().is_none(), "not offered to Bob");
@@ -75,7 +75,7 @@ async fn a_draft_left_behind_is_kept_for_its_author_and_restored_with_its_base()
     let restored = engine.editing.restore_kept_draft(RECORD, "alice-2").await.expect("restored by the owner");
     assert_eq!(restored.params, json!({"title": "Typed more"}));
     assert_eq!((restored.base_lock_version, &restored.base_values), (3, &base.values));
-    assert_eq!(engine.editing.get_draft(RECORD).as_deref(), Some(&*restored), "the session's draft again");
+    assert_eq!(engine.editing.draft(RECORD).as_deref(), Some(&*restored), "the session's draft again");
     let published = tokio::time::timeout(Duration::from_secs(5), bob_drafts.recv()).await.unwrap().unwrap();
     assert!(matches!(&published.message, Message::Draft(changed) if changed.draft.as_deref() == Some(&*restored)));
     assert!(engine.editing.find_kept_draft(RECORD, "1").await.unwrap().is_none(), "the kept copy is gone");
@@ -102,7 +102,7 @@ async fn a_kept_draft_is_restored_over_the_owners_own_typing_only() {
     wait_for_owner(&engine, &mut roles, "alice-2").await;
     let refused = engine.editing.restore_kept_draft(RECORD, "alice-2").await;
     assert!(matches!(&refused, Err(EditingError::DraftInProgress { by }) if by == "Bob"), "{refused:?}");
-    assert_eq!(engine.editing.get_draft(RECORD).unwrap().params, json!({"title": "Bob's"}), "Bob's draft stays");
+    assert_eq!(engine.editing.draft(RECORD).unwrap().params, json!({"title": "Bob's"}), "Bob's draft stays");
 
     // Alice changes the form herself: now the draft is hers, and restoring replaces it.
     engine.editing.update_draft(RECORD, "alice-2", 3, json!({"title": "Alice now"})).unwrap();
@@ -132,7 +132,7 @@ async fn a_saved_draft_is_not_kept() {
     let token = engine.editing.fence(RECORD, "alice-1").unwrap();
     engine.editing.finish_save(&token, 4);
     guard.leave();
-    while !engine.editing.get_sorted_presences(RECORD).is_empty() {
+    while !engine.editing.sorted_presences(RECORD).is_empty() {
         tokio::task::yield_now().await;
     }
     // The session ended; whatever it handed to the keeper is written once the keeper is flushed.

@@ -127,7 +127,7 @@ mod redis_only {
         for survivor in [b, c] {
             assert_eq!(keys(survivor, "room"), ["carol"], "Alice's presence is gone");
             assert_eq!(keys(survivor, &record.presence_topic()), ["bob-1"]);
-            assert!(survivor.editing.get_editing_role(record, "bob-1", "2").is_owner());
+            assert!(survivor.editing.editing_role(record, "bob-1", "2").is_owner());
         }
         // No ghost afterwards: nothing of the dead node comes back, and Redis holds nothing of it.
         sleep(defaults.refresh * 2).await;
@@ -272,7 +272,7 @@ mod redis_only {
         let _guards = sessions(&cluster).await;
         let (r1, r2, r3) = (EditTarget::data(1), EditTarget::data(2), EditTarget::data(3));
         cluster[0].editing.update_draft(r1, "alice-1", 4, json!({"title": "typed before the restart"})).unwrap();
-        eventually("the draft everywhere", || cluster.iter().all(|node| node.editing.get_draft(r1).is_some())).await;
+        eventually("the draft everywhere", || cluster.iter().all(|node| node.editing.draft(r1).is_some())).await;
         let topics = [r1, r2, r3].map(|r| r.presence_topic());
         let before: Vec<_> = topics.iter().map(|topic| orders(&cluster, topic)).collect();
         let room_before = orders(&cluster, "room");
@@ -630,7 +630,7 @@ mod redis_only {
         let _bob_on_b = b.stats.track_user(&bob, meta("/admin/entities")).await.unwrap();
         let _visitor_on_b = b.stats.track_anonymous("sess-9", meta("/e/article/hello")).await.unwrap();
         let counts = |node: &Engine| {
-            let stats = node.stats.get_presence_stats();
+            let stats = node.stats.presence_stats();
             (stats.total_sessions, stats.authenticated_sessions, stats.anonymous_sessions, stats.unique_users)
         };
         eventually("both nodes count all three pages", || counts(a) == (3, 2, 1, 2) && counts(b) == (3, 2, 1, 2)).await;

@@ -31,7 +31,7 @@ async fn two_tabs_of_one_user_and_one_visitor() {
     let tab2 = engine.stats.track_user(&alice, page("/admin/entities")).await.unwrap();
     let visitor = engine.stats.track_anonymous("sess-9", page("/e/article/hello")).await.unwrap();
 
-    let stats = engine.stats.get_presence_stats();
+    let stats = engine.stats.presence_stats();
     assert_eq!(stats.total_sessions, 3);
     assert_eq!(stats.authenticated_sessions, 2);
     assert_eq!(stats.anonymous_sessions, 1);
@@ -49,12 +49,12 @@ async fn two_tabs_of_one_user_and_one_visitor() {
     }
 
     tab2.leave();
-    let stats = engine.stats.get_presence_stats();
+    let stats = engine.stats.presence_stats();
     assert_eq!((stats.total_sessions, stats.authenticated_sessions, stats.unique_users), (2, 1, 1));
     assert!(matches!(changes.recv().await.unwrap().message, Message::PresenceDiff(_)));
     tab1.leave();
     visitor.leave();
-    let stats = engine.stats.get_presence_stats();
+    let stats = engine.stats.presence_stats();
     assert_eq!((stats.total_sessions, stats.unique_users, stats.unique_anonymous_visitors), (0, 0, 0));
 }
 
@@ -69,7 +69,7 @@ async fn top_pages_are_ranked_and_capped() {
     for n in 0..3 {
         guards.push(engine.stats.track_anonymous(&format!("x{n}"), page("/popular")).await.unwrap());
     }
-    let stats = engine.stats.get_presence_stats();
+    let stats = engine.stats.presence_stats();
     assert_eq!(stats.top_pages.len(), 10);
     assert_eq!(stats.top_pages[0], ("/popular".to_owned(), 3));
     assert_eq!(stats.unique_anonymous_visitors, 15);
@@ -84,5 +84,5 @@ async fn nothing_expires_while_the_page_is_open() {
     let engine = engine();
     let _guard = engine.stats.track_anonymous("s1", page("/")).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
-    assert_eq!(engine.stats.get_presence_stats().total_sessions, 1);
+    assert_eq!(engine.stats.presence_stats().total_sessions, 1);
 }

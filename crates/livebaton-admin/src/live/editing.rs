@@ -159,7 +159,7 @@ impl ChannelRoute for EditRoute {
                         }
                     }
                 })?;
-            let role = self.editing.get_editing_role(target, &connection_id, user.id());
+            let role = self.editing.editing_role(target, &connection_id, user.id());
             let (owner, role_name) = role_json(&role);
             let queue: Vec<Value> = role
                 .presences()
@@ -168,7 +168,7 @@ impl ChannelRoute for EditRoute {
                 .collect();
             let draft = self
                 .editing
-                .get_draft(target)
+                .draft(target)
                 .map(|draft| json!({"params": draft.params, "version": draft.version, "updated_by": draft.updated_by}));
             // Looked up now, for this user and form only (never all of a user's kept drafts); a store that cannot be
             // read offers nothing (the draft stays kept).

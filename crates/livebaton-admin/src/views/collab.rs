@@ -115,7 +115,7 @@ impl Collab {
         socket.keep(guard);
         self.joined = true;
         self.refresh();
-        Ok(self.editing.get_draft(self.target))
+        Ok(self.editing.draft(self.target))
     }
 
     /// Re-reads this page's role and the queue from the engine.
@@ -123,7 +123,7 @@ impl Collab {
         if !self.joined {
             return;
         }
-        match self.editing.get_editing_role(self.target, &self.view_id, &self.user_id) {
+        match self.editing.editing_role(self.target, &self.view_id, &self.user_id) {
             EditingRole::Owner { presences } => {
                 self.is_owner = true;
                 self.can_take_here = false;
@@ -151,12 +151,12 @@ impl Collab {
 
     /// Whether the session has an unsaved draft.
     pub fn has_draft(&self) -> bool {
-        self.editing.get_draft(self.target).is_some()
+        self.editing.draft(self.target).is_some()
     }
 
     /// The session's unsaved draft.
     pub fn draft(&self) -> Option<Arc<Draft>> {
-        self.editing.get_draft(self.target)
+        self.editing.draft(self.target)
     }
 
     /// The message to show a page that tried to change something without holding the baton.
@@ -245,7 +245,7 @@ impl Collab {
                             metrics::histogram!("livebaton_owner_handoff_seconds")
                                 .record(observed_at.elapsed().as_secs_f64());
                         }
-                        let draft = self.editing.get_draft(self.target);
+                        let draft = self.editing.draft(self.target);
                         // The first owner of a session needs no note: the bar already says "You are editing".
                         if change.reason != OwnerChangeReason::First {
                             self.notice =

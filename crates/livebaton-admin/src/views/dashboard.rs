@@ -29,7 +29,7 @@ impl Dashboard {
     }
 
     fn refresh(&mut self) {
-        self.stats = Some(self.context.engine.stats.get_presence_stats());
+        self.stats = Some(self.context.engine.stats.presence_stats());
         self.sessions = self.context.engine.stats.list_active_sessions();
     }
 }

@@ -178,7 +178,7 @@ impl LiveView for RecordShow {
                 let editing = &self.context.engine.editing;
                 let target = livebaton::editing::EditTarget::data(record.id);
                 let mut names: Vec<String> = Vec::new();
-                for editor in editing.get_sorted_presences(target) {
+                for editor in editing.sorted_presences(target) {
                     if !names.contains(&editor.user_name) {
                         names.push(editor.user_name);
                     }

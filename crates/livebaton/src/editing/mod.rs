@@ -4,7 +4,7 @@
 //! snapshots the row it started from, so a save over a row that moved since merges per field ([`merge`]): what only
 //! one side changed is taken from that side, and only fields both changed are a conflict.
 //!
-//! Names follow PhoenixKit's `PresenceHelpers` (`track_editing_session`, `get_editing_role`, …). The editors of a
+//! Names follow PhoenixKit's `PresenceHelpers` without their `get_` prefixes (`track_editing_session`, `editing_role`, …). The editors of a
 //! session are presence entries on `entity_edit:<id>` / `data_edit:<id>`, so their order is the roster's total order
 //! and every node agrees on the owner.
 
@@ -147,25 +147,25 @@ impl Editing {
     }
 
     /// The role of page `view_id` (of user `user_id`) in `target`'s session.
-    pub fn get_editing_role(&self, target: EditTarget, view_id: &str, user_id: &str) -> EditingRole {
+    pub fn editing_role(&self, target: EditTarget, view_id: &str, user_id: &str) -> EditingRole {
         let topic = target.presence_topic();
         self.presence.read(|roster| role_of(roster.entries(&topic), view_id, user_id))
     }
 
     /// Every editor of `target`, in queue order.
-    pub fn get_sorted_presences(&self, target: EditTarget) -> Vec<EditingPresence> {
+    pub fn sorted_presences(&self, target: EditTarget) -> Vec<EditingPresence> {
         let topic = target.presence_topic();
         self.presence.read(|roster| roster.entries(&topic).map(EditingPresence::from_entry).collect())
     }
 
     /// The editor holding the baton, if any.
-    pub fn get_lock_owner(&self, target: EditTarget) -> Option<EditingPresence> {
+    pub fn lock_owner(&self, target: EditTarget) -> Option<EditingPresence> {
         let topic = target.presence_topic();
         self.presence.read(|roster| first_eligible(roster.entries(&topic)).map(EditingPresence::from_entry))
     }
 
     /// Every editor except the owner, in queue order.
-    pub fn get_spectators(&self, target: EditTarget) -> Vec<EditingPresence> {
+    pub fn spectators(&self, target: EditTarget) -> Vec<EditingPresence> {
         let topic = target.presence_topic();
         self.presence.read(|roster| {
             let owner = first_eligible(roster.entries(&topic)).map(|owner| owner.id);
@@ -208,7 +208,7 @@ impl Editing {
     }
 
     /// The session's unsaved draft, for a late joiner or a promoted owner.
-    pub fn get_draft(&self, target: EditTarget) -> Option<Arc<Draft>> {
+    pub fn draft(&self, target: EditTarget) -> Option<Arc<Draft>> {
         self.board.drafts.get(&target)
     }
 

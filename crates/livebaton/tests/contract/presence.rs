@@ -113,7 +113,7 @@ pub fn only_meta(list: &livebaton::presence::PresenceList, key: &str) -> Arc<Pre
 
 /// The owner's view id of a session, as one node sees it.
 pub fn owner_of(engine: &Engine, target: EditTarget) -> Option<String> {
-    engine.editing.get_lock_owner(target).map(|owner| owner.view_id.to_string())
+    engine.editing.lock_owner(target).map(|owner| owner.view_id.to_string())
 }
 
 #[macro_export]
@@ -274,14 +274,14 @@ macro_rules! presence_contract {
             let alice = on(&nodes, 1).editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
             let _bob = on(&nodes, 2).editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
             eventually("Alice owns on every node", || {
-                nodes.iter().all(|node| owner_of(node, record).as_deref() == Some("alice-1") && node.editing.get_sorted_presences(record).len() == 3)
+                nodes.iter().all(|node| owner_of(node, record).as_deref() == Some("alice-1") && node.editing.sorted_presences(record).len() == 3)
             })
             .await;
             for node in nodes.iter() {
-                assert!(node.editing.get_editing_role(record, "alice-1", "1").is_owner());
-                assert!(!node.editing.get_editing_role(record, "vera-1", "9").is_owner());
-                assert!(!node.editing.get_editing_role(record, "bob-1", "2").is_owner());
-                assert_eq!(node.editing.get_spectators(record).len(), 2);
+                assert!(node.editing.editing_role(record, "alice-1", "1").is_owner());
+                assert!(!node.editing.editing_role(record, "vera-1", "9").is_owner());
+                assert!(!node.editing.editing_role(record, "bob-1", "2").is_owner());
+                assert_eq!(node.editing.spectators(record).len(), 2);
             }
             alice.leave();
             for subscription in &mut watching {
@@ -310,7 +310,7 @@ macro_rules! presence_contract {
                 tokio::spawn(async move {
                     let view = format!("view-{n}");
                     let guard = engine.editing.track_editing_session(record, &view, &editor(&n.to_string(), "E"), None).await.unwrap();
-                    let owner = engine.editing.get_editing_role(record, &view, &n.to_string()).is_owner();
+                    let owner = engine.editing.editing_role(record, &view, &n.to_string()).is_owner();
                     (guard.meta().unwrap().seq, owner, guard)
                 })
             });
@@ -323,7 +323,7 @@ macro_rules! presence_contract {
                 assert!(!owner || *seq == first, "seq {seq} believed it was first while seq {first} existed");
             }
             eventually("one owner everywhere", || {
-                let owners: Vec<_> = nodes.iter().map(|node| node.editing.get_lock_owner(record).map(|o| o.seq)).collect();
+                let owners: Vec<_> = nodes.iter().map(|node| node.editing.lock_owner(record).map(|o| o.seq)).collect();
                 owners.iter().all(|owner| *owner == Some(first))
             })
             .await;
@@ -342,18 +342,18 @@ macro_rules! presence_contract {
             let draft = on(&nodes, 0).editing.update_draft(record, "alice-1", 5, serde_json::json!({"title": "Hello"})).unwrap();
             assert_eq!(draft.version, 1);
             eventually("every node holds the draft", || {
-                nodes.iter().all(|node| node.editing.get_draft(record).is_some_and(|d| d.version == 1 && d.params["title"] == "Hello"))
+                nodes.iter().all(|node| node.editing.draft(record).is_some_and(|d| d.version == 1 && d.params["title"] == "Hello"))
             })
             .await;
             assert!(on(&nodes, last).editing.update_draft(record, "bob-1", 5, serde_json::json!({"title": "no"})).is_err());
             let _carol = on(&nodes, 1).editing.track_editing_session(record, "carol-1", &editor("3", "Carol"), None).await.unwrap();
-            assert_eq!(on(&nodes, 1).editing.get_draft(record).unwrap().params["title"], "Hello", "a late joiner reads it");
+            assert_eq!(on(&nodes, 1).editing.draft(record).unwrap().params["title"], "Hello", "a late joiner reads it");
             alice.leave();
             eventually("Bob owns everywhere", || nodes.iter().all(|node| owner_of(node, record).as_deref() == Some("bob-1"))).await;
             let next = on(&nodes, last).editing.update_draft(record, "bob-1", 9, serde_json::json!({"title": "Hello, Bob"})).unwrap();
             assert_eq!((next.version, next.base_lock_version), (2, 5), "continues from Alice's draft");
             eventually("every node holds Bob's draft", || {
-                nodes.iter().all(|node| node.editing.get_draft(record).is_some_and(|d| d.version == 2))
+                nodes.iter().all(|node| node.editing.draft(record).is_some_and(|d| d.version == 2))
             })
             .await;
         }

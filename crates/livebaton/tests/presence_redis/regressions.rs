@@ -49,8 +49,7 @@ async fn a_reload_keeps_the_session_and_its_draft_on_every_node() {
         let page = cluster[0].editing.track_editing_session(record, "before", &alice, Some("tab")).await.unwrap();
         eventually("Alice owns everywhere", || owned_by(&cluster, record, "before")).await;
         cluster[0].editing.update_draft(record, "before", 1, json!({"typed": round})).unwrap();
-        eventually("the draft everywhere", || cluster.iter().all(|node| node.editing.get_draft(record).is_some()))
-            .await;
+        eventually("the draft everywhere", || cluster.iter().all(|node| node.editing.draft(record).is_some())).await;
         drop(page);
         cluster[0].presence.flush().await;
         let reloaded_on = (round % 2) as usize;
@@ -62,7 +61,7 @@ async fn a_reload_keeps_the_session_and_its_draft_on_every_node() {
         }
         sleep(Duration::from_millis(50)).await;
         for (n, node) in cluster.iter().enumerate() {
-            let draft = node.editing.get_draft(record).map(|draft| draft.params.clone());
+            let draft = node.editing.draft(record).map(|draft| draft.params.clone());
             assert_eq!(draft, Some(json!({"typed": round})), "round {round} (reload on node {reloaded_on}): node {n}");
         }
         let expected = vec![(None, Some("before".to_owned())), (Some("before".to_owned()), Some("after".to_owned()))];
@@ -149,7 +148,7 @@ async fn a_draft_written_after_losing_the_baton_is_refused_on_every_node() {
         old.editing.update_draft(record, old_view, 1, kept.clone()).unwrap();
         old.presence.flush().await;
         let holds = |expected: &serde_json::Value| {
-            nodes.iter().all(|node| node.editing.get_draft(record).is_some_and(|draft| draft.params == *expected))
+            nodes.iter().all(|node| node.editing.draft(record).is_some_and(|draft| draft.params == *expected))
         };
         eventually("every copy holds the holder's draft", || holds(&kept)).await;
 

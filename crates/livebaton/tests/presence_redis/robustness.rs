@@ -85,8 +85,7 @@ async fn a_redis_restored_from_an_old_snapshot_converges_to_the_live_roster() {
     eventually("the room everywhere", || everyone.iter().all(|node| node.presence.count("room") == 4)).await;
     a.editing.update_draft(record, "alice-1", 1, json!({"by": "alice"})).unwrap();
     a.presence.flush().await;
-    eventually("Alice's draft everywhere", || everyone.iter().all(|node| node.editing.get_draft(record).is_some()))
-        .await;
+    eventually("Alice's draft everywhere", || everyone.iter().all(|node| node.editing.draft(record).is_some())).await;
     let generation = roster(&a).generation();
     let snapshot = server.snapshot("before").await;
 
@@ -98,7 +97,7 @@ async fn a_redis_restored_from_an_old_snapshot_converges_to_the_live_roster() {
     eventually("Bob owns on both survivors", || owned_by(&survivors, record, "bob-1")).await;
     b.editing.update_draft(record, "bob-1", 1, json!({"by": "bob"})).unwrap();
     b.presence.flush().await;
-    let bobs = |node: &Engine| node.editing.get_draft(record).is_some_and(|draft| draft.params == json!({"by": "bob"}));
+    let bobs = |node: &Engine| node.editing.draft(record).is_some_and(|draft| draft.params == json!({"by": "bob"}));
     eventually("Bob's draft on both survivors", || survivors.iter().all(|node| bobs(node))).await;
     roster(&c).halt();
 
@@ -168,12 +167,12 @@ async fn a_lease_blip_keeps_the_sole_editors_draft() {
         written
     })
     .await;
-    let holds = |node: &Engine| node.editing.get_draft(record).is_some_and(|draft| draft.params == typed);
+    let holds = |node: &Engine| node.editing.draft(record).is_some_and(|draft| draft.params == typed);
     eventually("the draft everywhere", || nodes.iter().all(|node| holds(node))).await;
 
     proxy.stop().await;
     eventually("B takes A for dead: the session is empty there and its draft ended", || {
-        keys(&b, &topic).is_empty() && b.editing.get_draft(record).is_none()
+        keys(&b, &topic).is_empty() && b.editing.draft(record).is_none()
     })
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -204,7 +203,7 @@ async fn a_lease_blip_keeps_the_sole_editors_draft() {
     })
     .await;
     eventually("her new draft everywhere", || {
-        nodes.iter().all(|node| node.editing.get_draft(record).is_some_and(|draft| draft.params == more))
+        nodes.iter().all(|node| node.editing.draft(record).is_some_and(|draft| draft.params == more))
     })
     .await;
     for node in nodes {

@@ -22,7 +22,7 @@ impl EditChannel {
     /// The base of a new draft on row version `base`: with that row's values when this channel saw it, or when the
     /// row is still there (a client that reloaded the row after someone else's save). Read only for a new draft.
     pub(super) async fn draft_base(&self, base: i64) -> DraftBase {
-        if self.editing.get_draft(self.target).is_some() {
+        if self.editing.draft(self.target).is_some() {
             return DraftBase::from(base);
         }
         if base == self.lock_version {
