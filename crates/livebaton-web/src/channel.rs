@@ -6,8 +6,6 @@
 //! connection's other channels and heartbeats. A channel that panics takes down only itself (the client gets
 //! `phx_error`) and whatever it tracked (presences) ends with it.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::outbound::Outbound;
@@ -17,8 +15,8 @@ use livebaton::pubsub::{Broadcast, Subscription};
 use serde::Serialize;
 use serde_json::Value;
 
-/// A boxed future, so channels can be trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, so channels can be trait objects (the engine's).
+pub use livebaton::BoxFuture;
 
 /// The signed-in person on a socket, as the application authenticated them at connect: id, display name, email, and
 /// the application's role name (`admin`, `editor`, `viewer`; channels decide what it allows).

@@ -56,6 +56,10 @@ use std::sync::Arc;
 /// ([`RedisAddress::client`]) use the same version.
 pub use ::redis;
 pub use redis_address::RedisAddress;
+
+/// A boxed, sendable future: what the engine's extension points (presence backends, kept-draft stores) and the web
+/// layer's channels return, so they can be trait objects.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 pub use redis_commands::RedisCommands;
 
 use presence::{Presence, PresenceConfig, RedisRoster, RedisRosterConfig, RedisRosterError};

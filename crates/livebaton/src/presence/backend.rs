@@ -10,8 +10,6 @@
 //!   [`RosterBackend::submit`], which writes them through in the order submitted;
 //! - receives the other nodes' changes through the [`super::RosterHandle`] given to [`RosterBackend::attach`].
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use super::RosterHandle;
@@ -19,8 +17,7 @@ use super::replica::JoinOutcome;
 use super::shapes::Meta;
 use super::state::Authority;
 
-/// A boxed future, so backends can be used as trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::BoxFuture;
 
 /// A shared roster backend failed.
 #[derive(Debug, thiserror::Error)]
