@@ -4,6 +4,8 @@
 //! works unchanged. This first part is the wire protocol ([`protocol`]); the socket, the channel router and the limits
 //! build on it.
 
+#![warn(missing_docs)]
+
 pub mod channel;
 pub mod channels;
 pub mod config;

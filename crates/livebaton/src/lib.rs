@@ -40,6 +40,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod editing;
 pub mod events;
 pub mod presence;

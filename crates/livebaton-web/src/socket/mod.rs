@@ -1,7 +1,7 @@
 //! One WebSocket connection speaking Phoenix Channels V2: heartbeats, joins, leaves, events, limits, and closing.
 //!
 //! One task per connection. It reads frames and routes them, runs the joined channels as state of its own (see
-//! [`channels`]), and writes what the client receives from one small bounded queue ([`Outbound`]) that channels and
+//! `channels`), and writes what the client receives from one small bounded queue (`Outbound`) that channels and
 //! live-view tasks fill: a client that does not read is disconnected when the queue is full, never buffered without
 //! bound. An idle joined connection is then the socket, its buffers, this task and a few small maps.
 

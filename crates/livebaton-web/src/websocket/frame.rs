@@ -44,24 +44,37 @@ impl Opcode {
 /// A client frame that breaks the protocol; each maps to the close code the connection is closed with.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
+    /// RSV1–3 set, though no extension was negotiated.
     #[error("reserved bits set: no extension was negotiated")]
     ReservedBits,
+    /// An opcode RFC 6455 does not define.
     #[error("unknown opcode {0:#x}")]
     UnknownOpcode(u8),
+    /// A client frame without a mask.
     #[error("client frames must be masked")]
     Unmasked,
+    /// A fragmented control frame, or one over 125 bytes.
     #[error("control frames must be whole and at most 125 bytes")]
     BadControlFrame,
+    /// A continuation frame with no message started.
     #[error("a continuation frame without a message to continue")]
     StrayContinuation,
+    /// A data frame while a fragmented message is still open.
     #[error("a new message started before the previous one ended")]
     UnfinishedMessage,
+    /// A payload length encoded in more bytes than it needs.
     #[error("the payload length is not in its shortest form")]
     LongLength,
+    /// A message over the size limit (closed with 1009).
     #[error("message larger than {limit} bytes")]
-    TooBig { limit: usize },
+    TooBig {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A text message that is not UTF-8 (closed with 1007).
     #[error("text message is not valid UTF-8")]
     InvalidUtf8,
+    /// A close frame with a one-byte payload, an invalid code or a reason that is not UTF-8.
     #[error("invalid close frame")]
     BadClose,
 }

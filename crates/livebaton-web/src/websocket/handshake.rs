@@ -25,16 +25,22 @@ pub struct Upgrade {
 /// Why a request is not a WebSocket upgrade (the same statuses axum's own extractor answers with).
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UpgradeRejection {
+    /// Not a GET (405).
     #[error("WebSocket upgrades use GET")]
     MethodNotGet,
+    /// No `upgrade` in `Connection` (400).
     #[error("not a WebSocket upgrade: the `Connection` header must contain `upgrade`")]
     Connection,
+    /// `Upgrade` is not `websocket` (400).
     #[error("not a WebSocket upgrade: the `Upgrade` header must be `websocket`")]
     UpgradeHeader,
+    /// `Sec-WebSocket-Version` is not 13 (400, with `Sec-WebSocket-Version: 13`).
     #[error("unsupported WebSocket version: `Sec-WebSocket-Version` must be 13")]
     Version,
+    /// No `Sec-WebSocket-Key` (400).
     #[error("the `Sec-WebSocket-Key` header is missing")]
     Key,
+    /// The HTTP connection cannot be taken over, as over HTTP/2 (426).
     #[error("this connection cannot be upgraded")]
     NotUpgradable,
 }

@@ -7,10 +7,10 @@
 //! - reads go into a buffer on the stack of the poll, and only the bytes of a frame that has not fully arrived (or of
 //!   frames after the one just returned) are kept on the heap, until they are decoded;
 //! - writes are vectored: each frame's header is built on the stack and the shared payload (`Bytes`, encoded once per
-//!   broadcast) goes to the kernel as it is, up to [`WRITE_BATCH`] frames in one system call, with no copy;
+//!   broadcast) goes to the kernel as it is, up to `WRITE_BATCH` frames in one system call, with no copy;
 //! - the handshake is [`Upgrade`], an axum extractor, and the upgraded connection is hyper's.
 //!
-//! The frame rules are in [`frame`] and message reassembly in [`decoder`], both pure; this file is the I/O shell.
+//! The frame rules are in `frame` and message reassembly in `decoder`, both pure; this file is the I/O shell.
 
 mod decoder;
 mod frame;
