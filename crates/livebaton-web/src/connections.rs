@@ -13,6 +13,12 @@
 //! libraries answer it without application code, and the pong counts as life, so a client that heartbeats rarely
 //! (phoenix.js: every 30 s) is never closed while its connection works, and a busy one is never pinged. A client silent
 //! for the whole timeout (it did not answer the ping either) is marked silent, and its connection closes.
+//!
+//! Unless it is reading: a pong waits behind every byte sent before it, and a client reading a big backlog slowly (one
+//! process serving thousands of sockets, in a reconnect storm) answers late. Two signs count as life. A write that
+//! goes through after the socket was full ([`Outbound::drained`]); and, for a client about to be closed, its host
+//! having acknowledged more of our bytes since the ping while some still wait for it ([`still_reading`]), read from
+//! the kernel (`TCP_INFO`, [`TcpSocket`]) once at the ping and once at the verdict, never per frame.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,6 +27,7 @@ use std::time::Duration;
 
 use crate::channel::UserInfo;
 use crate::outbound::{Outbound, Silence, Stop};
+use crate::websocket::tcp::{Delivery, TcpSocket};
 
 /// Every open connection, by number.
 pub(crate) struct Connections {
@@ -57,6 +64,35 @@ struct Open {
     outbound: Arc<Outbound>,
     /// Its client's address, if the application named it (counted per address).
     address: Option<IpAddr>,
+    /// The TCP socket under it, once the upgrade found one ([`Registration::watch`]), until it closes.
+    tcp: Option<TcpSocket>,
+    /// What its host had acknowledged when the sweep last pinged it.
+    acked_at_ping: Option<AckMark>,
+}
+
+/// Bytes a client's host had acknowledged when the sweep pinged it, in the silence that began at `since` (on the
+/// endpoint's clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AckMark {
+    pub(crate) since: u64,
+    pub(crate) acked: u64,
+}
+
+/// Whether a client about to be closed as silent (quiet since `since`) is reading all the same: its host acknowledged
+/// more of our bytes since the ping of this silence, and bytes still wait for it (`now`).
+///
+/// Why both. While bytes wait for a client whose receive buffer is full, its host acknowledges more only as the
+/// application reads and frees room: that is the application at work, its pong queued behind what it is reading.
+/// With nothing waiting, the host holds everything we sent, the ping included, and its acknowledgements say nothing
+/// more: the pong is up to the application alone, and the timeout stands. The bound for a frozen application whose
+/// host still takes data: its receive buffer (which grows only while the application reads) fills, acknowledgements
+/// stop, and the first verdict after that closes it, at most a receive buffer's worth of data and one idle timeout
+/// after it stopped reading; each silence spared starts a new one, with a new ping, so the progress must show anew.
+pub(crate) fn still_reading(at_ping: Option<AckMark>, since: u64, now: Option<Delivery>) -> bool {
+    match (at_ping, now) {
+        (Some(mark), Some(now)) => mark.since == since && now.acked > mark.acked && now.outstanding,
+        _ => false,
+    }
 }
 
 /// Keeps a connection registered while it lives; dropping it removes the connection.
@@ -69,6 +105,13 @@ impl Registration {
     /// Now, in milliseconds on the endpoint's clock: when the connection heard from its client.
     pub(crate) fn now_ms(&self) -> u64 {
         self.connections.now_ms()
+    }
+
+    /// Tells the idle sweep which TCP socket the connection runs on (`None`: forget it, before the socket closes).
+    pub(crate) fn watch(&self, tcp: Option<TcpSocket>) {
+        if let Some(open) = self.connections.lock().open.get_mut(&self.number) {
+            open.tcp = tcp;
+        }
     }
 }
 
@@ -139,7 +182,7 @@ impl Connections {
         outbound.heard(self.now_ms());
         let number = state.next;
         state.next += 1;
-        state.open.insert(number, Open { user, outbound, address });
+        state.open.insert(number, Open { user, outbound, address, tcp: None, acked_at_ping: None });
         Ok(Registration { number, connections: self.clone() })
     }
 
@@ -162,15 +205,28 @@ impl Connections {
     }
 
     /// Pings every connection whose client sent nothing for `ping_after`, and marks every one silent for `timeout` (it
-    /// closes with 1001). Returns how many of each.
+    /// closes with 1001) unless it is still reading ([`still_reading`]). Returns how many of each.
+    ///
+    /// Under the registry's lock, a `TCP_INFO` reading for each connection pinged or about to be closed (a system call
+    /// of about a microsecond), none for the others.
     pub(crate) fn sweep(&self, ping_after: Duration, timeout: Duration) -> SweepCount {
         let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let (now, ping_ms, timeout_ms) = (self.now_ms(), millis(ping_after), millis(timeout));
         let mut count = SweepCount::default();
-        for open in self.lock().open.values() {
-            match open.outbound.judge_silence(now, ping_ms, timeout_ms) {
+        for open in self.lock().open.values_mut() {
+            let Open { outbound, tcp, acked_at_ping, .. } = open;
+            let reading = |since| still_reading(*acked_at_ping, since, tcp.and_then(TcpSocket::delivery));
+            match outbound.judge_silence(now, ping_ms, timeout_ms, reading) {
                 Silence::Nothing => {}
-                Silence::PingDue => count.pinged += 1,
+                Silence::PingDue => {
+                    count.pinged += 1;
+                    let delivery = tcp.and_then(TcpSocket::delivery);
+                    *acked_at_ping = outbound
+                        .quiet_since()
+                        .zip(delivery)
+                        .map(|(since, delivery)| AckMark { since, acked: delivery.acked });
+                }
+                Silence::Reading => count.reading += 1,
                 Silence::Silent => count.silent += 1,
             }
         }
@@ -188,6 +244,8 @@ impl Connections {
 pub(crate) struct SweepCount {
     /// Connections sent a ping.
     pub(crate) pinged: usize,
+    /// Connections silent for the timeout but spared: still reading ([`still_reading`]).
+    pub(crate) reading: usize,
     /// Connections marked silent (they close).
     pub(crate) silent: usize,
 }
@@ -224,6 +282,9 @@ pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration
             let count = connections.sweep(ping_after(timeout), silent_after(timeout));
             if count.pinged > 0 {
                 metrics::counter!("livebaton_pings_total").increment(count.pinged as u64);
+            }
+            if count.reading > 0 {
+                metrics::counter!("livebaton_idle_spared_total").increment(count.reading as u64);
             }
         }
     })
@@ -369,19 +430,68 @@ mod tests {
     fn a_client_heard_from_is_neither_pinged_nor_marked_silent() {
         let outbound = Outbound::new(4);
         outbound.heard(1_000);
-        assert_eq!(outbound.judge_silence(5_999, 5_000, 10_000), Silence::Nothing, "quiet for 4.999 s");
-        assert_eq!(outbound.judge_silence(6_000, 5_000, 10_000), Silence::PingDue, "quiet for 5 s");
-        assert_eq!(outbound.judge_silence(7_000, 5_000, 10_000), Silence::Nothing, "pinged once per silence");
+        assert_eq!(outbound.judge_silence(5_999, 5_000, 10_000, |_| false), Silence::Nothing, "quiet for 4.999 s");
+        assert_eq!(outbound.judge_silence(6_000, 5_000, 10_000, |_| false), Silence::PingDue, "quiet for 5 s");
+        assert_eq!(
+            outbound.judge_silence(7_000, 5_000, 10_000, |_| false),
+            Silence::Nothing,
+            "pinged once per silence"
+        );
         assert!(outbound.take_ping_due());
         assert!(!outbound.take_ping_due(), "taken once");
-        assert_eq!(outbound.judge_silence(10_999, 5_000, 10_000), Silence::Nothing, "silent for 9.999 s");
-        assert_eq!(outbound.judge_silence(11_000, 5_000, 10_000), Silence::Silent, "silent for 10 s");
+        assert_eq!(outbound.judge_silence(10_999, 5_000, 10_000, |_| false), Silence::Nothing, "silent for 9.999 s");
+        assert_eq!(outbound.judge_silence(11_000, 5_000, 10_000, |_| false), Silence::Silent, "silent for 10 s");
         assert!(outbound.is_silent());
-        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000), Silence::Nothing, "marked once");
+        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000, |_| false), Silence::Nothing, "marked once");
         assert!(!outbound.take_ping_due(), "no ping for a client marked silent");
         outbound.heard(12_000);
         assert!(!outbound.is_silent());
-        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000), Silence::Nothing);
-        assert_eq!(outbound.judge_silence(17_000, 5_000, 10_000), Silence::PingDue, "a new silence, a new ping");
+        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000, |_| false), Silence::Nothing);
+        assert_eq!(
+            outbound.judge_silence(17_000, 5_000, 10_000, |_| false),
+            Silence::PingDue,
+            "a new silence, a new ping"
+        );
+    }
+
+    /// A client about to be closed counts as reading only when, in the silence its ping belongs to, its host
+    /// acknowledged more bytes and bytes still wait for it; without a socket to ask, silence alone decides.
+    #[test]
+    fn acknowledgements_count_as_reading_only_with_bytes_still_waiting() {
+        let mark = Some(AckMark { since: 1_000, acked: 50_000 });
+        let delivery = |acked, outstanding| Some(Delivery { acked, outstanding });
+        assert!(still_reading(mark, 1_000, delivery(80_000, true)), "acknowledged more, more to go: reading");
+        assert!(!still_reading(mark, 1_000, delivery(50_000, true)), "nothing acknowledged since the ping: frozen");
+        assert!(!still_reading(mark, 1_000, delivery(80_000, false)), "everything delivered: the pong is up to it");
+        assert!(!still_reading(mark, 2_000, delivery(80_000, true)), "a mark from another silence says nothing");
+        assert!(!still_reading(None, 1_000, delivery(80_000, true)), "not measured at the ping");
+        assert!(!still_reading(mark, 1_000, None), "no socket to ask (another platform, a pipe)");
+    }
+
+    /// A client spared as reading starts a new silence: a new ping, and the next verdict a timeout later; the reading is
+    /// asked for only at the verdict, with the start of the silence.
+    #[test]
+    fn a_client_spared_as_reading_starts_a_new_silence() {
+        let outbound = Outbound::new(4);
+        outbound.heard(1_000);
+        let asked = std::cell::Cell::new(None);
+        let reading = |since| {
+            asked.set(Some(since));
+            true
+        };
+        assert_eq!(outbound.judge_silence(6_000, 5_000, 10_000, reading), Silence::PingDue);
+        assert_eq!(asked.get(), None, "not asked before the verdict");
+        assert!(outbound.take_ping_due());
+        assert_eq!(outbound.judge_silence(11_000, 5_000, 10_000, reading), Silence::Reading);
+        assert_eq!(asked.get(), Some(1_000), "asked with the start of the silence");
+        assert_eq!(outbound.quiet_since(), Some(11_000));
+        assert!(!outbound.is_silent());
+        assert_eq!(outbound.judge_silence(16_000, 5_000, 10_000, |_| false), Silence::PingDue, "pinged anew");
+        assert_eq!(
+            outbound.judge_silence(21_000, 5_000, 10_000, |_| false),
+            Silence::Silent,
+            "and closed if not reading"
+        );
+        assert_eq!(outbound.quiet_since(), None);
     }
 }
