@@ -16,8 +16,8 @@
 //!
 //! Unless it is reading: a pong waits behind every byte sent before it, and a client reading a big backlog slowly (one
 //! process serving thousands of sockets, in a reconnect storm) answers late. Two signs count as life. A write that
-//! goes through after the socket was full ([`Outbound::drained`]); and, for a client about to be closed, its host
-//! having acknowledged more of our bytes since the ping while some still wait for it ([`still_reading`]), read from
+//! goes through after the socket was full ([`Outbound::drained`]); and, for a client about to be closed, its receive
+//! window reaching further than at the ping, which only its application's reads move on ([`judge_acks`]), read from
 //! the kernel (`TCP_INFO`, [`TcpSocket`]) once at the ping and once at the verdict, never per frame.
 
 use std::collections::HashMap;
@@ -70,28 +70,54 @@ struct Open {
     acked_at_ping: Option<AckMark>,
 }
 
-/// Bytes a client's host had acknowledged when the sweep pinged it, in the silence that began at `since` (on the
-/// endpoint's clock).
+/// A client's TCP counts when the sweep pinged it, in the silence that began at `since` (on the endpoint's clock).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AckMark {
     pub(crate) since: u64,
     pub(crate) acked: u64,
+    pub(crate) window_end: Option<u64>,
 }
 
-/// Whether a client about to be closed as silent (quiet since `since`) is reading all the same: its host acknowledged
-/// more of our bytes since the ping of this silence, and bytes still wait for it (`now`).
+impl AckMark {
+    fn new(since: u64, delivery: Delivery) -> Self {
+        AckMark { since, acked: delivery.acked, window_end: delivery.window_end }
+    }
+}
+
+/// What the kernel's counts say of a client about to be closed as silent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Acks {
+    /// Its application read since the ping: it is spared.
+    Reading,
+    /// It read nothing since the ping, and bytes wait for it (its window is full, or its host is gone).
+    Stalled,
+    /// It read nothing since the ping, and nothing waits for it: its host holds everything we sent, the ping included.
+    Delivered,
+    /// No socket to ask (another platform, a server that hides it, a pipe), or it was not asked at this silence's ping.
+    Unknown,
+}
+
+/// Judges a client about to be closed as silent (quiet since `since`) by its TCP counts: `at_ping` when it was pinged,
+/// `now` at the verdict. Only [`Acks::Reading`] spares it: its pong is queued behind what it is reading.
 ///
-/// Why both. While bytes wait for a client whose receive buffer is full, its host acknowledges more only as the
-/// application reads and frees room: that is the application at work, its pong queued behind what it is reading.
-/// With nothing waiting, the host holds everything we sent, the ping included, and its acknowledgements say nothing
-/// more: the pong is up to the application alone, and the timeout stands. The bound for a frozen application whose
-/// host still takes data: its receive buffer (which grows only while the application reads) fills, acknowledgements
-/// stop, and the first verdict after that closes it, at most a receive buffer's worth of data and one idle timeout
-/// after it stopped reading; each silence spared starts a new one, with a new ping, so the progress must show anew.
-pub(crate) fn still_reading(at_ping: Option<AckMark>, since: u64, now: Option<Delivery>) -> bool {
-    match (at_ping, now) {
-        (Some(mark), Some(now)) => mark.since == since && now.acked > mark.acked && now.outstanding,
-        _ => false,
+/// The sign of reading is the right edge of its receive window moving on since the ping: a receiver's host moves it
+/// only as its application frees room by reading (Linux never shrinks a window, and lets it grow by itself only early
+/// in a connection, by at most its receive buffer). Without the edge (a kernel before 6.2), acknowledgements while
+/// bytes wait for it: once its window is full, its host takes more only as the application reads; while the window
+/// has room, a frozen application's host still takes data, until its receive buffer is full. So a client that reads
+/// nothing is closed at the first verdict after that, at most a receive buffer's worth of data and one idle timeout
+/// after it stopped reading; and each silence spared starts a new one, with a new ping, so reading must show anew.
+pub(crate) fn judge_acks(at_ping: Option<AckMark>, since: u64, now: Option<Delivery>) -> Acks {
+    let Some(now) = now else { return Acks::Unknown };
+    let Some(mark) = at_ping.filter(|mark| mark.since == since) else { return Acks::Unknown };
+    let read = match (mark.window_end, now.window_end) {
+        (Some(then), Some(edge)) => edge > then,
+        _ => now.outstanding && now.acked > mark.acked,
+    };
+    match (read, now.outstanding) {
+        (true, _) => Acks::Reading,
+        (false, true) => Acks::Stalled,
+        (false, false) => Acks::Delivered,
     }
 }
 
@@ -215,19 +241,25 @@ impl Connections {
         let mut count = SweepCount::default();
         for open in self.lock().open.values_mut() {
             let Open { outbound, tcp, acked_at_ping, .. } = open;
-            let reading = |since| still_reading(*acked_at_ping, since, tcp.and_then(TcpSocket::delivery));
+            let mut acks = Acks::Unknown;
+            let reading = |since| {
+                acks = judge_acks(*acked_at_ping, since, tcp.and_then(TcpSocket::delivery));
+                acks == Acks::Reading
+            };
             match outbound.judge_silence(now, ping_ms, timeout_ms, reading) {
                 Silence::Nothing => {}
                 Silence::PingDue => {
                     count.pinged += 1;
                     let delivery = tcp.and_then(TcpSocket::delivery);
-                    *acked_at_ping = outbound
-                        .quiet_since()
-                        .zip(delivery)
-                        .map(|(since, delivery)| AckMark { since, acked: delivery.acked });
+                    *acked_at_ping =
+                        outbound.quiet_since().zip(delivery).map(|(since, delivery)| AckMark::new(since, delivery));
                 }
                 Silence::Reading => count.reading += 1,
-                Silence::Silent => count.silent += 1,
+                Silence::Silent => match acks {
+                    Acks::Stalled => count.silent_stalled += 1,
+                    Acks::Delivered => count.silent_delivered += 1,
+                    Acks::Reading | Acks::Unknown => count.silent_unknown += 1,
+                },
             }
         }
         count
@@ -244,10 +276,13 @@ impl Connections {
 pub(crate) struct SweepCount {
     /// Connections sent a ping.
     pub(crate) pinged: usize,
-    /// Connections silent for the timeout but spared: still reading ([`still_reading`]).
+    /// Connections silent for the timeout but spared: still reading ([`Acks::Reading`]).
     pub(crate) reading: usize,
-    /// Connections marked silent (they close).
-    pub(crate) silent: usize,
+    /// Connections marked silent (they close), by what their acknowledgements said: [`Acks::Stalled`],
+    /// [`Acks::Delivered`], [`Acks::Unknown`].
+    pub(crate) silent_stalled: usize,
+    pub(crate) silent_delivered: usize,
+    pub(crate) silent_unknown: usize,
 }
 
 /// How often the idle sweep runs for `timeout`: every quarter of it, but at least once a second and at most every
@@ -285,6 +320,15 @@ pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration
             }
             if count.reading > 0 {
                 metrics::counter!("livebaton_idle_spared_total").increment(count.reading as u64);
+            }
+            for (acks, closed) in [
+                ("stalled", count.silent_stalled),
+                ("delivered", count.silent_delivered),
+                ("unknown", count.silent_unknown),
+            ] {
+                if closed > 0 {
+                    metrics::counter!("livebaton_idle_closes_total", "acks" => acks).increment(closed as u64);
+                }
             }
         }
     })
@@ -454,18 +498,32 @@ mod tests {
         );
     }
 
-    /// A client about to be closed counts as reading only when, in the silence its ping belongs to, its host
-    /// acknowledged more bytes and bytes still wait for it; without a socket to ask, silence alone decides.
+    /// A client about to be closed counts as reading when its receive window reaches further than at the ping of this
+    /// silence; on a kernel that does not tell the window, when its host acknowledged more while bytes wait for it.
+    /// Without a socket to ask, or a reading at the ping, silence alone decides.
     #[test]
-    fn acknowledgements_count_as_reading_only_with_bytes_still_waiting() {
-        let mark = Some(AckMark { since: 1_000, acked: 50_000 });
-        let delivery = |acked, outstanding| Some(Delivery { acked, outstanding });
-        assert!(still_reading(mark, 1_000, delivery(80_000, true)), "acknowledged more, more to go: reading");
-        assert!(!still_reading(mark, 1_000, delivery(50_000, true)), "nothing acknowledged since the ping: frozen");
-        assert!(!still_reading(mark, 1_000, delivery(80_000, false)), "everything delivered: the pong is up to it");
-        assert!(!still_reading(mark, 2_000, delivery(80_000, true)), "a mark from another silence says nothing");
-        assert!(!still_reading(None, 1_000, delivery(80_000, true)), "not measured at the ping");
-        assert!(!still_reading(mark, 1_000, None), "no socket to ask (another platform, a pipe)");
+    fn a_client_reads_when_its_window_moves_on_since_the_ping() {
+        let delivery = |acked, outstanding, window_end| Some(Delivery { acked, outstanding, window_end });
+        let at_ping = Some(AckMark { since: 1_000, acked: 50_000, window_end: Some(60_000) });
+        let judge = |now| judge_acks(at_ping, 1_000, now);
+        assert_eq!(judge(delivery(70_000, true, Some(80_000))), Acks::Reading, "it freed room: more was sent");
+        assert_eq!(judge(delivery(50_000, false, Some(64_000))), Acks::Reading, "it freed room, nothing to send");
+        assert_eq!(judge(delivery(60_000, true, Some(60_000))), Acks::Stalled, "its host took the rest of the window");
+        assert_eq!(judge(delivery(50_000, true, Some(60_000))), Acks::Stalled, "nothing more taken");
+        assert_eq!(judge(delivery(55_000, false, Some(60_000))), Acks::Delivered, "it holds all we sent, unread");
+        assert_eq!(judge_acks(at_ping, 2_000, delivery(70_000, true, Some(80_000))), Acks::Unknown, "another silence");
+        assert_eq!(
+            judge_acks(None, 1_000, delivery(70_000, true, Some(80_000))),
+            Acks::Unknown,
+            "not asked at the ping"
+        );
+        assert_eq!(judge(None), Acks::Unknown, "no socket to ask (another platform, a pipe)");
+        // A kernel before 6.2: no window; acknowledgements while bytes wait.
+        let at_ping = Some(AckMark { since: 1_000, acked: 50_000, window_end: None });
+        let judge = |now| judge_acks(at_ping, 1_000, now);
+        assert_eq!(judge(delivery(70_000, true, None)), Acks::Reading, "acknowledged more, more to go");
+        assert_eq!(judge(delivery(50_000, true, None)), Acks::Stalled, "nothing acknowledged since the ping");
+        assert_eq!(judge(delivery(70_000, false, None)), Acks::Delivered, "all delivered: the pong is up to it");
     }
 
     /// A client spared as reading starts a new silence: a new ping, and the next verdict a timeout later; the reading is

@@ -1,5 +1,5 @@
 //! What the kernel knows about the TCP connection under a WebSocket: how many of our bytes the client's host has
-//! acknowledged, and whether some still wait for it. The endpoint's idle sweep asks only about a client it is about to
+//! acknowledged, whether some still wait for it, and how far its receive window reaches. The endpoint's idle sweep asks only about a client it is about to
 //! close as silent (`crate::connections`), so this costs one system call per suspect connection, never one per frame.
 //!
 //! Linux answers with `getsockopt(TCP_INFO)`. Elsewhere [`TcpSocket::delivery`] knows nothing, and the sweep behaves
@@ -28,6 +28,10 @@ pub(crate) struct Delivery {
     /// Whether bytes wait for the client: sent and not acknowledged, or not sent yet (`tcpi_unacked`,
     /// `tcpi_notsent_bytes`).
     pub(crate) outstanding: bool,
+    /// The right edge of the client's receive window, in the same count as `acked`: acknowledged bytes plus the
+    /// window it last advertised (`tcpi_snd_wnd`, Linux 6.2). Its host moves it on as its application reads and frees
+    /// room, and otherwise only while it lets a young connection's window grow. `None` on an older kernel.
+    pub(crate) window_end: Option<u64>,
 }
 
 impl TcpSocket {
@@ -74,14 +78,14 @@ mod linux {
         // (or no longer) a TCP socket makes the call fail, and nothing is read then.
         let status =
             unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, (&raw mut info).cast(), &raw mut len) };
-        // `tcpi_bytes_acked` (Linux 4.1) ends 128 bytes into the struct: a shorter answer does not have it.
+        // A shorter answer, from a kernel before 4.1, does not reach `tcpi_bytes_acked`.
         if status != 0 || (len as usize) < std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + 8 {
             return None;
         }
-        Some(Delivery {
-            acked: info.tcpi_bytes_acked,
-            outstanding: info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0,
-        })
+        let outstanding = info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0;
+        let has_window = (len as usize) >= std::mem::offset_of!(libc::tcp_info, tcpi_snd_wnd) + 4;
+        let window_end = has_window.then(|| info.tcpi_bytes_acked + u64::from(info.tcpi_snd_wnd));
+        Some(Delivery { acked: info.tcpi_bytes_acked, outstanding, window_end })
     }
 }
 
@@ -114,5 +118,8 @@ mod tests {
         };
         let after = tokio::time::timeout(std::time::Duration::from_secs(10), acknowledged).await.expect("acknowledged");
         assert!(!after.outstanding, "nothing left to deliver");
+        if let (Some(before), Some(after)) = (before.window_end, after.window_end) {
+            assert!(after >= before + 1000, "the peer read them: its window reaches as far beyond them");
+        }
     }
 }
