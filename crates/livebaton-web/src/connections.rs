@@ -66,7 +66,7 @@ struct Open {
     address: Option<IpAddr>,
     /// The TCP socket under it, once the upgrade found one ([`Registration::watch`]), until it closes.
     tcp: Option<TcpSocket>,
-    /// What its host had acknowledged when the sweep last pinged it.
+    /// Its TCP counts when the sweep last pinged it.
     acked_at_ping: Option<AckMark>,
 }
 
@@ -93,7 +93,7 @@ pub(crate) enum Acks {
     Stalled,
     /// It read nothing since the ping, and nothing waits for it: its host holds everything we sent, the ping included.
     Delivered,
-    /// No socket to ask (another platform, a server that hides it, a pipe), or it was not asked at this silence's ping.
+    /// No socket to ask (another platform, a server that hides it, a pipe), or no reading at this silence's ping.
     Unknown,
 }
 
@@ -231,7 +231,7 @@ impl Connections {
     }
 
     /// Pings every connection whose client sent nothing for `ping_after`, and marks every one silent for `timeout` (it
-    /// closes with 1001) unless it is still reading ([`still_reading`]). Returns how many of each.
+    /// closes with 1001) unless it is still reading ([`judge_acks`]). Returns how many of each.
     ///
     /// Under the registry's lock, a `TCP_INFO` reading for each connection pinged or about to be closed (a system call
     /// of about a microsecond), none for the others.
