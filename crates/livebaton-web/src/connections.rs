@@ -102,7 +102,7 @@ pub(crate) enum Acks {
 ///
 /// The sign of reading is the right edge of its receive window moving on since the ping: a receiver's host moves it
 /// only as its application frees room by reading (Linux never shrinks a window, and lets it grow by itself only early
-/// in a connection, by at most its receive buffer). Without the edge (a kernel before 6.2), acknowledgements while
+/// in a connection, by at most its receive buffer). Without the edge (a kernel before 5.4), acknowledgements while
 /// bytes wait for it: once its window is full, its host takes more only as the application reads; while the window
 /// has room, a frozen application's host still takes data, until its receive buffer is full. So a client that reads
 /// nothing is closed at the first verdict after that, at most a receive buffer's worth of data and one idle timeout
@@ -518,7 +518,7 @@ mod tests {
             "not asked at the ping"
         );
         assert_eq!(judge(None), Acks::Unknown, "no socket to ask (another platform, a pipe)");
-        // A kernel before 6.2: no window; acknowledgements while bytes wait.
+        // A kernel before 5.4: no window; acknowledgements while bytes wait.
         let at_ping = Some(AckMark { since: 1_000, acked: 50_000, window_end: None });
         let judge = |now| judge_acks(at_ping, 1_000, now);
         assert_eq!(judge(delivery(70_000, true, None)), Acks::Reading, "acknowledged more, more to go");

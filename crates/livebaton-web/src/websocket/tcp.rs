@@ -29,7 +29,7 @@ pub(crate) struct Delivery {
     /// `tcpi_notsent_bytes`).
     pub(crate) outstanding: bool,
     /// The right edge of the client's receive window, in the same count as `acked`: acknowledged bytes plus the
-    /// window it last advertised (`tcpi_snd_wnd`, Linux 6.2). Its host moves it on as its application reads and frees
+    /// window it last advertised (`tcpi_snd_wnd`, Linux 5.4). Its host moves it on as its application reads and frees
     /// room, and otherwise only while it lets a young connection's window grow. `None` on an older kernel.
     pub(crate) window_end: Option<u64>,
 }
