@@ -13,6 +13,12 @@
 //! libraries answer it without application code, and the pong counts as life, so a client that heartbeats rarely
 //! (phoenix.js: every 30 s) is never closed while its connection works, and a busy one is never pinged. A client silent
 //! for the whole timeout (it did not answer the ping either) is marked silent, and its connection closes.
+//!
+//! Unless it is reading: a pong waits behind every byte sent before it, and a client reading a big backlog slowly (one
+//! process serving thousands of sockets, in a reconnect storm) answers late. Two signs count as life. A write that
+//! goes through after the socket was full ([`Outbound::drained`]); and, for a client about to be closed, its receive
+//! window reaching further than at the ping, which only its application's reads move on ([`judge_acks`]), read from
+//! the kernel (`TCP_INFO`, [`TcpSocket`]) once at the ping and once at the verdict, never per frame.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,6 +27,7 @@ use std::time::Duration;
 
 use crate::channel::UserInfo;
 use crate::outbound::{Outbound, Silence, Stop};
+use crate::websocket::tcp::{Delivery, TcpSocket};
 
 /// Every open connection, by number.
 pub(crate) struct Connections {
@@ -57,6 +64,61 @@ struct Open {
     outbound: Arc<Outbound>,
     /// Its client's address, if the application named it (counted per address).
     address: Option<IpAddr>,
+    /// The TCP socket under it, once the upgrade found one ([`Registration::watch`]), until it closes.
+    tcp: Option<TcpSocket>,
+    /// Its TCP counts when the sweep last pinged it.
+    acked_at_ping: Option<AckMark>,
+}
+
+/// A client's TCP counts when the sweep pinged it, in the silence that began at `since` (on the endpoint's clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AckMark {
+    pub(crate) since: u64,
+    pub(crate) acked: u64,
+    pub(crate) window_end: Option<u64>,
+}
+
+impl AckMark {
+    fn new(since: u64, delivery: Delivery) -> Self {
+        AckMark { since, acked: delivery.acked, window_end: delivery.window_end }
+    }
+}
+
+/// What the kernel's counts say of a client about to be closed as silent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Acks {
+    /// Its application read since the ping: it is spared.
+    Reading,
+    /// It read nothing since the ping, and bytes wait for it (its window is full, or its host is gone).
+    Stalled,
+    /// It read nothing since the ping, and nothing waits for it: its host holds everything we sent, the ping included.
+    Delivered,
+    /// No socket to ask (another platform, a server that hides it, a pipe), or no reading at this silence's ping.
+    Unknown,
+}
+
+/// Judges a client about to be closed as silent (quiet since `since`) by its TCP counts: `at_ping` when it was pinged,
+/// `now` at the verdict. Only [`Acks::Reading`] spares it: its pong is queued behind what it is reading.
+///
+/// The sign of reading is the right edge of its receive window moving on since the ping: a receiver's host moves it
+/// only as its application frees room by reading (Linux never shrinks a window, and lets it grow by itself only early
+/// in a connection, by at most its receive buffer). Without the edge (a kernel before 5.4), acknowledgements while
+/// bytes wait for it: once its window is full, its host takes more only as the application reads; while the window
+/// has room, a frozen application's host still takes data, until its receive buffer is full. So a client that reads
+/// nothing is closed at the first verdict after that, at most a receive buffer's worth of data and one idle timeout
+/// after it stopped reading; and each silence spared starts a new one, with a new ping, so reading must show anew.
+pub(crate) fn judge_acks(at_ping: Option<AckMark>, since: u64, now: Option<Delivery>) -> Acks {
+    let Some(now) = now else { return Acks::Unknown };
+    let Some(mark) = at_ping.filter(|mark| mark.since == since) else { return Acks::Unknown };
+    let read = match (mark.window_end, now.window_end) {
+        (Some(then), Some(edge)) => edge > then,
+        _ => now.outstanding && now.acked > mark.acked,
+    };
+    match (read, now.outstanding) {
+        (true, _) => Acks::Reading,
+        (false, true) => Acks::Stalled,
+        (false, false) => Acks::Delivered,
+    }
 }
 
 /// Keeps a connection registered while it lives; dropping it removes the connection.
@@ -69,6 +131,13 @@ impl Registration {
     /// Now, in milliseconds on the endpoint's clock: when the connection heard from its client.
     pub(crate) fn now_ms(&self) -> u64 {
         self.connections.now_ms()
+    }
+
+    /// Tells the idle sweep which TCP socket the connection runs on (`None`: forget it, before the socket closes).
+    pub(crate) fn watch(&self, tcp: Option<TcpSocket>) {
+        if let Some(open) = self.connections.lock().open.get_mut(&self.number) {
+            open.tcp = tcp;
+        }
     }
 }
 
@@ -139,7 +208,7 @@ impl Connections {
         outbound.heard(self.now_ms());
         let number = state.next;
         state.next += 1;
-        state.open.insert(number, Open { user, outbound, address });
+        state.open.insert(number, Open { user, outbound, address, tcp: None, acked_at_ping: None });
         Ok(Registration { number, connections: self.clone() })
     }
 
@@ -162,16 +231,35 @@ impl Connections {
     }
 
     /// Pings every connection whose client sent nothing for `ping_after`, and marks every one silent for `timeout` (it
-    /// closes with 1001). Returns how many of each.
+    /// closes with 1001) unless it is still reading ([`judge_acks`]). Returns how many of each.
+    ///
+    /// Under the registry's lock, a `TCP_INFO` reading for each connection pinged or about to be closed (a system call
+    /// of about a microsecond), none for the others.
     pub(crate) fn sweep(&self, ping_after: Duration, timeout: Duration) -> SweepCount {
         let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let (now, ping_ms, timeout_ms) = (self.now_ms(), millis(ping_after), millis(timeout));
         let mut count = SweepCount::default();
-        for open in self.lock().open.values() {
-            match open.outbound.judge_silence(now, ping_ms, timeout_ms) {
+        for open in self.lock().open.values_mut() {
+            let Open { outbound, tcp, acked_at_ping, .. } = open;
+            let mut acks = Acks::Unknown;
+            let reading = |since| {
+                acks = judge_acks(*acked_at_ping, since, tcp.and_then(TcpSocket::delivery));
+                acks == Acks::Reading
+            };
+            match outbound.judge_silence(now, ping_ms, timeout_ms, reading) {
                 Silence::Nothing => {}
-                Silence::PingDue => count.pinged += 1,
-                Silence::Silent => count.silent += 1,
+                Silence::PingDue => {
+                    count.pinged += 1;
+                    let delivery = tcp.and_then(TcpSocket::delivery);
+                    *acked_at_ping =
+                        outbound.quiet_since().zip(delivery).map(|(since, delivery)| AckMark::new(since, delivery));
+                }
+                Silence::Reading => count.reading += 1,
+                Silence::Silent => match acks {
+                    Acks::Stalled => count.silent_stalled += 1,
+                    Acks::Delivered => count.silent_delivered += 1,
+                    Acks::Reading | Acks::Unknown => count.silent_unknown += 1,
+                },
             }
         }
         count
@@ -188,8 +276,13 @@ impl Connections {
 pub(crate) struct SweepCount {
     /// Connections sent a ping.
     pub(crate) pinged: usize,
-    /// Connections marked silent (they close).
-    pub(crate) silent: usize,
+    /// Connections silent for the timeout but spared: still reading ([`Acks::Reading`]).
+    pub(crate) reading: usize,
+    /// Connections marked silent (they close), by what their acknowledgements said: [`Acks::Stalled`],
+    /// [`Acks::Delivered`], [`Acks::Unknown`].
+    pub(crate) silent_stalled: usize,
+    pub(crate) silent_delivered: usize,
+    pub(crate) silent_unknown: usize,
 }
 
 /// How often the idle sweep runs for `timeout`: every quarter of it, but at least once a second and at most every
@@ -224,6 +317,18 @@ pub(crate) fn start_idle_sweep(connections: &Arc<Connections>, timeout: Duration
             let count = connections.sweep(ping_after(timeout), silent_after(timeout));
             if count.pinged > 0 {
                 metrics::counter!("livebaton_pings_total").increment(count.pinged as u64);
+            }
+            if count.reading > 0 {
+                metrics::counter!("livebaton_idle_spared_total").increment(count.reading as u64);
+            }
+            for (acks, closed) in [
+                ("stalled", count.silent_stalled),
+                ("delivered", count.silent_delivered),
+                ("unknown", count.silent_unknown),
+            ] {
+                if closed > 0 {
+                    metrics::counter!("livebaton_idle_closes_total", "acks" => acks).increment(closed as u64);
+                }
             }
         }
     })
@@ -369,19 +474,82 @@ mod tests {
     fn a_client_heard_from_is_neither_pinged_nor_marked_silent() {
         let outbound = Outbound::new(4);
         outbound.heard(1_000);
-        assert_eq!(outbound.judge_silence(5_999, 5_000, 10_000), Silence::Nothing, "quiet for 4.999 s");
-        assert_eq!(outbound.judge_silence(6_000, 5_000, 10_000), Silence::PingDue, "quiet for 5 s");
-        assert_eq!(outbound.judge_silence(7_000, 5_000, 10_000), Silence::Nothing, "pinged once per silence");
+        assert_eq!(outbound.judge_silence(5_999, 5_000, 10_000, |_| false), Silence::Nothing, "quiet for 4.999 s");
+        assert_eq!(outbound.judge_silence(6_000, 5_000, 10_000, |_| false), Silence::PingDue, "quiet for 5 s");
+        assert_eq!(
+            outbound.judge_silence(7_000, 5_000, 10_000, |_| false),
+            Silence::Nothing,
+            "pinged once per silence"
+        );
         assert!(outbound.take_ping_due());
         assert!(!outbound.take_ping_due(), "taken once");
-        assert_eq!(outbound.judge_silence(10_999, 5_000, 10_000), Silence::Nothing, "silent for 9.999 s");
-        assert_eq!(outbound.judge_silence(11_000, 5_000, 10_000), Silence::Silent, "silent for 10 s");
+        assert_eq!(outbound.judge_silence(10_999, 5_000, 10_000, |_| false), Silence::Nothing, "silent for 9.999 s");
+        assert_eq!(outbound.judge_silence(11_000, 5_000, 10_000, |_| false), Silence::Silent, "silent for 10 s");
         assert!(outbound.is_silent());
-        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000), Silence::Nothing, "marked once");
+        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000, |_| false), Silence::Nothing, "marked once");
         assert!(!outbound.take_ping_due(), "no ping for a client marked silent");
         outbound.heard(12_000);
         assert!(!outbound.is_silent());
-        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000), Silence::Nothing);
-        assert_eq!(outbound.judge_silence(17_000, 5_000, 10_000), Silence::PingDue, "a new silence, a new ping");
+        assert_eq!(outbound.judge_silence(12_000, 5_000, 10_000, |_| false), Silence::Nothing);
+        assert_eq!(
+            outbound.judge_silence(17_000, 5_000, 10_000, |_| false),
+            Silence::PingDue,
+            "a new silence, a new ping"
+        );
+    }
+
+    /// A client about to be closed counts as reading when its receive window reaches further than at the ping of this
+    /// silence; on a kernel that does not tell the window, when its host acknowledged more while bytes wait for it.
+    /// Without a socket to ask, or a reading at the ping, silence alone decides.
+    #[test]
+    fn a_client_reads_when_its_window_moves_on_since_the_ping() {
+        let delivery = |acked, outstanding, window_end| Some(Delivery { acked, outstanding, window_end });
+        let at_ping = Some(AckMark { since: 1_000, acked: 50_000, window_end: Some(60_000) });
+        let judge = |now| judge_acks(at_ping, 1_000, now);
+        assert_eq!(judge(delivery(70_000, true, Some(80_000))), Acks::Reading, "it freed room: more was sent");
+        assert_eq!(judge(delivery(50_000, false, Some(64_000))), Acks::Reading, "it freed room, nothing to send");
+        assert_eq!(judge(delivery(60_000, true, Some(60_000))), Acks::Stalled, "its host took the rest of the window");
+        assert_eq!(judge(delivery(50_000, true, Some(60_000))), Acks::Stalled, "nothing more taken");
+        assert_eq!(judge(delivery(55_000, false, Some(60_000))), Acks::Delivered, "it holds all we sent, unread");
+        assert_eq!(judge_acks(at_ping, 2_000, delivery(70_000, true, Some(80_000))), Acks::Unknown, "another silence");
+        assert_eq!(
+            judge_acks(None, 1_000, delivery(70_000, true, Some(80_000))),
+            Acks::Unknown,
+            "not asked at the ping"
+        );
+        assert_eq!(judge(None), Acks::Unknown, "no socket to ask (another platform, a pipe)");
+        // A kernel before 5.4: no window; acknowledgements while bytes wait.
+        let at_ping = Some(AckMark { since: 1_000, acked: 50_000, window_end: None });
+        let judge = |now| judge_acks(at_ping, 1_000, now);
+        assert_eq!(judge(delivery(70_000, true, None)), Acks::Reading, "acknowledged more, more to go");
+        assert_eq!(judge(delivery(50_000, true, None)), Acks::Stalled, "nothing acknowledged since the ping");
+        assert_eq!(judge(delivery(70_000, false, None)), Acks::Delivered, "all delivered: the pong is up to it");
+    }
+
+    /// A client spared as reading starts a new silence: a new ping, and the next verdict a timeout later; the reading is
+    /// asked for only at the verdict, with the start of the silence.
+    #[test]
+    fn a_client_spared_as_reading_starts_a_new_silence() {
+        let outbound = Outbound::new(4);
+        outbound.heard(1_000);
+        let asked = std::cell::Cell::new(None);
+        let reading = |since| {
+            asked.set(Some(since));
+            true
+        };
+        assert_eq!(outbound.judge_silence(6_000, 5_000, 10_000, reading), Silence::PingDue);
+        assert_eq!(asked.get(), None, "not asked before the verdict");
+        assert!(outbound.take_ping_due());
+        assert_eq!(outbound.judge_silence(11_000, 5_000, 10_000, reading), Silence::Reading);
+        assert_eq!(asked.get(), Some(1_000), "asked with the start of the silence");
+        assert_eq!(outbound.quiet_since(), Some(11_000));
+        assert!(!outbound.is_silent());
+        assert_eq!(outbound.judge_silence(16_000, 5_000, 10_000, |_| false), Silence::PingDue, "pinged anew");
+        assert_eq!(
+            outbound.judge_silence(21_000, 5_000, 10_000, |_| false),
+            Silence::Silent,
+            "and closed if not reading"
+        );
+        assert_eq!(outbound.quiet_since(), None);
     }
 }

@@ -43,6 +43,8 @@ pub(crate) enum Silence {
     Nothing,
     /// Silent for the ping threshold: a ping is now due (the client's pong, or any frame, counts as life).
     PingDue,
+    /// Silent for the idle timeout, but still reading (the caller's judgement): a new silence starts now.
+    Reading,
     /// Silent for the idle timeout: marked silent, the connection closes.
     Silent,
 }
@@ -223,10 +225,25 @@ impl Outbound {
         self.drained.store(true, Ordering::Relaxed);
     }
 
-    /// Judges the client's silence at `now_ms`: silent since `timeout_ms` or more, it is marked silent (it closes);
-    /// silent since `ping_ms` or more and not pinged in this silence, a ping is requested. Either wakes the
-    /// connection. A client heard from between the reading and the verdict is left alone.
-    pub(crate) fn judge_silence(&self, now_ms: u64, ping_ms: u64, timeout_ms: u64) -> Silence {
+    /// When the silence being judged began (milliseconds on the endpoint's clock): the client's last frame, or the
+    /// last sign that it read. `None` once it was marked silent.
+    pub(crate) fn quiet_since(&self) -> Option<u64> {
+        let heard = self.last_heard.load(Ordering::Relaxed);
+        (heard != SILENT).then_some(heard & TIME)
+    }
+
+    /// Judges the client's silence at `now_ms`: silent since `ping_ms` or more and not pinged in this silence, a ping
+    /// is requested; pinged, and silent since `timeout_ms` or more, it is marked silent (it closes) unless
+    /// `reading(since)` says it is reading all the same (then a new silence starts, as for [`Outbound::drained`]).
+    /// Both wake the connection. A client heard from between the reading and the verdict is left alone. `reading` is
+    /// asked only of a client about to be closed, with the start of its silence ([`Outbound::quiet_since`]).
+    pub(crate) fn judge_silence(
+        &self,
+        now_ms: u64,
+        ping_ms: u64,
+        timeout_ms: u64,
+        reading: impl FnOnce(u64) -> bool,
+    ) -> Silence {
         let heard = self.last_heard.load(Ordering::Relaxed);
         if heard == SILENT {
             return Silence::Nothing;
@@ -236,10 +253,20 @@ impl Outbound {
             let _ = self.last_heard.compare_exchange(heard, now_ms & TIME, Ordering::Relaxed, Ordering::Relaxed);
             return Silence::Nothing;
         }
-        let silence = now_ms.saturating_sub(heard & TIME);
-        let (verdict, next) = if silence >= timeout_ms {
+        let (silence, pinged) = (now_ms.saturating_sub(heard & TIME), heard & PINGED != 0);
+        if silence >= timeout_ms && pinged && reading(heard & TIME) {
+            // Alive, as for a drained socket. No wake-up: the new silence owes no ping yet.
+            let spared = self.last_heard.compare_exchange(heard, now_ms & TIME, Ordering::Relaxed, Ordering::Relaxed);
+            return if spared.is_ok() { Silence::Reading } else { Silence::Nothing };
+        }
+        let (verdict, next) = if silence >= timeout_ms && pinged {
             (Silence::Silent, SILENT)
-        } else if silence >= ping_ms && heard & PINGED == 0 {
+        } else if silence >= timeout_ms {
+            // A sweep held up (a busy runtime) finds a client past the timeout that it never pinged in this silence:
+            // it is pinged now, and gets the time to answer that a sweep on time gives, as if its silence had begun
+            // `ping_ms` ago. Never closed without a ping it had that time to answer.
+            (Silence::PingDue, (now_ms.saturating_sub(ping_ms) & TIME) | PING_DUE | PINGED)
+        } else if silence >= ping_ms && !pinged {
             (Silence::PingDue, heard | PING_DUE | PINGED)
         } else {
             return Silence::Nothing;
@@ -368,12 +395,28 @@ mod tests {
     #[test]
     fn a_drained_socket_counts_as_life_once() {
         let outbound = Outbound::new(4);
-        assert_eq!(outbound.judge_silence(600, 500, 1000), Silence::PingDue, "quiet since 0");
+        assert_eq!(outbound.judge_silence(600, 500, 1000, |_| false), Silence::PingDue, "quiet since 0");
         outbound.drained();
-        assert_eq!(outbound.judge_silence(1200, 500, 1000), Silence::Nothing, "it read: alive at 1200");
+        assert_eq!(outbound.judge_silence(1200, 500, 1000, |_| false), Silence::Nothing, "it read: alive at 1200");
         assert!(!outbound.take_ping_due(), "the ping owed is dropped");
-        assert_eq!(outbound.judge_silence(1800, 500, 1000), Silence::PingDue, "quiet since 1200");
-        assert_eq!(outbound.judge_silence(2200, 500, 1000), Silence::Silent, "and closed a timeout after it read");
+        assert_eq!(outbound.judge_silence(1800, 500, 1000, |_| false), Silence::PingDue, "quiet since 1200");
+        assert_eq!(
+            outbound.judge_silence(2200, 500, 1000, |_| false),
+            Silence::Silent,
+            "and closed a timeout after it read"
+        );
+    }
+
+    /// A sweep that comes late (a busy runtime) never closes a client it did not ping in this silence: it pings it,
+    /// and judges it as long after as a sweep on time would.
+    #[test]
+    fn a_late_sweep_pings_before_it_closes() {
+        let outbound = Outbound::new(4);
+        outbound.heard(1_000);
+        assert_eq!(outbound.judge_silence(12_000, 5_000, 9_000, |_| false), Silence::PingDue, "11 s, never pinged");
+        assert_eq!(outbound.quiet_since(), Some(7_000), "counted as quiet since the ping threshold");
+        assert_eq!(outbound.judge_silence(15_999, 5_000, 9_000, |_| false), Silence::Nothing, "4 s to answer");
+        assert_eq!(outbound.judge_silence(16_000, 5_000, 9_000, |_| false), Silence::Silent);
     }
 
     #[tokio::test]

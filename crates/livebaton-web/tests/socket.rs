@@ -951,3 +951,101 @@ async fn upgrades_beyond_the_socket_limit_get_503() {
     }
     assert!(admitted, "a closed socket makes room");
 }
+
+/// The server as livebaton's binary runs it: hyper's HTTP/1 server straight over tokio's `TcpStream`. (Under
+/// `axum::serve` the upgraded connection hides its socket, and the idle sweep judges by silence alone.)
+async fn start_over_tcp(config: SocketConfig) -> Server {
+    let engine = Engine::new(EngineConfig::default());
+    let router = Router::new().channel("room:*", RoomRoute::new(engine.presence.clone())).channel("test:*", TestRoute);
+    let (endpoint, shutdown) = LiveEndpoint::new(router, config);
+    let app = axum::Router::new().route("/live/websocket", get(websocket)).with_state(endpoint);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .with_upgrades();
+            tokio::spawn(connection);
+        }
+    });
+    Server { address, shutdown, engine }
+}
+
+/// A raw client (see [`raw`]) whose socket receives into a buffer of about `receive_buffer` bytes, so that a little
+/// unread data closes its TCP window and the rest waits on the server's side.
+async fn connect_with_small_window(server: &Server, receive_buffer: u32) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(receive_buffer).unwrap();
+    let mut stream = socket.connect(server.address).await.unwrap();
+    let request = format!(
+        "GET /live/websocket?vsn=2.0.0&token=raw HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.address
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.unwrap());
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    stream
+}
+
+/// A client that reads a backlog slowly is alive though it sends nothing, not even a pong (ours waits behind the
+/// backlog), also when the server's socket never fills (so no write is held up to show it read): its window is full,
+/// bytes wait for it on the server, and its window moves on as it reads. It reads for one and a half idle timeouts,
+/// then catches up and is still answered. (Measured before: in a 5,000-client reconnect storm on
+/// one machine, thousands of clients were closed so.) A client that stops reading is still closed: the next test.
+#[tokio::test]
+async fn a_client_reading_slowly_with_bytes_waiting_on_the_server_is_not_closed_as_idle() {
+    // Pinged after 3 s of silence and judged 2 s later (a 6 s timeout less a 1 s sweep period): room for a loaded
+    // machine to let the client read, and its host tell us so, in between.
+    let config =
+        SocketConfig { idle_timeout: Duration::from_secs(6), outbound_queue: 10_000, ..SocketConfig::default() };
+    let server = start_over_tcp(config).await;
+    let mut stream = connect_with_small_window(&server, 16 * 1024).await;
+    stream.write_all(&raw::masked(0x81, br#"["1","1","test:a","phx_join",{}]"#)).await.unwrap();
+    assert_eq!(raw::read_frame(&mut stream).await.0, 0x1, "the join reply");
+    // About 600 KiB, less than the server's socket takes before its writes block.
+    let total = 600;
+    stream.write_all(&raw::masked(0x81, br#"["1","2","test:a","flood",{"n":600}]"#)).await.unwrap();
+    let (started, mut frames) = (std::time::Instant::now(), 0);
+    while frames < total {
+        let (opcode, payload) = raw::read_frame(&mut stream).await;
+        assert_ne!(opcode, 0x8, "closed after {:?} and {frames} frames: {:?}", started.elapsed(), &payload[..2]);
+        if opcode == 0x1 {
+            frames += 1;
+        }
+        // A frame (1 KiB) every 20 ms for 9 s, past the close that silence alone would bring (at 5-6 s), never
+        // answering a ping; then as fast as it can.
+        if started.elapsed() < Duration::from_secs(9) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(started.elapsed() > Duration::from_secs(9), "the backlog outlasted the slow reading");
+    send_raw_heartbeat_and_expect_reply(&mut stream).await;
+}
+
+/// A client that stops reading with bytes still waiting for it is closed as idle all the same: once its window is full
+/// it does not move on, and its presence leaves.
+#[tokio::test]
+async fn a_client_that_stops_reading_with_bytes_waiting_is_closed_as_idle() {
+    let config =
+        SocketConfig { idle_timeout: Duration::from_secs(2), outbound_queue: 10_000, ..SocketConfig::default() };
+    let server = start_over_tcp(config).await;
+    let mut stream = connect_with_small_window(&server, 16 * 1024).await;
+    stream.write_all(&raw::masked(0x81, br#"["1","1","test:a","phx_join",{}]"#)).await.unwrap();
+    stream.write_all(&raw::masked(0x81, br#"["2","2","room:frozen","phx_join",{}]"#)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while server.engine.presence.count("room:frozen") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "joined the room");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stream.write_all(&raw::masked(0x81, br#"["1","3","test:a","flood",{"n":500}]"#)).await.unwrap();
+    while server.engine.presence.count("room:frozen") > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "a client that reads nothing was not closed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -22,7 +22,8 @@ use crate::connections::Registration;
 use crate::outbound::{Outbound, Stop};
 use crate::protocol::{Frame, PHOENIX_TOPIC, ReplyStatus, encode_push, encode_reply, events};
 use crate::rate::{EventRate, RateDecision};
-use crate::websocket::{Incoming, ProtocolError, WebSocket, WsError};
+use crate::websocket::tcp::TcpSocket;
+use crate::websocket::{Incoming, ProtocolError, UpgradedIo, WebSocket, WsError};
 
 /// What a WebSocket runs over: hyper's upgraded connection in the server, an in-memory pipe in tests.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -94,8 +95,15 @@ pub(crate) fn serve<IO: Io>(
         std::time::Instant::now(),
     );
     let channels = Channels::new(info, router, outbound.clone(), config.max_channels);
+    registration.watch(tcp_socket(&ws));
     let connection = Connection { outbound, channels, rate, registration };
     connection.run(ws)
+}
+
+/// The TCP socket under `ws`, if it runs on hyper's connection over tokio's `TcpStream` (see [`UpgradedIo`]). Asked
+/// by type rather than through a bound on `IO`: `serve` also runs over in-memory pipes, which have no socket.
+fn tcp_socket<IO: Io>(ws: &WebSocket<IO>) -> Option<TcpSocket> {
+    (ws.io() as &dyn std::any::Any).downcast_ref::<UpgradedIo>().and_then(UpgradedIo::tcp)
 }
 
 /// The connection's own state; who it belongs to is in its channels ([`Channels::info`]), not kept twice.
@@ -218,6 +226,8 @@ impl Connection {
             let wait = if close.reason == Close::IDLE { SILENT_CLOSE_WAIT } else { CLOSE_WAIT };
             let _ = tokio::time::timeout(wait, goodbye).await;
         }
+        // The idle sweep must not read the socket's descriptor once it is closed (another socket may get its number).
+        self.registration.watch(None);
         drop(ws);
         // Nothing more reaches the client; producers still running (live views) stop queueing.
         self.outbound.close();

@@ -2,6 +2,9 @@
 //! Protocols` response that hands the connection to a task of the caller's.
 
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -9,11 +12,108 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The upgraded connection a WebSocket runs on.
-pub type UpgradedIo = TokioIo<hyper::upgrade::Upgraded>;
+use super::tcp::TcpSocket;
+
+/// The upgraded connection a WebSocket runs on: hyper's, or, when hyper served tokio's `TcpStream` directly (as
+/// livebaton's server does), that stream taken back from hyper, whose socket the idle sweep can ask how our bytes are
+/// acknowledged ([`TcpSocket`]).
+///
+/// Under `axum::serve` the stream is wrapped in a type private to hyper-util and cannot be taken back: the sweep then
+/// judges by silence alone, as it always did.
+pub struct UpgradedIo(Connection);
+
+enum Connection {
+    /// Boxed: every connection's task holds this for the connection's life, and hyper's is a box too.
+    Tcp(Box<TcpIo>),
+    Hyper(TokioIo<hyper::upgrade::Upgraded>),
+}
+
+/// tokio's stream, and the bytes hyper read past the upgrade request (the client's first frames, if it sent them
+/// without waiting for our answer), which are read first.
+struct TcpIo {
+    unread: Bytes,
+    stream: tokio::net::TcpStream,
+}
+
+impl UpgradedIo {
+    /// Takes tokio's `TcpStream` back from hyper when that is what it ran on (hyper cannot give it back wrapped).
+    fn new(upgraded: hyper::upgrade::Upgraded) -> Self {
+        match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+            Ok(parts) => {
+                UpgradedIo(Connection::Tcp(Box::new(TcpIo { unread: parts.read_buf, stream: parts.io.into_inner() })))
+            }
+            Err(upgraded) => UpgradedIo(Connection::Hyper(TokioIo::new(upgraded))),
+        }
+    }
+
+    /// The TCP socket under the connection, when known.
+    pub(crate) fn tcp(&self) -> Option<TcpSocket> {
+        match &self.0 {
+            Connection::Tcp(tcp) => TcpSocket::of(&tcp.stream),
+            Connection::Hyper(_) => None,
+        }
+    }
+}
+
+impl AsyncRead for UpgradedIo {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match &mut self.0 {
+            Connection::Tcp(tcp) if !tcp.unread.is_empty() => {
+                let take = tcp.unread.len().min(buf.remaining());
+                buf.put_slice(&tcp.unread.split_to(take));
+                Poll::Ready(Ok(()))
+            }
+            Connection::Tcp(tcp) => Pin::new(&mut tcp.stream).poll_read(cx, buf),
+            Connection::Hyper(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpgradedIo {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match &mut self.0 {
+            Connection::Tcp(tcp) => Pin::new(&mut tcp.stream).poll_write(cx, buf),
+            Connection::Hyper(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.0 {
+            Connection::Tcp(tcp) => Pin::new(&mut tcp.stream).poll_write_vectored(cx, bufs),
+            Connection::Hyper(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.0 {
+            Connection::Tcp(tcp) => tcp.stream.is_write_vectored(),
+            Connection::Hyper(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.0 {
+            Connection::Tcp(tcp) => Pin::new(&mut tcp.stream).poll_flush(cx),
+            Connection::Hyper(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.0 {
+            Connection::Tcp(tcp) => Pin::new(&mut tcp.stream).poll_shutdown(cx),
+            Connection::Hyper(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+}
 
 /// A valid WebSocket upgrade request, not yet answered.
 pub struct Upgrade {
@@ -106,7 +206,7 @@ impl Upgrade {
         let selected = protocols.iter().any(|offered| offered == protocol).then(|| protocol.to_owned());
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => drop(tokio::spawn(serve(TokioIo::new(upgraded)))),
+                Ok(upgraded) => drop(tokio::spawn(serve(UpgradedIo::new(upgraded)))),
                 Err(error) => tracing::debug!(%error, "WebSocket upgrade did not complete"),
             }
         });

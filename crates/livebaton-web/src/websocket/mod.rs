@@ -15,6 +15,7 @@
 mod decoder;
 mod frame;
 mod handshake;
+pub(crate) mod tcp;
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -61,6 +62,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> WebSocket<IO> {
     /// A WebSocket over an upgraded connection, refusing messages larger than `max_message` bytes.
     pub fn new(io: IO, max_message: usize) -> Self {
         WebSocket { io, decoder: Decoder::new(max_message), unread: Vec::new(), control: None }
+    }
+
+    /// The connection the WebSocket runs over.
+    pub(crate) fn io(&self) -> &IO {
+        &self.io
     }
 
     /// The client's next message: `None` when the connection ended.
