@@ -21,7 +21,7 @@ use super::tcp::TcpSocket;
 
 /// The upgraded connection a WebSocket runs on: hyper's, or, when hyper served tokio's `TcpStream` directly (as
 /// livebaton's server does), that stream taken back from hyper, whose socket the idle sweep can ask how our bytes are
-/// acknowledged ([`TcpSocket`]).
+/// acknowledged (`TcpSocket`).
 ///
 /// Under `axum::serve` the stream is wrapped in a type private to hyper-util and cannot be taken back: the sweep then
 /// judges by silence alone, as it always did.
