@@ -100,9 +100,10 @@ pub(crate) enum Acks {
 /// Judges a client about to be closed as silent (quiet since `since`) by its TCP counts: `at_ping` when it was pinged,
 /// `now` at the verdict. Only [`Acks::Reading`] spares it: its pong is queued behind what it is reading.
 ///
-/// The sign of reading is the right edge of its receive window moving on since the ping: a receiver's host moves it
-/// only as its application frees room by reading (Linux never shrinks a window, and lets it grow by itself only early
-/// in a connection, by at most its receive buffer). Without the edge (a kernel before 5.4), acknowledgements while
+/// The sign of reading is the right edge of its receive window moving on since the ping while bytes still wait for it:
+/// a receiver's host moves it only as its application frees room by reading (Linux never shrinks a window, and lets
+/// it grow by itself only early in a connection, by at most its receive buffer, as data arrives). A client that holds
+/// everything we sent is never spared: nothing stands between it and the ping. Without the edge (a kernel before 5.4), acknowledgements while
 /// bytes wait for it: once its window is full, its host takes more only as the application reads; while the window
 /// has room, a frozen application's host still takes data, until its receive buffer is full. So a client that reads
 /// nothing is closed at the first verdict after that, at most a receive buffer's worth of data and one idle timeout
@@ -114,10 +115,13 @@ pub(crate) fn judge_acks(at_ping: Option<AckMark>, since: u64, now: Option<Deliv
         (Some(then), Some(edge)) => edge > then,
         _ => now.outstanding && now.acked > mark.acked,
     };
+    // Only while bytes wait for it: a client whose host holds everything we sent, the ping included, has its pong to
+    // answer and nothing ahead of it; a moving edge there may be its host growing a young connection's window on its
+    // own (a frozen peer was spared again and again so, and left after 15 s, not 10).
     match (read, now.outstanding) {
-        (true, _) => Acks::Reading,
+        (true, true) => Acks::Reading,
         (false, true) => Acks::Stalled,
-        (false, false) => Acks::Delivered,
+        (_, false) => Acks::Delivered,
     }
 }
 
@@ -507,7 +511,11 @@ mod tests {
         let at_ping = Some(AckMark { since: 1_000, acked: 50_000, window_end: Some(60_000) });
         let judge = |now| judge_acks(at_ping, 1_000, now);
         assert_eq!(judge(delivery(70_000, true, Some(80_000))), Acks::Reading, "it freed room: more was sent");
-        assert_eq!(judge(delivery(50_000, false, Some(64_000))), Acks::Reading, "it freed room, nothing to send");
+        assert_eq!(
+            judge(delivery(50_000, false, Some(64_000))),
+            Acks::Delivered,
+            "its edge moved, but nothing waits ahead of the ping: a young connection's window grows by itself"
+        );
         assert_eq!(judge(delivery(60_000, true, Some(60_000))), Acks::Stalled, "its host took the rest of the window");
         assert_eq!(judge(delivery(50_000, true, Some(60_000))), Acks::Stalled, "nothing more taken");
         assert_eq!(judge(delivery(55_000, false, Some(60_000))), Acks::Delivered, "it holds all we sent, unread");
