@@ -64,6 +64,11 @@ where
     assert!(store.discard(target, "ann", 2_000).await.unwrap());
     assert!(store.find(target, "ann").await.unwrap().is_none());
     assert!(!store.discard(target, "ann", 2_000).await.unwrap(), "twice");
+    store.keep(target, &draft("ann", "Newer", 2_000, 6)).await.unwrap();
+    assert!(store.find(target, "ann").await.unwrap().is_none(), "a late keep of the discarded draft stays discarded");
+    store.keep(target, &draft("ann", "After", 2_500, 1)).await.unwrap();
+    assert_eq!(store.find(target, "ann").await.unwrap().unwrap().draft.params["title"], "After", "a newer one is kept");
+    assert!(store.discard(target, "ann", 2_500).await.unwrap());
     assert!(store.find(target, "bob").await.unwrap().is_some(), "another user's stays");
 
     // A batch (a shutdown's open forms) keeps each draft as a keep would: newer ones win, older ones change nothing.

@@ -127,7 +127,8 @@ impl Store {
         since: i64,
     ) -> Result<Option<KeptDraft>, StoreError> {
         let row = sqlx::query(
-            "SELECT draft, kept_at FROM kept_drafts WHERE kind = $1 AND target_id = $2 AND user_id = $3 AND kept_at > $4",
+            "SELECT draft, kept_at FROM kept_drafts \
+             WHERE kind = $1 AND target_id = $2 AND user_id = $3 AND kept_at > $4 AND draft <> ''",
         )
         .bind(kind(target))
         .bind(target.id)
@@ -141,8 +142,9 @@ impl Store {
         Ok(Some(KeptDraft { target, draft, kept_at: u64::try_from(kept_at).unwrap_or(0) }))
     }
 
-    /// Removes the draft of `target` kept for `user_id` if it is the one written at `updated_at`; returns whether it
-    /// was there.
+    /// Discards the draft of `target` kept for `user_id` if it is the one written at `updated_at`; returns whether it
+    /// was there. Its row stays, with an empty `draft`, until it expires: its version refuses a late keep of the same
+    /// draft.
     ///
     /// # Errors
     /// [`StoreError::Database`] on database failure.
@@ -153,7 +155,8 @@ impl Store {
         updated_at: u64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "DELETE FROM kept_drafts WHERE kind = $1 AND target_id = $2 AND user_id = $3 AND updated_at = $4",
+            "UPDATE kept_drafts SET draft = '' \
+             WHERE kind = $1 AND target_id = $2 AND user_id = $3 AND updated_at = $4 AND draft <> ''",
         )
         .bind(kind(target))
         .bind(target.id)

@@ -99,7 +99,9 @@ pub trait KeptDraftStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>>;
 
     /// Removes the draft of `target` kept for `user_id` if it is still the one written at `updated_at` (a newer one,
-    /// kept meanwhile, stays). Returns whether one was removed.
+    /// kept meanwhile, stays). Returns whether one was removed. The store remembers its version until it would have
+    /// expired, so that keeping the same draft again (a late keep from another node) does not bring it back; a newer
+    /// draft is kept as usual.
     fn discard<'a>(
         &'a self,
         target: EditTarget,
@@ -123,7 +125,14 @@ pub struct MemoryKeptDrafts {
     limits: KeptDraftLimits,
     /// Target and user → kept draft. A std `Mutex`: each call is one short map operation (a trim scans the map only
     /// when a limit is exceeded), never held across an await.
-    drafts: Mutex<HashMap<(EditTarget, String), KeptDraft>>,
+    drafts: Mutex<HashMap<(EditTarget, String), Entry>>,
+}
+
+/// A kept draft, or what is left of a discarded one until it expires: its version, so that a late keep of the same
+/// draft (another node's keeper, a retry) does not bring it back.
+struct Entry {
+    kept: KeptDraft,
+    discarded: bool,
 }
 
 impl MemoryKeptDrafts {
@@ -132,11 +141,12 @@ impl MemoryKeptDrafts {
         MemoryKeptDrafts { limits, drafts: Mutex::new(HashMap::new()) }
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<(EditTarget, String), KeptDraft>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<(EditTarget, String), Entry>> {
         self.drafts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Drafts kept right now (expired ones included until the next write drops them).
+    /// Drafts kept right now (expired and discarded ones included until the next write after their retention drops
+    /// them).
     pub fn len(&self) -> usize {
         self.map().len()
     }
@@ -151,33 +161,36 @@ impl MemoryKeptDrafts {
         let user = draft.updated_by.user_id.clone();
         let mut drafts = self.map();
         let expired_before = now.saturating_sub(self.limits.retention_ms());
-        drafts.retain(|_, kept| kept.kept_at > expired_before);
-        if let Some(kept) = drafts.get(&(target, user.clone()))
+        drafts.retain(|_, entry| entry.kept.kept_at > expired_before);
+        if let Some(Entry { kept, .. }) = drafts.get(&(target, user.clone()))
             && !supersedes(draft.updated_at, draft.version, kept.draft.updated_at, kept.draft.version)
         {
             return;
         }
-        drafts.insert((target, user.clone()), KeptDraft { target, draft: draft.clone(), kept_at: now });
+        let kept = KeptDraft { target, draft: draft.clone(), kept_at: now };
+        drafts.insert((target, user.clone()), Entry { kept, discarded: false });
         trim(&mut drafts, self.limits.max_per_user, |(_, owner)| *owner == user);
         trim(&mut drafts, self.limits.max_drafts, |_| true);
     }
 
     fn find_at(&self, target: EditTarget, user_id: &str, now: u64) -> Option<KeptDraft> {
         let expired_before = now.saturating_sub(self.limits.retention_ms());
-        self.map().get(&(target, user_id.to_owned())).filter(|kept| kept.kept_at > expired_before).cloned()
+        let drafts = self.map();
+        let entry = drafts.get(&(target, user_id.to_owned()))?;
+        (!entry.discarded && entry.kept.kept_at > expired_before).then(|| entry.kept.clone())
     }
 }
 
 /// Drops the oldest entries among those `counted` until at most `max` remain.
 fn trim(
-    drafts: &mut HashMap<(EditTarget, String), KeptDraft>,
+    drafts: &mut HashMap<(EditTarget, String), Entry>,
     max: usize,
     counted: impl Fn(&(EditTarget, String)) -> bool,
 ) {
     let mut keys: Vec<((EditTarget, String), (u64, u64))> = drafts
         .iter()
         .filter(|(key, _)| counted(key))
-        .map(|(key, kept)| (key.clone(), (kept.kept_at, kept.draft.updated_at)))
+        .map(|(key, entry)| (key.clone(), (entry.kept.kept_at, entry.kept.draft.updated_at)))
         .collect();
     if keys.len() <= max {
         return;
@@ -211,11 +224,9 @@ impl KeptDraftStore for MemoryKeptDrafts {
         updated_at: u64,
     ) -> BoxFuture<'a, Result<bool, KeptDraftError>> {
         let mut drafts = self.map();
-        let key = (target, user_id.to_owned());
-        let removed = drafts.get(&key).is_some_and(|kept| kept.draft.updated_at == updated_at);
-        if removed {
-            drafts.remove(&key);
-        }
+        let entry = drafts.get_mut(&(target, user_id.to_owned()));
+        let entry = entry.filter(|entry| !entry.discarded && entry.kept.draft.updated_at == updated_at);
+        let removed = entry.map(|entry| entry.discarded = true).is_some();
         Box::pin(std::future::ready(Ok(removed)))
     }
 }

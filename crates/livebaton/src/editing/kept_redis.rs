@@ -2,7 +2,7 @@
 //! on any node.
 //!
 //! Each kept draft is a hash (`json`, `updated_at`, `version`, `kept_at`) under `<prefix>:d:<topic>:<user>` that
-//! expires by itself after the retention; two sorted sets by `kept_at` (`<prefix>:all`, and `<prefix>:u:<user>` per
+//! expires by itself after the retention (a discarded one keeps all but `json` until then); two sorted sets by `kept_at` (`<prefix>:all`, and `<prefix>:u:<user>` per
 //! user) find the oldest when a limit is exceeded. One Lua script keeps a draft atomically: newer than the one kept or
 //! nothing (every node of the cluster keeps the same draft when a session ends), then trims expired index entries and
 //! the oldest beyond each limit. Times are Redis's own (`TIME`), so node clocks do not matter. Reads are one `HMGET` of
@@ -58,14 +58,13 @@ end
 return 1
 ";
 
-/// ARGV: prefix, topic, user, updated_at. Removes the kept draft if it is still that one; returns 1 if removed.
+/// ARGV: prefix, topic, user, updated_at. Discards the kept draft if it is still that one (its values go; its
+/// version stays until the key expires, so a late keep of the same draft is refused); returns 1 if discarded.
 const DISCARD: &str = r"
 local p, topic, user = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. ':d:' .. topic .. ':' .. user
-if redis.call('HGET', key, 'updated_at') ~= ARGV[4] then return 0 end
-redis.call('DEL', key)
-redis.call('ZREM', p .. ':all', topic .. '|' .. user)
-redis.call('ZREM', p .. ':u:' .. user, topic)
+if redis.call('HGET', key, 'updated_at') ~= ARGV[4] or redis.call('HEXISTS', key, 'json') == 0 then return 0 end
+redis.call('HDEL', key, 'json')
 return 1
 ";
 
