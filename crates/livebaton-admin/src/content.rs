@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use livebaton::editing::{DraftBase, EditTarget, Editing, EditingError, NotOwner, OwnerToken};
 use livebaton::events::{Action, Events};
-use livebaton::pubsub::{Message, PubSub};
+use livebaton::pubsub::{JsonMessage, PubSub};
 use livebaton_content::{
     EntityInput, FieldDefinition, FieldType, RecordInput, SafeHtml, ValidationErrors, validate_entity, validate_record,
 };
@@ -339,7 +339,7 @@ impl ContentService {
 
     /// Tells the editors of `target` (on its form topic) that the row was saved or deleted, by whoever wrote it.
     fn tell_editors(&self, target: EditTarget, event: &str, body: serde_json::Value) {
-        let message = Message::App { name: event.to_owned(), body };
+        let message = JsonMessage::new(event, body);
         announce(self.events_pubsub.broadcast(&target.form_topic(), message).map(drop));
     }
 }

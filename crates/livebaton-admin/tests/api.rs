@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use livebaton::events::{Action, ResourceEvent};
-use livebaton::pubsub::{Message, Subscription};
+use livebaton::pubsub::Subscription;
 use livebaton_admin::accounts::{Role, ThrottleConfig};
 use livebaton_admin::content::events::{ENTITIES, ENTITY_DATA, data_event, entity_event};
 use livebaton_admin::storage::{Entity, Record, now_ms};
@@ -135,9 +135,9 @@ async fn next_event(subscription: &mut Subscription) -> ResourceEvent {
         .await
         .unwrap_or_else(|_| panic!("no event on {} within 2 s", subscription.topic()))
         .expect("the subscription is open");
-    match &broadcast.message {
-        Message::Content(event) => (**event).clone(),
-        other => panic!("expected a content event, got {:?}", other.event_name()),
+    match broadcast.downcast::<ResourceEvent>() {
+        Some(event) => event.clone(),
+        None => panic!("expected a content event, got {:?}", broadcast.event()),
     }
 }
 
@@ -145,7 +145,7 @@ async fn next_event(subscription: &mut Subscription) -> ResourceEvent {
 fn assert_no_event(subscription: &mut Subscription, after: &str) {
     match subscription.try_recv() {
         Ok(None) => {}
-        Ok(Some(broadcast)) => panic!("{after} published {:?} on {}", broadcast.message.event_name(), broadcast.topic),
+        Ok(Some(broadcast)) => panic!("{after} published {:?} on {}", broadcast.event(), broadcast.topic),
         Err(error) => panic!("subscription to {} failed: {error:?}", subscription.topic()),
     }
 }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use livebaton::pubsub::{Broadcast, Message as PubSubMessage};
+use livebaton::pubsub::{Broadcast, JsonMessage};
 use livebaton::{Engine, EngineConfig};
 use livebaton_web::channel::{BoxFuture, Router, UserInfo};
 use livebaton_web::config::SocketConfig;
@@ -63,7 +63,7 @@ impl LiveView for Counter {
     }
 
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, _socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
-        if let Some(count) = message.message.payload_json().get("count").and_then(Value::as_i64) {
+        if let Some(count) = message.payload_json().get("count").and_then(Value::as_i64) {
             self.count = count;
         }
         Box::pin(async {})
@@ -178,7 +178,7 @@ async fn counter_joins_clicks_and_hears_broadcasts() {
         json!({"regions": {"count": r#"<section id="count" data-lb-region><b>1</b></section>"#}})
     );
 
-    let set = |count: i64| PubSubMessage::App { name: "set".into(), body: json!({"count": count}) };
+    let set = |count: i64| JsonMessage::new("set", json!({"count": count}));
     server.engine.pubsub.broadcast("counter:7", set(42)).unwrap();
     let push = next(&mut client).await;
     assert_eq!(push[3], "diff");

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use livebaton::presence::{Meta, Presence, PresenceConfig, TrackGuard};
-use livebaton::pubsub::{Message, PubSub, PubSubConfig, Subscription};
+use livebaton::presence::{Meta, Presence, PresenceConfig, PresenceDiff, TrackGuard};
+use livebaton::pubsub::{Broadcast, JsonMessage, PubSub, PubSubConfig, Subscription};
 use tokio::runtime::{Builder, Runtime};
 
 /// Entries or subscribers per benchmark.
@@ -69,11 +69,8 @@ async fn track_all(presence: &Presence, keys: &[String], metas: Vec<Meta>) -> Ve
 }
 
 /// Joined metas in a presence diff (0 for any other message).
-fn joins_in(message: &Message) -> usize {
-    match message {
-        Message::PresenceDiff(diff) => diff.joins.meta_count(),
-        _ => 0,
-    }
+fn joins_in(broadcast: &Broadcast) -> usize {
+    broadcast.downcast::<PresenceDiff>().map_or(0, |diff| diff.joins.meta_count())
 }
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
@@ -157,7 +154,7 @@ fn presence_benches(c: &mut Criterion) {
                         let mut joins = 0;
                         while joins < N {
                             let broadcast = subscription.recv().await.expect("the subscriber must not lag");
-                            joins += joins_in(&broadcast.message);
+                            joins += joins_in(&broadcast);
                         }
                         Instant::now()
                     });
@@ -189,7 +186,7 @@ fn presence_benches(c: &mut Criterion) {
                     let mut joins = 0;
                     for subscription in &mut subscriptions {
                         let broadcast = subscription.try_recv().expect("no lag").expect("the diff is waiting");
-                        joins += joins_in(&broadcast.message);
+                        joins += joins_in(&broadcast);
                     }
                     total += start.elapsed();
                     assert_eq!(joins, N);
@@ -218,7 +215,7 @@ fn pubsub_benches(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for i in 0..iters {
-                let message = Message::App { name: "ping".to_owned(), body: serde_json::json!({ "n": i }) };
+                let message = JsonMessage::new("ping", serde_json::json!({ "n": i}));
                 let start = Instant::now();
                 let delivered = pubsub.broadcast(TOPIC, message).expect("local backend never fails");
                 for subscription in &mut subscriptions {

@@ -10,15 +10,15 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use livebaton::events::{Action, ResourceEvent};
-//! use livebaton::pubsub::Message;
 //!
 //! let engine = livebaton::Engine::new(Default::default());
 //! let mut acme = engine.events.subscribe_scoped("invoice", "acme");
 //! let event = ResourceEvent::new("invoice", Action::Created).scope("acme").field("invoice_id", "inv-7");
 //! engine.events.broadcast(event).unwrap();
 //! let heard = acme.recv().await.unwrap();
-//! assert_eq!(heard.message.event_name(), "invoice_created");
-//! assert_eq!(heard.message.payload_json(), serde_json::json!({"invoice_id": "inv-7", "type": "invoice_created"}));
+//! assert_eq!(heard.event(), "invoice_created");
+//! assert_eq!(heard.downcast::<ResourceEvent>().unwrap().i64_field("invoice_id"), None);
+//! assert_eq!(heard.payload_json(), serde_json::json!({"invoice_id": "inv-7", "type": "invoice_created"}));
 //! # }
 //! ```
 
@@ -26,7 +26,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::pubsub::{Message, PubSub, PubSubError, Subscription};
+use crate::pubsub::{Message, PubSub, PubSubError, RemoteMessage, Subscription};
 
 /// The default prefix of event topics ([`crate::EngineConfig::event_topic_prefix`]).
 pub const DEFAULT_TOPIC_PREFIX: &str = "events:";
@@ -115,6 +115,28 @@ impl ResourceEvent {
     }
 }
 
+impl Message for ResourceEvent {
+    fn event(&self) -> &str {
+        &self.name
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &self.payload())
+    }
+
+    fn codec(&self) -> Option<&'static str> {
+        Some(Self::CODEC)
+    }
+
+    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
+impl RemoteMessage for ResourceEvent {
+    const CODEC: &'static str = "livebaton.resource_event";
+}
+
 /// A [`ResourceEvent`]'s client payload. See [`ResourceEvent::payload`].
 #[derive(Clone, Copy, Debug)]
 pub struct EventPayload<'a>(&'a ResourceEvent);
@@ -141,6 +163,7 @@ pub struct Events {
 impl Events {
     /// Events on `pubsub` under topic `prefix` (`events:` by default in an [`crate::Engine`]).
     pub fn new(pubsub: PubSub, prefix: impl Into<String>) -> Self {
+        pubsub.register::<ResourceEvent>();
         Events { pubsub, prefix: prefix.into().into() }
     }
 
@@ -171,11 +194,11 @@ impl Events {
     pub fn broadcast(&self, event: ResourceEvent) -> Result<(), PubSubError> {
         let scoped = event.scope.as_deref().map(|scope| self.scoped_topic(&event.resource, scope));
         let all = self.topic(&event.resource);
-        let message = Message::Content(std::sync::Arc::new(event));
+        let message: std::sync::Arc<dyn Message> = std::sync::Arc::new(event);
         let one = match scoped {
-            Some(topic) => self.pubsub.broadcast(&topic, message.clone()).map(drop),
+            Some(topic) => self.pubsub.broadcast_shared(&topic, message.clone()).map(drop),
             None => Ok(()),
         };
-        self.pubsub.broadcast(&all, message).map(drop).and(one)
+        self.pubsub.broadcast_shared(&all, message).map(drop).and(one)
     }
 }

@@ -16,9 +16,9 @@
 //! use livebaton::{Engine, editing::{EditTarget, Editor}};
 //!
 //! let engine = Engine::new(Default::default());
-//! let alice = Editor { user_id: "1".into(), name: "Alice".into(), can_edit: true };
-//! let _guard = engine.editing.track_editing_session(EditTarget::data(7), "view-1", &alice, None).await.unwrap();
-//! assert!(engine.editing.editing_role(EditTarget::data(7), "view-1", "1").is_owner());
+//! let alice = Editor::new("1", "Alice");
+//! let _guard = engine.editing.track_editing_session(&EditTarget::new("article", 7).unwrap(), "view-1", &alice, None).await.unwrap();
+//! assert!(engine.editing.editing_role(&EditTarget::new("article", 7).unwrap(), "view-1", "1").is_owner());
 //! # }
 //! ```
 //!

@@ -34,81 +34,106 @@ where
     F: std::future::Future<Output = S>,
 {
     let day = KeptDraftLimits::default();
-    let target = EditTarget::data(first_id);
+    let target = EditTarget::new("article", first_id).unwrap();
 
     // Kept under its author, per target; found as it was kept, base included.
     let store = make(day).await;
     let kept = draft("ann", "Mine", 2_000, 5);
-    store.keep(target, &kept).await.expect("keep");
-    let found = store.find(target, "ann").await.expect("find").expect("kept for its author");
-    assert_eq!((found.target, &found.draft), (target, &kept), "found as kept");
+    store.keep(&target, &kept).await.expect("keep");
+    let found = store.find(&target, "ann").await.expect("find").expect("kept for its author");
+    assert_eq!((&found.target, &found.draft), (&target, &kept), "found as kept");
     assert!(found.kept_at > 1_700_000_000_000, "kept_at is the store's clock in ms: {}", found.kept_at);
-    assert!(store.find(target, "bob").await.unwrap().is_none(), "not another user's");
-    assert!(store.find(EditTarget::entity(first_id), "ann").await.unwrap().is_none(), "not another kind's");
-    assert!(store.find(EditTarget::data(first_id + 1), "ann").await.unwrap().is_none(), "not another record's");
+    assert!(store.find(&target, "bob").await.unwrap().is_none(), "not another user's");
+    assert!(
+        store.find(&EditTarget::new("category", first_id).unwrap(), "ann").await.unwrap().is_none(),
+        "not another kind's"
+    );
+    assert!(
+        store.find(&EditTarget::new("article", first_id + 1).unwrap(), "ann").await.unwrap().is_none(),
+        "not another record's"
+    );
 
     // The newest write wins; the same draft kept again (by a second node) changes nothing.
-    store.keep(target, &draft("ann", "Older", 1_000, 9)).await.unwrap();
-    assert_eq!(store.find(target, "ann").await.unwrap().unwrap().draft.params["title"], "Mine", "an older one");
+    store.keep(&target, &draft("ann", "Older", 1_000, 9)).await.unwrap();
+    assert_eq!(store.find(&target, "ann").await.unwrap().unwrap().draft.params["title"], "Mine", "an older one");
     tick().await;
-    store.keep(target, &kept).await.unwrap();
-    assert_eq!(store.find(target, "ann").await.unwrap().unwrap().kept_at, found.kept_at, "the same one again");
-    store.keep(target, &draft("ann", "Newer", 2_000, 6)).await.unwrap();
-    assert_eq!(store.find(target, "ann").await.unwrap().unwrap().draft.params["title"], "Newer", "a later version");
-    store.keep(target, &draft("bob", "Bob's", 1_500, 1)).await.unwrap();
-    assert_eq!(store.find(target, "bob").await.unwrap().unwrap().draft.params["title"], "Bob's", "one per user");
+    store.keep(&target, &kept).await.unwrap();
+    assert_eq!(store.find(&target, "ann").await.unwrap().unwrap().kept_at, found.kept_at, "the same one again");
+    store.keep(&target, &draft("ann", "Newer", 2_000, 6)).await.unwrap();
+    assert_eq!(store.find(&target, "ann").await.unwrap().unwrap().draft.params["title"], "Newer", "a later version");
+    store.keep(&target, &draft("bob", "Bob's", 1_500, 1)).await.unwrap();
+    assert_eq!(store.find(&target, "bob").await.unwrap().unwrap().draft.params["title"], "Bob's", "one per user");
 
     // A discard removes only the draft the user was shown.
-    assert!(!store.discard(target, "ann", 2_001).await.unwrap(), "a discard of another version");
-    assert!(store.find(target, "ann").await.unwrap().is_some());
-    assert!(store.discard(target, "ann", 2_000).await.unwrap());
-    assert!(store.find(target, "ann").await.unwrap().is_none());
-    assert!(!store.discard(target, "ann", 2_000).await.unwrap(), "twice");
-    store.keep(target, &draft("ann", "Newer", 2_000, 6)).await.unwrap();
-    assert!(store.find(target, "ann").await.unwrap().is_none(), "a late keep of the discarded draft stays discarded");
-    store.keep(target, &draft("ann", "After", 2_500, 1)).await.unwrap();
-    assert_eq!(store.find(target, "ann").await.unwrap().unwrap().draft.params["title"], "After", "a newer one is kept");
-    assert!(store.discard(target, "ann", 2_500).await.unwrap());
-    assert!(store.find(target, "bob").await.unwrap().is_some(), "another user's stays");
+    assert!(!store.discard(&target, "ann", 2_001).await.unwrap(), "a discard of another version");
+    assert!(store.find(&target, "ann").await.unwrap().is_some());
+    assert!(store.discard(&target, "ann", 2_000).await.unwrap());
+    assert!(store.find(&target, "ann").await.unwrap().is_none());
+    assert!(!store.discard(&target, "ann", 2_000).await.unwrap(), "twice");
+    store.keep(&target, &draft("ann", "Newer", 2_000, 6)).await.unwrap();
+    assert!(store.find(&target, "ann").await.unwrap().is_none(), "a late keep of the discarded draft stays discarded");
+    store.keep(&target, &draft("ann", "After", 2_500, 1)).await.unwrap();
+    assert_eq!(
+        store.find(&target, "ann").await.unwrap().unwrap().draft.params["title"],
+        "After",
+        "a newer one is kept"
+    );
+    assert!(store.discard(&target, "ann", 2_500).await.unwrap());
+    assert!(store.find(&target, "bob").await.unwrap().is_some(), "another user's stays");
 
     // A batch (a shutdown's open forms) keeps each draft as a keep would: newer ones win, older ones change nothing.
     let batch = [
-        (EditTarget::data(first_id + 7), std::sync::Arc::new(draft("ann", "Batch A", 3_000, 1))),
-        (EditTarget::data(first_id + 8), std::sync::Arc::new(draft("bob", "Batch B", 3_000, 1))),
-        (target, std::sync::Arc::new(draft("bob", "Older than Bob's", 1_000, 1))),
+        (EditTarget::new("article", first_id + 7).unwrap(), std::sync::Arc::new(draft("ann", "Batch A", 3_000, 1))),
+        (EditTarget::new("article", first_id + 8).unwrap(), std::sync::Arc::new(draft("bob", "Batch B", 3_000, 1))),
+        (target.clone(), std::sync::Arc::new(draft("bob", "Older than Bob's", 1_000, 1))),
     ];
     store.keep_batch(&batch).await.expect("keep a batch");
     assert_eq!(
-        store.find(EditTarget::data(first_id + 7), "ann").await.unwrap().unwrap().draft.params["title"],
+        store.find(&EditTarget::new("article", first_id + 7).unwrap(), "ann").await.unwrap().unwrap().draft.params["title"],
         "Batch A"
     );
     assert_eq!(
-        store.find(EditTarget::data(first_id + 8), "bob").await.unwrap().unwrap().draft.params["title"],
+        store.find(&EditTarget::new("article", first_id + 8).unwrap(), "bob").await.unwrap().unwrap().draft.params["title"],
         "Batch B"
     );
-    assert_eq!(store.find(target, "bob").await.unwrap().unwrap().draft.params["title"], "Bob's", "not replaced");
+    assert_eq!(store.find(&target, "bob").await.unwrap().unwrap().draft.params["title"], "Bob's", "not replaced");
 
     // Beyond a user's limit that user's oldest go; beyond the limit of all, the oldest of all.
     let store = make(KeptDraftLimits { max_drafts: 4, max_per_user: 2, ..day }).await;
     for offset in 1..=3 {
-        store.keep(EditTarget::data(first_id + offset), &draft("ann", "A", offset as u64, 1)).await.unwrap();
+        store
+            .keep(&EditTarget::new("article", first_id + offset).unwrap(), &draft("ann", "A", offset as u64, 1))
+            .await
+            .unwrap();
         tick().await;
     }
-    assert!(store.find(EditTarget::data(first_id + 1), "ann").await.unwrap().is_none(), "ann's oldest went");
-    assert!(store.find(EditTarget::data(first_id + 2), "ann").await.unwrap().is_some());
-    assert!(store.find(EditTarget::data(first_id + 3), "ann").await.unwrap().is_some());
+    assert!(
+        store.find(&EditTarget::new("article", first_id + 1).unwrap(), "ann").await.unwrap().is_none(),
+        "ann's oldest went"
+    );
+    assert!(store.find(&EditTarget::new("article", first_id + 2).unwrap(), "ann").await.unwrap().is_some());
+    assert!(store.find(&EditTarget::new("article", first_id + 3).unwrap(), "ann").await.unwrap().is_some());
     for (offset, user) in [(4, "bob"), (5, "cid"), (6, "dan")] {
-        store.keep(EditTarget::data(first_id + offset), &draft(user, "B", offset as u64, 1)).await.unwrap();
+        store
+            .keep(&EditTarget::new("article", first_id + offset).unwrap(), &draft(user, "B", offset as u64, 1))
+            .await
+            .unwrap();
         tick().await;
     }
-    assert!(store.find(EditTarget::data(first_id + 2), "ann").await.unwrap().is_none(), "the oldest of all went");
-    assert!(store.find(EditTarget::data(first_id + 3), "ann").await.unwrap().is_some(), "four remain");
-    assert!(store.find(EditTarget::data(first_id + 6), "dan").await.unwrap().is_some());
+    assert!(
+        store.find(&EditTarget::new("article", first_id + 2).unwrap(), "ann").await.unwrap().is_none(),
+        "the oldest of all went"
+    );
+    assert!(
+        store.find(&EditTarget::new("article", first_id + 3).unwrap(), "ann").await.unwrap().is_some(),
+        "four remain"
+    );
+    assert!(store.find(&EditTarget::new("article", first_id + 6).unwrap(), "dan").await.unwrap().is_some());
 
     // Expired drafts are not found (a retention of 2 s: the first find is well within it even on a loaded machine).
     let store = make(KeptDraftLimits { retention: Duration::from_secs(2), ..day }).await;
-    store.keep(target, &kept).await.unwrap();
-    assert!(store.find(target, "ann").await.unwrap().is_some());
+    store.keep(&target, &kept).await.unwrap();
+    assert!(store.find(&target, "ann").await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(store.find(target, "ann").await.unwrap().is_none(), "expired after the retention");
+    assert!(store.find(&target, "ann").await.unwrap().is_none(), "expired after the retention");
 }

@@ -7,13 +7,14 @@ mod support;
 
 use std::time::Duration;
 
-use livebaton::editing::{DraftBase, EditTarget, EditingError, Editor, MemoryKeptDrafts, RedisKeptDrafts};
+use livebaton::editing::{
+    DraftBase, DraftChanged, EditTarget, EditingError, Editor, MemoryKeptDrafts, RedisKeptDrafts,
+};
 use livebaton::presence::PresenceConfig;
-use livebaton::pubsub::Message;
 use livebaton::{Engine, EngineConfig, RedisAddress};
 use serde_json::json;
 
-const RECORD: EditTarget = EditTarget { kind: livebaton::editing::EditKind::Data, id: 42 };
+static RECORD: std::sync::LazyLock<EditTarget> = std::sync::LazyLock::new(|| EditTarget::new("article", 42).unwrap());
 
 fn engine() -> Engine {
     Engine::new(EngineConfig {
@@ -23,12 +24,12 @@ fn engine() -> Engine {
 }
 
 fn editor(id: &str, name: &str) -> Editor {
-    Editor { user_id: id.into(), name: name.into(), can_edit: true }
+    Editor::new(id, name)
 }
 
 /// Waits until `view_id` owns `RECORD`'s session, as `roles` (a subscription to its editing topic) hears it.
 async fn wait_for_owner(engine: &Engine, roles: &mut livebaton::pubsub::Subscription, view_id: &str) {
-    while engine.editing.lock_owner(RECORD).is_none_or(|owner| &*owner.view_id != view_id) {
+    while engine.editing.lock_owner(&RECORD).is_none_or(|owner| &*owner.view_id != view_id) {
         tokio::time::timeout(Duration::from_secs(10), roles.recv()).await.expect("an owner change").unwrap();
     }
 }
@@ -36,7 +37,7 @@ async fn wait_for_owner(engine: &Engine, roles: &mut livebaton::pubsub::Subscrip
 /// Waits until `user`'s kept draft of `RECORD` is there (the keeper writes from its own task).
 async fn kept_for(engine: &Engine, user: &str) -> livebaton::editing::KeptDraft {
     for _ in 0..200 {
-        if let Some(kept) = engine.editing.find_kept_draft(RECORD, user).await.unwrap() {
+        if let Some(kept) = engine.editing.find_kept_draft(&RECORD, user).await.unwrap() {
             return kept;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -52,34 +53,34 @@ async fn kept_for(engine: &Engine, user: &str) -> livebaton::editing::KeptDraft 
 async fn a_draft_left_behind_is_kept_for_its_author_and_restored_with_its_base() {
     let engine = engine();
     let alice = editor("1", "Alice");
-    let guard = engine.editing.track_editing_session(RECORD, "alice-1", &alice, None).await.unwrap();
+    let guard = engine.editing.track_editing_session(&RECORD, "alice-1", &alice, None).await.unwrap();
     let base = DraftBase::new(3, json!({"title": "Stored", "data": {"venue": "Hall A"}}));
-    engine.editing.update_draft(RECORD, "alice-1", base.clone(), json!({"title": "Typed"})).unwrap();
-    engine.editing.update_draft(RECORD, "alice-1", 3, json!({"title": "Typed more"})).unwrap();
+    engine.editing.update_draft(&RECORD, "alice-1", base.clone(), json!({"title": "Typed"})).unwrap();
+    engine.editing.update_draft(&RECORD, "alice-1", 3, json!({"title": "Typed more"})).unwrap();
     guard.leave();
     let kept = kept_for(&engine, "1").await;
     assert_eq!(kept.draft.params, json!({"title": "Typed more"}));
     assert_eq!((kept.draft.base_lock_version, &kept.draft.base_values), (3, &base.values), "kept with its base");
-    assert_eq!(engine.editing.draft(RECORD), None, "the session ended");
+    assert_eq!(engine.editing.draft(&RECORD), None, "the session ended");
 
-    let _bob = engine.editing.track_editing_session(RECORD, "bob-1", &editor("2", "Bob"), None).await.unwrap();
-    assert!(engine.editing.find_kept_draft(RECORD, "2").await.unwrap().is_none(), "not offered to Bob");
-    let mut bob_drafts = engine.editing.subscribe_to_drafts(RECORD);
-    let _alice = engine.editing.track_editing_session(RECORD, "alice-2", &alice, None).await.unwrap();
-    let refused = engine.editing.restore_kept_draft(RECORD, "alice-2").await;
+    let _bob = engine.editing.track_editing_session(&RECORD, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+    assert!(engine.editing.find_kept_draft(&RECORD, "2").await.unwrap().is_none(), "not offered to Bob");
+    let mut bob_drafts = engine.editing.subscribe_to_drafts(&RECORD);
+    let _alice = engine.editing.track_editing_session(&RECORD, "alice-2", &alice, None).await.unwrap();
+    let refused = engine.editing.restore_kept_draft(&RECORD, "alice-2").await;
     assert!(matches!(refused, Err(EditingError::NotOwner(_))), "Bob holds the baton: {refused:?}");
     assert!(kept_for(&engine, "1").await == kept, "still kept after a refused restore");
-    let mut alice_role = engine.editing.subscribe_to_editing(RECORD);
+    let mut alice_role = engine.editing.subscribe_to_editing(&RECORD);
     drop(_bob);
     wait_for_owner(&engine, &mut alice_role, "alice-2").await;
-    let restored = engine.editing.restore_kept_draft(RECORD, "alice-2").await.expect("restored by the owner");
+    let restored = engine.editing.restore_kept_draft(&RECORD, "alice-2").await.expect("restored by the owner");
     assert_eq!(restored.params, json!({"title": "Typed more"}));
     assert_eq!((restored.base_lock_version, &restored.base_values), (3, &base.values));
-    assert_eq!(engine.editing.draft(RECORD).as_deref(), Some(&*restored), "the session's draft again");
+    assert_eq!(engine.editing.draft(&RECORD).as_deref(), Some(&*restored), "the session's draft again");
     let published = tokio::time::timeout(Duration::from_secs(5), bob_drafts.recv()).await.unwrap().unwrap();
-    assert!(matches!(&published.message, Message::Draft(changed) if changed.draft.as_deref() == Some(&*restored)));
-    assert!(engine.editing.find_kept_draft(RECORD, "1").await.unwrap().is_none(), "the kept copy is gone");
-    let again = engine.editing.restore_kept_draft(RECORD, "alice-2").await;
+    assert!(published.downcast::<DraftChanged>().is_some_and(|changed| changed.draft.as_deref() == Some(&*restored)));
+    assert!(engine.editing.find_kept_draft(&RECORD, "1").await.unwrap().is_none(), "the kept copy is gone");
+    let again = engine.editing.restore_kept_draft(&RECORD, "alice-2").await;
     assert!(matches!(again, Err(EditingError::NoKeptDraft)), "{again:?}");
 }
 
@@ -88,25 +89,25 @@ async fn a_draft_left_behind_is_kept_for_its_author_and_restored_with_its_base()
 async fn a_kept_draft_is_restored_over_the_owners_own_typing_only() {
     let engine = engine();
     let (alice, bob) = (editor("1", "Alice"), editor("2", "Bob"));
-    let guard = engine.editing.track_editing_session(RECORD, "alice-1", &alice, None).await.unwrap();
-    engine.editing.update_draft(RECORD, "alice-1", 3, json!({"title": "Kept"})).unwrap();
+    let guard = engine.editing.track_editing_session(&RECORD, "alice-1", &alice, None).await.unwrap();
+    engine.editing.update_draft(&RECORD, "alice-1", 3, json!({"title": "Kept"})).unwrap();
     guard.leave();
     kept_for(&engine, "1").await;
 
     // Bob owns and types, then leaves while Alice waits: Alice is promoted with Bob's draft.
-    let bob_guard = engine.editing.track_editing_session(RECORD, "bob-1", &bob, None).await.unwrap();
-    let _alice = engine.editing.track_editing_session(RECORD, "alice-2", &alice, None).await.unwrap();
-    engine.editing.update_draft(RECORD, "bob-1", 3, json!({"title": "Bob's"})).unwrap();
-    let mut roles = engine.editing.subscribe_to_editing(RECORD);
+    let bob_guard = engine.editing.track_editing_session(&RECORD, "bob-1", &bob, None).await.unwrap();
+    let _alice = engine.editing.track_editing_session(&RECORD, "alice-2", &alice, None).await.unwrap();
+    engine.editing.update_draft(&RECORD, "bob-1", 3, json!({"title": "Bob's"})).unwrap();
+    let mut roles = engine.editing.subscribe_to_editing(&RECORD);
     bob_guard.leave();
     wait_for_owner(&engine, &mut roles, "alice-2").await;
-    let refused = engine.editing.restore_kept_draft(RECORD, "alice-2").await;
+    let refused = engine.editing.restore_kept_draft(&RECORD, "alice-2").await;
     assert!(matches!(&refused, Err(EditingError::DraftInProgress { by }) if by == "Bob"), "{refused:?}");
-    assert_eq!(engine.editing.draft(RECORD).unwrap().params, json!({"title": "Bob's"}), "Bob's draft stays");
+    assert_eq!(engine.editing.draft(&RECORD).unwrap().params, json!({"title": "Bob's"}), "Bob's draft stays");
 
     // Alice changes the form herself: now the draft is hers, and restoring replaces it.
-    engine.editing.update_draft(RECORD, "alice-2", 3, json!({"title": "Alice now"})).unwrap();
-    let restored = engine.editing.restore_kept_draft(RECORD, "alice-2").await.unwrap();
+    engine.editing.update_draft(&RECORD, "alice-2", 3, json!({"title": "Alice now"})).unwrap();
+    let restored = engine.editing.restore_kept_draft(&RECORD, "alice-2").await.unwrap();
     assert_eq!(restored.params, json!({"title": "Kept"}));
 }
 
@@ -114,30 +115,30 @@ async fn a_kept_draft_is_restored_over_the_owners_own_typing_only() {
 #[tokio::test]
 async fn a_discard_forgets_the_kept_draft_shown() {
     let engine = engine();
-    let guard = engine.editing.track_editing_session(RECORD, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-    engine.editing.update_draft(RECORD, "alice-1", 3, json!({"title": "Kept"})).unwrap();
+    let guard = engine.editing.track_editing_session(&RECORD, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    engine.editing.update_draft(&RECORD, "alice-1", 3, json!({"title": "Kept"})).unwrap();
     guard.leave();
     let kept = kept_for(&engine, "1").await;
-    assert!(!engine.editing.discard_kept_draft(RECORD, "1", kept.draft.updated_at + 1).await.unwrap());
-    assert!(engine.editing.discard_kept_draft(RECORD, "1", kept.draft.updated_at).await.unwrap());
-    assert!(engine.editing.find_kept_draft(RECORD, "1").await.unwrap().is_none());
+    assert!(!engine.editing.discard_kept_draft(&RECORD, "1", kept.draft.updated_at + 1).await.unwrap());
+    assert!(engine.editing.discard_kept_draft(&RECORD, "1", kept.draft.updated_at).await.unwrap());
+    assert!(engine.editing.find_kept_draft(&RECORD, "1").await.unwrap().is_none());
 }
 
 /// A save ends the draft without keeping it: only unsaved work is kept.
 #[tokio::test]
 async fn a_saved_draft_is_not_kept() {
     let engine = engine();
-    let guard = engine.editing.track_editing_session(RECORD, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-    engine.editing.update_draft(RECORD, "alice-1", 3, json!({"title": "Saved"})).unwrap();
-    let token = engine.editing.fence(RECORD, "alice-1").unwrap();
+    let guard = engine.editing.track_editing_session(&RECORD, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    engine.editing.update_draft(&RECORD, "alice-1", 3, json!({"title": "Saved"})).unwrap();
+    let token = engine.editing.fence(&RECORD, "alice-1").unwrap();
     engine.editing.finish_save(&token, 4);
     guard.leave();
-    while !engine.editing.sorted_presences(RECORD).is_empty() {
+    while !engine.editing.sorted_presences(&RECORD).is_empty() {
         tokio::task::yield_now().await;
     }
     // The session ended; whatever it handed to the keeper is written once the keeper is flushed.
     engine.editing.keep_open_drafts().await;
-    assert!(engine.editing.find_kept_draft(RECORD, "1").await.unwrap().is_none());
+    assert!(engine.editing.find_kept_draft(&RECORD, "1").await.unwrap().is_none());
 }
 
 /// At a graceful shutdown of a single node every open session's draft is kept, including one whose page is still in
@@ -145,16 +146,16 @@ async fn a_saved_draft_is_not_kept() {
 #[tokio::test]
 async fn a_shutdown_keeps_the_open_drafts() {
     let engine = engine();
-    let _alice = engine.editing.track_editing_session(RECORD, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-    engine.editing.update_draft(RECORD, "alice-1", 3, json!({"title": "Open"})).unwrap();
-    let other = EditTarget::data(43);
-    let bob = engine.editing.track_editing_session(other, "bob-1", &editor("2", "Bob"), Some("tab-b")).await.unwrap();
-    engine.editing.update_draft(other, "bob-1", 1, json!({"title": "Reloading"})).unwrap();
+    let _alice = engine.editing.track_editing_session(&RECORD, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    engine.editing.update_draft(&RECORD, "alice-1", 3, json!({"title": "Open"})).unwrap();
+    let other = EditTarget::new("article", 43).unwrap();
+    let bob = engine.editing.track_editing_session(&other, "bob-1", &editor("2", "Bob"), Some("tab-b")).await.unwrap();
+    engine.editing.update_draft(&other, "bob-1", 1, json!({"title": "Reloading"})).unwrap();
     drop(bob);
     engine.editing.keep_open_drafts().await;
-    let alice_kept = engine.editing.find_kept_draft(RECORD, "1").await.unwrap().expect("an open session's draft");
+    let alice_kept = engine.editing.find_kept_draft(&RECORD, "1").await.unwrap().expect("an open session's draft");
     assert_eq!(alice_kept.draft.params["title"], "Open");
-    let bob_kept = engine.editing.find_kept_draft(other, "2").await.unwrap().expect("a draft in its grace");
+    let bob_kept = engine.editing.find_kept_draft(&other, "2").await.unwrap().expect("a draft in its grace");
     assert_eq!(bob_kept.draft.params["title"], "Reloading");
 }
 
@@ -186,12 +187,12 @@ async fn the_redis_store_meets_the_contract() {
 async fn a_draft_kept_on_one_node_is_found_on_another() {
     let cluster = support::cluster(2).await;
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
-    let guard = a.editing.track_editing_session(RECORD, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-    a.editing.update_draft(RECORD, "alice-1", 3, json!({"title": "Across"})).unwrap();
+    let guard = a.editing.track_editing_session(&RECORD, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    a.editing.update_draft(&RECORD, "alice-1", 3, json!({"title": "Across"})).unwrap();
     guard.leave();
     let mut found = None;
     for _ in 0..300 {
-        found = b.editing.find_kept_draft(RECORD, "1").await.unwrap();
+        found = b.editing.find_kept_draft(&RECORD, "1").await.unwrap();
         if found.is_some() {
             break;
         }
@@ -199,7 +200,7 @@ async fn a_draft_kept_on_one_node_is_found_on_another() {
     }
     let found = found.expect("kept in Redis, found from the other node");
     assert_eq!(found.draft.params["title"], "Across");
-    let _alice = b.editing.track_editing_session(RECORD, "alice-2", &editor("1", "Alice"), None).await.unwrap();
-    let restored = b.editing.restore_kept_draft(RECORD, "alice-2").await.expect("restored on node B");
+    let _alice = b.editing.track_editing_session(&RECORD, "alice-2", &editor("1", "Alice"), None).await.unwrap();
+    let restored = b.editing.restore_kept_draft(&RECORD, "alice-2").await.expect("restored on node B");
     assert_eq!(restored.params["title"], "Across");
 }

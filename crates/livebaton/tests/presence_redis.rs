@@ -28,7 +28,7 @@ mod redis_only {
     use livebaton::Engine;
     use livebaton::editing::{EditTarget, OwnerChangeReason};
     use livebaton::presence::{RedisRoster, RedisRosterConfig};
-    use livebaton::pubsub::{Message, Subscription};
+    use livebaton::{editing::OwnerChanged, pubsub::Subscription};
     use serde_json::json;
     use tokio::time::{Instant, sleep};
 
@@ -48,7 +48,7 @@ mod redis_only {
     fn owner_changes(subscription: &mut Subscription) -> Vec<String> {
         let mut changes = Vec::new();
         while let Ok(Some(broadcast)) = subscription.try_recv() {
-            if let Message::OwnerChanged(change) = &broadcast.message {
+            if let Some(change) = broadcast.downcast::<OwnerChanged>() {
                 let owner = change.owner.as_ref().map(|owner| owner.view_id.to_string());
                 changes.push(format!("{:?} -> {owner:?}", change.previous_owner));
             }
@@ -62,8 +62,8 @@ mod redis_only {
     }
 
     /// Whether every node has the same single owner `view` for `target`.
-    fn owned_by(nodes: &[Engine], target: EditTarget, view: &str) -> bool {
-        nodes.iter().all(|node| owner_of(node, target).as_deref() == Some(view))
+    fn owned_by(nodes: &[Engine], target: &EditTarget, view: &str) -> bool {
+        nodes.iter().all(|node| owner_of(node, &target).as_deref() == Some(view))
     }
 
     /// The leader member Redis records for a topic.
@@ -96,15 +96,15 @@ mod redis_only {
     async fn a_crashed_node_is_removed_within_the_lease_and_the_next_editor_is_promoted() {
         let cluster = cluster_at(&redis_url(), 3, GRACE, &unique_prefix()).await;
         let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
-        let record = EditTarget::data(1);
-        let _alice = a.editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-        let _bob = b.editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+        let record = EditTarget::new("article", 1).unwrap();
+        let _alice = a.editing.track_editing_session(&record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+        let _bob = b.editing.track_editing_session(&record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
         let _room = a.presence.track("room", "alice", meta("Alice")).await.unwrap();
         let _room_c = c.presence.track("room", "carol", meta("Carol")).await.unwrap();
-        eventually("Alice owns everywhere", || owned_by(&cluster, record, "alice-1")).await;
+        eventually("Alice owns everywhere", || owned_by(&cluster, &record, "alice-1")).await;
         eventually("the room lists both everywhere", || cluster.iter().all(|n| n.presence.count("room") == 2)).await;
-        let mut on_b = b.editing.subscribe_to_editing(record);
-        let mut on_c = c.editing.subscribe_to_editing(record);
+        let mut on_b = b.editing.subscribe_to_editing(&record);
+        let mut on_c = c.editing.subscribe_to_editing(&record);
         let defaults = RedisRosterConfig::default();
 
         let crashed = Instant::now();
@@ -127,7 +127,7 @@ mod redis_only {
         for survivor in [b, c] {
             assert_eq!(keys(survivor, "room"), ["carol"], "Alice's presence is gone");
             assert_eq!(keys(survivor, &record.presence_topic()), ["bob-1"]);
-            assert!(survivor.editing.editing_role(record, "bob-1", "2").is_owner());
+            assert!(survivor.editing.editing_role(&record, "bob-1", "2").is_owner());
         }
         // No ghost afterwards: nothing of the dead node comes back, and Redis holds nothing of it.
         sleep(defaults.refresh * 2).await;
@@ -156,20 +156,24 @@ mod redis_only {
     /// members on every node.
     async fn sessions(cluster: &Cluster) -> Vec<livebaton::presence::TrackGuard> {
         let (a, b, c) = (&cluster[0], &cluster[1], &cluster[2]);
-        let (r1, r2, r3) = (EditTarget::data(1), EditTarget::data(2), EditTarget::data(3));
+        let (r1, r2, r3) = (
+            EditTarget::new("article", 1).unwrap(),
+            EditTarget::new("article", 2).unwrap(),
+            EditTarget::new("article", 3).unwrap(),
+        );
         let mut guards = Vec::new();
-        guards.push(a.editing.track_editing_session(r1, "alice-1", &editor("1", "Alice"), Some("a1")).await.unwrap());
-        guards.push(b.editing.track_editing_session(r1, "bob-1", &editor("2", "Bob"), Some("b1")).await.unwrap());
-        guards.push(c.editing.track_editing_session(r1, "carol-1", &editor("3", "Carol"), Some("c1")).await.unwrap());
-        guards.push(b.editing.track_editing_session(r2, "bob-2", &editor("2", "Bob"), Some("b2")).await.unwrap());
-        guards.push(a.editing.track_editing_session(r2, "alice-2", &editor("1", "Alice"), Some("a2")).await.unwrap());
-        guards.push(c.editing.track_editing_session(r3, "carol-3", &editor("3", "Carol"), Some("c3")).await.unwrap());
-        guards.push(a.editing.track_editing_session(r3, "dave-3", &editor("4", "Dave"), Some("d3")).await.unwrap());
+        guards.push(a.editing.track_editing_session(&r1, "alice-1", &editor("1", "Alice"), Some("a1")).await.unwrap());
+        guards.push(b.editing.track_editing_session(&r1, "bob-1", &editor("2", "Bob"), Some("b1")).await.unwrap());
+        guards.push(c.editing.track_editing_session(&r1, "carol-1", &editor("3", "Carol"), Some("c1")).await.unwrap());
+        guards.push(b.editing.track_editing_session(&r2, "bob-2", &editor("2", "Bob"), Some("b2")).await.unwrap());
+        guards.push(a.editing.track_editing_session(&r2, "alice-2", &editor("1", "Alice"), Some("a2")).await.unwrap());
+        guards.push(c.editing.track_editing_session(&r3, "carol-3", &editor("3", "Carol"), Some("c3")).await.unwrap());
+        guards.push(a.editing.track_editing_session(&r3, "dave-3", &editor("4", "Dave"), Some("d3")).await.unwrap());
         for (n, node) in cluster.iter().enumerate() {
             guards.push(node.presence.track("room", &format!("member-{n}"), meta("x")).await.unwrap());
         }
         eventually("owners everywhere", || {
-            owned_by(cluster, r1, "alice-1") && owned_by(cluster, r2, "bob-2") && owned_by(cluster, r3, "carol-3")
+            owned_by(cluster, &r1, "alice-1") && owned_by(cluster, &r2, "bob-2") && owned_by(cluster, &r3, "carol-3")
         })
         .await;
         eventually("the room everywhere", || cluster.iter().all(|node| node.presence.count("room") == 3)).await;
@@ -188,14 +192,18 @@ mod redis_only {
         let _guards = sessions(&cluster).await;
         let (a, b) = (&cluster[0], &cluster[1]);
         let survivors = &cluster.nodes[..2];
-        let (r1, r2, r3) = (EditTarget::data(1), EditTarget::data(2), EditTarget::data(3));
-        let before: Vec<_> = [r1, r2].iter().map(|r| orders(survivors, &r.presence_topic())).collect();
+        let (r1, r2, r3) = (
+            EditTarget::new("article", 1).unwrap(),
+            EditTarget::new("article", 2).unwrap(),
+            EditTarget::new("article", 3).unwrap(),
+        );
+        let before: Vec<_> = [&r1, &r2].iter().map(|r| orders(survivors, &r.presence_topic())).collect();
         let old_generation = roster(a).generation();
         let mut watching: Vec<Subscription> = survivors
             .iter()
-            .flat_map(|node| [node.editing.subscribe_to_editing(r1), node.editing.subscribe_to_editing(r2)])
+            .flat_map(|node| [node.editing.subscribe_to_editing(&r1), node.editing.subscribe_to_editing(&r2)])
             .collect();
-        let old_token = a.editing.fence(r1, "alice-1").unwrap();
+        let old_token = a.editing.fence(&r1, "alice-1").unwrap();
 
         roster(&cluster[2]).halt();
         let mut redis = raw(&server.url()).await;
@@ -221,14 +229,14 @@ mod redis_only {
         println!("FLUSHALL -> entries re-asserted: {:?}", flushed.elapsed());
         // Within the grace the dead node's entries are still listed, so nothing moved for anyone.
         if flushed.elapsed() < RedisRosterConfig::default().reassert_grace / 2 {
-            assert_eq!(owner_of(a, r3).as_deref(), Some("carol-3"), "Carol stays listed during the grace");
+            assert_eq!(owner_of(a, &r3).as_deref(), Some("carol-3"), "Carol stays listed during the grace");
         }
         eventually("after the grace Carol is gone and Dave holds record 3", || {
-            owned_by(survivors, r3, "dave-3")
+            owned_by(survivors, &r3, "dave-3")
                 && survivors.iter().all(|node| keys(node, &r1.presence_topic()) == ["alice-1", "bob-1"])
         })
         .await;
-        let after: Vec<_> = [r1, r2].iter().map(|r| orders(survivors, &r.presence_topic())).collect();
+        let after: Vec<_> = [&r1, &r2].iter().map(|r| orders(survivors, &r.presence_topic())).collect();
         let without_carol: Vec<Vec<Vec<(String, u64)>>> = before
             .iter()
             .map(|per_node| {
@@ -243,19 +251,19 @@ mod redis_only {
                 "no owner change for sessions whose owner lived"
             );
         }
-        assert!(owned_by(survivors, r1, "alice-1") && owned_by(survivors, r2, "bob-2"));
+        assert!(owned_by(survivors, &r1, "alice-1") && owned_by(survivors, &r2, "bob-2"));
         let r1_owner = redis_owner(&cluster, &r1.presence_topic()).await.expect("Redis records an owner");
         assert!(r1_owner.starts_with(roster(a).node_id()), "Redis agrees: {r1_owner}");
         assert!(a.editing.verify_with_authority(&old_token).await.is_err(), "a token of the lost dataset is refused");
         let mut new_token = None;
         eventually("Alice can fence again", || {
-            new_token = a.editing.fence(r1, "alice-1").ok();
+            new_token = a.editing.fence(&r1, "alice-1").ok();
             new_token.is_some()
         })
         .await;
         a.editing.verify_with_authority(&new_token.unwrap()).await.unwrap();
         // The roster works as before: a newcomer goes to the back, everywhere.
-        let _eve = b.editing.track_editing_session(r1, "eve-1", &editor("5", "Eve"), None).await.unwrap();
+        let _eve = b.editing.track_editing_session(&r1, "eve-1", &editor("5", "Eve"), None).await.unwrap();
         eventually("Eve is last everywhere", || {
             survivors.iter().all(|node| keys(node, &r1.presence_topic()) == ["alice-1", "bob-1", "eve-1"])
         })
@@ -270,15 +278,19 @@ mod redis_only {
         let mut server = RedisServer::start().await;
         let cluster = cluster_at(&server.url(), 3, GRACE, &unique_prefix()).await;
         let _guards = sessions(&cluster).await;
-        let (r1, r2, r3) = (EditTarget::data(1), EditTarget::data(2), EditTarget::data(3));
-        cluster[0].editing.update_draft(r1, "alice-1", 4, json!({"title": "typed before the restart"})).unwrap();
-        eventually("the draft everywhere", || cluster.iter().all(|node| node.editing.draft(r1).is_some())).await;
-        let topics = [r1, r2, r3].map(|r| r.presence_topic());
+        let (r1, r2, r3) = (
+            EditTarget::new("article", 1).unwrap(),
+            EditTarget::new("article", 2).unwrap(),
+            EditTarget::new("article", 3).unwrap(),
+        );
+        cluster[0].editing.update_draft(&r1, "alice-1", 4, json!({"title": "typed before the restart"})).unwrap();
+        eventually("the draft everywhere", || cluster.iter().all(|node| node.editing.draft(&r1).is_some())).await;
+        let topics = [&r1, &r2, &r3].map(|r| r.presence_topic());
         let before: Vec<_> = topics.iter().map(|topic| orders(&cluster, topic)).collect();
         let room_before = orders(&cluster, "room");
         let old_generation = roster(&cluster[0]).generation();
         let mut watching: Vec<Subscription> =
-            cluster.iter().flat_map(|node| [r1, r2, r3].map(|r| node.editing.subscribe_to_editing(r))).collect();
+            cluster.iter().flat_map(|node| [&r1, &r2, &r3].map(|r| node.editing.subscribe_to_editing(r))).collect();
 
         server.kill();
         sleep(Duration::from_millis(300)).await;
@@ -312,7 +324,9 @@ mod redis_only {
             assert_eq!(owner_changes(subscription), Vec::<String>::new(), "nobody saw an owner change");
         }
         assert!(
-            owned_by(&cluster, r1, "alice-1") && owned_by(&cluster, r2, "bob-2") && owned_by(&cluster, r3, "carol-3")
+            owned_by(&cluster, &r1, "alice-1")
+                && owned_by(&cluster, &r2, "bob-2")
+                && owned_by(&cluster, &r3, "carol-3")
         );
         for (topic, node) in topics.iter().zip([0, 1, 2]) {
             let owner = redis_owner(&cluster, topic).await.expect("Redis records an owner");
@@ -326,7 +340,7 @@ mod redis_only {
             .await
             .unwrap();
         assert!(draft.is_some_and(|draft| draft.contains("typed before the restart")), "the draft was written back");
-        let _eve = cluster[1].editing.track_editing_session(r1, "eve-1", &editor("5", "Eve"), None).await.unwrap();
+        let _eve = cluster[1].editing.track_editing_session(&r1, "eve-1", &editor("5", "Eve"), None).await.unwrap();
         eventually("Eve is last everywhere", || {
             cluster.iter().all(|node| keys(node, &r1.presence_topic()) == ["alice-1", "bob-1", "carol-1", "eve-1"])
         })
@@ -349,20 +363,20 @@ mod redis_only {
         let b = node(&server.url(), "b", engine_config(GRACE), config).await;
         let nodes = [a, b];
         let (a, b) = (&nodes[0], &nodes[1]);
-        let record = EditTarget::data(5);
-        let _alice = a.editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-        let _bob = b.editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
-        eventually("Alice owns everywhere", || owned_by(&nodes, record, "alice-1")).await;
+        let record = EditTarget::new("article", 5).unwrap();
+        let _alice = a.editing.track_editing_session(&record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+        let _bob = b.editing.track_editing_session(&record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+        eventually("Alice owns everywhere", || owned_by(&nodes, &record, "alice-1")).await;
         let mut token = None;
         eventually("Alice can fence", || {
-            token = a.editing.fence(record, "alice-1").ok();
+            token = a.editing.fence(&record, "alice-1").ok();
             token.is_some()
         })
         .await;
         let token = token.unwrap();
 
         proxy.stop().await;
-        eventually("B declares A dead and promotes Bob", || owner_of(b, record).as_deref() == Some("bob-1")).await;
+        eventually("B declares A dead and promotes Bob", || owner_of(b, &record).as_deref() == Some("bob-1")).await;
         assert!(a.editing.verify(&token).is_err(), "A cannot vouch for Alice any more: its lease is stale");
         assert!(a.editing.verify_with_authority(&token).await.is_err());
 
@@ -371,9 +385,9 @@ mod redis_only {
             nodes.iter().all(|node| keys(node, &record.presence_topic()) == ["bob-1", "alice-1"])
         })
         .await;
-        eventually("one owner everywhere: Bob", || owned_by(&nodes, record, "bob-1")).await;
+        eventually("one owner everywhere: Bob", || owned_by(&nodes, &record, "bob-1")).await;
         assert!(roster(a).stats().reconciles >= 1);
-        assert!(a.editing.fence(record, "alice-1").is_err());
+        assert!(a.editing.fence(&record, "alice-1").is_err());
         for node in &nodes {
             roster(node).halt();
         }
@@ -441,12 +455,12 @@ mod redis_only {
         let a = node(&proxy.url(), "a", engine_config(GRACE), config.clone()).await;
         let b = node(&server.url(), "b", engine_config(GRACE), config).await;
         let cluster = [a, b];
-        let record = EditTarget::data(77);
+        let record = EditTarget::new("article", 77).unwrap();
         let alice = editor("1", "Alice");
         let tabs = [(&cluster[0], "alice-a"), (&cluster[1], "alice-b")];
-        let _tab_a = tabs[0].0.editing.track_editing_session(record, tabs[0].1, &alice, Some("ta")).await.unwrap();
-        let _tab_b = tabs[1].0.editing.track_editing_session(record, tabs[1].1, &alice, Some("tb")).await.unwrap();
-        let _bob = cluster[1].editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+        let _tab_a = tabs[0].0.editing.track_editing_session(&record, tabs[0].1, &alice, Some("ta")).await.unwrap();
+        let _tab_b = tabs[1].0.editing.track_editing_session(&record, tabs[1].1, &alice, Some("tb")).await.unwrap();
+        let _bob = cluster[1].editing.track_editing_session(&record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
         let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
         let mut rng = seed;
         let mut random = move || {
@@ -462,17 +476,17 @@ mod redis_only {
         for round in 0..rounds {
             let (old_node, old_view) = tabs[holder];
             let (new_node, new_view) = tabs[1 - holder];
-            eventually("both nodes agree on the holder", || owned_by(&cluster, record, old_view)).await;
+            eventually("both nodes agree on the holder", || owned_by(&cluster, &record, old_view)).await;
             let mut token = None;
             eventually("the holder can fence", || {
-                token = old_node.editing.fence(record, old_view).ok();
+                token = old_node.editing.fence(&record, old_view).ok();
                 token.is_some()
             })
             .await;
-            old_node.editing.update_draft(record, old_view, row_lock_version, json!({"round": round})).unwrap();
-            let token = old_node.editing.fence(record, old_view).unwrap();
+            old_node.editing.update_draft(&record, old_view, row_lock_version, json!({"round": round})).unwrap();
+            let token = old_node.editing.fence(&record, old_view).unwrap();
 
-            new_node.editing.take_here(record, new_view).unwrap();
+            new_node.editing.take_here(&record, new_view).unwrap();
             new_node.presence.flush().await;
             let pause = random() % 4;
             if pause > 0 {
@@ -493,7 +507,7 @@ mod redis_only {
             // The new holder saves: it must succeed once its node has heard of the hand-over.
             let mut new_token = None;
             eventually("the new holder can fence", || {
-                new_token = new_node.editing.fence(record, new_view).ok();
+                new_token = new_node.editing.fence(&record, new_view).ok();
                 new_token.is_some()
             })
             .await;
@@ -523,14 +537,14 @@ mod redis_only {
     async fn a_retiring_node_removes_its_entries_at_once() {
         let cluster = cluster_at(&redis_url(), 2, GRACE, &unique_prefix()).await;
         let (a, b) = (&cluster[0], &cluster[1]);
-        let record = EditTarget::data(9);
-        let _alice = a.editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-        let _bob = b.editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+        let record = EditTarget::new("article", 9).unwrap();
+        let _alice = a.editing.track_editing_session(&record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+        let _bob = b.editing.track_editing_session(&record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
         let _room = a.presence.track("room", "alice", meta("Alice")).await.unwrap();
-        eventually("Alice owns everywhere", || owned_by(&cluster, record, "alice-1")).await;
+        eventually("Alice owns everywhere", || owned_by(&cluster, &record, "alice-1")).await;
         let retired = Instant::now();
         a.retire().await.unwrap();
-        eventually("Bob owns on B", || owner_of(b, record).as_deref() == Some("bob-1")).await;
+        eventually("Bob owns on B", || owner_of(b, &record).as_deref() == Some("bob-1")).await;
         assert!(
             retired.elapsed() < RedisRosterConfig::default().lease / 2,
             "not by lease expiry: {:?}",
@@ -572,19 +586,19 @@ mod redis_only {
     async fn cross_node_promotion_latency() {
         let cluster = cluster_at(&redis_url(), 2, GRACE, &unique_prefix()).await;
         let (a, b) = (&cluster[0], &cluster[1]);
-        let record = EditTarget::data(11);
+        let record = EditTarget::new("article", 11).unwrap();
         let topic = record.presence_topic();
-        let mut on_b = b.editing.subscribe_to_editing(record);
+        let mut on_b = b.editing.subscribe_to_editing(&record);
         let mut latencies = Vec::new();
         for round in 0..200 {
             let alice = a
                 .editing
-                .track_editing_session(record, &format!("alice-{round}"), &editor("1", "Alice"), None)
+                .track_editing_session(&record, &format!("alice-{round}"), &editor("1", "Alice"), None)
                 .await
                 .unwrap();
             let bob = b
                 .editing
-                .track_editing_session(record, &format!("bob-{round}"), &editor("2", "Bob"), None)
+                .track_editing_session(&record, &format!("bob-{round}"), &editor("2", "Bob"), None)
                 .await
                 .unwrap();
             let editors = [format!("alice-{round}"), format!("bob-{round}")];

@@ -285,8 +285,9 @@ fn diff_payloads_keep_key_order() {
         change
             .merge(state.join(TOPIC, JoinRequest { key: key.into(), fields: meta(0), tab_id: None, seq: None }).change);
     }
-    let message = livebaton::pubsub::Message::PresenceDiff(Arc::new(change.to_diff()));
-    let wire = serde_json::to_string(&message.payload()).unwrap();
+    let mut wire = Vec::new();
+    livebaton::pubsub::Message::write_payload(&change.to_diff(), &mut wire).unwrap();
+    let wire = String::from_utf8(wire).unwrap();
     assert!(wire.find("zed").unwrap() < wire.find("amy").unwrap(), "{wire}");
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livebaton::presence::{Coalescing, MAX_DIFF_METAS, Meta, Presence, PresenceConfig, PresenceDiff};
-use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, Subscription};
+use livebaton::pubsub::{PubSub, PubSubConfig, RecvError, Subscription};
 
 fn meta(value: &str) -> Meta {
     let mut meta = Meta::new();
@@ -31,9 +31,9 @@ async fn next_diff(subscription: &mut Subscription) -> Arc<PresenceDiff> {
         .await
         .expect("a diff in time")
         .expect("no lag");
-    match &broadcast.message {
-        Message::PresenceDiff(diff) => diff.clone(),
-        other => panic!("expected a presence diff, got {other:?}"),
+    match broadcast.downcast::<PresenceDiff>() {
+        Some(diff) => Arc::new(diff.clone()),
+        None => panic!("expected a PresenceDiff, got {broadcast:?}"),
     }
 }
 
@@ -293,7 +293,7 @@ async fn adaptive_coalescing_sends_a_quiet_change_at_once_and_merges_a_storm() {
     let mut diffs = presence.subscribe("room");
     let _first = presence.track("room", "first", meta("First")).await.unwrap();
     let broadcast = diffs.try_recv().unwrap().expect("published at once, before any time passed");
-    assert!(matches!(&broadcast.message, Message::PresenceDiff(diff) if keys(&diff.joins) == ["first"]));
+    assert!(broadcast.downcast::<PresenceDiff>().is_some_and(|diff| keys(&diff.joins) == ["first"]));
     // A quiet topic again once the window has passed.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut guards = Vec::new();
@@ -301,13 +301,13 @@ async fn adaptive_coalescing_sends_a_quiet_change_at_once_and_merges_a_storm() {
         guards.push(presence.track("room", &format!("m{n:03}"), meta("M")).await.unwrap());
     }
     let leading = diffs.try_recv().unwrap().expect("the storm's first join goes out at once");
-    assert!(matches!(&leading.message, Message::PresenceDiff(diff) if keys(&diff.joins) == ["m000"]));
+    assert!(leading.downcast::<PresenceDiff>().is_some_and(|diff| keys(&diff.joins) == ["m000"]));
     assert!(diffs.try_recv().unwrap().is_none(), "the rest waits for the window");
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut joined = 1;
     let mut frames = 1;
     while let Some(broadcast) = diffs.try_recv().unwrap() {
-        if let Message::PresenceDiff(diff) = &broadcast.message {
+        if let Some(diff) = broadcast.downcast::<PresenceDiff>() {
             joined += diff.joins.meta_count();
             frames += 1;
             assert!(!diff.joins.is_empty() || !diff.leaves.is_empty(), "an empty diff was sent");

@@ -104,7 +104,7 @@ mod support {
                 let until = Instant::now() + Duration::from_millis(200);
                 loop {
                     match timeout_at(until, to.recv()).await {
-                        Ok(Ok(broadcast)) if broadcast.message.event_name() == name => return,
+                        Ok(Ok(broadcast)) if broadcast.event() == name => return,
                         Ok(_) => continue,
                         Err(_) => break,
                     }
@@ -156,12 +156,12 @@ mod redis_only {
         let mut on_b = b.subscribe("room");
 
         assert_eq!(a.broadcast("room", app("mine", 1)).unwrap(), 1, "one local delivery");
-        assert_eq!(number(&next(&mut on_b).await.message), 1);
+        assert_eq!(number(&next(&mut on_b).await), 1);
         // B answers after receiving 1, so Redis ran A's PUBLISH of 1 before B's PUBLISH of 2, and A's subscribing
         // connection carries the echo of 1 before 2: once A has 2, the echo has been handled.
         b.broadcast("room", app("reply", 2)).unwrap();
-        assert_eq!(number(&next(&mut on_a).await.message), 1);
-        assert_eq!(number(&next(&mut on_a).await.message), 2, "the echo of 1 was not delivered again");
+        assert_eq!(number(&next(&mut on_a).await), 1);
+        assert_eq!(number(&next(&mut on_a).await), 2, "the echo of 1 was not delivered again");
         assert_silent(&mut on_a).await;
         let stats = a_backend.stats();
         assert!(stats.echoes >= 1, "A's echo came back and was skipped: {stats:?}");
@@ -182,8 +182,8 @@ mod redis_only {
             a.broadcast(if n % 2 == 0 { "even" } else { "odd" }, app("n", n)).unwrap();
         }
         for n in (0..total).step_by(2) {
-            assert_eq!(number(&next(&mut even).await.message), n);
-            assert_eq!(number(&next(&mut odd).await.message), n + 1);
+            assert_eq!(number(&next(&mut even).await), n);
+            assert_eq!(number(&next(&mut odd).await), n + 1);
         }
     }
 
@@ -199,7 +199,7 @@ mod redis_only {
         for n in 0..500 {
             let sent = std::time::Instant::now();
             a.broadcast("room", app("n", n)).unwrap();
-            assert_eq!(number(&next(&mut on_b).await.message), n);
+            assert_eq!(number(&next(&mut on_b).await), n);
             latencies.push(sent.elapsed());
         }
         latencies.sort();
@@ -280,7 +280,7 @@ mod redis_only {
         }
         drop(a);
         for n in 0..200 {
-            assert_eq!(number(&next(&mut on_b).await.message), n);
+            assert_eq!(number(&next(&mut on_b).await), n);
         }
     }
 
@@ -342,8 +342,8 @@ mod redis_only {
         while local.len() < 9 {
             // A late probe from before the kill may still be in the ring.
             let broadcast = next(&mut on_a).await;
-            if broadcast.message.event_name() != "b-to-a" {
-                local.push(number(&broadcast.message));
+            if broadcast.event() != "b-to-a" {
+                local.push(number(&broadcast));
             }
         }
         assert_eq!(local, (0..9).collect::<Vec<_>>(), "local subscribers get every message");
@@ -373,7 +373,7 @@ mod redis_only {
         let mut on_a = a.subscribe("room");
         let mut on_b = b.subscribe("room");
         a.broadcast("room", app("before", 100)).unwrap();
-        assert_eq!(number(&next(&mut on_b).await.message), 100);
+        assert_eq!(number(&next(&mut on_b).await), 100);
 
         proxy.stop().await;
         wait_status(&mut a_status, "A sees its connection cut", |status| !status.connected).await;
@@ -387,15 +387,15 @@ mod redis_only {
         wait_status(&mut a_status, "A resubscribed", |status| status.connected && status.reconnects == 1).await;
         for n in 0..8 {
             let broadcast = next(&mut on_b).await;
-            assert_eq!((broadcast.message.event_name(), number(&broadcast.message)), ("queued", n));
+            assert_eq!((broadcast.event(), number(&broadcast)), ("queued", n));
         }
         // B can have them before Redis's acknowledgement reaches A, and the bound counts unacknowledged messages.
         eventually("A's queue drained", || a_backend.stats().queued == 0).await;
         a.broadcast("room", app("after", 9)).unwrap();
-        assert_eq!(number(&next(&mut on_b).await.message), 9, "the refused message was never sent");
+        assert_eq!(number(&next(&mut on_b).await), 9, "the refused message was never sent");
         while on_a.try_recv().unwrap().is_some() {}
         b.broadcast("room", app("to-a", 10)).unwrap();
-        assert_eq!(number(&next(&mut on_a).await.message), 10, "A receives again");
+        assert_eq!(number(&next(&mut on_a).await), 10, "A receives again");
         assert_eq!(a_backend.stats().publisher_reconnects, 1);
     }
 }

@@ -18,7 +18,7 @@ mod connecting {
     use std::time::Duration;
 
     use livebaton::presence::{RedisRoster, RedisRosterError};
-    use livebaton::pubsub::{Message, RedisBackendError};
+    use livebaton::pubsub::{JsonMessage, RedisBackendError};
     use livebaton::{Engine, EngineError, RedisAddress};
     use serde_json::json;
     use tokio::time::{Instant, timeout};
@@ -61,9 +61,9 @@ mod connecting {
         let b = node(&redis, "b", engine_config(Duration::ZERO), config).await;
 
         let mut on_b = b.pubsub.subscribe("room");
-        a.pubsub.broadcast("room", Message::App { name: "hello".into(), body: json!({"n": 1}) }).unwrap();
+        a.pubsub.broadcast("room", JsonMessage::new("hello", json!({"n": 1}))).unwrap();
         let received = timeout(Duration::from_secs(5), on_b.recv()).await.expect("within 5 s").expect("delivered");
-        assert_eq!(received.message.event_name(), "hello");
+        assert_eq!(received.event(), "hello");
 
         let _alice = a.presence.track("room", "alice", meta("Alice")).await.unwrap();
         let _bob = b.presence.track("room", "bob", meta("Bob")).await.unwrap();

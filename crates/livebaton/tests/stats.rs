@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use livebaton::presence::{Meta, PresenceConfig};
-use livebaton::pubsub::Message;
+use livebaton::presence::{Meta, PresenceConfig, PresenceDiff};
 use livebaton::stats::SessionUser;
 use livebaton::{Engine, EngineConfig};
 
@@ -42,16 +41,17 @@ async fn two_tabs_of_one_user_and_one_visitor() {
     // Three joins, heard as diffs (a burst may be merged into fewer: presence coalesces busy topics).
     let mut joins = 0;
     while joins < 3 {
-        match &changes.recv().await.unwrap().message {
-            Message::PresenceDiff(diff) => joins += diff.joins.meta_count(),
-            other => panic!("expected a presence diff, got {other:?}"),
+        let broadcast = changes.recv().await.unwrap();
+        match broadcast.downcast::<PresenceDiff>() {
+            Some(diff) => joins += diff.joins.meta_count(),
+            None => panic!("expected a presence diff, got {broadcast:?}"),
         }
     }
 
     tab2.leave();
     let stats = engine.stats.presence_stats();
     assert_eq!((stats.total_sessions, stats.authenticated_sessions, stats.unique_users), (2, 1, 1));
-    assert!(matches!(changes.recv().await.unwrap().message, Message::PresenceDiff(_)));
+    assert!(changes.recv().await.unwrap().downcast::<PresenceDiff>().is_some());
     tab1.leave();
     visitor.leave();
     let stats = engine.stats.presence_stats();

@@ -4,7 +4,7 @@
 //! as Phoenix broadcasts do (encoded once for every subscriber, `join_ref` null), as docs/protocol.md §5.2 shows.
 
 use livebaton::events::{Action, Events, ResourceEvent};
-use livebaton::pubsub::{Message, PubSub};
+use livebaton::pubsub::{Broadcast, PubSub};
 
 /// The resource (and topic) of entity definitions.
 pub const ENTITIES: &str = "entities";
@@ -35,12 +35,10 @@ pub fn entity_data_topic(events: &Events, entity_id: i64) -> String {
     events.scoped_topic(ENTITY_DATA, &entity_id.to_string())
 }
 
-/// What happened to which record, if `message` is a record event.
-pub fn record_change(message: &Message) -> Option<(Action, i64)> {
-    match message {
-        Message::Content(event) if event.resource == ENTITY_DATA => Some((event.action, event.i64_field("data_id")?)),
-        _ => None,
-    }
+/// What happened to which record, if `broadcast` is a record event.
+pub fn record_change(broadcast: &Broadcast) -> Option<(Action, i64)> {
+    let event = broadcast.downcast::<ResourceEvent>()?;
+    (event.resource == ENTITY_DATA).then_some((event.action, event.i64_field("data_id")?))
 }
 
 #[cfg(test)]
@@ -51,16 +49,20 @@ mod tests {
     /// §5.3), unchanged from before resource events were generic.
     #[test]
     fn events_keep_their_client_names_payloads_and_topics() {
-        let message = Message::Content(data_event(Action::Updated, 1, 2).into());
-        assert_eq!(message.event_name(), "data_updated");
-        let payload = serde_json::json!({"type": "data_updated", "entity_id": 1, "data_id": 2});
-        assert_eq!(message.payload_json(), payload);
-        assert_eq!(record_change(&message), Some((Action::Updated, 2)));
-        let message = Message::Content(entity_event(Action::Deleted, 3).into());
-        assert_eq!(message.event_name(), "entity_deleted");
-        assert_eq!(message.payload_json(), serde_json::json!({"type": "entity_deleted", "entity_id": 3}));
-        assert_eq!(record_change(&message), None);
         let events = admin_events(&PubSub::new(Default::default()));
+        let mut records = events.subscribe(ENTITY_DATA);
+        let mut entities = events.subscribe(ENTITIES);
+        events.broadcast(data_event(Action::Updated, 1, 2)).unwrap();
+        let heard = records.try_recv().unwrap().expect("on entity_data");
+        assert_eq!(heard.event(), "data_updated");
+        let payload = serde_json::json!({"type": "data_updated", "entity_id": 1, "data_id": 2});
+        assert_eq!(heard.payload_json(), payload);
+        assert_eq!(record_change(&heard), Some((Action::Updated, 2)));
+        events.broadcast(entity_event(Action::Deleted, 3)).unwrap();
+        let heard = entities.try_recv().unwrap().expect("on entities");
+        assert_eq!(heard.event(), "entity_deleted");
+        assert_eq!(heard.payload_json(), serde_json::json!({"type": "entity_deleted", "entity_id": 3}));
+        assert_eq!(record_change(&heard), None);
         assert_eq!(
             (events.topic(ENTITIES), entity_data_topic(&events, 4)),
             ("entities".into(), "entity_data:4".into())

@@ -27,9 +27,11 @@ mod save;
 
 use std::sync::Arc;
 
-use livebaton::editing::{EditKind, EditTarget, Editing, EditingError, EditingRole, Editor, RoleChange};
-use livebaton::presence::{PresenceError, TrackGuard};
-use livebaton::pubsub::{Broadcast, Message};
+use livebaton::editing::{
+    DraftChanged, EditKind, EditTarget, Editing, EditingError, EditingRole, Editor, OwnerChanged, RoleChange,
+};
+use livebaton::presence::{PresenceDiff, PresenceError, TrackGuard};
+use livebaton::pubsub::Broadcast;
 use livebaton_web::channel::{
     BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Reply, Termination,
 };
@@ -303,9 +305,10 @@ impl Channel for EditChannel {
     }
 
     fn handle_out(&mut self, broadcast: &Arc<Broadcast>, pusher: &Pusher) -> Outgoing {
-        match &broadcast.message {
-            Message::PresenceDiff(diff) => pusher.push("presence_diff", &**diff),
-            Message::OwnerChanged(change) => {
+        if let Some(diff) = broadcast.downcast::<PresenceDiff>() {
+            pusher.push("presence_diff", diff);
+        } else if let Some(change) = broadcast.downcast::<OwnerChanged>() {
+            {
                 let owner = change.owner.as_ref().map_or(Value::Null, owner_json);
                 let (role, reason) = match change.role_change_for(&self.connection_id) {
                     RoleChange::Promoted => {
@@ -333,17 +336,17 @@ impl Channel for EditChannel {
                     .map(|draft| json!({"version": draft.version, "updated_by": draft.updated_by}));
                 pusher.push("role", &json!({"role": role, "owner": owner, "reason": reason, "draft": draft}));
             }
-            Message::Draft(changed) => {
-                if let (Some(draft), false) = (&changed.draft, changed.source == *self.connection_id) {
-                    pusher.push(
-                        "draft",
-                        &json!({"params": draft.params, "version": draft.version, "updated_by": draft.updated_by}),
-                    );
-                }
+        } else if let Some(changed) = broadcast.downcast::<DraftChanged>() {
+            if let (Some(draft), false) = (&changed.draft, changed.source == *self.connection_id) {
+                pusher.push(
+                    "draft",
+                    &json!({"params": draft.params, "version": draft.version, "updated_by": draft.updated_by}),
+                );
             }
+        } else {
             // `saved` and `deleted` go to the client as they are; the channel's own row version only moves with its
             // own saves (see `draft`).
-            _ => return Outgoing::Forward,
+            return Outgoing::Forward;
         }
         Outgoing::Handled
     }

@@ -13,9 +13,9 @@
 
 use std::time::Duration;
 
-use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, RedisBackend, RedisConfig};
+use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, RedisBackend, RedisConfig, RemoteMessage};
 use livebaton_web::endpoint::{CREDENTIALS_REVOKED, LiveEndpoint};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::storage::{StoreError, UserChange, UserChanged};
@@ -23,8 +23,37 @@ use crate::storage::{StoreError, UserChange, UserChanged};
 /// The PubSub topic of account changes that every node acts on.
 pub const USERS_TOPIC: &str = "admin:users";
 
-/// The application message on [`USERS_TOPIC`] telling every node to close a user's sockets.
+/// The event name of [`CredentialsChanged`].
 pub const CREDENTIALS_CHANGED: &str = "credentials_changed";
+
+/// The message on [`USERS_TOPIC`] telling every node to close a user's sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialsChanged {
+    /// Whose credentials changed.
+    pub user_id: i64,
+}
+
+impl Message for CredentialsChanged {
+    fn event(&self) -> &str {
+        CREDENTIALS_CHANGED
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+
+    fn codec(&self) -> Option<&'static str> {
+        Some(Self::CODEC)
+    }
+
+    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
+impl RemoteMessage for CredentialsChanged {
+    const CODEC: &'static str = "livebaton_admin.credentials_changed";
+}
 
 impl AppState {
     /// Changes or deletes user `id` ([`Store::change_user`](crate::storage::Store::change_user)) and, when that
@@ -47,8 +76,7 @@ impl AppState {
 /// Tells every node (this one included) to close user `user_id`'s sockets. Best effort: a PubSub that cannot reach
 /// the other nodes is logged, and their sockets' writes are still refused by [`super::WriteAccess`].
 pub fn announce_revocation(pubsub: &PubSub, user_id: i64) {
-    let message = Message::App { name: CREDENTIALS_CHANGED.to_owned(), body: json!({"user_id": user_id}) };
-    if let Err(error) = pubsub.broadcast(USERS_TOPIC, message) {
+    if let Err(error) = pubsub.broadcast(USERS_TOPIC, CredentialsChanged { user_id }) {
         tracing::warn!(%error, user_id, "the other nodes were not told to close the user's sockets");
     }
 }
@@ -82,13 +110,14 @@ pub async fn announce_revocation_over_redis(
 /// on `endpoint` (1001). The task ends with the PubSub (in practice, with the runtime). Must be called inside a Tokio
 /// runtime.
 pub fn close_sockets_on_revocation(pubsub: &PubSub, endpoint: &LiveEndpoint) -> tokio::task::JoinHandle<()> {
+    pubsub.register::<CredentialsChanged>();
     let mut subscription = pubsub.subscribe(USERS_TOPIC);
     let endpoint = endpoint.clone();
     tokio::spawn(async move {
         loop {
             match subscription.recv().await {
                 Ok(broadcast) => {
-                    if let Some(user_id) = revoked_user(&broadcast.message) {
+                    if let Some(&CredentialsChanged { user_id }) = broadcast.downcast() {
                         tracing::info!(user_id, "credentials changed: closing the user's sockets");
                         endpoint.disconnect_user(&user_id.to_string(), CREDENTIALS_REVOKED);
                     }
@@ -101,27 +130,4 @@ pub fn close_sockets_on_revocation(pubsub: &PubSub, endpoint: &LiveEndpoint) -> 
             }
         }
     })
-}
-
-/// The user a `credentials_changed` message names.
-fn revoked_user(message: &Message) -> Option<i64> {
-    match message {
-        Message::App { name, body } if name == CREDENTIALS_CHANGED => body.get("user_id").and_then(Value::as_i64),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_credentials_changed_names_a_user() {
-        let kick = Message::App { name: CREDENTIALS_CHANGED.to_owned(), body: json!({"user_id": 7}) };
-        assert_eq!(revoked_user(&kick), Some(7));
-        let other = Message::App { name: "saved".to_owned(), body: json!({"user_id": 7}) };
-        assert_eq!(revoked_user(&other), None);
-        let malformed = Message::App { name: CREDENTIALS_CHANGED.to_owned(), body: json!({"user_id": "7"}) };
-        assert_eq!(revoked_user(&malformed), None);
-    }
 }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use livebaton::editing::{
-    Draft, DraftBase, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, KeptDraft,
-    KeptDraftError, NotOwner, OwnerChangeReason, OwnerToken, RoleChange,
+    Draft, DraftBase, DraftChanged, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, KeptDraft,
+    KeptDraftError, NotOwner, OwnerChangeReason, OwnerChanged, OwnerToken, RoleChange,
 };
-use livebaton::presence::PresenceError;
-use livebaton::pubsub::{Broadcast, Message};
+use livebaton::presence::{PresenceDiff, PresenceError};
+use livebaton::pubsub::{Broadcast, JsonMessage};
 use livebaton_web::live::{LiveSocket, MountError, Session};
 use maud::{Markup, html};
 use serde_json::Value;
@@ -229,50 +229,55 @@ impl Collab {
 
     /// What `message` (from the session's roster or form topic) means for the form.
     pub fn handle(&mut self, message: &Broadcast) -> SessionEvent {
-        match &message.message {
-            Message::PresenceDiff(_) => {
-                self.refresh();
-                SessionEvent::Nothing
-            }
-            Message::OwnerChanged(change) => {
-                let role_change = change.role_change_for(&self.view_id);
-                self.refresh();
-                match role_change {
-                    RoleChange::Promoted => {
-                        if let Some(observed_at) = change.observed_at
-                            && change.reason != OwnerChangeReason::First
-                        {
-                            metrics::histogram!("livebaton_owner_handoff_seconds")
-                                .record(observed_at.elapsed().as_secs_f64());
-                        }
-                        let draft = self.editing.draft(self.target);
-                        // The first owner of a session needs no note: the bar already says "You are editing".
-                        if change.reason != OwnerChangeReason::First {
-                            self.notice =
-                                Some(promotion_notice(change.reason, draft.as_deref(), &self.view_id, &self.user_id));
-                        }
-                        SessionEvent::Promoted(draft)
+        if message.downcast::<PresenceDiff>().is_some() {
+            self.refresh();
+            return SessionEvent::Nothing;
+        }
+        if let Some(change) = message.downcast::<OwnerChanged>() {
+            let role_change = change.role_change_for(&self.view_id);
+            self.refresh();
+            return match role_change {
+                RoleChange::Promoted => {
+                    if let Some(observed_at) = change.observed_at
+                        && change.reason != OwnerChangeReason::First
+                    {
+                        metrics::histogram!("livebaton_owner_handoff_seconds")
+                            .record(observed_at.elapsed().as_secs_f64());
                     }
-                    RoleChange::Demoted => {
-                        self.notice = Some("Editing moved to your other tab.".to_owned());
-                        SessionEvent::Nothing
+                    let draft = self.editing.draft(self.target);
+                    // The first owner of a session needs no note: the bar already says "You are editing".
+                    if change.reason != OwnerChangeReason::First {
+                        self.notice =
+                            Some(promotion_notice(change.reason, draft.as_deref(), &self.view_id, &self.user_id));
                     }
-                    RoleChange::Unchanged => SessionEvent::Nothing,
+                    SessionEvent::Promoted(draft)
                 }
+                RoleChange::Demoted => {
+                    self.notice = Some("Editing moved to your other tab.".to_owned());
+                    SessionEvent::Nothing
+                }
+                RoleChange::Unchanged => SessionEvent::Nothing,
+            };
+        }
+        if let Some(changed) = message.downcast::<DraftChanged>() {
+            if *changed.source == *self.view_id || self.is_owner {
+                return SessionEvent::Nothing;
             }
-            Message::Draft(changed) if *changed.source != *self.view_id => match &changed.draft {
-                Some(draft) if !self.is_owner => SessionEvent::Draft(draft.clone()),
-                None if !self.is_owner => SessionEvent::DraftEnded,
-                _ => SessionEvent::Nothing,
-            },
-            Message::App { name, body } if name == "saved" => {
+            return match &changed.draft {
+                Some(draft) => SessionEvent::Draft(draft.clone()),
+                None => SessionEvent::DraftEnded,
+            };
+        }
+        let Some(JsonMessage { event, payload: body }) = message.downcast::<JsonMessage>() else {
+            return SessionEvent::Nothing;
+        };
+        match event.as_str() {
+            "saved" => {
                 let by = body.get("by").and_then(Value::as_str).unwrap_or("someone").to_owned();
                 SessionEvent::Saved { by }
             }
-            Message::App { name, body } if name == "deleted" => {
-                SessionEvent::Deleted { trash: body.get("trash").and_then(Value::as_bool).unwrap_or(false) }
-            }
-            Message::App { name, .. } if name == "restored" => SessionEvent::Restored,
+            "deleted" => SessionEvent::Deleted { trash: body.get("trash").and_then(Value::as_bool).unwrap_or(false) },
+            "restored" => SessionEvent::Restored,
             _ => SessionEvent::Nothing,
         }
     }

@@ -61,7 +61,7 @@ impl LiveView for PublicRecord {
         Box::pin(async move {
             let (Some(entity), Some(record)) = (&self.entity, &self.record) else { return };
             let changed = matches!(
-                crate::content::events::record_change(&message.message),
+                crate::content::events::record_change(message),
                 Some((Action::Updated | Action::Deleted, id)) if id == record.id
             );
             if changed && let Ok(fresh) = self.context.store.find_record(entity.id, record.id).await {

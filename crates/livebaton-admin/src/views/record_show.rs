@@ -207,7 +207,7 @@ impl LiveView for RecordShow {
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mine = self.record.as_ref().map(|record| record.id);
-            match crate::content::events::record_change(&message.message) {
+            match crate::content::events::record_change(message) {
                 Some((Action::Updated, id)) if Some(id) == mine => self.reload(socket).await,
                 Some((Action::Deleted, id)) if Some(id) == mine => {
                     let title = self.record.as_ref().map(|record| record.title.clone()).unwrap_or_default();

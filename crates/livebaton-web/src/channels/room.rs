@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use livebaton::presence::{Meta, Presence, TrackGuard};
-use livebaton::pubsub::{Broadcast, Message};
+use livebaton::pubsub::{Broadcast, JsonMessage};
 use serde_json::{Value, json};
 
 use crate::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Reply, Termination};
@@ -71,7 +71,7 @@ impl Channel for RoomChannel {
     ) -> BoxFuture<'a, Option<Reply>> {
         let reply = match event {
             "shout" => {
-                let message = Message::App { name: "shout".into(), body: payload };
+                let message = JsonMessage::new("shout", payload);
                 match self.presence.pubsub().broadcast(&self.topic, message) {
                     Ok(_) => (ReplyStatus::Ok, json!({})),
                     Err(error) => (ReplyStatus::Error, json!({"reason": error.to_string()})),

@@ -153,6 +153,26 @@ pub fn encode_broadcast(topic: &str, event: &str, payload: &impl Serialize) -> B
     encode(None, None, topic, event, payload)
 }
 
+/// [`encode_broadcast`] of a PubSub message, its payload written in place by the message itself (no intermediate
+/// value or buffer): the fastlane's one encoding per broadcast. A payload that cannot be serialised is sent as `null`.
+pub fn encode_message(topic: &str, message: &dyn livebaton::pubsub::Message) -> Bytes {
+    let mut out = Vec::with_capacity(64 + topic.len());
+    out.extend_from_slice(b"[null,null,");
+    // Strings serialise infallibly.
+    let _ = serde_json::to_writer(&mut out, topic);
+    out.push(b',');
+    let _ = serde_json::to_writer(&mut out, message.event());
+    out.push(b',');
+    let start = out.len();
+    if let Err(error) = message.write_payload(&mut out) {
+        tracing::warn!(topic, event = message.event(), %error, "a broadcast's payload could not be serialised");
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    }
+    out.push(b']');
+    Bytes::from(out)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -200,5 +220,29 @@ mod tests {
             &encode_broadcast("room:1", "presence_diff", &json!({}))[..],
             br#"[null,null,"room:1","presence_diff",{}]"#
         );
+    }
+
+    #[test]
+    fn a_message_is_encoded_like_a_broadcast_of_its_payload() {
+        let message = livebaton::pubsub::JsonMessage::new("saved", json!({"by": "Zoë \"Z\"", "n": [1, 2]}));
+        let topic = "edit:data:\"7\"";
+        assert_eq!(encode_message(topic, &message), encode_broadcast(topic, "saved", &message.payload));
+    }
+
+    /// A payload that cannot be serialised still makes a well-formed frame, with `null` in its place.
+    #[test]
+    fn an_unserialisable_payload_becomes_null() {
+        #[derive(Debug)]
+        struct Broken;
+        impl livebaton::pubsub::Message for Broken {
+            fn event(&self) -> &str {
+                "broken"
+            }
+            fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+                out.extend_from_slice(b"{\"half");
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        assert_eq!(&encode_message("t", &Broken)[..], br#"[null,null,"t","broken",null]"#);
     }
 }

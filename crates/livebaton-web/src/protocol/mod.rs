@@ -5,4 +5,6 @@
 
 mod frame;
 
-pub use frame::{Frame, FrameError, PHOENIX_TOPIC, ReplyStatus, encode_broadcast, encode_push, encode_reply, events};
+pub use frame::{
+    Frame, FrameError, PHOENIX_TOPIC, ReplyStatus, encode_broadcast, encode_message, encode_push, encode_reply, events,
+};

@@ -26,7 +26,7 @@ use crate::channel::{
     Channel, ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Responder, Router, SocketInfo, Termination,
 };
 use crate::outbound::Outbound;
-use crate::protocol::{Frame, ReplyStatus, encode_broadcast, encode_reply, events};
+use crate::protocol::{Frame, ReplyStatus, encode_message, encode_reply, events};
 
 /// Client commands a channel may have waiting while it is busy before more are refused ("channel busy").
 pub(super) const CHANNEL_INBOX: usize = 32;
@@ -551,11 +551,10 @@ fn deliver(live: &mut Live, received: Received, pusher: &Pusher) -> Delivered {
             if outgoing == Outgoing::Forward {
                 if *broadcast.topic == *pusher.topic {
                     // Fastlane: encoded once, the same bytes for every socket on this topic.
-                    let frame =
-                        broadcast.encoded(|b| encode_broadcast(&b.topic, b.message.event_name(), &b.message.payload()));
+                    let frame = broadcast.encoded(|b| encode_message(&b.topic, b.message()));
                     pusher.send(frame);
                 } else {
-                    pusher.push(broadcast.message.event_name(), &broadcast.message.payload());
+                    pusher.push(broadcast.event(), &broadcast.payload());
                 }
             }
             Delivered::Done

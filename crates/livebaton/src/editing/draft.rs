@@ -77,6 +77,28 @@ pub struct DraftChanged {
     pub source: String,
 }
 
+impl crate::pubsub::Message for DraftChanged {
+    fn event(&self) -> &str {
+        "draft"
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+
+    fn codec(&self) -> Option<&'static str> {
+        Some(<Self as crate::pubsub::RemoteMessage>::CODEC)
+    }
+
+    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
+impl crate::pubsub::RemoteMessage for DraftChanged {
+    const CODEC: &'static str = "livebaton.draft";
+}
+
 /// Keeps each editing session's current draft.
 ///
 /// Methods are synchronous: they run while the session's ownership is locked, so a draft can never be written by a tab
@@ -123,7 +145,7 @@ impl DraftStore for LocalDraftStore {
     }
 
     fn put(&self, target: &EditTarget, draft: Arc<Draft>, _writer: Option<&Authority>) {
-        self.map().insert(*target, draft);
+        self.map().insert(target.clone(), draft);
     }
 
     fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>> {
@@ -131,6 +153,6 @@ impl DraftStore for LocalDraftStore {
     }
 
     fn snapshot(&self) -> Vec<(EditTarget, Arc<Draft>)> {
-        self.map().iter().map(|(target, draft)| (*target, draft.clone())).collect()
+        self.map().iter().map(|(target, draft)| (target.clone(), draft.clone())).collect()
     }
 }

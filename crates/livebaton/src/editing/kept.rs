@@ -78,14 +78,14 @@ impl KeptDraftError {
 pub trait KeptDraftStore: Send + Sync + 'static {
     /// Keeps `draft` of `target` under its author (`draft.updated_by.user_id`), replacing an older one of the same
     /// target and user, then trims the store to its limits (oldest first).
-    fn keep<'a>(&'a self, target: EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>>;
+    fn keep<'a>(&'a self, target: &'a EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>>;
 
     /// Keeps every draft of `drafts` as [`KeptDraftStore::keep`] does (at a shutdown: all open forms' drafts at once).
     /// The default keeps them one by one; a database does better in one transaction.
     fn keep_batch<'a>(&'a self, drafts: &'a [(EditTarget, Arc<Draft>)]) -> BoxFuture<'a, Result<(), KeptDraftError>> {
         Box::pin(async move {
             for (target, draft) in drafts {
-                self.keep(*target, draft).await?;
+                self.keep(&target, draft).await?;
             }
             Ok(())
         })
@@ -94,7 +94,7 @@ pub trait KeptDraftStore: Send + Sync + 'static {
     /// The draft of `target` kept for `user_id`, unless it expired.
     fn find<'a>(
         &'a self,
-        target: EditTarget,
+        target: &'a EditTarget,
         user_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>>;
 
@@ -104,7 +104,7 @@ pub trait KeptDraftStore: Send + Sync + 'static {
     /// draft is kept as usual.
     fn discard<'a>(
         &'a self,
-        target: EditTarget,
+        target: &'a EditTarget,
         user_id: &'a str,
         updated_at: u64,
     ) -> BoxFuture<'a, Result<bool, KeptDraftError>>;
@@ -157,26 +157,26 @@ impl MemoryKeptDrafts {
     }
 
     /// Keeps `draft` as if at `now` (see [`KeptDraftStore::keep`]).
-    fn keep_at(&self, target: EditTarget, draft: &Draft, now: u64) {
+    fn keep_at(&self, target: &EditTarget, draft: &Draft, now: u64) {
         let user = draft.updated_by.user_id.clone();
         let mut drafts = self.map();
         let expired_before = now.saturating_sub(self.limits.retention_ms());
         drafts.retain(|_, entry| entry.kept.kept_at > expired_before);
-        if let Some(Entry { kept, .. }) = drafts.get(&(target, user.clone()))
+        if let Some(Entry { kept, .. }) = drafts.get(&(target.clone(), user.clone()))
             && !supersedes(draft.updated_at, draft.version, kept.draft.updated_at, kept.draft.version)
         {
             return;
         }
-        let kept = KeptDraft { target, draft: draft.clone(), kept_at: now };
-        drafts.insert((target, user.clone()), Entry { kept, discarded: false });
+        let kept = KeptDraft { target: target.clone(), draft: draft.clone(), kept_at: now };
+        drafts.insert((target.clone(), user.clone()), Entry { kept, discarded: false });
         trim(&mut drafts, self.limits.max_per_user, |(_, owner)| *owner == user);
         trim(&mut drafts, self.limits.max_drafts, |_| true);
     }
 
-    fn find_at(&self, target: EditTarget, user_id: &str, now: u64) -> Option<KeptDraft> {
+    fn find_at(&self, target: &EditTarget, user_id: &str, now: u64) -> Option<KeptDraft> {
         let expired_before = now.saturating_sub(self.limits.retention_ms());
         let drafts = self.map();
-        let entry = drafts.get(&(target, user_id.to_owned()))?;
+        let entry = drafts.get(&(target.clone(), user_id.to_owned()))?;
         (!entry.discarded && entry.kept.kept_at > expired_before).then(|| entry.kept.clone())
     }
 }
@@ -203,28 +203,28 @@ fn trim(
 }
 
 impl KeptDraftStore for MemoryKeptDrafts {
-    fn keep<'a>(&'a self, target: EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
-        self.keep_at(target, draft, now_ms());
+    fn keep<'a>(&'a self, target: &'a EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
+        self.keep_at(&target, draft, now_ms());
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn find<'a>(
         &'a self,
-        target: EditTarget,
+        target: &'a EditTarget,
         user_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>> {
-        let found = self.find_at(target, user_id, now_ms());
+        let found = self.find_at(&target, user_id, now_ms());
         Box::pin(std::future::ready(Ok(found)))
     }
 
     fn discard<'a>(
         &'a self,
-        target: EditTarget,
+        target: &'a EditTarget,
         user_id: &'a str,
         updated_at: u64,
     ) -> BoxFuture<'a, Result<bool, KeptDraftError>> {
         let mut drafts = self.map();
-        let entry = drafts.get_mut(&(target, user_id.to_owned()));
+        let entry = drafts.get_mut(&(target.clone(), user_id.to_owned()));
         let entry = entry.filter(|entry| !entry.discarded && entry.kept.draft.updated_at == updated_at);
         let removed = entry.map(|entry| entry.discarded = true).is_some();
         Box::pin(std::future::ready(Ok(removed)))
@@ -275,8 +275,8 @@ impl Keeper {
     }
 
     /// Keeps `draft` of `target` soon (never waits).
-    pub(crate) fn keep(&self, target: EditTarget, draft: Arc<Draft>) {
-        let sent = self.sender().is_some_and(|jobs| jobs.send(Job::Keep(target, draft)).is_ok());
+    pub(crate) fn keep(&self, target: &EditTarget, draft: Arc<Draft>) {
+        let sent = self.sender().is_some_and(|jobs| jobs.send(Job::Keep(target.clone(), draft)).is_ok());
         if !sent {
             tracing::error!(%target, "an unsaved draft could not be kept: no runtime to keep it from");
         }
@@ -295,7 +295,7 @@ impl Keeper {
 async fn run(store: Arc<dyn KeptDraftStore>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = jobs.recv().await {
         match job {
-            Job::Keep(target, draft) => keep_with_retries(&*store, target, &draft).await,
+            Job::Keep(target, draft) => keep_with_retries(&*store, &target, &draft).await,
             Job::Flush(done) => {
                 let _ = done.send(());
             }
@@ -303,10 +303,10 @@ async fn run(store: Arc<dyn KeptDraftStore>, mut jobs: mpsc::UnboundedReceiver<J
     }
 }
 
-async fn keep_with_retries(store: &dyn KeptDraftStore, target: EditTarget, draft: &Draft) {
+async fn keep_with_retries(store: &dyn KeptDraftStore, target: &EditTarget, draft: &Draft) {
     let mut wait = FIRST_RETRY;
     for attempt in 1..=KEEP_ATTEMPTS {
-        match store.keep(target, draft).await {
+        match store.keep(&target, draft).await {
             Ok(()) => return,
             Err(error) if attempt < KEEP_ATTEMPTS => {
                 tracing::warn!(%target, attempt, error = %error_chain(&error), "keeping an unsaved draft failed; retrying");
@@ -355,29 +355,29 @@ mod tests {
     #[test]
     fn the_newest_draft_of_a_target_and_user_wins_and_the_same_one_again_changes_nothing() {
         let store = MemoryKeptDrafts::new(KeptDraftLimits::default());
-        let target = EditTarget::data(1);
-        store.keep_at(target, &draft("ann", 200, 4), 1_000);
-        store.keep_at(target, &draft("ann", 100, 9), 2_000);
+        let target = EditTarget::new("article", 1).unwrap();
+        store.keep_at(&target, &draft("ann", 200, 4), 1_000);
+        store.keep_at(&target, &draft("ann", 100, 9), 2_000);
         assert_eq!(
-            store.find_at(target, "ann", 3_000).map(|kept| (kept.draft.updated_at, kept.kept_at)),
+            store.find_at(&target, "ann", 3_000).map(|kept| (kept.draft.updated_at, kept.kept_at)),
             Some((200, 1_000))
         );
-        store.keep_at(target, &draft("ann", 200, 4), 5_000);
-        assert_eq!(store.find_at(target, "ann", 6_000).unwrap().kept_at, 1_000, "kept again from a second node");
-        store.keep_at(target, &draft("bob", 150, 1), 5_000);
+        store.keep_at(&target, &draft("ann", 200, 4), 5_000);
+        assert_eq!(store.find_at(&target, "ann", 6_000).unwrap().kept_at, 1_000, "kept again from a second node");
+        store.keep_at(&target, &draft("bob", 150, 1), 5_000);
         assert_eq!(store.len(), 2, "one per user");
-        assert!(store.find_at(EditTarget::entity(1), "ann", 6_000).is_none(), "per target");
+        assert!(store.find_at(&EditTarget::new("category", 1).unwrap(), "ann", 6_000).is_none(), "per target");
     }
 
     #[test]
     fn kept_drafts_expire_after_the_retention() {
         let limits = KeptDraftLimits { retention: Duration::from_secs(3600), ..KeptDraftLimits::default() };
         let store = MemoryKeptDrafts::new(limits);
-        let target = EditTarget::data(1);
-        store.keep_at(target, &draft("ann", 1, 1), HOUR);
-        assert!(store.find_at(target, "ann", 2 * HOUR - 1).is_some());
-        assert!(store.find_at(target, "ann", 2 * HOUR).is_none(), "an hour after it was kept");
-        store.keep_at(EditTarget::data(2), &draft("bob", 1, 1), 3 * HOUR);
+        let target = EditTarget::new("article", 1).unwrap();
+        store.keep_at(&target, &draft("ann", 1, 1), HOUR);
+        assert!(store.find_at(&target, "ann", 2 * HOUR - 1).is_some());
+        assert!(store.find_at(&target, "ann", 2 * HOUR).is_none(), "an hour after it was kept");
+        store.keep_at(&EditTarget::new("article", 2).unwrap(), &draft("bob", 1, 1), 3 * HOUR);
         assert_eq!(store.len(), 1, "a write drops expired drafts");
     }
 
@@ -386,27 +386,27 @@ mod tests {
         let limits = KeptDraftLimits { max_drafts: 4, max_per_user: 2, ..KeptDraftLimits::default() };
         let store = MemoryKeptDrafts::new(limits);
         for id in 1..=3 {
-            store.keep_at(EditTarget::data(id), &draft("ann", id as u64, 1), id as u64);
+            store.keep_at(&EditTarget::new("article", id).unwrap(), &draft("ann", id as u64, 1), id as u64);
         }
-        assert!(store.find_at(EditTarget::data(1), "ann", 10).is_none(), "ann's oldest went");
-        assert!(store.find_at(EditTarget::data(3), "ann", 10).is_some());
+        assert!(store.find_at(&EditTarget::new("article", 1).unwrap(), "ann", 10).is_none(), "ann's oldest went");
+        assert!(store.find_at(&EditTarget::new("article", 3).unwrap(), "ann", 10).is_some());
         for (at, user) in [(4, "bob"), (5, "cid"), (6, "dan")] {
-            store.keep_at(EditTarget::data(9), &draft(user, at, 1), at);
+            store.keep_at(&EditTarget::new("article", 9).unwrap(), &draft(user, at, 1), at);
         }
         assert_eq!(store.len(), 4);
-        assert!(store.find_at(EditTarget::data(2), "ann", 10).is_none(), "the oldest of all went");
-        assert!(store.find_at(EditTarget::data(9), "dan", 10).is_some());
+        assert!(store.find_at(&EditTarget::new("article", 2).unwrap(), "ann", 10).is_none(), "the oldest of all went");
+        assert!(store.find_at(&EditTarget::new("article", 9).unwrap(), "dan", 10).is_some());
     }
 
     #[tokio::test]
     async fn a_discard_removes_only_the_draft_it_names() {
         let store = MemoryKeptDrafts::new(KeptDraftLimits::default());
-        let target = EditTarget::data(1);
-        store.keep(target, &draft("ann", 5, 1)).await.unwrap();
-        assert!(!store.discard(target, "ann", 4).await.unwrap(), "an older draft's discard");
-        assert!(store.find(target, "ann").await.unwrap().is_some());
-        assert!(store.discard(target, "ann", 5).await.unwrap());
-        assert!(store.find(target, "ann").await.unwrap().is_none());
+        let target = EditTarget::new("article", 1).unwrap();
+        store.keep(&target, &draft("ann", 5, 1)).await.unwrap();
+        assert!(!store.discard(&target, "ann", 4).await.unwrap(), "an older draft's discard");
+        assert!(store.find(&target, "ann").await.unwrap().is_some());
+        assert!(store.discard(&target, "ann", 5).await.unwrap());
+        assert!(store.find(&target, "ann").await.unwrap().is_none());
     }
 
     struct Flaky {
@@ -415,20 +415,29 @@ mod tests {
     }
 
     impl KeptDraftStore for Flaky {
-        fn keep<'a>(&'a self, target: EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
+        fn keep<'a>(&'a self, target: &'a EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
             let mut failures = self.failures.lock().unwrap();
             if *failures > 0 {
                 *failures -= 1;
                 let error = std::io::Error::other("database restarting");
                 return Box::pin(std::future::ready(Err(KeptDraftError::unavailable(error))));
             }
-            self.inner.keep(target, draft)
+            self.inner.keep(&target, draft)
         }
-        fn find<'a>(&'a self, t: EditTarget, u: &'a str) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>> {
-            self.inner.find(t, u)
+        fn find<'a>(
+            &'a self,
+            t: &'a EditTarget,
+            u: &'a str,
+        ) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>> {
+            self.inner.find(&t, u)
         }
-        fn discard<'a>(&'a self, t: EditTarget, u: &'a str, at: u64) -> BoxFuture<'a, Result<bool, KeptDraftError>> {
-            self.inner.discard(t, u, at)
+        fn discard<'a>(
+            &'a self,
+            t: &'a EditTarget,
+            u: &'a str,
+            at: u64,
+        ) -> BoxFuture<'a, Result<bool, KeptDraftError>> {
+            self.inner.discard(&t, u, at)
         }
     }
 
@@ -437,8 +446,11 @@ mod tests {
         let store =
             Arc::new(Flaky { failures: Mutex::new(2), inner: MemoryKeptDrafts::new(KeptDraftLimits::default()) });
         let keeper = Keeper::new(store.clone());
-        keeper.keep(EditTarget::data(1), Arc::new(draft("ann", 1, 1)));
+        keeper.keep(&EditTarget::new("article", 1).unwrap(), Arc::new(draft("ann", 1, 1)));
         keeper.flush().await;
-        assert!(store.find(EditTarget::data(1), "ann").await.unwrap().is_some(), "kept at the third attempt");
+        assert!(
+            store.find(&EditTarget::new("article", 1).unwrap(), "ann").await.unwrap().is_some(),
+            "kept at the third attempt"
+        );
     }
 }

@@ -90,13 +90,13 @@ impl RedisKeptDrafts {
         })
     }
 
-    fn key(&self, target: EditTarget, user_id: &str) -> String {
+    fn key(&self, target: &EditTarget, user_id: &str) -> String {
         format!("{}:d:{}:{user_id}", self.prefix, target.presence_topic())
     }
 }
 
 impl KeptDraftStore for RedisKeptDrafts {
-    fn keep<'a>(&'a self, target: EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
+    fn keep<'a>(&'a self, target: &'a EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
         Box::pin(async move {
             let json = serde_json::to_string(draft).map_err(KeptDraftError::unavailable)?;
             let args = (
@@ -117,7 +117,7 @@ impl KeptDraftStore for RedisKeptDrafts {
 
     fn find<'a>(
         &'a self,
-        target: EditTarget,
+        target: &'a EditTarget,
         user_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>> {
         Box::pin(async move {
@@ -127,7 +127,7 @@ impl KeptDraftStore for RedisKeptDrafts {
                 self.redis.query(&command).await.map_err(KeptDraftError::unavailable)?;
             let (Some(json), Some(kept_at)) = (json, kept_at) else { return Ok(None) };
             match serde_json::from_str::<Draft>(&json) {
-                Ok(draft) => Ok(Some(KeptDraft { target, draft, kept_at })),
+                Ok(draft) => Ok(Some(KeptDraft { target: target.clone(), draft, kept_at })),
                 Err(error) => {
                     tracing::warn!(%target, %error, "ignored an unreadable kept draft in Redis");
                     Ok(None)
@@ -138,7 +138,7 @@ impl KeptDraftStore for RedisKeptDrafts {
 
     fn discard<'a>(
         &'a self,
-        target: EditTarget,
+        target: &'a EditTarget,
         user_id: &'a str,
         updated_at: u64,
     ) -> BoxFuture<'a, Result<bool, KeptDraftError>> {

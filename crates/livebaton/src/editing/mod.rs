@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use crate::presence::{Meta, NotTracked, Presence, PresenceError, TrackGuard, validate_tab_id};
-use crate::pubsub::{Message, Subscription};
+use crate::pubsub::Subscription;
 
 pub use draft::{Draft, DraftAuthor, DraftBase, DraftChanged, DraftStore, LocalDraftStore};
 pub use kept::{KeptDraft, KeptDraftError, KeptDraftLimits, KeptDraftStore, MemoryKeptDrafts, supersedes};
@@ -32,7 +32,7 @@ pub use kept_redis::RedisKeptDrafts;
 pub use owner::{DraftSummary, NotOwner, OwnerChangeReason, OwnerChanged, OwnerToken, RoleChange};
 pub use presences::{EditingPresence, EditingRole};
 pub use redis::RedisDraftStore;
-pub use target::{EditKind, EditTarget, Editor};
+pub use target::{EditTarget, Editor, InvalidTarget, MAX_ID_LEN, MAX_KIND_LEN};
 
 use kept::Keeper;
 use owner::{OwnerBoard, SessionOwner};
@@ -83,6 +83,9 @@ pub struct Editing {
     board: Arc<OwnerBoard>,
 }
 
+/// The meta fields the engine writes for an editor; an application's display fields cannot replace them.
+const RESERVED_FIELDS: [&str; 7] = ["user_id", "user_name", "can_edit", "rank", "yielded", "joined_at", "tab_id"];
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
@@ -103,6 +106,7 @@ impl Editing {
     /// Editing sessions on `presence`, with live drafts in `drafts` and the drafts of ended sessions in `kept` (see
     /// [`KeptDraftStore`]: a database survives a restart).
     pub fn with_stores(presence: Presence, drafts: Arc<dyn DraftStore>, kept: Arc<dyn KeptDraftStore>) -> Self {
+        presence.pubsub().register::<DraftChanged>();
         let board = Arc::new(OwnerBoard::new(presence.pubsub().clone(), drafts, Keeper::new(kept)));
         presence.observe(board.clone());
         Editing { presence, board }
@@ -124,7 +128,7 @@ impl Editing {
     /// it); [`PresenceError`] if the presence backend is unavailable.
     pub async fn track_editing_session(
         &self,
-        target: EditTarget,
+        target: &EditTarget,
         view_id: &str,
         editor: &Editor,
         tab_id: Option<&str>,
@@ -132,10 +136,18 @@ impl Editing {
         if let Some(tab_id) = tab_id {
             validate_tab_id(tab_id)?;
         }
-        let mut meta = Meta::new();
+        let mut meta: Meta = editor
+            .fields
+            .iter()
+            .filter(|(name, _)| !RESERVED_FIELDS.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
         meta.insert("user_id".into(), json!(editor.user_id));
         meta.insert("user_name".into(), json!(editor.name));
-        meta.insert("can_edit".into(), json!(editor.can_edit));
+        // The presence roster's eligibility: may hold the baton now (a yielded editor may edit, but stepped back).
+        meta.insert("can_edit".into(), json!(editor.can_edit && !editor.yielded));
+        meta.insert("rank".into(), json!(editor.rank));
+        meta.insert("yielded".into(), json!(editor.yielded));
         meta.insert("joined_at".into(), json!(now_ms()));
         if let Some(tab_id) = tab_id {
             meta.insert("tab_id".into(), json!(tab_id));
@@ -147,25 +159,25 @@ impl Editing {
     }
 
     /// The role of page `view_id` (of user `user_id`) in `target`'s session.
-    pub fn editing_role(&self, target: EditTarget, view_id: &str, user_id: &str) -> EditingRole {
+    pub fn editing_role(&self, target: &EditTarget, view_id: &str, user_id: &str) -> EditingRole {
         let topic = target.presence_topic();
         self.presence.read(|roster| role_of(roster.entries(&topic), view_id, user_id))
     }
 
     /// Every editor of `target`, in queue order.
-    pub fn sorted_presences(&self, target: EditTarget) -> Vec<EditingPresence> {
+    pub fn sorted_presences(&self, target: &EditTarget) -> Vec<EditingPresence> {
         let topic = target.presence_topic();
         self.presence.read(|roster| roster.entries(&topic).map(EditingPresence::from_entry).collect())
     }
 
     /// The editor holding the baton, if any.
-    pub fn lock_owner(&self, target: EditTarget) -> Option<EditingPresence> {
+    pub fn lock_owner(&self, target: &EditTarget) -> Option<EditingPresence> {
         let topic = target.presence_topic();
         self.presence.read(|roster| first_eligible(roster.entries(&topic)).map(EditingPresence::from_entry))
     }
 
     /// Every editor except the owner, in queue order.
-    pub fn spectators(&self, target: EditTarget) -> Vec<EditingPresence> {
+    pub fn spectators(&self, target: &EditTarget) -> Vec<EditingPresence> {
         let topic = target.presence_topic();
         self.presence.read(|roster| {
             let owner = first_eligible(roster.entries(&topic)).map(|owner| owner.id);
@@ -174,12 +186,12 @@ impl Editing {
     }
 
     /// Presence diffs and [`OwnerChanged`] messages of `target`'s session.
-    pub fn subscribe_to_editing(&self, target: EditTarget) -> Subscription {
+    pub fn subscribe_to_editing(&self, target: &EditTarget) -> Subscription {
         self.presence.subscribe(&target.presence_topic())
     }
 
     /// [`DraftChanged`] messages of `target`'s session.
-    pub fn subscribe_to_drafts(&self, target: EditTarget) -> Subscription {
+    pub fn subscribe_to_drafts(&self, target: &EditTarget) -> Subscription {
         self.presence.subscribe(&target.form_topic())
     }
 
@@ -189,7 +201,7 @@ impl Editing {
     /// # Errors
     /// [`EditingError::NotInSession`] if `view_id` is not in the session, [`EditingError::NotEligible`] if it may not
     /// edit, [`EditingError::NotSameUser`] if the owner is another user. Taking over when already owner is a no-op.
-    pub fn take_here(&self, target: EditTarget, view_id: &str) -> Result<(), EditingError> {
+    pub fn take_here(&self, target: &EditTarget, view_id: &str) -> Result<(), EditingError> {
         let topic = target.presence_topic();
         self.presence.swap_order(&topic, |roster| {
             let me = roster.entry_by_key(&topic, view_id).ok_or(EditingError::NotInSession)?;
@@ -208,7 +220,7 @@ impl Editing {
     }
 
     /// The session's unsaved draft, for a late joiner or a promoted owner.
-    pub fn draft(&self, target: EditTarget) -> Option<Arc<Draft>> {
+    pub fn draft(&self, target: &EditTarget) -> Option<Arc<Draft>> {
         self.board.drafts.get(&target)
     }
 
@@ -226,7 +238,7 @@ impl Editing {
     /// [`NotOwner`] when `view_id` is not the owner; the draft is unchanged.
     pub fn update_draft(
         &self,
-        target: EditTarget,
+        target: &EditTarget,
         view_id: &str,
         base: impl Into<DraftBase>,
         params: serde_json::Value,
@@ -252,7 +264,7 @@ impl Editing {
     /// holds the baton (fenced as [`Editing::update_draft`] says), and publishes it.
     fn write_draft<E: From<NotOwner>>(
         &self,
-        target: EditTarget,
+        target: &EditTarget,
         view_id: &str,
         build: impl FnOnce(Option<&Arc<Draft>>, DraftAuthor) -> Result<Draft, E>,
     ) -> Result<Arc<Draft>, E> {
@@ -291,10 +303,10 @@ impl Editing {
     /// [`KeptDraftError`] when the store cannot be read.
     pub async fn find_kept_draft(
         &self,
-        target: EditTarget,
+        target: &EditTarget,
         user_id: &str,
     ) -> Result<Option<KeptDraft>, KeptDraftError> {
-        self.board.keeper.store().find(target, user_id).await
+        self.board.keeper.store().find(&target, user_id).await
     }
 
     /// Makes the draft kept for the owner of `view_id` the session's draft again, with its original base (so its save
@@ -306,9 +318,9 @@ impl Editing {
     /// [`EditingError::NotOwner`] for anyone but the owner; [`EditingError::NoKeptDraft`] when nothing is kept for
     /// the owner; [`EditingError::DraftInProgress`] over someone else's live draft; [`EditingError::Kept`] when the
     /// store cannot be read. The kept draft stays on every error.
-    pub async fn restore_kept_draft(&self, target: EditTarget, view_id: &str) -> Result<Arc<Draft>, EditingError> {
+    pub async fn restore_kept_draft(&self, target: &EditTarget, view_id: &str) -> Result<Arc<Draft>, EditingError> {
         let user_id = self.board.owner_user(&target, view_id).ok_or_else(|| self.not_owner(target))?;
-        let kept = self.find_kept_draft(target, &user_id).await?.ok_or(EditingError::NoKeptDraft)?;
+        let kept = self.find_kept_draft(&target, &user_id).await?.ok_or(EditingError::NoKeptDraft)?;
         let restored = self.write_draft(target, view_id, |previous, author| {
             if author.user_id != kept.draft.updated_by.user_id {
                 return Err(EditingError::NoKeptDraft); // the baton moved to someone else meanwhile
@@ -325,7 +337,7 @@ impl Editing {
                 updated_at: now_ms(),
             })
         })?;
-        if let Err(error) = self.discard_kept_draft(target, &user_id, kept.draft.updated_at).await {
+        if let Err(error) = self.discard_kept_draft(&target, &user_id, kept.draft.updated_at).await {
             // The draft is live again; the stale copy is offered once more at worst, and expires.
             tracing::warn!(%target, %error, "a restored draft's kept copy could not be removed");
         }
@@ -339,11 +351,11 @@ impl Editing {
     /// [`KeptDraftError`] when the store cannot be reached.
     pub async fn discard_kept_draft(
         &self,
-        target: EditTarget,
+        target: &EditTarget,
         user_id: &str,
         updated_at: u64,
     ) -> Result<bool, KeptDraftError> {
-        self.board.keeper.store().discard(target, user_id, updated_at).await
+        self.board.keeper.store().discard(&target, user_id, updated_at).await
     }
 
     /// For a graceful shutdown: on a single node, keeps every open session's draft in one batch (the sessions end with
@@ -358,7 +370,7 @@ impl Editing {
                 if let Err(error) = self.board.keeper.store().keep_batch(&open).await {
                     tracing::warn!(%error, drafts = open.len(), "the open drafts could not be kept at once; one by one");
                     for (target, draft) in open {
-                        self.board.keeper.keep(target, draft);
+                        self.board.keeper.keep(&target, draft);
                     }
                 }
             }
@@ -366,7 +378,7 @@ impl Editing {
         self.board.keeper.flush().await;
     }
 
-    fn not_owner(&self, target: EditTarget) -> EditingError {
+    fn not_owner(&self, target: &EditTarget) -> EditingError {
         OwnerBoard::not_owner(self.board.lock().get(&target)).into()
     }
 
@@ -378,7 +390,7 @@ impl Editing {
     ///
     /// # Errors
     /// [`NotOwner`] for every tab but the owner.
-    pub fn fence(&self, target: EditTarget, view_id: &str) -> Result<OwnerToken, NotOwner> {
+    pub fn fence(&self, target: &EditTarget, view_id: &str) -> Result<OwnerToken, NotOwner> {
         let shared = self.presence.is_shared();
         // Read before taking the board's lock: the lock order is tracker, then board.
         let authority = if shared { self.presence.authority(&target.presence_topic()) } else { None };
@@ -397,7 +409,7 @@ impl Editing {
                 }
                 let draft = self.board.drafts.get(&target);
                 Ok(OwnerToken {
-                    target,
+                    target: target.clone(),
                     view_id: owner.view_id.clone(),
                     epoch: session.epoch,
                     base_lock_version: draft.as_ref().map(|draft| draft.base_lock_version),
@@ -470,7 +482,7 @@ impl Editing {
         let Some(draft) = self.board.drafts.get(&token.target) else { return };
         if Some(draft.version) == token.draft_version {
             self.board.drafts.remove(&token.target);
-            self.publish_draft(token.target, None, &token.view_id);
+            self.publish_draft(&token.target, None, &token.view_id);
         } else {
             // Fenced by the token: if the baton moved on, the new owner's draft keeps its base (its save conflicts
             // and the user resolves it) rather than being rewritten from a node that no longer leads.
@@ -488,7 +500,7 @@ impl Editing {
             self.board.drafts.put(&token.target, rebased.clone(), token.authority.as_ref());
             if changed {
                 // Spectators show the values the next save would write; the owner learns of them from its save.
-                self.publish_draft(token.target, Some(rebased), &token.view_id);
+                self.publish_draft(&token.target, Some(rebased), &token.view_id);
             }
         }
     }
@@ -502,8 +514,8 @@ impl Editing {
         }
     }
 
-    fn publish_draft(&self, target: EditTarget, draft: Option<Arc<Draft>>, source: &str) {
-        let message = Message::Draft(Arc::new(DraftChanged { target, draft, source: source.to_owned() }));
+    fn publish_draft(&self, target: &EditTarget, draft: Option<Arc<Draft>>, source: &str) {
+        let message = DraftChanged { target: target.clone(), draft, source: source.to_owned() };
         if let Err(error) = self.board.pubsub.broadcast(&target.form_topic(), message) {
             tracing::warn!(%target, %error, "draft not forwarded to other nodes");
         }

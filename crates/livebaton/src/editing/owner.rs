@@ -64,6 +64,17 @@ pub struct OwnerChanged {
     pub observed_at: Option<std::time::Instant>,
 }
 
+/// Local only: every node observes the same roster changes and tells its own members, so no codec.
+impl Message for OwnerChanged {
+    fn event(&self) -> &str {
+        "owner_changed"
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
 impl OwnerChanged {
     /// What the change means for the member `view_id`.
     pub fn role_change_for(&self, view_id: &str) -> RoleChange {
@@ -112,8 +123,8 @@ pub struct OwnerToken {
 
 impl OwnerToken {
     /// The editing session.
-    pub fn target(&self) -> EditTarget {
-        self.target
+    pub fn target(&self) -> &EditTarget {
+        &self.target
     }
 
     /// The owner's view id.
@@ -214,14 +225,14 @@ impl PresenceObserver for OwnerBoard {
             // cluster sees this and keeps the same draft: the kept-draft store takes it once).
             sessions.remove(&target);
             if let Some(draft) = self.drafts.remove(&target) {
-                self.keeper.keep(target, draft);
+                self.keeper.keep(&target, draft);
             }
             return;
         }
         let first = first_eligible(roster.entries(topic));
         let member = first.and_then(|entry| entry.member.clone());
         let owner = first.map(EditingPresence::from_entry);
-        let session = sessions.entry(target).or_default();
+        let session = sessions.entry(target.clone()).or_default();
         let owner_view = owner.as_ref().map(|owner| &owner.view_id);
         if session.owner.as_ref().map(|owner| &owner.view_id) == owner_view {
             // Same tab still first; refresh its details (an update may have changed them).
@@ -255,6 +266,6 @@ impl PresenceObserver for OwnerBoard {
             observed_at: Some(std::time::Instant::now()),
         };
         // Local only: every node observes the same roster changes and tells its own members.
-        self.pubsub.local_broadcast(topic, Message::OwnerChanged(Arc::new(message)));
+        self.pubsub.local_broadcast(topic, message);
     }
 }

@@ -20,8 +20,12 @@ pub struct EditingPresence {
     pub user_id: String,
     /// The user's display name.
     pub user_name: String,
-    /// Whether this editor may hold the baton.
+    /// Whether this editor may hold the baton now (the application lets them edit, and they have not yielded).
     pub can_edit: bool,
+    /// Their rank ([`super::Editor::rank`]).
+    pub rank: i32,
+    /// Whether they stepped back ([`super::Editor::yielded`]).
+    pub yielded: bool,
     /// The browser tab, if known.
     pub tab_id: Option<String>,
     /// Wall-clock join time in ms (informative; the order is `seq`).
@@ -38,6 +42,12 @@ impl EditingPresence {
             user_id: text("user_id"),
             user_name: text("user_name"),
             can_edit: meta.get("can_edit").and_then(serde_json::Value::as_bool).unwrap_or(false),
+            rank: meta
+                .get("rank")
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|rank| i32::try_from(rank).ok())
+                .unwrap_or(0),
+            yielded: meta.get("yielded").and_then(serde_json::Value::as_bool).unwrap_or(false),
             tab_id: meta.get_str("tab_id").map(str::to_owned),
             joined_at: meta.get("joined_at").and_then(serde_json::Value::as_u64).unwrap_or(0),
         }

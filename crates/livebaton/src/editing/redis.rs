@@ -95,7 +95,7 @@ impl DraftStore for RedisDraftStore {
         let write = DocWrite { key: key(target), version: draft.version, updated_at: draft.updated_at, json, fence };
         let mut drafts = self.map();
         let rev = drafts.get(target).map_or(0, |copy| copy.rev);
-        drafts.insert(*target, Copy { draft, rev });
+        drafts.insert(target.clone(), Copy { draft, rev });
         drop(drafts);
         if !write.json.is_empty() {
             self.roster.put_doc(write);
@@ -103,7 +103,7 @@ impl DraftStore for RedisDraftStore {
     }
 
     fn snapshot(&self) -> Vec<(EditTarget, Arc<Draft>)> {
-        self.map().iter().map(|(target, copy)| (*target, copy.draft.clone())).collect()
+        self.map().iter().map(|(target, copy)| (target.clone(), copy.draft.clone())).collect()
     }
 
     fn remove(&self, target: &EditTarget) -> Option<Arc<Draft>> {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// Application metadata of a presence entry (a JSON object), with `serde_json::Map`'s methods for what presence
 /// needs: [`Meta::new`], [`Meta::insert`], [`Meta::get`], [`Meta::remove`], iteration.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
     /// Sorted by key, keys unique.
     fields: Vec<(String, Value)>,

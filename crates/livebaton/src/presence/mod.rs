@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::runtime::Handle;
 
-use crate::pubsub::{Message, PubSub, Subscription};
+use crate::pubsub::{PubSub, Subscription};
 
 pub use backend::{AuthorityCheck, BoxFuture, JoinCall, LocalRoster, OwnOp, RosterBackend, RosterBackendError};
 pub use change::RosterChange;
@@ -592,7 +592,7 @@ impl Shared {
         }
         let diff = change.to_diff();
         if diff.joins.meta_count() + diff.leaves.meta_count() <= MAX_DIFF_METAS {
-            self.pubsub.local_broadcast(topic, Message::PresenceDiff(Arc::new(diff)));
+            self.pubsub.local_broadcast(topic, diff);
             return;
         }
         // Joins first, then leaves: the order in which a client applies one diff, so the pieces end where the
@@ -604,7 +604,7 @@ impl Shared {
         // A list with no metas still comes out as one (empty) chunk: a burst of only joins must not send an empty
         // diff to every member after its joins.
         for piece in joins.chain(leaves).filter(|piece| !(piece.joins.is_empty() && piece.leaves.is_empty())) {
-            self.pubsub.local_broadcast(topic, Message::PresenceDiff(Arc::new(piece)));
+            self.pubsub.local_broadcast(topic, piece);
         }
     }
 

@@ -262,6 +262,17 @@ pub struct PresenceDiff {
     pub leaves: PresenceList,
 }
 
+/// Presence diffs are local: every node computes and delivers its own (as Phoenix.Presence does), so no codec.
+impl crate::pubsub::Message for PresenceDiff {
+    fn event(&self) -> &str {
+        "presence_diff"
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
 impl PresenceDiff {
     /// Whether the diff changes nothing.
     pub fn is_empty(&self) -> bool {

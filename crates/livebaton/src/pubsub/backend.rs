@@ -6,7 +6,8 @@
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{Broadcast, Message, Registry};
 
@@ -22,6 +23,12 @@ pub enum BackendError {
     /// A message could not be encoded or decoded.
     #[error("could not encode or decode a message for other nodes: {0}")]
     Codec(#[from] serde_json::Error),
+    /// The message has no codec ([`Message::codec`]), so other nodes could not rebuild it.
+    #[error("message `{0}` has no codec for other nodes: implement RemoteMessage, or send it with local_broadcast")]
+    LocalOnly(String),
+    /// Another node sent a message whose codec this node has not registered ([`super::PubSub::register`]).
+    #[error("no codec `{0}` is registered on this node")]
+    UnknownCodec(String),
 }
 
 /// Carries broadcasts between nodes.
@@ -36,7 +43,7 @@ pub trait PubSubBackend: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`BackendError`] when the message cannot be queued; the caller's local subscribers are served regardless.
-    fn forward(&self, topic: &Arc<str>, message: &Message) -> Result<(), BackendError>;
+    fn forward(&self, topic: &Arc<str>, message: &dyn Message) -> Result<(), BackendError>;
 }
 
 /// The single-node backend: there are no other nodes, so nothing is forwarded.
@@ -50,43 +57,55 @@ impl PubSubBackend for LocalBackend {
 
     fn attach(&self, _inbound: Inbound) {}
 
-    fn forward(&self, _topic: &Arc<str>, _message: &Message) -> Result<(), BackendError> {
+    fn forward(&self, _topic: &Arc<str>, _message: &dyn Message) -> Result<(), BackendError> {
         Ok(())
     }
 }
 
 /// What one node sends another: the message, its topic and who sent it. Encoded once per broadcast.
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// On the wire: `{"origin":"<node>","topic":"<topic>","codec":"<codec>","message":<remote form>}`, the message in the
+/// form its [`Message::write_remote`] writes, decoded on the receiving node by the codec registered under its name
+/// ([`super::PubSub::register`]).
+#[derive(Debug)]
 pub struct RemoteEnvelope {
     /// The sending node's name.
     pub origin: String,
     /// The topic it was published on.
     pub topic: String,
-    /// The message.
-    pub message: Message,
+    /// The message, rebuilt as its type.
+    pub message: Arc<dyn Message>,
+}
+
+/// An envelope's fields as they arrive, the message still undecoded.
+#[derive(Deserialize)]
+struct WireEnvelope<'a> {
+    origin: String,
+    topic: String,
+    #[serde(borrow)]
+    codec: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    message: &'a RawValue,
 }
 
 impl RemoteEnvelope {
     /// Encodes an envelope for the wire without copying the message.
     ///
     /// # Errors
-    /// [`BackendError::Codec`] if the message cannot be serialised.
-    pub fn encode(origin: &str, topic: &str, message: &Message) -> Result<Bytes, BackendError> {
-        #[derive(Serialize)]
-        struct Borrowed<'a> {
-            origin: &'a str,
-            topic: &'a str,
-            message: &'a Message,
-        }
-        Ok(Bytes::from(serde_json::to_vec(&Borrowed { origin, topic, message })?))
-    }
-
-    /// Decodes an envelope received from another node.
-    ///
-    /// # Errors
-    /// [`BackendError::Codec`] if the bytes are not an envelope.
-    pub fn decode(bytes: &[u8]) -> Result<Self, BackendError> {
-        Ok(serde_json::from_slice(bytes)?)
+    /// [`BackendError::LocalOnly`] for a message without a codec, [`BackendError::Codec`] if it cannot be serialised.
+    pub fn encode(origin: &str, topic: &str, message: &dyn Message) -> Result<Bytes, BackendError> {
+        let codec = message.codec().ok_or_else(|| BackendError::LocalOnly(message.event().to_owned()))?;
+        let mut out = Vec::with_capacity(96 + topic.len());
+        out.extend_from_slice(br#"{"origin":"#);
+        serde_json::to_writer(&mut out, origin)?;
+        out.extend_from_slice(br#","topic":"#);
+        serde_json::to_writer(&mut out, topic)?;
+        out.extend_from_slice(br#","codec":"#);
+        serde_json::to_writer(&mut out, codec)?;
+        out.extend_from_slice(br#","message":"#);
+        message.write_remote(&mut out)?;
+        out.push(b'}');
+        Ok(Bytes::from(out))
     }
 }
 
@@ -115,12 +134,22 @@ impl Inbound {
         }
     }
 
-    /// Decodes and delivers encoded envelope bytes.
+    /// Decodes and delivers encoded envelope bytes. The message is decoded only when its topic has a local
+    /// subscriber: every node reads every broadcast of the cluster, and most are not for it.
     ///
     /// # Errors
-    /// [`BackendError::Codec`] if the bytes are not an envelope; nothing is delivered.
+    /// [`BackendError::Codec`] if the bytes are not an envelope, [`BackendError::UnknownCodec`] if this node cannot
+    /// decode its message; nothing is delivered.
     pub fn deliver_encoded(&self, bytes: &[u8]) -> Result<usize, BackendError> {
-        Ok(self.deliver(RemoteEnvelope::decode(bytes)?))
+        let wire: WireEnvelope<'_> = serde_json::from_slice(bytes)?;
+        let Some(registry) = self.registry.upgrade() else { return Ok(0) };
+        if wire.origin == *self.node_name || registry.sender(&wire.topic).is_none() {
+            return Ok(0);
+        }
+        let decode =
+            registry.decoder(&wire.codec).ok_or_else(|| BackendError::UnknownCodec(wire.codec.into_owned()))?;
+        let message = decode(wire.message.get())?;
+        Ok(registry.deliver(Broadcast::new(Arc::from(wire.topic), message, None)))
     }
 
     /// Whether the PubSub this inbound feeds still exists.

@@ -43,12 +43,16 @@ impl PubSubBackend for ClusterNode {
         nodes.push(inbound);
     }
 
-    fn forward(&self, topic: &Arc<str>, message: &Message) -> Result<(), BackendError> {
+    fn forward(&self, topic: &Arc<str>, message: &dyn Message) -> Result<(), BackendError> {
         // Encoded once, decoded by each receiving node, exactly as over a network.
         let bytes = RemoteEnvelope::encode(&self.name, topic, message)?;
         let nodes = self.cluster.nodes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         for node in nodes {
-            node.deliver_encoded(&bytes)?;
+            // The receiving node's problem (a codec it has not registered), as over a network: it logs, the sender
+            // goes on.
+            if let Err(error) = node.deliver_encoded(&bytes) {
+                tracing::warn!(%error, "a cluster node dropped a message it could not decode");
+            }
         }
         Ok(())
     }

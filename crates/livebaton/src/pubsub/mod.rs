@@ -19,10 +19,12 @@ use std::sync::{Arc, RwLock, Weak};
 
 use tokio::sync::broadcast;
 
+use message::{Decoder, decoder};
+
 pub use self::redis::{RedisBackend, RedisBackendError, RedisConfig, RedisStats, RedisStatus};
 pub use backend::{BackendError, Inbound, LocalBackend, PubSubBackend, RemoteEnvelope};
 pub use cluster::LocalCluster;
-pub use message::{Broadcast, Message, Payload, SubscriberId};
+pub use message::{Broadcast, JsonMessage, Message, Payload, RemoteMessage, SubscriberId};
 
 /// Settings for a [`PubSub`].
 #[derive(Clone, Debug)]
@@ -43,6 +45,10 @@ pub enum PubSubError {
     /// Local subscribers got the message but other nodes may not have.
     #[error("message delivered locally but not forwarded to other nodes: {0}")]
     Forward(#[from] BackendError),
+    /// The message has no codec ([`Message::codec`]), so it could not reach other nodes; it was not sent at all.
+    /// Implement [`RemoteMessage`] for it, or send it with [`PubSub::local_broadcast`].
+    #[error("message `{0}` has no codec for other nodes: implement RemoteMessage, or send it with local_broadcast")]
+    LocalOnly(String),
 }
 
 /// Errors a subscriber can see.
@@ -70,13 +76,20 @@ pub(crate) struct Registry {
     topics: RwLock<HashMap<Arc<str>, broadcast::Sender<Arc<Broadcast>>>>,
     /// Source of subscriber ids; relaxed is enough, ids only need to be unique.
     next_subscriber: AtomicU64,
+    /// Codec name → how to rebuild a message another node sent ([`PubSub::register`]). A std `RwLock`: written when
+    /// a part of the application registers its types (at start-up), read once per message from another node.
+    codecs: RwLock<HashMap<&'static str, Decoder>>,
     config: PubSubConfig,
 }
 
 impl Registry {
-    fn sender(&self, topic: &str) -> Option<broadcast::Sender<Arc<Broadcast>>> {
+    pub(crate) fn sender(&self, topic: &str) -> Option<broadcast::Sender<Arc<Broadcast>>> {
         let topics = self.topics.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         topics.get(topic).cloned()
+    }
+
+    pub(crate) fn decoder(&self, codec: &str) -> Option<Decoder> {
+        self.codecs.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(codec).copied()
     }
 
     /// Delivers to local subscribers only; returns how many subscribers the topic had.
@@ -103,10 +116,24 @@ impl PubSub {
 
     /// A PubSub that forwards broadcasts to other nodes through `backend` and delivers theirs locally.
     pub fn with_backend(config: PubSubConfig, backend: Arc<dyn PubSubBackend>) -> Self {
-        let registry =
-            Arc::new(Registry { topics: RwLock::new(HashMap::new()), next_subscriber: AtomicU64::new(1), config });
-        backend.attach(Inbound::new(&registry, backend.node_name()));
-        PubSub { registry, backend }
+        let registry = Arc::new(Registry {
+            topics: RwLock::new(HashMap::new()),
+            next_subscriber: AtomicU64::new(1),
+            codecs: RwLock::new(HashMap::new()),
+            config,
+        });
+        let pubsub = PubSub { registry, backend };
+        pubsub.register::<JsonMessage>();
+        pubsub.backend.attach(Inbound::new(&pubsub.registry, pubsub.backend.node_name()));
+        pubsub
+    }
+
+    /// Lets this node rebuild `T` when other nodes broadcast it. Every node registers the same types (the engine's
+    /// parts register their own when they are built); registering a type again is harmless. A message whose codec
+    /// is not registered is dropped on arrival and logged by the backend.
+    pub fn register<T: RemoteMessage>(&self) {
+        let mut codecs = self.registry.codecs.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        codecs.insert(T::CODEC, decoder::<T>());
     }
 
     /// This node's name, as the backend knows it.
@@ -163,33 +190,49 @@ impl PubSub {
     /// Publishes to every subscriber of `topic` on every node. Returns the number of local subscribers.
     ///
     /// # Errors
-    /// [`PubSubError::Forward`] when the backend could not queue the message for other nodes; local subscribers have
-    /// received it regardless.
-    pub fn broadcast(&self, topic: &str, message: Message) -> Result<usize, PubSubError> {
-        self.publish(topic, message, None)
+    /// [`PubSubError::LocalOnly`] for a message without a codec (nothing is sent); [`PubSubError::Forward`] when the
+    /// backend could not queue the message for other nodes (local subscribers have received it regardless).
+    pub fn broadcast(&self, topic: &str, message: impl Message) -> Result<usize, PubSubError> {
+        self.publish(topic, Arc::new(message), None)
     }
 
     /// Like [`PubSub::broadcast`] but the local subscriber `from` does not receive it (other nodes deliver to all).
     ///
     /// # Errors
     /// As [`PubSub::broadcast`].
-    pub fn broadcast_from(&self, from: SubscriberId, topic: &str, message: Message) -> Result<usize, PubSubError> {
-        self.publish(topic, message, Some(from))
+    pub fn broadcast_from(&self, from: SubscriberId, topic: &str, message: impl Message) -> Result<usize, PubSubError> {
+        self.publish(topic, Arc::new(message), Some(from))
     }
 
-    /// Publishes to the subscribers of `topic` on this node only.
-    pub fn local_broadcast(&self, topic: &str, message: Message) -> usize {
-        self.registry.deliver(Broadcast::new(Arc::from(topic), message, None))
+    /// [`PubSub::broadcast`] of a message shared with other topics (published on each without a copy).
+    ///
+    /// # Errors
+    /// As [`PubSub::broadcast`].
+    pub fn broadcast_shared(&self, topic: &str, message: Arc<dyn Message>) -> Result<usize, PubSubError> {
+        self.publish(topic, message, None)
+    }
+
+    /// Publishes to the subscribers of `topic` on this node only (any message, with a codec or not).
+    pub fn local_broadcast(&self, topic: &str, message: impl Message) -> usize {
+        self.registry.deliver(Broadcast::new(Arc::from(topic), Arc::new(message), None))
     }
 
     /// Like [`PubSub::local_broadcast`] but skipping the subscriber `from`.
-    pub fn local_broadcast_from(&self, from: SubscriberId, topic: &str, message: Message) -> usize {
-        self.registry.deliver(Broadcast::new(Arc::from(topic), message, Some(from)))
+    pub fn local_broadcast_from(&self, from: SubscriberId, topic: &str, message: impl Message) -> usize {
+        self.registry.deliver(Broadcast::new(Arc::from(topic), Arc::new(message), Some(from)))
     }
 
-    fn publish(&self, topic: &str, message: Message, from: Option<SubscriberId>) -> Result<usize, PubSubError> {
+    fn publish(
+        &self,
+        topic: &str,
+        message: Arc<dyn Message>,
+        from: Option<SubscriberId>,
+    ) -> Result<usize, PubSubError> {
+        if message.codec().is_none() {
+            return Err(PubSubError::LocalOnly(message.event().to_owned()));
+        }
         let topic: Arc<str> = Arc::from(topic);
-        let forwarded = self.backend.forward(&topic, &message);
+        let forwarded = self.backend.forward(&topic, &*message);
         let delivered = self.registry.deliver(Broadcast::new(topic, message, from));
         forwarded?;
         Ok(delivered)

@@ -324,7 +324,7 @@ impl PubSubBackend for RedisBackend {
         }
     }
 
-    fn forward(&self, topic: &Arc<str>, message: &Message) -> Result<(), BackendError> {
+    fn forward(&self, topic: &Arc<str>, message: &dyn Message) -> Result<(), BackendError> {
         let queued = &self.shared.queued;
         // Reserve a place first (exactly: concurrent forwards never overshoot the bound), then encode.
         queued
@@ -707,7 +707,7 @@ mod tests {
 
     #[test]
     fn the_echo_prefix_matches_own_envelopes_only() {
-        let message = Message::App { name: "x".to_owned(), body: serde_json::json!({ "n": 1 }) };
+        let message = super::super::JsonMessage::new("x", serde_json::json!({ "n": 1 }));
         for name in ["a", "node-\"quoted\"\\", "ünïcode"] {
             let own = RemoteEnvelope::encode(name, "t", &message).unwrap();
             assert!(own.starts_with(&echo_prefix(name)), "{name}");

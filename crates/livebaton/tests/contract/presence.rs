@@ -15,7 +15,7 @@ use std::time::Duration;
 use livebaton::Engine;
 use livebaton::editing::{EditTarget, Editor, OwnerChanged};
 use livebaton::presence::{Meta, PresenceDiff, PresenceMeta};
-use livebaton::pubsub::{Message, Subscription};
+use livebaton::pubsub::Subscription;
 
 /// How long a cluster may take to converge before a test fails.
 pub const SETTLE: Duration = Duration::from_secs(10);
@@ -27,7 +27,7 @@ pub fn meta(name: &str) -> Meta {
 }
 
 pub fn editor(id: &str, name: &str) -> Editor {
-    Editor { user_id: id.into(), name: name.into(), can_edit: true }
+    Editor::new(id, name)
 }
 
 pub fn viewer(id: &str, name: &str) -> Editor {
@@ -85,8 +85,8 @@ pub async fn next_diff(subscription: &mut Subscription) -> Arc<PresenceDiff> {
             .await
             .expect("a presence diff in time")
             .expect("no lag, not closed");
-        if let Message::PresenceDiff(diff) = &broadcast.message {
-            return diff.clone();
+        if let Some(diff) = broadcast.downcast::<PresenceDiff>() {
+            return Arc::new(diff.clone());
         }
     }
 }
@@ -98,8 +98,8 @@ pub async fn next_owner_change(subscription: &mut Subscription) -> Arc<OwnerChan
             .await
             .expect("an owner change in time")
             .expect("no lag, not closed");
-        if let Message::OwnerChanged(change) = &broadcast.message {
-            return change.clone();
+        if let Some(change) = broadcast.downcast::<OwnerChanged>() {
+            return Arc::new(change.clone());
         }
     }
 }
@@ -112,8 +112,8 @@ pub fn only_meta(list: &livebaton::presence::PresenceList, key: &str) -> Arc<Pre
 }
 
 /// The owner's view id of a session, as one node sees it.
-pub fn owner_of(engine: &Engine, target: EditTarget) -> Option<String> {
-    engine.editing.lock_owner(target).map(|owner| owner.view_id.to_string())
+pub fn owner_of(engine: &Engine, target: &EditTarget) -> Option<String> {
+    engine.editing.lock_owner(&target).map(|owner| owner.view_id.to_string())
 }
 
 #[macro_export]
@@ -268,20 +268,20 @@ macro_rules! presence_contract {
         #[tokio::test]
         async fn the_owner_is_the_first_eligible_entry_on_every_node() {
             let nodes = $make;
-            let record = EditTarget::data(7001);
-            let mut watching: Vec<_> = nodes.iter().map(|node| node.editing.subscribe_to_editing(record)).collect();
-            let _vera = on(&nodes, 0).editing.track_editing_session(record, "vera-1", &viewer("9", "Vera"), None).await.unwrap();
-            let alice = on(&nodes, 1).editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-            let _bob = on(&nodes, 2).editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+            let record = EditTarget::new("article", 7001).unwrap();
+            let mut watching: Vec<_> = nodes.iter().map(|node| node.editing.subscribe_to_editing(&record)).collect();
+            let _vera = on(&nodes, 0).editing.track_editing_session(&record, "vera-1", &viewer("9", "Vera"), None).await.unwrap();
+            let alice = on(&nodes, 1).editing.track_editing_session(&record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+            let _bob = on(&nodes, 2).editing.track_editing_session(&record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
             eventually("Alice owns on every node", || {
-                nodes.iter().all(|node| owner_of(node, record).as_deref() == Some("alice-1") && node.editing.sorted_presences(record).len() == 3)
+                nodes.iter().all(|node| owner_of(node, &record).as_deref() == Some("alice-1") && node.editing.sorted_presences(&record).len() == 3)
             })
             .await;
             for node in nodes.iter() {
-                assert!(node.editing.editing_role(record, "alice-1", "1").is_owner());
-                assert!(!node.editing.editing_role(record, "vera-1", "9").is_owner());
-                assert!(!node.editing.editing_role(record, "bob-1", "2").is_owner());
-                assert_eq!(node.editing.spectators(record).len(), 2);
+                assert!(node.editing.editing_role(&record, "alice-1", "1").is_owner());
+                assert!(!node.editing.editing_role(&record, "vera-1", "9").is_owner());
+                assert!(!node.editing.editing_role(&record, "bob-1", "2").is_owner());
+                assert_eq!(node.editing.spectators(&record).len(), 2);
             }
             alice.leave();
             for subscription in &mut watching {
@@ -295,7 +295,7 @@ macro_rules! presence_contract {
                 assert_eq!(change.role_change_for("alice-1"), RoleChange::Demoted);
             }
             for node in nodes.iter() {
-                assert_eq!(owner_of(node, record).as_deref(), Some("bob-1"));
+                assert_eq!(owner_of(node, &record).as_deref(), Some("bob-1"));
             }
         }
 
@@ -304,13 +304,14 @@ macro_rules! presence_contract {
         #[tokio::test]
         async fn no_joiner_believes_it_is_first_while_an_earlier_entry_exists() {
             let nodes = $make;
-            let record = EditTarget::data(7002);
+            let record = EditTarget::new("article", 7002).unwrap();
             let joins = (0..12).map(|n| {
                 let engine = on(&nodes, n).clone();
+                let record = record.clone();
                 tokio::spawn(async move {
                     let view = format!("view-{n}");
-                    let guard = engine.editing.track_editing_session(record, &view, &editor(&n.to_string(), "E"), None).await.unwrap();
-                    let owner = engine.editing.editing_role(record, &view, &n.to_string()).is_owner();
+                    let guard = engine.editing.track_editing_session(&record, &view, &editor(&n.to_string(), "E"), None).await.unwrap();
+                    let owner = engine.editing.editing_role(&record, &view, &n.to_string()).is_owner();
                     (guard.meta().unwrap().seq, owner, guard)
                 })
             });
@@ -323,7 +324,7 @@ macro_rules! presence_contract {
                 assert!(!owner || *seq == first, "seq {seq} believed it was first while seq {first} existed");
             }
             eventually("one owner everywhere", || {
-                let owners: Vec<_> = nodes.iter().map(|node| node.editing.lock_owner(record).map(|o| o.seq)).collect();
+                let owners: Vec<_> = nodes.iter().map(|node| node.editing.lock_owner(&record).map(|o| o.seq)).collect();
                 owners.iter().all(|owner| *owner == Some(first))
             })
             .await;
@@ -334,26 +335,26 @@ macro_rules! presence_contract {
         #[tokio::test]
         async fn the_draft_is_shared_and_survives_a_handover() {
             let nodes = $make;
-            let record = EditTarget::data(7003);
+            let record = EditTarget::new("article", 7003).unwrap();
             let last = nodes.len() - 1;
-            let alice = on(&nodes, 0).editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-            let _bob = on(&nodes, last).editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
-            eventually("Alice owns everywhere", || nodes.iter().all(|node| owner_of(node, record).as_deref() == Some("alice-1"))).await;
-            let draft = on(&nodes, 0).editing.update_draft(record, "alice-1", 5, serde_json::json!({"title": "Hello"})).unwrap();
+            let alice = on(&nodes, 0).editing.track_editing_session(&record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+            let _bob = on(&nodes, last).editing.track_editing_session(&record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+            eventually("Alice owns everywhere", || nodes.iter().all(|node| owner_of(node, &record).as_deref() == Some("alice-1"))).await;
+            let draft = on(&nodes, 0).editing.update_draft(&record, "alice-1", 5, serde_json::json!({"title": "Hello"})).unwrap();
             assert_eq!(draft.version, 1);
             eventually("every node holds the draft", || {
-                nodes.iter().all(|node| node.editing.draft(record).is_some_and(|d| d.version == 1 && d.params["title"] == "Hello"))
+                nodes.iter().all(|node| node.editing.draft(&record).is_some_and(|d| d.version == 1 && d.params["title"] == "Hello"))
             })
             .await;
-            assert!(on(&nodes, last).editing.update_draft(record, "bob-1", 5, serde_json::json!({"title": "no"})).is_err());
-            let _carol = on(&nodes, 1).editing.track_editing_session(record, "carol-1", &editor("3", "Carol"), None).await.unwrap();
-            assert_eq!(on(&nodes, 1).editing.draft(record).unwrap().params["title"], "Hello", "a late joiner reads it");
+            assert!(on(&nodes, last).editing.update_draft(&record, "bob-1", 5, serde_json::json!({"title": "no"})).is_err());
+            let _carol = on(&nodes, 1).editing.track_editing_session(&record, "carol-1", &editor("3", "Carol"), None).await.unwrap();
+            assert_eq!(on(&nodes, 1).editing.draft(&record).unwrap().params["title"], "Hello", "a late joiner reads it");
             alice.leave();
-            eventually("Bob owns everywhere", || nodes.iter().all(|node| owner_of(node, record).as_deref() == Some("bob-1"))).await;
-            let next = on(&nodes, last).editing.update_draft(record, "bob-1", 9, serde_json::json!({"title": "Hello, Bob"})).unwrap();
+            eventually("Bob owns everywhere", || nodes.iter().all(|node| owner_of(node, &record).as_deref() == Some("bob-1"))).await;
+            let next = on(&nodes, last).editing.update_draft(&record, "bob-1", 9, serde_json::json!({"title": "Hello, Bob"})).unwrap();
             assert_eq!((next.version, next.base_lock_version), (2, 5), "continues from Alice's draft");
             eventually("every node holds Bob's draft", || {
-                nodes.iter().all(|node| node.editing.draft(record).is_some_and(|d| d.version == 2))
+                nodes.iter().all(|node| node.editing.draft(&record).is_some_and(|d| d.version == 2))
             })
             .await;
         }
@@ -363,28 +364,28 @@ macro_rules! presence_contract {
         #[tokio::test]
         async fn a_token_that_lost_ownership_is_refused() {
             let nodes = $make;
-            let record = EditTarget::data(7004);
+            let record = EditTarget::new("article", 7004).unwrap();
             let last = nodes.len() - 1;
             let alice_node = on(&nodes, 0);
             let bob_node = on(&nodes, last);
-            let alice = alice_node.editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-            let _bob = bob_node.editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+            let alice = alice_node.editing.track_editing_session(&record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+            let _bob = bob_node.editing.track_editing_session(&record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
             let mut alice_token = None;
             eventually("Alice can fence", || {
-                alice_token = alice_node.editing.fence(record, "alice-1").ok();
+                alice_token = alice_node.editing.fence(&record, "alice-1").ok();
                 alice_token.is_some()
             })
             .await;
             let alice_token = alice_token.unwrap();
             alice_node.editing.verify(&alice_token).unwrap();
             alice_node.editing.verify_with_authority(&alice_token).await.unwrap();
-            assert!(bob_node.editing.fence(record, "bob-1").is_err(), "a spectator cannot fence");
+            assert!(bob_node.editing.fence(&record, "bob-1").is_err(), "a spectator cannot fence");
             alice.leave();
             assert!(alice_node.editing.verify(&alice_token).is_err(), "refused at once on Alice's node");
             assert!(alice_node.editing.verify_with_authority(&alice_token).await.is_err());
             let mut bob_token = None;
             eventually("Bob can fence", || {
-                bob_token = bob_node.editing.fence(record, "bob-1").ok();
+                bob_token = bob_node.editing.fence(&record, "bob-1").ok();
                 bob_token.is_some()
             })
             .await;

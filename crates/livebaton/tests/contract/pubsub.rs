@@ -6,16 +6,61 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livebaton::events::ResourceEvent;
-use livebaton::pubsub::{Message, Subscription};
+use livebaton::pubsub::{Broadcast, JsonMessage, Message, RemoteMessage, Subscription};
+use serde::{Deserialize, Serialize};
 
-pub fn app(name: &str, n: u64) -> Message {
-    Message::App { name: name.to_owned(), body: serde_json::json!({ "n": n }) }
+pub fn app(name: &str, n: u64) -> JsonMessage {
+    JsonMessage::new(name, serde_json::json!({ "n": n }))
 }
 
-pub fn number(message: &Message) -> u64 {
-    match message {
-        Message::App { body, .. } => body["n"].as_u64().expect("test messages carry n"),
-        other => panic!("unexpected message {other:?}"),
+pub fn number(broadcast: &Arc<Broadcast>) -> u64 {
+    match broadcast.downcast::<JsonMessage>() {
+        Some(message) => message.payload["n"].as_u64().expect("test messages carry n"),
+        None => panic!("unexpected message {broadcast:?}"),
+    }
+}
+
+/// An application's own message type, as an embedding application defines one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvoicePaid {
+    pub invoice_id: String,
+    pub cents: u64,
+}
+
+impl Message for InvoicePaid {
+    fn event(&self) -> &str {
+        "invoice_paid"
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &serde_json::json!({ "invoice": self.invoice_id }))
+    }
+
+    fn codec(&self) -> Option<&'static str> {
+        Some(Self::CODEC)
+    }
+
+    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
+impl RemoteMessage for InvoicePaid {
+    const CODEC: &'static str = "test.invoice_paid";
+}
+
+/// A message that stays on its node: it has no codec.
+#[derive(Debug)]
+pub struct NodeLocal;
+
+impl Message for NodeLocal {
+    fn event(&self) -> &str {
+        "node_local"
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{}");
+        Ok(())
     }
 }
 
@@ -36,8 +81,8 @@ pub async fn assert_silent(subscription: &mut Subscription) {
     assert!(subscription.try_recv().expect("no lag").is_none(), "unexpected message on {}", subscription.topic());
 }
 
-pub fn content(event: ResourceEvent) -> Message {
-    Message::Content(event.into())
+pub fn content(event: ResourceEvent) -> ResourceEvent {
+    event
 }
 
 #[macro_export]
@@ -45,7 +90,7 @@ macro_rules! single_node_contract {
     ($make:expr) => {
         use std::sync::atomic::{AtomicUsize, Ordering};
 
-        use livebaton::pubsub::{Message, RecvError};
+        use livebaton::pubsub::RecvError;
         use $crate::contract::pubsub::{app, assert_silent, next, number};
 
         /// Subscribers of a topic get its messages in publish order; subscribers of other topics get nothing.
@@ -62,7 +107,7 @@ macro_rules! single_node_contract {
                 for n in 0..5 {
                     let broadcast = next(subscription).await;
                     assert_eq!(&*broadcast.topic, "room:1");
-                    assert_eq!(number(&broadcast.message), n);
+                    assert_eq!(number(&broadcast), n);
                 }
             }
             assert_silent(&mut other).await;
@@ -77,10 +122,10 @@ macro_rules! single_node_contract {
             let mut listener = pubsub.subscribe("room:1");
             pubsub.broadcast_from(sender.id(), "room:1", app("hello", 1)).unwrap();
             pubsub.broadcast("room:1", app("hello", 2)).unwrap();
-            assert_eq!(number(&next(&mut listener).await.message), 1);
-            assert_eq!(number(&next(&mut listener).await.message), 2);
-            assert_eq!(number(&next(&mut sender).await.message), 2, "the sender skips its own message only");
-            assert_eq!(number(&next(&mut sender_elsewhere).await.message), 2);
+            assert_eq!(number(&next(&mut listener).await), 1);
+            assert_eq!(number(&next(&mut listener).await), 2);
+            assert_eq!(number(&next(&mut sender).await), 2, "the sender skips its own message only");
+            assert_eq!(number(&next(&mut sender_elsewhere).await), 2);
         }
 
         /// `local_broadcast` reaches local subscribers, skipping `from` in the `_from` variant.
@@ -91,9 +136,9 @@ macro_rules! single_node_contract {
             let mut b = pubsub.subscribe("t");
             assert_eq!(pubsub.local_broadcast("t", app("x", 7)), 2);
             pubsub.local_broadcast_from(a.id(), "t", app("x", 8));
-            assert_eq!(number(&next(&mut a).await.message), 7);
-            assert_eq!(number(&next(&mut b).await.message), 7);
-            assert_eq!(number(&next(&mut b).await.message), 8);
+            assert_eq!(number(&next(&mut a).await), 7);
+            assert_eq!(number(&next(&mut b).await), 7);
+            assert_eq!(number(&next(&mut b).await), 8);
             assert_silent(&mut a).await;
         }
 
@@ -107,7 +152,7 @@ macro_rules! single_node_contract {
             pubsub.unsubscribe(first);
             assert_eq!(pubsub.subscriber_count("t"), 1);
             assert_eq!(pubsub.broadcast("t", app("x", 1)).unwrap(), 1);
-            assert_eq!(number(&next(&mut second).await.message), 1);
+            assert_eq!(number(&next(&mut second).await), 1);
             let topics = pubsub.topic_count();
             drop(second);
             assert_eq!(pubsub.subscriber_count("t"), 0);
@@ -128,7 +173,7 @@ macro_rules! single_node_contract {
                 if n % 50 == 0 {
                     // The fast subscriber keeps up as it goes.
                     while let Some(broadcast) = fast.try_recv().expect("fast never lags") {
-                        assert!(number(&broadcast.message) <= n);
+                        assert!(number(&broadcast) <= n);
                     }
                 }
             }
@@ -140,7 +185,7 @@ macro_rules! single_node_contract {
             let mut last = 0;
             let mut kept = 0;
             while let Some(broadcast) = slow.try_recv().expect("no second lag") {
-                last = number(&broadcast.message);
+                last = number(&broadcast);
                 kept += 1;
             }
             assert_eq!(last, total - 1);
@@ -159,7 +204,7 @@ macro_rules! single_node_contract {
                 let broadcast = next(subscriber).await;
                 let bytes = broadcast.encoded(|broadcast| {
                     encodings.fetch_add(1, Ordering::SeqCst);
-                    bytes::Bytes::from(serde_json::to_vec(&broadcast.message.payload_json()).unwrap())
+                    bytes::Bytes::from(serde_json::to_vec(&broadcast.payload_json()).unwrap())
                 });
                 assert_eq!(&bytes[..], br#"{"n":1}"#);
                 pointers.push(bytes.as_ptr());
@@ -185,10 +230,25 @@ macro_rules! single_node_contract {
             let mut subscription = pubsub.subscribe("events:entity");
             let event = livebaton::events::ResourceEvent::new("entity", livebaton::events::Action::Updated)
                 .field("entity_id", 3);
-            pubsub.broadcast("events:entity", Message::Content(event.clone().into())).unwrap();
+            pubsub.broadcast("events:entity", event.clone()).unwrap();
             let broadcast = next(&mut subscription).await;
-            assert_eq!(broadcast.message, Message::Content(event.into()));
-            assert_eq!(broadcast.message.event_name(), "entity_updated");
+            assert_eq!(broadcast.downcast::<livebaton::events::ResourceEvent>(), Some(&event));
+            assert_eq!(broadcast.event(), "entity_updated");
+            assert_eq!(broadcast.payload_json(), serde_json::json!({"entity_id": 3, "type": "entity_updated"}));
+        }
+
+        /// A message without a codec could not reach other nodes: `broadcast` refuses it and delivers nothing, so an
+        /// application learns on one node what would break on several; `local_broadcast` delivers it.
+        #[tokio::test]
+        async fn a_message_without_a_codec_is_for_local_broadcast_only() {
+            use $crate::contract::pubsub::NodeLocal;
+            let pubsub = $make;
+            let mut subscription = pubsub.subscribe("t");
+            let refused = pubsub.broadcast("t", NodeLocal).unwrap_err();
+            assert!(matches!(refused, livebaton::pubsub::PubSubError::LocalOnly(ref event) if event == "node_local"));
+            assert_silent(&mut subscription).await;
+            assert_eq!(pubsub.local_broadcast("t", NodeLocal), 1);
+            assert!(next(&mut subscription).await.downcast::<NodeLocal>().is_some());
         }
     };
 }
@@ -208,8 +268,8 @@ macro_rules! multi_node_contract {
             let mut on_a = a.subscribe("room");
             let mut on_b = b.subscribe("room");
             a.broadcast("room", remote_app("hi", 1)).unwrap();
-            assert_eq!(remote_next(&mut on_a).await.message, remote_app("hi", 1));
-            assert_eq!(remote_next(&mut on_b).await.message, remote_app("hi", 1));
+            assert_eq!(remote_next(&mut on_a).await.downcast::<livebaton::pubsub::JsonMessage>(), Some(&remote_app("hi", 1)));
+            assert_eq!(remote_next(&mut on_b).await.downcast::<livebaton::pubsub::JsonMessage>(), Some(&remote_app("hi", 1)));
             remote_silent(&mut on_a).await;
             remote_silent(&mut on_b).await;
         }
@@ -221,7 +281,7 @@ macro_rules! multi_node_contract {
             let mut on_a = a.subscribe("room");
             let mut on_b = b.subscribe("room");
             a.local_broadcast("room", remote_app("local", 1));
-            assert_eq!(remote_next(&mut on_a).await.message, remote_app("local", 1));
+            assert_eq!(remote_next(&mut on_a).await.downcast::<livebaton::pubsub::JsonMessage>(), Some(&remote_app("local", 1)));
             remote_silent(&mut on_b).await;
         }
 
@@ -232,7 +292,7 @@ macro_rules! multi_node_contract {
             let mut sender = a.subscribe("room");
             let mut remote = b.subscribe("room");
             a.broadcast_from(sender.id(), "room", remote_app("x", 1)).unwrap();
-            assert_eq!(remote_next(&mut remote).await.message, remote_app("x", 1));
+            assert_eq!(remote_next(&mut remote).await.downcast::<livebaton::pubsub::JsonMessage>(), Some(&remote_app("x", 1)));
             remote_silent(&mut sender).await;
         }
 
@@ -242,8 +302,27 @@ macro_rules! multi_node_contract {
             let (a, b) = $make_two;
             let mut on_b = b.subscribe("events:data:4");
             let event = ResourceEvent::new("data", Action::Deleted).scope(4).field("entity_id", 4).field("data_id", 9);
+            b.register::<ResourceEvent>();
             a.broadcast("events:data:4", content(event.clone())).unwrap();
-            assert_eq!(remote_next(&mut on_b).await.message, content(event));
+            assert_eq!(remote_next(&mut on_b).await.downcast::<livebaton::events::ResourceEvent>(), Some(&event));
+        }
+
+        /// An application's own type crosses nodes as itself once every node registered it; a node that did not
+        /// register it drops it (and nothing else).
+        #[tokio::test]
+        async fn an_application_type_crosses_nodes_once_registered() {
+            use $crate::contract::pubsub::InvoicePaid;
+            let (a, b) = $make_two;
+            let mut on_b = b.subscribe("billing");
+            let paid = InvoicePaid { invoice_id: "inv-7".into(), cents: 1200 };
+            a.broadcast("billing", paid.clone()).unwrap();
+            a.broadcast("billing", remote_app("after", 1)).unwrap();
+            assert_eq!(remote_next(&mut on_b).await.downcast::<livebaton::pubsub::JsonMessage>(), Some(&remote_app("after", 1)));
+            b.register::<InvoicePaid>();
+            a.broadcast("billing", paid.clone()).unwrap();
+            let heard = remote_next(&mut on_b).await;
+            assert_eq!(heard.downcast::<InvoicePaid>(), Some(&paid));
+            assert_eq!(heard.payload_json(), serde_json::json!({"invoice": "inv-7"}));
         }
     };
 }

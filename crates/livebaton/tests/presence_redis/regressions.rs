@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use livebaton::Engine;
 use livebaton::editing::EditTarget;
-use livebaton::pubsub::{Message, Subscription};
+use livebaton::{editing::OwnerChanged, pubsub::Subscription};
 use serde_json::json;
 use tokio::time::{Instant, sleep};
 
@@ -21,7 +21,7 @@ const GRACE: Duration = Duration::from_millis(300);
 fn owner_changes(subscription: &mut Subscription) -> Vec<(Option<String>, Option<String>)> {
     let mut changes = Vec::new();
     while let Ok(Some(broadcast)) = subscription.try_recv() {
-        if let Message::OwnerChanged(change) = &broadcast.message {
+        if let Some(change) = broadcast.downcast::<OwnerChanged>() {
             let owner = change.owner.as_ref().map(|owner| owner.view_id.to_string());
             changes.push((change.previous_owner.clone(), owner));
         }
@@ -29,8 +29,8 @@ fn owner_changes(subscription: &mut Subscription) -> Vec<(Option<String>, Option
     changes
 }
 
-fn owned_by(nodes: &[Engine], target: EditTarget, view: &str) -> bool {
-    nodes.iter().all(|node| owner_of(node, target).as_deref() == Some(view))
+fn owned_by(nodes: &[Engine], target: &EditTarget, view: &str) -> bool {
+    nodes.iter().all(|node| owner_of(node, &target).as_deref() == Some(view))
 }
 
 /// Finding 1. The sole editor's tab reloads (its page closes, the same tab comes back within the grace) on the same
@@ -43,25 +43,25 @@ async fn a_reload_keeps_the_session_and_its_draft_on_every_node() {
     let cluster = cluster(2).await;
     let alice = editor("1", "Alice");
     for round in 0..20i64 {
-        let record = EditTarget::data(1000 + round);
+        let record = EditTarget::new("article", 1000 + round).unwrap();
         let mut watching: Vec<Subscription> =
-            cluster.iter().map(|node| node.editing.subscribe_to_editing(record)).collect();
-        let page = cluster[0].editing.track_editing_session(record, "before", &alice, Some("tab")).await.unwrap();
-        eventually("Alice owns everywhere", || owned_by(&cluster, record, "before")).await;
-        cluster[0].editing.update_draft(record, "before", 1, json!({"typed": round})).unwrap();
-        eventually("the draft everywhere", || cluster.iter().all(|node| node.editing.draft(record).is_some())).await;
+            cluster.iter().map(|node| node.editing.subscribe_to_editing(&record)).collect();
+        let page = cluster[0].editing.track_editing_session(&record, "before", &alice, Some("tab")).await.unwrap();
+        eventually("Alice owns everywhere", || owned_by(&cluster, &record, "before")).await;
+        cluster[0].editing.update_draft(&record, "before", 1, json!({"typed": round})).unwrap();
+        eventually("the draft everywhere", || cluster.iter().all(|node| node.editing.draft(&record).is_some())).await;
         drop(page);
         cluster[0].presence.flush().await;
         let reloaded_on = (round % 2) as usize;
         let _again =
-            cluster[reloaded_on].editing.track_editing_session(record, "after", &alice, Some("tab")).await.unwrap();
-        eventually("the reloaded page owns everywhere", || owned_by(&cluster, record, "after")).await;
+            cluster[reloaded_on].editing.track_editing_session(&record, "after", &alice, Some("tab")).await.unwrap();
+        eventually("the reloaded page owns everywhere", || owned_by(&cluster, &record, "after")).await;
         for node in cluster.iter() {
             node.presence.flush().await;
         }
         sleep(Duration::from_millis(50)).await;
         for (n, node) in cluster.iter().enumerate() {
-            let draft = node.editing.draft(record).map(|draft| draft.params.clone());
+            let draft = node.editing.draft(&record).map(|draft| draft.params.clone());
             assert_eq!(draft, Some(json!({"typed": round})), "round {round} (reload on node {reloaded_on}): node {n}");
         }
         let expected = vec![(None, Some("before".to_owned())), (Some("before".to_owned()), Some("after".to_owned()))];
@@ -121,11 +121,11 @@ async fn a_draft_written_after_losing_the_baton_is_refused_on_every_node() {
     let a = node(&proxy.url(), "a", engine_config(GRACE), config.clone()).await;
     let b = node(&server.url(), "b", engine_config(GRACE), config).await;
     let nodes = [a, b];
-    let record = EditTarget::data(78);
+    let record = EditTarget::new("article", 78).unwrap();
     let alice = editor("1", "Alice");
     let tabs = ["alice-a", "alice-b"];
-    let _tab_a = nodes[0].editing.track_editing_session(record, tabs[0], &alice, Some("ta")).await.unwrap();
-    let _tab_b = nodes[1].editing.track_editing_session(record, tabs[1], &alice, Some("tb")).await.unwrap();
+    let _tab_a = nodes[0].editing.track_editing_session(&record, tabs[0], &alice, Some("ta")).await.unwrap();
+    let _tab_b = nodes[1].editing.track_editing_session(&record, tabs[1], &alice, Some("tb")).await.unwrap();
     let in_redis = || async {
         let json: Option<String> = redis::cmd("HGET")
             .arg(format!("{prefix}:presence:doc:{}", record.presence_topic()))
@@ -141,21 +141,21 @@ async fn a_draft_written_after_losing_the_baton_is_refused_on_every_node() {
         let (old, new) = (&nodes[holder], &nodes[1 - holder]);
         let (old_view, new_view) = (tabs[holder], tabs[1 - holder]);
         eventually("the holder can fence", || {
-            owned_by(&nodes, record, old_view) && old.editing.fence(record, old_view).is_ok()
+            owned_by(&nodes, &record, old_view) && old.editing.fence(&record, old_view).is_ok()
         })
         .await;
         let kept = json!({"by": old_view, "round": round});
-        old.editing.update_draft(record, old_view, 1, kept.clone()).unwrap();
+        old.editing.update_draft(&record, old_view, 1, kept.clone()).unwrap();
         old.presence.flush().await;
         let holds = |expected: &serde_json::Value| {
-            nodes.iter().all(|node| node.editing.draft(record).is_some_and(|draft| draft.params == *expected))
+            nodes.iter().all(|node| node.editing.draft(&record).is_some_and(|draft| draft.params == *expected))
         };
         eventually("every copy holds the holder's draft", || holds(&kept)).await;
 
-        new.editing.take_here(record, new_view).unwrap();
+        new.editing.take_here(&record, new_view).unwrap();
         new.presence.flush().await;
         let stale = json!({"by": old_view, "round": round, "after": "losing the baton"});
-        if old.editing.update_draft(record, old_view, 1, stale).is_ok() {
+        if old.editing.update_draft(&record, old_view, 1, stale).is_ok() {
             stale_accepted += 1;
         }
         for node in &nodes {

@@ -21,8 +21,8 @@ fn roster(engine: &Engine) -> &RedisRoster {
     engine.roster.as_deref().expect("a clustered engine")
 }
 
-fn owned_by(nodes: &[&Engine], target: EditTarget, view: &str) -> bool {
-    nodes.iter().all(|node| owner_of(node, target).as_deref() == Some(view))
+fn owned_by(nodes: &[&Engine], target: &EditTarget, view: &str) -> bool {
+    nodes.iter().all(|node| owner_of(node, &target).as_deref() == Some(view))
 }
 
 /// Members Redis holds for a topic, in order.
@@ -72,32 +72,32 @@ async fn a_redis_restored_from_an_old_snapshot_converges_to_the_live_roster() {
     let a = node(&server.url(), "a", engine_config(GRACE), config.clone()).await;
     let b = node(&server.url(), "b", engine_config(GRACE), config.clone()).await;
     let c = node(&server.url(), "c", engine_config(GRACE), config).await;
-    let record = EditTarget::data(1);
+    let record = EditTarget::new("article", 1).unwrap();
     let topic = record.presence_topic();
-    let alice = a.editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-    let _bob = b.editing.track_editing_session(record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+    let alice = a.editing.track_editing_session(&record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    let _bob = b.editing.track_editing_session(&record, "bob-1", &editor("2", "Bob"), None).await.unwrap();
     let _on_a = a.presence.track("room", "on-a", meta("A")).await.unwrap();
     let _on_b = b.presence.track("room", "on-b", meta("B")).await.unwrap();
     let gone = b.presence.track("room", "gone", meta("B")).await.unwrap();
     let _on_c = c.presence.track("room", "on-c", meta("C")).await.unwrap();
     let everyone = [&a, &b, &c];
-    eventually("Alice owns everywhere", || owned_by(&everyone, record, "alice-1")).await;
+    eventually("Alice owns everywhere", || owned_by(&everyone, &record, "alice-1")).await;
     eventually("the room everywhere", || everyone.iter().all(|node| node.presence.count("room") == 4)).await;
-    a.editing.update_draft(record, "alice-1", 1, json!({"by": "alice"})).unwrap();
+    a.editing.update_draft(&record, "alice-1", 1, json!({"by": "alice"})).unwrap();
     a.presence.flush().await;
-    eventually("Alice's draft everywhere", || everyone.iter().all(|node| node.editing.draft(record).is_some())).await;
+    eventually("Alice's draft everywhere", || everyone.iter().all(|node| node.editing.draft(&record).is_some())).await;
     let generation = roster(&a).generation();
     let snapshot = server.snapshot("before").await;
 
     // After the snapshot: Alice leaves and Bob, promoted, types; "gone" leaves the room; Eve joins on A; C dies.
     alice.leave();
     gone.leave();
-    let _eve = a.editing.track_editing_session(record, "eve-1", &editor("5", "Eve"), None).await.unwrap();
+    let _eve = a.editing.track_editing_session(&record, "eve-1", &editor("5", "Eve"), None).await.unwrap();
     let survivors = [&a, &b];
-    eventually("Bob owns on both survivors", || owned_by(&survivors, record, "bob-1")).await;
-    b.editing.update_draft(record, "bob-1", 1, json!({"by": "bob"})).unwrap();
+    eventually("Bob owns on both survivors", || owned_by(&survivors, &record, "bob-1")).await;
+    b.editing.update_draft(&record, "bob-1", 1, json!({"by": "bob"})).unwrap();
     b.presence.flush().await;
-    let bobs = |node: &Engine| node.editing.draft(record).is_some_and(|draft| draft.params == json!({"by": "bob"}));
+    let bobs = |node: &Engine| node.editing.draft(&record).is_some_and(|draft| draft.params == json!({"by": "bob"}));
     eventually("Bob's draft on both survivors", || survivors.iter().all(|node| bobs(node))).await;
     roster(&c).halt();
 
@@ -109,7 +109,7 @@ async fn a_redis_restored_from_an_old_snapshot_converges_to_the_live_roster() {
     let live = |node: &Engine| {
         keys(node, &topic) == ["bob-1", "eve-1"]
             && keys(node, "room") == ["on-a", "on-b"]
-            && owner_of(node, record).as_deref() == Some("bob-1")
+            && owner_of(node, &record).as_deref() == Some("bob-1")
             && bobs(node)
     };
     eventually("every survivor lists the live roster and Bob's draft", || survivors.iter().all(|node| live(node)))
@@ -128,7 +128,7 @@ async fn a_redis_restored_from_an_old_snapshot_converges_to_the_live_roster() {
     assert!(holds_live_truth().await, "Redis still holds the live roster after the grace");
     let mut token = None;
     eventually("Bob can fence", || {
-        token = b.editing.fence(record, "bob-1").ok();
+        token = b.editing.fence(&record, "bob-1").ok();
         token.is_some()
     })
     .await;
@@ -155,24 +155,24 @@ async fn a_lease_blip_keeps_the_sole_editors_draft() {
     let a = node(&proxy.url(), "a", engine_config(GRACE), config.clone()).await;
     let b = node(&server.url(), "b", engine_config(GRACE), config).await;
     let nodes = [&a, &b];
-    let record = EditTarget::data(3);
+    let record = EditTarget::new("article", 3).unwrap();
     let topic = record.presence_topic();
     let doc_key = format!("{prefix}:presence:doc:{topic}");
-    let _alice = a.editing.track_editing_session(record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-    eventually("Alice owns everywhere", || owned_by(&nodes, record, "alice-1")).await;
+    let _alice = a.editing.track_editing_session(&record, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    eventually("Alice owns everywhere", || owned_by(&nodes, &record, "alice-1")).await;
     let typed = json!({"title": "typed before the blip"});
     let mut written = false;
     eventually("Alice can type", || {
-        written = written || a.editing.update_draft(record, "alice-1", 7, typed.clone()).is_ok();
+        written = written || a.editing.update_draft(&record, "alice-1", 7, typed.clone()).is_ok();
         written
     })
     .await;
-    let holds = |node: &Engine| node.editing.draft(record).is_some_and(|draft| draft.params == typed);
+    let holds = |node: &Engine| node.editing.draft(&record).is_some_and(|draft| draft.params == typed);
     eventually("the draft everywhere", || nodes.iter().all(|node| holds(node))).await;
 
     proxy.stop().await;
     eventually("B takes A for dead: the session is empty there and its draft ended", || {
-        keys(&b, &topic).is_empty() && b.editing.draft(record).is_none()
+        keys(&b, &topic).is_empty() && b.editing.draft(&record).is_none()
     })
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -186,7 +186,7 @@ async fn a_lease_blip_keeps_the_sole_editors_draft() {
     eventually("after the blip every node lists Alice as the owner, with her draft", || {
         nodes
             .iter()
-            .all(|node| keys(node, &topic) == ["alice-1"] && owned_by(&[node], record, "alice-1") && holds(node))
+            .all(|node| keys(node, &topic) == ["alice-1"] && owned_by(&[node], &record, "alice-1") && holds(node))
     })
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -198,12 +198,12 @@ async fn a_lease_blip_keeps_the_sole_editors_draft() {
     let more = json!({"title": "typed after the blip"});
     let mut written = false;
     eventually("Alice goes on typing", || {
-        written = written || a.editing.update_draft(record, "alice-1", 7, more.clone()).is_ok();
+        written = written || a.editing.update_draft(&record, "alice-1", 7, more.clone()).is_ok();
         written
     })
     .await;
     eventually("her new draft everywhere", || {
-        nodes.iter().all(|node| node.editing.draft(record).is_some_and(|draft| draft.params == more))
+        nodes.iter().all(|node| node.editing.draft(&record).is_some_and(|draft| draft.params == more))
     })
     .await;
     for node in nodes {

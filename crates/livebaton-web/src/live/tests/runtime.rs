@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use livebaton::pubsub::{Broadcast, Message};
+use livebaton::pubsub::{Broadcast, JsonMessage};
 use livebaton::{Engine, EngineConfig};
 use serde_json::{Map, Value, json};
 
@@ -51,7 +51,7 @@ impl LiveView for Form {
             }
             "leave" => socket.navigate("/elsewhere"),
             "shout" => {
-                let message = Message::App { name: "rename".into(), body: json!({"name": "shouted"}) };
+                let message = JsonMessage::new("rename", json!({"name": "shouted"}));
                 socket.pubsub().broadcast("form:updates", message).unwrap();
                 self.clicks += 1;
             }
@@ -64,7 +64,7 @@ impl LiveView for Form {
     }
 
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, _socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
-        if let Some(name) = message.message.payload_json().get("name").and_then(Value::as_str) {
+        if let Some(name) = message.payload_json().get("name").and_then(Value::as_str) {
             self.name = name.to_owned();
         }
         Box::pin(async {})
@@ -186,7 +186,7 @@ async fn broadcasts_push_a_diff_and_the_subscription_ends_with_the_view() {
     let mut harness = harness("editor");
     let mut channel = harness.join("lv:form", json!({"token": token("form", json!({}))})).await.unwrap();
     let pubsub = harness.engine.pubsub.clone();
-    pubsub.broadcast("form:updates", Message::App { name: "rename".into(), body: json!({"name": "Zoë"}) }).unwrap();
+    pubsub.broadcast("form:updates", JsonMessage::new("rename", json!({"name": "Zoë"}))).unwrap();
     let push = harness.next_push().await;
     assert_eq!(push[3], "diff");
     assert_eq!(push[4], json!({"regions": {"name": r#"<h1 id="name" data-lb-region>Zoë</h1>"#}}));
@@ -223,7 +223,7 @@ async fn a_view_that_fell_behind_its_broadcasts_asks_the_client_to_rejoin() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     // More than the topic's ring (128) and the view's inbox (64) hold while it is busy.
     for _ in 0..400 {
-        let message = Message::App { name: "rename".into(), body: json!({"name": "flood"}) };
+        let message = JsonMessage::new("rename", json!({"name": "flood"}));
         harness.engine.pubsub.broadcast("form:updates", message).unwrap();
     }
     let mut events = Vec::new();
