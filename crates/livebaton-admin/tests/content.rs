@@ -7,6 +7,7 @@ use livebaton::editing::merge::Resolutions;
 use livebaton::editing::{DraftBase, EditTarget, Editor};
 use livebaton::presence::PresenceConfig;
 use livebaton::{Engine, EngineConfig};
+use livebaton_admin::content::editing::Author;
 use livebaton_admin::content::{ContentError, ContentService, SaveRequest, entity_values};
 use livebaton_admin::storage::Store;
 use livebaton_content::{EntityInput, RecordInput};
@@ -56,7 +57,14 @@ async fn a_save_commits_only_while_its_tab_owns_the_record() {
 
     alice.leave();
     let refused = content
-        .update_record(&entity, record.id, record.lock_version, &titled("Alice's"), Some(&alice_token), "Alice")
+        .update_record(
+            &entity,
+            record.id,
+            record.lock_version,
+            &titled("Alice's"),
+            Some(&alice_token),
+            &Author::new("1", "Alice"),
+        )
         .await;
     assert!(matches!(refused, Err(ContentError::NotOwner(_))), "got {refused:?}");
     let stored = content.store().find_record(entity.id, record.id).await.unwrap().unwrap();
@@ -65,8 +73,10 @@ async fn a_save_commits_only_while_its_tab_owns_the_record() {
 
     let bob_token = engine.editing.fence(target, "bob-1").unwrap();
     let base = bob_token.base_lock_version().unwrap();
-    let saved =
-        content.update_record(&entity, record.id, base, &titled("Alice's"), Some(&bob_token), "Bob").await.unwrap();
+    let saved = content
+        .update_record(&entity, record.id, base, &titled("Alice's"), Some(&bob_token), &Author::new("2", "Bob"))
+        .await
+        .unwrap();
     assert_eq!((saved.title.as_str(), saved.lock_version), ("Alice's", 2));
     assert_eq!(engine.editing.draft(target), None, "the saved draft ends");
 }
@@ -85,7 +95,14 @@ async fn a_token_only_saves_its_own_record() {
         .unwrap();
     let token = engine.editing.fence(EditTarget::data(first.id), "v1").unwrap();
     let refused = content
-        .update_record(&entity, second.id, second.lock_version, &titled("Hijacked"), Some(&token), "Alice")
+        .update_record(
+            &entity,
+            second.id,
+            second.lock_version,
+            &titled("Hijacked"),
+            Some(&token),
+            &Author::new("1", "Alice"),
+        )
         .await;
     assert!(matches!(refused, Err(ContentError::NotOwner(_))));
     let stored = content.store().find_record(entity.id, second.id).await.unwrap().unwrap();
@@ -114,7 +131,8 @@ async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() 
 
     let outside = EntityInput { display_name: "Memo".into(), ..mine.clone() };
     let outside = EntityInput { description: Some(entity.description.clone()), ..outside };
-    let moved = content.update_entity(entity.id, entity.lock_version, &outside, None, "Bob").await.unwrap();
+    let moved =
+        content.update_entity(entity.id, entity.lock_version, &outside, None, &Author::new("2", "Bob")).await.unwrap();
     let save = |mine: &EntityInput, token: &livebaton::editing::OwnerToken| {
         let draft = token.draft().unwrap().clone();
         let mine = mine.clone();
@@ -129,7 +147,7 @@ async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() 
                 resolve: &Resolutions::new(),
                 resolved_against: None,
             };
-            content.save_entity(entity.id, request, &token, "Alice").await
+            content.save_entity(entity.id, request, &token, &Author::new("1", "Alice")).await
         }
     };
     let token = engine.editing.fence(target, "alice-1").unwrap();
@@ -152,7 +170,10 @@ async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() 
         fields_definition: vec![json!({"type": "number", "key": "score", "label": "Score"})],
         ..mine.clone()
     };
-    let moved = content.update_entity(entity.id, saved.row.lock_version, &outside, None, "Bob").await.unwrap();
+    let moved = content
+        .update_entity(entity.id, saved.row.lock_version, &outside, None, &Author::new("2", "Bob"))
+        .await
+        .unwrap();
     let token = engine.editing.fence(target, "alice-1").unwrap();
     let conflict = match save(&mine, &token).await {
         Err(ContentError::EntityMerge(conflict)) => conflict,

@@ -416,6 +416,12 @@ fn owner_json(user: &User, view_id: &str) -> Value {
     json!({"user_id": id, "name": name, "view_id": view_id})
 }
 
+/// A `saved` push: `user` saved the row at `lock_version`, taking `merged` from the row.
+fn saved_by(user: &User, lock_version: i64, merged: &[&str]) -> Value {
+    let (id, name) = person(user);
+    json!({"lock_version": lock_version, "by": name, "by_id": id, "merged": merged})
+}
+
 /// Valid record params for the demo article.
 fn article_params(title: &str) -> Value {
     json!({"title": title, "data": {"summary": format!("{title}: summary"), "category": "guide"}})
@@ -596,7 +602,7 @@ async fn only_admins_hold_the_baton_on_entities() {
     assert_eq!(alice.event(&topic, "draft").await[4]["params"]["display_name"], "Story");
     let reply = admin.push(&topic, "save", json!({})).await;
     assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 2, "merged": []}}));
-    assert_eq!(alice.event(&topic, "saved").await[4], json!({"lock_version": 2, "by": "Admin", "merged": []}));
+    assert_eq!(alice.event(&topic, "saved").await[4], saved_by(&people.admin, 2, &[]));
     let stored = server.state.store.find_entity(article.id).await.unwrap().unwrap();
     assert_eq!((stored.display_name.as_str(), stored.lock_version), ("Story", 2));
 }
@@ -661,7 +667,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     assert_eq!(stored.data["summary"], "Drafted by Alice: summary");
     for peer in [&mut bob, &mut carol] {
         let saved = peer.event(&topic, "saved").await;
-        let body = json!({"lock_version": 2, "by": "Bob", "merged": []});
+        let body = saved_by(&people.bob, 2, &[]);
         assert_eq!(saved, json!([peer.join_ref(&topic), null, topic, "saved", body]));
     }
     assert!(editing.draft(target).is_none(), "a saved draft ends");
@@ -676,7 +682,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     let api = server.api(Method::PUT, &uri, &admin, Some(body)).await;
     assert_eq!((api.status, &api.json["lock_version"]), (StatusCode::OK, &json!(3)), "{}", api.text);
     for peer in [&mut bob, &mut carol] {
-        assert_eq!(peer.event(&topic, "saved").await[4], json!({"lock_version": 3, "by": "Admin", "merged": []}));
+        assert_eq!(peer.event(&topic, "saved").await[4], saved_by(&people.admin, 3, &[]));
     }
     let reply = bob.push(&topic, "save", json!({})).await;
     assert_eq!(error_reason(&reply), "conflict");
@@ -730,10 +736,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Bob, merged with the API's change", 4));
     assert_eq!(stored.data["summary"], "Changed through the API: summary");
     assert!(editing.draft(target).is_none(), "the resolved draft ended");
-    assert_eq!(
-        carol.event(&topic, "saved").await[4],
-        json!({"lock_version": 4, "by": "Bob", "merged": ["data.summary"]})
-    );
+    assert_eq!(carol.event(&topic, "saved").await[4], saved_by(&people.bob, 4, &["data.summary"]));
 }
 
 /// Over `edit:data`: two people change different fields and both changes survive (the reply and `saved` name the
@@ -766,7 +769,7 @@ async fn a_save_over_a_moved_row_merges_per_field() {
     );
     assert_eq!(stored.data["category"], record.data["category"]);
     let saved = alice.take("the saved push", |frame| frame[3] == "saved" && frame[4]["lock_version"] == 3).await;
-    assert_eq!(saved[4], json!({"lock_version": 3, "by": "Alice", "merged": ["data.summary"]}));
+    assert_eq!(saved[4], saved_by(&people.alice, 3, &["data.summary"]));
 
     // Both change the summary (and only the admin the category): only the summary is offered.
     mine =
