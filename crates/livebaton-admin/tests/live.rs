@@ -607,6 +607,52 @@ async fn only_admins_hold_the_baton_on_entities() {
     assert_eq!((stored.display_name.as_str(), stored.lock_version), ("Story", 2));
 }
 
+/// Users are told apart by id, not by display name: two editors both named "Sam" share a record's session, one over
+/// `edit:data`, the other on the live form, and Carol watches over the channel. Every `saved` push carries the
+/// saver's id in `by_id` beside the name in `by`, whether the save came from the channel or from the live form; and
+/// the form of the Sam who did not save says who did, though the name is its own user's.
+#[tokio::test]
+async fn saved_pushes_identify_the_saver_by_id() {
+    let (server, people, _, records) = setup(GRACE).await;
+    let record = &records[1];
+    let topic = format!("edit:data:{}", record.id);
+    let sam = server.user("sam@example.com", "Sam", Role::Editor).await;
+    let other_sam = server.user("sam.two@example.com", "Sam", Role::Editor).await;
+    let mut sam_channel = server.connect(&server.token(&sam)).await;
+    assert_eq!(sam_channel.join_ok(&topic, json!({"tab_id": "s1"})).await["role"], "owner");
+    let mut page = server.connect(&server.token(&other_sam)).await;
+    let params: serde_json::Map<String, Value> = [("entity", "article".to_owned()), ("id", record.id.to_string())]
+        .into_iter()
+        .chain([("path", "/edit".to_owned())])
+        .map(|(key, value)| (key.to_owned(), json!(value)))
+        .collect();
+    let view_token = server.state.views.token("record_edit", &params);
+    page.join_ok("lv:record_edit", json!({"token": view_token, "tab_id": "s2"})).await;
+    let mut carol = server.connect(&server.token(&people.carol)).await;
+    carol.join_ok(&topic, json!({"tab_id": "c"})).await;
+
+    // Sam saves over the channel: everyone hears it was Sam, by id.
+    let reply = sam_channel.push(&topic, "save", json!({"params": article_params("Sam's title")})).await;
+    assert_eq!(reply[4]["status"], "ok", "{reply}");
+    let by_sam = saved_by(&sam, record.lock_version + 1, &[]);
+    assert_eq!(sam_channel.event(&topic, "saved").await[4], by_sam);
+    assert_eq!(carol.event(&topic, "saved").await[4], by_sam);
+    assert_ne!(by_sam["by_id"], json!(other_sam.id.to_string()));
+    page.take("the other Sam's form says who saved", |frame| {
+        frame[3] == "diff" && frame[4].to_string().contains("Saved by Sam.")
+    })
+    .await;
+
+    // Sam leaves: the other Sam's page is promoted and saves from the live form.
+    assert_eq!(sam_channel.push(&topic, "phx_leave", json!({})).await[4]["status"], "ok");
+    page.take("the promotion", |frame| frame[3] == "diff" && frame[4].to_string().contains("You are now editing"))
+        .await;
+    let form = "title=Other+Sam&slug=&status=published&data%5Bsummary%5D=sum&data%5Bcategory%5D=guide";
+    let reply = page.push("lv:record_edit", "event", json!({"type": "submit", "event": "save", "value": form})).await;
+    assert_eq!(reply[4]["response"]["flash"]["info"], "Saved.", "{reply}");
+    assert_eq!(carol.event(&topic, "saved").await[4], saved_by(&other_sam, record.lock_version + 2, &[]));
+}
+
 /// Alice drafts and her socket dies: for the grace she still owns; then Bob is promoted (`role` `promoted`, with her
 /// draft) and Carol told. Bob saves Alice's draft: `lock_version` 2, the row changed, everyone gets `saved`. A save of
 /// a draft whose base moved (the row was updated through the API meanwhile) is a `conflict` with the current row, and

@@ -605,7 +605,8 @@ impl<E: Editable> CollabForm<E> {
                 // Unsaved changes stay in the form (their save will conflict and show what changed); a form without
                 // any shows the new row, so the next draft starts from it.
                 let keeps_changes = self.collab.is_owner() && self.collab.has_draft();
-                if by.name != self.collab.author().name {
+                // Another tab of this user's is no news; another user is, whatever their name.
+                if by.id != self.collab.author().id {
                     self.collab.notice = Some(format!("Saved by {}.", by.name));
                 }
                 if let Some(fresh) = self.editable.reload(context, &self.row).await {
