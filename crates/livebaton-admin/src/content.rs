@@ -10,6 +10,7 @@
 //! Saves from an editing session merge per field with the row as it is now ([`merging`]); the JSON API's updates
 //! replace the row when its `lock_version` still matches.
 
+pub mod editing;
 pub mod events;
 mod merging;
 
@@ -18,12 +19,13 @@ use std::sync::Arc;
 
 use livebaton::editing::{DraftBase, EditTarget, Editing, EditingError, NotOwner, OwnerToken};
 use livebaton::events::{Action, Events};
-use livebaton::pubsub::{JsonMessage, PubSub};
+use livebaton::pubsub::PubSub;
 use livebaton_content::{
     EntityInput, FieldDefinition, FieldType, RecordInput, SafeHtml, ValidationErrors, validate_entity, validate_record,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use self::editing::{Author, DeletedNotice, FormNotice, RestoredNotice, SavedNotice, entity_target, record_target};
 use self::events::{data_event, entity_event};
 use tokio::sync::Semaphore;
 
@@ -194,24 +196,21 @@ impl ContentService {
         lock_version: i64,
         input: &EntityInput,
         token: Option<&OwnerToken>,
-        by: &str,
+        by: &Author,
     ) -> Result<Entity, ContentError> {
         let valid = self.validate_entity(input).await?;
         self.check_authority(token).await?;
         let editing = self.editing.clone();
-        let target = EditTarget::entity(id);
-        let fence = move || fence_for(&editing, target, token);
+        let target = entity_target(id);
+        let fenced = target.clone();
+        let fence = move || fence_for(&editing, &fenced, token);
         let entity = self.store.update_entity(id, lock_version, &valid, Some(&fence)).await?;
         if let Some(token) = token {
             // The draft has been saved; spectators reload from the row.
             self.editing.finish_save(token, DraftBase::new(entity.lock_version, entity_values(&entity)));
         }
         announce(self.events.broadcast(entity_event(Action::Updated, entity.id)));
-        self.tell_editors(
-            EditTarget::entity(entity.id),
-            "saved",
-            json!({"lock_version": entity.lock_version, "by": by, "merged": []}),
-        );
+        self.tell_editors(&target, FormNotice::Saved(SavedNotice::new(entity.lock_version, by, Vec::new())));
         Ok(entity)
     }
 
@@ -222,7 +221,7 @@ impl ContentService {
     pub async fn delete_entity(&self, id: i64, lock_version: Option<i64>) -> Result<Entity, ContentError> {
         let entity = self.store.delete_entity(id, lock_version).await?;
         announce(self.events.broadcast(entity_event(Action::Deleted, entity.id)));
-        self.tell_editors(EditTarget::entity(entity.id), "deleted", json!({}));
+        self.tell_editors(&entity_target(entity.id), FormNotice::Deleted(DeletedNotice { trash: None }));
         Ok(entity)
     }
 
@@ -255,20 +254,20 @@ impl ContentService {
         lock_version: i64,
         input: &RecordInput,
         token: Option<&OwnerToken>,
-        by: &str,
+        by: &Author,
     ) -> Result<Record, ContentError> {
         let valid = self.validate_record(entity, input).await?;
         self.check_authority(token).await?;
         let editing = self.editing.clone();
-        let target = EditTarget::data(id);
-        let fence = move || fence_for(&editing, target, token);
+        let target = record_target(id);
+        let fenced = target.clone();
+        let fence = move || fence_for(&editing, &fenced, token);
         let record = self.store.update_record(entity.id, id, lock_version, &valid, Some(&fence)).await?;
         if let Some(token) = token {
             self.editing.finish_save(token, DraftBase::new(record.lock_version, record_values(&record)));
         }
         announce(self.events.broadcast(data_event(Action::Updated, entity.id, record.id)));
-        let body = json!({"lock_version": record.lock_version, "by": by, "merged": []});
-        self.tell_editors(EditTarget::data(record.id), "saved", body);
+        self.tell_editors(&target, FormNotice::Saved(SavedNotice::new(record.lock_version, by, Vec::new())));
         Ok(record)
     }
 
@@ -286,7 +285,7 @@ impl ContentService {
     ) -> Result<Record, ContentError> {
         let record = self.store.trash_record(entity.id, id, lock_version, by).await?;
         announce(self.events.broadcast(data_event(Action::Deleted, entity.id, record.id)));
-        self.tell_editors(EditTarget::data(record.id), "deleted", json!({"trash": true}));
+        self.tell_editors(&record_target(record.id), FormNotice::Deleted(DeletedNotice { trash: Some(true) }));
         Ok(record)
     }
 
@@ -299,7 +298,8 @@ impl ContentService {
         let record = self.store.restore_record(entity.id, id).await?;
         announce(self.events.broadcast(data_event(Action::Created, entity.id, record.id)));
         // Pages still open on its form (their editors kept their text) learn that it is back, at the same version.
-        self.tell_editors(EditTarget::data(record.id), "restored", json!({"lock_version": record.lock_version}));
+        let restored = RestoredNotice { lock_version: record.lock_version };
+        self.tell_editors(&record_target(record.id), FormNotice::Restored(restored));
         Ok(record)
     }
 
@@ -317,7 +317,7 @@ impl ContentService {
         let record = self.store.purge_record(entity.id, id, lock_version).await?;
         if record.deleted_at.is_none() {
             announce(self.events.broadcast(data_event(Action::Deleted, entity.id, record.id)));
-            self.tell_editors(EditTarget::data(record.id), "deleted", json!({"trash": false}));
+            self.tell_editors(&record_target(record.id), FormNotice::Deleted(DeletedNotice { trash: Some(false) }));
         }
         Ok(record)
     }
@@ -337,16 +337,15 @@ impl ContentService {
         }
     }
 
-    /// Tells the editors of `target` (on its form topic) that the row was saved or deleted, by whoever wrote it.
-    fn tell_editors(&self, target: EditTarget, event: &str, body: serde_json::Value) {
-        let message = JsonMessage::new(event, body);
-        announce(self.events_pubsub.broadcast(&target.form_topic(), message).map(drop));
+    /// Tells the editors of `target` (on its form topic) that the row was saved, deleted or restored.
+    fn tell_editors(&self, target: &EditTarget, notice: FormNotice) {
+        announce(self.events_pubsub.broadcast(&target.form_topic(), notice).map(drop));
     }
 }
 
 /// The commit-time check of a write: none for writes outside an editing session (the JSON API); with a token, it must
 /// be for this target and still be the owner's.
-fn fence_for(editing: &Editing, target: EditTarget, token: Option<&OwnerToken>) -> Result<(), NotOwner> {
+fn fence_for(editing: &Editing, target: &EditTarget, token: Option<&OwnerToken>) -> Result<(), NotOwner> {
     match token {
         None => Ok(()),
         Some(token) if token.target() != target => Err(NotOwner { owner_name: None }),

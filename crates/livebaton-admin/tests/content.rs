@@ -7,6 +7,7 @@ use livebaton::editing::merge::Resolutions;
 use livebaton::editing::{DraftBase, EditTarget, Editor};
 use livebaton::presence::PresenceConfig;
 use livebaton::{Engine, EngineConfig};
+use livebaton_admin::content::editing::Author;
 use livebaton_admin::content::{ContentError, ContentService, SaveRequest, entity_values};
 use livebaton_admin::storage::Store;
 use livebaton_content::{EntityInput, RecordInput};
@@ -24,7 +25,7 @@ async fn service() -> (ContentService, Engine, tempfile::TempDir) {
 }
 
 fn editor(id: &str, name: &str) -> Editor {
-    Editor { user_id: id.into(), name: name.into(), can_edit: true }
+    Editor::new(id, name)
 }
 
 fn titled(title: &str) -> RecordInput {
@@ -48,27 +49,36 @@ async fn a_save_commits_only_while_its_tab_owns_the_record() {
     let (content, engine, _dir) = service().await;
     let entity = note_entity(&content).await;
     let record = content.create_record(&entity, &titled("Original"), None).await.unwrap();
-    let target = EditTarget::data(record.id);
-    let alice = engine.editing.track_editing_session(target, "alice-1", &editor("1", "Alice"), None).await.unwrap();
-    let _bob = engine.editing.track_editing_session(target, "bob-1", &editor("2", "Bob"), None).await.unwrap();
-    engine.editing.update_draft(target, "alice-1", record.lock_version, json!({"title": "Alice's"})).unwrap();
-    let alice_token = engine.editing.fence(target, "alice-1").unwrap();
+    let target = EditTarget::new("data", record.id).unwrap();
+    let alice = engine.editing.track_editing_session(&target, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    let _bob = engine.editing.track_editing_session(&target, "bob-1", &editor("2", "Bob"), None).await.unwrap();
+    engine.editing.update_draft(&target, "alice-1", record.lock_version, json!({"title": "Alice's"})).unwrap();
+    let alice_token = engine.editing.fence(&target, "alice-1").unwrap();
 
     alice.leave();
     let refused = content
-        .update_record(&entity, record.id, record.lock_version, &titled("Alice's"), Some(&alice_token), "Alice")
+        .update_record(
+            &entity,
+            record.id,
+            record.lock_version,
+            &titled("Alice's"),
+            Some(&alice_token),
+            &Author::new("1", "Alice"),
+        )
         .await;
     assert!(matches!(refused, Err(ContentError::NotOwner(_))), "got {refused:?}");
     let stored = content.store().find_record(entity.id, record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Original", 1), "nothing written");
-    assert!(engine.editing.draft(target).is_some(), "the draft is kept for the new owner");
+    assert!(engine.editing.draft(&target).is_some(), "the draft is kept for the new owner");
 
-    let bob_token = engine.editing.fence(target, "bob-1").unwrap();
+    let bob_token = engine.editing.fence(&target, "bob-1").unwrap();
     let base = bob_token.base_lock_version().unwrap();
-    let saved =
-        content.update_record(&entity, record.id, base, &titled("Alice's"), Some(&bob_token), "Bob").await.unwrap();
+    let saved = content
+        .update_record(&entity, record.id, base, &titled("Alice's"), Some(&bob_token), &Author::new("2", "Bob"))
+        .await
+        .unwrap();
     assert_eq!((saved.title.as_str(), saved.lock_version), ("Alice's", 2));
-    assert_eq!(engine.editing.draft(target), None, "the saved draft ends");
+    assert_eq!(engine.editing.draft(&target), None, "the saved draft ends");
 }
 
 /// A token issued for one record cannot save another.
@@ -80,12 +90,19 @@ async fn a_token_only_saves_its_own_record() {
     let second = content.create_record(&entity, &titled("Second"), None).await.unwrap();
     let _tab = engine
         .editing
-        .track_editing_session(EditTarget::data(first.id), "v1", &editor("1", "Alice"), None)
+        .track_editing_session(&EditTarget::new("data", first.id).unwrap(), "v1", &editor("1", "Alice"), None)
         .await
         .unwrap();
-    let token = engine.editing.fence(EditTarget::data(first.id), "v1").unwrap();
+    let token = engine.editing.fence(&EditTarget::new("data", first.id).unwrap(), "v1").unwrap();
     let refused = content
-        .update_record(&entity, second.id, second.lock_version, &titled("Hijacked"), Some(&token), "Alice")
+        .update_record(
+            &entity,
+            second.id,
+            second.lock_version,
+            &titled("Hijacked"),
+            Some(&token),
+            &Author::new("1", "Alice"),
+        )
         .await;
     assert!(matches!(refused, Err(ContentError::NotOwner(_))));
     let stored = content.store().find_record(entity.id, second.id).await.unwrap().unwrap();
@@ -99,8 +116,8 @@ async fn a_token_only_saves_its_own_record() {
 async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() {
     let (content, engine, _dir) = service().await;
     let entity = note_entity(&content).await;
-    let target = EditTarget::entity(entity.id);
-    let _alice = engine.editing.track_editing_session(target, "alice-1", &editor("1", "Alice"), None).await.unwrap();
+    let target = EditTarget::new("entity", entity.id).unwrap();
+    let _alice = engine.editing.track_editing_session(&target, "alice-1", &editor("1", "Alice"), None).await.unwrap();
     let base = entity_values(&entity);
     let mut mine = EntityInput {
         name: Some(entity.name.clone()),
@@ -110,11 +127,12 @@ async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() 
         ..Default::default()
     };
     let draft = serde_json::to_value(&mine).unwrap();
-    engine.editing.update_draft(target, "alice-1", DraftBase::new(entity.lock_version, base), draft).unwrap();
+    engine.editing.update_draft(&target, "alice-1", DraftBase::new(entity.lock_version, base), draft).unwrap();
 
     let outside = EntityInput { display_name: "Memo".into(), ..mine.clone() };
     let outside = EntityInput { description: Some(entity.description.clone()), ..outside };
-    let moved = content.update_entity(entity.id, entity.lock_version, &outside, None, "Bob").await.unwrap();
+    let moved =
+        content.update_entity(entity.id, entity.lock_version, &outside, None, &Author::new("2", "Bob")).await.unwrap();
     let save = |mine: &EntityInput, token: &livebaton::editing::OwnerToken| {
         let draft = token.draft().unwrap().clone();
         let mine = mine.clone();
@@ -129,10 +147,10 @@ async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() 
                 resolve: &Resolutions::new(),
                 resolved_against: None,
             };
-            content.save_entity(entity.id, request, &token, "Alice").await
+            content.save_entity(entity.id, request, &token, &Author::new("1", "Alice")).await
         }
     };
-    let token = engine.editing.fence(target, "alice-1").unwrap();
+    let token = engine.editing.fence(&target, "alice-1").unwrap();
     let saved = save(&mine, &token).await.unwrap();
     assert_eq!(saved.merged, ["display_name"]);
     assert_eq!((saved.row.display_name.as_str(), saved.row.description.as_str()), ("Memo", "Alice's description"));
@@ -144,7 +162,7 @@ async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() 
     let draft = serde_json::to_value(&mine).unwrap();
     engine
         .editing
-        .update_draft(target, "alice-1", DraftBase::new(saved.row.lock_version, entity_values(&saved.row)), draft)
+        .update_draft(&target, "alice-1", DraftBase::new(saved.row.lock_version, entity_values(&saved.row)), draft)
         .unwrap();
     let outside = EntityInput {
         display_name: "Memo".into(),
@@ -152,8 +170,11 @@ async fn entity_definitions_merge_per_attribute_and_the_field_list_as_a_whole() 
         fields_definition: vec![json!({"type": "number", "key": "score", "label": "Score"})],
         ..mine.clone()
     };
-    let moved = content.update_entity(entity.id, saved.row.lock_version, &outside, None, "Bob").await.unwrap();
-    let token = engine.editing.fence(target, "alice-1").unwrap();
+    let moved = content
+        .update_entity(entity.id, saved.row.lock_version, &outside, None, &Author::new("2", "Bob"))
+        .await
+        .unwrap();
+    let token = engine.editing.fence(&target, "alice-1").unwrap();
     let conflict = match save(&mine, &token).await {
         Err(ContentError::EntityMerge(conflict)) => conflict,
         other => panic!("expected a conflict, got {other:?}"),

@@ -416,6 +416,12 @@ fn owner_json(user: &User, view_id: &str) -> Value {
     json!({"user_id": id, "name": name, "view_id": view_id})
 }
 
+/// A `saved` push: `user` saved the row at `lock_version`, taking `merged` from the row.
+fn saved_by(user: &User, lock_version: i64, merged: &[&str]) -> Value {
+    let (id, name) = person(user);
+    json!({"lock_version": lock_version, "by": name, "by_id": id, "merged": merged})
+}
+
 /// Valid record params for the demo article.
 fn article_params(title: &str) -> Value {
     json!({"title": title, "data": {"summary": format!("{title}: summary"), "category": "guide"}})
@@ -430,7 +436,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
     let (server, people, _, records) = setup(GRACE).await;
     let record = &records[1];
     let topic = format!("edit:data:{}", record.id);
-    let target = EditTarget::data(record.id);
+    let target = EditTarget::new("data", record.id).unwrap();
 
     let mut alice = server.connect(&server.token(&people.alice)).await;
     let reply = alice.join_ok(&topic, json!({"tab_id": "alice-tab"})).await;
@@ -514,7 +520,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
     assert_eq!(reply[4], refusal, "saving the owner's draft is the owner's call");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!(&stored, record, "the record is unchanged");
-    let kept = server.state.engine.editing.draft(target).expect("the draft");
+    let kept = server.state.engine.editing.draft(&target).expect("the draft");
     assert_eq!((kept.version, &kept.params), (1, &params), "the draft is Alice's");
     for peer in [&mut alice, &mut bob] {
         peer.assert_none("a draft from Carol", QUIET, |frame| frame[3] == "draft").await;
@@ -596,9 +602,55 @@ async fn only_admins_hold_the_baton_on_entities() {
     assert_eq!(alice.event(&topic, "draft").await[4]["params"]["display_name"], "Story");
     let reply = admin.push(&topic, "save", json!({})).await;
     assert_eq!(reply[4], json!({"status": "ok", "response": {"lock_version": 2, "merged": []}}));
-    assert_eq!(alice.event(&topic, "saved").await[4], json!({"lock_version": 2, "by": "Admin", "merged": []}));
+    assert_eq!(alice.event(&topic, "saved").await[4], saved_by(&people.admin, 2, &[]));
     let stored = server.state.store.find_entity(article.id).await.unwrap().unwrap();
     assert_eq!((stored.display_name.as_str(), stored.lock_version), ("Story", 2));
+}
+
+/// Users are told apart by id, not by display name: two editors both named "Sam" share a record's session, one over
+/// `edit:data`, the other on the live form, and Carol watches over the channel. Every `saved` push carries the
+/// saver's id in `by_id` beside the name in `by`, whether the save came from the channel or from the live form; and
+/// the form of the Sam who did not save says who did, though the name is its own user's.
+#[tokio::test]
+async fn saved_pushes_identify_the_saver_by_id() {
+    let (server, people, _, records) = setup(GRACE).await;
+    let record = &records[1];
+    let topic = format!("edit:data:{}", record.id);
+    let sam = server.user("sam@example.com", "Sam", Role::Editor).await;
+    let other_sam = server.user("sam.two@example.com", "Sam", Role::Editor).await;
+    let mut sam_channel = server.connect(&server.token(&sam)).await;
+    assert_eq!(sam_channel.join_ok(&topic, json!({"tab_id": "s1"})).await["role"], "owner");
+    let mut page = server.connect(&server.token(&other_sam)).await;
+    let params: serde_json::Map<String, Value> = [("entity", "article".to_owned()), ("id", record.id.to_string())]
+        .into_iter()
+        .chain([("path", "/edit".to_owned())])
+        .map(|(key, value)| (key.to_owned(), json!(value)))
+        .collect();
+    let view_token = server.state.views.token("record_edit", &params);
+    page.join_ok("lv:record_edit", json!({"token": view_token, "tab_id": "s2"})).await;
+    let mut carol = server.connect(&server.token(&people.carol)).await;
+    carol.join_ok(&topic, json!({"tab_id": "c"})).await;
+
+    // Sam saves over the channel: everyone hears it was Sam, by id.
+    let reply = sam_channel.push(&topic, "save", json!({"params": article_params("Sam's title")})).await;
+    assert_eq!(reply[4]["status"], "ok", "{reply}");
+    let by_sam = saved_by(&sam, record.lock_version + 1, &[]);
+    assert_eq!(sam_channel.event(&topic, "saved").await[4], by_sam);
+    assert_eq!(carol.event(&topic, "saved").await[4], by_sam);
+    assert_ne!(by_sam["by_id"], json!(other_sam.id.to_string()));
+    page.take("the other Sam's form says who saved", |frame| {
+        frame[3] == "diff" && frame[4].to_string().contains("Saved by Sam.")
+    })
+    .await;
+
+    // Sam leaves: the other Sam's page is promoted and saves from the live form.
+    assert_eq!(sam_channel.push(&topic, "phx_leave", json!({})).await[4]["status"], "ok");
+    page.take("the promotion", |frame| frame[3] == "diff" && frame[4].to_string().contains("You are now editing"))
+        .await;
+    let form = "title=Other+Sam&slug=&status=published&data%5Bsummary%5D=sum&data%5Bcategory%5D=guide";
+    let reply = page.push("lv:record_edit", "event", json!({"type": "submit", "event": "save", "value": form})).await;
+    assert_eq!(reply[4]["response"]["flash"]["info"], "Saved.", "{reply}");
+    assert_eq!(carol.event(&topic, "saved").await[4], saved_by(&other_sam, record.lock_version + 2, &[]));
 }
 
 /// Alice drafts and her socket dies: for the grace she still owns; then Bob is promoted (`role` `promoted`, with her
@@ -610,7 +662,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     let (server, people, article, records) = setup(GRACE).await;
     let record = &records[0];
     let topic = format!("edit:data:{}", record.id);
-    let target = EditTarget::data(record.id);
+    let target = EditTarget::new("data", record.id).unwrap();
     let editing = &server.state.engine.editing;
 
     let mut alice = server.connect(&server.token(&people.alice)).await;
@@ -629,7 +681,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     drop(alice);
     let dropped = Instant::now();
     tokio::time::sleep(GRACE / 3).await;
-    assert_eq!(editing.lock_owner(target).map(|owner| owner.view_id.to_string()), Some(alice_view.clone()));
+    assert_eq!(editing.lock_owner(&target).map(|owner| owner.view_id.to_string()), Some(alice_view.clone()));
     let role = bob.event(&topic, "role").await;
     let waited = dropped.elapsed();
     assert!(waited >= GRACE - Duration::from_millis(50), "promoted after {waited:?}, before the grace of {GRACE:?}");
@@ -650,7 +702,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
         })
         .await;
     }
-    let draft = editing.draft(target).expect("Bob holds Alice's draft");
+    let draft = editing.draft(&target).expect("Bob holds Alice's draft");
     assert_eq!((&draft.params, draft.updated_by.name.as_str(), draft.base_lock_version), (&params, "Alice", 1));
 
     // Bob saves what Alice typed.
@@ -661,10 +713,10 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     assert_eq!(stored.data["summary"], "Drafted by Alice: summary");
     for peer in [&mut bob, &mut carol] {
         let saved = peer.event(&topic, "saved").await;
-        let body = json!({"lock_version": 2, "by": "Bob", "merged": []});
+        let body = saved_by(&people.bob, 2, &[]);
         assert_eq!(saved, json!([peer.join_ref(&topic), null, topic, "saved", body]));
     }
-    assert!(editing.draft(target).is_none(), "a saved draft ends");
+    assert!(editing.draft(&target).is_none(), "a saved draft ends");
 
     // Bob drafts on version 2; meanwhile the row is updated through the API (to 3). His save is a conflict.
     let params = article_params("Bob's second thoughts");
@@ -676,7 +728,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     let api = server.api(Method::PUT, &uri, &admin, Some(body)).await;
     assert_eq!((api.status, &api.json["lock_version"]), (StatusCode::OK, &json!(3)), "{}", api.text);
     for peer in [&mut bob, &mut carol] {
-        assert_eq!(peer.event(&topic, "saved").await[4], json!({"lock_version": 3, "by": "Admin", "merged": []}));
+        assert_eq!(peer.event(&topic, "saved").await[4], saved_by(&people.admin, 3, &[]));
     }
     let reply = bob.push(&topic, "save", json!({})).await;
     assert_eq!(error_reason(&reply), "conflict");
@@ -699,7 +751,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
             },
         })
     );
-    let draft = editing.draft(target).expect("the draft is kept after a conflict");
+    let draft = editing.draft(&target).expect("the draft is kept after a conflict");
     assert_eq!((&draft.params, draft.base_lock_version), (&params, 2));
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Changed through the API", 3));
@@ -729,11 +781,8 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), ("Bob, merged with the API's change", 4));
     assert_eq!(stored.data["summary"], "Changed through the API: summary");
-    assert!(editing.draft(target).is_none(), "the resolved draft ended");
-    assert_eq!(
-        carol.event(&topic, "saved").await[4],
-        json!({"lock_version": 4, "by": "Bob", "merged": ["data.summary"]})
-    );
+    assert!(editing.draft(&target).is_none(), "the resolved draft ended");
+    assert_eq!(carol.event(&topic, "saved").await[4], saved_by(&people.bob, 4, &["data.summary"]));
 }
 
 /// Over `edit:data`: two people change different fields and both changes survive (the reply and `saved` name the
@@ -766,7 +815,7 @@ async fn a_save_over_a_moved_row_merges_per_field() {
     );
     assert_eq!(stored.data["category"], record.data["category"]);
     let saved = alice.take("the saved push", |frame| frame[3] == "saved" && frame[4]["lock_version"] == 3).await;
-    assert_eq!(saved[4], json!({"lock_version": 3, "by": "Alice", "merged": ["data.summary"]}));
+    assert_eq!(saved[4], saved_by(&people.alice, 3, &["data.summary"]));
 
     // Both change the summary (and only the admin the category): only the summary is offered.
     mine =
@@ -823,7 +872,7 @@ async fn a_save_over_a_moved_row_merges_per_field() {
 async fn take_here_moves_the_baton_between_tabs_of_one_user() {
     let (server, people, _, records) = setup(GRACE).await;
     let topic = format!("edit:data:{}", records[2].id);
-    let target = EditTarget::data(records[2].id);
+    let target = EditTarget::new("data", records[2].id).unwrap();
     let alice_token = server.token(&people.alice);
 
     let mut tab1 = server.connect(&alice_token).await;
@@ -855,7 +904,7 @@ async fn take_here_moves_the_baton_between_tabs_of_one_user() {
     assert_eq!(bob.event(&topic, "role").await[4], role("spectator", "owner_changed"));
     assert_eq!(vera.event(&topic, "role").await[4], role("spectator", "owner_changed"));
     let order: Vec<String> =
-        server.state.engine.editing.sorted_presences(target).iter().map(|p| p.view_id.to_string()).collect();
+        server.state.engine.editing.sorted_presences(&target).iter().map(|p| p.view_id.to_string()).collect();
     assert_eq!(order, [tab2_view.clone(), bob_view, tab1_view, vera_view], "the two tabs swapped places");
 
     // The baton is tab 2's now: tab 1 is refused, tab 2 continues the draft.
@@ -880,7 +929,7 @@ async fn viewers_never_hold_the_baton_and_an_explicit_leave_promotes_at_once() {
     let (server, people, _, records) = setup(LONG_GRACE).await;
     let record = &records[0];
     let topic = format!("edit:data:{}", record.id);
-    let target = EditTarget::data(record.id);
+    let target = EditTarget::new("data", record.id).unwrap();
 
     let mut alice = server.connect(&server.token(&people.alice)).await;
     alice.join_ok(&topic, json!({"tab_id": "a"})).await;
@@ -910,7 +959,7 @@ async fn viewers_never_hold_the_baton_and_an_explicit_leave_promotes_at_once() {
         vera.event(&topic, "role").await[4],
         json!({"role": "spectator", "owner": owner, "reason": "owner_changed", "draft": null})
     );
-    let lock_owner = server.state.engine.editing.lock_owner(target).expect("an owner");
+    let lock_owner = server.state.engine.editing.lock_owner(&target).expect("an owner");
     assert_eq!(*lock_owner.view_id, *carol_view);
 
     for (event, reason) in [("draft", "not_owner"), ("save", "not_owner"), ("take_here", "not_eligible")] {
@@ -924,10 +973,10 @@ async fn viewers_never_hold_the_baton_and_an_explicit_leave_promotes_at_once() {
     carol.reply(&topic, "bye").await;
     let role = vera.event(&topic, "role").await;
     assert_eq!(role[4], json!({"role": "spectator", "owner": null, "reason": "owner_changed", "draft": null}));
-    assert!(server.state.engine.editing.lock_owner(target).is_none());
+    assert!(server.state.engine.editing.lock_owner(&target).is_none());
     let reply = vera.push(&topic, "draft", json!({"params": article_params("Vera's")})).await;
     assert_eq!(reply[4]["response"], json!({"reason": "not_owner", "message": "read-only: you are not editing this"}));
-    let presences = server.state.engine.editing.sorted_presences(target);
+    let presences = server.state.engine.editing.sorted_presences(&target);
     assert_eq!(presences.iter().map(|p| p.view_id.to_string()).collect::<Vec<_>>(), [vera_view]);
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!(&stored, record, "nothing was saved");
@@ -956,10 +1005,10 @@ async fn a_draft_left_behind_is_offered_to_its_author_on_the_next_join() {
     let (server, people, _, records) = setup(LONG_GRACE).await;
     let record = &records[0];
     let topic = format!("edit:data:{}", record.id);
-    let target = EditTarget::data(record.id);
+    let target = EditTarget::new("data", record.id).unwrap();
     let kept_for = |user: &User| {
-        let (editing, id) = (server.state.engine.editing.clone(), user.id.to_string());
-        async move { editing.find_kept_draft(target, &id).await.unwrap() }
+        let (editing, id, target) = (server.state.engine.editing.clone(), user.id.to_string(), target.clone());
+        async move { editing.find_kept_draft(&target, &id).await.unwrap() }
     };
 
     let mut alice = server.connect(&server.token(&people.alice)).await;
@@ -995,7 +1044,7 @@ async fn a_draft_left_behind_is_offered_to_its_author_on_the_next_join() {
     assert_eq!(restored[4]["response"]["params"], typed);
     let pushed = carol.event(&topic, "draft").await;
     assert_eq!(pushed[4]["params"], typed, "the spectator sees the restored draft");
-    let draft = server.state.engine.editing.draft(target).expect("the session's draft again");
+    let draft = server.state.engine.editing.draft(&target).expect("the session's draft again");
     assert_eq!((draft.base_lock_version, &draft.params), (record.lock_version, &typed));
     assert!(kept_for(&people.alice).await.is_none(), "the kept copy is gone");
     let again = alice.push(&topic, "restore_draft", json!({})).await;
@@ -1033,7 +1082,7 @@ async fn a_draft_left_behind_is_offered_to_its_author_on_the_next_join() {
 async fn a_reloading_owner_keeps_the_baton_with_its_tab_id() {
     let (server, people, _, records) = setup(GRACE).await;
     let topic = format!("edit:data:{}", records[0].id);
-    let target = EditTarget::data(records[0].id);
+    let target = EditTarget::new("data", records[0].id).unwrap();
     let token = server.token(&people.alice);
 
     let mut alice = server.connect(&token).await;
@@ -1053,7 +1102,7 @@ async fn a_reloading_owner_keeps_the_baton_with_its_tab_id() {
     assert_eq!(reply["queue"].as_array().unwrap().len(), 2, "the old entry was reclaimed, not duplicated: {reply}");
 
     tokio::time::sleep(GRACE * 2).await;
-    let owner = server.state.engine.editing.lock_owner(target).expect("an owner");
+    let owner = server.state.engine.editing.lock_owner(&target).expect("an owner");
     assert_eq!(*owner.view_id, *alice_view);
     bob.assert_none("Bob's promotion", QUIET, |frame| frame[3] == "role" && frame[4]["role"] == "owner").await;
     assert_eq!(error_reason(&bob.push(&topic, "draft", json!({"params": params})).await), "not_owner");
@@ -1065,7 +1114,7 @@ async fn a_reloading_owner_keeps_the_baton_with_its_tab_id() {
 async fn rejoining_on_the_same_socket_keeps_the_baton() {
     let (server, people, _, records) = setup(GRACE).await;
     let topic = format!("edit:data:{}", records[0].id);
-    let target = EditTarget::data(records[0].id);
+    let target = EditTarget::new("data", records[0].id).unwrap();
     let mut alice = server.connect(&server.token(&people.alice)).await;
     alice.join_ok(&topic, json!({"tab_id": "alice-tab"})).await;
     let mut bob = server.connect(&server.token(&people.bob)).await;
@@ -1075,7 +1124,7 @@ async fn rejoining_on_the_same_socket_keeps_the_baton() {
     assert_eq!(reply["role"], "owner", "still the owner after a rejoin: {reply}");
     assert_eq!(reply["queue"].as_array().unwrap().len(), 2, "one entry per tab: {reply}");
     tokio::time::sleep(GRACE * 2).await;
-    assert_eq!(server.state.engine.editing.lock_owner(target).unwrap().user_name, "Alice");
+    assert_eq!(server.state.engine.editing.lock_owner(&target).unwrap().user_name, "Alice");
     bob.assert_none("Bob's promotion", QUIET, |frame| frame[3] == "role" && frame[4]["role"] == "owner").await;
 }
 
@@ -1131,7 +1180,7 @@ async fn room_members_see_each_other_and_shouts() {
 async fn shutdown_closes_with_1001_and_releases_presences_at_once() {
     let (server, people, _, records) = setup(LONG_GRACE).await;
     let topic = format!("edit:data:{}", records[0].id);
-    let target = EditTarget::data(records[0].id);
+    let target = EditTarget::new("data", records[0].id).unwrap();
     let editing = &server.state.engine.editing;
     let mut alice = server.connect(&server.token(&people.alice)).await;
     alice.join_ok("room:ops", json!({})).await;
@@ -1140,15 +1189,15 @@ async fn shutdown_closes_with_1001_and_releases_presences_at_once() {
     let mut bob = server.connect(&server.token(&people.bob)).await;
     bob.join_ok(&topic, json!({"tab_id": "b"})).await;
     assert_eq!(server.state.engine.presence.count("room:ops"), 1);
-    assert_eq!(editing.sorted_presences(target).len(), 2);
+    assert_eq!(editing.sorted_presences(&target).len(), 2);
     assert_eq!(server.state.live.open_sockets(), 2);
 
     server.state.live_shutdown.shutdown();
     assert_eq!(alice.close_code().await, CloseCode::Away);
     assert_eq!(bob.close_code().await, CloseCode::Away);
     eventually("the room presence left", || server.state.engine.presence.count("room:ops") == 0).await;
-    eventually("the editing session emptied", || editing.sorted_presences(target).is_empty()).await;
-    assert!(editing.draft(target).is_none(), "the session's draft ended with its last editor");
+    eventually("the editing session emptied", || editing.sorted_presences(&target).is_empty()).await;
+    assert!(editing.draft(&target).is_none(), "the session's draft ended with its last editor");
     eventually("no socket is served", || server.state.live.open_sockets() == 0).await;
 
     let mut late = server.connect(&server.token(&people.carol)).await;

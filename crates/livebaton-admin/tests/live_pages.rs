@@ -127,7 +127,8 @@ async fn the_first_editor_owns_the_form_and_spectators_watch_it_read_only() {
     }
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!((stored.title.as_str(), stored.lock_version), (record.title.as_str(), record.lock_version));
-    let draft = server.state.engine.editing.draft(livebaton::editing::EditTarget::data(record.id)).unwrap();
+    let draft =
+        server.state.engine.editing.draft(&livebaton::editing::EditTarget::new("data", record.id).unwrap()).unwrap();
     assert_eq!(draft.params["title"], "Alice's <b>draft</b>", "the draft is still Alice's");
 
     // Alice navigates away (an explicit leave): Bob is promoted at once, with her draft.
@@ -410,7 +411,7 @@ fn form_at(title: &str, version: i64) -> Value {
 async fn a_rejoined_owner_gets_back_what_the_page_showed_and_nothing_else_changes() {
     let Scene { server, alice, bob, record, .. } = scene().await;
     let view = "record_edit";
-    let target = livebaton::editing::EditTarget::data(record.id);
+    let target = livebaton::editing::EditTarget::new("data", record.id).unwrap();
 
     let (mut alice_page, regions) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
     assert!(region(&regions, "record-editor").contains("name=\"_lock_version\""), "the form carries its version");
@@ -421,7 +422,7 @@ async fn a_rejoined_owner_gets_back_what_the_page_showed_and_nothing_else_change
             .await;
     assert_eq!(reply["flash"]["info"], "Your unsaved changes are back.", "{reply}");
     assert!(reply["regions"]["record-editor"].as_str().unwrap().contains("Typed before the restart"), "{reply}");
-    let draft = server.state.engine.editing.draft(target).expect("the recovered values are the draft");
+    let draft = server.state.engine.editing.draft(&target).expect("the recovered values are the draft");
     assert_eq!((draft.params["title"].as_str(), draft.base_lock_version), (Some("Typed before the restart"), 1));
 
     // A spectator's recovery changes nothing (its form was read-only), nor does a second one once a draft exists.
@@ -431,7 +432,7 @@ async fn a_rejoined_owner_gets_back_what_the_page_showed_and_nothing_else_change
     assert!(reply["flash"].is_null(), "{reply}");
     let reply = event(&mut alice_page, view, "change", "recover", form_at("An older page", record.lock_version)).await;
     assert!(reply["flash"].is_null(), "{reply}");
-    let draft = server.state.engine.editing.draft(target).unwrap();
+    let draft = server.state.engine.editing.draft(&target).unwrap();
     assert_eq!(draft.params["title"], "Typed before the restart", "the draft is unchanged");
 
     // Saved as usual.
@@ -446,14 +447,14 @@ async fn a_rejoined_owner_gets_back_what_the_page_showed_and_nothing_else_change
         form_at("Typed before the restart", 2).as_str().unwrap().replace("slug=", &format!("slug={}", stored.slug));
     let reply = event(&mut alice_page, view, "change", "recover", json!(shown)).await;
     assert!(reply["flash"].is_null(), "{reply}");
-    assert!(server.state.engine.editing.draft(target).is_none(), "no draft from an untouched form");
+    assert!(server.state.engine.editing.draft(&target).is_none(), "no draft from an untouched form");
 
     // After a restart another page may rejoin first and own the form: a spectator's recovery is held, and it says so.
     let held = || form_at("Bob's held page", 2);
     let reply = event(&mut bob_page, view, "change", "recover", held()).await;
     let message = reply["flash"]["error"].as_str().unwrap_or_else(|| panic!("a notice: {reply}"));
     assert!(message.starts_with("Alice is editing now. Your unsaved changes are kept on this page"), "{message}");
-    assert!(server.state.engine.editing.draft(target).is_none(), "a spectator makes no draft");
+    assert!(server.state.engine.editing.draft(&target).is_none(), "a spectator makes no draft");
     // Someone else's draft replaces held values, and the page says so.
     event(&mut alice_page, view, "change", "draft", form_at("Alice again", 2)).await;
     diff_containing(&mut bob_page, view, "your earlier unsaved changes are gone").await;
@@ -465,7 +466,7 @@ async fn a_rejoined_owner_gets_back_what_the_page_showed_and_nothing_else_change
     assert_eq!(left[4]["status"], "ok");
     let diff = diff_containing(&mut bob_page, view, "Your unsaved changes are back.").await;
     assert!(diff.to_string().contains("Bob&#39;s held page") || diff.to_string().contains("Bob's held page"), "{diff}");
-    let draft = server.state.engine.editing.draft(target).expect("Bob's held values are the draft");
+    let draft = server.state.engine.editing.draft(&target).expect("Bob's held values are the draft");
     assert_eq!((draft.params["title"].as_str(), draft.base_lock_version), (Some("Bob's held page"), 3));
 }
 
@@ -545,17 +546,17 @@ async fn the_entity_form_recovers_what_its_page_showed() {
     assert!(reply["flash"].is_null(), "{reply}");
     drop(editor_page);
     let ada = server.user("ada@example.com", "Ada", Role::Admin).await;
-    let target = livebaton::editing::EditTarget::entity(entity.id);
+    let target = livebaton::editing::EditTarget::new("entity", entity.id).unwrap();
     let (mut page, regions) = open(&server, &ada, view, &params(&[("id", entity.id.to_string())]), "tab-a").await;
     assert!(region(&regions, "entity-editor").contains("name=\"_lock_version\""), "the form carries its version");
 
     let reply = event(&mut page, view, "change", "recover", entity_form(&entity, &entity.display_name)).await;
     assert!(reply["flash"].is_null(), "{reply}");
-    assert!(server.state.engine.editing.draft(target).is_none(), "no draft from an untouched form");
+    assert!(server.state.engine.editing.draft(&target).is_none(), "no draft from an untouched form");
 
     let reply = event(&mut page, view, "change", "recover", entity_form(&entity, "Recovered article")).await;
     assert_eq!(reply["flash"]["info"], "Your unsaved changes are back.", "{reply}");
-    let draft = server.state.engine.editing.draft(target).expect("the recovered values are the draft");
+    let draft = server.state.engine.editing.draft(&target).expect("the recovered values are the draft");
     assert_eq!(draft.params["display_name"], "Recovered article");
     let fields = draft.params["fields_definition"].as_array().expect("the fields came along");
     assert_eq!(fields.len(), entity.fields_definition.len());

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use livebaton_admin::accounts::{Role, ThrottleConfig, sha256_hex};
+use livebaton_admin::content::editing::Author;
 use livebaton_admin::pages::session::{CSRF_COOKIE, SESSION_COOKIE};
 use support::{Reply, TestApp};
 
@@ -369,7 +370,11 @@ async fn pages_under_a_renamed_entitys_old_name_redirect_to_the_new_name() {
     let mut renamed = serde_json::to_value(&article).unwrap();
     renamed["name"] = "story".into();
     let input: livebaton_content::EntityInput = serde_json::from_value(renamed).expect("an entity input");
-    app.state.content.update_entity(article.id, article.lock_version, &input, None, "test").await.expect("renamed");
+    app.state
+        .content
+        .update_entity(article.id, article.lock_version, &input, None, &Author::new("0", "test"))
+        .await
+        .expect("renamed");
 
     let cookies = [(SESSION_COOKIE, session.as_str())];
     for (old, new) in [

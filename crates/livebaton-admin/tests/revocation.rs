@@ -229,7 +229,7 @@ async fn a_demoted_editors_open_record_form_can_no_longer_save() {
     assert_eq!(reply[4]["response"]["flash"]["error"], "Your role changed: you may no longer edit.", "{reply}");
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().unwrap();
     assert_eq!(stored, record, "nothing was written");
-    let draft = server.state.engine.editing.draft(livebaton::editing::EditTarget::data(record.id));
+    let draft = server.state.engine.editing.draft(&livebaton::editing::EditTarget::new("data", record.id).unwrap());
     assert!(draft.is_none(), "not even a draft: {draft:?}");
 }
 

@@ -230,6 +230,7 @@ contract_suite! {
                     SqlKeptDrafts::new(store, limits)
                 }
             },
+            ("data", "entity"),
             1,
         )
         .await;

@@ -24,17 +24,18 @@ async fn tick() {
 }
 
 /// Checks a [`KeptDraftStore`] against the engine's contract: `make` builds an empty store with the given limits (each
-/// call a separate store: its own database or key prefix). `first_id` is the first record id the contract uses (ids
-/// `first_id..first_id + 20`), for a store that needs the records to exist. Panics on the first broken rule.
+/// call a separate store: its own database or key prefix). The contract's targets are of the two kinds in `kinds` (the
+/// first for most rules, the second to show that another kind is another form), with ids `first_id..first_id + 20`,
+/// for a store that holds only its application's kinds or needs the rows to exist. Panics on the first broken rule.
 ///
 /// Takes about three seconds: one rule waits for a kept draft to expire.
-pub async fn kept_draft_store_contract<S, F>(make: impl Fn(KeptDraftLimits) -> F, first_id: i64)
+pub async fn kept_draft_store_contract<S, F>(make: impl Fn(KeptDraftLimits) -> F, kinds: (&str, &str), first_id: i64)
 where
     S: KeptDraftStore,
     F: std::future::Future<Output = S>,
 {
     let day = KeptDraftLimits::default();
-    let target = EditTarget::new("article", first_id).unwrap();
+    let target = EditTarget::new(kinds.0, first_id).unwrap();
 
     // Kept under its author, per target; found as it was kept, base included.
     let store = make(day).await;
@@ -45,11 +46,11 @@ where
     assert!(found.kept_at > 1_700_000_000_000, "kept_at is the store's clock in ms: {}", found.kept_at);
     assert!(store.find(&target, "bob").await.unwrap().is_none(), "not another user's");
     assert!(
-        store.find(&EditTarget::new("category", first_id).unwrap(), "ann").await.unwrap().is_none(),
+        store.find(&EditTarget::new(kinds.1, first_id).unwrap(), "ann").await.unwrap().is_none(),
         "not another kind's"
     );
     assert!(
-        store.find(&EditTarget::new("article", first_id + 1).unwrap(), "ann").await.unwrap().is_none(),
+        store.find(&EditTarget::new(kinds.0, first_id + 1).unwrap(), "ann").await.unwrap().is_none(),
         "not another record's"
     );
 
@@ -83,17 +84,17 @@ where
 
     // A batch (a shutdown's open forms) keeps each draft as a keep would: newer ones win, older ones change nothing.
     let batch = [
-        (EditTarget::new("article", first_id + 7).unwrap(), std::sync::Arc::new(draft("ann", "Batch A", 3_000, 1))),
-        (EditTarget::new("article", first_id + 8).unwrap(), std::sync::Arc::new(draft("bob", "Batch B", 3_000, 1))),
+        (EditTarget::new(kinds.0, first_id + 7).unwrap(), std::sync::Arc::new(draft("ann", "Batch A", 3_000, 1))),
+        (EditTarget::new(kinds.0, first_id + 8).unwrap(), std::sync::Arc::new(draft("bob", "Batch B", 3_000, 1))),
         (target.clone(), std::sync::Arc::new(draft("bob", "Older than Bob's", 1_000, 1))),
     ];
     store.keep_batch(&batch).await.expect("keep a batch");
     assert_eq!(
-        store.find(&EditTarget::new("article", first_id + 7).unwrap(), "ann").await.unwrap().unwrap().draft.params["title"],
+        store.find(&EditTarget::new(kinds.0, first_id + 7).unwrap(), "ann").await.unwrap().unwrap().draft.params["title"],
         "Batch A"
     );
     assert_eq!(
-        store.find(&EditTarget::new("article", first_id + 8).unwrap(), "bob").await.unwrap().unwrap().draft.params["title"],
+        store.find(&EditTarget::new(kinds.0, first_id + 8).unwrap(), "bob").await.unwrap().unwrap().draft.params["title"],
         "Batch B"
     );
     assert_eq!(store.find(&target, "bob").await.unwrap().unwrap().draft.params["title"], "Bob's", "not replaced");
@@ -102,33 +103,33 @@ where
     let store = make(KeptDraftLimits { max_drafts: 4, max_per_user: 2, ..day }).await;
     for offset in 1..=3 {
         store
-            .keep(&EditTarget::new("article", first_id + offset).unwrap(), &draft("ann", "A", offset as u64, 1))
+            .keep(&EditTarget::new(kinds.0, first_id + offset).unwrap(), &draft("ann", "A", offset as u64, 1))
             .await
             .unwrap();
         tick().await;
     }
     assert!(
-        store.find(&EditTarget::new("article", first_id + 1).unwrap(), "ann").await.unwrap().is_none(),
+        store.find(&EditTarget::new(kinds.0, first_id + 1).unwrap(), "ann").await.unwrap().is_none(),
         "ann's oldest went"
     );
-    assert!(store.find(&EditTarget::new("article", first_id + 2).unwrap(), "ann").await.unwrap().is_some());
-    assert!(store.find(&EditTarget::new("article", first_id + 3).unwrap(), "ann").await.unwrap().is_some());
+    assert!(store.find(&EditTarget::new(kinds.0, first_id + 2).unwrap(), "ann").await.unwrap().is_some());
+    assert!(store.find(&EditTarget::new(kinds.0, first_id + 3).unwrap(), "ann").await.unwrap().is_some());
     for (offset, user) in [(4, "bob"), (5, "cid"), (6, "dan")] {
         store
-            .keep(&EditTarget::new("article", first_id + offset).unwrap(), &draft(user, "B", offset as u64, 1))
+            .keep(&EditTarget::new(kinds.0, first_id + offset).unwrap(), &draft(user, "B", offset as u64, 1))
             .await
             .unwrap();
         tick().await;
     }
     assert!(
-        store.find(&EditTarget::new("article", first_id + 2).unwrap(), "ann").await.unwrap().is_none(),
+        store.find(&EditTarget::new(kinds.0, first_id + 2).unwrap(), "ann").await.unwrap().is_none(),
         "the oldest of all went"
     );
     assert!(
-        store.find(&EditTarget::new("article", first_id + 3).unwrap(), "ann").await.unwrap().is_some(),
+        store.find(&EditTarget::new(kinds.0, first_id + 3).unwrap(), "ann").await.unwrap().is_some(),
         "four remain"
     );
-    assert!(store.find(&EditTarget::new("article", first_id + 6).unwrap(), "dan").await.unwrap().is_some());
+    assert!(store.find(&EditTarget::new(kinds.0, first_id + 6).unwrap(), "dan").await.unwrap().is_some());
 
     // Expired drafts are not found (a retention of 2 s: the first find is well within it even on a loaded machine).
     let store = make(KeptDraftLimits { retention: Duration::from_secs(2), ..day }).await;

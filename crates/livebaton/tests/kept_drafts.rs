@@ -161,7 +161,12 @@ async fn a_shutdown_keeps_the_open_drafts() {
 
 #[tokio::test]
 async fn the_memory_store_meets_the_contract() {
-    livebaton::testing::kept_draft_store_contract(|limits| async move { MemoryKeptDrafts::new(limits) }, 1).await;
+    livebaton::testing::kept_draft_store_contract(
+        |limits| async move { MemoryKeptDrafts::new(limits) },
+        ("invoice", "order"),
+        1,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -175,6 +180,7 @@ async fn the_redis_store_meets_the_contract() {
             let url = url.clone();
             async move { RedisKeptDrafts::new(&RedisAddress::new(url), &store, limits).expect("a Redis URL") }
         },
+        ("invoice", "order"),
         1,
     )
     .await;

@@ -63,7 +63,7 @@ mod redis_only {
 
     /// Whether every node has the same single owner `view` for `target`.
     fn owned_by(nodes: &[Engine], target: &EditTarget, view: &str) -> bool {
-        nodes.iter().all(|node| owner_of(node, &target).as_deref() == Some(view))
+        nodes.iter().all(|node| owner_of(node, target).as_deref() == Some(view))
     }
 
     /// The leader member Redis records for a topic.

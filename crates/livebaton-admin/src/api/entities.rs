@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{ApiError, ApiUser};
 use crate::accounts::Role;
 use crate::app::AppState;
+use crate::content::editing::Author;
 use crate::storage::Entity;
 
 /// A body that changes a row: the new values plus the version they are based on.
@@ -107,7 +108,11 @@ pub async fn update(
     let entity = entity_named(&state, &name).await?;
     let (input, lock_version) = body.split()?;
     Ok(Json(
-        state.content.update_entity(entity.id, lock_version, &input, None, &user.0.name).await.map_err(entity_error)?,
+        state
+            .content
+            .update_entity(entity.id, lock_version, &input, None, &Author::from(&user.0))
+            .await
+            .map_err(entity_error)?,
     ))
 }
 

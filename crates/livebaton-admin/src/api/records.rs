@@ -15,6 +15,7 @@ use super::entities::{DeleteQuery, Versioned, entity_named};
 use super::{ApiError, ApiUser};
 use crate::accounts::Role;
 use crate::app::AppState;
+use crate::content::editing::Author;
 use crate::storage::Record;
 
 /// `GET /api/entities/{name}/records`.
@@ -68,7 +69,7 @@ pub async fn update(
     let Json(body) = body?;
     let entity = entity_named(&state, &name).await?;
     let (input, lock_version) = body.split()?;
-    Ok(Json(state.content.update_record(&entity, id, lock_version, &input, None, &user.0.name).await?))
+    Ok(Json(state.content.update_record(&entity, id, lock_version, &input, None, &Author::from(&user.0)).await?))
 }
 
 /// `DELETE /api/entities/{name}/records/{id}[?lock_version=N][&purge=true]`: moves the record to the trash (editor),

@@ -21,13 +21,14 @@
 use std::collections::BTreeMap;
 
 use livebaton::editing::merge::{self, FieldConflict, MergeError, Resolutions};
-use livebaton::editing::{DraftBase, EditTarget, OwnerToken};
+use livebaton::editing::{DraftBase, OwnerToken};
 use livebaton::events::Action;
 use livebaton_content::{EntityInput, RecordInput, ValidEntity, ValidRecord, ValidationErrors};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::editing::{Author, EditedRow, FormNotice, SavedNotice};
 use super::events::{data_event, entity_event};
 use super::{ContentError, ContentService, announce, fence_for};
 use crate::storage::{Entity, Fence, Record, StoreError};
@@ -94,13 +95,10 @@ pub fn entity_values(entity: &Entity) -> Value {
 
 /// What differs between records and entity definitions in a merged save.
 trait Kind {
-    type Row: Clone;
+    type Row: EditedRow;
     type Input: Serialize + DeserializeOwned + Send + Sync;
     type Valid: Serialize;
 
-    fn values(row: &Self::Row) -> Value;
-    fn version(row: &Self::Row) -> i64;
-    fn target(id: i64) -> EditTarget;
     /// Members that are "unchanged" when the input leaves them out (or they validate to null): mine takes theirs'
     /// value. A record's empty slug keeps the stored one (the store's update does), so it is one of them.
     const UNTOUCHED_WHEN_NULL: &'static [&'static str];
@@ -117,15 +115,6 @@ impl Kind for Records {
     type Input = RecordInput;
     type Valid = ValidRecord;
 
-    fn values(row: &Record) -> Value {
-        record_values(row)
-    }
-    fn version(row: &Record) -> i64 {
-        row.lock_version
-    }
-    fn target(id: i64) -> EditTarget {
-        EditTarget::data(id)
-    }
     const UNTOUCHED_WHEN_NULL: &'static [&'static str] = &["slug", "metadata"];
     fn conflict(conflict: MergeConflict<Record>) -> ContentError {
         ContentError::RecordMerge(Box::new(conflict))
@@ -143,15 +132,6 @@ impl Kind for Entities {
     type Input = EntityInput;
     type Valid = ValidEntity;
 
-    fn values(row: &Entity) -> Value {
-        entity_values(row)
-    }
-    fn version(row: &Entity) -> i64 {
-        row.lock_version
-    }
-    fn target(id: i64) -> EditTarget {
-        EditTarget::entity(id)
-    }
     const UNTOUCHED_WHEN_NULL: &'static [&'static str] = &["icon", "settings"];
     fn conflict(conflict: MergeConflict<Entity>) -> ContentError {
         ContentError::EntityMerge(Box::new(conflict))
@@ -200,7 +180,7 @@ impl ContentService {
         id: i64,
         save: SaveRequest<'_, RecordInput>,
         token: &OwnerToken,
-        by: &str,
+        by: &Author,
     ) -> Result<Saved<Record>, ContentError> {
         let saved = self.save_merged::<Records>(id, save, token, by, Some(entity)).await?;
         announce(self.events.broadcast(data_event(Action::Updated, entity.id, saved.row.id)));
@@ -216,7 +196,7 @@ impl ContentService {
         id: i64,
         save: SaveRequest<'_, EntityInput>,
         token: &OwnerToken,
-        by: &str,
+        by: &Author,
     ) -> Result<Saved<Entity>, ContentError> {
         let saved = self.save_merged::<Entities>(id, save, token, by, None).await?;
         announce(self.events.broadcast(entity_event(Action::Updated, saved.row.id)));
@@ -228,7 +208,7 @@ impl ContentService {
         id: i64,
         save: SaveRequest<'_, K::Input>,
         token: &OwnerToken,
-        by: &str,
+        by: &Author,
         entity: Option<&Entity>,
     ) -> Result<Saved<K::Row>, ContentError>
     where
@@ -236,7 +216,7 @@ impl ContentService {
     {
         let valid_mine = self.check(entity, save.mine).await?;
         self.check_authority(Some(token)).await?;
-        let target = K::target(id);
+        let target = K::Row::KIND.target(id);
         let mut current = self.current::<K>(id).await?;
         for attempt in 1..=ATTEMPTS {
             let (valid, merged) = match self.merge_step::<K>(entity, &save, &valid_mine, &current).await {
@@ -244,12 +224,13 @@ impl ContentService {
                 Step::Refused(error) => return Err(error),
             };
             let editing = self.editing.clone();
-            let fence = move || fence_for(&editing, target, Some(token));
-            match self.commit(entity, id, K::version(&current), &valid, &fence).await {
+            let fenced = target.clone();
+            let fence = move || fence_for(&editing, &fenced, Some(token));
+            match self.commit(entity, id, current.lock_version(), &valid, &fence).await {
                 Ok(row) => {
-                    self.editing.finish_save(token, DraftBase::new(K::version(&row), K::values(&row)));
-                    let body = json!({"lock_version": K::version(&row), "by": by, "merged": merged});
-                    self.tell_editors(target, "saved", body);
+                    self.editing.finish_save(token, DraftBase::new(row.lock_version(), row.values()));
+                    let notice = SavedNotice::new(row.lock_version(), by, merged.clone());
+                    self.tell_editors(&target, FormNotice::Saved(notice));
                     return Ok(Saved { row, merged });
                 }
                 Err(error) => match K::moved(error) {
@@ -284,9 +265,9 @@ impl ContentService {
     where
         Self: Validate<K>,
     {
-        let theirs = K::values(current);
+        let theirs = current.values();
         // The row still at the draft's base is the base itself: no snapshot needed.
-        let base = if K::version(current) == save.base_version { Some(&theirs) } else { save.base_values };
+        let base = if current.lock_version() == save.base_version { Some(&theirs) } else { save.base_values };
         let mine = mine_values::<K>(save.mine, valid_mine, &theirs);
         let fields = merge::field_names(&[base, Some(&mine), Some(&theirs)]).len();
         if save.resolve.len() > fields {
@@ -296,7 +277,7 @@ impl ContentService {
         }
         let none = Resolutions::new();
         // Choices made against an older row do not answer for values their maker never saw.
-        let resolve = if save.resolved_against == Some(K::version(current)) { save.resolve } else { &none };
+        let resolve = if save.resolved_against == Some(current.lock_version()) { save.resolve } else { &none };
         let merged = match merge::merge(base, &mine, &theirs, resolve) {
             Ok(merged) => merged,
             Err(MergeError::Conflicts(fields)) => {

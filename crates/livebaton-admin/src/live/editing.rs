@@ -1,5 +1,6 @@
-//! `edit:entity:<id>` and `edit:data:<id>`: collaborative editing over the engine, for clients that render their own
-//! UI (the bundled live pages use the same engine directly).
+//! `edit:entity:<id>` and `edit:data:<id>`: collaborative editing for clients that render their own UI. The session,
+//! its baton and its saves are the editing service's ([`crate::content::editing`], which the bundled live forms use
+//! too); this file words them as Phoenix replies and pushes.
 //!
 //! Join with `{tab_id}`; the reply says `{role, owner, queue, draft, lock_version, kept_draft}`, where `kept_draft`
 //! (or `null`) is the unsaved draft an earlier session of this form left for this user: `{params, updated_at,
@@ -7,9 +8,9 @@
 //! with its original base, and reaches the spectators as a `draft` push; the reply is `{version, params}`) or
 //! `discard_draft {updated_at}` (reply `{discarded}`). Pushes: `presence_state` and
 //! `presence_diff` (keys are connection ids), `role` when this member's role changes (`promoted`, `taken_here`) or
-//! the owner changes (`owner_changed`), `draft` from the owner (never echoed to its author), `saved`
-//! `{lock_version, by, merged}` and `deleted`. Events: `draft {params, lock_version?}` (owner only; `lock_version` is
-//! the row version the client edits), `save {params?, lock_version?, resolve?}`, `take_here`.
+//! the owner changes (`owner_changed`), `draft` from the owner (never echoed to its author), `saved` `{lock_version,
+//! by, by_id, merged}` and `deleted`. Events: `draft {params, lock_version?}` (owner only; `lock_version` is the row
+//! version the client edits), `save {params?, lock_version?, resolve?}`, `take_here`.
 //!
 //! A save is fenced (owner token, and the row's version at commit) and merged per field with the row as it is now
 //! ([`crate::content::SaveRequest`]): the ok reply is `{lock_version, merged}`; a `conflict` reply carries `current`,
@@ -27,10 +28,8 @@ mod save;
 
 use std::sync::Arc;
 
-use livebaton::editing::{
-    DraftChanged, EditKind, EditTarget, Editing, EditingError, EditingRole, Editor, OwnerChanged, RoleChange,
-};
-use livebaton::presence::{PresenceDiff, PresenceError, TrackGuard};
+use livebaton::editing::{DraftChanged, EditTarget, EditingError, OwnerChanged};
+use livebaton::presence::{PresenceDiff, TrackGuard};
 use livebaton::pubsub::Broadcast;
 use livebaton_web::channel::{
     BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Outgoing, Pusher, Reply, Termination,
@@ -40,22 +39,27 @@ use serde_json::{Value, json};
 
 use super::write_access::{DRAFT_CHECK_AGE, Refusal, WriteAccess};
 use crate::accounts::Role;
-use crate::content::{ContentService, entity_values, record_values};
+use crate::content::editing::{
+    Author, ContentKind, DRAFT_TOO_LARGE, EditedRow, EditingService, JoinRefused, RoleUpdate, count_not_owner,
+    draft_too_large,
+};
+use crate::storage::{Store, StoreError};
 
 /// Routes `edit:entity:*` or `edit:data:*`.
 pub struct EditRoute {
-    pub(crate) kind: EditKind,
-    pub(crate) content: ContentService,
-    pub(crate) editing: Editing,
+    pub(crate) kind: ContentKind,
+    pub(crate) service: EditingService,
 }
 
 struct EditChannel {
+    kind: ContentKind,
+    /// The row's id.
+    id: i64,
     target: EditTarget,
     connection_id: Arc<str>,
-    user_id: String,
-    user_name: String,
-    content: ContentService,
-    editing: Editing,
+    /// This member's user (saves name them in `saved`).
+    author: Author,
+    service: EditingService,
     /// The row version this member last saw (the base of a first draft).
     lock_version: i64,
     /// That row's values (see [`record_values`]): the base values of a draft or save based on `lock_version`.
@@ -77,9 +81,28 @@ fn store_unavailable(error: crate::storage::StoreError) -> Value {
     refuse("unavailable")
 }
 
+/// A join refused by the editing service.
+fn join_refused(refused: JoinRefused) -> Value {
+    match refused {
+        JoinRefused::InvalidTabId(invalid) => refuse(&invalid.to_string()),
+        JoinRefused::Unavailable => refuse("unavailable"),
+    }
+}
+
+/// Row `id` of `kind` as stored now: its version and its values in merge shape (see [`EditedRow::values`]).
+async fn current_row(store: &Store, kind: ContentKind, id: i64) -> Result<Option<(i64, Value)>, StoreError> {
+    fn snapshot(row: &impl EditedRow) -> (i64, Value) {
+        (row.lock_version(), row.values())
+    }
+    Ok(match kind {
+        ContentKind::Record => store.find_record_by_id(id).await?.as_ref().map(snapshot),
+        ContentKind::Entity => store.find_entity(id).await?.as_ref().map(snapshot),
+    })
+}
+
 /// The reply to an event from a member that does not hold the baton (counted for `/metrics`).
 fn not_owner(message: String) -> Reply {
-    metrics::counter!("livebaton_events_refused_total", "reason" => "not_owner").increment(1);
+    count_not_owner();
     (ReplyStatus::Error, json!({"reason": "not_owner", "message": message}))
 }
 
@@ -100,45 +123,23 @@ fn owner_json(presence: &livebaton::editing::EditingPresence) -> Value {
     json!({"user_id": presence.user_id, "name": presence.user_name, "view_id": presence.view_id})
 }
 
-fn role_json(role: &EditingRole) -> (Value, &'static str) {
-    match role {
-        // The owner is the first *eligible* entry: a viewer may be ahead of it in the queue.
-        EditingRole::Owner { presences } => {
-            (presences.iter().find(|presence| presence.can_edit).map_or(Value::Null, owner_json), "owner")
-        }
-        EditingRole::Spectator { owner, .. } => (owner.as_ref().map_or(Value::Null, owner_json), "spectator"),
-    }
-}
-
 impl ChannelRoute for EditRoute {
     fn join<'a>(&'a self, request: JoinRequest<'a>) -> BoxFuture<'a, Result<Joined, Value>> {
         Box::pin(async move {
-            let prefix = match self.kind {
-                EditKind::Entity => "edit:entity:",
-                EditKind::Data => "edit:data:",
-            };
-            let id: i64 =
-                request.topic.strip_prefix(prefix).and_then(|id| id.parse().ok()).ok_or_else(|| refuse("not found"))?;
-            let target = EditTarget { kind: self.kind, id };
+            let kind = self.kind;
+            let id: i64 = request
+                .topic
+                .strip_prefix(kind.channel_prefix())
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| refuse("not found"))?;
+            let target = kind.target(id);
             Role::parse(request.socket.user.role()).ok_or_else(|| refuse("unauthorized"))?;
-            let store = self.content.store();
-            let (lock_version, row_values, permits): (i64, Value, fn(&Role) -> bool) = match self.kind {
-                EditKind::Data => {
-                    let record = store.find_record_by_id(id).await.map_err(store_unavailable)?;
-                    let record = record.ok_or_else(|| refuse("not found"))?;
-                    (record.lock_version, record_values(&record), Role::can_edit_records)
-                }
-                EditKind::Entity => {
-                    let entity = store.find_entity(id).await.map_err(store_unavailable)?;
-                    let entity = entity.ok_or_else(|| refuse("not found"))?;
-                    (entity.lock_version, entity_values(&entity), Role::can_manage_entities)
-                }
-            };
+            let store = self.service.content().store();
+            let row = current_row(store, kind, id).await.map_err(store_unavailable)?;
+            let (lock_version, row_values) = row.ok_or_else(|| refuse("not found"))?;
             // The role as the store has it now, not as the socket authenticated it.
-            let access = WriteAccess::load(store, &request.socket.user, permits).await.map_err(store_unavailable)?;
-            let can_edit = access.permitted();
             let user = &request.socket.user;
-            let editor = Editor { user_id: user.id().to_owned(), name: user.name().to_owned(), can_edit };
+            let access = WriteAccess::load(store, user, kind.permits()).await.map_err(store_unavailable)?;
             let tab_id = match request.payload.get("tab_id") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(tab)) if tab.is_empty() => None,
@@ -147,48 +148,41 @@ impl ChannelRoute for EditRoute {
                 Some(_) => return Err(refuse(&livebaton::presence::InvalidTabId.to_string())),
             };
             // Subscribe before tracking so nothing between the reply and the first diff is missed.
-            let subscriptions =
-                vec![self.editing.subscribe_to_editing(target), self.editing.subscribe_to_drafts(target)];
+            let editing = self.service.engine();
+            let subscriptions = vec![editing.subscribe_to_editing(&target), editing.subscribe_to_drafts(&target)];
             let connection_id = request.socket.connection_id.clone();
-            let guard =
-                self.editing.track_editing_session(target, &connection_id, &editor, tab_id).await.map_err(|error| {
-                    match error {
-                        PresenceError::InvalidTabId(invalid) => refuse(&invalid.to_string()),
-                        // The cause is for the log, not for the client (it may name the backend's internals).
-                        error => {
-                            tracing::warn!(%error, "editing join refused: presence unavailable");
-                            refuse("unavailable")
-                        }
-                    }
-                })?;
-            let role = self.editing.editing_role(target, &connection_id, user.id());
-            let (owner, role_name) = role_json(&role);
-            let queue: Vec<Value> = role
-                .presences()
+            let guard = self
+                .service
+                .join(&target, &connection_id, user, access.permitted(), tab_id)
+                .await
+                .map_err(join_refused)?;
+            let baton = self.service.baton(&target, &connection_id, user.id());
+            let owner = baton.owner.as_ref().map_or(Value::Null, owner_json);
+            let queue: Vec<Value> = baton
+                .queue
                 .iter()
                 .map(|presence| json!({"view_id": presence.view_id, "user_id": presence.user_id, "name": presence.user_name, "can_edit": presence.can_edit}))
                 .collect();
-            let draft = self
-                .editing
-                .draft(target)
+            let draft = editing
+                .draft(&target)
                 .map(|draft| json!({"params": draft.params, "version": draft.version, "updated_by": draft.updated_by}));
             // Looked up now, for this user and form only (never all of a user's kept drafts); a store that cannot be
             // read offers nothing (the draft stays kept).
-            let kept_draft = match self.editing.find_kept_draft(target, user.id()).await {
+            let kept_draft = match editing.find_kept_draft(&target, user.id()).await {
                 Ok(kept) => kept.map(|kept| kept_json(&kept)),
                 Err(error) => {
                     tracing::warn!(%error, "kept drafts could not be read; none offered");
                     None
                 }
             };
-            let reply = json!({"role": role_name, "owner": owner, "queue": queue, "draft": draft, "lock_version": lock_version, "kept_draft": kept_draft});
+            let reply = json!({"role": baton.role.as_str(), "owner": owner, "queue": queue, "draft": draft, "lock_version": lock_version, "kept_draft": kept_draft});
             let channel = EditChannel {
+                kind,
+                id,
                 target,
                 connection_id,
-                user_id: user.id().to_owned(),
-                user_name: user.name().to_owned(),
-                content: self.content.clone(),
-                editing: self.editing.clone(),
+                author: Author::from(&**user),
+                service: self.service.clone(),
                 lock_version,
                 row_values,
                 guard: Some(guard),
@@ -210,16 +204,20 @@ impl EditChannel {
     }
 
     fn presences(&self) -> &livebaton::presence::Presence {
-        self.editing.presence()
+        self.editing().presence()
+    }
+
+    fn editing(&self) -> &livebaton::editing::Editing {
+        self.service.engine()
     }
 
     /// Whether this member may still change the draft: only the owner can, so only the owner's access is checked
     /// (from a check at most [`DRAFT_CHECK_AGE`] old); anyone else is refused as `not_owner` by the engine.
     async fn may_draft(&mut self) -> Result<(), Refusal> {
-        if self.editing.fence(self.target, &self.connection_id).is_err() {
+        if self.editing().fence(&self.target, &self.connection_id).is_err() {
             return Ok(());
         }
-        self.access.check(self.content.store(), DRAFT_CHECK_AGE).await
+        self.access.check(self.service.content().store(), DRAFT_CHECK_AGE).await
     }
 }
 
@@ -240,8 +238,8 @@ impl Channel for EditChannel {
                     let params = payload.get("params").cloned().unwrap_or(Value::Null);
                     if !params.is_object() {
                         (ReplyStatus::Error, json!({"reason": "invalid", "errors": {"params": ["must be an object"]}}))
-                    } else if crate::views::draft_too_large(&params) {
-                        let errors = json!({"params": [crate::views::DRAFT_TOO_LARGE]});
+                    } else if draft_too_large(&params) {
+                        let errors = json!({"params": [DRAFT_TOO_LARGE]});
                         (ReplyStatus::Error, json!({"reason": "too_large", "errors": errors}))
                     } else if let Err(refusal) = self.may_draft().await {
                         refused_write(refusal)
@@ -251,7 +249,7 @@ impl Channel for EditChannel {
                         // another writer's `saved`, which the client may not have applied yet.
                         let base = payload.get("lock_version").and_then(Value::as_i64).unwrap_or(self.lock_version);
                         let base = self.draft_base(base).await;
-                        match self.editing.update_draft(self.target, &self.connection_id, base, params) {
+                        match self.editing().update_draft(&self.target, &self.connection_id, base, params) {
                             Ok(draft) => (ReplyStatus::Ok, json!({"version": draft.version})),
                             Err(refused) => not_owner(refused.to_string()),
                         }
@@ -260,7 +258,7 @@ impl Channel for EditChannel {
                 "save" => self.save(payload).await,
                 "restore_draft" => match self.may_draft().await {
                     Err(refusal) => refused_write(refusal),
-                    Ok(()) => match self.editing.restore_kept_draft(self.target, &self.connection_id).await {
+                    Ok(()) => match self.editing().restore_kept_draft(&self.target, &self.connection_id).await {
                         Ok(draft) => (ReplyStatus::Ok, json!({"version": draft.version, "params": draft.params})),
                         Err(EditingError::NotOwner(refused)) => not_owner(refused.to_string()),
                         Err(error) => {
@@ -279,7 +277,7 @@ impl Channel for EditChannel {
                         (ReplyStatus::Error, json!({"reason": "invalid", "errors": errors}))
                     }
                     Some(updated_at) => {
-                        match self.editing.discard_kept_draft(self.target, &self.user_id, updated_at).await {
+                        match self.editing().discard_kept_draft(&self.target, &self.author.id, updated_at).await {
                             Ok(discarded) => (ReplyStatus::Ok, json!({"discarded": discarded})),
                             Err(error) => {
                                 (ReplyStatus::Error, json!({"reason": "unavailable", "message": error.to_string()}))
@@ -287,7 +285,7 @@ impl Channel for EditChannel {
                         }
                     }
                 },
-                "take_here" => match self.editing.take_here(self.target, &self.connection_id) {
+                "take_here" => match self.editing().take_here(&self.target, &self.connection_id) {
                     Ok(()) => (ReplyStatus::Ok, json!({})),
                     Err(error) => {
                         let reason = match error {
@@ -308,34 +306,12 @@ impl Channel for EditChannel {
         if let Some(diff) = broadcast.downcast::<PresenceDiff>() {
             pusher.push("presence_diff", diff);
         } else if let Some(change) = broadcast.downcast::<OwnerChanged>() {
-            {
-                let owner = change.owner.as_ref().map_or(Value::Null, owner_json);
-                let (role, reason) = match change.role_change_for(&self.connection_id) {
-                    RoleChange::Promoted => {
-                        let handover = change.reason != livebaton::editing::OwnerChangeReason::First;
-                        if let (Some(observed_at), true) = (change.observed_at, handover) {
-                            metrics::histogram!("livebaton_owner_handoff_seconds")
-                                .record(observed_at.elapsed().as_secs_f64());
-                        }
-                        let reason = match change.reason {
-                            livebaton::editing::OwnerChangeReason::Handover => "taken_here",
-                            livebaton::editing::OwnerChangeReason::First => "first",
-                            _ => "promoted",
-                        };
-                        ("owner", reason)
-                    }
-                    RoleChange::Demoted => ("spectator", "taken_here"),
-                    RoleChange::Unchanged => {
-                        let mine = change.owner.as_ref().is_some_and(|owner| *owner.view_id == *self.connection_id);
-                        (if mine { "owner" } else { "spectator" }, "owner_changed")
-                    }
-                };
-                let draft = change
-                    .draft
-                    .as_ref()
-                    .map(|draft| json!({"version": draft.version, "updated_by": draft.updated_by}));
-                pusher.push("role", &json!({"role": role, "owner": owner, "reason": reason, "draft": draft}));
-            }
+            let owner = change.owner.as_ref().map_or(Value::Null, owner_json);
+            let RoleUpdate { role, reason } = RoleUpdate::of(change, &self.connection_id);
+            let (role, reason) = (role.as_str(), reason.as_str());
+            let draft =
+                change.draft.as_ref().map(|draft| json!({"version": draft.version, "updated_by": draft.updated_by}));
+            pusher.push("role", &json!({"role": role, "owner": owner, "reason": reason, "draft": draft}));
         } else if let Some(changed) = broadcast.downcast::<DraftChanged>() {
             if let (Some(draft), false) = (&changed.draft, changed.source == *self.connection_id) {
                 pusher.push(
@@ -344,7 +320,7 @@ impl Channel for EditChannel {
                 );
             }
         } else {
-            // `saved` and `deleted` go to the client as they are; the channel's own row version only moves with its
+            // Form notices (`saved`, `deleted`, `restored`) go to the client as they are; the channel's own row version only moves with its
             // own saves (see `draft`).
             return Outgoing::Forward;
         }

@@ -7,7 +7,6 @@ mod events;
 pub mod revocation;
 mod write_access;
 
-use livebaton::editing::EditKind;
 use livebaton_web::channel::{BoxFuture, ChannelRoute, JoinRequest, Joined, Router};
 use livebaton_web::channels::RoomRoute;
 use livebaton_web::live::LiveViewRoute;
@@ -18,6 +17,7 @@ pub use revocation::{announce_revocation, announce_revocation_over_redis, close_
 pub use write_access::{DRAFT_CHECK_AGE, Refusal, WriteAccess, check_before_write, max_age};
 
 use crate::content::ContentService;
+use crate::content::editing::{ContentKind, EditingService};
 use crate::storage::Store;
 
 /// The channel routes: the live pages `lv:*`, and `room:*`, `entities`, `entity_data:*`, `edit:entity:*`,
@@ -38,12 +38,9 @@ pub fn channel_router(
         )
         .channel(
             "edit:entity:*",
-            editing::EditRoute { kind: EditKind::Entity, content: content.clone(), editing: engine.editing.clone() },
+            editing::EditRoute { kind: ContentKind::Entity, service: EditingService::new(content) },
         )
-        .channel(
-            "edit:data:*",
-            editing::EditRoute { kind: EditKind::Data, content: content.clone(), editing: engine.editing.clone() },
-        )
+        .channel("edit:data:*", editing::EditRoute { kind: ContentKind::Record, service: EditingService::new(content) })
 }
 
 /// Refuses visitors (public-page sockets) before the wrapped route sees the join.

@@ -3,17 +3,19 @@
 //! expired rows and the oldest beyond the user's and the overall limit, and the hourly sweep drops expired rows of
 //! forms nobody opens again. A cluster keeps them in Redis instead (the engine's default there).
 
-use livebaton::editing::{Draft, EditKind, EditTarget, KeptDraft, KeptDraftError, KeptDraftLimits, KeptDraftStore};
+use livebaton::editing::{Draft, EditTarget, KeptDraft, KeptDraftError, KeptDraftLimits, KeptDraftStore};
 use livebaton::presence::BoxFuture;
 use sqlx::Row;
 
 use super::{Store, StoreError, decode_json, encode_json, now_ms};
+use crate::content::editing::ContentKind;
 
-fn kind(target: EditTarget) -> &'static str {
-    match target.kind {
-        EditKind::Entity => "entity",
-        EditKind::Data => "data",
-    }
+/// The row key of an admin form's session: its kind and the row's id. The table holds the admin's own forms only
+/// (entity definitions and records, integer ids); any other target is refused, not stored under a wrong key.
+fn row_key(target: &EditTarget) -> Result<(&'static str, i64), StoreError> {
+    ContentKind::of(target)
+        .map(|(kind, id)| (kind.name(), id))
+        .ok_or_else(|| StoreError::Corrupt(format!("{target} is not an admin form; its draft is not kept here")))
 }
 
 /// Times in the engine are `u64` ms, columns are `BIGINT`: every real time fits.
@@ -29,7 +31,7 @@ impl Store {
     /// [`StoreError::Database`] on database failure.
     pub async fn keep_draft(
         &self,
-        target: EditTarget,
+        target: &EditTarget,
         draft: &Draft,
         limits: KeptDraftLimits,
     ) -> Result<(), StoreError> {
@@ -54,7 +56,7 @@ impl Store {
         let mut transaction = self.pool.begin().await?;
         let mut users = Vec::new();
         for (target, draft) in drafts {
-            if Self::upsert_kept_draft(&mut transaction, *target, draft).await? {
+            if Self::upsert_kept_draft(&mut transaction, target, draft).await? {
                 users.push(draft.updated_by.user_id.as_str());
             }
         }
@@ -70,9 +72,10 @@ impl Store {
     /// Writes `draft` unless a newer one is kept; returns whether it was written.
     async fn upsert_kept_draft(
         transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
-        target: EditTarget,
+        target: &EditTarget,
         draft: &Draft,
     ) -> Result<bool, StoreError> {
+        let (kind, id) = row_key(target)?;
         let done = sqlx::query(
             "INSERT INTO kept_drafts (kind, target_id, user_id, draft, updated_at, version, kept_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -81,8 +84,8 @@ impl Store {
              WHERE kept_drafts.updated_at < excluded.updated_at \
              OR (kept_drafts.updated_at = excluded.updated_at AND kept_drafts.version < excluded.version)",
         )
-        .bind(kind(target))
-        .bind(target.id)
+        .bind(kind)
+        .bind(id)
         .bind(&draft.updated_by.user_id)
         .bind(encode_json(draft))
         .bind(column(draft.updated_at))
@@ -122,16 +125,17 @@ impl Store {
     /// [`StoreError::Database`] on database failure, [`StoreError::Corrupt`] if the row cannot be read.
     pub async fn find_kept_draft(
         &self,
-        target: EditTarget,
+        target: &EditTarget,
         user_id: &str,
         since: i64,
     ) -> Result<Option<KeptDraft>, StoreError> {
+        let (kind, id) = row_key(target)?;
         let row = sqlx::query(
             "SELECT draft, kept_at FROM kept_drafts \
              WHERE kind = $1 AND target_id = $2 AND user_id = $3 AND kept_at > $4 AND draft <> ''",
         )
-        .bind(kind(target))
-        .bind(target.id)
+        .bind(kind)
+        .bind(id)
         .bind(user_id)
         .bind(since)
         .fetch_optional(&self.pool)
@@ -139,7 +143,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let draft: Draft = decode_json(&row.try_get::<String, _>("draft")?, "kept draft")?;
         let kept_at: i64 = row.try_get("kept_at")?;
-        Ok(Some(KeptDraft { target, draft, kept_at: u64::try_from(kept_at).unwrap_or(0) }))
+        Ok(Some(KeptDraft { target: target.clone(), draft, kept_at: u64::try_from(kept_at).unwrap_or(0) }))
     }
 
     /// Discards the draft of `target` kept for `user_id` if it is the one written at `updated_at`; returns whether it
@@ -150,16 +154,17 @@ impl Store {
     /// [`StoreError::Database`] on database failure.
     pub async fn discard_kept_draft(
         &self,
-        target: EditTarget,
+        target: &EditTarget,
         user_id: &str,
         updated_at: u64,
     ) -> Result<bool, StoreError> {
+        let (kind, id) = row_key(target)?;
         let done = sqlx::query(
             "UPDATE kept_drafts SET draft = '' \
              WHERE kind = $1 AND target_id = $2 AND user_id = $3 AND updated_at = $4 AND draft <> ''",
         )
-        .bind(kind(target))
-        .bind(target.id)
+        .bind(kind)
+        .bind(id)
         .bind(user_id)
         .bind(column(updated_at))
         .execute(&self.pool)
@@ -191,7 +196,7 @@ impl SqlKeptDrafts {
 }
 
 impl KeptDraftStore for SqlKeptDrafts {
-    fn keep<'a>(&'a self, target: EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
+    fn keep<'a>(&'a self, target: &'a EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
         Box::pin(
             async move { self.store.keep_draft(target, draft, self.limits).await.map_err(KeptDraftError::unavailable) },
         )
@@ -206,7 +211,7 @@ impl KeptDraftStore for SqlKeptDrafts {
 
     fn find<'a>(
         &'a self,
-        target: EditTarget,
+        target: &'a EditTarget,
         user_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>> {
         Box::pin(async move {
@@ -217,7 +222,7 @@ impl KeptDraftStore for SqlKeptDrafts {
 
     fn discard<'a>(
         &'a self,
-        target: EditTarget,
+        target: &'a EditTarget,
         user_id: &'a str,
         updated_at: u64,
     ) -> BoxFuture<'a, Result<bool, KeptDraftError>> {

@@ -9,16 +9,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use livebaton::editing::{
-    Draft, DraftBase, DraftChanged, EditTarget, Editing, EditingError, EditingPresence, EditingRole, Editor, KeptDraft,
-    KeptDraftError, NotOwner, OwnerChangeReason, OwnerChanged, OwnerToken, RoleChange,
+    Draft, DraftBase, DraftChanged, EditTarget, Editing, EditingError, EditingPresence, KeptDraft, KeptDraftError,
+    NotOwner, OwnerChanged, OwnerToken,
 };
-use livebaton::presence::{PresenceDiff, PresenceError};
-use livebaton::pubsub::{Broadcast, JsonMessage};
+use livebaton::presence::PresenceDiff;
+use livebaton::pubsub::Broadcast;
 use livebaton_web::live::{LiveSocket, MountError, Session};
 use maud::{Markup, html};
 use serde_json::Value;
 
 use super::markup::people;
+use crate::content::editing::{
+    Author, Baton, EditingService, FormNotice, JoinRefused, MemberRole, RoleReason, RoleUpdate, count_not_owner,
+};
 
 /// What a message from the editing session means for the form.
 #[derive(Debug)]
@@ -32,7 +35,7 @@ pub enum SessionEvent {
     /// The row was saved by `by` (the owner, or a writer through the API): reload it.
     Saved {
         /// Who saved.
-        by: String,
+        by: Author,
     },
     /// The row was deleted: moved to the trash (`trash`, it can be restored) or removed for good.
     Deleted {
@@ -52,10 +55,11 @@ static NEXT_VIEW: AtomicU64 = AtomicU64::new(1);
 /// One page's membership in an editing session.
 pub struct Collab {
     target: EditTarget,
-    editing: Editing,
+    service: EditingService,
     /// This page's presence key in the session.
     view_id: Arc<str>,
-    user_id: String,
+    /// The page's user.
+    author: Author,
     /// Whether the user's role may edit this kind of content (a viewer watches but never holds the baton).
     pub can_edit: bool,
     /// False during the first (HTTP) render: the page is not in the session yet, so it shows read-only.
@@ -70,13 +74,13 @@ pub struct Collab {
 
 impl Collab {
     /// A page of `session`'s user in `target`'s session, not joined yet.
-    pub fn new(editing: Editing, target: EditTarget, session: &Session, can_edit: bool) -> Self {
+    pub fn new(service: EditingService, target: EditTarget, session: &Session, can_edit: bool) -> Self {
         let view_id = format!("{}~{}", session.connection_id, NEXT_VIEW.fetch_add(1, Ordering::Relaxed));
         Collab {
             target,
-            editing,
+            service,
             view_id: view_id.into(),
-            user_id: session.user.id().to_owned(),
+            author: Author::from(&*session.user),
             can_edit,
             joined: false,
             is_owner: false,
@@ -99,23 +103,30 @@ impl Collab {
         // Subscribe before tracking, so no change between the two is missed.
         socket.subscribe(&self.target.presence_topic());
         socket.subscribe(&self.target.form_topic());
-        let editor = Editor {
-            user_id: session.user.id().to_owned(),
-            name: session.user.name().to_owned(),
-            can_edit: self.can_edit,
-        };
         let tab = session.tab_id.as_deref();
-        let guard =
-            self.editing.track_editing_session(self.target, &self.view_id, &editor, tab).await.map_err(|error| {
-                match error {
-                    PresenceError::InvalidTabId(invalid) => MountError::Failed(invalid.to_string()),
-                    error => super::unavailable(error),
-                }
-            })?;
+        let joined = self.service.join(&self.target, &self.view_id, &session.user, self.can_edit, tab).await;
+        let guard = joined.map_err(|refused| match refused {
+            JoinRefused::InvalidTabId(invalid) => MountError::Failed(invalid.to_string()),
+            JoinRefused::Unavailable => MountError::Failed("unavailable".into()),
+        })?;
         socket.keep(guard);
         self.joined = true;
         self.refresh();
-        Ok(self.editing.draft(self.target))
+        Ok(self.editing().draft(&self.target))
+    }
+
+    /// The editing service this page edits through.
+    pub fn service(&self) -> &EditingService {
+        &self.service
+    }
+
+    /// The page's user.
+    pub fn author(&self) -> &Author {
+        &self.author
+    }
+
+    fn editing(&self) -> &Editing {
+        self.service.engine()
     }
 
     /// Re-reads this page's role and the queue from the engine.
@@ -123,20 +134,12 @@ impl Collab {
         if !self.joined {
             return;
         }
-        match self.editing.editing_role(self.target, &self.view_id, &self.user_id) {
-            EditingRole::Owner { presences } => {
-                self.is_owner = true;
-                self.can_take_here = false;
-                self.owner = presences.iter().find(|presence| presence.can_edit).cloned();
-                self.presences = presences;
-            }
-            EditingRole::Spectator { owner, presences, can_take_here } => {
-                self.is_owner = false;
-                self.can_take_here = can_take_here;
-                self.owner = owner;
-                self.presences = presences;
-            }
-        }
+        let Baton { role, owner, queue, can_take_here } =
+            self.service.baton(&self.target, &self.view_id, &self.author.id);
+        self.is_owner = role == MemberRole::Owner;
+        self.can_take_here = can_take_here;
+        self.owner = owner;
+        self.presences = queue;
     }
 
     /// Whether this page holds the baton.
@@ -151,12 +154,12 @@ impl Collab {
 
     /// Whether the session has an unsaved draft.
     pub fn has_draft(&self) -> bool {
-        self.editing.draft(self.target).is_some()
+        self.editing().draft(&self.target).is_some()
     }
 
     /// The session's unsaved draft.
     pub fn draft(&self) -> Option<Arc<Draft>> {
-        self.editing.draft(self.target)
+        self.editing().draft(&self.target)
     }
 
     /// The message to show a page that tried to change something without holding the baton.
@@ -171,7 +174,7 @@ impl Collab {
     /// # Errors
     /// [`NotOwner`] if this page does not hold the baton.
     pub fn update_draft(&self, base: DraftBase, params: Value) -> Result<Arc<Draft>, NotOwner> {
-        self.editing.update_draft(self.target, &self.view_id, base, params)
+        self.editing().update_draft(&self.target, &self.view_id, base, params)
     }
 
     /// Proof that this page holds the baton now, for a fenced save.
@@ -179,14 +182,14 @@ impl Collab {
     /// # Errors
     /// [`NotOwner`] if it does not.
     pub fn fence(&self) -> Result<OwnerToken, NotOwner> {
-        self.editing.fence(self.target, &self.view_id)
+        self.editing().fence(&self.target, &self.view_id)
     }
 
     /// Ends the session's draft without saving it (the owner discarded it after a conflict), as a save would: the
     /// spectators reload the row, here `row`.
     pub fn discard_draft(&self, row: DraftBase) {
         if let Ok(token) = self.fence() {
-            self.editing.finish_save(&token, row);
+            self.editing().finish_save(&token, row);
         }
     }
 
@@ -198,7 +201,7 @@ impl Collab {
         if !self.joined {
             return Ok(None);
         }
-        self.editing.find_kept_draft(self.target, &self.user_id).await
+        self.editing().find_kept_draft(&self.target, &self.author.id).await
     }
 
     /// Makes this user's kept draft the session's draft again (owner only).
@@ -206,7 +209,7 @@ impl Collab {
     /// # Errors
     /// As [`Editing::restore_kept_draft`].
     pub async fn restore_kept(&self) -> Result<Arc<Draft>, EditingError> {
-        self.editing.restore_kept_draft(self.target, &self.view_id).await
+        self.editing().restore_kept_draft(&self.target, &self.view_id).await
     }
 
     /// Forgets this user's kept draft written at `updated_at`.
@@ -214,7 +217,7 @@ impl Collab {
     /// # Errors
     /// [`KeptDraftError`] when the store cannot be reached.
     pub async fn discard_kept(&self, updated_at: u64) -> Result<bool, KeptDraftError> {
-        self.editing.discard_kept_draft(self.target, &self.user_id, updated_at).await
+        self.editing().discard_kept_draft(&self.target, &self.author.id, updated_at).await
     }
 
     /// Moves the baton here from the same user's other tab.
@@ -222,7 +225,7 @@ impl Collab {
     /// # Errors
     /// As [`Editing::take_here`].
     pub fn take_here(&mut self) -> Result<(), EditingError> {
-        self.editing.take_here(self.target, &self.view_id)?;
+        self.editing().take_here(&self.target, &self.view_id)?;
         self.refresh();
         Ok(())
     }
@@ -234,29 +237,22 @@ impl Collab {
             return SessionEvent::Nothing;
         }
         if let Some(change) = message.downcast::<OwnerChanged>() {
-            let role_change = change.role_change_for(&self.view_id);
+            let update = RoleUpdate::of(change, &self.view_id);
             self.refresh();
-            return match role_change {
-                RoleChange::Promoted => {
-                    if let Some(observed_at) = change.observed_at
-                        && change.reason != OwnerChangeReason::First
-                    {
-                        metrics::histogram!("livebaton_owner_handoff_seconds")
-                            .record(observed_at.elapsed().as_secs_f64());
-                    }
-                    let draft = self.editing.draft(self.target);
+            return match update {
+                RoleUpdate { reason, .. } if update.promoted() => {
+                    let draft = self.editing().draft(&self.target);
                     // The first owner of a session needs no note: the bar already says "You are editing".
-                    if change.reason != OwnerChangeReason::First {
-                        self.notice =
-                            Some(promotion_notice(change.reason, draft.as_deref(), &self.view_id, &self.user_id));
+                    if reason != RoleReason::First {
+                        self.notice = Some(promotion_notice(reason, draft.as_deref(), &self.view_id, &self.author));
                     }
                     SessionEvent::Promoted(draft)
                 }
-                RoleChange::Demoted => {
+                RoleUpdate { role: MemberRole::Spectator, reason: RoleReason::TakenHere } => {
                     self.notice = Some("Editing moved to your other tab.".to_owned());
                     SessionEvent::Nothing
                 }
-                RoleChange::Unchanged => SessionEvent::Nothing,
+                _ => SessionEvent::Nothing,
             };
         }
         if let Some(changed) = message.downcast::<DraftChanged>() {
@@ -268,17 +264,13 @@ impl Collab {
                 None => SessionEvent::DraftEnded,
             };
         }
-        let Some(JsonMessage { event, payload: body }) = message.downcast::<JsonMessage>() else {
-            return SessionEvent::Nothing;
-        };
-        match event.as_str() {
-            "saved" => {
-                let by = body.get("by").and_then(Value::as_str).unwrap_or("someone").to_owned();
-                SessionEvent::Saved { by }
+        match message.downcast::<FormNotice>() {
+            Some(FormNotice::Saved(saved)) => {
+                SessionEvent::Saved { by: Author::new(saved.by_id.clone(), saved.by.clone()) }
             }
-            "deleted" => SessionEvent::Deleted { trash: body.get("trash").and_then(Value::as_bool).unwrap_or(false) },
-            "restored" => SessionEvent::Restored,
-            _ => SessionEvent::Nothing,
+            Some(FormNotice::Deleted(deleted)) => SessionEvent::Deleted { trash: deleted.trash.unwrap_or(false) },
+            Some(FormNotice::Restored(_)) => SessionEvent::Restored,
+            None => SessionEvent::Nothing,
         }
     }
 
@@ -331,21 +323,21 @@ impl Collab {
 
 /// "Read-only — Alice is editing", as a refused change says it.
 pub fn refused(not_owner: &NotOwner) -> String {
-    metrics::counter!("livebaton_events_refused_total", "reason" => "not_owner").increment(1);
+    count_not_owner();
     match &not_owner.owner_name {
         Some(name) => format!("Read-only — {name} is editing; your change was not applied."),
         None => "Read-only — you are not editing this; your change was not applied.".to_owned(),
     }
 }
 
-fn promotion_notice(reason: OwnerChangeReason, draft: Option<&Draft>, me: &str, my_user: &str) -> String {
+fn promotion_notice(reason: RoleReason, draft: Option<&Draft>, me: &str, my_user: &Author) -> String {
     let mut notice = match reason {
-        OwnerChangeReason::Handover => "You are now editing in this tab.".to_owned(),
+        RoleReason::TakenHere => "You are now editing in this tab.".to_owned(),
         _ => "You are now editing.".to_owned(),
     };
     match draft {
         Some(draft) if draft.updated_by.view_id == me => {}
-        Some(draft) if draft.updated_by.user_id == my_user => {
+        Some(draft) if draft.updated_by.user_id == my_user.id => {
             notice.push_str(" The form holds your unsaved changes from another tab or before a reload.");
         }
         Some(draft) => notice.push_str(&format!(

@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::ViewContext;
 use super::collab::{Collab, SessionEvent, refused};
 use super::markup::{date_time, form_text};
+use crate::content::editing::{DRAFT_TOO_LARGE, EditedRow, SaveOutcome, draft_too_large};
 use crate::content::{ContentError, MergeConflict, SaveRequest};
 use crate::live::{DRAFT_CHECK_AGE, WriteAccess};
 
@@ -77,7 +78,6 @@ pub struct CollabForm<E: Editable> {
     /// The row was deleted while this page was open: the form stays, with the values it held, so nobody's text is
     /// lost; a row in the trash can be restored from here and editing goes on.
     gone: Option<Gone>,
-    user_name: String,
     /// The user's right to write, re-read before the owner's writes.
     access: WriteAccess,
 }
@@ -85,18 +85,11 @@ pub struct CollabForm<E: Editable> {
 impl<E: Editable> CollabForm<E> {
     /// A form over `row` for a user with `access` (loaded at mount); `draft` (the session's, for a late joiner) wins
     /// over the row's values.
-    pub fn new(
-        editable: E,
-        row: E::Row,
-        collab: Collab,
-        user_name: String,
-        access: WriteAccess,
-        draft: Option<&Draft>,
-    ) -> Self {
+    pub fn new(editable: E, row: E::Row, collab: Collab, access: WriteAccess, draft: Option<&Draft>) -> Self {
         let mut form = CollabForm {
             editable,
             values: E::values_of(&row),
-            values_version: E::lock_version(&row),
+            values_version: row.lock_version(),
             row,
             errors: ValidationErrors::default(),
             conflict: None,
@@ -105,7 +98,6 @@ impl<E: Editable> CollabForm<E> {
             held: None,
             kept: None,
             gone: None,
-            user_name,
             access,
         };
         if let Some(draft) = draft {
@@ -181,7 +173,7 @@ impl<E: Editable> CollabForm<E> {
             Ok(draft) => {
                 self.kept = None;
                 self.show_draft(&draft);
-                if draft.base_lock_version == E::lock_version(&self.row) {
+                if draft.base_lock_version == self.row.lock_version() {
                     socket.put_flash("info", "Your unsaved changes are back.");
                 } else {
                     let noun = self.editable.noun();
@@ -232,7 +224,7 @@ impl<E: Editable> CollabForm<E> {
     /// Shows the row as stored.
     fn show_row(&mut self, row: E::Row) {
         self.values = E::values_of(&row);
-        self.values_version = E::lock_version(&row);
+        self.values_version = row.lock_version();
         self.errors = ValidationErrors::default();
         self.row = row;
     }
@@ -295,8 +287,8 @@ impl<E: Editable> CollabForm<E> {
     /// What a draft this page starts is based on: the version its values came from, with that row's values when the
     /// page has it (not after showing a recovered or a held form of an older version).
     fn draft_base(&self) -> DraftBase {
-        if E::lock_version(&self.row) == self.values_version {
-            DraftBase::new(self.values_version, E::base_values(&self.row))
+        if self.row.lock_version() == self.values_version {
+            DraftBase::new(self.values_version, self.row.values())
         } else {
             DraftBase::from(self.values_version)
         }
@@ -342,7 +334,7 @@ impl<E: Editable> CollabForm<E> {
             );
             return;
         }
-        let current = E::lock_version(&self.row);
+        let current = self.row.lock_version();
         self.values_version = shown_version.unwrap_or(current);
         let recovered = serde_json::to_value(&values).ok();
         // The page brings back what it showed when it lost its view (a restart): newer than anything kept from it,
@@ -408,9 +400,9 @@ impl<E: Editable> CollabForm<E> {
             resolved_against,
         };
         let noun = self.editable.noun();
-        let outcome = self.editable.save(context, &self.row, request, &token, &self.user_name).await;
-        match outcome.map_err(E::conflict) {
-            Ok(saved) => {
+        let outcome = self.editable.save(self.collab.service(), &self.row, request, &token, self.collab.author()).await;
+        match outcome {
+            SaveOutcome::Saved(saved) => {
                 let labels: Vec<String> = saved.merged.iter().map(|name| self.editable.field_label(name)).collect();
                 self.show_row(saved.row);
                 self.conflict = None;
@@ -422,9 +414,9 @@ impl<E: Editable> CollabForm<E> {
                     socket.put_flash("info", format!("Saved. Kept the newer values saved meanwhile of: {kept}."));
                 }
             }
-            Err(Ok(conflict)) => {
+            SaveOutcome::Conflict(conflict) => {
                 self.conflict_rich = self.editable.rich(context, &conflict.fields).await;
-                let again = resolved_against == Some(E::lock_version(&conflict.current));
+                let again = resolved_against == Some(conflict.current.lock_version());
                 self.conflict = Some(conflict);
                 let message = if again {
                     "Not saved: choose yours or theirs for each field listed. Your changes are kept.".to_owned()
@@ -433,13 +425,18 @@ impl<E: Editable> CollabForm<E> {
                 };
                 socket.put_flash("error", message);
             }
-            Err(Err(ContentError::Invalid(errors))) => {
+            SaveOutcome::Invalid(errors) => {
                 self.errors = errors;
                 socket.put_flash("error", "Not saved: check the highlighted fields. Your changes are kept.");
             }
-            Err(Err(ContentError::NotOwner(not_owner))) => socket.put_flash("error", refused(&not_owner)),
-            Err(Err(ContentError::NotFound)) => self.row_gone(context, socket).await,
-            Err(Err(error)) => socket.put_flash("error", format!("{error}. Your changes are kept; try again.")),
+            SaveOutcome::NotOwner(not_owner) => socket.put_flash("error", refused(&not_owner)),
+            SaveOutcome::Gone => self.row_gone(context, socket).await,
+            SaveOutcome::Unavailable => {
+                socket.put_flash(
+                    "error",
+                    "Not saved: the server could not save it just now. Your changes are kept; try again.",
+                );
+            }
         }
     }
 
@@ -457,7 +454,7 @@ impl<E: Editable> CollabForm<E> {
         match name {
             "resolve" => {
                 let Some(conflict) = &self.conflict else { return true };
-                let against = E::lock_version(&conflict.current);
+                let against = conflict.current.lock_version();
                 let resolve = super::conflict::choices(conflict, value);
                 self.save(context, socket, &resolve, Some(against)).await;
             }
@@ -468,7 +465,7 @@ impl<E: Editable> CollabForm<E> {
                 if let (true, Some(conflict)) = (self.is_owner(), self.conflict.take()) {
                     let current = conflict.current;
                     self.conflict_rich.clear();
-                    self.collab.discard_draft(DraftBase::new(E::lock_version(&current), E::base_values(&current)));
+                    self.collab.discard_draft(DraftBase::new(current.lock_version(), current.values()));
                     self.show_row(current);
                 }
             }
@@ -608,8 +605,9 @@ impl<E: Editable> CollabForm<E> {
                 // Unsaved changes stay in the form (their save will conflict and show what changed); a form without
                 // any shows the new row, so the next draft starts from it.
                 let keeps_changes = self.collab.is_owner() && self.collab.has_draft();
-                if by != self.user_name {
-                    self.collab.notice = Some(format!("Saved by {by}."));
+                // Another tab of this user's is no news; another user is, whatever their name.
+                if by.id != self.collab.author().id {
+                    self.collab.notice = Some(format!("Saved by {}.", by.name));
                 }
                 if let Some(fresh) = self.editable.reload(context, &self.row).await {
                     if keeps_changes {
@@ -634,13 +632,4 @@ impl<E: Editable> CollabForm<E> {
             }
         }
     }
-}
-
-/// Why a draft was refused for its size.
-pub(crate) const DRAFT_TOO_LARGE: &str =
-    "These changes are too large to keep: a record holds at most 20,000 bytes of content. Shorten a field.";
-
-/// Whether draft `params` hold more than one record may ([`livebaton_content::MAX_CONTENT_BYTES`], as JSON).
-pub(crate) fn draft_too_large(params: &Value) -> bool {
-    serde_json::to_vec(params).map_or(true, |json| json.len() > livebaton_content::MAX_CONTENT_BYTES)
 }

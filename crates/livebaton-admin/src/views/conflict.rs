@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::collab_form::Editable;
 use super::markup::form_text;
 use crate::content::MergeConflict;
+use crate::content::editing::EditedRow;
 
 /// Rich-text values of a conflict's fields, sanitised for output: `(mine, theirs)` by field name.
 pub type ConflictRich = BTreeMap<String, (Option<SafeHtml>, Option<SafeHtml>)>;
@@ -31,7 +32,7 @@ pub fn choices<Row>(conflict: &MergeConflict<Row>, form: &Value) -> Resolutions 
 /// ("Keep yours" / "Take theirs"), submitted as `resolve`; or discard the draft and load the row.
 pub fn panel<E: Editable>(editable: &E, conflict: &MergeConflict<E::Row>, rich: &ConflictRich) -> Markup {
     let noun = editable.noun();
-    let version = E::lock_version(&conflict.current);
+    let version = conflict.current.lock_version();
     html! {
         div.conflict #conflict role="alert" {
             strong { "Someone else saved this " (noun) " (version " (version) ") while you were editing." }

@@ -14,23 +14,18 @@ use serde_json::Value;
 
 use super::ViewContext;
 use super::conflict::{ConflictRich, value_markup};
-use crate::content::{ContentError, MergeConflict, SaveRequest, Saved};
+use crate::content::editing::{Author, EditedRow, EditingService, SaveOutcome};
+use crate::content::{ContentError, SaveRequest};
 
 /// A kind of row a collaborative form edits.
 pub trait Editable: Send + Sync + 'static {
-    /// The stored row.
-    type Row: Clone + Send + Sync;
+    /// The stored row (its version, values and conflicts: [`EditedRow`]).
+    type Row: EditedRow;
     /// Its form values, as drafts carry them (the JSON API's input shape, so `edit:*` channel clients share drafts).
     type Values: Serialize + DeserializeOwned + Clone + Send + Sync;
 
     /// The values a stored row shows.
     fn values_of(row: &Self::Row) -> Self::Values;
-
-    /// The row's version.
-    fn lock_version(row: &Self::Row) -> i64;
-
-    /// The row's values in merge shape (the base of a draft started from it).
-    fn base_values(row: &Self::Row) -> Value;
 
     /// `values` as they would be stored (validated and normalised: a form's `"false"` is the row's `false`), or `None`
     /// when they are invalid. Tells a form that was only looked at from one that was typed in.
@@ -39,21 +34,15 @@ pub trait Editable: Send + Sync + 'static {
     /// The row as stored now (`None` if it is gone or the database failed).
     fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Self::Row) -> BoxFuture<'a, Option<Self::Row>>;
 
-    /// A fenced save of `save` over `row`, merged per field with the row as it is now.
+    /// A fenced save of `save` over `row` by `by`, merged per field with the row as it is now.
     fn save<'a>(
         &'a self,
-        context: &'a ViewContext,
+        service: &'a EditingService,
         row: &'a Self::Row,
         save: SaveRequest<'a, Self::Values>,
         token: &'a OwnerToken,
-        by: &'a str,
-    ) -> BoxFuture<'a, Result<Saved<Self::Row>, ContentError>>;
-
-    /// The fields both sides changed, with the current row, or the error unchanged.
-    ///
-    /// # Errors
-    /// Any error that is not this kind's conflict.
-    fn conflict(error: ContentError) -> Result<MergeConflict<Self::Row>, ContentError>;
+        by: &'a Author,
+    ) -> BoxFuture<'a, SaveOutcome<Self::Row>>;
 
     /// What the form calls field `name` (`title`, `data.venue`, …).
     fn field_label(&self, name: &str) -> String;

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use livebaton::editing::OwnerToken;
 use livebaton::editing::merge::Resolutions;
-use livebaton::editing::{EditTarget, OwnerToken};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{EntityInput, FieldType, SafeHtml, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
@@ -22,8 +22,8 @@ use super::collab::Collab;
 use super::collab_form::{CollabForm, Editable, shown_version, value_markup};
 use super::markup::{field_errors, form_text, id_param, to_html};
 use super::schema_change::SchemaChange;
-use crate::accounts::Role;
-use crate::content::{ContentError, MergeConflict, SaveRequest, Saved};
+use crate::content::SaveRequest;
+use crate::content::editing::{Author, EditedRow, EditingService, SaveOutcome, entity_target};
 use crate::live::{WriteAccess, max_age};
 use crate::storage::Entity;
 
@@ -92,14 +92,6 @@ impl Editable for EntityKind {
         entity_values(row)
     }
 
-    fn lock_version(row: &Entity) -> i64 {
-        row.lock_version
-    }
-
-    fn base_values(row: &Entity) -> Value {
-        crate::content::entity_values(row)
-    }
-
     fn normalized(&self, values: &EntityInput) -> Option<Value> {
         serde_json::to_value(livebaton_content::validate_entity(values).ok()?).ok()
     }
@@ -110,20 +102,13 @@ impl Editable for EntityKind {
 
     fn save<'a>(
         &'a self,
-        context: &'a ViewContext,
+        service: &'a EditingService,
         row: &'a Entity,
         save: SaveRequest<'a, EntityInput>,
         token: &'a OwnerToken,
-        by: &'a str,
-    ) -> BoxFuture<'a, Result<Saved<Entity>, ContentError>> {
-        Box::pin(context.content.save_entity(row.id, save, token, by))
-    }
-
-    fn conflict(error: ContentError) -> Result<MergeConflict<Entity>, ContentError> {
-        match error {
-            ContentError::EntityMerge(conflict) => Ok(*conflict),
-            other => Err(other),
-        }
+        by: &'a Author,
+    ) -> BoxFuture<'a, SaveOutcome<Entity>> {
+        Box::pin(service.save_entity(row.id, save, token, by))
     }
 
     fn field_label(&self, name: &str) -> String {
@@ -274,16 +259,15 @@ impl LiveView for EntityForm {
                 Err(error) => return Err(super::unavailable(error)),
             };
             // The role as the store has it now: the socket may have authenticated an older one.
-            let access = WriteAccess::load(&self.context.store, &session.user, Role::can_manage_entities)
+            let access = WriteAccess::load(&self.context.store, &session.user, Entity::KIND.permits())
                 .await
                 .map_err(super::unavailable)?;
             let can_edit = access.permitted();
             socket.set_title(format!("Edit {}", entity.display_name));
-            let editing = self.context.engine.editing.clone();
-            let mut collab = Collab::new(editing, EditTarget::entity(entity.id), session, can_edit);
+            let service = EditingService::new(&self.context.content);
+            let mut collab = Collab::new(service, entity_target(entity.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
-            let name = session.user.name().to_owned();
-            let mut form = CollabForm::new(EntityKind, entity, collab, name, access, draft.as_deref());
+            let mut form = CollabForm::new(EntityKind, entity, collab, access, draft.as_deref());
             form.offer_kept().await;
             self.form = Some(form);
             Ok(())

@@ -25,7 +25,6 @@ use livebaton::Engine;
 use livebaton_web::live::{LiveSession, LiveViewRoute, Registry};
 use sha2::{Digest, Sha256};
 
-pub(crate) use collab_form::{DRAFT_TOO_LARGE, draft_too_large};
 pub use hooks::{VISITOR_ROLE, visitor_from_token, visitor_token};
 
 use crate::content::ContentService;

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use livebaton::editing::OwnerToken;
 use livebaton::editing::merge::{FieldConflict, Resolutions};
-use livebaton::editing::{EditTarget, OwnerToken};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{FieldType, RecordInput, SafeHtml};
 use livebaton_web::channel::BoxFuture;
@@ -25,8 +25,8 @@ use super::fields::{record_input, record_inputs, record_values};
 use super::markup::to_html;
 use super::record_show::{record_of, rich_markup};
 use super::records::entity_of;
-use crate::accounts::Role;
-use crate::content::{ContentError, MergeConflict, SaveRequest, Saved};
+use crate::content::editing::{Author, EditedRow, EditingService, SaveOutcome, record_target};
+use crate::content::{ContentError, SaveRequest};
 use crate::live::{WriteAccess, max_age};
 use crate::storage::{Entity, Record};
 
@@ -41,14 +41,6 @@ impl Editable for RecordOf {
         record_values(row)
     }
 
-    fn lock_version(row: &Record) -> i64 {
-        row.lock_version
-    }
-
-    fn base_values(row: &Record) -> Value {
-        crate::content::record_values(row)
-    }
-
     fn normalized(&self, values: &RecordInput) -> Option<Value> {
         let valid = livebaton_content::validate_record(&self.0.fields_definition, values).ok()?;
         serde_json::to_value(valid).ok()
@@ -60,20 +52,13 @@ impl Editable for RecordOf {
 
     fn save<'a>(
         &'a self,
-        context: &'a ViewContext,
+        service: &'a EditingService,
         row: &'a Record,
         save: SaveRequest<'a, RecordInput>,
         token: &'a OwnerToken,
-        by: &'a str,
-    ) -> BoxFuture<'a, Result<Saved<Record>, ContentError>> {
-        Box::pin(context.content.save_record(&self.0, row.id, save, token, by))
-    }
-
-    fn conflict(error: ContentError) -> Result<MergeConflict<Record>, ContentError> {
-        match error {
-            ContentError::RecordMerge(conflict) => Ok(*conflict),
-            other => Err(other),
-        }
+        by: &'a Author,
+    ) -> BoxFuture<'a, SaveOutcome<Record>> {
+        Box::pin(service.save_record(&self.0, row.id, save, token, by))
     }
 
     fn field_label(&self, name: &str) -> String {
@@ -182,16 +167,15 @@ impl LiveView for RecordForm {
             let entity = entity_of(&self.context, params).await?;
             let record = record_of(&self.context, &entity, params).await?;
             // The role as the store has it now: the socket may have authenticated an older one.
-            let access = WriteAccess::load(&self.context.store, &session.user, Role::can_edit_records)
+            let access = WriteAccess::load(&self.context.store, &session.user, Record::KIND.permits())
                 .await
                 .map_err(super::unavailable)?;
             let can_edit = access.permitted();
             socket.set_title(format!("Edit {}", record.title));
-            let editing = self.context.engine.editing.clone();
-            let mut collab = Collab::new(editing, EditTarget::data(record.id), session, can_edit);
+            let service = EditingService::new(&self.context.content);
+            let mut collab = Collab::new(service, record_target(record.id), session, can_edit);
             let draft = collab.join(session, socket).await?;
-            let name = session.user.name().to_owned();
-            let mut form = CollabForm::new(RecordOf(entity), record, collab, name, access, draft.as_deref());
+            let mut form = CollabForm::new(RecordOf(entity), record, collab, access, draft.as_deref());
             form.offer_kept().await;
             self.form = Some(form);
             Ok(())

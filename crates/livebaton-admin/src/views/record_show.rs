@@ -17,6 +17,7 @@ use super::markup::{id_param, status_badge, to_html};
 use super::records::entity_of;
 use crate::accounts::Role;
 use crate::content::RichValues;
+use crate::content::editing::record_target;
 use crate::live::{WriteAccess, check_before_write};
 use crate::storage::{Entity, Record};
 
@@ -175,15 +176,16 @@ impl LiveView for RecordShow {
             }
             if name == "delete" || self.confirming_delete.is_none() {
                 // Ask first, and say who would lose the form they are typing in (their draft stays with them).
+                // One name per user, told apart by id: two tabs of one user are one person, two users of one name
+                // are two.
                 let editing = &self.context.engine.editing;
-                let target = livebaton::editing::EditTarget::data(record.id);
-                let mut names: Vec<String> = Vec::new();
-                for editor in editing.sorted_presences(target) {
-                    if !names.contains(&editor.user_name) {
-                        names.push(editor.user_name);
+                let mut users: Vec<(String, String)> = Vec::new();
+                for editor in editing.sorted_presences(&record_target(record.id)) {
+                    if !users.iter().any(|(id, _)| *id == editor.user_id) {
+                        users.push((editor.user_id, editor.user_name));
                     }
                 }
-                self.confirming_delete = Some(names);
+                self.confirming_delete = Some(users.into_iter().map(|(_, name)| name).collect());
                 return;
             }
             self.confirming_delete = None;

@@ -85,7 +85,7 @@ pub trait KeptDraftStore: Send + Sync + 'static {
     fn keep_batch<'a>(&'a self, drafts: &'a [(EditTarget, Arc<Draft>)]) -> BoxFuture<'a, Result<(), KeptDraftError>> {
         Box::pin(async move {
             for (target, draft) in drafts {
-                self.keep(&target, draft).await?;
+                self.keep(target, draft).await?;
             }
             Ok(())
         })
@@ -204,7 +204,7 @@ fn trim(
 
 impl KeptDraftStore for MemoryKeptDrafts {
     fn keep<'a>(&'a self, target: &'a EditTarget, draft: &'a Draft) -> BoxFuture<'a, Result<(), KeptDraftError>> {
-        self.keep_at(&target, draft, now_ms());
+        self.keep_at(target, draft, now_ms());
         Box::pin(std::future::ready(Ok(())))
     }
 
@@ -213,7 +213,7 @@ impl KeptDraftStore for MemoryKeptDrafts {
         target: &'a EditTarget,
         user_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>> {
-        let found = self.find_at(&target, user_id, now_ms());
+        let found = self.find_at(target, user_id, now_ms());
         Box::pin(std::future::ready(Ok(found)))
     }
 
@@ -306,7 +306,7 @@ async fn run(store: Arc<dyn KeptDraftStore>, mut jobs: mpsc::UnboundedReceiver<J
 async fn keep_with_retries(store: &dyn KeptDraftStore, target: &EditTarget, draft: &Draft) {
     let mut wait = FIRST_RETRY;
     for attempt in 1..=KEEP_ATTEMPTS {
-        match store.keep(&target, draft).await {
+        match store.keep(target, draft).await {
             Ok(()) => return,
             Err(error) if attempt < KEEP_ATTEMPTS => {
                 tracing::warn!(%target, attempt, error = %error_chain(&error), "keeping an unsaved draft failed; retrying");
@@ -422,14 +422,14 @@ mod tests {
                 let error = std::io::Error::other("database restarting");
                 return Box::pin(std::future::ready(Err(KeptDraftError::unavailable(error))));
             }
-            self.inner.keep(&target, draft)
+            self.inner.keep(target, draft)
         }
         fn find<'a>(
             &'a self,
             t: &'a EditTarget,
             u: &'a str,
         ) -> BoxFuture<'a, Result<Option<KeptDraft>, KeptDraftError>> {
-            self.inner.find(&t, u)
+            self.inner.find(t, u)
         }
         fn discard<'a>(
             &'a self,
@@ -437,7 +437,7 @@ mod tests {
             u: &'a str,
             at: u64,
         ) -> BoxFuture<'a, Result<bool, KeptDraftError>> {
-            self.inner.discard(&t, u, at)
+            self.inner.discard(t, u, at)
         }
     }
 

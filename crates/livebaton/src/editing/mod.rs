@@ -221,7 +221,7 @@ impl Editing {
 
     /// The session's unsaved draft, for a late joiner or a promoted owner.
     pub fn draft(&self, target: &EditTarget) -> Option<Arc<Draft>> {
-        self.board.drafts.get(&target)
+        self.board.drafts.get(target)
     }
 
     /// Replaces the session's draft with `params` if `view_id` holds the baton, bumps its version and publishes it
@@ -273,7 +273,7 @@ impl Editing {
         let authority = if shared { self.presence.authority(&target.presence_topic()) } else { None };
         let healthy = !shared || self.presence.is_healthy();
         let sessions = self.board.lock();
-        let session = sessions.get(&target);
+        let session = sessions.get(target);
         let Some(owner) = session.and_then(|session| session.owner.as_ref()).filter(|owner| &*owner.view_id == view_id)
         else {
             return Err(OwnerBoard::not_owner(session).into());
@@ -286,11 +286,11 @@ impl Editing {
                 return Err(NotOwner { owner_name: None }.into());
             }
         }
-        let previous = self.board.drafts.get(&target);
+        let previous = self.board.drafts.get(target);
         let author =
             DraftAuthor { user_id: owner.user_id.clone(), name: owner.user_name.clone(), view_id: view_id.to_owned() };
         let draft = Arc::new(build(previous.as_ref(), author)?);
-        self.board.drafts.put(&target, draft.clone(), authority.as_ref());
+        self.board.drafts.put(target, draft.clone(), authority.as_ref());
         self.publish_draft(target, Some(draft.clone()), view_id);
         drop(sessions);
         Ok(draft)
@@ -306,7 +306,7 @@ impl Editing {
         target: &EditTarget,
         user_id: &str,
     ) -> Result<Option<KeptDraft>, KeptDraftError> {
-        self.board.keeper.store().find(&target, user_id).await
+        self.board.keeper.store().find(target, user_id).await
     }
 
     /// Makes the draft kept for the owner of `view_id` the session's draft again, with its original base (so its save
@@ -319,8 +319,8 @@ impl Editing {
     /// the owner; [`EditingError::DraftInProgress`] over someone else's live draft; [`EditingError::Kept`] when the
     /// store cannot be read. The kept draft stays on every error.
     pub async fn restore_kept_draft(&self, target: &EditTarget, view_id: &str) -> Result<Arc<Draft>, EditingError> {
-        let user_id = self.board.owner_user(&target, view_id).ok_or_else(|| self.not_owner(target))?;
-        let kept = self.find_kept_draft(&target, &user_id).await?.ok_or(EditingError::NoKeptDraft)?;
+        let user_id = self.board.owner_user(target, view_id).ok_or_else(|| self.not_owner(target))?;
+        let kept = self.find_kept_draft(target, &user_id).await?.ok_or(EditingError::NoKeptDraft)?;
         let restored = self.write_draft(target, view_id, |previous, author| {
             if author.user_id != kept.draft.updated_by.user_id {
                 return Err(EditingError::NoKeptDraft); // the baton moved to someone else meanwhile
@@ -337,7 +337,7 @@ impl Editing {
                 updated_at: now_ms(),
             })
         })?;
-        if let Err(error) = self.discard_kept_draft(&target, &user_id, kept.draft.updated_at).await {
+        if let Err(error) = self.discard_kept_draft(target, &user_id, kept.draft.updated_at).await {
             // The draft is live again; the stale copy is offered once more at worst, and expires.
             tracing::warn!(%target, %error, "a restored draft's kept copy could not be removed");
         }
@@ -355,7 +355,7 @@ impl Editing {
         user_id: &str,
         updated_at: u64,
     ) -> Result<bool, KeptDraftError> {
-        self.board.keeper.store().discard(&target, user_id, updated_at).await
+        self.board.keeper.store().discard(target, user_id, updated_at).await
     }
 
     /// For a graceful shutdown: on a single node, keeps every open session's draft in one batch (the sessions end with
@@ -379,7 +379,7 @@ impl Editing {
     }
 
     fn not_owner(&self, target: &EditTarget) -> EditingError {
-        OwnerBoard::not_owner(self.board.lock().get(&target)).into()
+        OwnerBoard::not_owner(self.board.lock().get(target)).into()
     }
 
     /// Proves that `view_id` holds the baton right now; pass the token to the store's save.
@@ -396,7 +396,7 @@ impl Editing {
         let authority = if shared { self.presence.authority(&target.presence_topic()) } else { None };
         let healthy = !shared || self.presence.is_healthy();
         let sessions = self.board.lock();
-        let session = sessions.get(&target);
+        let session = sessions.get(target);
         match session.and_then(|session| session.owner.as_ref().map(|owner| (owner, session))) {
             Some((owner, session)) if &*owner.view_id == view_id => {
                 if shared {
@@ -407,7 +407,7 @@ impl Editing {
                         return Err(NotOwner { owner_name: None });
                     }
                 }
-                let draft = self.board.drafts.get(&target);
+                let draft = self.board.drafts.get(target);
                 Ok(OwnerToken {
                     target: target.clone(),
                     view_id: owner.view_id.clone(),

@@ -113,7 +113,7 @@ pub fn only_meta(list: &livebaton::presence::PresenceList, key: &str) -> Arc<Pre
 
 /// The owner's view id of a session, as one node sees it.
 pub fn owner_of(engine: &Engine, target: &EditTarget) -> Option<String> {
-    engine.editing.lock_owner(&target).map(|owner| owner.view_id.to_string())
+    engine.editing.lock_owner(target).map(|owner| owner.view_id.to_string())
 }
 
 #[macro_export]

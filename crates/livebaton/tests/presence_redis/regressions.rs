@@ -30,7 +30,7 @@ fn owner_changes(subscription: &mut Subscription) -> Vec<(Option<String>, Option
 }
 
 fn owned_by(nodes: &[Engine], target: &EditTarget, view: &str) -> bool {
-    nodes.iter().all(|node| owner_of(node, &target).as_deref() == Some(view))
+    nodes.iter().all(|node| owner_of(node, target).as_deref() == Some(view))
 }
 
 /// Finding 1. The sole editor's tab reloads (its page closes, the same tab comes back within the grace) on the same

@@ -22,7 +22,7 @@ fn roster(engine: &Engine) -> &RedisRoster {
 }
 
 fn owned_by(nodes: &[&Engine], target: &EditTarget, view: &str) -> bool {
-    nodes.iter().all(|node| owner_of(node, &target).as_deref() == Some(view))
+    nodes.iter().all(|node| owner_of(node, target).as_deref() == Some(view))
 }
 
 /// Members Redis holds for a topic, in order.

@@ -15,46 +15,32 @@ use livebaton_web::channel::Reply;
 use livebaton_web::protocol::ReplyStatus;
 use serde_json::{Value, json};
 
-use super::{EditChannel, EditKind, not_owner, refuse, refused_write};
-use crate::content::{ContentError, SaveRequest, entity_values, record_values};
+use super::{EditChannel, current_row, not_owner, refuse, refused_write};
+use crate::content::SaveRequest;
+use crate::content::editing::{ContentKind, EditedRow, SaveOutcome};
 
 impl EditChannel {
     /// The base of a new draft on row version `base`: with that row's values when this channel saw it, or when the
     /// row is still there (a client that reloaded the row after someone else's save). Read only for a new draft.
     pub(super) async fn draft_base(&self, base: i64) -> DraftBase {
-        if self.editing.draft(self.target).is_some() {
+        if self.editing().draft(&self.target).is_some() {
             return DraftBase::from(base);
         }
         if base == self.lock_version {
             return DraftBase::new(base, self.row_values.clone());
         }
-        let store = self.content.store();
-        let current = match self.target.kind {
-            EditKind::Data => store
-                .find_record_by_id(self.target.id)
-                .await
-                .ok()
-                .flatten()
-                .map(|record| (record.lock_version, record_values(&record))),
-            EditKind::Entity => store
-                .find_entity(self.target.id)
-                .await
-                .ok()
-                .flatten()
-                .map(|entity| (entity.lock_version, entity_values(&entity))),
-        };
-        match current {
-            Some((version, values)) if version == base => DraftBase::new(base, values),
+        match current_row(self.service.content().store(), self.kind, self.id).await {
+            Ok(Some((version, values))) if version == base => DraftBase::new(base, values),
             _ => DraftBase::from(base),
         }
     }
 
     pub(super) async fn save(&mut self, payload: Value) -> Reply {
-        let token = match self.editing.fence(self.target, &self.connection_id) {
+        let token = match self.editing().fence(&self.target, &self.connection_id) {
             Ok(token) => token,
             Err(refused) => return not_owner(refused.to_string()),
         };
-        if let Err(refusal) = self.access.check(self.content.store(), std::time::Duration::ZERO).await {
+        if let Err(refusal) = self.access.check(self.service.content().store(), std::time::Duration::ZERO).await {
             return refused_write(refusal);
         }
         let resolve = match resolutions(payload.get("resolve")) {
@@ -86,15 +72,17 @@ impl EditChannel {
             }
         };
         let resolved_against = if resolve.is_empty() { None } else { lock_version };
-        let store = self.content.store();
-        let outcome = match self.target.kind {
-            EditKind::Data => {
+        let base_values = base_values.as_ref();
+        let (service, id, by) = (&self.service, self.id, &self.author);
+        match self.kind {
+            ContentKind::Record => {
                 let input: RecordInput = match serde_json::from_value(params) {
                     Ok(input) => input,
                     Err(error) => return invalid_params(&error),
                 };
                 // Only a missing row means deleted; a database that does not answer is `unavailable`, draft kept.
-                let entity = match store.find_record_by_id(self.target.id).await {
+                let store = service.content().store();
+                let entity = match store.find_record_by_id(id).await {
                     Ok(Some(record)) => store.find_entity(record.entity_id).await,
                     Ok(None) => Ok(None),
                     Err(error) => Err(error),
@@ -107,43 +95,38 @@ impl EditChannel {
                         return unavailable();
                     }
                 };
-                let save = SaveRequest {
-                    mine: &input,
-                    base_version,
-                    base_values: base_values.as_ref(),
-                    resolve: &resolve,
-                    resolved_against,
-                };
-                self.content
-                    .save_record(&entity, self.target.id, save, &token, &self.user_name)
-                    .await
-                    .map(|saved| (saved.row.lock_version, record_values(&saved.row), saved.merged))
+                let save = SaveRequest { mine: &input, base_version, base_values, resolve: &resolve, resolved_against };
+                let outcome = service.save_record(&entity, id, save, &token, by).await;
+                self.reply_to_save(outcome)
             }
-            EditKind::Entity => {
+            ContentKind::Entity => {
                 let input: EntityInput = match serde_json::from_value(params) {
                     Ok(input) => input,
                     Err(error) => return invalid_params(&error),
                 };
-                let save = SaveRequest {
-                    mine: &input,
-                    base_version,
-                    base_values: base_values.as_ref(),
-                    resolve: &resolve,
-                    resolved_against,
-                };
-                self.content
-                    .save_entity(self.target.id, save, &token, &self.user_name)
-                    .await
-                    .map(|saved| (saved.row.lock_version, entity_values(&saved.row), saved.merged))
+                let save = SaveRequest { mine: &input, base_version, base_values, resolve: &resolve, resolved_against };
+                let outcome = service.save_entity(id, save, &token, by).await;
+                self.reply_to_save(outcome)
             }
-        };
+        }
+    }
+
+    /// The reply to a save (docs/protocol.md §5.4). A committed save moves the row this channel last saw.
+    fn reply_to_save<R: EditedRow>(&mut self, outcome: SaveOutcome<R>) -> Reply {
         match outcome {
-            Ok((lock_version, values, merged)) => {
-                self.lock_version = lock_version;
-                self.row_values = values;
-                (ReplyStatus::Ok, json!({"lock_version": lock_version, "merged": merged}))
+            SaveOutcome::Saved(saved) => {
+                self.lock_version = saved.row.lock_version();
+                self.row_values = saved.row.values();
+                (ReplyStatus::Ok, json!({"lock_version": self.lock_version, "merged": saved.merged}))
             }
-            Err(error) => save_refused(error),
+            SaveOutcome::Conflict(conflict) => (
+                ReplyStatus::Error,
+                json!({"reason": "conflict", "lock_version": conflict.current.lock_version(), "current": conflict.current, "fields": conflict.fields}),
+            ),
+            SaveOutcome::Invalid(errors) => (ReplyStatus::Error, json!({"reason": "invalid", "errors": errors})),
+            SaveOutcome::NotOwner(refused) => not_owner(refused.to_string()),
+            SaveOutcome::Gone => (ReplyStatus::Error, refuse("deleted")),
+            SaveOutcome::Unavailable => unavailable(),
         }
     }
 }
@@ -159,35 +142,6 @@ fn resolutions(value: Option<&Value>) -> Result<Resolutions, &'static str> {
             .map(|(name, side)| side.as_str().and_then(Side::parse).map(|side| (name.clone(), side)).ok_or(SHAPE))
             .collect(),
         Some(_) => Err(SHAPE),
-    }
-}
-
-/// The reply to a save that was refused.
-fn save_refused(error: ContentError) -> Reply {
-    match error {
-        ContentError::NotOwner(refused) => not_owner(refused.to_string()),
-        ContentError::RecordMerge(conflict) => (
-            ReplyStatus::Error,
-            json!({"reason": "conflict", "lock_version": conflict.current.lock_version, "current": conflict.current, "fields": conflict.fields}),
-        ),
-        ContentError::EntityMerge(conflict) => (
-            ReplyStatus::Error,
-            json!({"reason": "conflict", "lock_version": conflict.current.lock_version, "current": conflict.current, "fields": conflict.fields}),
-        ),
-        ContentError::RecordConflict(current) => (
-            ReplyStatus::Error,
-            json!({"reason": "conflict", "lock_version": current.lock_version, "current": *current, "fields": {}}),
-        ),
-        ContentError::EntityConflict(current) => (
-            ReplyStatus::Error,
-            json!({"reason": "conflict", "lock_version": current.lock_version, "current": *current, "fields": {}}),
-        ),
-        ContentError::Invalid(errors) => (ReplyStatus::Error, json!({"reason": "invalid", "errors": errors})),
-        ContentError::NotFound => (ReplyStatus::Error, refuse("deleted")),
-        error @ (ContentError::Store(_) | ContentError::Roster(_)) => {
-            tracing::error!(%error, "save failed");
-            unavailable()
-        }
     }
 }
 

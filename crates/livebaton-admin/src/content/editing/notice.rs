@@ -1,0 +1,131 @@
+//! What the admin tells the editors of a row on its form topic after a write: `saved`, `deleted`, `restored`. The
+//! `edit:*` channel forwards them to its clients as they are (docs/protocol.md §5.4); the live forms read them back.
+//!
+//! [`FormNotice`] is a PubSub message of its own (a [`RemoteMessage`], so it reaches the forms of every node):
+//! clients see the notice's struct as the payload of its event; readers take it back with
+//! `broadcast.downcast::<FormNotice>()`.
+
+use livebaton::pubsub::{Message, RemoteMessage};
+use serde::{Deserialize, Serialize};
+
+use super::Author;
+
+/// `saved`: someone saved the row (from a form, an `edit:*` channel, or the JSON API).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedNotice {
+    /// The row's version after the save.
+    pub lock_version: i64,
+    /// The saver's display name.
+    pub by: String,
+    /// The saver's user id: what tells users apart (two may share a name).
+    pub by_id: String,
+    /// Fields saved with the row's value rather than the draft's (sorted names; empty for the JSON API).
+    pub merged: Vec<String>,
+}
+
+impl SavedNotice {
+    /// `by` saved the row at `lock_version`, taking the `merged` fields from the row.
+    pub fn new(lock_version: i64, by: &Author, merged: Vec<String>) -> Self {
+        SavedNotice { lock_version, by: by.name.clone(), by_id: by.id.clone(), merged }
+    }
+}
+
+/// `deleted`: the row is gone.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeletedNotice {
+    /// For a record: whether it went to the trash (it can be restored) or was removed for good. An entity has no
+    /// trash and says nothing (`{}` on the wire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trash: Option<bool>,
+}
+
+/// `restored`: the record came back from the trash, at the version it had.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredNotice {
+    /// Its version (unchanged by the trash).
+    pub lock_version: i64,
+}
+
+/// A notice on a row's form topic. Between nodes: `{"event": "saved", "payload": {…}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "payload", rename_all = "snake_case")]
+pub enum FormNotice {
+    /// See [`SavedNotice`].
+    Saved(SavedNotice),
+    /// See [`DeletedNotice`].
+    Deleted(DeletedNotice),
+    /// See [`RestoredNotice`].
+    Restored(RestoredNotice),
+}
+
+impl Message for FormNotice {
+    fn event(&self) -> &str {
+        match self {
+            FormNotice::Saved(_) => "saved",
+            FormNotice::Deleted(_) => "deleted",
+            FormNotice::Restored(_) => "restored",
+        }
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self {
+            FormNotice::Saved(saved) => serde_json::to_writer(out, saved),
+            FormNotice::Deleted(deleted) => serde_json::to_writer(out, deleted),
+            FormNotice::Restored(restored) => serde_json::to_writer(out, restored),
+        }
+    }
+
+    fn codec(&self) -> Option<&'static str> {
+        Some(Self::CODEC)
+    }
+
+    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+}
+
+impl RemoteMessage for FormNotice {
+    const CODEC: &'static str = "livebaton_admin.form_notice";
+}
+
+#[cfg(test)]
+mod tests {
+    use livebaton::pubsub::PubSub;
+    use serde_json::json;
+
+    use super::*;
+
+    fn heard(notice: &FormNotice) -> (String, serde_json::Value) {
+        let pubsub = PubSub::default();
+        let mut form = pubsub.subscribe("data_form:1");
+        pubsub.broadcast("data_form:1", notice.clone()).unwrap();
+        let broadcast = form.try_recv().unwrap().unwrap();
+        assert_eq!(broadcast.downcast::<FormNotice>(), Some(notice), "reads back as itself");
+        (broadcast.event().to_owned(), broadcast.payload_json())
+    }
+
+    /// Each notice goes out as the event and payload docs/protocol.md §5.4 shows, and reads back as itself.
+    #[test]
+    fn notices_keep_their_wire_shape_and_read_back() {
+        let bob = Author::new("2", "Bob");
+        let saved = FormNotice::Saved(SavedNotice::new(4, &bob, vec!["data.summary".into()]));
+        assert_eq!(
+            heard(&saved),
+            ("saved".into(), json!({"lock_version": 4, "by": "Bob", "by_id": "2", "merged": ["data.summary"]}))
+        );
+        let trashed = FormNotice::Deleted(DeletedNotice { trash: Some(true) });
+        assert_eq!(heard(&trashed), ("deleted".into(), json!({"trash": true})));
+        assert_eq!(heard(&FormNotice::Deleted(DeletedNotice::default())), ("deleted".into(), json!({})));
+        let restored = FormNotice::Restored(RestoredNotice { lock_version: 3 });
+        assert_eq!(heard(&restored), ("restored".into(), json!({"lock_version": 3})));
+    }
+
+    /// Between nodes a notice travels in its own form and is rebuilt as the same notice.
+    #[test]
+    fn a_notice_crosses_nodes_as_itself() {
+        let saved = FormNotice::Saved(SavedNotice::new(4, &Author::new("2", "Bob"), vec![]));
+        let mut remote = Vec::new();
+        saved.write_remote(&mut remote).unwrap();
+        assert_eq!(serde_json::from_slice::<FormNotice>(&remote).unwrap(), saved);
+    }
+}
