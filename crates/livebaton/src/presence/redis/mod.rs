@@ -94,8 +94,9 @@ use self::wire::{
 use super::backend::{AuthorityCheck, BoxFuture, JoinCall, OwnOp, RosterBackend, RosterBackendError};
 use super::replica::{Applied, JoinOutcome, OwnEntry};
 use super::{Authority, RosterHandle};
-use crate::pubsub::redis::{Backoff, is_refusal, random_u64};
-use crate::redis_address::{RedisAddress, is_auth_failure};
+use crate::RedisAddress;
+use crate::redis_link::is_auth_failure;
+use crate::redis_link::{Backoff, is_refusal, random_u64};
 
 /// Settings for a [`RedisRoster`].
 #[derive(Clone, Debug)]
