@@ -18,6 +18,16 @@ pub(crate) enum LinkError {
 }
 
 impl LinkError {
+    /// Redis refused the URL's credentials (see [`is_auth_failure`]).
+    pub(crate) fn is_auth_failure(&self) -> bool {
+        matches!(self, LinkError::Redis(error) if is_auth_failure(error))
+    }
+
+    /// Redis refused the command (see [`is_refusal`]).
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(self, LinkError::Redis(error) if is_refusal(error))
+    }
+
     /// As a [`RedisError`], a missed deadline being an I/O timeout.
     pub(crate) fn into_redis_error(self) -> RedisError {
         match self {

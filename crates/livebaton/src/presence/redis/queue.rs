@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Notify, oneshot};
 
-use super::DocWrite;
+use super::docs::DocWrite;
 use crate::presence::backend::{JoinCall, OwnOp, RosterBackendError};
 use crate::presence::replica::JoinOutcome;
 
