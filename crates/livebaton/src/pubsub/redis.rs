@@ -485,7 +485,7 @@ impl Listener for Subscriber {
         self.0.inbound.get().is_none_or(Inbound::is_alive)
     }
 
-    fn lost(&mut self, reconnects: u64, _reason: &str) {
+    fn lost(&mut self, reconnects: u64) {
         self.0.set_status(false, reconnects);
     }
 

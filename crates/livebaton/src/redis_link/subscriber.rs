@@ -66,8 +66,8 @@ pub(crate) trait Listener: Send + Sync {
         async { Ok(()) }
     }
 
-    /// The subscription was lost after `reconnects` resubscriptions, for `reason`.
-    fn lost(&mut self, reconnects: u64, reason: &str);
+    /// The subscription was lost after `reconnects` resubscriptions (the loop logs why).
+    fn lost(&mut self, reconnects: u64);
 
     /// The subscription was made again: `reconnects` resubscriptions so far.
     fn reconnected(&mut self, reconnects: u64);
@@ -99,7 +99,7 @@ pub(crate) async fn listen<L: Listener>(
             Ended::Stop => break,
             Ended::Lost(reason) => reason,
         };
-        listener.lost(reconnects, &reason);
+        listener.lost(reconnects);
         tracing::warn!(node, redis = %link.redis(), channel, %reason, "lost the Redis subscription; reconnecting");
         let resubscribe = {
             let listener = &listener;

@@ -129,7 +129,7 @@ impl Listener for Subscriber {
         self.node.full_resync(false).await.map_err(|error| error.describe())
     }
 
-    fn lost(&mut self, reconnects: u64, _reason: &str) {
+    fn lost(&mut self, reconnects: u64) {
         let status = RedisRosterStatus { connected: false, synced: false, reconnects: reconnects + 1 };
         self.node.status.send_replace(status);
     }
