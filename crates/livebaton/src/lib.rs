@@ -46,8 +46,7 @@ pub mod editing;
 pub mod events;
 pub mod presence;
 pub mod pubsub;
-mod redis_address;
-mod redis_commands;
+mod redis_link;
 pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -57,12 +56,12 @@ use std::sync::Arc;
 /// The `redis` crate the engine is built with, so that an application's own Redis commands
 /// ([`RedisAddress::client`]) use the same version.
 pub use ::redis;
-pub use redis_address::RedisAddress;
+pub use redis_link::RedisAddress;
 
 /// A boxed, sendable future: what the engine's extension points (presence backends, kept-draft stores) and the web
 /// layer's channels return, so they can be trait objects.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-pub use redis_commands::RedisCommands;
+pub use redis_link::RedisCommands;
 
 use presence::{Presence, PresenceConfig, RedisRoster, RedisRosterConfig, RedisRosterError};
 use pubsub::{PubSub, PubSubConfig, RedisBackend, RedisBackendError, RedisConfig};

@@ -18,7 +18,7 @@
 //! - A remote removal of an own entry is applied only if the entry was closing (another node's tab reclaimed it). A
 //!   live own entry removed remotely (or missing from a reload) means this node was declared dead (its lease
 //!   expired): it keeps the entry, marked `stale` (the shared roster does not hold it) until it is re-asserted, and
-//!   meanwhile keeps the draft of its session ([`dropped_topics`]).
+//!   meanwhile the roster keeps the shared document of the entry's topic ([`dropped_topics`]).
 //!
 //! Every entry remembers the version of the last change of its metadata (`Entry::ver`) and the version at which its
 //! place was last stated (`Entry::place_ver`), so a change heard twice (in a join's reply and again as an event, or
@@ -251,8 +251,8 @@ fn upsert(
         let insert = if is_own(&remote.member, own) {
             // Left here already (nothing to do), or joining right now: the shared roster announced the join before
             // its reply came back. Insert it now, as the reply would. Skipping it would break a reclaim in two: its
-            // event removes the lingering entry in the same step, and the topic would look empty in between, which
-            // ends an editing session (and deletes its draft) although the tab is back.
+            // event removes the lingering entry in the same step, and the topic would look empty in between (to the
+            // layers above, everyone left) although the tab is back.
             let Some(joining) = state.joining(topic, &remote.member) else { return RosterChange::default() };
             Insert { seq: remote.seq, ver: remote.ver, replacing: None, ..joining.clone() }
         } else {
@@ -437,7 +437,7 @@ pub fn begin_reset(state: &mut PresenceState) {
 }
 
 /// The topics where this node has live entries the shared roster dropped (this node was declared dead while its
-/// pages stayed): their sessions go on here, so their drafts are kept until the entries are re-asserted.
+/// pages stayed): those topics go on here, so their shared documents are kept until the entries are re-asserted.
 pub fn dropped_topics(state: &PresenceState) -> Vec<Arc<str>> {
     state.topic_names().filter(|topic| holds_dropped(state, topic)).cloned().collect()
 }

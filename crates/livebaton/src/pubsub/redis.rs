@@ -69,19 +69,18 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ::redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use ::redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RetryMethod};
+use ::redis::RedisError;
+use ::redis::aio::MultiplexedConnection;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use super::{BackendError, Inbound, Message, PubSubBackend, RemoteEnvelope};
-use crate::redis_address::{RedisAddress, connect_hint, is_auth_failure};
+use crate::RedisAddress;
+use crate::redis_link::{self, Flow, Link, LinkConfig, LinkError, Listener, connect_hint, random_u64, within};
 
 /// Most `PUBLISH` commands sent in one pipelined round trip.
 const BATCH: usize = 64;
@@ -118,6 +117,18 @@ impl Default for RedisConfig {
             ping_interval: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RedisConfig {
+    fn link(&self) -> LinkConfig {
+        LinkConfig {
+            connect_timeout: self.connect_timeout,
+            command_timeout: self.command_timeout,
+            ping_interval: self.ping_interval,
+            reconnect_min: self.reconnect_min,
+            reconnect_max: self.reconnect_max,
         }
     }
 }
@@ -205,7 +216,7 @@ pub struct RedisBackend {
     outgoing: mpsc::UnboundedSender<Bytes>,
     capacity: usize,
     /// Never sent on: dropping it (with the backend) tells both tasks to stop.
-    _shutdown: watch::Sender<()>,
+    _shutdown: watch::Sender<bool>,
     _name: NameClaim,
 }
 
@@ -252,24 +263,21 @@ impl RedisBackend {
         if config.queue_capacity == 0 {
             return Err(RedisBackendError::Config("queue_capacity must be at least 1"));
         }
-        let redis = redis.into();
-        let tls = redis.is_tls();
-        let client = redis.client().map_err(RedisBackendError::InvalidUrl)?;
+        let link = Link::new(&redis.into(), config.link()).map_err(RedisBackendError::InvalidUrl)?;
         let name = node_name.map_or_else(random_node_name, str::to_owned);
         let claim = NameClaim::new(&config.channel, &name)?;
         let capacity = config.queue_capacity;
-        let link = Link { redis: client.get_connection_info().addr().to_string(), client, config: Arc::new(config) };
 
-        let publisher = link.publisher().await.map_err(|error| error.into_connect_error(&link.redis, tls))?;
-        let (sink, stream) = link.subscriber().await.map_err(|error| error.into_connect_error(&link.redis, tls))?;
-        tracing::info!(node = %name, redis = %link.redis, channel = %link.config.channel, "connected to Redis");
+        let publisher = publisher(&link).await.map_err(|error| connect_error(error, &link))?;
+        let subscription = link.subscribe(&config.channel).await.map_err(|error| connect_error(error, &link))?;
+        tracing::info!(node = %name, redis = %link.redis(), channel = %config.channel, "connected to Redis");
 
         let name: Arc<str> = Arc::from(name);
         let shared = Arc::new(Shared {
             echo_prefix: echo_prefix(&name),
             name,
-            channel: link.config.channel.clone(),
-            redis: link.redis.clone(),
+            channel: config.channel,
+            redis: link.redis().to_owned(),
             inbound: OnceLock::new(),
             status: watch::Sender::new(RedisStatus { connected: true, reconnects: 0 }),
             queued: AtomicUsize::new(0),
@@ -280,10 +288,14 @@ impl RedisBackend {
             echoes: AtomicU64::new(0),
             undecodable: AtomicU64::new(0),
         });
-        let (shutdown, stopped) = watch::channel(());
+        let (shutdown, stopped) = watch::channel(false);
         let (outgoing, queue) = mpsc::unbounded_channel();
         tokio::spawn(run_publisher(shared.clone(), link.clone(), publisher, queue, stopped.clone()));
-        tokio::spawn(run_subscriber(shared.clone(), link, sink, stream, stopped));
+        let (name, channel) = (shared.name.clone(), shared.channel.clone());
+        let subscriber = Subscriber(shared.clone());
+        tokio::spawn(
+            async move { redis_link::listen(&link, &name, &channel, subscription, subscriber, stopped).await },
+        );
         Ok(Arc::new(RedisBackend { shared, outgoing, capacity, _shutdown: shutdown, _name: claim }))
     }
 
@@ -386,115 +398,26 @@ impl Shared {
     }
 }
 
-/// How to reach Redis; cloned into both tasks.
-#[derive(Clone)]
-struct Link {
-    client: Client,
-    /// Host and port, without credentials, for logs and errors.
-    redis: String,
-    config: Arc<RedisConfig>,
-}
-
-/// Why opening a connection failed.
-enum LinkError {
-    Redis(RedisError),
-    Timeout(Duration),
-}
-
-impl LinkError {
-    fn into_connect_error(self, redis: &str, tls: bool) -> RedisBackendError {
-        match self {
-            LinkError::Redis(source) if is_auth_failure(&source) => {
-                RedisBackendError::Authentication { redis: redis.to_owned(), source }
-            }
-            LinkError::Redis(source) => {
-                RedisBackendError::Connect { redis: redis.to_owned(), hint: connect_hint(&source, tls), source }
-            }
-            LinkError::Timeout(timeout) => RedisBackendError::Timeout { redis: redis.to_owned(), timeout },
+/// What a failure to open the first connections means for [`RedisBackend::connect`].
+fn connect_error(error: LinkError, link: &Link) -> RedisBackendError {
+    let redis = link.redis().to_owned();
+    match error {
+        LinkError::Redis(source) if redis_link::is_auth_failure(&source) => {
+            RedisBackendError::Authentication { redis, source }
         }
-    }
-}
-
-impl fmt::Display for LinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LinkError::Redis(error) => error.fmt(f),
-            LinkError::Timeout(timeout) => write!(f, "no answer within {timeout:?}"),
+        LinkError::Redis(source) => {
+            RedisBackendError::Connect { hint: connect_hint(&source, link.is_tls()), redis, source }
         }
+        LinkError::Timeout(timeout) => RedisBackendError::Timeout { redis, timeout },
     }
 }
 
-/// Runs `future`, failing with [`LinkError`] when it fails or takes longer than `limit`.
-async fn within<T>(limit: Duration, future: impl Future<Output = Result<T, RedisError>>) -> Result<T, LinkError> {
-    match tokio::time::timeout(limit, future).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(LinkError::Redis(error)),
-        Err(_) => Err(LinkError::Timeout(limit)),
-    }
-}
-
-impl Link {
-    /// A connection for `PUBLISH`, whose commands time out after `command_timeout`. Checked with a `PING`, which
-    /// also fails when Redis wants a password and the URL has none (opening the connection sends no command then).
-    async fn publisher(&self) -> Result<MultiplexedConnection, LinkError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.config.connect_timeout))
-            .set_response_timeout(Some(self.config.command_timeout));
-        let mut connection =
-            within(self.config.connect_timeout, self.client.get_multiplexed_async_connection_with_config(&config))
-                .await?;
-        within(self.config.command_timeout, ::redis::cmd("PING").query_async::<::redis::Value>(&mut connection))
-            .await?;
-        Ok(connection)
-    }
-
-    /// A connection subscribed to the channel (the `SUBSCRIBE` is confirmed when this returns).
-    async fn subscriber(&self) -> Result<(PubSubSink, PubSubStream), LinkError> {
-        let pubsub = within(self.config.connect_timeout, self.client.get_async_pubsub()).await?;
-        let (mut sink, stream) = pubsub.split();
-        within(self.config.command_timeout, sink.subscribe(&self.config.channel)).await?;
-        Ok((sink, stream))
-    }
-
-    /// Opens a connection with `open` until it succeeds, with backoff. `None` when the backend is dropped meanwhile.
-    async fn reconnect<T, F, Fut>(
-        &self,
-        node: &str,
-        role: &'static str,
-        stopped: &mut watch::Receiver<()>,
-        mut open: F,
-    ) -> Option<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, LinkError>>,
-    {
-        let lost_at = Instant::now();
-        let mut backoff = Backoff::new(self.config.reconnect_min, self.config.reconnect_max);
-        for attempt in 1u64.. {
-            let attempt_result = tokio::select! {
-                biased;
-                _ = stopped.changed() => return None,
-                result = async {
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    open().await
-                } => result,
-            };
-            match attempt_result {
-                Ok(connection) => {
-                    tracing::info!(node, redis = %self.redis, role, attempt, down_for = ?lost_at.elapsed(), "reconnected to Redis");
-                    return Some(connection);
-                }
-                // Every attempt at debug level; a reminder at warn level about every 20 (100 s at the default maximum).
-                Err(error) if attempt % 20 == 0 => {
-                    tracing::warn!(node, redis = %self.redis, role, attempt, down_for = ?lost_at.elapsed(), %error, "still cannot reconnect to Redis");
-                }
-                Err(error) => {
-                    tracing::debug!(node, redis = %self.redis, role, attempt, %error, "could not reconnect to Redis yet");
-                }
-            }
-        }
-        None
-    }
+/// A connection for `PUBLISH`, whose commands time out after `command_timeout`. Checked with a `PING`, which also
+/// fails when Redis wants a password and the URL has none (opening the connection sends no command then).
+async fn publisher(link: &Link) -> Result<MultiplexedConnection, LinkError> {
+    let mut connection = link.command_connection().await?;
+    within(link.config().command_timeout, ::redis::cmd("PING").query_async::<::redis::Value>(&mut connection)).await?;
+    Ok(connection)
 }
 
 /// Sends queued envelopes in order, in pipelined batches, reconnecting when the connection is lost.
@@ -503,7 +426,7 @@ async fn run_publisher(
     link: Link,
     connection: MultiplexedConnection,
     mut queue: mpsc::UnboundedReceiver<Bytes>,
-    mut stopped: watch::Receiver<()>,
+    mut stopped: watch::Receiver<bool>,
 ) {
     let mut connection = Some(connection);
     let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
@@ -514,7 +437,7 @@ async fn run_publisher(
         }
         let mut conn = match connection.take() {
             Some(conn) => conn,
-            None => match link.reconnect(&shared.name, "publisher", &mut stopped, || link.publisher()).await {
+            None => match link.reconnect(&shared.name, "publisher", &mut stopped, || publisher(&link)).await {
                 Some(conn) => {
                     shared.publisher_reconnects.fetch_add(1, Ordering::Relaxed);
                     conn
@@ -533,7 +456,7 @@ async fn run_publisher(
                 shared.queued.fetch_sub(batch.len(), Ordering::AcqRel);
                 batch.clear();
             }
-            Err(error) if is_refusal(&error) => {
+            Err(error) if redis_link::is_refusal(&error) => {
                 tracing::error!(node = %shared.name, redis = %shared.redis, channel = %shared.channel, %error, dropped = batch.len(), "Redis refused to publish; messages dropped");
                 connection = Some(conn);
                 shared.refused.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -548,108 +471,30 @@ async fn run_publisher(
     tracing::debug!(node = %shared.name, "Redis publisher stopped");
 }
 
-/// Redis answered with an error that sending the same commands again cannot fix (e.g. missing permission). Anything
-/// else (I/O errors, timeouts, a server still loading) counts as a lost connection.
-pub(crate) fn is_refusal(error: &RedisError) -> bool {
-    matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
-        && matches!(error.retry_method(), RetryMethod::NoRetry)
-}
+/// Delivers messages from the channel to the PubSub, and keeps [`RedisBackend::status`] up to date.
+struct Subscriber(Arc<Shared>);
 
-/// Why the subscriber stopped serving one connection.
-enum Ended {
-    /// The backend was dropped.
-    Shutdown,
-    /// The PubSub this node delivers to is gone.
-    Orphaned,
-    /// The connection was lost.
-    Lost(String),
-}
+impl Listener for Subscriber {
+    type Chore = ();
 
-/// Delivers messages from the channel to the PubSub, resubscribing after a lost connection.
-async fn run_subscriber(
-    shared: Arc<Shared>,
-    link: Link,
-    mut sink: PubSubSink,
-    mut stream: PubSubStream,
-    mut stopped: watch::Receiver<()>,
-) {
-    let mut reconnects = 0;
-    loop {
-        let reason = match serve(&shared, &link.config, &mut sink, &mut stream, &mut stopped).await {
-            Ended::Shutdown | Ended::Orphaned => break,
-            Ended::Lost(reason) => reason,
-        };
-        shared.set_status(false, reconnects);
-        tracing::warn!(node = %shared.name, redis = %link.redis, channel = %shared.channel, %reason, "lost the Redis subscription; reconnecting");
-        match link.reconnect(&shared.name, "subscriber", &mut stopped, || link.subscriber()).await {
-            Some((new_sink, new_stream)) => {
-                (sink, stream) = (new_sink, new_stream);
-                reconnects += 1;
-                shared.set_status(true, reconnects);
-            }
-            None => break,
-        }
-    }
-    shared.set_status(false, reconnects);
-    tracing::debug!(node = %shared.name, "Redis subscriber stopped");
-}
-
-/// Serves one subscribed connection until it is lost or no longer needed.
-async fn serve(
-    shared: &Shared,
-    config: &RedisConfig,
-    sink: &mut PubSubSink,
-    stream: &mut PubSubStream,
-    stopped: &mut watch::Receiver<()>,
-) -> Ended {
-    let start = tokio::time::Instant::now() + config.ping_interval;
-    let mut ping = tokio::time::interval_at(start, config.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            biased;
-            _ = stopped.changed() => return Ended::Shutdown,
-            message = stream.next() => match message {
-                Some(message) => {
-                    if !shared.receive(message.get_payload_bytes()) {
-                        return Ended::Orphaned;
-                    }
-                }
-                None => return Ended::Lost("connection closed".to_owned()),
-            },
-            _ = ping.tick() => {
-                if shared.inbound.get().is_some_and(|inbound| !inbound.is_alive()) {
-                    return Ended::Orphaned;
-                }
-                if let Err(error) = within(config.command_timeout, sink.ping::<::redis::Value>()).await {
-                    return Ended::Lost(format!("PING failed: {error}"));
-                }
-            }
-        }
-    }
-}
-
-/// Exponential backoff with jitter: 0, then `min`, `2 min`, … up to `max`, each randomised to between half and all.
-/// Shared with the Redis presence roster, so both reconnect alike.
-pub(crate) struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        let min = min.max(Duration::from_millis(1));
-        Backoff { next: Duration::ZERO, min, max: max.max(min) }
+    async fn on_message(&mut self, payload: &[u8]) -> Flow {
+        if self.0.receive(payload) { Flow::Continue } else { Flow::Stop }
     }
 
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = if delay.is_zero() { self.min } else { (delay * 2).min(self.max) };
-        // Half of the delay, plus a random part of the other half.
-        let half = delay / 2;
-        let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(random_u64() % nanos.saturating_add(1))
+    fn is_wanted(&self) -> bool {
+        self.0.inbound.get().is_none_or(Inbound::is_alive)
+    }
+
+    fn lost(&mut self, reconnects: u64) {
+        self.0.set_status(false, reconnects);
+    }
+
+    fn reconnected(&mut self, reconnects: u64) {
+        self.0.set_status(true, reconnects);
+    }
+
+    fn stopped(&mut self, reconnects: u64) {
+        self.0.set_status(false, reconnects);
     }
 }
 
@@ -660,18 +505,6 @@ fn echo_prefix(name: &str) -> Vec<u8> {
     prefix.extend_from_slice(&serde_json::to_vec(name).unwrap_or_default());
     prefix.push(b',');
     prefix
-}
-
-/// A random 64-bit number from the standard library's randomly seeded hasher (no RNG dependency needed for names
-/// and jitter).
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher
-        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    hasher.finish()
 }
 
 fn random_node_name() -> String {
@@ -713,17 +546,6 @@ mod tests {
             assert!(own.starts_with(&echo_prefix(name)), "{name}");
             let other = RemoteEnvelope::encode(&format!("{name}b"), "t", &message).unwrap();
             assert!(!other.starts_with(&echo_prefix(name)), "{name} is a prefix of another name");
-        }
-    }
-
-    #[test]
-    fn backoff_starts_at_once_then_grows_to_the_maximum_with_jitter() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(800));
-        assert_eq!(backoff.next_delay(), Duration::ZERO);
-        let bounds = [100, 200, 400, 800, 800, 800];
-        for full in bounds.map(Duration::from_millis) {
-            let delay = backoff.next_delay();
-            assert!(delay >= full / 2 && delay <= full, "{delay:?} not within half of {full:?}");
         }
     }
 

@@ -13,14 +13,15 @@
 //!   are not queued at all: the sync will write them too. A swap folded in this way is not replayed (the tracker does
 //!   not remember which places it exchanged): the topic is reloaded after the sync, so a take-over made while Redis was
 //!   away and the queue overflowed is undone rather than left different on this node than everywhere else;
-//! - of the writes of one shared document (a draft), a write followed by another write of the same document, with no
+//! - of the writes of one shared document, a write followed by another write of the same document, with no
 //!   removal in between, is dropped: the later one carries the whole document;
 //! - joins whose caller gave up waiting, and flushes nobody waits for any more, are dropped.
 //!
 //! Past the capacity after compacting, a join fails at once (the caller is told Redis is unavailable), and document
-//! writes and the rarer commands are still queued: there are at most three per document (write, removal, write: a
-//! removal ends a session, and a new session needs a join, which needs Redis), so the queue stays within the capacity
-//! plus a few commands per draft however long Redis is away.
+//! writes and the rarer commands are still queued. As long as a document's user writes it only while its topic has
+//! members of this node and removes it when the topic empties, there are at most three per document (write, removal,
+//! write: writing after the removal needs a new member, whose join needs Redis), so the queue stays within the capacity
+//! plus a few commands per document however long Redis is away.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -28,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Notify, oneshot};
 
-use super::DocWrite;
+use super::docs::DocWrite;
 use crate::presence::backend::{JoinCall, OwnOp, RosterBackendError};
 use crate::presence::replica::JoinOutcome;
 

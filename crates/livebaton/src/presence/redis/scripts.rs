@@ -9,7 +9,7 @@
 //!   connection was made; `""` when Redis does not tell). The dataset records the process that last served it
 //!   (`P:run`). A different one means the dataset came back from elsewhere: restored from an RDB/AOF snapshot, a replica
 //!   promoted after a failover, a restart with persistence. Such a dataset may hold a generation the nodes still
-//!   believe in together with entries, leaders and drafts older than what they know, and leases that ran out while it
+//!   believe in together with entries, leaders and documents older than what they know, and leases that ran out while it
 //!   was away. So the first script to run on it (on any node: scripts run one at a time) deletes the whole roster
 //!   (every key under the prefix) and records the process, in the same step; from there on it is an empty dataset,
 //!   as after a restart without persistence, and the nodes re-assert what is alive. (A dataset with a generation but
@@ -44,7 +44,7 @@
 //! | `P:lease:<node>` | string with TTL | the node's liveness lease |
 //! | `P:reaped:<node>` | string with TTL | the node was declared dead and its entries removed |
 //! | `P:fences` | counter | source of fences (never reset within a generation) |
-//! | `P:doc:<key>` | hash with TTL | a shared document (an editing session's draft): `v`, `u`, `j`, revision `r` |
+//! | `P:doc:<key>` | hash with TTL | a shared document, fenced by topic `<key>`: `v`, `u`, `j`, revision `r` |
 //! | `P:docrev` | counter | source of document revisions (never reset within a generation) |
 //! | `P:docs` | set | document keys |
 //! | channel `P:events` | pub/sub | every roster event and document change, in execution order |
@@ -432,13 +432,13 @@ return ok(cjson.encode({ok = valid, d = d}))
 /// `key version updated_at json ttl_ms mode member fence` → `{ok, r, j}`: stores a shared document and publishes it,
 /// numbered by a new revision `r` (from `P:docrev`, which only grows within a generation), so every node applies the
 /// writes of a document in Redis's order. With a `member`, the write is fenced: it is accepted only while `member`
-/// leads the topic named like the document with `fence` (a tab that lost the baton, maybe before its node heard of
-/// it, or whose node was reaped, cannot overwrite the new owner's draft). Mode `restore` (after Redis lost its data)
-/// writes only if Redis has no newer version. Mode `rejoin` (a node declared dead is back, and kept the draft of a
-/// session its editors stayed in) writes only if Redis has no version at all and the topic's entries are all the
-/// writer's (nobody elsewhere took the session over meanwhile). A write not made answers `ok = false` with the
-/// document Redis keeps (`j` empty if none) and its revision (when there is none, in mode `rejoin`, the latest
-/// revision of any document, so the writer's copy drops it), so the writer's node can take it back.
+/// leads the topic named like the document with `fence` (a member that lost the lead, maybe before its node heard of
+/// it, or whose node was reaped, cannot overwrite the new leader's document). Mode `restore` (after Redis lost its
+/// data) writes only if Redis has no newer version. Mode `rejoin` (a node declared dead is back, and kept the document
+/// of a topic its entries stayed in) writes only if Redis has no version at all and the topic's entries are all the
+/// writer's (nobody elsewhere joined the topic meanwhile). A write not made answers `ok = false` with the document
+/// Redis keeps (`j` empty if none) and its revision (when there is none, in mode `rejoin`, the latest revision of any
+/// document, so the writer's copy drops it), so the writer's node can take it back.
 const DOC_PUT: &str = r#"
 local key = P .. ':doc:' .. A(1)
 local function refused()

@@ -1,4 +1,5 @@
-//! JSON the Lua scripts answer and publish, and its conversion to the replica's types.
+//! JSON the Lua scripts answer and publish, and its conversion to the replica's types. Field names on the wire are
+//! one letter (every event crosses Redis to every node); `#[serde(rename)]` maps them to the names used here.
 //!
 //! Lua's `cjson` encodes an empty table as `{}`, so every list here also accepts an empty object.
 
@@ -13,23 +14,29 @@ use crate::presence::{Authority, Meta};
 #[derive(Serialize, Deserialize)]
 pub(super) struct EntryData {
     /// Presence key.
-    pub k: Arc<str>,
+    #[serde(rename = "k")]
+    pub key: Arc<str>,
     /// `phx_ref`.
-    pub r: Arc<str>,
+    #[serde(rename = "r")]
+    pub phx_ref: Arc<str>,
     /// Application metadata.
-    pub f: Arc<Meta>,
+    #[serde(rename = "f")]
+    pub fields: Arc<Meta>,
 }
 
 impl EntryData {
     pub(super) fn encode(key: &Arc<str>, phx_ref: &Arc<str>, fields: &Arc<Meta>) -> String {
         #[derive(Serialize)]
         struct Borrowed<'a> {
-            k: &'a str,
-            r: &'a str,
-            f: &'a Meta,
+            #[serde(rename = "k")]
+            key: &'a str,
+            #[serde(rename = "r")]
+            phx_ref: &'a str,
+            #[serde(rename = "f")]
+            fields: &'a Meta,
         }
         // A map with string keys always serialises.
-        serde_json::to_string(&Borrowed { k: key, r: phx_ref, f: fields }).unwrap_or_default()
+        serde_json::to_string(&Borrowed { key, phx_ref, fields }).unwrap_or_default()
     }
 }
 
@@ -49,24 +56,35 @@ fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Resu
 
 /// An entry in a script's answer.
 #[derive(Deserialize)]
-pub(super) struct WireEntry {
-    m: String,
-    s: u64,
-    c: u64,
-    d: String,
+pub(super) struct ListedEntry {
+    #[serde(rename = "m")]
+    member: String,
+    #[serde(rename = "s")]
+    seq: u64,
+    /// The topic version of the entry's last change.
+    #[serde(rename = "c")]
+    ver: u64,
+    /// [`EntryData`], encoded.
+    #[serde(rename = "d")]
+    data: String,
 }
 
-impl WireEntry {
+impl ListedEntry {
     fn into_remote(self) -> Option<RemoteEntry> {
-        remote_entry(self.m, self.s, self.c, &self.d)
+        remote_entry(self.member, self.seq, self.ver, &self.data)
     }
 }
 
 fn remote_entry(member: String, seq: u64, ver: u64, data: &str) -> Option<RemoteEntry> {
     match serde_json::from_str::<EntryData>(data) {
-        Ok(data) => {
-            Some(RemoteEntry { member: Arc::from(member), key: data.k, phx_ref: data.r, fields: data.f, seq, ver })
-        }
+        Ok(data) => Some(RemoteEntry {
+            member: Arc::from(member),
+            key: data.key,
+            phx_ref: data.phx_ref,
+            fields: data.fields,
+            seq,
+            ver,
+        }),
         Err(error) => {
             tracing::warn!(%member, %error, "skipped a presence entry whose data in Redis is not readable");
             None
@@ -74,121 +92,218 @@ fn remote_entry(member: String, seq: u64, ver: u64, data: &str) -> Option<Remote
     }
 }
 
-/// `[member, fence]` of a topic's leader (`""` and 0 when none).
+/// A topic's leader and its fence, as the array `[member, fence]` (`""` and 0 when none).
 #[derive(Deserialize)]
-pub(super) struct WireAuthority(String, u64);
+pub(super) struct Leader {
+    member: String,
+    fence: u64,
+}
 
-impl WireAuthority {
+impl Leader {
     pub(super) fn into_authority(self, generation: &Arc<str>) -> Authority {
         Authority {
             generation: generation.clone(),
-            member: (!self.0.is_empty()).then(|| Arc::from(self.0)),
-            fence: self.1,
+            member: (!self.member.is_empty()).then(|| Arc::from(self.member)),
+            fence: self.fence,
         }
     }
 }
 
 /// The answer to a join.
 #[derive(Deserialize)]
-pub(super) struct WireJoin {
-    s: u64,
-    v: u64,
-    r: String,
-    #[serde(deserialize_with = "list")]
-    e: Vec<WireEntry>,
-    a: WireAuthority,
+pub(super) struct JoinAnswer {
+    #[serde(rename = "s")]
+    seq: u64,
+    #[serde(rename = "v")]
+    ver: u64,
+    /// The lingering member the join reclaimed, or `""`.
+    #[serde(rename = "r")]
+    reclaimed: String,
+    /// Entries changed since the version the joiner's replica has.
+    #[serde(rename = "e", deserialize_with = "list")]
+    earlier: Vec<ListedEntry>,
+    #[serde(rename = "a")]
+    leader: Leader,
 }
 
-impl WireJoin {
+impl JoinAnswer {
     pub(super) fn into_outcome(self, generation: &Arc<str>) -> JoinOutcome {
         JoinOutcome {
-            seq: self.s,
-            ver: self.v,
-            reclaimed: (!self.r.is_empty()).then(|| Arc::from(self.r)),
-            earlier: self.e.into_iter().filter_map(WireEntry::into_remote).collect(),
-            authority: self.a.into_authority(generation),
+            seq: self.seq,
+            ver: self.ver,
+            reclaimed: (!self.reclaimed.is_empty()).then(|| Arc::from(self.reclaimed)),
+            earlier: self.earlier.into_iter().filter_map(ListedEntry::into_remote).collect(),
+            authority: self.leader.into_authority(generation),
         }
     }
 }
 
 /// The answer to a snapshot.
 #[derive(Deserialize)]
-pub(super) struct WireSnapshot {
-    v: u64,
-    #[serde(deserialize_with = "list")]
-    e: Vec<WireEntry>,
-    a: WireAuthority,
+pub(super) struct SnapshotAnswer {
+    #[serde(rename = "v")]
+    ver: u64,
+    #[serde(rename = "e", deserialize_with = "list")]
+    entries: Vec<ListedEntry>,
+    #[serde(rename = "a")]
+    leader: Leader,
 }
 
-impl WireSnapshot {
+impl SnapshotAnswer {
     pub(super) fn into_snapshot(self, topic: Arc<str>, generation: &Arc<str>) -> TopicSnapshot {
         TopicSnapshot {
             topic,
-            ver: self.v,
-            entries: self.e.into_iter().filter_map(WireEntry::into_remote).collect(),
-            authority: Some(self.a.into_authority(generation)),
+            ver: self.ver,
+            entries: self.entries.into_iter().filter_map(ListedEntry::into_remote).collect(),
+            authority: Some(self.leader.into_authority(generation)),
         }
     }
 }
 
 /// The answer to an authority check.
 #[derive(Deserialize)]
-pub(super) struct WireCheck {
-    pub ok: bool,
-    pub d: String,
+pub(super) struct CheckAnswer {
+    /// Whether the authority checked is the topic's current one.
+    #[serde(rename = "ok")]
+    pub valid: bool,
+    /// The current leader's [`EntryData`], encoded (`""` when none).
+    #[serde(rename = "d")]
+    pub leader_data: String,
 }
 
 /// A list of strings (topics, or a flattened hash).
 #[derive(Deserialize)]
-pub(super) struct WireStrings(#[serde(deserialize_with = "list")] pub Vec<String>);
+pub(super) struct StringList(#[serde(deserialize_with = "list")] pub Vec<String>);
 
 /// A shared document in the answer of `DOCS`.
 #[derive(Deserialize)]
-pub(super) struct WireDoc {
-    pub k: String,
-    pub j: String,
-    pub r: u64,
-}
-
-/// The answer to `DOC_PUT`: whether the write was made, and the revision of the document Redis keeps (the write's
-/// own, or, when refused, the document it keeps instead, `j` empty if none).
-#[derive(Deserialize)]
-pub(super) struct WireDocPut {
-    pub ok: bool,
-    pub r: u64,
-    pub j: String,
+pub(super) struct StoredDocument {
+    #[serde(rename = "k")]
+    pub key: String,
+    #[serde(rename = "j")]
+    pub json: String,
+    #[serde(rename = "r")]
+    pub rev: u64,
 }
 
 /// The documents in the answer of `DOCS`.
 #[derive(Deserialize)]
-pub(super) struct WireDocs(#[serde(deserialize_with = "list")] pub Vec<WireDoc>);
+pub(super) struct DocumentList(#[serde(deserialize_with = "list")] pub Vec<StoredDocument>);
+
+/// The answer to `DOC_PUT`: whether the write was made, and the revision of the document Redis keeps (the write's
+/// own, or, when refused, the document it keeps instead, `json` empty if none).
+#[derive(Deserialize)]
+pub(super) struct DocumentPutAnswer {
+    #[serde(rename = "ok")]
+    pub written: bool,
+    #[serde(rename = "r")]
+    pub rev: u64,
+    #[serde(rename = "j")]
+    pub json: String,
+}
 
 /// One change in a published roster event.
 #[derive(Deserialize)]
 #[serde(tag = "k")]
-pub(super) enum WireOp {
+pub(super) enum EventOp {
     #[serde(rename = "j")]
-    Join { m: String, s: u64, c: u64, d: String },
+    Join {
+        #[serde(rename = "m")]
+        member: String,
+        #[serde(rename = "s")]
+        seq: u64,
+        #[serde(rename = "c")]
+        ver: u64,
+        #[serde(rename = "d")]
+        data: String,
+    },
     #[serde(rename = "l")]
-    Leave { m: String },
+    Leave {
+        #[serde(rename = "m")]
+        member: String,
+    },
     #[serde(rename = "u")]
-    Update { m: String, c: u64, d: String },
+    Update {
+        #[serde(rename = "m")]
+        member: String,
+        #[serde(rename = "c")]
+        ver: u64,
+        #[serde(rename = "d")]
+        data: String,
+    },
     #[serde(rename = "m")]
-    Move { m: String, s: u64, c: u64 },
+    Move {
+        #[serde(rename = "m")]
+        member: String,
+        #[serde(rename = "s")]
+        seq: u64,
+        #[serde(rename = "c")]
+        ver: u64,
+    },
 }
 
-impl WireOp {
+impl EventOp {
     fn into_op(self) -> Option<RemoteOp> {
         Some(match self {
-            WireOp::Join { m, s, c, d } => RemoteOp::Upsert(remote_entry(m, s, c, &d)?),
-            WireOp::Leave { m } => RemoteOp::Leave { member: Arc::from(m) },
-            WireOp::Update { m, c, d } => {
-                let entry = remote_entry(m, 0, c, &d)?;
-                RemoteOp::Update { member: entry.member, phx_ref: entry.phx_ref, fields: entry.fields, ver: c }
+            EventOp::Join { member, seq, ver, data } => RemoteOp::Upsert(remote_entry(member, seq, ver, &data)?),
+            EventOp::Leave { member } => RemoteOp::Leave { member: Arc::from(member) },
+            EventOp::Update { member, ver, data } => {
+                let entry = remote_entry(member, 0, ver, &data)?;
+                RemoteOp::Update { member: entry.member, phx_ref: entry.phx_ref, fields: entry.fields, ver }
             }
-            WireOp::Move { m, s, c } => RemoteOp::Move { member: Arc::from(m), seq: s, ver: c },
+            EventOp::Move { member, seq, ver } => RemoteOp::Move { member: Arc::from(member), seq, ver },
         })
     }
+}
+
+/// A roster event: changes of one topic's entries, numbered by the topic's version.
+#[derive(Deserialize)]
+pub(super) struct RosterEvent {
+    #[serde(rename = "g")]
+    generation: String,
+    #[serde(rename = "o")]
+    origin: String,
+    #[serde(rename = "t")]
+    topic: String,
+    #[serde(rename = "v")]
+    ver: u64,
+    /// The event is the topic's first (it had no entries before).
+    #[serde(rename = "f")]
+    first: bool,
+    #[serde(deserialize_with = "list")]
+    ops: Vec<EventOp>,
+    #[serde(rename = "a")]
+    leader: Leader,
+}
+
+impl RosterEvent {
+    /// The event for the replica.
+    pub(super) fn into_event(self, generation: &Arc<str>) -> RemoteEvent {
+        RemoteEvent {
+            topic: Arc::from(self.topic),
+            ver: self.ver,
+            first: self.first,
+            ops: self.ops.into_iter().filter_map(EventOp::into_op).collect(),
+            authority: self.leader.into_authority(generation),
+        }
+    }
+}
+
+/// A shared document changed to version `version` (`json` empty: removed) at revision `rev`.
+#[derive(Deserialize)]
+pub(super) struct DocumentChange {
+    #[serde(rename = "g")]
+    generation: String,
+    #[serde(rename = "o")]
+    origin: String,
+    #[serde(rename = "k")]
+    pub key: String,
+    #[serde(rename = "j")]
+    pub json: String,
+    #[serde(rename = "v")]
+    pub version: String,
+    #[serde(rename = "r")]
+    pub rev: u64,
 }
 
 /// Anything published on the roster's channel.
@@ -197,62 +312,87 @@ impl WireOp {
 pub(super) enum Incoming {
     /// A roster event.
     #[serde(rename = "r")]
-    Roster {
-        g: String,
-        o: String,
-        t: String,
-        v: u64,
-        f: bool,
-        #[serde(deserialize_with = "list")]
-        ops: Vec<WireOp>,
-        a: WireAuthority,
-    },
-    /// A shared document changed to version `v` (`j` empty: removed) at revision `r`.
+    Roster(RosterEvent),
+    /// A shared document changed.
     #[serde(rename = "d")]
-    Doc { g: String, o: String, k: String, j: String, v: String, r: u64 },
+    Document(DocumentChange),
 }
 
 impl Incoming {
     /// The dataset generation the message was published in.
     pub(super) fn generation(&self) -> &str {
         match self {
-            Incoming::Roster { g, .. } | Incoming::Doc { g, .. } => g,
+            Incoming::Roster(RosterEvent { generation, .. })
+            | Incoming::Document(DocumentChange { generation, .. }) => generation,
         }
     }
 
     /// The node whose script published it.
     pub(super) fn origin(&self) -> &str {
         match self {
-            Incoming::Roster { o, .. } | Incoming::Doc { o, .. } => o,
+            Incoming::Roster(RosterEvent { origin, .. }) | Incoming::Document(DocumentChange { origin, .. }) => origin,
         }
-    }
-}
-
-/// Converts a roster event.
-pub(super) fn into_event(
-    topic: String,
-    ver: u64,
-    first: bool,
-    ops: Vec<WireOp>,
-    a: WireAuthority,
-    generation: &Arc<str>,
-) -> RemoteEvent {
-    RemoteEvent {
-        topic: Arc::from(topic),
-        ver,
-        first,
-        ops: ops.into_iter().filter_map(WireOp::into_op).collect(),
-        authority: a.into_authority(generation),
     }
 }
 
 /// One of this node's entries as `RECONCILE` takes it.
 #[derive(Serialize)]
 pub(super) struct ReconcileEntry<'a> {
-    pub m: &'a str,
-    pub s: u64,
-    pub d: String,
-    pub e: bool,
-    pub t: &'a str,
-    pub x: bool,
+    #[serde(rename = "m")]
+    pub member: &'a str,
+    #[serde(rename = "s")]
+    pub seq: u64,
+    /// [`EntryData`], encoded.
+    #[serde(rename = "d")]
+    pub data: String,
+    #[serde(rename = "e")]
+    pub eligible: bool,
+    /// The entry's tab id, or `""`.
+    #[serde(rename = "t")]
+    pub tab: &'a str,
+    /// The entry is lingering (its tab closed, within the leave grace).
+    #[serde(rename = "x")]
+    pub closing: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_and_answers_read_as_the_scripts_write_them() {
+        let event = r#"{"x":"r","g":"G","o":"n~1","t":"room","v":3,"f":false,"a":["n~1#a",7],
+            "ops":[{"k":"j","m":"n~1#a","s":1,"c":3,"d":"{\"k\":\"u\",\"r\":\"R\",\"f\":{}}"},{"k":"l","m":"n~2#b"}]}"#;
+        let Ok(incoming @ Incoming::Roster(_)) = serde_json::from_str::<Incoming>(event) else { panic!("an event") };
+        assert_eq!((incoming.generation(), incoming.origin()), ("G", "n~1"));
+        let Incoming::Roster(event) = incoming else { unreachable!() };
+        let event = event.into_event(&Arc::from("G"));
+        assert_eq!((event.ver, event.ops.len(), event.authority.fence), (3, 2, 7));
+        assert_eq!(event.authority.member.as_deref(), Some("n~1#a"));
+
+        let document = r#"{"x":"d","g":"G","o":"n~2","k":"room","j":"","v":"4","r":9}"#;
+        let Ok(Incoming::Document(change)) = serde_json::from_str::<Incoming>(document) else { panic!("a document") };
+        assert_eq!(
+            (change.key.as_str(), change.json.as_str(), change.version.as_str(), change.rev),
+            ("room", "", "4", 9)
+        );
+
+        let join: JoinAnswer = serde_json::from_str(r#"{"s":5,"v":6,"r":"","e":{},"a":["",0]}"#).unwrap();
+        let outcome = join.into_outcome(&Arc::from("G"));
+        assert_eq!((outcome.seq, outcome.ver, outcome.earlier.len()), (5, 6, 0));
+        assert!(outcome.reclaimed.is_none() && outcome.authority.member.is_none());
+    }
+
+    #[test]
+    fn entries_are_written_with_the_scripts_field_names() {
+        let data = EntryData::encode(&Arc::from("u"), &Arc::from("R"), &Arc::new(Meta::new()));
+        assert_eq!(data, r#"{"k":"u","r":"R","f":{}}"#);
+        let entry = ReconcileEntry { member: "m", seq: 1, data, eligible: true, tab: "", closing: false };
+        let json = serde_json::to_value(&entry).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 6);
+        for key in ["m", "s", "d", "e", "t", "x"] {
+            assert!(keys.contains(&key), "{key} in {json}");
+        }
+    }
 }

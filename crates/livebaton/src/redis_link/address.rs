@@ -1,5 +1,5 @@
 //! Where Redis is and how to reach it safely: the URL and, for a server whose certificate a private CA signed, that CA.
-//! Every Redis connection of the engine (the PubSub backend, the presence roster and its drafts) is opened from one
+//! Every Redis connection of the engine (the PubSub backend, the presence roster, kept drafts) is opened from one
 //! [`RedisAddress`], so they all authenticate and verify the server alike.
 //!
 //! # URLs
@@ -129,28 +129,6 @@ fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
         _ => url.to_owned(),
     }
-}
-
-/// What probably went wrong when connecting failed with `error` (empty when nothing is likely), for the message:
-/// a certificate the roots do not vouch for, or a plain connection that a TLS-only server closed.
-pub(crate) fn connect_hint(error: &RedisError, tls: bool) -> &'static str {
-    // redis-rs keeps rustls's error behind a private representation; its text is rustls's `InvalidCertificate`.
-    let certificate = error.to_string().contains("invalid peer certificate");
-    let closed = error.is_connection_dropped() && !error.is_connection_refusal();
-    if certificate {
-        " (the server's certificate is not signed by a CA trusted here: give that CA's certificate with the Redis \
-         address, or add it to the system's roots)"
-    } else if closed && !tls {
-        " (the server closed the connection: if it speaks TLS, use a rediss:// URL)"
-    } else {
-        ""
-    }
-}
-
-/// Redis refused the credentials (a wrong password or user: `WRONGPASS`), or wants some and got none (`NOAUTH`).
-/// Retrying with the same URL cannot help.
-pub(crate) fn is_auth_failure(error: &RedisError) -> bool {
-    error.kind() == ErrorKind::AuthenticationFailed || matches!(error.code(), Some("NOAUTH" | "WRONGPASS"))
 }
 
 #[cfg(test)]
