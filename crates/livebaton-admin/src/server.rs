@@ -12,6 +12,9 @@ use crate::config::Settings;
 use crate::http::HttpLimits;
 use crate::metrics::MetricsAccess;
 use crate::proxy::TrustedProxies;
+
+/// The presence topic of the dashboard's session statistics (the admin app's name for it, kept from PhoenixKit).
+pub const SESSIONS_TOPIC: &str = "admin:sessions";
 use crate::secret::secret_key_base;
 use crate::seed::bootstrap;
 use crate::storage::{Dialect, SqlKeptDrafts, Store};
@@ -67,7 +70,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("starting the malloc-trim thread")?;
     let store = open_store(&settings).await?;
     let secret = secret_key_base(settings.secret_key_base.as_deref(), &settings.data_dir)?;
-    let mut engine_config = EngineConfig { kept_drafts: settings.kept_draft_limits(), ..EngineConfig::default() };
+    let mut engine_config = EngineConfig {
+        kept_drafts: settings.kept_draft_limits(),
+        sessions_topic: Some(SESSIONS_TOPIC.to_owned()),
+        ..EngineConfig::default()
+    };
     engine_config.presence.leave_grace = Duration::from_millis(settings.leave_grace_ms);
     engine_config.presence.coalesce_window = Duration::from_millis(settings.presence_coalesce_ms);
     engine_config.presence.coalescing = settings.presence_coalesce.into();

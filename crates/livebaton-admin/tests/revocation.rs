@@ -333,7 +333,7 @@ fn engine_on(pubsub: PubSub) -> Engine {
     Engine {
         editing: Editing::new(presence.clone()),
         events: Events::new(pubsub.clone(), livebaton::events::DEFAULT_TOPIC_PREFIX),
-        stats: SessionStats::new(presence.clone()),
+        stats: SessionStats::new(presence.clone(), livebaton_admin::server::SESSIONS_TOPIC),
         pubsub,
         presence,
         roster: None,

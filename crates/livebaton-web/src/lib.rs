@@ -1,8 +1,15 @@
 //! # livebaton-web
 //!
-//! The live transport: the Phoenix Channels V2 JSON protocol over WebSocket, so the official `phoenix` JS client
-//! works unchanged. This first part is the wire protocol ([`protocol`]); the socket, the channel router and the limits
-//! build on it.
+//! The live transport over the [`livebaton`] engine: the Phoenix Channels V2 JSON protocol over WebSocket, so the
+//! official `phoenix` JS client works unchanged, and live views on top of it.
+//!
+//! - [`protocol`]: the wire frames (decode, encode once per broadcast).
+//! - [`websocket`]: RFC 6455 for many idle connections (no buffer held by an idle socket).
+//! - [`socket`] and [`endpoint`]: one task per connection, heartbeats, the idle sweep, limits, sign-out and shutdown.
+//! - [`channel`] and [`channels`]: the `Channel` trait a topic's handler implements (join, events, outgoing
+//!   broadcasts), and the built-in `room:*` channel with presence.
+//! - [`live`]: server-rendered live views (mount, events, diffs of rendered regions) over the same socket.
+//! - [`rate`] and [`config`]: per-socket event rates and the transport's settings.
 
 #![warn(missing_docs)]
 

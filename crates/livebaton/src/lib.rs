@@ -3,22 +3,28 @@
 //! Live pages, presence and collaborative editing for Rust web applications: the part with no HTTP, SQL or HTML, so
 //! it can be embedded in any server.
 //!
-//! - [`pubsub`]: topic publish/subscribe with bounded queues and a backend seam for other nodes.
-//! - [`presence`]: Phoenix-compatible presence (`presence_state` / `presence_diff` shapes) with one total order per
-//!   topic, automatic cleanup when the owning task ends, a leave grace for reloading tabs, optional diff coalescing.
-//! - [`editing`]: collaborative editing: owner and spectators, drafts that survive hand-overs, fenced saves.
+//! Five concepts, each a module with one handle on the [`Engine`]:
+//!
+//! - [`pubsub`]: topics carrying any typed [`pubsub::Message`] (the application's own types, or the engine's), with
+//!   bounded queues, one encoding per broadcast, and a backend seam for other nodes.
+//! - [`presence`]: who is on a topic, in Phoenix's shapes (`presence_state` / `presence_diff`), with one total order
+//!   per topic, automatic cleanup when the owning task ends, a leave grace for reloading tabs, optional diff
+//!   coalescing.
+//! - [`editing`]: collaborative editing of any resource ([`editing::EditTarget`]: a kind and an id the application
+//!   names): one owner, spectators in line, drafts that survive hand-overs and the session, fenced saves.
 //! - [`events`]: resource events (any resource the application names created, updated, deleted), broadcast after
 //!   commit.
-//! - [`stats`]: session statistics for a live admin dashboard.
+//! - [`stats`]: session statistics (open pages, users, visitors) for a live dashboard.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use livebaton::{Engine, editing::{EditTarget, Editor}};
 //!
 //! let engine = Engine::new(Default::default());
+//! let invoice = EditTarget::new("invoice", "inv-7").unwrap();
 //! let alice = Editor::new("1", "Alice");
-//! let _guard = engine.editing.track_editing_session(&EditTarget::new("article", 7).unwrap(), "view-1", &alice, None).await.unwrap();
-//! assert!(engine.editing.editing_role(&EditTarget::new("article", 7).unwrap(), "view-1", "1").is_owner());
+//! let _guard = engine.editing.track_editing_session(&invoice, "view-1", &alice, None).await.unwrap();
+//! assert!(engine.editing.editing_role(&invoice, "view-1", "1").is_owner());
 //! # }
 //! ```
 //!
@@ -75,6 +81,9 @@ pub struct EngineConfig {
     pub presence: PresenceConfig,
     /// The prefix of resource event topics ([`events::Events`]); `None`: [`events::DEFAULT_TOPIC_PREFIX`].
     pub event_topic_prefix: Option<String>,
+    /// The presence topic of the session statistics ([`stats::SessionStats`]); `None`:
+    /// [`stats::DEFAULT_SESSIONS_TOPIC`].
+    pub sessions_topic: Option<String>,
     /// How long, and how many, drafts of ended sessions are kept for their authors (by the default stores: an
     /// application's own store has its own).
     pub kept_drafts: editing::KeptDraftLimits,
@@ -90,6 +99,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("pubsub", &self.pubsub)
             .field("presence", &self.presence)
             .field("event_topic_prefix", &self.event_topic_prefix)
+            .field("sessions_topic", &self.sessions_topic)
             .field("kept_drafts", &self.kept_drafts)
             .field("kept_draft_store", &self.kept_draft_store.as_ref().map(|_| "custom"))
             .finish()
@@ -137,6 +147,7 @@ impl Engine {
     /// A single-node engine: in-process PubSub, presence and drafts. Must be called inside a Tokio runtime.
     pub fn new(config: EngineConfig) -> Self {
         let events_prefix = config.event_topic_prefix.unwrap_or_else(|| events::DEFAULT_TOPIC_PREFIX.to_owned());
+        let sessions_topic = config.sessions_topic.unwrap_or_else(|| stats::DEFAULT_SESSIONS_TOPIC.to_owned());
         let pubsub = PubSub::new(config.pubsub);
         let presence = Presence::new(pubsub.clone(), config.presence);
         let kept =
@@ -145,7 +156,7 @@ impl Engine {
         Engine {
             editing: editing::Editing::with_stores(presence.clone(), drafts, kept),
             events: events::Events::new(pubsub.clone(), events_prefix),
-            stats: stats::SessionStats::new(presence.clone()),
+            stats: stats::SessionStats::new(presence.clone(), sessions_topic),
             pubsub,
             presence,
             roster: None,
@@ -185,6 +196,7 @@ impl Engine {
     ) -> Result<Self, EngineError> {
         let redis = redis.into();
         let events_prefix = config.event_topic_prefix.unwrap_or_else(|| events::DEFAULT_TOPIC_PREFIX.to_owned());
+        let sessions_topic = config.sessions_topic.unwrap_or_else(|| stats::DEFAULT_SESSIONS_TOPIC.to_owned());
         let kept_prefix = format!("{}:kept", settings.roster.prefix);
         let backend = RedisBackend::connect(&redis, Some(node_name), settings.pubsub).await?;
         let pubsub = PubSub::with_backend(config.pubsub, backend);
@@ -204,7 +216,7 @@ impl Engine {
         Ok(Engine {
             editing,
             events: events::Events::new(pubsub.clone(), events_prefix),
-            stats: stats::SessionStats::new(presence.clone()),
+            stats: stats::SessionStats::new(presence.clone(), sessions_topic),
             pubsub,
             presence,
             roster: Some(roster),

@@ -1,6 +1,7 @@
-//! Session statistics for the admin dashboard: who is connected to the site, one entry per open page.
+//! Session statistics for a live dashboard: who is connected to the site, one entry per open page.
 //!
-//! Each page is a presence entry on `admin:sessions`: key `user:<id>` for a signed-in user (a user's two tabs are two
+//! Each page is a presence entry on the statistics' topic ([`DEFAULT_SESSIONS_TOPIC`] unless the application names
+//! its own, [`crate::EngineConfig::sessions_topic`]): key `user:<id>` for a signed-in user (a user's two tabs are two
 //! metas of one key: two sessions, one unique user) and `anonymous:<session id>` for a visitor. An entry leaves with
 //! its page; nothing expires while the page is alive (PhoenixKit dropped live sessions after an hour).
 
@@ -15,8 +16,8 @@ use serde_json::json;
 use crate::presence::{Meta, Presence, PresenceError, PresenceObserver, PresenceState, RosterChange, TrackGuard};
 use crate::pubsub::Subscription;
 
-/// The presence topic of the open pages.
-pub const SESSIONS_TOPIC: &str = "admin:sessions";
+/// The presence topic of the open pages, unless the application names another.
+pub const DEFAULT_SESSIONS_TOPIC: &str = "sessions";
 
 /// Most pages listed in [`PresenceStats::top_pages`].
 pub const TOP_PAGES: usize = 10;
@@ -62,21 +63,24 @@ pub struct ActiveSession {
 #[derive(Clone)]
 pub struct SessionStats {
     presence: Presence,
+    topic: Arc<str>,
     last_updated: Arc<LastUpdated>,
 }
 
-/// Records when `admin:sessions` last changed; an atomic because the observer runs under the tracker's lock and
+/// Records when the sessions topic last changed; an atomic because the observer runs under the tracker's lock and
 /// readers must not take it.
-#[derive(Default)]
-struct LastUpdated(AtomicU64);
+struct LastUpdated {
+    topic: Arc<str>,
+    at: AtomicU64,
+}
 
 impl PresenceObserver for LastUpdated {
     fn watches(&self, topic: &str) -> bool {
-        topic == SESSIONS_TOPIC
+        topic == &*self.topic
     }
 
     fn on_change(&self, _topic: &str, _roster: &PresenceState, _change: &RosterChange) {
-        self.0.store(now_ms(), Ordering::Relaxed);
+        self.at.store(now_ms(), Ordering::Relaxed);
     }
 }
 
@@ -85,11 +89,17 @@ fn now_ms() -> u64 {
 }
 
 impl SessionStats {
-    /// Statistics kept on `presence`.
-    pub fn new(presence: Presence) -> Self {
-        let last_updated = Arc::new(LastUpdated::default());
+    /// Statistics kept on `presence`, on the presence topic `topic`.
+    pub fn new(presence: Presence, topic: impl Into<Arc<str>>) -> Self {
+        let topic = topic.into();
+        let last_updated = Arc::new(LastUpdated { topic: topic.clone(), at: AtomicU64::new(0) });
         presence.observe(last_updated.clone());
-        SessionStats { presence, last_updated }
+        SessionStats { presence, topic, last_updated }
+    }
+
+    /// The presence topic of the open pages (a page subscribes to it to hear every change).
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// Counts an anonymous visitor's page while the guard lives. `meta` may carry `current_page`, `ip_address`,
@@ -103,7 +113,7 @@ impl SessionStats {
         if !meta.contains_key("connected_at") {
             meta.insert("connected_at".into(), json!(now_ms()));
         }
-        self.presence.track(SESSIONS_TOPIC, &format!("anonymous:{session_id}"), meta).await
+        self.presence.track(&self.topic, &format!("anonymous:{session_id}"), meta).await
     }
 
     /// Counts a signed-in user's page while the guard lives.
@@ -117,12 +127,12 @@ impl SessionStats {
         if !meta.contains_key("connected_at") {
             meta.insert("connected_at".into(), json!(now_ms()));
         }
-        self.presence.track(SESSIONS_TOPIC, &format!("user:{}", user.id), meta).await
+        self.presence.track(&self.topic, &format!("user:{}", user.id), meta).await
     }
 
     /// The current numbers.
     pub fn presence_stats(&self) -> PresenceStats {
-        let sessions = self.presence.sorted(SESSIONS_TOPIC);
+        let sessions = self.presence.sorted(&self.topic);
         let mut stats = PresenceStats {
             total_sessions: sessions.len(),
             anonymous_sessions: 0,
@@ -130,7 +140,7 @@ impl SessionStats {
             unique_anonymous_visitors: 0,
             unique_users: 0,
             top_pages: Vec::new(),
-            last_updated: self.last_updated.0.load(Ordering::Relaxed),
+            last_updated: self.last_updated.at.load(Ordering::Relaxed),
         };
         let mut anonymous = HashSet::new();
         let mut users = HashSet::new();
@@ -160,7 +170,7 @@ impl SessionStats {
     pub fn list_active_sessions(&self) -> Vec<ActiveSession> {
         let mut sessions: Vec<ActiveSession> = self
             .presence
-            .sorted(SESSIONS_TOPIC)
+            .sorted(&self.topic)
             .into_iter()
             .map(|(key, meta)| ActiveSession { key: key.to_string(), meta: (*meta.fields).clone() })
             .collect();
@@ -169,8 +179,8 @@ impl SessionStats {
         sessions
     }
 
-    /// Presence diffs of `admin:sessions`: each one means the numbers changed.
+    /// Presence diffs of the sessions topic: each one means the numbers changed.
     pub fn subscribe(&self) -> Subscription {
-        self.presence.subscribe(SESSIONS_TOPIC)
+        self.presence.subscribe(&self.topic)
     }
 }

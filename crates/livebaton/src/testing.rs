@@ -138,3 +138,16 @@ where
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(store.find(&target, "ann").await.unwrap().is_none(), "expired after the retention");
 }
+
+/// The presence tracker's pure state core and the replica rules of a shared roster, for property tests of the
+/// engine's own (`tests/presence_state.rs`, `tests/presence_replica.rs`). Not part of the API: they may change in any
+/// release.
+pub mod presence_core {
+    pub use crate::presence::change::RosterChange;
+    pub use crate::presence::state::{CloseToken, EntryId, Insert, JoinRequest, Joined, PresenceState};
+
+    /// The replica rules ([`crate::presence::RedisRoster`]'s pure core).
+    pub mod replica {
+        pub use crate::presence::replica::*;
+    }
+}

@@ -1,4 +1,4 @@
-//! The replica rules of a shared roster ([`livebaton::presence::replica`]), without Redis: deterministic cases for
+//! The replica rules of a shared roster ([`livebaton::testing::presence_core::replica`]), without Redis: deterministic cases for
 //! each rule, and a property test against a model of the Redis roster (one order of execution, one event per change
 //! numbered by a per-topic version) with several replicas that apply their own changes at once and receive the events
 //! late, in any interleaving. Every replica must end up equal to the model, and no joiner may ever miss an entry that
@@ -7,10 +7,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use livebaton::presence::replica::{
+use livebaton::presence::{Authority, Meta};
+use livebaton::testing::presence_core::replica::{
     self, Applied, JoinOutcome, OwnJoin, RemoteEntry, RemoteEvent, RemoteOp, TopicSnapshot,
 };
-use livebaton::presence::{Authority, EntryId, Insert, Meta, PresenceState};
+use livebaton::testing::presence_core::{EntryId, Insert, PresenceState};
 use proptest::prelude::*;
 
 const TOPIC: &str = "data_edit:1";
@@ -44,7 +45,7 @@ fn members(state: &PresenceState) -> Vec<(String, u64)> {
     state.entries(TOPIC).map(|entry| (entry.member.as_deref().unwrap_or("?").to_owned(), entry.meta.seq)).collect()
 }
 
-fn changed(applied: Applied) -> livebaton::presence::RosterChange {
+fn changed(applied: Applied) -> livebaton::testing::presence_core::RosterChange {
     match applied {
         Applied::Changed(change) => change,
         Applied::Gap => panic!("unexpected gap"),

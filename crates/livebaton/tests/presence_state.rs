@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use livebaton::presence::{
-    CloseToken, EntryId, JoinRequest, Meta, PresenceDiff, PresenceList, PresenceMeta, PresenceState, RosterChange,
-};
+use livebaton::presence::{Meta, PresenceDiff, PresenceList, PresenceMeta};
+use livebaton::testing::presence_core::{CloseToken, EntryId, JoinRequest, PresenceState, RosterChange};
 use proptest::prelude::*;
 
 const TOPIC: &str = "room:1";

@@ -3,8 +3,8 @@
 //! expired rows and the oldest beyond the user's and the overall limit, and the hourly sweep drops expired rows of
 //! forms nobody opens again. A cluster keeps them in Redis instead (the engine's default there).
 
+use livebaton::BoxFuture;
 use livebaton::editing::{Draft, EditTarget, KeptDraft, KeptDraftError, KeptDraftLimits, KeptDraftStore};
-use livebaton::presence::BoxFuture;
 use sqlx::Row;
 
 use super::{Store, StoreError, decode_json, encode_json, now_ms};

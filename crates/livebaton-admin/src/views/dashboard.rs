@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use livebaton::pubsub::Broadcast;
-use livebaton::stats::SESSIONS_TOPIC;
 use livebaton::stats::{ActiveSession, PresenceStats};
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
@@ -42,7 +41,7 @@ impl LiveView for Dashboard {
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, Result<(), MountError>> {
         self.shows_emails = session.user.role() == Role::Admin.as_str();
-        socket.subscribe(SESSIONS_TOPIC);
+        socket.subscribe(self.context.engine.stats.topic());
         socket.set_title("Dashboard");
         self.refresh();
         Box::pin(async { Ok(()) })

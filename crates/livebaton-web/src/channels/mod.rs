@@ -8,12 +8,10 @@ use livebaton::presence::{PresenceDiff, PresenceList};
 
 use crate::channel::Pusher;
 
-/// Most metas per `presence_state` frame: about 1.5 KiB for typical metas. Small on purpose: the WebSocket layer
-/// (tungstenite's write buffer, snapview/tungstenite-rs#500) keeps the capacity of the largest frame a connection was
-/// ever sent, for as long as the connection lives, and every member of a room is sent its state. Not smaller: a
-/// client that falls behind a join storm is resent the whole list, and 4 metas per frame doubled the frames (and the
-/// server CPU) of a 1,000-client storm while saving under 0.5 KiB per idle connection. The engine bounds its
-/// published diffs by the same number, for the same reason.
+/// Most metas per `presence_state` frame: about 1.5 KiB for typical metas. Small so that a frame queued for a slow
+/// client stays small (the outbound queue bounds frames, not bytes) and a client applies a big room in steps; not
+/// smaller, because a client that falls behind a join storm is resent the whole list and fewer metas per frame mean
+/// more frames and more server CPU (BENCHMARKS.md). The engine bounds its published diffs by the same number.
 pub const PRESENCE_STATE_CHUNK: usize = livebaton::presence::MAX_DIFF_METAS;
 
 /// Pushes a presence list as `presence_state` (the first [`PRESENCE_STATE_CHUNK`] metas) followed by

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::draft::Draft;
 use super::target::EditTarget;
-use crate::presence::BoxFuture;
+use crate::BoxFuture;
 
 /// A draft kept after its session ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

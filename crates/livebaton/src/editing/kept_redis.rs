@@ -13,9 +13,9 @@ use std::time::Duration;
 use super::draft::Draft;
 use super::kept::{KeptDraft, KeptDraftError, KeptDraftLimits, KeptDraftStore};
 use super::target::EditTarget;
+use crate::BoxFuture;
 use crate::RedisAddress;
 use crate::RedisCommands;
-use crate::presence::BoxFuture;
 
 /// ARGV: prefix, topic, user, json, updated_at, version, retention ms, max drafts, max per user. Returns 1 when kept,
 /// 0 when the kept draft was as new or newer.

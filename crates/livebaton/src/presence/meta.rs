@@ -1,7 +1,7 @@
 //! [`Meta`]: a presence entry's application fields, a JSON object kept small.
 //!
 //! Not `serde_json::Map`: without serde_json's `preserve_order` it is a `BTreeMap`, whose first field allocates a
-//! 632-byte node, and every tracked entry keeps its meta for as long as it is present. A room member's meta has two
+//! whole B-tree node (hundreds of bytes), and every tracked entry keeps its meta for as long as it is present. A room member's meta has two
 //! or three fields, so a sorted vector trimmed to its length is the whole map (about 56 bytes a field), found by
 //! binary search. Fields are kept sorted by key, as `serde_json::Map` keeps them, so the JSON is the same byte for
 //! byte.

@@ -9,15 +9,15 @@
 //! [`crate::Engine::with_redis`]): each node is the only writer of its own entries, Redis numbers every join in one
 //! atomic step and publishes every change, and each node keeps a replica of every other node's entries in the same
 //! [`PresenceState`], so reads stay local and every node computes the same order, diffs and owners. The rules for
-//! keeping the replica faithful are in [`replica`]; the Redis side is in [`RedisRoster`]'s module documentation.
+//! keeping the replica faithful are in the `replica` module; the Redis side is in [`RedisRoster`]'s module documentation.
 
 mod backend;
-mod change;
+pub(crate) mod change;
 mod meta;
 mod redis;
-pub mod replica;
+pub(crate) mod replica;
 mod shapes;
-mod state;
+pub(crate) mod state;
 mod tab;
 
 use std::collections::HashMap;
@@ -28,30 +28,29 @@ use tokio::runtime::Handle;
 
 use crate::pubsub::{PubSub, Subscription};
 
-pub use backend::{AuthorityCheck, BoxFuture, JoinCall, LocalRoster, OwnOp, RosterBackend, RosterBackendError};
-pub use change::RosterChange;
-pub use redis::{
-    DocSink, DocWrite, RedisRoster, RedisRosterConfig, RedisRosterError, RedisRosterStats, RedisRosterStatus,
-};
-pub use replica::{Applied, JoinOutcome, OwnEntry, RemoteEntry, RemoteEvent, RemoteOp, TopicSnapshot};
+pub use backend::RosterBackendError;
+pub(crate) use backend::{AuthorityCheck, JoinCall, LocalRoster, OwnOp, RosterBackend};
+pub(crate) use change::RosterChange;
+pub(crate) use redis::{DocSink, DocWrite};
+pub use redis::{RedisRoster, RedisRosterConfig, RedisRosterError, RedisRosterStats, RedisRosterStatus};
+pub(crate) use replica::{Applied, OwnEntry, RemoteEvent, TopicSnapshot};
 pub use shapes::{Meta, PresenceDiff, PresenceEntry, PresenceEntryRef, PresenceList, PresenceMeta, RESERVED_META_KEYS};
-pub use state::{Authority, CloseToken, Entry, EntryId, Insert, JoinRequest, Joined, NotTracked, PresenceState};
+pub use state::{Authority, NotTracked};
+pub(crate) use state::{Entry, EntryId, Insert, JoinRequest, PresenceState};
 pub use tab::{InvalidTabId, MAX_TAB_ID_LEN, validate_tab_id};
 
 /// Most metas in one published `presence_diff`: a coalesced burst goes out as several diffs of at most this many
-/// (about 1.5 KiB of JSON each). Why bounded: the WebSocket layer keeps every connection's write buffer at the size
-/// of the largest frame it was ever sent (snapview/tungstenite-rs#500), and every member of a room is sent every
-/// diff; one diff for a 15 ms window of a 1,000-member join storm made each idle connection 2.5 KiB bigger
-/// (BENCHMARKS.md). Equal to the transport's `presence_state` chunk for the same reason.
+/// (about 1.5 KiB of JSON each), so no frame that every member of a room is sent grows with the burst. Equal to the
+/// transport's `presence_state` chunk.
 pub const MAX_DIFF_METAS: usize = 16;
 
 /// The meta field that makes an entry *eligible* to lead its topic: `true` means it may. The editing layer writes it
 /// (`can_edit`) and picks the owner as the first eligible entry; a shared roster keeps the same leader per topic, with
 /// a fencing number, so a save can be checked against it.
-pub const ELIGIBLE_FIELD: &str = "can_edit";
+pub(crate) const ELIGIBLE_FIELD: &str = "can_edit";
 
 /// Whether an entry with these fields may lead its topic (see [`ELIGIBLE_FIELD`]).
-pub fn is_eligible(fields: &Meta) -> bool {
+pub(crate) fn is_eligible(fields: &Meta) -> bool {
     fields.get(ELIGIBLE_FIELD).and_then(serde_json::Value::as_bool).unwrap_or(false)
 }
 
@@ -113,7 +112,7 @@ pub enum PresenceError {
 
 /// Something that must react to every change of some topics' rosters at once (not coalesced): the editing layer
 /// uses it to hand over ownership the moment an owner leaves, as Phoenix.Tracker's `handle_diff` callback does.
-pub trait PresenceObserver: Send + Sync + 'static {
+pub(crate) trait PresenceObserver: Send + Sync + 'static {
     /// Whether `topic` concerns this observer; cheap, checked on every change.
     fn watches(&self, topic: &str) -> bool;
 
@@ -179,7 +178,7 @@ impl Presence {
     ///
     /// # Panics
     /// As [`Presence::new`].
-    pub fn with_backend(pubsub: PubSub, config: PresenceConfig, backend: Arc<dyn RosterBackend>) -> Self {
+    pub(crate) fn with_backend(pubsub: PubSub, config: PresenceConfig, backend: Arc<dyn RosterBackend>) -> Self {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos() as u64);
         let shared = Shared {
             inner: Mutex::new(Inner { state: PresenceState::new(format!("{nanos:x}.")), pending: HashMap::new() }),
@@ -235,7 +234,11 @@ impl Presence {
     ///
     /// # Errors
     /// [`PresenceError::Backend`] when the shared roster cannot be reached.
-    pub async fn check_authority(&self, topic: &str, authority: &Authority) -> Result<AuthorityCheck, PresenceError> {
+    pub(crate) async fn check_authority(
+        &self,
+        topic: &str,
+        authority: &Authority,
+    ) -> Result<AuthorityCheck, PresenceError> {
         Ok(self.shared.backend.check_authority(topic, authority).await?)
     }
 
@@ -260,7 +263,7 @@ impl Presence {
     }
 
     /// Registers an observer for roster changes.
-    pub fn observe(&self, observer: Arc<dyn PresenceObserver>) {
+    pub(crate) fn observe(&self, observer: Arc<dyn PresenceObserver>) {
         self.shared.observers.write().unwrap_or_else(|poisoned| poisoned.into_inner()).push(observer);
     }
 
@@ -438,7 +441,7 @@ impl Presence {
 /// How a shared roster backend reaches the tracker it serves: applies other nodes' changes, reads this node's own
 /// entries for re-asserting them. Holds the tracker weakly: a backend never keeps a dropped tracker alive.
 #[derive(Clone)]
-pub struct RosterHandle {
+pub(crate) struct RosterHandle {
     shared: Weak<Shared>,
 }
 
@@ -693,11 +696,6 @@ impl TrackGuard {
     /// The presence key.
     pub fn key(&self) -> &str {
         &self.key
-    }
-
-    /// The entry's identity in the roster.
-    pub fn id(&self) -> EntryId {
-        self.id
     }
 
     /// The entry's current meta (its `phx_ref` changes with every update), or `None` if it was removed.

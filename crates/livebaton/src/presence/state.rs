@@ -20,7 +20,7 @@ use super::shapes::{Meta, PresenceEntry, PresenceList, PresenceMeta, RESERVED_ME
 
 /// Who leads a topic according to the shared roster (Redis), and the fencing number of that leadership.
 ///
-/// The shared roster keeps, per topic, its first *eligible* entry (see [`super::is_eligible`]) and a number that
+/// The shared roster keeps, per topic, its first *eligible* entry (one whose `can_edit` meta field is true) and a number that
 /// changes every time that entry changes, drawn from a counter that only grows within one Redis dataset (`generation`). A
 /// fencing token names all three, so it matches the authority again only if nothing changed in between.
 #[derive(Clone, Debug, PartialEq, Eq)]

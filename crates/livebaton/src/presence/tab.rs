@@ -2,7 +2,7 @@
 //!
 //! A tab id is part of an editing presence's meta, so it is broadcast to every member of the session in every diff
 //! that mentions the tab; it is also the key under which a reloading tab reclaims its place. A client chooses it, so it
-//! is bounded and plain: a 60,000-character tab id in 50 sockets once pushed 154 MB of diffs in 7 seconds.
+//! is bounded and plain: every byte of it is repeated in every diff to every member of the session.
 
 /// The longest tab id accepted. The bundled client sends 32 hex digits.
 pub const MAX_TAB_ID_LEN: usize = 64;

@@ -109,8 +109,8 @@ use super::{Authority, RosterHandle};
 use crate::RedisAddress;
 use crate::redis_link::{Link, SharedConnection, random_u64};
 
-/// A node's membership in a Redis-backed presence roster. Use it as the tracker's [`RosterBackend`]; see the module
-/// documentation. Dropping it (with the tracker that owns it) stops its tasks without removing its entries, which
+/// A node's membership in a Redis-backed presence roster: the authority for order of a tracker built with
+/// [`super::Presence::connect_redis`] (or of an [`crate::Engine::with_redis`]); see the module documentation. Dropping it (with the tracker that owns it) stops its tasks without removing its entries, which
 /// the other nodes then remove when its lease runs out; [`RedisRoster::retire`] removes them at once.
 pub struct RedisRoster {
     node: Arc<Node>,
@@ -127,9 +127,8 @@ struct Receivers {
 
 impl RedisRoster {
     /// Connects to the Redis at `redis` (a URL or a [`RedisAddress`]) as a new incarnation of node `node_name`, loads
-    /// the scripts, learns (or creates) the dataset generation and takes a lease. Then build the tracker on it
-    /// ([`super::Presence::with_backend`]) and call [`RedisRoster::start`]; [`super::Presence::connect_redis`] does all
-    /// three.
+    /// the scripts, learns (or creates) the dataset generation and takes a lease. A tracker is then built on it and
+    /// [`RedisRoster::start`] is called: [`super::Presence::connect_redis`] does all three.
     ///
     /// # Errors
     /// [`RedisRosterError`] when the URL or settings are invalid, Redis cannot be reached, or it refuses the
