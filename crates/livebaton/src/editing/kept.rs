@@ -7,8 +7,8 @@
 //! Stores are read lazily, one target and user at a time, when a form opens: a node never loads them all.
 //!
 //! The stores: [`MemoryKeptDrafts`] (in this process; what a single-node [`crate::Engine`] uses unless given another),
-//! [`super::RedisKeptDrafts`] (every node of a cluster), and the application's own (the admin app keeps them in its
-//! SQL database on a single node, so they survive a restart).
+//! [`super::RedisKeptDrafts`] (every node of a cluster), and the application's own (in its database on a single node, so
+//! they survive a restart).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -37,8 +37,8 @@ pub struct KeptDraft {
 pub struct KeptDraftLimits {
     /// How long a kept draft waits for its author (24 hours by default).
     pub retention: Duration,
-    /// The most drafts kept in all: beyond it the oldest go first. With drafts of at most 20 KB (a record's content
-    /// limit in the admin app) the default 10,000 is at most about 200 MB.
+    /// The most drafts kept in all: beyond it the oldest go first. The application bounds a draft's size (a form's
+    /// content limit); with drafts of at most 20 KB the default 10,000 is at most about 200 MB.
     pub max_drafts: usize,
     /// The most drafts kept for one user, so one account cannot push everyone else's out (100 by default).
     pub max_per_user: usize,
@@ -243,7 +243,7 @@ enum Job {
 pub(crate) struct Keeper {
     store: Arc<dyn KeptDraftStore>,
     /// Started by the first job (an engine may be built outside a runtime). Unbounded: one job per session that ended
-    /// with a draft (at most 20 KB each in the admin app), so the queue is bounded by the sessions there were, and a
+    /// with a draft (each bounded by the application's form limit), so the queue is bounded by the sessions there were, and a
     /// job dropped for a full queue would be someone's lost work.
     jobs: OnceLock<mpsc::UnboundedSender<Job>>,
 }

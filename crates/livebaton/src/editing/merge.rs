@@ -4,7 +4,7 @@
 //!
 //! **Fields.** Values are JSON objects (anything else counts as an empty object). Each member is one field, named by
 //! its key, except a member that is an object on every side that has it non-null: each of *its* members is a field,
-//! named `outer.inner` (a record's `data` holds one field per key: `data.venue`). Deeper objects, arrays and scalars
+//! named `outer.inner` (a form's `data` object holding one field per key: `data.venue`). Deeper objects, arrays and scalars
 //! are single values. Keys should not contain `.`, or two fields could share a name. A field missing from a side is
 //! null there: absent and null are the same value; a nested object that is null or missing is an empty one.
 //!

@@ -5,7 +5,7 @@
 //! one side changed is taken from that side, and only fields both changed are a conflict.
 //!
 //! Names follow PhoenixKit's `PresenceHelpers` without their `get_` prefixes (`track_editing_session`,
-//! `editing_role`, …). The editors of a session are presence entries on `entity_edit:<id>` / `data_edit:<id>`, so
+//! `editing_role`, …). The editors of a session are presence entries on `<kind>_edit:<id>`, so
 //! their order is the roster's total order and every node agrees on the owner.
 
 mod draft;

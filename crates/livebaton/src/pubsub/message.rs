@@ -86,7 +86,7 @@ pub trait RemoteMessage: Message + DeserializeOwned {
 }
 
 /// A message whose event name and JSON payload are chosen at run time: what an application sends when it has no
-/// type of its own (and what the admin app's `saved` pushes are).
+/// type of its own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JsonMessage {
     /// The event name a client sees.
