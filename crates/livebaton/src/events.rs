@@ -26,7 +26,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::pubsub::{Message, PubSub, PubSubError, RemoteMessage, Subscription};
+use crate::pubsub::{Message, PubSub, PubSubError, Remote, RemoteMessage, Subscription};
 
 /// The default prefix of event topics ([`crate::EngineConfig::event_topic_prefix`]).
 pub const DEFAULT_TOPIC_PREFIX: &str = "events:";
@@ -124,12 +124,8 @@ impl Message for ResourceEvent {
         serde_json::to_writer(out, &self.payload())
     }
 
-    fn codec(&self) -> Option<&'static str> {
-        Some(Self::CODEC)
-    }
-
-    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+    fn remote(&self) -> Option<&dyn Remote> {
+        Some(self)
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, RedisBackend, RedisConfig, RemoteMessage};
+use livebaton::pubsub::{Message, PubSub, PubSubConfig, RecvError, RedisBackend, RedisConfig, Remote, RemoteMessage};
 use livebaton_web::endpoint::{CREDENTIALS_REVOKED, LiveEndpoint};
 use serde::{Deserialize, Serialize};
 
@@ -42,12 +42,8 @@ impl Message for CredentialsChanged {
         serde_json::to_writer(out, self)
     }
 
-    fn codec(&self) -> Option<&'static str> {
-        Some(Self::CODEC)
-    }
-
-    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+    fn remote(&self) -> Option<&dyn Remote> {
+        Some(self)
     }
 }
 

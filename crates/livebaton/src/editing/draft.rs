@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::target::EditTarget;
 use crate::presence::Authority;
+use crate::pubsub::Remote;
 
 /// Who wrote a draft's latest version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,12 +87,8 @@ impl crate::pubsub::Message for DraftChanged {
         serde_json::to_writer(out, self)
     }
 
-    fn codec(&self) -> Option<&'static str> {
-        Some(<Self as crate::pubsub::RemoteMessage>::CODEC)
-    }
-
-    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+    fn remote(&self) -> Option<&dyn Remote> {
+        Some(self)
     }
 }
 

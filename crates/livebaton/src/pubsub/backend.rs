@@ -23,7 +23,7 @@ pub enum BackendError {
     /// A message could not be encoded or decoded.
     #[error("could not encode or decode a message for other nodes: {0}")]
     Codec(#[from] serde_json::Error),
-    /// The message has no codec ([`Message::codec`]), so other nodes could not rebuild it.
+    /// The message has no codec ([`Message::remote`]), so other nodes could not rebuild it.
     #[error("message `{0}` has no codec for other nodes: implement RemoteMessage, or send it with local_broadcast")]
     LocalOnly(String),
     /// Another node sent a message whose codec this node has not registered ([`super::PubSub::register`]).
@@ -65,7 +65,7 @@ impl PubSubBackend for LocalBackend {
 /// What one node sends another: the message, its topic and who sent it. Encoded once per broadcast.
 ///
 /// On the wire: `{"origin":"<node>","topic":"<topic>","codec":"<codec>","message":<remote form>}`, the message in the
-/// form its [`Message::write_remote`] writes, decoded on the receiving node by the codec registered under its name
+/// form its [`Message::remote`] writes, decoded on the receiving node by the codec registered under its name
 /// ([`super::PubSub::register`]).
 #[derive(Debug)]
 pub struct RemoteEnvelope {
@@ -94,16 +94,16 @@ impl RemoteEnvelope {
     /// # Errors
     /// [`BackendError::LocalOnly`] for a message without a codec, [`BackendError::Codec`] if it cannot be serialised.
     pub fn encode(origin: &str, topic: &str, message: &dyn Message) -> Result<Bytes, BackendError> {
-        let codec = message.codec().ok_or_else(|| BackendError::LocalOnly(message.event().to_owned()))?;
+        let remote = message.remote().ok_or_else(|| BackendError::LocalOnly(message.event().to_owned()))?;
         let mut out = Vec::with_capacity(96 + topic.len());
         out.extend_from_slice(br#"{"origin":"#);
         serde_json::to_writer(&mut out, origin)?;
         out.extend_from_slice(br#","topic":"#);
         serde_json::to_writer(&mut out, topic)?;
         out.extend_from_slice(br#","codec":"#);
-        serde_json::to_writer(&mut out, codec)?;
+        serde_json::to_writer(&mut out, remote.codec())?;
         out.extend_from_slice(br#","message":"#);
-        message.write_remote(&mut out)?;
+        remote.write_remote(&mut out)?;
         out.push(b'}');
         Ok(Bytes::from(out))
     }

@@ -29,11 +29,11 @@ pub struct SubscriberId(pub(crate) u64);
 /// resource events, [`JsonMessage`]).
 ///
 /// Clients see it as a Phoenix event named [`Message::event`] with the JSON payload [`Message::write_payload`]
-/// writes. A message that should reach other nodes also implements [`RemoteMessage`] and says so in
-/// [`Message::codec`] and [`Message::write_remote`]:
+/// writes. A message that should reach other nodes also implements [`RemoteMessage`] (a codec name and its serde
+/// form) and returns itself from [`Message::remote`]:
 ///
 /// ```
-/// use livebaton::pubsub::{Message, RemoteMessage};
+/// use livebaton::pubsub::{Message, Remote, RemoteMessage};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Debug, Serialize, Deserialize)]
@@ -42,8 +42,7 @@ pub struct SubscriberId(pub(crate) u64);
 /// impl Message for InvoicePaid {
 ///     fn event(&self) -> &str { "invoice_paid" }
 ///     fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> { serde_json::to_writer(out, self) }
-///     fn codec(&self) -> Option<&'static str> { Some(Self::CODEC) }
-///     fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> { serde_json::to_writer(out, self) }
+///     fn remote(&self) -> Option<&dyn Remote> { Some(self) }
 /// }
 ///
 /// impl RemoteMessage for InvoicePaid {
@@ -61,28 +60,42 @@ pub trait Message: Any + Send + Sync + fmt::Debug {
     /// When the payload cannot be serialised (a map with non-string keys); the message is then not sent to clients.
     fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
 
-    /// The name other nodes decode this message by (its [`RemoteMessage::CODEC`]); `None`, the default, for a message
-    /// that stays on this node, which [`super::PubSub::broadcast`] refuses (send it with
+    /// How other nodes receive it: `Some(self)` for a [`RemoteMessage`]; `None`, the default, for a message that
+    /// stays on this node, which [`super::PubSub::broadcast`] refuses (send it with
     /// [`super::PubSub::local_broadcast`]).
-    fn codec(&self) -> Option<&'static str> {
+    fn remote(&self) -> Option<&dyn Remote> {
         None
-    }
-
-    /// Appends the form other nodes decode (with the codec [`Message::codec`] names) to `out`. Called only when
-    /// [`Message::codec`] is `Some`; the default writes the client payload.
-    ///
-    /// # Errors
-    /// As [`Message::write_payload`].
-    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        self.write_payload(out)
     }
 }
 
-/// A [`Message`] that other nodes can rebuild: the form [`Message::write_remote`] writes deserialises into `Self`.
-/// Every node registers it with [`super::PubSub::register`].
-pub trait RemoteMessage: Message + DeserializeOwned {
+/// A [`Message`] that other nodes can rebuild: it travels as its serde form, under its codec name, and every node
+/// registers it with [`super::PubSub::register`].
+pub trait RemoteMessage: Message + Serialize + DeserializeOwned {
     /// The name the message travels under, unique among the types of one cluster (e.g. `billing.invoice_paid`).
     const CODEC: &'static str;
+}
+
+/// The remote form of a message, as a backend sends it: what [`Message::remote`] returns. Every [`RemoteMessage`] is
+/// one.
+pub trait Remote {
+    /// The name other nodes decode it by.
+    fn codec(&self) -> &'static str;
+
+    /// Appends the form other nodes decode to `out`.
+    ///
+    /// # Errors
+    /// When it cannot be serialised.
+    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+impl<T: RemoteMessage> Remote for T {
+    fn codec(&self) -> &'static str {
+        T::CODEC
+    }
+
+    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
 }
 
 /// A message whose event name and JSON payload are chosen at run time: what an application sends when it has no
@@ -111,12 +124,8 @@ impl Message for JsonMessage {
         serde_json::to_writer(out, &self.payload)
     }
 
-    fn codec(&self) -> Option<&'static str> {
-        Some(Self::CODEC)
-    }
-
-    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+    fn remote(&self) -> Option<&dyn Remote> {
+        Some(self)
     }
 }
 
@@ -222,7 +231,7 @@ impl Serialize for Payload<'_> {
     }
 }
 
-/// Decodes one codec's remote form ([`Message::write_remote`]) into the typed message.
+/// Decodes one codec's remote form ([`Remote::write_remote`]) into the typed message.
 pub(crate) type Decoder = fn(&str) -> serde_json::Result<Arc<dyn Message>>;
 
 /// The [`Decoder`] of `T`.

@@ -24,7 +24,7 @@ use message::{Decoder, decoder};
 pub use self::redis::{RedisBackend, RedisBackendError, RedisConfig, RedisStats, RedisStatus};
 pub use backend::{BackendError, Inbound, LocalBackend, PubSubBackend, RemoteEnvelope};
 pub use cluster::LocalCluster;
-pub use message::{Broadcast, JsonMessage, Message, Payload, RemoteMessage, SubscriberId};
+pub use message::{Broadcast, JsonMessage, Message, Payload, Remote, RemoteMessage, SubscriberId};
 
 /// Settings for a [`PubSub`].
 #[derive(Clone, Debug)]
@@ -45,7 +45,7 @@ pub enum PubSubError {
     /// Local subscribers got the message but other nodes may not have.
     #[error("message delivered locally but not forwarded to other nodes: {0}")]
     Forward(#[from] BackendError),
-    /// The message has no codec ([`Message::codec`]), so it could not reach other nodes; it was not sent at all.
+    /// The message has no codec ([`Message::remote`]), so it could not reach other nodes; it was not sent at all.
     /// Implement [`RemoteMessage`] for it, or send it with [`PubSub::local_broadcast`].
     #[error("message `{0}` has no codec for other nodes: implement RemoteMessage, or send it with local_broadcast")]
     LocalOnly(String),
@@ -228,7 +228,7 @@ impl PubSub {
         message: Arc<dyn Message>,
         from: Option<SubscriberId>,
     ) -> Result<usize, PubSubError> {
-        if message.codec().is_none() {
+        if message.remote().is_none() {
             return Err(PubSubError::LocalOnly(message.event().to_owned()));
         }
         let topic: Arc<str> = Arc::from(topic);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livebaton::events::ResourceEvent;
-use livebaton::pubsub::{Broadcast, JsonMessage, Message, RemoteMessage, Subscription};
+use livebaton::pubsub::{Broadcast, JsonMessage, Message, Remote, RemoteMessage, Subscription};
 use serde::{Deserialize, Serialize};
 
 pub fn app(name: &str, n: u64) -> JsonMessage {
@@ -36,12 +36,8 @@ impl Message for InvoicePaid {
         serde_json::to_writer(out, &serde_json::json!({ "invoice": self.invoice_id }))
     }
 
-    fn codec(&self) -> Option<&'static str> {
-        Some(Self::CODEC)
-    }
-
-    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+    fn remote(&self) -> Option<&dyn Remote> {
+        Some(self)
     }
 }
 

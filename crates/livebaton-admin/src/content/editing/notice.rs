@@ -5,7 +5,7 @@
 //! clients see the notice's struct as the payload of its event; readers take it back with
 //! `broadcast.downcast::<FormNotice>()`.
 
-use livebaton::pubsub::{Message, RemoteMessage};
+use livebaton::pubsub::{Message, Remote, RemoteMessage};
 use serde::{Deserialize, Serialize};
 
 use super::Author;
@@ -75,12 +75,8 @@ impl Message for FormNotice {
         }
     }
 
-    fn codec(&self) -> Option<&'static str> {
-        Some(Self::CODEC)
-    }
-
-    fn write_remote(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(out, self)
+    fn remote(&self) -> Option<&dyn Remote> {
+        Some(self)
     }
 }
 
@@ -125,7 +121,7 @@ mod tests {
     fn a_notice_crosses_nodes_as_itself() {
         let saved = FormNotice::Saved(SavedNotice::new(4, &Author::new("2", "Bob"), vec![]));
         let mut remote = Vec::new();
-        saved.write_remote(&mut remote).unwrap();
+        saved.remote().expect("a form notice crosses nodes").write_remote(&mut remote).unwrap();
         assert_eq!(serde_json::from_slice::<FormNotice>(&remote).unwrap(), saved);
     }
 }
