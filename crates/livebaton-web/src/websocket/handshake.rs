@@ -36,6 +36,8 @@ enum Connection {
 /// tokio's stream, and the bytes hyper read past the upgrade request (the client's first frames, if it sent them
 /// without waiting for our answer), which are read first.
 struct TcpIo {
+    /// A copy of those bytes, never a slice of hyper's read buffer: a slice, even an empty one, keeps hyper's whole
+    /// buffer (8 KiB and more) allocated for as long as the connection lives. Emptied (no allocation) once read.
     unread: Bytes,
     stream: tokio::net::TcpStream,
 }
@@ -45,7 +47,8 @@ impl UpgradedIo {
     fn new(upgraded: hyper::upgrade::Upgraded) -> Self {
         match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
             Ok(parts) => {
-                UpgradedIo(Connection::Tcp(Box::new(TcpIo { unread: parts.read_buf, stream: parts.io.into_inner() })))
+                let unread = Bytes::copy_from_slice(&parts.read_buf);
+                UpgradedIo(Connection::Tcp(Box::new(TcpIo { unread, stream: parts.io.into_inner() })))
             }
             Err(upgraded) => UpgradedIo(Connection::Hyper(TokioIo::new(upgraded))),
         }
@@ -66,6 +69,9 @@ impl AsyncRead for UpgradedIo {
             Connection::Tcp(tcp) if !tcp.unread.is_empty() => {
                 let take = tcp.unread.len().min(buf.remaining());
                 buf.put_slice(&tcp.unread.split_to(take));
+                if tcp.unread.is_empty() {
+                    tcp.unread = Bytes::new();
+                }
                 Poll::Ready(Ok(()))
             }
             Connection::Tcp(tcp) => Pin::new(&mut tcp.stream).poll_read(cx, buf),
