@@ -103,6 +103,7 @@ impl ContentService {
     /// `editing`.
     pub fn new(store: Store, editing: Editing, pubsub: PubSub) -> Self {
         let events = self::events::admin_events(&pubsub);
+        FormNotice::register(&pubsub);
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         ContentService { store, events, editing, events_pubsub: pubsub, sanitizing: Arc::new(Semaphore::new(cores)) }
     }
