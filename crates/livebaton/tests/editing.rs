@@ -89,6 +89,21 @@ fn owner_name(role: &EditingRole) -> Option<String> {
 /// The scenario from the issue: Alice, Bob and Carol open the same record in that order; Alice owns it and her draft
 /// reaches the others; Dave joins late and reads it; Bob cannot write it; when Alice's page goes away Bob is promoted,
 /// told so, and holds Alice's draft unchanged; only the owner can fence a save.
+/// Who may hold the baton is what the editing layer told presence when the page joined, not a metadata field: an
+/// entry tracked on the session's topic by other means, even one whose metadata says `can_edit`, is never the owner.
+#[tokio::test]
+async fn only_editors_joined_through_editing_may_own_the_session() {
+    let engine = engine();
+    let mut meta = livebaton::presence::Meta::new();
+    meta.insert("user_id".into(), json!("9"));
+    meta.insert("can_edit".into(), json!(true));
+    let _intruder = engine.presence.track(&RECORD.presence_topic(), "intruder-1", meta).await.unwrap();
+    let ann = open(&engine, "ann-1", &editor("1", "Ann"), None).await;
+    assert!(ann.role(&engine).is_owner(), "Ann owns although an entry with can_edit joined first");
+    let owner = engine.editing.lock_owner(&RECORD).map(|owner| owner.view_id.to_string());
+    assert_eq!(owner.as_deref(), Some("ann-1"));
+}
+
 #[tokio::test(start_paused = true)]
 async fn first_in_line_owns_and_the_next_is_promoted_with_the_draft() {
     let engine = engine();

@@ -89,6 +89,29 @@ mod redis_only {
             .unwrap()
     }
 
+    /// A topic's leader is its first entry tracked as one that may lead, on every node and in Redis, whatever the
+    /// entries' metadata says: a `can_edit` field means nothing to presence.
+    #[tokio::test]
+    async fn the_leader_is_the_first_entry_tracked_as_one_that_may_lead() {
+        use livebaton::presence::TrackOptions;
+
+        let cluster = cluster_at(&redis_url(), 2, GRACE, &unique_prefix()).await;
+        let (a, b) = (&cluster[0], &cluster[1]);
+        let mut looks_eligible = meta("Mallory");
+        looks_eligible.insert("can_edit".into(), json!(true));
+        let _first = a.presence.track("doc", "mallory", looks_eligible).await.unwrap();
+        let may_lead = TrackOptions { tab_id: None, may_lead: true };
+        let _second = b.presence.track_with("doc", "bob", meta("Bob"), may_lead).await.unwrap();
+        eventually("both nodes list both", || cluster.iter().all(|n| n.presence.count("doc") == 2)).await;
+        let leader = redis_owner(&cluster, "doc").await.expect("Redis names a leader");
+        assert!(leader.starts_with(roster(b).node_id()), "Bob's entry on b leads, not Mallory's: {leader}");
+        eventually("both nodes agree with Redis", || {
+            cluster.iter().all(|n| n.presence.authority("doc").and_then(|a| a.member).as_deref() == Some(&*leader))
+        })
+        .await;
+        assert_eq!(order(a, "doc").first().map(|(key, _)| key.as_str()), Some("mallory"), "Mallory is still first");
+    }
+
     /// A node that stops refreshing its lease (halted: its tasks stop and nothing is removed, as with `kill -9`) has
     /// its entries removed by the survivors within the lease plus one refresh period, and the next eligible editor is
     /// promoted on every surviving node. Nothing of it comes back afterwards.

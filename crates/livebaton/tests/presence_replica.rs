@@ -32,6 +32,7 @@ fn remote(member: &str, seq: u64, ver: u64) -> RemoteEntry {
         key: Arc::from(member),
         phx_ref: Arc::from(format!("ref-{member}-{ver}")),
         fields: fields(ver),
+        eligible: false,
         seq,
         ver,
     }
@@ -56,8 +57,16 @@ fn changed(applied: Applied) -> livebaton::testing::presence_core::RosterChange 
 fn own_join(state: &mut PresenceState, own: &str, n: u64, outcome: &JoinOutcome) -> (EntryId, Arc<str>) {
     let (id, phx_ref) = state.reserve_entry();
     let member: Arc<str> = Arc::from(format!("{own}{n}"));
-    let join =
-        OwnJoin { id, key: member.clone(), fields: fields(n), phx_ref, tab_id: None, member: member.clone(), outcome };
+    let join = OwnJoin {
+        id,
+        key: member.clone(),
+        fields: fields(n),
+        eligible: false,
+        phx_ref,
+        tab_id: None,
+        member: member.clone(),
+        outcome,
+    };
     replica::apply_own_join(state, own, TOPIC, join);
     (id, member)
 }
@@ -212,6 +221,7 @@ fn a_reclaim_heard_before_its_reply_is_applied_as_one_step() {
             id: Some(id),
             key: member.clone(),
             fields: fields(2),
+            eligible: false,
             phx_ref: Some(phx_ref.clone()),
             seq: 0,
             tab_id: tab.clone(),
@@ -236,8 +246,16 @@ fn a_reclaim_heard_before_its_reply_is_applied_as_one_step() {
             earlier: vec![],
             authority: authority(Some("a#2"), 2),
         };
-        let join =
-            OwnJoin { id, key: member.clone(), fields: fields(2), phx_ref, tab_id: tab, member, outcome: &outcome };
+        let join = OwnJoin {
+            id,
+            key: member.clone(),
+            fields: fields(2),
+            eligible: false,
+            phx_ref,
+            tab_id: tab,
+            member,
+            outcome: &outcome,
+        };
         assert!(replica::apply_own_join(&mut state, "a#", TOPIC, join).is_empty(), "{old}: the reply changes nothing");
         assert_eq!(members(&state), [("a#2".to_owned(), 1)], "{old}");
         assert!(state.joining(TOPIC, "a#2").is_none(), "{old}: no longer in flight");
@@ -437,6 +455,7 @@ proptest! {
                         id,
                         key: Arc::from(member.as_str()),
                         fields: fields(counter),
+                        eligible: false,
                         phx_ref,
                         tab_id: None,
                         member: Arc::from(member.as_str()),
@@ -533,6 +552,7 @@ fn begin_own_join(state: &mut PresenceState, n: u64) -> (EntryId, Arc<str>, Arc<
         id: Some(id),
         key: member.clone(),
         fields: fields(n),
+        eligible: false,
         phx_ref: Some(phx_ref.clone()),
         seq: 0,
         tab_id: None,
@@ -547,7 +567,8 @@ fn begin_own_join(state: &mut PresenceState, n: u64) -> (EntryId, Arc<str>, Arc<
 
 fn answer(state: &mut PresenceState, joining: (EntryId, Arc<str>, Arc<str>), n: u64, outcome: &JoinOutcome) {
     let (id, phx_ref, member) = joining;
-    let join = OwnJoin { id, key: member.clone(), fields: fields(n), phx_ref, tab_id: None, member, outcome };
+    let join =
+        OwnJoin { id, key: member.clone(), fields: fields(n), eligible: false, phx_ref, tab_id: None, member, outcome };
     replica::apply_own_join(state, "a#", TOPIC, join);
 }
 

@@ -117,7 +117,7 @@ proptest! {
                         .filter(|(_, m)| m.closed.is_some() && m.tab.is_some() && m.tab == tab)
                         .max_by_key(|(_, m)| m.closed)
                         .map(|(id, m)| (*id, m.seq));
-                    let joined = state.join(TOPIC, JoinRequest { key: Arc::from(format!("k{key}")), fields: meta(step), tab_id: tab.clone(), seq: None });
+                    let joined = state.join(TOPIC, JoinRequest { key: Arc::from(format!("k{key}")), fields: meta(step), eligible: false, tab_id: tab.clone(), seq: None });
                     match lingering {
                         Some((id, seq)) => {
                             prop_assert!(joined.reclaimed, "a closed entry of the same tab must be reclaimed");
@@ -240,8 +240,10 @@ fn list_and_diff_have_phoenix_shapes() {
     let mut fields = Meta::new();
     fields.insert("user_id".into(), serde_json::json!(7));
     fields.insert("phx_ref".into(), serde_json::json!("forged"));
-    let joined =
-        state.join(TOPIC, JoinRequest { key: "user:7".into(), fields: Arc::new(fields), tab_id: None, seq: None });
+    let joined = state.join(
+        TOPIC,
+        JoinRequest { key: "user:7".into(), fields: Arc::new(fields), eligible: false, tab_id: None, seq: None },
+    );
     assert_eq!(
         serde_json::to_value(state.list(TOPIC)).unwrap(),
         serde_json::json!({"user:7": {"metas": [{"user_id": 7, "phx_ref": "r1", "seq": 1}]}}),
@@ -264,7 +266,7 @@ fn list_and_diff_have_phoenix_shapes() {
 fn list_keeps_join_order() {
     let mut state = PresenceState::new("r");
     for key in ["c", "a", "b", "a"] {
-        state.join(TOPIC, JoinRequest { key: key.into(), fields: meta(0), tab_id: None, seq: None });
+        state.join(TOPIC, JoinRequest { key: key.into(), fields: meta(0), eligible: false, tab_id: None, seq: None });
     }
     let list = state.list(TOPIC);
     let keys: Vec<&str> = list.iter().map(|(key, _)| key).collect();
@@ -281,8 +283,11 @@ fn diff_payloads_keep_key_order() {
     let mut state = PresenceState::new("r");
     let mut change = RosterChange::default();
     for key in ["zed", "amy"] {
-        change
-            .merge(state.join(TOPIC, JoinRequest { key: key.into(), fields: meta(0), tab_id: None, seq: None }).change);
+        change.merge(
+            state
+                .join(TOPIC, JoinRequest { key: key.into(), fields: meta(0), eligible: false, tab_id: None, seq: None })
+                .change,
+        );
     }
     let mut wire = Vec::new();
     livebaton::pubsub::Message::write_payload(&change.to_diff(), &mut wire).unwrap();
@@ -297,7 +302,7 @@ proptest! {
     fn chunks_partition_the_list(keys in proptest::collection::vec(0u8..5, 0..200), limit in 1usize..30) {
         let mut state = PresenceState::new("r");
         for key in &keys {
-            state.join(TOPIC, JoinRequest { key: format!("k{key}").into(), fields: meta(0), tab_id: None, seq: None });
+            state.join(TOPIC, JoinRequest { key: format!("k{key}").into(), fields: meta(0), eligible: false, tab_id: None, seq: None });
         }
         let list = state.list(TOPIC);
         let chunks = list.chunks(limit);

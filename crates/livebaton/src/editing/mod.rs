@@ -23,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::presence::{Meta, NotTracked, Presence, PresenceError, TrackGuard, validate_tab_id};
+use crate::presence::{Meta, NotTracked, Presence, PresenceError, TrackGuard, TrackOptions, validate_tab_id};
 use crate::pubsub::Subscription;
 
 pub use draft::{Draft, DraftAuthor, DraftBase, DraftChanged, DraftStore, LocalDraftStore};
@@ -144,8 +144,10 @@ impl Editing {
             .collect();
         meta.insert("user_id".into(), json!(editor.user_id));
         meta.insert("user_name".into(), json!(editor.name));
-        // The presence roster's eligibility: may hold the baton now (a yielded editor may edit, but stepped back).
-        meta.insert("can_edit".into(), json!(editor.can_edit && !editor.yielded));
+        // Whether the page may hold the baton now (a yielded editor may edit, but stepped back): the entry's
+        // eligibility to lead the session's topic, and shown to members as `can_edit`.
+        let may_lead = editor.can_edit && !editor.yielded;
+        meta.insert("can_edit".into(), json!(may_lead));
         meta.insert("rank".into(), json!(editor.rank));
         meta.insert("yielded".into(), json!(editor.yielded));
         meta.insert("joined_at".into(), json!(now_ms()));
@@ -155,7 +157,8 @@ impl Editing {
         // A tab reclaims its place only for the same user: the reclaim identity is user and tab together, so a
         // client that sends someone else's tab id (or a duplicated tab) cannot take over their lingering place.
         let reclaim_as = tab_id.map(|tab_id| format!("{}/{tab_id}", editor.user_id));
-        self.presence.track_in_tab(&target.presence_topic(), view_id, meta, reclaim_as.as_deref()).await
+        let options = TrackOptions { tab_id: reclaim_as.as_deref(), may_lead };
+        self.presence.track_with(&target.presence_topic(), view_id, meta, options).await
     }
 
     /// The role of page `view_id` (of user `user_id`) in `target`'s session.

@@ -91,10 +91,10 @@ impl EditingRole {
     }
 }
 
-/// Whether an entry may hold the baton: its `can_edit` field, the same rule the shared roster applies
-/// ([`crate::presence::is_eligible`]).
+/// Whether an entry may hold the baton: it was tracked as one that may lead its topic
+/// ([`crate::presence::TrackOptions::may_lead`]), the same rule by which the shared roster names the leader.
 pub(crate) fn is_eligible(entry: &Entry) -> bool {
-    crate::presence::is_eligible(&entry.meta.fields)
+    entry.eligible
 }
 
 /// The owner among entries given in sequence order.

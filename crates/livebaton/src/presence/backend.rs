@@ -37,7 +37,7 @@ pub struct JoinCall {
     pub phx_ref: Arc<str>,
     /// Metadata.
     pub fields: Arc<Meta>,
-    /// Whether the entry may lead the topic ([`super::is_eligible`]).
+    /// Whether the entry may lead the topic ([`super::TrackOptions::may_lead`]).
     pub eligible: bool,
     /// Reclaim identity: a lingering entry of the same tab (on any node) is taken over with its place.
     pub tab: Option<Arc<str>>,

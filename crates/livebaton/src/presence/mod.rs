@@ -44,14 +44,18 @@ pub use tab::{InvalidTabId, MAX_TAB_ID_LEN, validate_tab_id};
 /// transport's `presence_state` chunk.
 pub const MAX_DIFF_METAS: usize = 16;
 
-/// The meta field that makes an entry *eligible* to lead its topic: `true` means it may. The editing layer writes it
-/// (`can_edit`) and picks the owner as the first eligible entry; a shared roster keeps the same leader per topic, with
-/// a fencing number, so a save can be checked against it.
-pub(crate) const ELIGIBLE_FIELD: &str = "can_edit";
-
-/// Whether an entry with these fields may lead its topic (see [`ELIGIBLE_FIELD`]).
-pub(crate) fn is_eligible(fields: &Meta) -> bool {
-    fields.get(ELIGIBLE_FIELD).and_then(serde_json::Value::as_bool).unwrap_or(false)
+/// How [`Presence::track_with`] tracks an entry, beyond its key and metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrackOptions<'a> {
+    /// The browser tab that owns the entry: if an entry of the same tab is lingering on the topic (the tab reloaded),
+    /// it is reclaimed with its place in the order. Make it something a client cannot forge alone (the editing layer
+    /// uses the user id and the tab id together); at most 256 bytes.
+    pub tab_id: Option<&'a str>,
+    /// Whether the entry may *lead* its topic. A topic's leader is its first entry in the order that may; a shared
+    /// roster keeps the same leader on every node with a fencing number ([`Presence::authority`]), so work can be
+    /// checked against it. Editing uses it for who may hold the baton. Fixed for the entry's life (a reclaim sets
+    /// it again); not part of the metadata, so members never see it unless the application also puts it there.
+    pub may_lead: bool,
 }
 
 /// Settings for a [`Presence`] tracker.
@@ -272,16 +276,13 @@ impl Presence {
     /// # Errors
     /// [`PresenceError::Backend`] if a shared backend could not number the entry.
     pub async fn track(&self, topic: &str, key: &str, meta: Meta) -> Result<TrackGuard, PresenceError> {
-        self.track_in_tab(topic, key, meta, None).await
+        self.track_with(topic, key, meta, TrackOptions::default()).await
     }
 
-    /// Like [`Presence::track`], for a browser tab: if an entry of the same `tab_id` is lingering on the topic (the
-    /// tab reloaded), it is reclaimed with its place in the order. `tab_id` is the reclaim identity: make it something
-    /// a client cannot forge alone (the editing layer uses the user id and the tab id together).
+    /// Like [`Presence::track`], for a browser tab that may reclaim its lingering entry ([`TrackOptions::tab_id`]).
     ///
     /// # Errors
-    /// As [`Presence::track`]; [`PresenceError::InvalidTabId`] for a reclaim identity over 256 bytes (check a
-    /// client's own tab id with [`validate_tab_id`] first).
+    /// As [`Presence::track_with`].
     pub async fn track_in_tab(
         &self,
         topic: &str,
@@ -289,14 +290,35 @@ impl Presence {
         meta: Meta,
         tab_id: Option<&str>,
     ) -> Result<TrackGuard, PresenceError> {
+        self.track_with(topic, key, meta, TrackOptions { tab_id, may_lead: false }).await
+    }
+
+    /// Tracks `key` on `topic` with `meta` and `options`. The entry lives as long as the returned guard.
+    ///
+    /// # Errors
+    /// [`PresenceError::Backend`] if a shared backend could not number the entry; [`PresenceError::InvalidTabId`]
+    /// for a reclaim identity over 256 bytes (check a client's own tab id with [`validate_tab_id`] first).
+    pub async fn track_with(
+        &self,
+        topic: &str,
+        key: &str,
+        meta: Meta,
+        options: TrackOptions<'_>,
+    ) -> Result<TrackGuard, PresenceError> {
+        let TrackOptions { tab_id, may_lead } = options;
         if tab_id.is_some_and(|tab| tab.len() > 256) {
             return Err(InvalidTabId.into());
         }
         if let Some(own) = &self.shared.own_prefix {
-            return self.track_shared(own.clone(), topic, key, meta, tab_id).await;
+            return self.track_shared(own.clone(), topic, key, meta, options).await;
         }
-        let request =
-            JoinRequest { key: Arc::from(key), fields: meta.into_kept(), tab_id: tab_id.map(Arc::from), seq: None };
+        let request = JoinRequest {
+            key: Arc::from(key),
+            fields: meta.into_kept(),
+            eligible: may_lead,
+            tab_id: tab_id.map(Arc::from),
+            seq: None,
+        };
         let mut inner = self.shared.lock();
         let joined = inner.state.join(topic, request);
         let topic: Arc<str> = Arc::from(topic);
@@ -313,8 +335,9 @@ impl Presence {
         topic: &str,
         key: &str,
         meta: Meta,
-        tab_id: Option<&str>,
+        options: TrackOptions<'_>,
     ) -> Result<TrackGuard, PresenceError> {
+        let TrackOptions { tab_id, may_lead: eligible } = options;
         let topic: Arc<str> = Arc::from(topic);
         let key: Arc<str> = Arc::from(key);
         let fields = state::without_reserved_keys(meta.into_kept());
@@ -328,6 +351,7 @@ impl Presence {
                 id: Some(id),
                 key: key.clone(),
                 fields: fields.clone(),
+                eligible,
                 phx_ref: Some(phx_ref.clone()),
                 seq: 0,
                 tab_id: tab.clone(),
@@ -344,7 +368,7 @@ impl Presence {
             member: member.clone(),
             key: key.clone(),
             phx_ref: phx_ref.clone(),
-            eligible: is_eligible(&fields),
+            eligible,
             fields: fields.clone(),
             tab: tab.clone(),
             floor,
@@ -359,7 +383,16 @@ impl Presence {
         };
         let outcome = self.shared.backend.join(call).await?;
         let mut inner = self.shared.lock();
-        let join = replica::OwnJoin { id, key: key.clone(), fields, phx_ref, tab_id: tab, member, outcome: &outcome };
+        let join = replica::OwnJoin {
+            id,
+            key: key.clone(),
+            fields,
+            eligible,
+            phx_ref,
+            tab_id: tab,
+            member,
+            outcome: &outcome,
+        };
         let change = replica::apply_own_join(&mut inner.state, &own, &topic, join);
         self.shared.apply(&mut inner, &topic, change);
         drop(inner);
@@ -718,7 +751,7 @@ impl TrackGuard {
                     key: entry.key.clone(),
                     phx_ref: entry.meta.phx_ref.clone(),
                     fields: entry.meta.fields.clone(),
-                    eligible: is_eligible(&entry.meta.fields),
+                    eligible: entry.eligible,
                 });
             }
         }

@@ -44,6 +44,8 @@ pub struct RemoteEntry {
     pub phx_ref: Arc<str>,
     /// Application metadata.
     pub fields: Arc<Meta>,
+    /// Whether it may lead the topic.
+    pub eligible: bool,
     /// Place in the topic's order.
     pub seq: u64,
     /// Version of the topic at the entry's last change.
@@ -149,6 +151,8 @@ pub struct OwnEntry {
     pub phx_ref: Arc<str>,
     /// Current metadata.
     pub fields: Arc<Meta>,
+    /// Whether it may lead the topic.
+    pub eligible: bool,
     /// Place in the order as this node knows it.
     pub seq: u64,
     /// Reclaim identity.
@@ -260,6 +264,7 @@ fn upsert(
                 id: None,
                 key: remote.key.clone(),
                 fields: remote.fields.clone(),
+                eligible: remote.eligible,
                 phx_ref: Some(remote.phx_ref.clone()),
                 seq: remote.seq,
                 tab_id: None,
@@ -290,6 +295,9 @@ fn upsert(
             .merge(state.set_meta(topic, id, remote.fields.clone(), Some(remote.phx_ref.clone())).unwrap_or_default());
     }
     if let Some(entry) = state.entry_mut(topic, id) {
+        if is_remote && newer_meta {
+            entry.eligible = remote.eligible;
+        }
         entry.ver = entry.ver.max(remote.ver);
         if newer_place {
             entry.place_ver = entry.place_ver.max(place_ver);
@@ -362,6 +370,8 @@ pub struct OwnJoin<'a> {
     pub key: Arc<str>,
     /// Metadata.
     pub fields: Arc<Meta>,
+    /// Whether it may lead the topic.
+    pub eligible: bool,
     /// The `phx_ref` reserved for it.
     pub phx_ref: Arc<str>,
     /// Reclaim identity.
@@ -399,6 +409,7 @@ pub fn apply_own_join(state: &mut PresenceState, own: &str, topic: &str, join: O
         id: Some(join.id),
         key: join.key,
         fields: join.fields,
+        eligible: join.eligible,
         phx_ref: Some(join.phx_ref),
         seq: join.outcome.seq,
         tab_id: join.tab_id,
@@ -462,6 +473,7 @@ pub fn own_entries(state: &PresenceState) -> Vec<OwnEntry> {
                 key: entry.key.clone(),
                 phx_ref: entry.meta.phx_ref.clone(),
                 fields: entry.meta.fields.clone(),
+                eligible: entry.eligible,
                 seq: entry.meta.seq,
                 tab: entry.tab_id.clone(),
                 closing: entry.closing.is_some(),

@@ -20,8 +20,8 @@ use super::shapes::{Meta, PresenceEntry, PresenceList, PresenceMeta, RESERVED_ME
 
 /// Who leads a topic according to the shared roster (Redis), and the fencing number of that leadership.
 ///
-/// The shared roster keeps, per topic, its first *eligible* entry (one whose `can_edit` meta field is true) and a number that
-/// changes every time that entry changes, drawn from a counter that only grows within one Redis dataset (`generation`). A
+/// The shared roster keeps, per topic, its first *eligible* entry (one tracked as one that may lead, see
+/// [`super::TrackOptions::may_lead`]) and a number that changes every time that entry changes, drawn from a counter that only grows within one Redis dataset (`generation`). A
 /// fencing token names all three, so it matches the authority again only if nothing changed in between.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authority {
@@ -64,6 +64,8 @@ pub struct Entry {
     pub key: Arc<str>,
     /// The current meta, with `phx_ref` and `seq`.
     pub meta: Arc<PresenceMeta>,
+    /// Whether the entry may lead its topic (see [`super::TrackOptions::may_lead`]); fixed when it joins.
+    pub eligible: bool,
     /// The browser tab that owns the entry, which may reclaim it within the grace period after closing.
     pub tab_id: Option<Arc<str>>,
     /// Set while the entry lingers after its owner closed without leaving.
@@ -91,6 +93,8 @@ pub struct JoinRequest {
     pub key: Arc<str>,
     /// Application metadata.
     pub fields: Arc<Meta>,
+    /// Whether the entry may lead its topic.
+    pub eligible: bool,
     /// Tab identity for reclaiming a lingering entry.
     pub tab_id: Option<Arc<str>>,
     /// A sequence number assigned by a shared backend, or `None` to let this roster assign the next one.
@@ -118,6 +122,8 @@ pub struct Insert {
     pub key: Arc<str>,
     /// Application metadata.
     pub fields: Arc<Meta>,
+    /// Whether the entry may lead its topic.
+    pub eligible: bool,
     /// The entry's `phx_ref`, or `None` for a new local one.
     pub phx_ref: Option<Arc<str>>,
     /// Place in the order.
@@ -270,6 +276,7 @@ impl PresenceState {
             let old = (entry.key.clone(), entry.meta.clone());
             let same_key = entry.key == request.key;
             entry.key = request.key;
+            entry.eligible = request.eligible;
             entry.closing = None;
             entry.meta = Arc::new(PresenceMeta {
                 phx_ref,
@@ -293,6 +300,7 @@ impl PresenceState {
             id,
             key: request.key,
             meta,
+            eligible: request.eligible,
             tab_id: request.tab_id,
             closing: None,
             member: None,
@@ -489,6 +497,7 @@ impl PresenceState {
             id,
             key: insert.key,
             meta,
+            eligible: insert.eligible,
             tab_id: insert.tab_id,
             closing: None,
             member: Some(insert.member.clone()),

@@ -55,7 +55,7 @@
 //!
 //! # Fencing across nodes
 //!
-//! Redis keeps each topic's leader (its first eligible entry, see [`super::is_eligible`]) and a fence drawn from a
+//! Redis keeps each topic's leader (its first entry that may lead, see [`super::TrackOptions::may_lead`]) and a fence drawn from a
 //! counter that only grows, changed whenever the leader changes, in the same script as the change. Events carry it, so
 //! each replica knows the leader and fence as of the last event ([`super::Presence::authority`]). The editing layer's
 //! tokens include them; `verify` compares them with the replica (and refuses when the lease is stale), and

@@ -64,8 +64,8 @@ impl Node {
                 .map(|entry| ReconcileEntry {
                     member: &entry.member,
                     seq: entry.seq,
-                    data: EntryData::encode(&entry.key, &entry.phx_ref, &entry.fields),
-                    eligible: crate::presence::is_eligible(&entry.fields),
+                    data: EntryData::encode(&entry.key, &entry.phx_ref, &entry.fields, entry.eligible),
+                    eligible: entry.eligible,
                     tab: entry.tab.as_deref().unwrap_or_default(),
                     closing: entry.closing,
                 })

@@ -30,7 +30,7 @@
 //! | `P:gen` | string | the dataset's generation (random) |
 //! | `P:run` | string | the `run_id` of the Redis process that serves the dataset |
 //! | `P:t:order:<topic>` | sorted set | member → seq: the topic's order |
-//! | `P:t:data:<topic>` | hash | member → `{"k": key, "r": phx_ref, "f": fields}` (written only by the member's node) |
+//! | `P:t:data:<topic>` | hash | member → `{"k": key, "r": phx_ref, "f": fields, "e": true}` (`e` when eligible; written only by the member's node) |
 //! | `P:t:chg:<topic>` | sorted set | member → topic version of its last change (what a joiner may be missing) |
 //! | `P:t:elig:<topic>` | sorted set | eligible members → seq (the leader is the first) |
 //! | `P:t:owner:<topic>` | hash | `m` = leader member, `f` = its fence |

@@ -22,10 +22,13 @@ pub(super) struct EntryData {
     /// Application metadata.
     #[serde(rename = "f")]
     pub fields: Arc<Meta>,
+    /// Whether the entry may lead its topic (absent: no).
+    #[serde(rename = "e", default)]
+    pub eligible: bool,
 }
 
 impl EntryData {
-    pub(super) fn encode(key: &Arc<str>, phx_ref: &Arc<str>, fields: &Arc<Meta>) -> String {
+    pub(super) fn encode(key: &Arc<str>, phx_ref: &Arc<str>, fields: &Arc<Meta>, eligible: bool) -> String {
         #[derive(Serialize)]
         struct Borrowed<'a> {
             #[serde(rename = "k")]
@@ -34,9 +37,11 @@ impl EntryData {
             phx_ref: &'a str,
             #[serde(rename = "f")]
             fields: &'a Meta,
+            #[serde(rename = "e", skip_serializing_if = "std::ops::Not::not")]
+            eligible: bool,
         }
         // A map with string keys always serialises.
-        serde_json::to_string(&Borrowed { key, phx_ref, fields }).unwrap_or_default()
+        serde_json::to_string(&Borrowed { key, phx_ref, fields, eligible }).unwrap_or_default()
     }
 }
 
@@ -82,6 +87,7 @@ fn remote_entry(member: String, seq: u64, ver: u64, data: &str) -> Option<Remote
             key: data.key,
             phx_ref: data.phx_ref,
             fields: data.fields,
+            eligible: data.eligible,
             seq,
             ver,
         }),
@@ -385,8 +391,12 @@ mod tests {
 
     #[test]
     fn entries_are_written_with_the_scripts_field_names() {
-        let data = EntryData::encode(&Arc::from("u"), &Arc::from("R"), &Arc::new(Meta::new()));
-        assert_eq!(data, r#"{"k":"u","r":"R","f":{}}"#);
+        let data = EntryData::encode(&Arc::from("u"), &Arc::from("R"), &Arc::new(Meta::new()), true);
+        assert_eq!(data, r#"{"k":"u","r":"R","f":{},"e":true}"#);
+        let plain = EntryData::encode(&Arc::from("u"), &Arc::from("R"), &Arc::new(Meta::new()), false);
+        assert_eq!(plain, r#"{"k":"u","r":"R","f":{}}"#);
+        let read: EntryData = serde_json::from_str(&data).unwrap();
+        assert!(read.eligible && !serde_json::from_str::<EntryData>(&plain).unwrap().eligible);
         let entry = ReconcileEntry { member: "m", seq: 1, data, eligible: true, tab: "", closing: false };
         let json = serde_json::to_value(&entry).unwrap();
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();

@@ -130,7 +130,7 @@ impl Writer {
                 let args = [
                     call.topic.to_string(),
                     call.member.to_string(),
-                    EntryData::encode(&call.key, &call.phx_ref, &call.fields),
+                    EntryData::encode(&call.key, &call.phx_ref, &call.fields, call.eligible),
                     if call.eligible { "1" } else { "0" }.to_owned(),
                     call.tab.as_deref().unwrap_or_default().to_owned(),
                     floor.to_string(),
@@ -148,7 +148,7 @@ impl Writer {
                 let args = [
                     topic.to_string(),
                     member.to_string(),
-                    EntryData::encode(key, phx_ref, fields),
+                    EntryData::encode(key, phx_ref, fields, *eligible),
                     if *eligible { "1" } else { "0" }.to_owned(),
                 ];
                 node.call(Script::Update, &generation, &args).await
