@@ -16,6 +16,13 @@
 //! A removal is conditional on the version the remover saw (a session's last editor leaving can race with a new
 //! editor's first keystroke on another node; the newer draft survives). After Redis lost its data every node writes
 //! its copies back unless Redis already has a newer version.
+//!
+//! **Why drafts ride on the roster's shared documents** rather than a Redis link of their own: the fence must be
+//! checked in the same Redis script that reads the session's leader (two round trips would let a hand-over slip in
+//! between), a draft write must reach Redis after this node's presence writes that made its tab the leader (one
+//! ordered writer), and after Redis lost its data the drafts come back with the roster's re-assert of the same
+//! generation. The roster sees only opaque JSON documents keyed by topic, fenced by that topic's leader: it knows
+//! nothing of drafts, and the draft's format, merge and lifecycle stay here, behind [`DraftStore`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

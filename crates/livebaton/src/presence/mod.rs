@@ -1,15 +1,15 @@
 //! Phoenix-compatible presence: who is on a topic, in one total order, cleaned up when its owner goes away.
 //!
-//! [`Presence`] is the async shell (locking, publishing diffs, grace timers, coalescing) around the pure
-//! [`PresenceState`]. [`Presence::track`] returns a [`TrackGuard`]; the entry lives exactly as long as the guard:
+//! [`Presence`] is the async shell (locking, publishing diffs, grace timers, coalescing) around the pure roster of the
+//! `state` module. [`Presence::track`] returns a [`TrackGuard`]; the entry lives exactly as long as the guard:
 //! [`TrackGuard::leave`] removes it at once, dropping the guard (the owning task ended: a closed tab, a crash) keeps
 //! it listed for `leave_grace` so the same tab can come back and reclaim its place, then removes it.
 //!
 //! On several nodes the roster is shared ([`RedisRoster`], built by [`Presence::connect_redis`] or
 //! [`crate::Engine::with_redis`]): each node is the only writer of its own entries, Redis numbers every join in one
 //! atomic step and publishes every change, and each node keeps a replica of every other node's entries in the same
-//! [`PresenceState`], so reads stay local and every node computes the same order, diffs and owners. The rules for
-//! keeping the replica faithful are in the `replica` module; the Redis side is in [`RedisRoster`]'s module documentation.
+//! roster, so reads stay local and every node computes the same order, diffs and owners. The rules for keeping the
+//! replica faithful are in the `replica` module; the Redis side is in [`RedisRoster`]'s module documentation.
 
 mod backend;
 pub(crate) mod change;

@@ -107,6 +107,7 @@ pub struct Joined {
     /// The entry's identity.
     pub id: EntryId,
     /// True when a lingering entry of the same tab was taken over (keeping its sequence number).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code, reason = "read by the roster's property tests"))]
     pub reclaimed: bool,
     /// The diff to publish.
     pub change: RosterChange,
@@ -454,11 +455,6 @@ impl PresenceState {
     }
 
     // ---- Shared-roster operations: entries numbered (and, if remote, named) by another authority. ----
-
-    /// A new `phx_ref` of this state.
-    pub fn next_ref(&mut self) -> Arc<str> {
-        self.new_ref()
-    }
 
     /// Reserves an entry id and a `phx_ref` for an entry that a shared roster has still to number
     /// (see [`PresenceState::insert`]).
