@@ -3,7 +3,8 @@
 
 use std::sync::OnceLock;
 
-use maud::{DOCTYPE, Markup, html};
+use livebaton_web::live::LivePage;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::{Map, Value};
 
 use crate::storage::User;
@@ -37,37 +38,18 @@ pub fn page(title: &str, user: Option<&User>, body: Markup) -> Markup {
     frame(title, user.map(HeaderUser::from).as_ref(), &Map::new(), None, body)
 }
 
-/// What a live page adds to the frame: the client's script and how its socket connects.
-pub struct LiveParts<'a> {
-    /// The view id (`lv:<view>`).
-    pub view: &'a str,
-    /// The signed view token.
-    pub token: &'a str,
-    /// The socket's connect params, as a query string (`_csrf_token=…` or `visitor=…`).
-    pub connect: &'a str,
-    /// The client's path (content-hashed).
-    pub script: &'a str,
-}
-
-/// A live page: the frame around the view's first render, with the root the client joins.
-pub fn live_page(
-    title: &str,
-    user: Option<&HeaderUser>,
-    flash: &Map<String, Value>,
-    live: &LiveParts<'_>,
-    body: Markup,
-) -> Markup {
-    let root = html! {
-        div #lb-root data-lb-view=(live.view) data-lb-token=(live.token) { (body) }
-    };
-    frame(title, user, flash, Some(live), root)
+/// A live page: the frame around the view's first render, with the root the client joins and, in the head, the
+/// client's script and how its socket connects (all from the public [`LivePage`]).
+pub fn live_page(user: Option<&HeaderUser>, live: &LivePage) -> Markup {
+    let title = live.title.as_deref().unwrap_or("livebaton");
+    frame(title, user, &live.flash, Some(live), PreEscaped(live.root().into_string()))
 }
 
 fn frame(
     title: &str,
     user: Option<&HeaderUser>,
     flash: &Map<String, Value>,
-    live: Option<&LiveParts<'_>>,
+    live: Option<&LivePage>,
     body: Markup,
 ) -> Markup {
     html! {
@@ -76,14 +58,9 @@ fn frame(
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(live) = live {
-                    meta name="lb-connect" content=(live.connect);
-                    // Where the client sends a user whose socket was closed because they were signed out.
-                    meta name="lb-sign-in" content="/admin/login";
-                }
                 title { (title) " · livebaton" }
                 link rel="stylesheet" href=(stylesheet_path());
-                @if let Some(live) = live { script src=(live.script) defer {} }
+                @if let Some(live) = live { (PreEscaped(live.head().into_string())) }
             }
             body data-lb-state="static" {
                 header.top {

@@ -7,11 +7,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use livebaton_web::channel::UserInfo;
-use livebaton_web::live::{CLIENT_JS, MountError, RenderError, client_path};
-use maud::{PreEscaped, html};
+use livebaton_web::live::{LivePage, MountError, RenderError, client_asset};
+use maud::html;
 use serde_json::{Map, Value, json};
 
-use super::layout::{HeaderUser, LiveParts, STYLESHEET, live_page, page, stylesheet_path};
+use super::layout::{HeaderUser, STYLESHEET, live_page, page, stylesheet_path};
 use super::session::{CookieWriter, SESSION_COOKIE, SignedIn, cookie};
 use crate::accounts::{random_token, sha256_hex};
 use crate::app::AppState;
@@ -24,16 +24,14 @@ pub const VISITOR_COOKIE: &str = "livebaton_visitor";
 /// `GET /assets/livebaton-<hash>.js` and `GET /assets/admin-<hash>.css`: the client and the stylesheet, cacheable for
 /// ever (their paths change with their content).
 pub async fn asset(Path(file): Path<String>) -> Response {
-    let path = format!("/assets/{file}");
-    let (content_type, body) = if path == client_path() {
-        ("text/javascript; charset=utf-8", CLIENT_JS)
-    } else if path == stylesheet_path() {
-        ("text/css; charset=utf-8", STYLESHEET)
-    } else {
-        return (StatusCode::NOT_FOUND, "no such asset").into_response();
-    };
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")], body)
-        .into_response()
+    if stylesheet_path().strip_prefix("/assets/") != Some(file.as_str()) {
+        return client_asset(Path(file)).await;
+    }
+    let headers = [
+        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+        (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+    ];
+    (headers, STYLESHEET).into_response()
 }
 
 fn user_info(signed_in: &SignedIn) -> Arc<UserInfo> {
@@ -49,9 +47,9 @@ async fn admin_page(
     path: &str,
 ) -> Response {
     params.insert("path".into(), json!(path));
-    let connect = format!("_csrf_token={}", signed_in.session.csrf_token);
+    let connect = ("_csrf_token", signed_in.session.csrf_token.as_str());
     let header_user = HeaderUser::from(&signed_in.user);
-    render(state, view, params, user_info(signed_in), Some(&header_user), &connect).await
+    render(state, view, params, user_info(signed_in), Some(&header_user), connect).await
 }
 
 async fn render(
@@ -60,16 +58,15 @@ async fn render(
     params: Map<String, Value>,
     user: Arc<UserInfo>,
     header_user: Option<&HeaderUser>,
-    connect: &str,
+    connect: (&str, &str),
 ) -> Response {
     let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
     let (entity, path) = (text("entity"), text("path"));
     match state.views.render_static(view, params, user).await {
         Ok(rendered) => {
-            let title = rendered.title.as_deref().unwrap_or("livebaton");
-            let live = LiveParts { view, token: &rendered.token, connect, script: client_path() };
-            let markup = live_page(title, header_user, &rendered.flash, &live, PreEscaped(rendered.html.into_string()));
-            Html(markup.into_string()).into_response()
+            // Where the client sends a user whose socket was closed because they were signed out.
+            let live = LivePage::new(view, rendered).connect_param(connect.0, connect.1).sign_in("/admin/login");
+            Html(live_page(header_user, &live).into_string()).into_response()
         }
         Err(RenderError::Mount(MountError::Redirect { to })) => Redirect::to(&to).into_response(),
         Err(RenderError::Mount(MountError::NotFound)) => {
@@ -193,14 +190,14 @@ pub async fn public_record(
         && let Ok(Some(user)) = state.store.find_user(session.user_id).await
     {
         let info = Arc::new(socket_user(&user));
-        let connect = format!("_csrf_token={}", session.csrf_token);
-        return render(&state, "public_record", view_params, info, None, &connect).await;
+        let connect = ("_csrf_token", session.csrf_token.as_str());
+        return render(&state, "public_record", view_params, info, None, connect).await;
     }
     let existing = cookie(&headers, VISITOR_COOKIE).filter(|id| id.len() >= 16 && id.len() <= 64);
     let visitor = existing.map(str::to_owned).unwrap_or_else(|| random_token(18));
     let info = Arc::new(UserInfo::new(&visitor, "Visitor", "", VISITOR_ROLE));
-    let connect = format!("visitor={}", visitor_token(&state.secret_key_base, &visitor));
-    let response = render(&state, "public_record", view_params, info, None, &connect).await;
+    let token = visitor_token(&state.secret_key_base, &visitor);
+    let response = render(&state, "public_record", view_params, info, None, ("visitor", &token)).await;
     if existing.is_some() {
         return response;
     }
