@@ -145,7 +145,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // A body trickled in a byte at a time must not hold its connection (and one of the server's places) for ever.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(REQUEST_BODY_TIMEOUT));
-    crate::headers::with_security_headers(routes).with_state(state)
+    livebaton_web::headers::with_security_headers(routes).with_state(state)
 }
 
 /// `GET /healthz`: 200 when the database answers.

@@ -11,7 +11,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod content;
-pub mod headers;
 pub mod http;
 pub mod live;
 pub mod metrics;

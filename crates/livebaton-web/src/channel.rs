@@ -24,7 +24,7 @@ pub use livebaton::BoxFuture;
 /// The four are one string in one allocation: every connection holds its user for its whole life, and as four
 /// `String`s they were five heap blocks (the struct's and one per field, 256 bytes with glibc's headers) against two
 /// here (`BENCHMARKS.md`, "RSS per idle connection").
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct UserInfo {
     /// `id`, `name`, `email` and `role`, one after the other.
     text: Box<str>,
@@ -33,7 +33,24 @@ pub struct UserInfo {
     starts: [u32; 3],
     /// See [`UserInfo::credential`].
     credential: u64,
+    /// See [`UserInfo::data`]. An `Arc` because every page and channel of the socket shares the one value, which the
+    /// application built once at connect; `None` costs nothing more than the pointer.
+    data: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
+
+impl PartialEq for UserInfo {
+    /// Same fields, same credential, and the same application data (the same value, not an equal one).
+    fn eq(&self, other: &Self) -> bool {
+        let same_data = match (&self.data, &other.data) {
+            (None, None) => true,
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            _ => false,
+        };
+        self.text == other.text && self.starts == other.starts && self.credential == other.credential && same_data
+    }
+}
+
+impl Eq for UserInfo {}
 
 impl UserInfo {
     /// A user with this id, display name, email and role name.
@@ -45,7 +62,21 @@ impl UserInfo {
         let name_start = offset(id.len());
         let email_start = name_start + offset(name.len());
         let role_start = email_start + offset(email.len());
-        UserInfo { text, starts: [name_start, email_start, role_start], credential: 0 }
+        UserInfo { text, starts: [name_start, email_start, role_start], credential: 0, data: None }
+    }
+
+    /// The same user, carrying `data`: the application's own record of them (its user type, a tenant, permissions),
+    /// built once when it authenticated the socket or the page, and read by every view and channel of it with
+    /// [`UserInfo::data`].
+    #[must_use]
+    pub fn with_data<T: std::any::Any + Send + Sync>(mut self, data: T) -> Self {
+        self.data = Some(Arc::new(data));
+        self
+    }
+
+    /// The application's data for this user, if it set data of type `T` ([`UserInfo::with_data`]).
+    pub fn data<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
+        self.data.as_deref()?.downcast_ref::<T>()
     }
 
     /// The same user, authenticated with `credential`: a number the application chooses at connect to tell which
@@ -329,5 +360,20 @@ mod tests {
         assert_eq!((visitor.id(), visitor.name(), visitor.email(), visitor.role()), ("v-1", "Visitor", "", "visitor"));
         // Fields are told apart by position, not by content: shifting a boundary changes the user.
         assert_ne!(UserInfo::new("1", "23", "", "r"), UserInfo::new("12", "3", "", "r"));
+    }
+
+    #[test]
+    fn the_applications_data_comes_back_by_its_type() {
+        #[derive(Debug, PartialEq)]
+        struct Member {
+            color: &'static str,
+        }
+        let user = UserInfo::new("7", "Ann", "", "").with_data(Member { color: "teal" });
+        assert_eq!(user.data::<Member>(), Some(&Member { color: "teal" }));
+        assert_eq!(user.data::<String>(), None, "another type is not there");
+        assert_eq!(UserInfo::new("7", "Ann", "", "").data::<Member>(), None);
+        let shared = user.clone();
+        assert_eq!(shared, user, "a clone shares the data");
+        assert_ne!(UserInfo::new("7", "Ann", "", "").with_data(Member { color: "teal" }), user, "another value");
     }
 }

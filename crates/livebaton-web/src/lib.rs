@@ -10,14 +10,18 @@
 //!   broadcasts), and the built-in `room:*` channel with presence.
 //! - [`live`]: server-rendered live views (mount, events, diffs of rendered regions) over the same socket.
 //! - [`rate`] and [`config`]: per-socket event rates and the transport's settings.
+//! - [`app`]: the few lines that put live pages, channels and their socket into an axum application
+//!   ([`app::LiveApp`]), with the security headers of [`headers`].
 
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod channel;
 pub mod channels;
 pub mod config;
 mod connections;
 pub mod endpoint;
+pub mod headers;
 pub mod live;
 mod outbound;
 pub mod protocol;

@@ -5,9 +5,10 @@
 //! So even markup that slipped past the sanitiser cannot run a script or restyle the page. Rich text may show images
 //! from anywhere over https. Pages cannot be framed (`frame-ancestors 'none'`, against clickjacking).
 //!
-//! Responses that say nothing about caching are `no-store`: admin pages show private data and carry CSRF tokens,
-//! and must not be kept by the browser or a proxy. The assets set their own (cache for ever: their paths change with
-//! their content).
+//! Responses that say nothing about caching are `no-store`: live pages show private data and carry tokens, and must
+//! not be kept by the browser or a proxy. The assets set their own (cache for ever: their paths change with their
+//! content). [`crate::app::LiveApp`] applies these to its routes; an application applies them to its own with
+//! [`with_security_headers`], or chooses its own policy with [`with_security_headers_and_policy`].
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -18,11 +19,21 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      img-src 'self' https: data:; connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; \
      object-src 'none'; frame-ancestors 'none'";
 
-/// Adds the security headers to every response of `router`. The policy headers replace whatever a handler set, so
-/// no handler can weaken them; `Cache-Control` is set only where the handler said nothing (the assets say "for ever").
+/// Adds the security headers to every response of `router`, with [`CONTENT_SECURITY_POLICY`]. The policy headers
+/// replace whatever a handler set, so no handler can weaken them; `Cache-Control` is set only where the handler said
+/// nothing (the assets say "for ever").
 pub fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    with_security_headers_and_policy(router, CONTENT_SECURITY_POLICY)
+}
+
+/// [`with_security_headers`] with the application's own Content-Security-Policy (keep `script-src` and
+/// `connect-src` allowing `'self'`: the client's script and its socket need them).
+pub fn with_security_headers_and_policy<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    content_security_policy: &'static str,
+) -> Router<S> {
     let policy: [(HeaderName, &'static str); 4] = [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::CONTENT_SECURITY_POLICY, content_security_policy),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
