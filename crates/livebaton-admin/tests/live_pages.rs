@@ -135,7 +135,7 @@ async fn the_first_editor_owns_the_form_and_spectators_watch_it_read_only() {
     let left = alice_page.push(&format!("lv:{view}"), "phx_leave", json!({})).await;
     assert_eq!(left[4]["status"], "ok");
     let diff = diff_containing(&mut bob_page, view, "You are now editing").await;
-    assert!(diff.to_string().contains("Alice's unsaved changes"), "the note says whose draft it holds: {diff}");
+    assert!(diff.to_string().contains("Alice&#39;s unsaved changes"), "the note says whose draft it holds: {diff}");
     let reply = event(&mut bob_page, view, "click", "dismiss", json!({})).await;
     assert!(!reply.to_string().contains("You are now editing"), "the note is dismissed: {reply}");
     assert!(reply["regions"]["editing-bar"].as_str().unwrap().contains("You are editing"), "{reply}");

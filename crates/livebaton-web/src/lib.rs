@@ -10,6 +10,7 @@
 //!   broadcasts), and the built-in `room:*` channel with presence.
 //! - [`live`]: server-rendered live views (mount, events, diffs of rendered regions) over the same socket.
 //! - [`rate`] and [`config`]: per-socket event rates and the transport's settings.
+//! - [`collab`]: collaborative forms over the application's own types (owner and spectators, drafts, fenced saves).
 //! - [`app`]: the few lines that put live pages, channels and their socket into an axum application
 //!   ([`app::LiveApp`]), with the security headers of [`headers`].
 
@@ -18,6 +19,7 @@
 pub mod app;
 pub mod channel;
 pub mod channels;
+pub mod collab;
 pub mod config;
 mod connections;
 pub mod endpoint;

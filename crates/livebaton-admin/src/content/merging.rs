@@ -18,9 +18,11 @@
 //! Resolutions are the user's choices against the row version they saw: they apply only while the row is still at
 //! that version; otherwise the merge against the newer row is offered again.
 
+use livebaton_web::collab::VersionedRow;
 use std::collections::BTreeMap;
 
-use livebaton::editing::merge::{self, FieldConflict, MergeError, Resolutions};
+use livebaton::editing::merge::{self, MergeError, Resolutions};
+pub use livebaton::editing::merge::{MergeConflict, SaveRequest, Saved};
 use livebaton::editing::{DraftBase, OwnerToken};
 use livebaton::events::Action;
 use livebaton_content::{EntityInput, RecordInput, ValidEntity, ValidRecord, ValidationErrors};
@@ -35,38 +37,6 @@ use crate::storage::{Entity, Fence, Record, StoreError};
 
 /// How many times a save merges again when the row moved between its read and its commit.
 const ATTEMPTS: usize = 3;
-
-/// A save from an editing session: the values to save and the row they started from.
-pub struct SaveRequest<'a, V> {
-    /// The values to save ("mine"): the draft, or what the client sent.
-    pub mine: &'a V,
-    /// The row version they started from.
-    pub base_version: i64,
-    /// That row's values in merge shape ([`record_values`], [`entity_values`]), when known.
-    pub base_values: Option<&'a Value>,
-    /// The user's choice for fields in conflict.
-    pub resolve: &'a Resolutions,
-    /// The row version the choices were made against (the conflict's `lock_version`).
-    pub resolved_against: Option<i64>,
-}
-
-/// A committed save.
-#[derive(Debug)]
-pub struct Saved<Row> {
-    /// The row as saved.
-    pub row: Row,
-    /// Fields saved with the row's newer value, not the draft's (sorted names): what the form must now show changed.
-    pub merged: Vec<String>,
-}
-
-/// A save that both sides changed some fields of: nothing was written.
-#[derive(Debug)]
-pub struct MergeConflict<Row> {
-    /// The row as it is now.
-    pub current: Row,
-    /// Only the fields both sides changed, by name. Empty only when the row kept changing during the save.
-    pub fields: BTreeMap<String, FieldConflict>,
-}
 
 /// A stored record's values in merge shape.
 pub fn record_values(record: &Record) -> Value {

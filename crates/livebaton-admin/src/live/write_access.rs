@@ -21,8 +21,7 @@ use tokio::time::Instant;
 use crate::accounts::Role;
 use crate::storage::{Store, StoreError};
 
-/// How old a successful check may be for a draft to rely on it. Saves and deletes never rely on an earlier check.
-pub const DRAFT_CHECK_AGE: Duration = Duration::from_secs(1);
+pub use livebaton_web::collab::DRAFT_CHECK_AGE;
 
 /// How old a check an event may rely on: none for `save`, [`DRAFT_CHECK_AGE`] for anything else (drafts).
 pub fn max_age(event: &str) -> Duration {

@@ -8,22 +8,25 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use livebaton::editing::OwnerToken;
-use livebaton::editing::merge::Resolutions;
+use std::time::Duration;
+
+use livebaton::editing::merge::{FieldConflict, Resolutions};
+use livebaton::editing::{Editing, OwnerToken};
 use livebaton::pubsub::Broadcast;
-use livebaton_content::{EntityInput, FieldType, SafeHtml, ValidationErrors};
+use livebaton_content::{EntityInput, FieldType, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
+use livebaton_web::collab::{CollabForm, ConflictValues, Editable, SessionMember, shown_version, value_html};
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use serde_json::{Map, Value, json};
 
 use super::ViewContext;
-use super::collab::Collab;
-use super::collab_form::{CollabForm, Editable, shown_version, value_markup};
 use super::markup::{field_errors, form_text, id_param, to_html};
 use super::schema_change::SchemaChange;
 use crate::content::SaveRequest;
-use crate::content::editing::{Author, EditedRow, EditingService, SaveOutcome, entity_target};
+use crate::content::editing::{
+    Author, DRAFT_TOO_LARGE, EditedRow, EditingService, SaveOutcome, draft_too_large, entity_target,
+};
 use crate::live::{WriteAccess, max_age};
 use crate::storage::Entity;
 
@@ -81,12 +84,18 @@ fn entity_input(form: &Value, previous: &EntityInput) -> EntityInput {
     }
 }
 
-/// Entity definitions, as a collaborative form edits them.
-pub struct EntityKind;
+/// Entity definitions, as a collaborative form edits them: what the form needs to reload, save and re-check the
+/// user's right to write.
+pub struct EntityKind {
+    context: ViewContext,
+    /// The user's right to write, re-read before the owner's writes.
+    access: WriteAccess,
+}
 
 impl Editable for EntityKind {
     type Row = Entity;
     type Values = EntityInput;
+    type Errors = ValidationErrors;
 
     fn values_of(row: &Entity) -> EntityInput {
         entity_values(row)
@@ -96,19 +105,30 @@ impl Editable for EntityKind {
         serde_json::to_value(livebaton_content::validate_entity(values).ok()?).ok()
     }
 
-    fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Entity) -> BoxFuture<'a, Option<Entity>> {
-        Box::pin(async move { context.store.find_entity(row.id).await.ok().flatten() })
+    fn reload<'a>(&'a self, row: &'a Entity) -> BoxFuture<'a, Option<Entity>> {
+        Box::pin(async move { self.context.store.find_entity(row.id).await.ok().flatten() })
     }
 
     fn save<'a>(
         &'a self,
-        service: &'a EditingService,
+        _editing: &'a Editing,
         row: &'a Entity,
         save: SaveRequest<'a, EntityInput>,
         token: &'a OwnerToken,
         by: &'a Author,
     ) -> BoxFuture<'a, SaveOutcome<Entity>> {
-        Box::pin(service.save_entity(row.id, save, token, by))
+        let service = EditingService::new(&self.context.content);
+        Box::pin(async move { service.save_entity(row.id, save, token, by).await })
+    }
+
+    fn may_write(&mut self, max_age: Duration) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.access.check(&self.context.store, max_age).await.map_err(|refusal| refusal.message().to_owned())
+        })
+    }
+
+    fn draft_too_large(&self, params: &Value) -> Option<String> {
+        draft_too_large(params).then(|| DRAFT_TOO_LARGE.to_owned())
     }
 
     fn field_label(&self, name: &str) -> String {
@@ -127,21 +147,27 @@ impl Editable for EntityKind {
         }
     }
 
-    fn show_value(&self, name: &str, value: &Value, _rich: Option<&SafeHtml>) -> Markup {
-        if name != "fields_definition" {
-            return value_markup(value);
-        }
-        // The field list, as "Label (key, type)" per field.
-        let fields = value.as_array().map(Vec::as_slice).unwrap_or_default();
-        html! {
-            @if fields.is_empty() { span.muted { "(no fields)" } }
-            ol {
-                @for field in fields {
-                    @let text = |member: &str| field.get(member).and_then(Value::as_str).unwrap_or("").to_owned();
-                    li { (text("label")) " (" (text("key")) ", " (text("type")) ")" }
-                }
+    /// The field list as "Label (key, type)" per field; everything else as escaped text.
+    fn conflict_values<'a>(&'a self, fields: &'a BTreeMap<String, FieldConflict>) -> BoxFuture<'a, ConflictValues> {
+        let show = |name: &str, value: &Value| {
+            if name != "fields_definition" {
+                return value_html(value);
             }
-        }
+            let fields = value.as_array().map(Vec::as_slice).unwrap_or_default();
+            to_html(html! {
+                @if fields.is_empty() { span.muted { "(no fields)" } }
+                ol {
+                    @for field in fields {
+                        @let text = |member: &str| field.get(member).and_then(Value::as_str).unwrap_or("").to_owned();
+                        li { (text("label")) " (" (text("key")) ", " (text("type")) ")" }
+                    }
+                }
+            })
+        };
+        let shown =
+            fields.iter().map(|(name, field)| (name.clone(), (show(name, &field.mine), show(name, &field.theirs))));
+        let shown: ConflictValues = shown.collect();
+        Box::pin(async move { shown })
     }
 
     fn noun(&self) -> &'static str {
@@ -264,10 +290,11 @@ impl LiveView for EntityForm {
                 .map_err(super::unavailable)?;
             let can_edit = access.permitted();
             socket.set_title(format!("Edit {}", entity.display_name));
-            let service = EditingService::new(&self.context.content);
-            let mut collab = Collab::new(service, entity_target(entity.id), session, can_edit);
-            let draft = collab.join(session, socket).await?;
-            let mut form = CollabForm::new(EntityKind, entity, collab, access, draft.as_deref());
+            let editing = EditingService::new(&self.context.content).engine().clone();
+            let mut member = SessionMember::new(&editing, entity_target(entity.id), session, can_edit);
+            let draft = member.join(session, socket).await?;
+            let editable = EntityKind { context: self.context.clone(), access };
+            let mut form = CollabForm::new(editable, entity, member, draft.as_deref());
             form.offer_kept().await;
             self.form = Some(form);
             Ok(())
@@ -287,14 +314,14 @@ impl LiveView for EntityForm {
             }
             match name {
                 // A save must not even become the draft unless the user may still write now.
-                "draft" | "save" | "save_confirmed" if !form.may_write(&self.context, socket, max_age(name)).await => {}
+                "draft" | "save" | "save_confirmed" if !form.may_write(socket, max_age(name)).await => {}
                 "draft" | "save" => {
                     let values = entity_input(value, &form.values);
                     if form.publish(values, socket) && name == "save" {
                         // Ask first when the save would move the entity's URLs or delete record values.
                         match SchemaChange::of(&self.context.store, &form.row, &form.values).await {
                             Ok(change) if !change.is_empty() => self.confirming = Some(change),
-                            Ok(_) => form.save(&self.context, socket, &Resolutions::new(), None).await,
+                            Ok(_) => form.save(socket, &Resolutions::new(), None).await,
                             Err(error) => {
                                 tracing::warn!(%error, "the consequences of an entity change could not be counted");
                                 socket.put_flash(
@@ -307,16 +334,15 @@ impl LiveView for EntityForm {
                 }
                 // Confirms only a save that asked: a stale or forged confirmation does nothing.
                 "save_confirmed" if form.is_owner() && self.confirming.take().is_some() => {
-                    form.save(&self.context, socket, &Resolutions::new(), None).await;
+                    form.save(socket, &Resolutions::new(), None).await;
                 }
                 "save_confirmed" => {}
-                "recover" if !form.may_draft(&self.context, socket).await => {}
+                "recover" if !form.may_draft(socket).await => {}
                 "recover" => {
                     let values = entity_input(value, &form.values);
                     form.recover(values, shown_version(value), socket).await;
                 }
-                "add_field" | "remove_field" | "move_up" | "move_down"
-                    if !form.may_draft(&self.context, socket).await => {}
+                "add_field" | "remove_field" | "move_up" | "move_down" if !form.may_draft(socket).await => {}
                 "add_field" | "remove_field" | "move_up" | "move_down" => {
                     let mut values = form.values.clone();
                     if edit_fields(&mut values, name, value) || !form.is_owner() {
@@ -324,7 +350,7 @@ impl LiveView for EntityForm {
                     }
                 }
                 other => {
-                    form.shared_event(&self.context, other, value, socket).await;
+                    form.shared_event(other, value, socket).await;
                 }
             }
         })
@@ -333,7 +359,7 @@ impl LiveView for EntityForm {
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             if let Some(form) = &mut self.form {
-                form.handle_info(&self.context, message, socket).await;
+                form.handle_info(message, socket).await;
             }
         })
     }
@@ -347,14 +373,14 @@ impl LiveView for EntityForm {
         to_html(html! {
             div.crumbs { a href="/admin/entities" { "Entities" } " / " (entity.display_name) }
             h1 { "Edit entity " (entity.display_name) }
-            (form.collab.bar())
+            (PreEscaped(form.member.bar().into_string()))
             div.card #entity-editor data-lb-region {
-                (form.kept_offer())
-                (form.conflict_panel())
+                (PreEscaped(form.kept_offer().into_string()))
+                (PreEscaped(form.conflict_panel().into_string()))
                 form #entity-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
                     data-lb-confirm-leave=[leave.0] data-lb-unsaved[leave.1] {
                     fieldset disabled[read_only] {
-                        (form.version_field())
+                        (PreEscaped(form.version_field().into_string()))
                         div.grid2 {
                             div {
                                 label for="entity-display-name" { "Display name" }

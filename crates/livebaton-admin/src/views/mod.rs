@@ -4,11 +4,7 @@
 //! Views never hold the [`AppState`](crate::app::AppState) (which owns the socket endpoint that owns the views); they
 //! get a [`ViewContext`] with what they read and write through.
 
-mod collab;
-mod collab_form;
-mod conflict;
 mod dashboard;
-mod editable;
 mod entities;
 mod entity_form;
 mod fields;

@@ -9,56 +9,79 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use livebaton::editing::OwnerToken;
+use std::time::Duration;
+
 use livebaton::editing::merge::{FieldConflict, Resolutions};
+use livebaton::editing::{Editing, OwnerToken};
 use livebaton::pubsub::Broadcast;
-use livebaton_content::{FieldType, RecordInput, SafeHtml};
+use livebaton_content::{FieldType, RecordInput, SafeHtml, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
+use livebaton_web::collab::{
+    CollabForm, ConflictValues, Editable, RestoreError, SessionMember, shown_version, value_html,
+};
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
-use maud::{Markup, html};
+use maud::{PreEscaped, html};
 use serde_json::{Map, Value};
 
 use super::ViewContext;
-use super::collab::Collab;
-use super::collab_form::{CollabForm, ConflictRich, Editable, shown_version, value_markup};
 use super::fields::{record_input, record_inputs, record_values};
 use super::markup::to_html;
 use super::record_show::{record_of, rich_markup};
 use super::records::entity_of;
-use crate::content::editing::{Author, EditedRow, EditingService, SaveOutcome, record_target};
+use crate::content::editing::{
+    Author, DRAFT_TOO_LARGE, EditedRow, EditingService, SaveOutcome, draft_too_large, record_target,
+};
 use crate::content::{ContentError, SaveRequest};
 use crate::live::{WriteAccess, max_age};
 use crate::storage::{Entity, Record};
 
-/// Records of one entity, as a collaborative form edits them.
-pub struct RecordOf(Entity);
+/// Records of one entity, as a collaborative form edits them: the entity, and what the form needs to reload, save
+/// and re-check the user's right to write.
+pub struct RecordOf {
+    entity: Entity,
+    context: ViewContext,
+    /// The user's right to write, re-read before the owner's writes.
+    access: WriteAccess,
+}
 
 impl Editable for RecordOf {
     type Row = Record;
     type Values = RecordInput;
+    type Errors = ValidationErrors;
 
     fn values_of(row: &Record) -> RecordInput {
         record_values(row)
     }
 
     fn normalized(&self, values: &RecordInput) -> Option<Value> {
-        let valid = livebaton_content::validate_record(&self.0.fields_definition, values).ok()?;
+        let valid = livebaton_content::validate_record(&self.entity.fields_definition, values).ok()?;
         serde_json::to_value(valid).ok()
     }
 
-    fn reload<'a>(&'a self, context: &'a ViewContext, row: &'a Record) -> BoxFuture<'a, Option<Record>> {
-        Box::pin(async move { context.store.find_record(self.0.id, row.id).await.ok().flatten() })
+    fn reload<'a>(&'a self, row: &'a Record) -> BoxFuture<'a, Option<Record>> {
+        Box::pin(async move { self.context.store.find_record(self.entity.id, row.id).await.ok().flatten() })
     }
 
     fn save<'a>(
         &'a self,
-        service: &'a EditingService,
+        _editing: &'a Editing,
         row: &'a Record,
         save: SaveRequest<'a, RecordInput>,
         token: &'a OwnerToken,
         by: &'a Author,
     ) -> BoxFuture<'a, SaveOutcome<Record>> {
-        Box::pin(service.save_record(&self.0, row.id, save, token, by))
+        let service = EditingService::new(&self.context.content);
+        Box::pin(async move { service.save_record(&self.entity, row.id, save, token, by).await })
+    }
+
+    fn may_write(&mut self, max_age: Duration) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.access.check(&self.context.store, max_age).await.map_err(|refusal| refusal.message().to_owned())
+        })
+    }
+
+    fn draft_too_large(&self, params: &Value) -> Option<String> {
+        draft_too_large(params).then(|| DRAFT_TOO_LARGE.to_owned())
     }
 
     fn field_label(&self, name: &str) -> String {
@@ -68,7 +91,7 @@ impl Editable for RecordOf {
             "status" => "Status".to_owned(),
             _ => match name.split_once('.') {
                 Some(("data", key)) => self
-                    .0
+                    .entity
                     .fields_definition
                     .iter()
                     .find(|field| field.key == key)
@@ -80,21 +103,11 @@ impl Editable for RecordOf {
         }
     }
 
-    fn show_value(&self, _name: &str, value: &Value, rich: Option<&SafeHtml>) -> Markup {
-        match rich {
-            Some(html) => html! { div.rich { (rich_markup(html)) } },
-            None => value_markup(value),
-        }
-    }
-
-    fn rich<'a>(
-        &'a self,
-        context: &'a ViewContext,
-        fields: &'a BTreeMap<String, FieldConflict>,
-    ) -> BoxFuture<'a, ConflictRich> {
+    /// Rich text sanitised for output (off the runtime's workers), everything else as escaped text.
+    fn conflict_values<'a>(&'a self, fields: &'a BTreeMap<String, FieldConflict>) -> BoxFuture<'a, ConflictValues> {
         Box::pin(async move {
             let rich_keys: Vec<&str> = self
-                .0
+                .entity
                 .fields_definition
                 .iter()
                 .filter(|field| field.field_type == FieldType::RichText)
@@ -109,16 +122,24 @@ impl Editable for RecordOf {
                     .collect()
             };
             let (mine, theirs) = (side(|field| &field.mine), side(|field| &field.theirs));
-            if mine.is_empty() && theirs.is_empty() {
-                return ConflictRich::new();
-            }
-            let definition = &self.0.fields_definition;
-            let mut mine = context.content.rich_values(definition, &mine).await;
-            let mut theirs = context.content.rich_values(definition, &theirs).await;
-            rich_keys
+            let definition = &self.entity.fields_definition;
+            let (mut mine, mut theirs) = if mine.is_empty() && theirs.is_empty() {
+                Default::default()
+            } else {
+                let content = &self.context.content;
+                (content.rich_values(definition, &mine).await, content.rich_values(definition, &theirs).await)
+            };
+            let show = |value: &Value, rich: Option<SafeHtml>| match rich {
+                Some(html) => to_html(maud::html! { div.rich { (rich_markup(&html)) } }),
+                None => value_html(value),
+            };
+            fields
                 .iter()
-                .map(|key| (format!("data.{key}"), (mine.remove(*key), theirs.remove(*key))))
-                .filter(|(_, (mine, theirs))| mine.is_some() || theirs.is_some())
+                .map(|(name, field)| {
+                    let key = name.strip_prefix("data.").unwrap_or_default();
+                    let shown = (show(&field.mine, mine.remove(key)), show(&field.theirs, theirs.remove(key)));
+                    (name.clone(), shown)
+                })
                 .collect()
         })
     }
@@ -128,19 +149,26 @@ impl Editable for RecordOf {
     }
 
     fn list_path(&self) -> String {
-        format!("/admin/entities/{}/data", self.0.name)
+        format!("/admin/entities/{}/data", self.entity.name)
     }
 
     fn has_trash(&self) -> bool {
         true
     }
 
-    fn in_trash<'a>(&'a self, context: &'a ViewContext, row: &'a Record) -> BoxFuture<'a, bool> {
-        Box::pin(async move { matches!(context.store.find_trashed_record(self.0.id, row.id).await, Ok(Some(_))) })
+    fn in_trash<'a>(&'a self, row: &'a Record) -> BoxFuture<'a, bool> {
+        Box::pin(
+            async move { matches!(self.context.store.find_trashed_record(self.entity.id, row.id).await, Ok(Some(_))) },
+        )
     }
 
-    fn restore<'a>(&'a self, context: &'a ViewContext, row: &'a Record) -> BoxFuture<'a, Result<Record, ContentError>> {
-        Box::pin(context.content.restore_record(&self.0, row.id))
+    fn restore<'a>(&'a self, row: &'a Record) -> BoxFuture<'a, Result<Record, RestoreError>> {
+        Box::pin(async move {
+            self.context.content.restore_record(&self.entity, row.id).await.map_err(|error| match error {
+                ContentError::NotFound => RestoreError::NotInTrash,
+                error => RestoreError::Failed(error.to_string()),
+            })
+        })
     }
 }
 
@@ -172,10 +200,11 @@ impl LiveView for RecordForm {
                 .map_err(super::unavailable)?;
             let can_edit = access.permitted();
             socket.set_title(format!("Edit {}", record.title));
-            let service = EditingService::new(&self.context.content);
-            let mut collab = Collab::new(service, record_target(record.id), session, can_edit);
-            let draft = collab.join(session, socket).await?;
-            let mut form = CollabForm::new(RecordOf(entity), record, collab, access, draft.as_deref());
+            let editing = EditingService::new(&self.context.content).engine().clone();
+            let mut member = SessionMember::new(&editing, record_target(record.id), session, can_edit);
+            let draft = member.join(session, socket).await?;
+            let editable = RecordOf { entity, context: self.context.clone(), access };
+            let mut form = CollabForm::new(editable, record, member, draft.as_deref());
             form.offer_kept().await;
             self.form = Some(form);
             Ok(())
@@ -192,20 +221,20 @@ impl LiveView for RecordForm {
             let Some(form) = &mut self.form else { return };
             match name {
                 // A save must not even become the draft unless the user may still write now.
-                "draft" | "save" if !form.may_write(&self.context, socket, max_age(name)).await => {}
+                "draft" | "save" if !form.may_write(socket, max_age(name)).await => {}
                 "draft" | "save" => {
-                    let values = record_input(&form.editable.0.fields_definition, value);
+                    let values = record_input(&form.editable.entity.fields_definition, value);
                     if form.publish(values, socket) && name == "save" {
-                        form.save(&self.context, socket, &Resolutions::new(), None).await;
+                        form.save(socket, &Resolutions::new(), None).await;
                     }
                 }
-                "recover" if !form.may_draft(&self.context, socket).await => {}
+                "recover" if !form.may_draft(socket).await => {}
                 "recover" => {
-                    let values = record_input(&form.editable.0.fields_definition, value);
+                    let values = record_input(&form.editable.entity.fields_definition, value);
                     form.recover(values, shown_version(value), socket).await;
                 }
                 other => {
-                    form.shared_event(&self.context, other, value, socket).await;
+                    form.shared_event(other, value, socket).await;
                 }
             }
         })
@@ -214,14 +243,14 @@ impl LiveView for RecordForm {
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             if let Some(form) = &mut self.form {
-                form.handle_info(&self.context, message, socket).await;
+                form.handle_info(message, socket).await;
             }
         })
     }
 
     fn render(&self) -> Html {
         let Some(form) = &self.form else { return Html::default() };
-        let (entity, record) = (&form.editable.0, &form.row);
+        let (entity, record) = (&form.editable.entity, &form.row);
         let base = format!("/admin/entities/{}/data", entity.name);
         let read_only = !form.is_owner() || form.awaits_choice();
         let leave = form.leave_guard();
@@ -232,15 +261,15 @@ impl LiveView for RecordForm {
                 a href={ (base) "/" (record.id) } { (record.title) }
             }
             h1 { "Edit " (entity.display_name) }
-            (form.collab.bar())
+            (PreEscaped(form.member.bar().into_string()))
             div.card #record-editor data-lb-region {
-                (form.gone_panel())
-                (form.kept_offer())
-                (form.conflict_panel())
+                (PreEscaped(form.gone_panel().into_string()))
+                (PreEscaped(form.kept_offer().into_string()))
+                (PreEscaped(form.conflict_panel().into_string()))
                 form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
                     data-lb-confirm-leave=[leave.0] data-lb-unsaved[leave.1] {
                     fieldset disabled[read_only] {
-                        (form.version_field())
+                        (PreEscaped(form.version_field().into_string()))
                         (record_inputs(&entity.fields_definition, &form.values, &form.errors))
                         div.actions {
                             button type="submit" { "Save" }

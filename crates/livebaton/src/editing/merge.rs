@@ -62,6 +62,38 @@ pub struct FieldConflict {
     pub theirs: Value,
 }
 
+/// A save from an editing session: the values to save and the row they started from.
+pub struct SaveRequest<'a, V> {
+    /// The values to save ("mine"): the draft, or what the client sent.
+    pub mine: &'a V,
+    /// The row version they started from.
+    pub base_version: i64,
+    /// That row's values in merge shape (see the module documentation), when known.
+    pub base_values: Option<&'a Value>,
+    /// The user's choice for fields in conflict.
+    pub resolve: &'a Resolutions,
+    /// The row version the choices were made against (the conflict's `lock_version`).
+    pub resolved_against: Option<i64>,
+}
+
+/// A committed save.
+#[derive(Debug)]
+pub struct Saved<Row> {
+    /// The row as saved.
+    pub row: Row,
+    /// Fields saved with the row's newer value, not the draft's (sorted names): what the form must now show changed.
+    pub merged: Vec<String>,
+}
+
+/// A save that both sides changed some fields of: nothing was written.
+#[derive(Debug)]
+pub struct MergeConflict<Row> {
+    /// The row as it is now.
+    pub current: Row,
+    /// Only the fields both sides changed, by name. Empty only when the row kept changing during the save.
+    pub fields: BTreeMap<String, FieldConflict>,
+}
+
 /// A merge that left no conflict.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Merged {

@@ -2,7 +2,8 @@
 //! place that turns them into the engine's [`EditTarget`], so a change of the engine's target type is made here.
 
 use livebaton::editing::EditTarget;
-use livebaton_web::channel::UserInfo;
+
+use livebaton_web::collab::Author;
 
 use crate::accounts::Role;
 use crate::storage::User;
@@ -69,28 +70,6 @@ pub fn record_target(id: i64) -> EditTarget {
     ContentKind::Record.target(id)
 }
 
-/// Who wrote a change: the id identifies them (two people may share a name), the name is what others are shown.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Author {
-    /// The user's id, as sockets carry it (a string).
-    pub id: String,
-    /// The user's display name.
-    pub name: String,
-}
-
-impl Author {
-    /// The user `id` named `name`.
-    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
-        Author { id: id.into(), name: name.into() }
-    }
-}
-
-impl From<&UserInfo> for Author {
-    fn from(user: &UserInfo) -> Self {
-        Author::new(user.id(), user.name())
-    }
-}
-
 impl From<&User> for Author {
     fn from(user: &User) -> Self {
         Author::new(user.id.to_string(), user.name.as_str())
@@ -99,6 +78,8 @@ impl From<&User> for Author {
 
 #[cfg(test)]
 mod tests {
+    use livebaton_web::channel::UserInfo;
+
     use super::*;
 
     /// Both kinds map to their own engine session and channel topic, and a user's id is the same string whether it

@@ -11,9 +11,7 @@
 //! - the notices on the form topic after a write ([`FormNotice`]: `saved`, `deleted`, `restored`);
 //! - how large a draft may be ([`draft_too_large`]).
 
-mod baton;
 mod kind;
-mod notice;
 mod outcome;
 
 use livebaton::editing::{EditTarget, Editing, Editor, OwnerToken};
@@ -22,10 +20,12 @@ use livebaton_content::{EntityInput, RecordInput};
 use livebaton_web::channel::UserInfo;
 use serde_json::Value;
 
-pub use baton::{Baton, MemberRole, RoleReason, RoleUpdate, count_not_owner};
-pub use kind::{Author, ContentKind, entity_target, record_target};
-pub use notice::{DeletedNotice, FormNotice, RestoredNotice, SavedNotice};
-pub use outcome::{EditedRow, JoinRefused, SaveOutcome};
+pub use kind::{ContentKind, entity_target, record_target};
+pub use livebaton_web::collab::{
+    Author, Baton, DeletedNotice, FormNotice, MemberRole, RestoredNotice, RoleReason, RoleUpdate, SavedNotice,
+    count_not_owner,
+};
+pub use outcome::{EditedRow, JoinRefused, SaveOutcome, save_outcome};
 
 use super::{ContentService, SaveRequest};
 use crate::storage::{Entity, Record};
@@ -96,7 +96,7 @@ impl EditingService {
         token: &OwnerToken,
         by: &Author,
     ) -> SaveOutcome<Record> {
-        self.content.save_record(entity, id, request, token, by).await.into()
+        save_outcome(self.content.save_record(entity, id, request, token, by).await)
     }
 
     /// Saves entity definition `id` from its editing session, as [`EditingService::save_record`].
@@ -107,6 +107,6 @@ impl EditingService {
         token: &OwnerToken,
         by: &Author,
     ) -> SaveOutcome<Entity> {
-        self.content.save_entity(id, request, token, by).await.into()
+        save_outcome(self.content.save_entity(id, request, token, by).await)
     }
 }

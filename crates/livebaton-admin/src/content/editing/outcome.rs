@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use livebaton::editing::NotOwner;
 use livebaton::presence::{InvalidTabId, PresenceError};
 use livebaton_content::ValidationErrors;
+use livebaton_web::collab::VersionedRow;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -14,16 +14,11 @@ use super::kind::ContentKind;
 use crate::content::{ContentError, MergeConflict, Saved, entity_values, record_values};
 use crate::storage::{Entity, Record};
 
-/// A row a collaborative form edits: what the editing service needs to know of it.
-pub trait EditedRow: Clone + Serialize + Send + Sync + 'static {
+/// A row of the admin's content a collaborative form edits: its version and merge-shape values
+/// ([`VersionedRow`]), its kind, and how a content error names a conflict over it.
+pub trait EditedRow: VersionedRow + Serialize {
     /// Its kind.
     const KIND: ContentKind;
-
-    /// Its version.
-    fn lock_version(&self) -> i64;
-
-    /// Its values in merge shape (the base of a draft started from it).
-    fn values(&self) -> Value;
 
     /// This kind's conflict in `error` (per field, or the whole row when the save's version check failed), or the
     /// error unchanged.
@@ -33,9 +28,7 @@ pub trait EditedRow: Clone + Serialize + Send + Sync + 'static {
     fn conflict(error: ContentError) -> Result<MergeConflict<Self>, ContentError>;
 }
 
-impl EditedRow for Record {
-    const KIND: ContentKind = ContentKind::Record;
-
+impl VersionedRow for Record {
     fn lock_version(&self) -> i64 {
         self.lock_version
     }
@@ -43,6 +36,10 @@ impl EditedRow for Record {
     fn values(&self) -> Value {
         record_values(self)
     }
+}
+
+impl EditedRow for Record {
+    const KIND: ContentKind = ContentKind::Record;
 
     fn conflict(error: ContentError) -> Result<MergeConflict<Self>, ContentError> {
         match error {
@@ -53,9 +50,7 @@ impl EditedRow for Record {
     }
 }
 
-impl EditedRow for Entity {
-    const KIND: ContentKind = ContentKind::Entity;
-
+impl VersionedRow for Entity {
     fn lock_version(&self) -> i64 {
         self.lock_version
     }
@@ -63,6 +58,10 @@ impl EditedRow for Entity {
     fn values(&self) -> Value {
         entity_values(self)
     }
+}
+
+impl EditedRow for Entity {
+    const KIND: ContentKind = ContentKind::Entity;
 
     fn conflict(error: ContentError) -> Result<MergeConflict<Self>, ContentError> {
         match error {
@@ -73,44 +72,29 @@ impl EditedRow for Entity {
     }
 }
 
-/// How a save from an editing session ended. Only [`SaveOutcome::Saved`] wrote anything; every other outcome keeps
-/// the draft.
-#[derive(Debug)]
-pub enum SaveOutcome<Row> {
-    /// Committed; `saved` went to the session.
-    Saved(Saved<Row>),
-    /// Both sides changed some fields (only those are listed; none when the row kept changing during the save).
-    Conflict(MergeConflict<Row>),
-    /// The values (or the resolutions) are invalid.
-    Invalid(ValidationErrors),
-    /// The saving tab does not hold the baton (the refusal is counted).
-    NotOwner(NotOwner),
-    /// The row is gone (deleted, or in the trash).
-    Gone,
-    /// The database or the editing roster failed (the cause is logged, never shown).
-    Unavailable,
-}
+/// How a save of the admin's content from an editing session ended (see [`livebaton_web::collab::SaveOutcome`]).
+pub type SaveOutcome<Row> = livebaton_web::collab::SaveOutcome<Row, ValidationErrors>;
 
-impl<Row: EditedRow> From<Result<Saved<Row>, ContentError>> for SaveOutcome<Row> {
-    fn from(result: Result<Saved<Row>, ContentError>) -> Self {
-        let error = match result.map_err(Row::conflict) {
-            Ok(saved) => return SaveOutcome::Saved(saved),
-            Err(Ok(conflict)) => return SaveOutcome::Conflict(conflict),
-            Err(Err(error)) => error,
-        };
-        match error {
-            ContentError::Invalid(errors) => SaveOutcome::Invalid(errors),
-            ContentError::NotOwner(not_owner) => {
-                super::count_not_owner();
-                SaveOutcome::NotOwner(not_owner)
-            }
-            ContentError::NotFound => SaveOutcome::Gone,
-            // The database, the roster, or a conflict over another kind of row (which a save of this kind cannot
-            // cause): the server's failure, not the user's.
-            error => {
-                tracing::error!(%error, "save failed");
-                SaveOutcome::Unavailable
-            }
+/// The outcome of a content save: which error is a conflict, which means the row is gone and which is logged as the
+/// server's failure is decided here only.
+pub fn save_outcome<Row: EditedRow>(result: Result<Saved<Row>, ContentError>) -> SaveOutcome<Row> {
+    let error = match result.map_err(Row::conflict) {
+        Ok(saved) => return SaveOutcome::Saved(saved),
+        Err(Ok(conflict)) => return SaveOutcome::Conflict(conflict),
+        Err(Err(error)) => error,
+    };
+    match error {
+        ContentError::Invalid(errors) => SaveOutcome::Invalid(errors),
+        ContentError::NotOwner(not_owner) => {
+            super::count_not_owner();
+            SaveOutcome::NotOwner(not_owner)
+        }
+        ContentError::NotFound => SaveOutcome::Gone,
+        // The database, the roster, or a conflict over another kind of row (which a save of this kind cannot
+        // cause): the server's failure, not the user's.
+        error => {
+            tracing::error!(%error, "save failed");
+            SaveOutcome::Unavailable
         }
     }
 }
@@ -139,6 +123,7 @@ impl From<PresenceError> for JoinRefused {
 
 #[cfg(test)]
 mod tests {
+    use livebaton::editing::NotOwner;
     use livebaton::editing::merge::FieldConflict;
     use livebaton_content::Status;
     use serde_json::Map;
@@ -183,14 +168,14 @@ mod tests {
     }
 
     fn record_outcome(error: ContentError) -> SaveOutcome<Record> {
-        SaveOutcome::from(Err::<Saved<Record>, _>(error))
+        save_outcome(Err::<Saved<Record>, _>(error))
     }
 
     /// Every way a record's save can fail maps to one outcome: conflicts (per field, or the whole row) keep the row
     /// as it is now, a missing row is gone, and the server's failures are unavailable.
     #[test]
     fn record_save_errors_map_to_outcomes() {
-        let saved = SaveOutcome::from(Ok(Saved { row: record(2), merged: vec!["title".into()] }));
+        let saved = save_outcome(Ok(Saved { row: record(2), merged: vec!["title".into()] }));
         assert!(
             matches!(saved, SaveOutcome::Saved(Saved { ref row, ref merged }) if row.lock_version == 2 && merged == &["title"])
         );
@@ -226,7 +211,7 @@ mod tests {
     /// An entity's save maps its own conflicts, and not a record's.
     #[test]
     fn entity_save_errors_map_to_outcomes() {
-        let outcome = |error| SaveOutcome::<Entity>::from(Err(error));
+        let outcome = |error| save_outcome::<Entity>(Err(error));
         let merge = ContentError::EntityMerge(Box::new(MergeConflict { current: entity(5), fields: BTreeMap::new() }));
         assert!(matches!(outcome(merge), SaveOutcome::Conflict(c) if c.current.lock_version == 5));
         assert!(matches!(outcome(ContentError::EntityConflict(Box::new(entity(6)))), SaveOutcome::Conflict(_)));

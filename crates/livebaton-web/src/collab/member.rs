@@ -1,5 +1,5 @@
-//! The collaborative part of the two edit forms (records and entities): joining the editing session, knowing who
-//! holds the baton, following the owner's draft, and the bar that says all of it.
+//! [`SessionMember`]: one live page's membership in an editing session: joining it, knowing who holds the baton,
+//! following the owner's draft, and the bar that says all of it.
 //!
 //! The engine decides (owner = first eligible page in sequence order, drafts, fencing); this module only turns its
 //! messages into what a form shows. The page's presence key is its own view id, unique per mounted view, so a second
@@ -9,19 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use livebaton::editing::{
-    Draft, DraftBase, DraftChanged, EditTarget, Editing, EditingError, EditingPresence, KeptDraft, KeptDraftError,
-    NotOwner, OwnerChanged, OwnerToken,
+    Draft, DraftBase, DraftChanged, EditTarget, Editing, EditingError, EditingPresence, Editor, KeptDraft,
+    KeptDraftError, NotOwner, OwnerChanged, OwnerToken,
 };
 use livebaton::presence::PresenceDiff;
 use livebaton::pubsub::Broadcast;
-use livebaton_web::live::{LiveSocket, MountError, Session};
-use maud::{Markup, html};
 use serde_json::Value;
 
-use super::markup::people;
-use crate::content::editing::{
-    Author, Baton, EditingService, FormNotice, JoinRefused, MemberRole, RoleReason, RoleUpdate, count_not_owner,
-};
+use super::{Author, Baton, FormNotice, MemberRole, RoleReason, RoleUpdate, count_not_owner};
+use crate::live::{Html, LiveSocket, MountError, Session};
 
 /// What a message from the editing session means for the form.
 #[derive(Debug)]
@@ -53,9 +49,10 @@ pub enum SessionEvent {
 static NEXT_VIEW: AtomicU64 = AtomicU64::new(1);
 
 /// One page's membership in an editing session.
-pub struct Collab {
+pub struct SessionMember {
     target: EditTarget,
-    service: EditingService,
+    /// The editing engine (a cheap handle).
+    editing: Editing,
     /// This page's presence key in the session.
     view_id: Arc<str>,
     /// The page's user.
@@ -72,13 +69,14 @@ pub struct Collab {
     pub notice: Option<String>,
 }
 
-impl Collab {
-    /// A page of `session`'s user in `target`'s session, not joined yet.
-    pub fn new(service: EditingService, target: EditTarget, session: &Session, can_edit: bool) -> Self {
+impl SessionMember {
+    /// A page of `session`'s user in `target`'s session, not joined yet; `can_edit` is whether the user may hold the
+    /// baton (decided by the application, from its roles).
+    pub fn new(editing: &Editing, target: EditTarget, session: &Session, can_edit: bool) -> Self {
         let view_id = format!("{}~{}", session.connection_id, NEXT_VIEW.fetch_add(1, Ordering::Relaxed));
-        Collab {
+        SessionMember {
             target,
-            service,
+            editing: editing.clone(),
             view_id: view_id.into(),
             author: Author::from(&*session.user),
             can_edit,
@@ -100,14 +98,20 @@ impl Collab {
         if !socket.is_connected() {
             return Ok(None);
         }
+        // The form hears of saves made on other nodes only if this node can rebuild their notices.
+        FormNotice::register(self.editing.presence().pubsub());
         // Subscribe before tracking, so no change between the two is missed.
         socket.subscribe(&self.target.presence_topic());
         socket.subscribe(&self.target.form_topic());
         let tab = session.tab_id.as_deref();
-        let joined = self.service.join(&self.target, &self.view_id, &session.user, self.can_edit, tab).await;
-        let guard = joined.map_err(|refused| match refused {
-            JoinRefused::InvalidTabId(invalid) => MountError::Failed(invalid.to_string()),
-            JoinRefused::Unavailable => MountError::Failed("unavailable".into()),
+        let editor = Editor::new(session.user.id(), session.user.name()).with_can_edit(self.can_edit);
+        let joined = self.editing.track_editing_session(&self.target, &self.view_id, &editor, tab).await;
+        let guard = joined.map_err(|error| match error {
+            livebaton::presence::PresenceError::InvalidTabId(invalid) => MountError::Failed(invalid.to_string()),
+            error => {
+                tracing::error!(%error, target = %self.target, "an editing session could not be joined");
+                MountError::Failed("unavailable".into())
+            }
         })?;
         socket.keep(guard);
         self.joined = true;
@@ -115,9 +119,9 @@ impl Collab {
         Ok(self.editing().draft(&self.target))
     }
 
-    /// The editing service this page edits through.
-    pub fn service(&self) -> &EditingService {
-        &self.service
+    /// The session's target.
+    pub fn target(&self) -> &EditTarget {
+        &self.target
     }
 
     /// The page's user.
@@ -125,8 +129,9 @@ impl Collab {
         &self.author
     }
 
-    fn editing(&self) -> &Editing {
-        self.service.engine()
+    /// The editing engine this page edits through.
+    pub fn editing(&self) -> &Editing {
+        &self.editing
     }
 
     /// Re-reads this page's role and the queue from the engine.
@@ -135,7 +140,7 @@ impl Collab {
             return;
         }
         let Baton { role, owner, queue, can_take_here } =
-            self.service.baton(&self.target, &self.view_id, &self.author.id);
+            Baton::from(self.editing.editing_role(&self.target, &self.view_id, &self.author.id));
         self.is_owner = role == MemberRole::Owner;
         self.can_take_here = can_take_here;
         self.owner = owner;
@@ -274,8 +279,9 @@ impl Collab {
         }
     }
 
-    /// The editing bar: who edits, who waits, how many others are here, and "Edit here" for the owner's other tab.
-    pub fn bar(&self) -> Markup {
+    /// The editing bar: who edits, who waits, how many others are here, and "Edit here" for the owner's other tab. A
+    /// live region (`#editing-bar`); its `data-role` says `connecting`, `owner` or `spectator`.
+    pub fn bar(&self) -> Html {
         let me = &*self.view_id;
         let owner_id = self.owner.as_ref().map(|owner| owner.view_id.clone());
         let waiting: Vec<String> = self
@@ -285,39 +291,52 @@ impl Collab {
             .map(|presence| if &*presence.view_id == me { "you".to_owned() } else { presence.user_name.clone() })
             .collect();
         let others = self.presences.iter().filter(|presence| &*presence.view_id != me).count();
-        let class = if !self.joined {
-            "editing-bar"
+        let (class, role) = if !self.joined {
+            ("editing-bar", "connecting")
         } else if self.is_owner {
-            "editing-bar owner"
+            ("editing-bar owner", "owner")
         } else {
-            "editing-bar spectator"
+            ("editing-bar spectator", "spectator")
         };
-        html! {
-            div #editing-bar class=(class) data-lb-region data-role=(if !self.joined { "connecting" } else if self.is_owner { "owner" } else { "spectator" }) {
-                @if !self.joined {
-                    span.who-edits { "Read-only until connected…" }
-                } @else if self.is_owner {
-                    span.who-edits { "You are editing" }
-                } @else if let Some(owner) = &self.owner {
-                    span.who-edits { "Read-only — " (owner.user_name) " is editing" }
-                } @else {
-                    span.who-edits { "Read-only — nobody is editing" }
-                }
-                @if !waiting.is_empty() {
-                    span.queue { (waiting.len()) " waiting: " (waiting.join(", ")) }
-                }
-                @if self.joined { span.others { (people(others)) } }
-                @if self.can_take_here {
-                    button.small type="button" phx-click="take_here" { "Edit here" }
-                }
-                @if let Some(notice) = &self.notice {
-                    div.notice.in-bar #editing-notice role="status" {
-                        (notice) " "
-                        button.link type="button" phx-click="dismiss" { "Dismiss" }
-                    }
-                }
-            }
+        let who = if !self.joined {
+            "Read-only until connected…".to_owned()
+        } else if self.is_owner {
+            "You are editing".to_owned()
+        } else if let Some(owner) = &self.owner {
+            format!("Read-only — {} is editing", Html::escape(&owner.user_name))
+        } else {
+            "Read-only — nobody is editing".to_owned()
+        };
+        let mut html = format!(
+            r#"<div id="editing-bar" class="{class}" data-lb-region data-role="{role}"><span class="who-edits">{who}</span>"#
+        );
+        if !waiting.is_empty() {
+            let names: Vec<String> = waiting.iter().map(|name| Html::escape(name)).collect();
+            html.push_str(&format!(r#"<span class="queue">{} waiting: {}</span>"#, waiting.len(), names.join(", ")));
         }
+        if self.joined {
+            html.push_str(&format!(r#"<span class="others">{}</span>"#, people(others)));
+        }
+        if self.can_take_here {
+            html.push_str(r#"<button class="small" type="button" phx-click="take_here">Edit here</button>"#);
+        }
+        if let Some(notice) = &self.notice {
+            html.push_str(&format!(
+                r#"<div class="notice in-bar" id="editing-notice" role="status">{} <button class="link" type="button" phx-click="dismiss">Dismiss</button></div>"#,
+                Html::escape(notice)
+            ));
+        }
+        html.push_str("</div>");
+        Html::new(html)
+    }
+}
+
+/// "Nobody else here" / "1 other person" / "3 other people".
+pub fn people(count: usize) -> String {
+    match count {
+        0 => "Nobody else here".to_owned(),
+        1 => "1 other person".to_owned(),
+        _ => format!("{count} other people"),
     }
 }
 

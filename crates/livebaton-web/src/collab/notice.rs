@@ -1,5 +1,5 @@
-//! What the admin tells the editors of a row on its form topic after a write: `saved`, `deleted`, `restored`. The
-//! `edit:*` channel forwards them to its clients as they are (docs/protocol.md §5.4); the live forms read them back.
+//! What the editors of a row are told on its form topic after a write: `saved`, `deleted`, `restored`. A collaborative
+//! form reads them back; the admin's `edit:*` channel forwards them to its clients as they are (docs/protocol.md §5.4).
 //!
 //! [`FormNotice`] is a PubSub message of its own (a [`RemoteMessage`], so it reaches the forms of every node):
 //! clients see the notice's struct as the payload of its event; readers take it back with
@@ -81,12 +81,12 @@ impl Message for FormNotice {
 }
 
 impl RemoteMessage for FormNotice {
-    const CODEC: &'static str = "livebaton_admin.form_notice";
+    const CODEC: &'static str = "livebaton.form_notice";
 }
 
 impl FormNotice {
-    /// Lets `pubsub` rebuild the notices other nodes send: every node's content service does this when it is built,
-    /// or a form on this node never hears of a save made on another.
+    /// Lets `pubsub` rebuild the notices other nodes send: every node that serves collaborative forms does this (a
+    /// [`super::SessionMember`] does when it joins), or a form on this node never hears of a save made on another.
     pub fn register(pubsub: &PubSub) {
         pubsub.register::<FormNotice>();
     }

@@ -1,36 +1,31 @@
-//! What the two collaborative forms (records and entities) share: the values shown (the owner's input, or the
-//! owner's draft for a spectator), the row version they came from, the fenced save with its errors and conflicts, and
-//! the reactions to the editing session (drafts, promotion, saves and deletes elsewhere).
+//! [`CollabForm`]: a collaborative form over the application's own type ([`Editable`]): the values shown (the
+//! owner's input, or the owner's draft for a spectator), the row version they came from, the fenced save with its
+//! errors and conflicts, and the reactions to the editing session (drafts, promotion, saves and deletes elsewhere).
 //!
-//! A save over a row that moved since the draft began is merged per field by the content service
-//! ([`crate::content::SaveRequest`]): what only the other side changed is kept, and only the fields both changed are
-//! offered in the conflict panel, each with "yours" and "theirs" side by side and a choice; the choices save with
-//! `resolve`. The draft stays in the form until it is saved or discarded.
+//! A save over a row that moved since the draft began is merged per field ([`SaveRequest`] to the application's
+//! [`Editable::save`]): what only the other side changed is kept, and only the fields both changed are offered in the
+//! conflict panel, each with "yours" and "theirs" side by side and a choice; the choices save with `resolve`. The
+//! draft stays in the form until it is saved or discarded.
 //!
-//! [`Editable`] is the part that differs: the row type, its form values, how it is reloaded and saved, and how its
-//! fields are named and shown in the panel.
-//!
-//! Every write of the owner is fenced by the user's current account too ([`WriteAccess`]): a save re-reads the user,
-//! a draft relies on a check at most a second old, so a demoted (or signed-out-by-a-password-change) owner's page
-//! stops writing even while its socket is still open.
+//! Every write of the owner may be fenced by the user's current account too ([`Editable::may_write`]): a save asks
+//! for a fresh check, a draft accepts one at most [`DRAFT_CHECK_AGE`] old, so a demoted owner's page stops writing
+//! even while its socket is still open.
 
-use livebaton::editing::merge::Resolutions;
+use std::time::Duration;
+
+use livebaton::editing::merge::{MergeConflict, Resolutions, SaveRequest};
 use livebaton::editing::{Draft, DraftBase, EditingError, KeptDraft};
 use livebaton::pubsub::Broadcast;
-use livebaton_content::ValidationErrors;
-use livebaton_web::live::LiveSocket;
-use maud::{Markup, html};
 use serde_json::Value;
 
-use super::ViewContext;
-use super::collab::{Collab, SessionEvent, refused};
-use super::markup::{date_time, form_text};
-use crate::content::editing::{DRAFT_TOO_LARGE, EditedRow, SaveOutcome, draft_too_large};
-use crate::content::{ContentError, MergeConflict, SaveRequest};
-use crate::live::{DRAFT_CHECK_AGE, WriteAccess};
+use super::conflict::form_text;
+use super::editable::{ConflictValues, Editable, RestoreError, SaveOutcome, VersionedRow};
+use super::member::{SessionEvent, SessionMember, refused};
+use crate::live::{Html, LiveSocket};
 
-pub use super::conflict::{ConflictRich, value_markup};
-pub use super::editable::Editable;
+/// How old a check of the owner's right to write may be for a draft ([`Editable::may_write`]); saves ask for a fresh
+/// one.
+pub const DRAFT_CHECK_AGE: Duration = Duration::from_secs(1);
 
 /// The form field holding the row version the form's values came from.
 pub const VERSION_FIELD: &str = "_lock_version";
@@ -61,13 +56,13 @@ pub struct CollabForm<E: Editable> {
     /// else's write conflict on save instead of overwriting it.
     values_version: i64,
     /// The last save's per-field errors.
-    pub errors: ValidationErrors,
+    pub errors: E::Errors,
     /// After a save conflicted: the row as it is now, and only the fields both sides changed.
     pub conflict: Option<MergeConflict<E::Row>>,
-    /// The conflict's rich-text values, sanitised for the panel.
-    conflict_rich: ConflictRich,
+    /// The conflict's values as the panel shows them.
+    conflict_shown: ConflictValues,
     /// The page's place in the editing session.
-    pub collab: Collab,
+    pub member: SessionMember,
     /// Recovered values (with the row version they came from) that this page could not make the draft because
     /// someone else rejoined first and holds the baton: they become the draft if this page is promoted while the
     /// session still has none (see [`CollabForm::recover`]).
@@ -78,27 +73,24 @@ pub struct CollabForm<E: Editable> {
     /// The row was deleted while this page was open: the form stays, with the values it held, so nobody's text is
     /// lost; a row in the trash can be restored from here and editing goes on.
     gone: Option<Gone>,
-    /// The user's right to write, re-read before the owner's writes.
-    access: WriteAccess,
 }
 
 impl<E: Editable> CollabForm<E> {
-    /// A form over `row` for a user with `access` (loaded at mount); `draft` (the session's, for a late joiner) wins
-    /// over the row's values.
-    pub fn new(editable: E, row: E::Row, collab: Collab, access: WriteAccess, draft: Option<&Draft>) -> Self {
+    /// A form over `row` for the page `member` (joined already, see [`SessionMember::join`]); `draft` (the session's,
+    /// for a late joiner) wins over the row's values.
+    pub fn new(editable: E, row: E::Row, member: SessionMember, draft: Option<&Draft>) -> Self {
         let mut form = CollabForm {
             editable,
             values: E::values_of(&row),
             values_version: row.lock_version(),
             row,
-            errors: ValidationErrors::default(),
+            errors: E::Errors::default(),
             conflict: None,
-            conflict_rich: ConflictRich::new(),
-            collab,
+            conflict_shown: ConflictValues::new(),
+            member,
             held: None,
             kept: None,
             gone: None,
-            access,
         };
         if let Some(draft) = draft {
             form.show_draft(draft);
@@ -108,7 +100,7 @@ impl<E: Editable> CollabForm<E> {
 
     /// Whether this page holds the baton.
     pub fn is_owner(&self) -> bool {
-        self.collab.is_owner()
+        self.member.is_owner()
     }
 
     /// Whether the form waits for its owner to restore or discard the unsaved changes kept for them: until then it is
@@ -122,9 +114,9 @@ impl<E: Editable> CollabForm<E> {
     /// offered when the form already shows them (the session's draft has the same values). A store that cannot be
     /// read offers nothing now (the changes stay kept; the log says why).
     pub async fn offer_kept(&mut self) {
-        match self.collab.find_kept().await {
+        match self.member.find_kept().await {
             Ok(Some(kept)) => {
-                let live = self.collab.draft();
+                let live = self.member.draft();
                 if live.is_none_or(|live| live.params != kept.draft.params) {
                     self.kept = Some(kept);
                 }
@@ -135,22 +127,17 @@ impl<E: Editable> CollabForm<E> {
     }
 
     /// The offer of kept unsaved changes: when they were made, and Restore (for the owner) and Discard.
-    pub fn kept_offer(&self) -> Markup {
-        let Some(kept) = &self.kept else { return html! {} };
+    pub fn kept_offer(&self) -> Html {
+        let Some(kept) = &self.kept else { return Html::default() };
         let when = date_time(i64::try_from(kept.draft.updated_at).unwrap_or(i64::MAX));
-        html! {
-            div.notice.kept-draft #kept-draft role="status" {
-                "You have unsaved changes from " time datetime=(when) { (when) } "."
-                @if self.is_owner() {
-                    " Restore them or discard them to edit. "
-                    button.small type="button" phx-click="restore_draft" { "Restore" }
-                } @else {
-                    " You can restore them once you are editing."
-                }
-                " "
-                button.small.secondary type="button" phx-click="discard_draft" { "Discard" }
-            }
-        }
+        let choice = if self.is_owner() {
+            r#" Restore them or discard them to edit. <button class="small" type="button" phx-click="restore_draft">Restore</button>"#
+        } else {
+            " You can restore them once you are editing."
+        };
+        Html::new(format!(
+            r#"<div class="notice kept-draft" id="kept-draft" role="status">You have unsaved changes from <time datetime="{when}">{when}</time>.{choice} <button class="small secondary" type="button" phx-click="discard_draft">Discard</button></div>"#
+        ))
     }
 
     /// What the form element says to the browser about leaving: the question to ask before an in-app link takes the
@@ -162,14 +149,14 @@ impl<E: Editable> CollabForm<E> {
         }
         let question =
             "You have unsaved changes. Leave this page? They are kept for you to restore when you come back.";
-        (Some(question), self.collab.has_draft())
+        (Some(question), self.member.has_draft())
     }
 
     async fn restore_kept(&mut self, socket: &mut LiveSocket) {
         if self.kept.is_none() {
             return;
         }
-        match self.collab.restore_kept().await {
+        match self.member.restore_kept().await {
             Ok(draft) => {
                 self.kept = None;
                 self.show_draft(&draft);
@@ -196,7 +183,7 @@ impl<E: Editable> CollabForm<E> {
 
     async fn discard_kept(&mut self, socket: &mut LiveSocket) {
         let Some(kept) = &self.kept else { return };
-        match self.collab.discard_kept(kept.draft.updated_at).await {
+        match self.member.discard_kept(kept.draft.updated_at).await {
             Ok(true) => {
                 self.kept = None;
                 socket.put_flash("info", "Discarded your earlier unsaved changes.");
@@ -217,7 +204,7 @@ impl<E: Editable> CollabForm<E> {
         if let Ok(values) = serde_json::from_value::<E::Values>(draft.params.clone()) {
             self.values = values;
             self.values_version = draft.base_lock_version;
-            self.errors = ValidationErrors::default();
+            self.errors = E::Errors::default();
         }
     }
 
@@ -225,41 +212,36 @@ impl<E: Editable> CollabForm<E> {
     fn show_row(&mut self, row: E::Row) {
         self.values = E::values_of(&row);
         self.values_version = row.lock_version();
-        self.errors = ValidationErrors::default();
+        self.errors = E::Errors::default();
         self.row = row;
     }
 
-    /// Whether the owner's user may still write (see [`WriteAccess::check`]; `max_age` is [`DRAFT_CHECK_AGE`] for
-    /// drafts and zero for saves). A page that is not the owner is not asked: the editing session refuses it with its
-    /// own message. A refusal is shown as a flash.
-    pub async fn may_write(
-        &mut self,
-        context: &ViewContext,
-        socket: &mut LiveSocket,
-        max_age: std::time::Duration,
-    ) -> bool {
-        if !self.collab.is_owner() {
+    /// Whether the owner's user may still write ([`Editable::may_write`]; `max_age` is [`DRAFT_CHECK_AGE`] for drafts
+    /// and zero for saves). A page that is not the owner is not asked: the editing session refuses it with its own
+    /// message. A refusal is shown as a flash.
+    pub async fn may_write(&mut self, socket: &mut LiveSocket, max_age: Duration) -> bool {
+        if !self.member.is_owner() {
             return true;
         }
-        match self.access.check(&context.store, max_age).await {
+        match self.editable.may_write(max_age).await {
             Ok(()) => true,
             Err(refusal) => {
-                socket.put_flash("error", refusal.message());
+                socket.put_flash("error", refusal);
                 false
             }
         }
     }
 
     /// [`CollabForm::may_write`] for a draft (a check at most [`DRAFT_CHECK_AGE`] old will do).
-    pub async fn may_draft(&mut self, context: &ViewContext, socket: &mut LiveSocket) -> bool {
-        self.may_write(context, socket, DRAFT_CHECK_AGE).await
+    pub async fn may_draft(&mut self, socket: &mut LiveSocket) -> bool {
+        self.may_write(socket, DRAFT_CHECK_AGE).await
     }
 
     /// Owner only: `values` become what the form shows and the session's draft (spectators see them). A spectator is
     /// told why nothing changed.
     pub fn publish(&mut self, values: E::Values, socket: &mut LiveSocket) -> bool {
-        if !self.collab.is_owner() {
-            socket.put_flash("error", self.collab.read_only_message());
+        if !self.member.is_owner() {
+            socket.put_flash("error", self.member.read_only_message());
             return false;
         }
         if self.awaits_choice() {
@@ -268,14 +250,14 @@ impl<E: Editable> CollabForm<E> {
         }
         let params = serde_json::to_value(&values).unwrap_or(Value::Null);
         // A draft is broadcast to every spectator and saved from whoever holds it next: no bigger than a save may be.
-        if draft_too_large(&params) {
-            socket.put_flash("error", DRAFT_TOO_LARGE);
+        if let Some(refusal) = self.editable.draft_too_large(&params) {
+            socket.put_flash("error", refusal);
             return false;
         }
         self.values = values;
         // The base counts only when the draft starts: spare building the row's values on every keystroke.
-        let base = if self.collab.has_draft() { DraftBase::from(self.values_version) } else { self.draft_base() };
-        match self.collab.update_draft(base, params) {
+        let base = if self.member.has_draft() { DraftBase::from(self.values_version) } else { self.draft_base() };
+        match self.member.update_draft(base, params) {
             Ok(_) => true,
             Err(not_owner) => {
                 socket.put_flash("error", refused(&not_owner));
@@ -296,8 +278,8 @@ impl<E: Editable> CollabForm<E> {
 
     /// The hidden field that carries the row version the form's values came from, so a recovery after a rejoin can
     /// say so (Rails' optimistic-locking field, under a name no row has).
-    pub fn version_field(&self) -> Markup {
-        html! { input type="hidden" name=(VERSION_FIELD) value=(self.values_version); }
+    pub fn version_field(&self) -> Html {
+        Html::new(format!(r#"<input type="hidden" name="{VERSION_FIELD}" value="{}">"#, self.values_version))
     }
 
     /// Form recovery (the client's `recover` event after a rejoin): `values` are what the page showed before it lost
@@ -316,15 +298,15 @@ impl<E: Editable> CollabForm<E> {
             (Some(recovered), Some(shown)) => recovered == shown,
             _ => serde_json::to_value(&values).ok() == serde_json::to_value(&self.values).ok(),
         };
-        if unchanged || self.collab.has_draft() {
+        if unchanged || self.member.has_draft() {
             return;
         }
-        if !self.collab.is_owner() {
-            if !self.collab.can_edit {
+        if !self.member.is_owner() {
+            if !self.member.can_edit {
                 return; // never promoted (a viewer's form was read-only): nothing of theirs to keep
             }
             self.held = Some((values, shown_version));
-            let owner = self.collab.owner_name().unwrap_or("Someone else");
+            let owner = self.member.owner_name().unwrap_or("Someone else");
             socket.put_flash(
                 "error",
                 format!(
@@ -346,7 +328,7 @@ impl<E: Editable> CollabForm<E> {
             return;
         }
         if let Some(kept) = offered.filter(|kept| recovered.as_ref() == Some(&kept.draft.params)) {
-            if let Err(error) = self.collab.discard_kept(kept.draft.updated_at).await {
+            if let Err(error) = self.member.discard_kept(kept.draft.updated_at).await {
                 tracing::warn!(%error, "a recovered draft's kept copy could not be removed");
             }
         }
@@ -369,21 +351,15 @@ impl<E: Editable> CollabForm<E> {
     /// A fenced save of the form's values, merged per field with the row as it is now; `resolve` holds the user's
     /// choices for the fields of the conflict on row version `resolved_against`. Every refusal keeps the values and
     /// says why; a conflict shows only the fields both sides changed.
-    pub async fn save(
-        &mut self,
-        context: &ViewContext,
-        socket: &mut LiveSocket,
-        resolve: &Resolutions,
-        resolved_against: Option<i64>,
-    ) {
+    pub async fn save(&mut self, socket: &mut LiveSocket, resolve: &Resolutions, resolved_against: Option<i64>) {
         if let Some(gone) = self.gone {
             return socket.put_flash("error", self.gone_message(gone));
         }
-        let token = match self.collab.fence() {
+        let token = match self.member.fence() {
             Ok(token) => token,
             Err(not_owner) => return socket.put_flash("error", refused(&not_owner)),
         };
-        if !self.may_write(context, socket, std::time::Duration::ZERO).await {
+        if !self.may_write(socket, Duration::ZERO).await {
             return;
         }
         // The draft's base (the page published its values just before); without a draft, what the page shows.
@@ -400,13 +376,14 @@ impl<E: Editable> CollabForm<E> {
             resolved_against,
         };
         let noun = self.editable.noun();
-        let outcome = self.editable.save(self.collab.service(), &self.row, request, &token, self.collab.author()).await;
+        let editing = self.member.editing().clone();
+        let outcome = self.editable.save(&editing, &self.row, request, &token, self.member.author()).await;
         match outcome {
             SaveOutcome::Saved(saved) => {
                 let labels: Vec<String> = saved.merged.iter().map(|name| self.editable.field_label(name)).collect();
                 self.show_row(saved.row);
                 self.conflict = None;
-                self.conflict_rich.clear();
+                self.conflict_shown.clear();
                 if labels.is_empty() {
                     socket.put_flash("info", "Saved.");
                 } else {
@@ -415,7 +392,7 @@ impl<E: Editable> CollabForm<E> {
                 }
             }
             SaveOutcome::Conflict(conflict) => {
-                self.conflict_rich = self.editable.rich(context, &conflict.fields).await;
+                self.conflict_shown = self.editable.conflict_values(&conflict.fields).await;
                 let again = resolved_against == Some(conflict.current.lock_version());
                 self.conflict = Some(conflict);
                 let message = if again {
@@ -430,7 +407,7 @@ impl<E: Editable> CollabForm<E> {
                 socket.put_flash("error", "Not saved: check the highlighted fields. Your changes are kept.");
             }
             SaveOutcome::NotOwner(not_owner) => socket.put_flash("error", refused(&not_owner)),
-            SaveOutcome::Gone => self.row_gone(context, socket).await,
+            SaveOutcome::Gone => self.row_gone(socket).await,
             SaveOutcome::Unavailable => {
                 socket.put_flash(
                     "error",
@@ -444,44 +421,38 @@ impl<E: Editable> CollabForm<E> {
     /// `theirs`) and `discard` (after a conflict), `restore_draft` and `discard_draft` (the kept unsaved changes),
     /// `restore_row` (a row deleted while the form was open), `take_here`, `dismiss`. Returns false for any other
     /// event.
-    pub async fn shared_event(
-        &mut self,
-        context: &ViewContext,
-        name: &str,
-        value: &Value,
-        socket: &mut LiveSocket,
-    ) -> bool {
+    pub async fn shared_event(&mut self, name: &str, value: &Value, socket: &mut LiveSocket) -> bool {
         match name {
             "resolve" => {
                 let Some(conflict) = &self.conflict else { return true };
                 let against = conflict.current.lock_version();
                 let resolve = super::conflict::choices(conflict, value);
-                self.save(context, socket, &resolve, Some(against)).await;
+                self.save(socket, &resolve, Some(against)).await;
             }
             "discard" => {
-                if !self.may_draft(context, socket).await {
+                if !self.may_draft(socket).await {
                     return true;
                 }
                 if let (true, Some(conflict)) = (self.is_owner(), self.conflict.take()) {
                     let current = conflict.current;
-                    self.conflict_rich.clear();
-                    self.collab.discard_draft(DraftBase::new(current.lock_version(), current.values()));
+                    self.conflict_shown.clear();
+                    self.member.discard_draft(DraftBase::new(current.lock_version(), current.values()));
                     self.show_row(current);
                 }
             }
             "restore_draft" => {
-                if self.may_draft(context, socket).await {
+                if self.may_draft(socket).await {
                     self.restore_kept(socket).await;
                 }
             }
             "discard_draft" => self.discard_kept(socket).await,
-            "restore_row" => self.restore_row(context, socket).await,
+            "restore_row" => self.restore_row(socket).await,
             "take_here" => {
-                if let Err(error) = self.collab.take_here() {
+                if let Err(error) = self.member.take_here() {
                     socket.put_flash("error", error.to_string());
                 }
             }
-            "dismiss" => self.collab.notice = None,
+            "dismiss" => self.member.notice = None,
             _ => return false,
         }
         true
@@ -517,32 +488,32 @@ impl<E: Editable> CollabForm<E> {
     }
 
     /// A save found the row gone: in the trash (the form offers to restore it) or removed for good.
-    async fn row_gone(&mut self, context: &ViewContext, socket: &mut LiveSocket) {
-        let gone = if self.editable.in_trash(context, &self.row).await { Gone::Trash } else { Gone::Purged };
+    async fn row_gone(&mut self, socket: &mut LiveSocket) {
+        let gone = if self.editable.in_trash(&self.row).await { Gone::Trash } else { Gone::Purged };
         self.show_gone(gone, socket);
     }
 
     /// Restores the row from the trash ("Restore and keep editing"): anyone who may edit this kind, checked against
     /// the account as stored now. The form keeps its values and the draft its base (the row comes back at the same
     /// version), so the next save goes through.
-    async fn restore_row(&mut self, context: &ViewContext, socket: &mut LiveSocket) {
+    async fn restore_row(&mut self, socket: &mut LiveSocket) {
         if self.gone != Some(Gone::Trash) {
             return;
         }
-        if !self.collab.can_edit {
+        if !self.member.can_edit {
             return socket.put_flash("error", "Your role may view but not restore this.");
         }
-        if let Err(refusal) = self.access.check(&context.store, std::time::Duration::ZERO).await {
-            return socket.put_flash("error", refusal.message());
+        if let Err(refusal) = self.editable.may_write(Duration::ZERO).await {
+            return socket.put_flash("error", refusal);
         }
         let noun = self.editable.noun();
-        match self.editable.restore(context, &self.row).await {
+        match self.editable.restore(&self.row).await {
             Ok(row) => {
                 self.gone = None;
                 self.row = row;
                 socket.put_flash("info", format!("Restored this {noun}. Your changes are still here."));
             }
-            Err(ContentError::NotFound) => match self.editable.reload(context, &self.row).await {
+            Err(RestoreError::NotInTrash) => match self.editable.reload(&self.row).await {
                 // Someone restored it a moment before.
                 Some(row) => {
                     self.gone = None;
@@ -556,33 +527,32 @@ impl<E: Editable> CollabForm<E> {
 
     /// The panel of a form whose row was deleted while it was open: what happened and, for a row in the trash, the
     /// way back.
-    pub fn gone_panel(&self) -> Markup {
-        let Some(gone) = self.gone else { return html! {} };
-        html! {
-            div.notice.gone #row-gone role="alert" {
-                (self.gone_message(gone))
-                @if gone == Gone::Trash && self.collab.can_edit {
-                    " "
-                    button.small type="button" phx-click="restore_row" { "Restore and keep editing" }
-                }
-                " "
-                a href=(self.editable.list_path()) { "Back to the list" }
-            }
-        }
+    pub fn gone_panel(&self) -> Html {
+        let Some(gone) = self.gone else { return Html::default() };
+        let restore = if gone == Gone::Trash && self.member.can_edit {
+            r#" <button class="small" type="button" phx-click="restore_row">Restore and keep editing</button>"#
+        } else {
+            ""
+        };
+        Html::new(format!(
+            r#"<div class="notice gone" id="row-gone" role="alert">{}{restore} <a href="{}">Back to the list</a></div>"#,
+            Html::escape(&self.gone_message(gone)),
+            Html::escape(&self.editable.list_path())
+        ))
     }
 
     /// The conflict panel, when a save conflicted (see [`super::conflict::panel`]).
-    pub fn conflict_panel(&self) -> Markup {
+    pub fn conflict_panel(&self) -> Html {
         match &self.conflict {
-            Some(conflict) => super::conflict::panel(&self.editable, conflict, &self.conflict_rich),
-            None => html! {},
+            Some(conflict) => super::conflict::panel(&self.editable, conflict, &self.conflict_shown),
+            None => Html::default(),
         }
     }
 
     /// Follows the editing session: the owner's drafts, promotion (continuing from the draft), saves and deletes
     /// made elsewhere.
-    pub async fn handle_info(&mut self, context: &ViewContext, message: &Broadcast, socket: &mut LiveSocket) {
-        match self.collab.handle(message) {
+    pub async fn handle_info(&mut self, message: &Broadcast, socket: &mut LiveSocket) {
+        match self.member.handle(message) {
             SessionEvent::Nothing => {}
             SessionEvent::Promoted(None) => {
                 if let Some((values, shown_version)) = self.held.take() {
@@ -592,24 +562,24 @@ impl<E: Editable> CollabForm<E> {
             SessionEvent::Draft(draft) | SessionEvent::Promoted(Some(draft)) => {
                 if self.held.take().is_some() {
                     let by = &draft.updated_by.name;
-                    self.collab.notice = Some(format!("{by} changed the form: your earlier unsaved changes are gone."));
+                    self.member.notice = Some(format!("{by} changed the form: your earlier unsaved changes are gone."));
                 }
                 self.show_draft(&draft);
             }
             SessionEvent::DraftEnded => {
-                if let Some(fresh) = self.editable.reload(context, &self.row).await {
+                if let Some(fresh) = self.editable.reload(&self.row).await {
                     self.show_row(fresh);
                 }
             }
             SessionEvent::Saved { by } => {
                 // Unsaved changes stay in the form (their save will conflict and show what changed); a form without
                 // any shows the new row, so the next draft starts from it.
-                let keeps_changes = self.collab.is_owner() && self.collab.has_draft();
+                let keeps_changes = self.member.is_owner() && self.member.has_draft();
                 // Another tab of this user's is no news; another user is, whatever their name.
-                if by.id != self.collab.author().id {
-                    self.collab.notice = Some(format!("Saved by {}.", by.name));
+                if by.id != self.member.author().id {
+                    self.member.notice = Some(format!("Saved by {}.", by.name));
                 }
-                if let Some(fresh) = self.editable.reload(context, &self.row).await {
+                if let Some(fresh) = self.editable.reload(&self.row).await {
                     if keeps_changes {
                         self.row = fresh;
                     } else {
@@ -623,7 +593,7 @@ impl<E: Editable> CollabForm<E> {
             }
             SessionEvent::Restored => {
                 if self.gone.take().is_some() {
-                    if let Some(fresh) = self.editable.reload(context, &self.row).await {
+                    if let Some(fresh) = self.editable.reload(&self.row).await {
                         self.row = fresh;
                     }
                     let noun = self.editable.noun();
@@ -631,5 +601,35 @@ impl<E: Editable> CollabForm<E> {
                 }
             }
         }
+    }
+}
+
+/// `yyyy-mm-dd hh:mm UTC` of a time in ms since the Unix epoch (the proleptic Gregorian calendar).
+pub fn date_time(ms: i64) -> String {
+    let seconds = ms.div_euclid(1000);
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", of_day / 3600, (of_day / 60) % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date_time;
+
+    #[test]
+    fn date_time_reads_the_civil_date_and_time() {
+        assert_eq!(date_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date_time(951_782_400_000), "2000-02-29 00:00 UTC", "a leap day");
+        assert_eq!(date_time(1_796_651_700_000), "2026-12-07 13:55 UTC");
+        assert_eq!(date_time(-1), "1969-12-31 23:59 UTC");
     }
 }

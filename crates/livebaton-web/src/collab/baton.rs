@@ -1,6 +1,6 @@
 //! Who holds the baton, as one member of a session sees it: derived from the engine's [`EditingRole`] when the
-//! member looks, and from an [`OwnerChanged`] when the owner changes. The `edit:*` channel words these for its
-//! clients, the live forms for their bar; neither decides anything of its own.
+//! member looks, and from an [`OwnerChanged`] when the owner changes. A channel words these for its clients (the
+//! admin's `edit:*` channel), a collaborative form for its bar; neither decides anything of its own.
 
 use livebaton::editing::{EditingPresence, EditingRole, OwnerChangeReason, OwnerChanged, RoleChange};
 
@@ -135,8 +135,9 @@ pub fn count_not_owner() {
 mod tests {
     use std::sync::Arc;
 
+    use livebaton::editing::EditTarget;
+
     use super::*;
-    use crate::content::editing::record_target;
 
     fn member(view_id: &str, user_id: &str, can_edit: bool) -> EditingPresence {
         EditingPresence {
@@ -154,7 +155,7 @@ mod tests {
 
     fn change(owner: Option<&str>, previous: Option<&str>, reason: OwnerChangeReason) -> OwnerChanged {
         OwnerChanged {
-            target: record_target(1),
+            target: EditTarget::new("article", 1).unwrap(),
             owner: owner.map(|view| member(view, "1", true)),
             previous_owner: previous.map(str::to_owned),
             reason,
