@@ -3,6 +3,8 @@
 //! `cargo run -p livebaton-web --example counter`, then open <http://127.0.0.1:4000>. Each page has its own count;
 //! clicking sends an event over the socket, the view changes its state, and only the region that changed is sent back.
 
+mod common;
+
 use livebaton::Engine;
 use livebaton_web::app::{LiveApp, LiveHandle};
 use livebaton_web::channel::BoxFuture;
@@ -54,23 +56,6 @@ pub fn app(engine: &Engine, secret: Vec<u8>) -> (axum::Router, LiveHandle) {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let engine = Engine::new(Default::default());
-    // Tokens are signed with this secret: keep one secret for every node of a deployment (from the environment, at
-    // least 32 random bytes). A secret drawn at each start, as here, makes open pages reload after a restart.
-    let secret = std::env::var("SECRET").map(String::into_bytes).unwrap_or_else(|_| random_secret());
-    let (live, handle) = app(&engine, secret);
-    let port = std::env::var("PORT").ok().and_then(|port| port.parse().ok()).unwrap_or(4000u16);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!("counter on http://{}", listener.local_addr()?);
-    axum::serve(listener, live)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            handle.shutdown();
-        })
-        .await
-}
-
-/// 32 bytes from the standard library's per-process random hash keys (an example needs no crate for this).
-fn random_secret() -> Vec<u8> {
-    use std::hash::{BuildHasher, RandomState};
-    (0..4u64).flat_map(|part| RandomState::new().hash_one(part).to_le_bytes()).collect()
+    let (live, handle) = app(&engine, common::secret());
+    common::serve("counter", live, handle).await
 }

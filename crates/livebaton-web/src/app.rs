@@ -117,7 +117,7 @@ where
     }
 }
 
-/// Renders a live page's whole document (the default: [`LivePage::document`] with no stylesheet).
+/// Renders a live page's whole document (the default: [`LivePage::document`] with the default stylesheet).
 pub type Layout = Arc<dyn Fn(&LivePage) -> Html + Send + Sync>;
 
 /// Builds the routes of live pages and their socket. See the module documentation.
@@ -165,7 +165,7 @@ impl LiveApp {
             socket: SocketConfig::default(),
             authenticate: None,
             allowed_origins: Vec::new(),
-            layout: Arc::new(|page: &LivePage| page.document(&[])),
+            layout: Arc::new(|page: &LivePage| page.document(&[crate::live::stylesheet_path()])),
             sign_in: None,
             content_security_policy: Some(CONTENT_SECURITY_POLICY),
         }

@@ -1,6 +1,9 @@
 //! The examples, run as their users would: each example's own `app` served on a free port, its page fetched over
 //! HTTP, and its live view joined over the socket by one or several clients.
 
+// Each example is included exactly as `cargo run --example` builds it, and each has its own `mod common;`.
+#![allow(clippy::duplicate_mod, reason = "each included example brings the examples' common module")]
+
 mod support;
 
 #[allow(dead_code, reason = "the example's main is not run here")]
@@ -116,4 +119,111 @@ async fn the_presence_room_lists_who_is_here_and_forgets_who_left() {
     .await
     .expect("Bob's leave reaches Ann");
     assert!(gone.contains("Ann &lt;b&gt; (you)"), "{gone}");
+}
+
+#[allow(dead_code, reason = "the example's main is not run here")]
+#[path = "../examples/notes.rs"]
+mod notes;
+
+/// A page of the notes example, signed in as `name`, joined to note `id`: its client and the join's regions.
+async fn open_note(address: std::net::SocketAddr, name: &str, id: &str) -> (support::Client, serde_json::Value) {
+    let cookie = format!("member={name}");
+    let page = get(address, &format!("/notes/{id}"), &[&format!("Cookie: {cookie}")]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = page.attribute("data-lb-token").unwrap();
+    let mut client = connect(address, "vsn=2.0.0", &[("cookie", &cookie)]).await.unwrap();
+    let tab = format!("tab-{name}");
+    let (status, response) = join(&mut client, "1", "lv:note", json!({"token": token, "tab_id": tab})).await;
+    assert_eq!(status, "ok", "{response}");
+    (client, response["rendered"]["regions"].clone())
+}
+
+/// Sends a form event (`draft` as a change, `save` as a submit) and returns its reply's response.
+async fn form_event(client: &mut support::Client, event: &str, value: serde_json::Value) -> serde_json::Value {
+    let kind = if event == "draft" { "change" } else { "submit" };
+    send(client, json!(["1", "7", "lv:note", "event", {"type": kind, "event": event, "value": value}])).await;
+    loop {
+        let frame = next(client).await;
+        if frame[3] == "phx_reply" && frame[1] == "7" {
+            assert_eq!(frame[4]["status"], "ok", "{frame}");
+            return frame[4]["response"].clone();
+        }
+    }
+}
+
+/// The next pushed diff whose `region` contains `text`.
+async fn diff_with(client: &mut support::Client, region: &str, text: &str) -> String {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let frame = next(client).await;
+            let html = frame[4]["regions"][region].as_str().unwrap_or_default();
+            if frame[3] == "diff" && html.contains(text) {
+                return html.to_owned();
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no diff of {region} with {text:?}"))
+}
+
+#[tokio::test]
+async fn the_notes_form_has_one_owner_live_spectators_promotion_with_the_draft_and_merged_saves() {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+    notes::prepare(&pool).await.unwrap();
+    let id = notes::create(&pool, "Plan", "first").await.unwrap();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let engine = Engine::new(Default::default());
+    let (app, _handle) = notes::app(&engine, pool.clone(), SECRET.to_vec());
+    let address = serve(app).await;
+    let stored = || async { notes::find(&pool, &id).await.unwrap().unwrap() };
+
+    let (mut ann, regions) = open_note(address, "Ann", &id).await;
+    assert!(regions["editing-bar"].as_str().unwrap().contains(r#"data-role="owner""#), "{regions}");
+    let (mut bob, regions) = open_note(address, "Bob", &id).await;
+    let bar = regions["editing-bar"].as_str().unwrap();
+    assert!(bar.contains(r#"data-role="spectator""#) && bar.contains("Read-only — Ann is editing"), "{bar}");
+    let editor = regions["collab-editor"].as_str().unwrap();
+    assert!(editor.contains("<fieldset disabled>") && editor.contains(r#"value="Plan""#), "{editor}");
+
+    // Ann's typing reaches Bob as she types; Bob's own edits are refused and change nothing.
+    let typed = json!({"title": "Plan <B>", "body": "second", "_lock_version": "1"});
+    form_event(&mut ann, "draft", typed).await;
+    let seen = diff_with(&mut bob, "collab-editor", "Plan &lt;B&gt;").await;
+    assert!(seen.contains(">second</textarea>"), "{seen}");
+    let refused = form_event(&mut bob, "draft", json!({"title": "Bob wins", "body": ""})).await;
+    assert!(refused["flash"]["error"].as_str().unwrap().contains("Read-only — Ann is editing"), "{refused}");
+    assert_eq!(stored().await.title, "Plan", "nothing saved yet");
+
+    // Ann leaves: Bob is promoted at once, with her unsaved text, and saves it with his change.
+    send(&mut ann, json!(["1", "2", "lv:note", "phx_leave", {}])).await;
+    let bar = diff_with(&mut bob, "editing-bar", "You are now editing").await;
+    assert!(bar.contains("Ann&#39;s unsaved changes"), "{bar}");
+    let saved = form_event(&mut bob, "save", json!({"title": "Plan <B>", "body": "second, by Bob"})).await;
+    assert_eq!(saved["flash"]["info"], "Saved.", "{saved}");
+    let note = stored().await;
+    assert_eq!((note.title.as_str(), note.body.as_str(), note.lock_version), ("Plan <B>", "second, by Bob", 2));
+
+    // Someone else saves the title meanwhile; Bob's save of another title is not written over it: he chooses.
+    sqlx::query("UPDATE notes SET title = 'Elsewhere', lock_version = 3 WHERE id = ?")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let conflict = form_event(&mut bob, "save", json!({"title": "Bob's", "body": "second, by Bob"})).await;
+    assert!(conflict["flash"]["error"].as_str().unwrap().starts_with("Not saved"), "{conflict}");
+    let panel = conflict["regions"]["collab-editor"].as_str().unwrap();
+    assert!(panel.contains(r#"data-field="title""#) && !panel.contains(r#"data-field="body""#), "{panel}");
+    assert_eq!(stored().await.title, "Elsewhere", "nothing written");
+    let choice = json!({"resolve[title]": "mine"});
+    send(&mut bob, json!(["1", "8", "lv:note", "event", {"type": "submit", "event": "resolve", "value": choice}]))
+        .await;
+    let resolved = loop {
+        let frame = next(&mut bob).await;
+        if frame[3] == "phx_reply" && frame[1] == "8" {
+            break frame[4]["response"].clone();
+        }
+    };
+    assert_eq!(resolved["flash"]["info"], "Saved.", "{resolved}");
+    let note = stored().await;
+    assert_eq!((note.title.as_str(), note.lock_version), ("Bob's", 4));
 }

@@ -4,7 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
@@ -13,13 +14,13 @@ import {
 
 const TARGET = process.env.CARGO_TARGET_DIR || join(REPO_ROOT, 'target');
 
-/** Starts example `name` on a free port; resolves once it answers. */
-async function startExample(name) {
+/** Starts example `name` on a free port (with `env` added); resolves once it answers. */
+async function startExample(name, env = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(join(TARGET, 'debug', 'examples', name), [], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: String(port), RUST_LOG: 'warn' },
+    env: { ...process.env, ...env, PORT: String(port), RUST_LOG: 'warn' },
   });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
@@ -71,7 +72,7 @@ describe('examples in Chromium', () => {
       const page = await context.newPage();
       await page.goto(example.url);
       await page.getByLabel('Your name').fill(name);
-      await page.getByRole('button', { name: 'Enter the room' }).click();
+      await page.getByRole('button', { name: 'Enter' }).click();
       await page.waitForSelector('body[data-lb-state="joined"]', { timeout: WAIT_MS });
       return { context, page };
     };
@@ -91,6 +92,53 @@ describe('examples in Chromium', () => {
       await ann.context.close();
     } finally {
       example.stop();
+    }
+  });
+
+  test('notes: one owner types, the other watches read-only, and is promoted with the text when the owner leaves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'livebaton-notes-'));
+    const example = await startExample('notes', { NOTES_DB: `sqlite://${join(dir, 'notes.db')}?mode=rwc` });
+    const open = async (name) => {
+      const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+      const page = await context.newPage();
+      await page.goto(`${example.url}/join?name=${name}`);
+      await page.getByRole('link', { name: 'Welcome' }).click();
+      await page.waitForSelector('body[data-lb-state="joined"]', { timeout: WAIT_MS });
+      return { context, page };
+    };
+    try {
+      const ann = await open('Ann');
+      await ann.page.waitForSelector('#editing-bar[data-role="owner"]', { timeout: WAIT_MS });
+      const bob = await open('Bob');
+      await bob.page.waitForSelector('#editing-bar[data-role="spectator"]', { timeout: WAIT_MS });
+      await waitText(bob.page.locator('#editing-bar'), 'Read-only — Ann is editing');
+      assert.equal(await bob.page.locator('#note-title').isDisabled(), true, 'a spectator cannot type');
+      await waitText(ann.page.locator('#editing-bar'), '1 other person');
+
+      await ann.page.locator('#note-title').fill('Shopping');
+      await ann.page.locator('#note-body').fill('Milk <and> bread');
+      await waitUntil(async () => (await bob.page.locator('#note-body').inputValue()) === 'Milk <and> bread', {
+        message: "Ann's text on Bob's page",
+      });
+      assert.equal(await bob.page.locator('#note-title').inputValue(), 'Shopping');
+      await ann.page.screenshot({ path: join(SCREENSHOT_DIR, 'example-notes-owner.png') });
+      await bob.page.screenshot({ path: join(SCREENSHOT_DIR, 'example-notes-spectator.png') });
+
+      await ann.context.close();
+      await bob.page.waitForSelector('#editing-bar[data-role="owner"]', { timeout: WAIT_MS });
+      await waitText(bob.page.locator('#editing-bar'), "Ann's unsaved changes");
+      assert.equal(await bob.page.locator('#note-body').inputValue(), 'Milk <and> bread', 'the draft came with the baton');
+      await bob.page.locator('#note-body').fill('Milk <and> bread, eggs');
+      await bob.page.getByRole('button', { name: 'Save' }).click();
+      await waitText(bob.page.locator('#lb-flash'), 'Saved.');
+      await bob.page.reload();
+      await bob.page.waitForSelector('body[data-lb-state="joined"]', { timeout: WAIT_MS });
+      assert.equal(await bob.page.locator('#note-body').inputValue(), 'Milk <and> bread, eggs', 'stored');
+      assert.equal(await bob.page.locator('#note-title').inputValue(), 'Shopping');
+      await bob.context.close();
+    } finally {
+      example.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

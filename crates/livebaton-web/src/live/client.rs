@@ -1,4 +1,5 @@
-//! The bundled browser client: our own plain JavaScript, embedded in the binary so running needs no Node.js.
+//! The bundled browser client (our own plain JavaScript) and the default stylesheet, embedded in the binary so running
+//! needs no Node.js.
 //!
 //! It is served under a path carrying a hash of its content, so browsers may cache it for ever and a new build is
 //! fetched at once (the path changes with the content).
@@ -9,6 +10,15 @@ use sha2::{Digest, Sha256};
 
 /// The client's source.
 pub const CLIENT_JS: &str = include_str!("../../assets/livebaton.js");
+
+/// The default stylesheet of live pages and collaborative forms (linked by the default page layout).
+pub const STYLESHEET: &str = include_str!("../../assets/livebaton.css");
+
+/// Where the default stylesheet is served: `/assets/livebaton-<16 hex digits of its SHA-256>.css`.
+pub fn stylesheet_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| hashed_asset_path("livebaton", "css", STYLESHEET))
+}
 
 /// Where the client is served: `/assets/livebaton-<16 hex digits of its SHA-256>.js`.
 pub fn client_path() -> &'static str {

@@ -32,7 +32,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-pub use client::{CLIENT_JS, client_path, hashed_asset_path};
+pub use client::{CLIENT_JS, STYLESHEET, client_path, hashed_asset_path, stylesheet_path};
 pub use diff::{RegionDiff, Target};
 pub use event::{ClientEvent, EventError};
 pub use form::{decode_form, percent_decode};

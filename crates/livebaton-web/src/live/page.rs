@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::client::{CLIENT_JS, client_path};
+use super::client::{CLIENT_JS, STYLESHEET, client_path, stylesheet_path};
 use super::html::Html;
 use super::route::StaticPage;
 
@@ -107,9 +107,9 @@ impl LivePage {
         Html(html)
     }
 
-    /// A whole minimal document: `<head>` with the title, [`LivePage::head`] and `stylesheets` (paths), and a
-    /// `<body>` with [`LivePage::status_and_flash`] and [`LivePage::root`]. Enough for a small app; a larger one
-    /// puts the pieces in its own layout.
+    /// A whole minimal document: `<head>` with the title, [`LivePage::head`] and `stylesheets` (paths: the default
+    /// look is [`stylesheet_path`]), and a `<body>` with [`LivePage::status_and_flash`] and [`LivePage::root`].
+    /// Enough for a small app; a larger one puts the pieces in its own layout.
     pub fn document(&self, stylesheets: &[&str]) -> Html {
         let title = Html::escape(self.title.as_deref().unwrap_or(""));
         let links: String = stylesheets
@@ -139,18 +139,21 @@ fn url_encode(text: &str) -> String {
     encoded
 }
 
-/// An axum handler for `GET /assets/{file}` that serves the browser client at [`client_path`], cacheable for ever
-/// (its path changes with its content), and 404 for anything else:
-/// `router.route("/assets/{file}", get(client_asset))`.
+/// An axum handler for `GET /assets/{file}` that serves the browser client at [`client_path`] and the default
+/// stylesheet at [`stylesheet_path`], cacheable for ever (their paths change with their content), and 404 for
+/// anything else: `router.route("/assets/{file}", get(client_asset))`.
 pub async fn client_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
-    if client_path().strip_prefix("/assets/") != Some(file.as_str()) {
+    let asset = |path: &'static str| path.strip_prefix("/assets/") == Some(file.as_str());
+    let (content_type, body) = if asset(client_path()) {
+        ("text/javascript; charset=utf-8", CLIENT_JS)
+    } else if asset(stylesheet_path()) {
+        ("text/css; charset=utf-8", STYLESHEET)
+    } else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
-    }
-    let headers = [
-        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-        (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-    ];
-    (headers, CLIENT_JS).into_response()
+    };
+    let headers =
+        [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")];
+    (headers, body).into_response()
 }
 
 #[cfg(test)]
@@ -192,6 +195,9 @@ mod tests {
         let response = client_asset(axum::extract::Path(file)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+        let css = stylesheet_path().trim_start_matches("/assets/").to_owned();
+        let response = client_asset(axum::extract::Path(css)).await;
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
         let response = client_asset(axum::extract::Path("livebaton-0000000000000000.js".into())).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
