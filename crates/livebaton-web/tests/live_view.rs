@@ -16,7 +16,8 @@ use livebaton_web::channel::{BoxFuture, Router, UserInfo};
 use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle, vsn_supported};
 use livebaton_web::live::{
-    Html, LiveSession, LiveSocket, LiveView, LiveViewRoute, MountError, Registry, RequireRole, Session, ViewToken,
+    Html, LiveSession, LiveSocket, LiveView, LiveViewRoute, MountError, Registry, RequireRole, Session, Subscribe,
+    ViewToken,
 };
 use livebaton_web::websocket::Upgrade;
 use serde_json::{Map, Value, json};
@@ -105,9 +106,12 @@ async fn websocket(State(endpoint): State<LiveEndpoint>, Query(params): Query<Pa
 
 async fn start() -> Server {
     let engine = Engine::new(EngineConfig::default());
-    let registry = Registry::new().view("counter", Counter::default).session(
-        LiveSession::new().on_mount(RequireRole::new(&["admin"], "/admin/login")).view("admin", Counter::default),
-    );
+    let registry = Registry::new()
+        .view("counter", Counter::default)
+        .session(
+            LiveSession::new().on_mount(RequireRole::new(&["admin"], "/admin/login")).view("admin", Counter::default),
+        )
+        .session(LiveSession::new().on_mount(Subscribe::new(&["announcements"])).view("subscribed", Counter::default));
     let live = LiveViewRoute::new(registry, engine.presence.clone(), SECRET);
     let router = Router::new().channel("lv:*", live);
     let (endpoint, shutdown) = LiveEndpoint::new(router, SocketConfig::default());
@@ -245,4 +249,24 @@ async fn a_join_with_a_bad_tab_id_is_refused_with_its_reason() {
     let (status, response) =
         join(&mut client, "lv:counter", token("counter", json!({"id": "7"}), SystemTime::now())).await;
     assert_eq!(status, "ok", "a plain tab id joins: {response}");
+}
+
+/// A live session's `Subscribe` hook makes its views hear a topic they never subscribed to themselves; views outside
+/// the session do not.
+#[tokio::test]
+async fn a_subscribe_hook_subscribes_every_view_of_its_session() {
+    let server = start().await;
+    let mut inside = connect(&server, "ann:editor").await;
+    let (status, _) =
+        join(&mut inside, "lv:subscribed", token("subscribed", json!({"id": "9"}), SystemTime::now())).await;
+    assert_eq!(status, "ok");
+    let mut outside = connect(&server, "bob:editor").await;
+    let (status, _) = join(&mut outside, "lv:counter", token("counter", json!({"id": "9"}), SystemTime::now())).await;
+    assert_eq!(status, "ok");
+    assert_eq!(server.engine.pubsub.subscriber_count("announcements"), 1, "only the session's view");
+
+    server.engine.pubsub.broadcast("announcements", JsonMessage::new("set", json!({"count": 5}))).unwrap();
+    let push = next(&mut inside).await;
+    assert_eq!(push[3], "diff");
+    assert_eq!(push[4]["regions"]["count"], r#"<section id="count" data-lb-region><b>5</b></section>"#);
 }

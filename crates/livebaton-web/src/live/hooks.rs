@@ -49,6 +49,35 @@ impl Hook for RequireRole {
     }
 }
 
+/// Subscribes every view of its live session to the same topics, so each hears their broadcasts in `handle_info`
+/// (PhoenixKit's pattern: a hook that subscribes every page of a live session to, say, the current user's
+/// notifications). Subscriptions last as long as the view; before the socket connects (the first HTTP render) it
+/// does nothing.
+pub struct Subscribe {
+    topics: Vec<String>,
+}
+
+impl Subscribe {
+    /// Subscribes to `topics`.
+    pub fn new(topics: &[&str]) -> Self {
+        Subscribe { topics: topics.iter().map(|topic| (*topic).to_owned()).collect() }
+    }
+}
+
+impl Hook for Subscribe {
+    fn on_mount<'a>(
+        &'a self,
+        _params: &'a Map<String, Value>,
+        _session: &'a Session,
+        socket: &'a mut LiveSocket,
+    ) -> BoxFuture<'a, Result<(), MountError>> {
+        for topic in &self.topics {
+            socket.subscribe(topic);
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
 /// Runs `hooks` in order; the first error halts.
 pub(crate) async fn run_hooks(
     hooks: &[Arc<dyn Hook>],

@@ -36,7 +36,7 @@ pub use client::{CLIENT_JS, STYLESHEET, client_path, hashed_asset_path, styleshe
 pub use diff::{RegionDiff, Target};
 pub use event::{ClientEvent, EventError};
 pub use form::{decode_form, percent_decode};
-pub use hooks::{Hook, RequireRole};
+pub use hooks::{Hook, RequireRole, Subscribe};
 pub use html::Html;
 pub use page::{LivePage, client_asset};
 pub use regions::{REGION_ATTRIBUTE, Region, Regions};
