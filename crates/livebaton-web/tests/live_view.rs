@@ -1,7 +1,6 @@
 //! Live views over a real socket: a Counter view joined with a signed token, clicked, updated by a broadcast, and
-//! refused for an expired token or a missing role. Clients are tokio-tungstenite speaking raw Phoenix V2 frames.
+//! refused for an expired token or a missing role. Clients are livebaton-testkit peers speaking raw Phoenix V2 frames.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -9,9 +8,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::{SinkExt, StreamExt};
 use livebaton::pubsub::{Broadcast, JsonMessage};
 use livebaton::{Engine, EngineConfig};
+use livebaton_testkit::{Peer, TestServer, ws_request};
 use livebaton_web::channel::{BoxFuture, Router, UserInfo};
 use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle, vsn_supported};
@@ -21,11 +20,6 @@ use livebaton_web::live::{
 };
 use livebaton_web::websocket::Upgrade;
 use serde_json::{Map, Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const SECRET: &[u8] = b"integration secret";
 
@@ -80,7 +74,7 @@ impl LiveView for Counter {
 }
 
 struct Server {
-    address: SocketAddr,
+    http: TestServer,
     engine: Engine,
     /// Dropping it would shut the endpoint down.
     _shutdown: ShutdownHandle,
@@ -116,31 +110,21 @@ async fn start() -> Server {
     let router = Router::new().channel("lv:*", live);
     let (endpoint, shutdown) = LiveEndpoint::new(router, SocketConfig::default());
     let app = axum::Router::new().route("/live/websocket", get(websocket)).with_state(endpoint);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Server { address, engine, _shutdown: shutdown }
+    Server { http: TestServer::start(app).await, engine, _shutdown: shutdown }
 }
 
-async fn connect(server: &Server, user: &str) -> Client {
-    let url = format!("ws://{}/live/websocket?vsn=2.0.0&token={user}", server.address);
-    tokio_tungstenite::connect_async(url).await.expect("connects").0
+async fn connect(server: &Server, user: &str) -> Peer {
+    let url = server.http.socket_url(&format!("vsn=2.0.0&token={user}"));
+    livebaton_testkit::connect(ws_request(&url, &[])).await.expect("connects").0
 }
 
-async fn send(client: &mut Client, frame: Value) {
-    client.send(Message::text(frame.to_string())).await.unwrap();
+async fn send(client: &mut Peer, frame: Value) {
+    client.send(frame).await;
 }
 
-/// The next text frame as JSON, within 5 s.
-async fn next(client: &mut Client) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(5), client.next()).await.expect("a frame").unwrap();
-        match message.unwrap() {
-            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
+/// The next text frame as JSON.
+async fn next(client: &mut Peer) -> Value {
+    client.take("a frame", |_| true).await
 }
 
 fn token(view: &str, params: Value, now: SystemTime) -> String {
@@ -148,10 +132,8 @@ fn token(view: &str, params: Value, now: SystemTime) -> String {
 }
 
 /// Joins `topic` and returns the reply's `[status, response]`.
-async fn join(client: &mut Client, topic: &str, token: String) -> (String, Value) {
-    send(client, json!(["1", "1", topic, "phx_join", {"token": token, "tab_id": "tab-1"}])).await;
-    let reply = next(client).await;
-    assert_eq!(reply[3], "phx_reply");
+async fn join(client: &mut Peer, topic: &str, token: String) -> (String, Value) {
+    let reply = client.join(topic, json!({"token": token, "tab_id": "tab-1"})).await;
     (reply[4]["status"].as_str().unwrap().to_owned(), reply[4]["response"].clone())
 }
 

@@ -15,7 +15,7 @@ mod support {
 
     use livebaton::pubsub::{PubSub, PubSubConfig, RedisBackend, RedisConfig, RedisStatus, Subscription};
     use tokio::sync::watch;
-    use tokio::time::{Instant, sleep, timeout, timeout_at};
+    use tokio::time::{Instant, timeout, timeout_at};
 
     use crate::contract::pubsub::app;
 
@@ -85,13 +85,9 @@ mod support {
         }
     }
 
-    /// Waits (at most 20 s) until `condition` holds, checking every 10 ms.
-    pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !condition() {
-            assert!(Instant::now() < deadline, "not within 20 s: {what}");
-            sleep(Duration::from_millis(10)).await;
-        }
+    /// Waits (at most 20 s) until `condition` holds.
+    pub async fn eventually(what: &str, condition: impl FnMut() -> bool) {
+        livebaton_testkit::eventually_within(what, Duration::from_secs(20), condition).await;
     }
 
     /// Broadcasts messages named `name` from `from` until `to` receives one. Right after Redis returns, a message can

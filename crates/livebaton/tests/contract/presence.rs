@@ -39,22 +39,14 @@ pub fn on(nodes: &[Engine], i: usize) -> &Engine {
     &nodes[i % nodes.len()]
 }
 
-/// Waits until `condition` holds (checking every 5 ms), failing the test after [`SETTLE`].
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "not within {SETTLE:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// Waits until `condition` holds, failing the test after [`SETTLE`].
+pub async fn eventually(what: &str, condition: impl FnMut() -> bool) {
+    livebaton_testkit::eventually_within(what, SETTLE, condition).await;
 }
 
 /// Like [`eventually`] for a condition that needs to await.
-pub async fn eventually_async<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "not within {SETTLE:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+pub async fn eventually_async<F: Future<Output = bool>>(what: &str, condition: impl FnMut() -> F) {
+    livebaton_testkit::eventually_async(what, SETTLE, condition).await;
 }
 
 /// `(key, seq)` of a topic's entries in order, as one node lists them.
