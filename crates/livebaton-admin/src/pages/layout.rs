@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use livebaton_web::live::LivePage;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use serde_json::{Map, Value};
 
 use crate::storage::User;
@@ -42,7 +42,7 @@ pub fn page(title: &str, user: Option<&User>, body: Markup) -> Markup {
 /// client's script and how its socket connects (all from the public [`LivePage`]).
 pub fn live_page(user: Option<&HeaderUser>, live: &LivePage) -> Markup {
     let title = live.title.as_deref().unwrap_or("livebaton");
-    frame(title, user, &live.flash, Some(live), PreEscaped(live.root().into_string()))
+    frame(title, user, &live.flash, Some(live), html! { (live.root()) })
 }
 
 fn frame(
@@ -60,7 +60,7 @@ fn frame(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · livebaton" }
                 link rel="stylesheet" href=(stylesheet_path());
-                @if let Some(live) = live { (PreEscaped(live.head().into_string())) }
+                @if let Some(live) = live { (live.head()) }
             }
             body data-lb-state="static" {
                 header.top {

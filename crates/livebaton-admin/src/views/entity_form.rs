@@ -17,7 +17,7 @@ use livebaton_content::{EntityInput, FieldType, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
 use livebaton_web::collab::{CollabForm, ConflictValues, Editable, SessionMember, shown_version, value_html};
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use serde_json::{Map, Value, json};
 
 use super::ViewContext;
@@ -373,14 +373,14 @@ impl LiveView for EntityForm {
         to_html(html! {
             div.crumbs { a href="/admin/entities" { "Entities" } " / " (entity.display_name) }
             h1 { "Edit entity " (entity.display_name) }
-            (PreEscaped(form.member.bar().into_string()))
+            (form.member.bar())
             div.card #entity-editor data-lb-region {
-                (PreEscaped(form.kept_offer().into_string()))
-                (PreEscaped(form.conflict_panel().into_string()))
+                (form.kept_offer())
+                (form.conflict_panel())
                 form #entity-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
                     data-lb-confirm-leave=[leave.0] data-lb-unsaved[leave.1] {
                     fieldset disabled[read_only] {
-                        (PreEscaped(form.version_field().into_string()))
+                        (form.version_field())
                         div.grid2 {
                             div {
                                 label for="entity-display-name" { "Display name" }

@@ -7,7 +7,7 @@ use maud::{Markup, html};
 
 /// A view's markup as the runtime wants it.
 pub fn to_html(markup: Markup) -> Html {
-    Html::new(markup.into_string())
+    markup.into()
 }
 
 /// A status pill.

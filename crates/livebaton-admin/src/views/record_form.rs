@@ -20,7 +20,7 @@ use livebaton_web::collab::{
     CollabForm, ConflictValues, Editable, RestoreError, SessionMember, shown_version, value_html,
 };
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
-use maud::{PreEscaped, html};
+use maud::html;
 use serde_json::{Map, Value};
 
 use super::ViewContext;
@@ -261,15 +261,15 @@ impl LiveView for RecordForm {
                 a href={ (base) "/" (record.id) } { (record.title) }
             }
             h1 { "Edit " (entity.display_name) }
-            (PreEscaped(form.member.bar().into_string()))
+            (form.member.bar())
             div.card #record-editor data-lb-region {
-                (PreEscaped(form.gone_panel().into_string()))
-                (PreEscaped(form.kept_offer().into_string()))
-                (PreEscaped(form.conflict_panel().into_string()))
+                (form.gone_panel())
+                (form.kept_offer())
+                (form.conflict_panel())
                 form #record-form phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate
                     data-lb-confirm-leave=[leave.0] data-lb-unsaved[leave.1] {
                     fieldset disabled[read_only] {
-                        (PreEscaped(form.version_field().into_string()))
+                        (form.version_field())
                         (record_inputs(&entity.fields_definition, &form.values, &form.errors))
                         div.actions {
                             button type="submit" { "Save" }

@@ -39,6 +39,8 @@ pub struct LiveServer {
     pub address: SocketAddr,
     /// The same router the server serves, for in-process HTTP requests.
     router: axum::Router,
+    /// Serves until the test ends.
+    _server: livebaton_testkit::TestServer,
     /// Keeps the database file until the test ends.
     _dir: tempfile::TempDir,
 }
@@ -56,11 +58,8 @@ pub async fn start(leave_grace: Duration, allowed_origins: Vec<String>) -> LiveS
     let sockets = SocketConfig { idle_timeout: Duration::from_secs(60), ..SocketConfig::default() };
     let state = AppState::with_live(store, engine, SECRET, ThrottleConfig::default(), sockets, allowed_origins);
     let app = router(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let address = listener.local_addr().expect("a local address");
-    let service = app.clone().into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.expect("the server runs") });
-    LiveServer { state, address, router: app, _dir: dir }
+    let server = livebaton_testkit::TestServer::start(app.clone()).await;
+    LiveServer { state, address: server.address(), router: app, _server: server, _dir: dir }
 }
 
 /// A JSON API answer.

@@ -1,5 +1,6 @@
-//! [`Html`]: what a view renders. A plain string, because views build their markup with `format!`; the only safety
-//! net is [`Html::escape`], which every piece of user data must go through before it is interpolated.
+//! [`Html`]: what a view renders: markup, as a type apart from text. A view built with `format!` puts every piece of
+//! user data through [`Html::escape`] before it is interpolated; with the `maud` feature, a view written with maud
+//! (which escapes every interpolated value itself) converts its `Markup` with `.into()`.
 
 use std::fmt;
 
@@ -50,5 +51,34 @@ impl fmt::Display for Html {
 impl From<String> for Html {
     fn from(markup: String) -> Self {
         Html(markup)
+    }
+}
+
+#[cfg(feature = "maud")]
+impl From<maud::Markup> for Html {
+    fn from(markup: maud::Markup) -> Self {
+        Html(markup.into_string())
+    }
+}
+
+#[cfg(feature = "maud")]
+impl maud::Render for Html {
+    /// Markup that is already markup goes in as it is (maud would escape a `String`).
+    fn render_to(&self, buffer: &mut String) {
+        buffer.push_str(&self.0);
+    }
+}
+
+#[cfg(all(test, feature = "maud"))]
+mod maud_tests {
+    use super::Html;
+
+    #[test]
+    fn maud_markup_converts_escaped_and_html_goes_into_maud_as_markup() {
+        let typed = "<script>alert(1)</script>";
+        let html: Html = maud::html! { p { (typed) } }.into();
+        assert_eq!(html.as_str(), "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>");
+        let nested = maud::html! { div { (Html::new("<b>bold</b>")) } };
+        assert_eq!(nested.into_string(), "<div><b>bold</b></div>");
     }
 }
