@@ -207,7 +207,8 @@ impl LiveApp {
         self
     }
 
-    /// Who the callers are (see [`Authenticate`]); without it, everyone is anonymous.
+    /// Who the callers are (see [`Authenticate`]); without it, everyone is anonymous: each page render and each socket a
+    /// user of its own, `anonymous-<n>`.
     #[must_use]
     pub fn authenticate(mut self, authenticate: impl Authenticate) -> Self {
         self.authenticate = Some(Arc::new(authenticate));
@@ -306,8 +307,13 @@ async fn authenticate(shared: &Shared, caller: Caller) -> Authentication {
     }
 }
 
+/// A caller the application did not name: a user of their own (`anonymous-<n>`, unique in this process, named
+/// "Anonymous", no role), so two anonymous visitors never count as one user (in a presence list, or as "another tab
+/// of the same user" of an editing session, which may take the baton).
 fn anonymous() -> UserInfo {
-    UserInfo::new("", "", "", "")
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    UserInfo::new(&format!("anonymous-{n}"), "Anonymous", "", "")
 }
 
 fn query_pairs(query: Option<&str>) -> HashMap<String, String> {
@@ -382,4 +388,26 @@ async fn websocket(State(shared): State<Arc<Shared>>, upgrade: Upgrade, request:
         Err(refusal) => return refusal,
     };
     shared.endpoint.accept_from(upgrade, user, address.map(|address| address.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two anonymous callers are two users: neither may act as "the same user in another tab" of the other.
+    #[test]
+    fn anonymous_callers_are_users_of_their_own() {
+        let (first, second) = (anonymous(), anonymous());
+        assert_ne!(first.id(), second.id());
+        assert!(first.id().starts_with("anonymous-") && first.name() == "Anonymous" && first.role().is_empty());
+    }
+
+    #[test]
+    fn a_page_query_is_read_as_strings() {
+        let pairs = query_pairs(Some("id=7&q=a%20b&tags[]=x"));
+        assert_eq!(pairs.get("id").map(String::as_str), Some("7"));
+        assert_eq!(pairs.get("q").map(String::as_str), Some("a b"));
+        assert_eq!(pairs.get("tags"), None, "a list is not a page param");
+        assert!(query_pairs(None).is_empty());
+    }
 }
