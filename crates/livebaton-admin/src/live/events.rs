@@ -2,8 +2,8 @@
 //! a live form, another node). Read-only channels: clients only listen.
 
 use livebaton::events::Events;
-use livebaton_web::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Pusher, Reply};
-use livebaton_web::protocol::ReplyStatus;
+use livebaton_web::channel::{BoxFuture, ChannelRoute, JoinRequest, Joined};
+use livebaton_web::channels::ListenOnly;
 use serde_json::{Value, json};
 
 use crate::storage::Store;
@@ -17,22 +17,6 @@ pub struct EntitiesRoute {
 pub struct EntityDataRoute {
     pub(crate) events: Events,
     pub(crate) store: Store,
-}
-
-/// Forwards its subscription's broadcasts and refuses client events.
-struct ListenOnly;
-
-impl Channel for ListenOnly {
-    fn handle_in<'a>(
-        &'a mut self,
-        event: &'a str,
-        _payload: Value,
-        _pusher: &'a Pusher,
-    ) -> BoxFuture<'a, Option<Reply>> {
-        let reply =
-            (ReplyStatus::Error, json!({"reason": format!("this channel only sends; {event:?} is not accepted")}));
-        Box::pin(async move { Some(reply) })
-    }
 }
 
 impl ChannelRoute for EntitiesRoute {

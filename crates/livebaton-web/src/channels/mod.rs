@@ -1,7 +1,10 @@
-//! Channels that need nothing but the engine. Application channels (content events, editing) live with the app.
+//! Channels that need nothing but the engine: `room:*` with presence, and the engine's resource events. Channels of
+//! an application's own (its editing sessions, its rules for who may listen) live with the application.
 
+mod events;
 mod room;
 
+pub use events::{EventsRoute, ListenOnly};
 pub use room::RoomRoute;
 
 use livebaton::presence::{PresenceDiff, PresenceList};
