@@ -15,7 +15,7 @@ use livebaton::editing::{Editing, OwnerToken};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{EntityInput, FieldType, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
-use livebaton_web::collab::{CollabForm, ConflictValues, Editable, SessionMember, shown_version, value_html};
+use livebaton_web::collab::{CollabForm, ConflictValues, Editable, SessionMember, value_html};
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
 use maud::{Markup, html};
 use serde_json::{Map, Value, json};
@@ -314,10 +314,10 @@ impl LiveView for EntityForm {
             }
             match name {
                 // A save must not even become the draft unless the user may still write now.
-                "draft" | "save" | "save_confirmed" if !form.may_write(socket, max_age(name)).await => {}
-                "draft" | "save" => {
+                "save" | "save_confirmed" if !form.may_write(socket, max_age(name)).await => {}
+                "save" => {
                     let values = entity_input(value, &form.values);
-                    if form.publish(values, socket) && name == "save" {
+                    if form.publish(values, socket) {
                         // Ask first when the save would move the entity's URLs or delete record values.
                         match SchemaChange::of(&self.context.store, &form.row, &form.values).await {
                             Ok(change) if !change.is_empty() => self.confirming = Some(change),
@@ -337,11 +337,6 @@ impl LiveView for EntityForm {
                     form.save(socket, &Resolutions::new(), None).await;
                 }
                 "save_confirmed" => {}
-                "recover" if !form.may_draft(socket).await => {}
-                "recover" => {
-                    let values = entity_input(value, &form.values);
-                    form.recover(values, shown_version(value), socket).await;
-                }
                 "add_field" | "remove_field" | "move_up" | "move_down" if !form.may_draft(socket).await => {}
                 "add_field" | "remove_field" | "move_up" | "move_down" => {
                     let mut values = form.values.clone();
@@ -349,8 +344,9 @@ impl LiveView for EntityForm {
                         form.publish(values, socket);
                     }
                 }
+                // `draft`, `recover` and the conflict, kept-draft and baton events.
                 other => {
-                    form.shared_event(other, value, socket).await;
+                    form.handle_event(other, value, socket, |form, value| entity_input(value, &form.values)).await;
                 }
             }
         })

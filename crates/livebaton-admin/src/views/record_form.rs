@@ -11,14 +11,12 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use livebaton::editing::merge::{FieldConflict, Resolutions};
+use livebaton::editing::merge::FieldConflict;
 use livebaton::editing::{Editing, OwnerToken};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{FieldType, RecordInput, SafeHtml, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
-use livebaton_web::collab::{
-    CollabForm, ConflictValues, Editable, RestoreError, SessionMember, shown_version, value_html,
-};
+use livebaton_web::collab::{CollabForm, ConflictValues, Editable, RestoreError, SessionMember, value_html};
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
 use maud::html;
 use serde_json::{Map, Value};
@@ -32,7 +30,7 @@ use crate::content::editing::{
     Author, DRAFT_TOO_LARGE, EditedRow, EditingService, SaveOutcome, draft_too_large, record_target,
 };
 use crate::content::{ContentError, SaveRequest};
-use crate::live::{WriteAccess, max_age};
+use crate::live::WriteAccess;
 use crate::storage::{Entity, Record};
 
 /// Records of one entity, as a collaborative form edits them: the entity, and what the form needs to reload, save
@@ -218,24 +216,11 @@ impl LiveView for RecordForm {
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let Some(form) = &mut self.form else { return };
-            match name {
-                // A save must not even become the draft unless the user may still write now.
-                "draft" | "save" if !form.may_write(socket, max_age(name)).await => {}
-                "draft" | "save" => {
-                    let values = record_input(&form.editable.entity.fields_definition, value);
-                    if form.publish(values, socket) && name == "save" {
-                        form.save(socket, &Resolutions::new(), None).await;
-                    }
-                }
-                "recover" if !form.may_draft(socket).await => {}
-                "recover" => {
-                    let values = record_input(&form.editable.entity.fields_definition, value);
-                    form.recover(values, shown_version(value), socket).await;
-                }
-                other => {
-                    form.shared_event(other, value, socket).await;
-                }
+            if let Some(form) = &mut self.form {
+                let read = |form: &CollabForm<RecordOf>, value: &Value| {
+                    record_input(&form.editable.entity.fields_definition, value)
+                };
+                form.handle_event(name, value, socket, read).await;
             }
         })
     }

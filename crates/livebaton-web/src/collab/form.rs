@@ -458,6 +458,39 @@ impl<E: Editable> CollabForm<E> {
         true
     }
 
+    /// The events of a collaborative form: `draft` (a change) and `save` (a submit) with the form's values, read by
+    /// `read` from the event's value (and the form, for what the submitted form does not carry) (each checked with [`Editable::may_write`] first: a save must not even become
+    /// the draft unless the user may still write now), `recover` (form recovery after a rejoin), and every event of
+    /// [`CollabForm::shared_event`]. Returns false for any other event (the view's own).
+    pub async fn handle_event(
+        &mut self,
+        name: &str,
+        value: &Value,
+        socket: &mut LiveSocket,
+        read: impl Fn(&Self, &Value) -> E::Values,
+    ) -> bool {
+        match name {
+            "draft" | "save" => {
+                let max_age = if name == "save" { Duration::ZERO } else { DRAFT_CHECK_AGE };
+                if self.may_write(socket, max_age).await {
+                    let values = read(self, value);
+                    if self.publish(values, socket) && name == "save" {
+                        self.save(socket, &Resolutions::new(), None).await;
+                    }
+                }
+                true
+            }
+            "recover" => {
+                if self.may_draft(socket).await {
+                    let values = read(self, value);
+                    self.recover(values, shown_version(value), socket).await;
+                }
+                true
+            }
+            other => self.shared_event(other, value, socket).await,
+        }
+    }
+
     /// What to tell a page whose row went away `gone`.
     fn gone_message(&self, gone: Gone) -> String {
         let noun = self.editable.noun();

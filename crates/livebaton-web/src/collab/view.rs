@@ -18,13 +18,12 @@
 
 use std::sync::Arc;
 
-use livebaton::editing::merge::Resolutions;
 use livebaton::editing::{EditTarget, Editing};
 use livebaton::pubsub::Broadcast;
 use serde_json::{Map, Value};
 
 use super::editable::Editable;
-use super::form::{CollabForm, DRAFT_CHECK_AGE, shown_version};
+use super::form::CollabForm;
 use super::member::SessionMember;
 use crate::channel::BoxFuture;
 use crate::live::{Html, LiveSocket, LiveView, MountError, Session};
@@ -116,25 +115,8 @@ impl<E: FormView> LiveView for CollabView<E> {
         socket: &'a mut LiveSocket,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let Some(form) = &mut self.form else { return };
-            let max_age = if name == "save" { std::time::Duration::ZERO } else { DRAFT_CHECK_AGE };
-            match name {
-                // A save must not even become the draft unless the user may still write now.
-                "draft" | "save" if !form.may_write(socket, max_age).await => {}
-                "draft" | "save" => {
-                    let values = form.editable.values_from_form(value);
-                    if form.publish(values, socket) && name == "save" {
-                        form.save(socket, &Resolutions::new(), None).await;
-                    }
-                }
-                "recover" if !form.may_draft(socket).await => {}
-                "recover" => {
-                    let values = form.editable.values_from_form(value);
-                    form.recover(values, shown_version(value), socket).await;
-                }
-                other => {
-                    form.shared_event(other, value, socket).await;
-                }
+            if let Some(form) = &mut self.form {
+                form.handle_event(name, value, socket, |form, value| form.editable.values_from_form(value)).await;
             }
         })
     }
