@@ -15,7 +15,7 @@ use livebaton::editing::{Editing, OwnerToken};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{EntityInput, FieldType, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
-use livebaton_web::collab::{CollabForm, ConflictValues, Editable, SessionMember, value_html};
+use livebaton_web::collab::{CollabForm, ConflictValues, Editable, value_html};
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
 use maud::{Markup, html};
 use serde_json::{Map, Value, json};
@@ -291,11 +291,8 @@ impl LiveView for EntityForm {
             let can_edit = access.permitted();
             socket.set_title(format!("Edit {}", entity.display_name));
             let editing = EditingService::new(&self.context.content).engine().clone();
-            let mut member = SessionMember::new(&editing, entity_target(entity.id), session, can_edit);
-            let draft = member.join(session, socket).await?;
-            let editable = EntityKind { context: self.context.clone(), access };
-            let mut form = CollabForm::new(editable, entity, member, draft.as_deref());
-            form.offer_kept().await;
+            let (target, editable) = (entity_target(entity.id), EntityKind { context: self.context.clone(), access });
+            let form = CollabForm::mount(editable, entity, &editing, target, can_edit, session, socket).await?;
             self.form = Some(form);
             Ok(())
         })

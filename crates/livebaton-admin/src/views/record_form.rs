@@ -16,7 +16,7 @@ use livebaton::editing::{Editing, OwnerToken};
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{FieldType, RecordInput, SafeHtml, ValidationErrors};
 use livebaton_web::channel::BoxFuture;
-use livebaton_web::collab::{CollabForm, ConflictValues, Editable, RestoreError, SessionMember, value_html};
+use livebaton_web::collab::{CollabForm, ConflictValues, Editable, RestoreError, value_html};
 use livebaton_web::live::{Html, LiveSocket, LiveView, MountError, Session};
 use maud::html;
 use serde_json::{Map, Value};
@@ -199,11 +199,9 @@ impl LiveView for RecordForm {
             let can_edit = access.permitted();
             socket.set_title(format!("Edit {}", record.title));
             let editing = EditingService::new(&self.context.content).engine().clone();
-            let mut member = SessionMember::new(&editing, record_target(record.id), session, can_edit);
-            let draft = member.join(session, socket).await?;
-            let editable = RecordOf { entity, context: self.context.clone(), access };
-            let mut form = CollabForm::new(editable, record, member, draft.as_deref());
-            form.offer_kept().await;
+            let (target, editable) =
+                (record_target(record.id), RecordOf { entity, context: self.context.clone(), access });
+            let form = CollabForm::mount(editable, record, &editing, target, can_edit, session, socket).await?;
             self.form = Some(form);
             Ok(())
         })

@@ -14,14 +14,14 @@
 use std::time::Duration;
 
 use livebaton::editing::merge::{MergeConflict, Resolutions, SaveRequest};
-use livebaton::editing::{Draft, DraftBase, EditingError, KeptDraft};
+use livebaton::editing::{Draft, DraftBase, EditTarget, Editing, EditingError, KeptDraft};
 use livebaton::pubsub::Broadcast;
 use serde_json::Value;
 
 use super::conflict::form_text;
 use super::editable::{ConflictValues, Editable, RestoreError, SaveOutcome, VersionedRow};
 use super::member::{SessionEvent, SessionMember, refused};
-use crate::live::{Html, LiveSocket};
+use crate::live::{Html, LiveSocket, MountError, Session};
 
 /// How old a check of the owner's right to write may be for a draft ([`Editable::may_write`]); saves ask for a fresh
 /// one.
@@ -96,6 +96,28 @@ impl<E: Editable> CollabForm<E> {
             form.show_draft(draft);
         }
         form
+    }
+
+    /// Joins `target`'s editing session as this page (subscribing it to the session's topics for as long as the view
+    /// lives) and builds the form over `row`, showing the session's draft for a late joiner and offering the user's
+    /// kept draft; `can_edit` is whether the user may hold the baton. Call it from the view's `mount`.
+    ///
+    /// # Errors
+    /// [`MountError::Failed`] if the presence backend is unavailable or the tab id is invalid.
+    pub async fn mount(
+        editable: E,
+        row: E::Row,
+        editing: &Editing,
+        target: EditTarget,
+        can_edit: bool,
+        session: &Session,
+        socket: &mut LiveSocket,
+    ) -> Result<Self, MountError> {
+        let mut member = SessionMember::new(editing, target, session, can_edit);
+        let draft = member.join(session, socket).await?;
+        let mut form = CollabForm::new(editable, row, member, draft.as_deref());
+        form.offer_kept().await;
+        Ok(form)
     }
 
     /// Whether this page holds the baton.

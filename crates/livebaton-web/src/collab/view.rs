@@ -24,7 +24,6 @@ use serde_json::{Map, Value};
 
 use super::editable::Editable;
 use super::form::CollabForm;
-use super::member::SessionMember;
 use crate::channel::BoxFuture;
 use crate::live::{Html, LiveSocket, LiveView, MountError, Session};
 
@@ -99,10 +98,8 @@ impl<E: FormView> LiveView for CollabView<E> {
             let mounted = E::mount(&self.context, params, session).await?;
             socket.set_title(mounted.title.clone());
             self.title = mounted.title;
-            let mut member = SessionMember::new(&self.editing, mounted.target, session, mounted.can_edit);
-            let draft = member.join(session, socket).await?;
-            let mut form = CollabForm::new(mounted.editable, mounted.row, member, draft.as_deref());
-            form.offer_kept().await;
+            let (editable, row, target, can_edit) = (mounted.editable, mounted.row, mounted.target, mounted.can_edit);
+            let form = CollabForm::mount(editable, row, &self.editing, target, can_edit, session, socket).await?;
             self.form = Some(form);
             Ok(())
         })
