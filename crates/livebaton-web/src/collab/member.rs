@@ -367,3 +367,43 @@ fn promotion_notice(reason: RoleReason, draft: Option<&Draft>, me: &str, my_user
     }
     notice
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_counts() {
+        assert_eq!(people(0), "Nobody else here");
+        assert_eq!(people(1), "1 other person");
+        assert_eq!(people(2), "2 other people");
+    }
+
+    fn draft_by(user_id: &str, name: &str, view_id: &str) -> Draft {
+        Draft {
+            params: serde_json::json!({}),
+            version: 1,
+            base_lock_version: 1,
+            base_values: None,
+            updated_by: livebaton::editing::DraftAuthor {
+                user_id: user_id.into(),
+                name: name.into(),
+                view_id: view_id.into(),
+            },
+            updated_at: 0,
+        }
+    }
+
+    /// A promoted page is told whose unsaved changes it now holds: its own (another tab), someone else's, or none.
+    #[test]
+    fn a_promotion_says_whose_draft_the_form_holds() {
+        let me = Author::new("1", "Ann");
+        let promoted = |draft: Option<&Draft>| promotion_notice(RoleReason::Promoted, draft, "view-a", &me);
+        assert_eq!(promoted(None), "You are now editing.");
+        assert_eq!(promoted(Some(&draft_by("1", "Ann", "view-a"))), "You are now editing.");
+        assert!(promoted(Some(&draft_by("1", "Ann", "view-b"))).contains("your unsaved changes from another tab"));
+        assert!(promoted(Some(&draft_by("2", "Bob", "view-b"))).contains("Bob's unsaved changes"));
+        let here = promotion_notice(RoleReason::TakenHere, None, "view-a", &me);
+        assert_eq!(here, "You are now editing in this tab.");
+    }
+}
