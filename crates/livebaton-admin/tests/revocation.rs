@@ -11,7 +11,7 @@
 #[allow(dead_code)]
 mod live_support;
 
-use std::net::SocketAddr;
+use livebaton_testkit::TestServer;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -340,20 +340,17 @@ fn engine_on(pubsub: PubSub) -> Engine {
     }
 }
 
-/// The application over `store` and `engine`, served on a free port.
-async fn serve(store: &Store, engine: Engine) -> (AppState, SocketAddr) {
+/// The application over `store` and `engine`, served on a free port until the test ends.
+async fn serve(store: &Store, engine: Engine) -> (AppState, TestServer) {
     let sockets = SocketConfig { idle_timeout: Duration::from_secs(60), ..SocketConfig::default() };
     let state = AppState::with_live(store.clone(), engine, SECRET, ThrottleConfig::default(), sockets, Vec::new());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let service = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-    (state, address)
+    let server = TestServer::start(router(state.clone())).await;
+    (state, server)
 }
 
-async fn connect(address: SocketAddr, token: &str) -> Peer {
-    let url = format!("ws://{address}/live/websocket?vsn=2.0.0&token={token}");
-    Peer::new(tokio_tungstenite::connect_async(url).await.expect("the upgrade succeeds").0)
+async fn connect(server: &TestServer, token: &str) -> Peer {
+    let url = server.socket_url(&format!("vsn=2.0.0&token={token}"));
+    livebaton_testkit::connect(ws_request(&url, &[])).await.expect("the upgrade succeeds").0
 }
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
@@ -372,8 +369,8 @@ async fn a_change_on_one_node_closes_the_users_socket_on_another() {
     let (node_b, address_b) = serve(&store, node("b")).await;
     let alice = put_user(&store, "alice@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
     let bob = put_user(&store, "bob@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
-    let mut alice_on_b = connect(address_b, &node_b.signer.sign(alice.id, now_ms() + 60_000)).await;
-    let mut bob_on_b = connect(address_b, &node_b.signer.sign(bob.id, now_ms() + 60_000)).await;
+    let mut alice_on_b = connect(&address_b, &node_b.signer.sign(alice.id, now_ms() + 60_000)).await;
+    let mut bob_on_b = connect(&address_b, &node_b.signer.sign(bob.id, now_ms() + 60_000)).await;
     assert_live(&mut alice_on_b).await;
 
     let hash = hash_password("a brand new password").await;
@@ -400,7 +397,7 @@ async fn the_command_line_reaches_the_sockets_of_a_cluster_over_redis() {
     let backend: std::sync::Arc<dyn PubSubBackend> = backend;
     let (node_b, address_b) = serve(&store, engine_on(PubSub::with_backend(PubSubConfig::default(), backend))).await;
     let alice = put_user(&store, "alice@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
-    let mut alice_on_b = connect(address_b, &node_b.signer.sign(alice.id, now_ms() + 60_000)).await;
+    let mut alice_on_b = connect(&address_b, &node_b.signer.sign(alice.id, now_ms() + 60_000)).await;
     assert_live(&mut alice_on_b).await;
 
     // What `livebaton user add` does.
