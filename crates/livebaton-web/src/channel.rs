@@ -362,6 +362,13 @@ mod tests {
         assert_ne!(UserInfo::new("1", "23", "", "r"), UserInfo::new("12", "3", "", "r"));
     }
 
+    /// Every connection holds its user in an `Arc` for its whole life: 56 bytes plus the `Arc`'s 16 is a 72-byte
+    /// block (glibc's 80-byte chunk). The application's data pointer added 16 bytes to it (a 64-byte chunk before).
+    #[test]
+    fn a_user_stays_within_its_allocation_class() {
+        assert!(std::mem::size_of::<UserInfo>() <= 56, "{} bytes", std::mem::size_of::<UserInfo>());
+    }
+
     #[test]
     fn the_applications_data_comes_back_by_its_type() {
         #[derive(Debug, PartialEq)]

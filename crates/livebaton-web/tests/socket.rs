@@ -1,5 +1,7 @@
 //! The WebSocket transport over real sockets: every control frame and error case of the Phoenix V2 protocol, the
-//! limits, the idle timeout and shutdown. Clients are tokio-tungstenite speaking raw V2 frames.
+//! limits, the idle timeout and shutdown. The server is livebaton-testkit's; the clients are raw tokio-tungstenite
+//! sockets on purpose: these tests send malformed and binary frames, read pings and close frames, and compare frames as
+//! the bytes the server wrote (key order included), which a protocol-level client would hide.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use livebaton::presence::{Coalescing, PresenceConfig};
 use livebaton::{Engine, EngineConfig};
+use livebaton_testkit::TestServer;
 use livebaton_web::channel::{BoxFuture, Channel, ChannelRoute, JoinRequest, Joined, Pusher, Reply, Router, UserInfo};
 use livebaton_web::channels::{PRESENCE_STATE_CHUNK, RoomRoute};
 use livebaton_web::config::SocketConfig;
@@ -94,6 +97,8 @@ struct Server {
     address: SocketAddr,
     shutdown: ShutdownHandle,
     engine: Engine,
+    /// Serves until the test ends (`None` for the hand-made server of `start_over_tcp`).
+    _http: Option<TestServer>,
 }
 
 #[derive(serde::Deserialize)]
@@ -121,10 +126,8 @@ async fn start_with(presence: PresenceConfig, config: SocketConfig) -> Server {
     let router = Router::new().channel("room:*", RoomRoute::new(engine.presence.clone())).channel("test:*", TestRoute);
     let (endpoint, shutdown) = LiveEndpoint::new(router, config);
     let app = axum::Router::new().route("/live/websocket", get(websocket)).with_state(endpoint);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Server { address, shutdown, engine }
+    let http = TestServer::start(app).await;
+    Server { address: http.address(), shutdown, engine, _http: Some(http) }
 }
 
 async fn connect(server: &Server, name: &str) -> Client {
@@ -970,7 +973,7 @@ async fn start_over_tcp(config: SocketConfig) -> Server {
             tokio::spawn(connection);
         }
     });
-    Server { address, shutdown, engine }
+    Server { address, shutdown, engine, _http: None }
 }
 
 /// A raw client (see [`raw`]) whose socket receives into a buffer of about `receive_buffer` bytes, so that a little
