@@ -405,18 +405,24 @@
   // Flash messages
   // ---------------------------------------------------------------------------------------------------------------
 
-  /** Shows `{kind: message}`; a new message replaces an older one of the same kind. */
+  /**
+   * Shows `{kind: message}`. New messages replace every older one: what is shown is about the last thing that
+   * happened (a red "Not saved" never stays beside the green "Saved." that followed it).
+   */
   function showFlash(flash) {
     var container = document.getElementById('lb-flash');
     if (!container || !flash || typeof flash !== 'object') return;
-    Object.keys(flash).forEach(function (rawKind) {
-      var message = flash[rawKind];
-      if (message === null || message === undefined || message === '') return;
+    var fresh = Object.keys(flash).filter(function (kind) {
+      var message = flash[kind];
+      return message !== null && message !== undefined && message !== '';
+    });
+    if (!fresh.length) return;
+    var old = container.querySelectorAll('.flash');
+    for (var i = 0; i < old.length; i++) old[i].remove();
+    fresh.forEach(function (rawKind) {
       // The kind becomes part of a class name: keep it to a safe alphabet.
       var kind = /^[a-z0-9_-]+$/i.test(rawKind) ? rawKind : 'info';
-      var old = container.querySelectorAll('.flash-' + kind);
-      for (var i = 0; i < old.length; i++) old[i].remove();
-      container.appendChild(flashElement(kind, String(message)));
+      container.appendChild(flashElement(kind, String(flash[rawKind])));
     });
   }
 
@@ -1202,10 +1208,16 @@
       // The page is live: never let the browser post the form itself.
       event.preventDefault();
       var state = stateOf(form);
-      if (!live.joined || state.submitting) return;
+      if (state.submitting) return;
+      if (!live.joined) {
+        // Nothing is sent while offline, and nothing typed is lost: say so where the eyes are.
+        saveStatus(form, 'offline', 'Not saved: offline. Your changes are kept on this page; save again once reconnected.');
+        return;
+      }
       if (state.unsent && form.hasAttribute('phx-change')) flush(form);
       var value = serialize(form, '', event.submitter);
       var buttons = lockForm(form, state);
+      saveStatus(form, 'saving', 'Saving\u2026');
       push('event', { type: 'submit', event: form.getAttribute('phx-submit'), value: value }, function (status, response) {
         if (status === 'ok') {
           forcedForm = form;
@@ -1214,11 +1226,59 @@
           } finally {
             forcedForm = null;
           }
-        } else if (response.reason !== 'disconnected') {
+          if (response.flash && response.flash.error) focusAfterFailure(form);
+        } else if (response.reason === 'disconnected') {
+          saveStatus(form, 'offline', 'Not saved: the connection dropped. Your changes are kept; save again once reconnected.');
+        } else {
           eventRefused(response);
         }
         unlockForm(form, state, buttons);
       });
+    }
+
+    /** Sets the text of the form's save status (`.save-status`, a live region), if it has one. */
+    function saveStatus(form, state, text) {
+      var status = form.querySelector('.save-status');
+      if (!status) return;
+      status.dataset.status = state;
+      status.textContent = text;
+    }
+
+    /**
+     * After a save failed, moves focus where the eyes must go: the element the server marked (`data-lb-focus`, the
+     * conflict panel), else the first invalid field, else the save status.
+     */
+    function focusAfterFailure(form) {
+      var root = document.getElementById('lb-root');
+      var target =
+        (root && root.querySelector('[data-lb-focus]')) ||
+        form.querySelector('[aria-invalid="true"]') ||
+        form.querySelector('.save-status');
+      if (!target) return;
+      if (!target.hasAttribute('tabindex') && !/^(input|select|textarea|button|a)$/.test(target.localName)) {
+        target.setAttribute('tabindex', '-1');
+      }
+      target.focus();
+    }
+
+    /** Ctrl+S or Cmd+S: saves the form being edited (or the page's only live form) instead of saving the page. */
+    function onKeydown(event) {
+      if (!(event.ctrlKey || event.metaKey) || event.altKey || (event.key || '').toLowerCase() !== 's') return;
+      var root = document.getElementById('lb-root');
+      if (!root) return;
+      var active = document.activeElement;
+      var form = active && active.closest ? active.closest('form[phx-submit]') : null;
+      if (!form || !inRoot(form)) {
+        var forms = root.querySelectorAll('form[phx-submit]');
+        form = forms.length === 1 ? forms[0] : null;
+      }
+      if (!form) return;
+      event.preventDefault();
+      // A read-only form (a spectator's: its fieldset and Save are disabled) has nothing to save.
+      var save = form.querySelector('button[type="submit"], button:not([type]), input[type="submit"]');
+      if (!save || save.disabled) return;
+      if (typeof form.requestSubmit === 'function') form.requestSubmit();
+      else form.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
     }
 
     /** Marks a submitting form busy and disables its enabled submit buttons (against double submits). */
@@ -1257,6 +1317,7 @@
       onEdit: onEdit,
       onLeave: onLeave,
       onSubmit: onSubmit,
+      onKeydown: onKeydown,
       hasPendingEdit: hasPendingEdit,
       hasUnsavedInput: hasUnsavedInput,
       captureForRecovery: captureForRecovery,
@@ -1422,6 +1483,7 @@
     document.addEventListener('change', forms.onEdit);
     document.addEventListener('focusout', forms.onLeave);
     document.addEventListener('submit', forms.onSubmit);
+    document.addEventListener('keydown', forms.onKeydown);
     window.addEventListener('pagehide', onPageHide);
     window.addEventListener('pageshow', onPageShow);
     window.addEventListener('online', onOnline);

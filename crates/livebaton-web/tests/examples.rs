@@ -110,7 +110,8 @@ async fn the_notes_form_has_one_owner_live_spectators_promotion_with_the_draft_a
     assert!(editor.contains("<fieldset disabled>") && editor.contains(r#"value="Plan""#), "{editor}");
 
     // Ann's typing reaches Bob as she types; Bob's own edits are refused and change nothing.
-    ann.change("draft", json!({"title": "Plan <B>", "body": "second", "_lock_version": "1"})).await;
+    let typed = ann.change("draft", json!({"title": "Plan <B>", "body": "second", "_lock_version": "1"})).await;
+    assert!(typed.region("collab-editor").contains(r#"data-status="unsaved">Unsaved changes<"#), "{typed:?}");
     let seen = bob.diff_until("collab-editor", "Plan &lt;B&gt;").await;
     assert!(seen.contains(">second</textarea>"), "{seen}");
     let refused = bob.change("draft", json!({"title": "Bob wins", "body": ""})).await;
@@ -123,6 +124,7 @@ async fn the_notes_form_has_one_owner_live_spectators_promotion_with_the_draft_a
     assert!(bar.contains("Ann&#39;s unsaved changes"), "{bar}");
     let saved = bob.submit("save", json!({"title": "Plan <B>", "body": "second, by Bob"})).await;
     assert_eq!(saved.flash("info"), "Saved.", "{saved:?}");
+    assert!(bob.region("collab-editor").contains(r#"data-status="saved">Saved at "#), "the status beside Save");
     let note = stored().await;
     assert_eq!((note.title.as_str(), note.body.as_str(), note.lock_version), ("Plan <B>", "second, by Bob", 2));
 
@@ -136,6 +138,7 @@ async fn the_notes_form_has_one_owner_live_spectators_promotion_with_the_draft_a
     assert!(conflict.flash("error").starts_with("Not saved"), "{conflict:?}");
     let panel = bob.region("collab-editor");
     assert!(panel.contains(r#"data-field="title""#) && !panel.contains(r#"data-field="body""#), "{panel}");
+    assert!(panel.contains("data-lb-focus") && panel.contains(r#"data-status="not-saved">Not saved"#), "{panel}");
     assert_eq!(stored().await.title, "Elsewhere", "nothing written");
     let resolved = bob.submit("resolve", json!({"resolve[title]": "mine"})).await;
     assert_eq!(resolved.flash("info"), "Saved.", "{resolved:?}");

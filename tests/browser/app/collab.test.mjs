@@ -274,6 +274,11 @@ describe('collaborative record form', () => {
 
     const conflict = alice.locator('#conflict');
     await waitText(conflict, 'Someone else saved this record');
+    // The eyes go where the problem is: focus on the panel, the status beside Save says why.
+    await waitUntil(async () => (await alice.evaluate(() => document.activeElement && document.activeElement.id)) === 'conflict', {
+      message: 'focus on the conflict panel',
+    });
+    await waitText(alice.locator('#save-status'), 'Not saved: someone else changed the same fields');
     // Only the title, which both changed, is offered; the summary only the API changed is not a conflict.
     assert.deepEqual(await conflict.locator('tr[data-field]').evaluateAll((rows) => rows.map((r) => r.dataset.field)), [
       'title',
@@ -287,6 +292,8 @@ describe('collaborative record form', () => {
     await title.getByLabel('Keep yours').check();
     await conflict.getByRole('button', { name: 'Save with these choices' }).click();
     await waitFlash(alice, 'info', 'Saved');
+    assert.equal(await alice.locator('#lb-flash .flash').count(), 1, 'the stale "Not saved" is gone');
+    await waitText(alice.locator('#save-status'), 'Saved at');
     await waitUntil(async () => (await alice.locator('#conflict').count()) === 0, { message: 'the conflict to go' });
     const saved = await api.record('article', record.id);
     assert.equal(saved.title, 'Alice’s version');

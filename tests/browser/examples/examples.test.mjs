@@ -129,12 +129,26 @@ describe('examples in Chromium', () => {
       await waitText(bob.page.locator('#editing-bar'), "Ann's unsaved changes");
       assert.equal(await bob.page.locator('#note-body').inputValue(), 'Milk <and> bread', 'the draft came with the baton');
       await bob.page.locator('#note-body').fill('Milk <and> bread, eggs');
-      await bob.page.getByRole('button', { name: 'Save' }).click();
+      await waitText(bob.page.locator('#save-status'), 'Unsaved changes');
+      // Ctrl+S saves the form (not the page), and the status beside Save says so.
+      await bob.page.keyboard.press('Control+s');
       await waitText(bob.page.locator('#lb-flash'), 'Saved.');
+      await waitText(bob.page.locator('#save-status'), /^Saved at \d\d:\d\d UTC$/);
       await bob.page.reload();
       await bob.page.waitForSelector('body[data-lb-state="joined"]', { timeout: WAIT_MS });
       assert.equal(await bob.page.locator('#note-body').inputValue(), 'Milk <and> bread, eggs', 'stored');
       assert.equal(await bob.page.locator('#note-title').inputValue(), 'Shopping');
+
+      // Offline, Save says why nothing was saved, and keeps the text.
+      example.stop();
+      await waitUntil(async () => (await bob.page.evaluate(() => document.body.dataset.lbState)) !== 'joined', {
+        message: 'the page to notice the server is gone',
+      });
+      await bob.page.locator('#note-body').fill('Milk <and> bread, eggs, tea');
+      await bob.page.keyboard.press('Control+s');
+      await waitText(bob.page.locator('#save-status'), 'Not saved: offline');
+      assert.equal(await bob.page.locator('#note-body').inputValue(), 'Milk <and> bread, eggs, tea');
+      await bob.page.screenshot({ path: join(SCREENSHOT_DIR, 'example-notes-offline.png') });
       await bob.context.close();
     } finally {
       example.stop();

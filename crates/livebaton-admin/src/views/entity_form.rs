@@ -410,6 +410,7 @@ impl LiveView for EntityForm {
                         @if let Some(change) = &self.confirming { (change.panel()) }
                         div.actions {
                             button type="submit" { "Save" }
+                            (form.save_status())
                             a href={ "/admin/entities/" (entity.name) "/data" } { "Records" }
                         }
                     }

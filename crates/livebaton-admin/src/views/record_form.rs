@@ -256,6 +256,7 @@ impl LiveView for RecordForm {
                         (record_inputs(&entity.fields_definition, &form.values, &form.errors))
                         div.actions {
                             button type="submit" { "Save" }
+                            (form.save_status())
                             a href={ (base) "/" (record.id) } { "Back" }
                         }
                     }

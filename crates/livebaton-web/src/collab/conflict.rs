@@ -29,12 +29,13 @@ pub fn choices<Row>(conflict: &MergeConflict<Row>, form: &Value) -> Resolutions 
 }
 
 /// The conflict panel: only the fields both sides changed, each with yours and theirs side by side and a choice
-/// ("Keep yours" / "Take theirs"), submitted as `resolve`; or discard the draft and load the row.
+/// ("Keep yours" / "Take theirs"), submitted as `resolve`; or discard the draft and load the row. Focusable and marked
+/// `data-lb-focus`: after the failed save the client moves focus to it, where the eyes must go.
 pub fn panel<E: Editable>(editable: &E, conflict: &MergeConflict<E::Row>, shown: &ConflictValues) -> Html {
     let noun = editable.noun();
     let version = conflict.current.lock_version();
     let mut html = format!(
-        r#"<div class="conflict" id="conflict" role="alert"><strong>Someone else saved this {noun} (version {version}) while you were editing.</strong>"#
+        r#"<div class="conflict" id="conflict" role="alert" tabindex="-1" data-lb-focus><strong>Someone else saved this {noun} (version {version}) while you were editing.</strong>"#
     );
     if conflict.fields.is_empty() {
         html.push_str("<p>It kept changing while yours was being saved. Save again.</p>");

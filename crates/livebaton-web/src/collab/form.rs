@@ -44,6 +44,24 @@ pub enum Gone {
     Purged,
 }
 
+/// What the form's save status (next to Save) says about its values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaveStatus {
+    /// The form shows the row as stored.
+    Unchanged,
+    /// The session has unsaved changes (this page's, or the owner's for a spectator).
+    Unsaved,
+    /// Saved at `at` (ms since the Unix epoch), by this page or by `by`.
+    Saved {
+        /// When.
+        at: u64,
+        /// Who, when it was someone else.
+        by: Option<String>,
+    },
+    /// The last save failed, and why (the changes are kept).
+    NotSaved(String),
+}
+
 /// A collaborative form's state over one row.
 pub struct CollabForm<E: Editable> {
     /// What kind of row, with what it needs (a record's entity).
@@ -73,6 +91,8 @@ pub struct CollabForm<E: Editable> {
     /// The row was deleted while this page was open: the form stays, with the values it held, so nobody's text is
     /// lost; a row in the trash can be restored from here and editing goes on.
     gone: Option<Gone>,
+    /// What the save status says.
+    status: SaveStatus,
 }
 
 impl<E: Editable> CollabForm<E> {
@@ -91,9 +111,11 @@ impl<E: Editable> CollabForm<E> {
             held: None,
             kept: None,
             gone: None,
+            status: SaveStatus::Unchanged,
         };
         if let Some(draft) = draft {
             form.show_draft(draft);
+            form.status = SaveStatus::Unsaved;
         }
         form
     }
@@ -280,7 +302,10 @@ impl<E: Editable> CollabForm<E> {
         // The base counts only when the draft starts: spare building the row's values on every keystroke.
         let base = if self.member.has_draft() { DraftBase::from(self.values_version) } else { self.draft_base() };
         match self.member.update_draft(base, params) {
-            Ok(_) => true,
+            Ok(_) => {
+                self.status = SaveStatus::Unsaved;
+                true
+            }
             Err(not_owner) => {
                 socket.put_flash("error", refused(&not_owner));
                 false
@@ -406,6 +431,7 @@ impl<E: Editable> CollabForm<E> {
                 self.show_row(saved.row);
                 self.conflict = None;
                 self.conflict_shown.clear();
+                self.status = SaveStatus::Saved { at: now_ms(), by: None };
                 if labels.is_empty() {
                     socket.put_flash("info", "Saved.");
                 } else {
@@ -422,21 +448,50 @@ impl<E: Editable> CollabForm<E> {
                 } else {
                     format!("Not saved: someone else changed the same fields of this {noun}. Your changes are kept.")
                 };
-                socket.put_flash("error", message);
+                self.not_saved(socket, message);
             }
             SaveOutcome::Invalid(errors) => {
                 self.errors = errors;
-                socket.put_flash("error", "Not saved: check the highlighted fields. Your changes are kept.");
+                self.not_saved(socket, "Not saved: check the highlighted fields. Your changes are kept.".to_owned());
             }
-            SaveOutcome::NotOwner(not_owner) => socket.put_flash("error", refused(&not_owner)),
-            SaveOutcome::Gone => self.row_gone(socket).await,
+            SaveOutcome::NotOwner(not_owner) => self.not_saved(socket, refused(&not_owner)),
+            SaveOutcome::Gone => {
+                self.row_gone(socket).await;
+                self.status = SaveStatus::NotSaved(format!("Not saved: this {noun} was deleted."));
+            }
             SaveOutcome::Unavailable => {
-                socket.put_flash(
-                    "error",
-                    "Not saved: the server could not save it just now. Your changes are kept; try again.",
-                );
+                let message = "Not saved: the server could not save it just now. Your changes are kept; try again.";
+                self.not_saved(socket, message.to_owned());
             }
         }
+    }
+
+    /// A failed save: the status and a flash say why.
+    fn not_saved(&mut self, socket: &mut LiveSocket, message: String) {
+        socket.put_flash("error", message.clone());
+        self.status = SaveStatus::NotSaved(message);
+    }
+
+    /// What the save status says now.
+    pub fn status(&self) -> &SaveStatus {
+        &self.status
+    }
+
+    /// The save status, to put next to Save (a polite live region: screen readers announce its changes):
+    /// "Unsaved changes", "Saved at 14:02 UTC", "Saved by Bob at 14:02 UTC", "Not saved: …". The browser client
+    /// shows "Saving…" in it while a save is on its way, and why a save cannot go while offline.
+    pub fn save_status(&self) -> Html {
+        let (state, text) = match &self.status {
+            SaveStatus::Unchanged => ("unchanged", String::new()),
+            SaveStatus::Unsaved => ("unsaved", "Unsaved changes".to_owned()),
+            SaveStatus::Saved { at, by: None } => ("saved", format!("Saved at {}", clock(*at))),
+            SaveStatus::Saved { at, by: Some(by) } => ("saved", format!("Saved by {by} at {}", clock(*at))),
+            SaveStatus::NotSaved(reason) => ("not-saved", reason.clone()),
+        };
+        Html::new(format!(
+            r#"<span class="save-status" id="save-status" role="status" aria-live="polite" data-status="{state}">{}</span>"#,
+            Html::escape(&text)
+        ))
     }
 
     /// The events both forms share: `resolve` (the conflict panel's choices, `resolve[<field>]` = `mine` or
@@ -460,6 +515,7 @@ impl<E: Editable> CollabForm<E> {
                     self.conflict_shown.clear();
                     self.member.discard_draft(DraftBase::new(current.lock_version(), current.values()));
                     self.show_row(current);
+                    self.status = SaveStatus::Unchanged;
                 }
             }
             "restore_draft" => {
@@ -620,10 +676,14 @@ impl<E: Editable> CollabForm<E> {
                     self.member.notice = Some(format!("{by} changed the form: your earlier unsaved changes are gone."));
                 }
                 self.show_draft(&draft);
+                self.status = SaveStatus::Unsaved;
             }
             SessionEvent::DraftEnded => {
                 if let Some(fresh) = self.editable.reload(&self.row).await {
                     self.show_row(fresh);
+                }
+                if self.status == SaveStatus::Unsaved {
+                    self.status = SaveStatus::Unchanged;
                 }
             }
             SessionEvent::Saved { by } => {
@@ -640,6 +700,10 @@ impl<E: Editable> CollabForm<E> {
                     } else {
                         self.show_row(fresh);
                     }
+                }
+                if !keeps_changes {
+                    let by = (by.id != self.member.author().id).then_some(by.name);
+                    self.status = SaveStatus::Saved { at: now_ms(), by };
                 }
             }
             SessionEvent::Deleted { trash } => {
@@ -676,9 +740,28 @@ pub fn date_time(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", of_day / 3600, (of_day / 60) % 60)
 }
 
+/// Now, in ms since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `hh:mm UTC` of a time in ms since the Unix epoch.
+fn clock(ms: u64) -> String {
+    let minutes = ms / 60_000;
+    format!("{:02}:{:02} UTC", (minutes / 60) % 24, minutes % 60)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::date_time;
+    use super::{clock, date_time};
+
+    #[test]
+    fn clock_reads_hours_and_minutes() {
+        assert_eq!(clock(((13 * 60 + 5) * 60 + 9) * 1000), "13:05 UTC");
+        assert_eq!(clock(0), "00:00 UTC");
+    }
 
     #[test]
     fn date_time_reads_the_civil_date_and_time() {

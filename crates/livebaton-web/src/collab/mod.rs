@@ -28,7 +28,7 @@ pub use editable::{
     ConflictValues, DEFAULT_MAX_DRAFT_BYTES, Editable, MergedSave, RestoreError, SaveOutcome, VersionedRow,
     save_merged, value_html,
 };
-pub use form::{CollabForm, DRAFT_CHECK_AGE, Gone, VERSION_FIELD, date_time, shown_version};
+pub use form::{CollabForm, DRAFT_CHECK_AGE, Gone, SaveStatus, VERSION_FIELD, date_time, shown_version};
 pub use member::{SessionEvent, SessionMember, people, refused};
 pub use notice::{DeletedNotice, FormNotice, RestoredNotice, SavedNotice};
 pub use view::{CollabView, FormView, Mounted};

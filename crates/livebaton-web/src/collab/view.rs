@@ -11,7 +11,8 @@
 //! <div id="collab-editor" class="card" data-lb-region>
 //!   {gone panel}{kept drafts}{conflict panel}
 //!   <form id="collab-form" phx-change="draft" phx-submit="save" phx-auto-recover="recover">
-//!     <fieldset [disabled]>{version field}{the application's inputs}<button>Save</button></fieldset>
+//!     <fieldset [disabled]>{version field}{the application's inputs}
+//!       <div class="actions"><button>Save</button>{save status}</div></fieldset>
 //!   </form>
 //! </div>
 //! ```
@@ -132,7 +133,7 @@ impl<E: FormView> LiveView for CollabView<E> {
         let (question, unsaved) = form.leave_guard();
         let leave = question.map(|question| format!(r#" data-lb-confirm-leave="{}""#, Html::escape(question)));
         Html::new(format!(
-            r#"<h1>{title}</h1>{bar}<div id="collab-editor" class="card" data-lb-region>{gone}{kept}{conflict}<form id="collab-form" phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate{leave}{unsaved}><fieldset{disabled}>{version}{inputs}<div class="actions"><button type="submit">Save</button></div></fieldset></form></div>"#,
+            r#"<h1>{title}</h1>{bar}<div id="collab-editor" class="card" data-lb-region>{gone}{kept}{conflict}<form id="collab-form" phx-change="draft" phx-submit="save" phx-auto-recover="recover" novalidate{leave}{unsaved}><fieldset{disabled}>{version}{inputs}<div class="actions"><button type="submit">Save</button>{status}</div></fieldset></form></div>"#,
             title = Html::escape(&self.title),
             bar = form.member.bar(),
             gone = form.gone_panel(),
@@ -143,6 +144,7 @@ impl<E: FormView> LiveView for CollabView<E> {
             disabled = if read_only { " disabled" } else { "" },
             version = form.version_field(),
             inputs = form.editable.render_inputs(&form.values, &form.errors),
+            status = form.save_status(),
         ))
     }
 }
