@@ -25,13 +25,19 @@ import {
   waitValue,
 } from './support.mjs';
 
-/** A full-page 1280×800 screenshot of `page` as docs/screenshots/<name>.png, once the page is settled. */
+/** A full-page screenshot, 1280 wide, of `page` as docs/screenshots/<name>.png, once the page is settled. */
 async function shoot(page, name, { live = true } = {}) {
   if (live) assert.equal(await liveState(page), 'joined', `${name}: the page is live`);
   await page.mouse.move(0, 0);
   await page.evaluate(() => document.fonts.ready);
   await page.evaluate(() => document.activeElement?.blur?.());
+  // A window as tall as the page: a full-page capture otherwise draws sticky elements (a form's Save bar) where the
+  // first screenful ends, over the fields below it, which no reader ever sees.
+  const viewport = page.viewportSize();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: viewport.width, height: Math.max(viewport.height, height) });
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true, animations: 'disabled', timeout: 15_000 });
+  await page.setViewportSize(viewport);
   const problems = await layoutProblems(page);
   if (problems.length) layoutFailures.push(`${name}.png: ${problems.join('; ')}`);
 }
