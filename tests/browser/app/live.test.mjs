@@ -146,6 +146,7 @@ describe('live pages follow writes from elsewhere', () => {
     const stored = await api.record('article', id);
     assert.equal(stored.data.summary, 'Typed into the new-record form');
     assert.equal(stored.data.category, 'guide');
+    assert.equal(stored.status, 'draft', 'a new record starts as a draft: publishing is a choice');
     await waitText(list.locator(`#record-${id}`), 'Made in the form');
     assert.equal(await sameDocument(list), true, 'the list was patched, not reloaded');
   });

@@ -75,12 +75,18 @@ fn contains(value: Option<&Value>, option: &str) -> bool {
     }
 }
 
-/// Title, slug, status, then one input per field, each with its label and its errors.
+/// The class of a required field's label: the stylesheet marks it with a red `*` (generated content, so the label's
+/// text stays the field's name), and its input carries `required`, which assistive technology announces.
+const REQUIRED_LABEL: &str = "required";
+
+/// Title, slug, status, then one input per field, each with its label and its errors. A new record (no status yet)
+/// starts as a draft: publishing is a choice, not a default.
 pub fn record_inputs(fields: &[FieldDefinition], values: &RecordInput, errors: &ValidationErrors) -> Markup {
-    let status = values.status.as_deref().unwrap_or("published");
+    let status = values.status.as_deref().unwrap_or("draft");
     html! {
+        p.hint.required-hint { "Fields marked " span.required-mark aria-hidden="true" { "*" } " are required." }
         div class=(wrap_class(errors, "title")) {
-            label for="record-title" { "Title" }
+            label.(REQUIRED_LABEL) for="record-title" { "Title" }
             input #record-title type="text" name="title" value=(values.title) required;
             (field_errors(errors, "title"))
         }
@@ -114,7 +120,9 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
     let name = format!("data[{}]", field.key);
     let path = format!("data.{}", field.key);
     let text = value_text(value);
-    let label = html! { (field.label) @if field.required { span.muted { " *" } } };
+    let label = html! { (field.label) };
+    let required = field.required;
+    let label_class = required.then_some(REQUIRED_LABEL);
     html! {
         div class=(wrap_class(errors, &path)) data-field-type=(field.field_type.as_str()) {
             @match field.field_type {
@@ -126,12 +134,12 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
                         FieldType::Date => "date",
                         _ => "text",
                     };
-                    label for=(id) { (label) }
-                    input id=(id) type=(kind) name=(name) value=(text) inputmode=[(field.field_type == FieldType::Number).then_some("decimal")];
+                    label for=(id) class=[label_class] { (label) }
+                    input id=(id) type=(kind) name=(name) value=(text) required[required] inputmode=[(field.field_type == FieldType::Number).then_some("decimal")];
                 }
                 FieldType::Textarea | FieldType::RichText => {
-                    label for=(id) { (label) }
-                    textarea id=(id) name=(name) { (text) }
+                    label for=(id) class=[label_class] { (label) }
+                    textarea id=(id) name=(name) required[required] { (text) }
                     @if field.field_type == FieldType::RichText { p.hint { "HTML; scripts and unsafe markup are removed when saved." } }
                 }
                 FieldType::Boolean => {
@@ -142,8 +150,8 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
                     }
                 }
                 FieldType::Select => {
-                    label for=(id) { (label) }
-                    select id=(id) name=(name) {
+                    label for=(id) class=[label_class] { (label) }
+                    select id=(id) name=(name) required[required] {
                         option value="" { "—" }
                         @for option in &field.options {
                             option value=(option) selected[text == *option] { (option) }
@@ -154,8 +162,8 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
                     @let group = format!("{id}-label");
                     @let input_name = if field.field_type == FieldType::Checkbox { format!("{name}[]") } else { name.clone() };
                     @let kind = if field.field_type == FieldType::Checkbox { "checkbox" } else { "radio" };
-                    fieldset role="group" aria-labelledby=(group) {
-                        label id=(group) { (label) }
+                    fieldset role="group" aria-labelledby=(group) aria-required=[required.then_some("true")] {
+                        label id=(group) class=[label_class] { (label) }
                         @if field.field_type == FieldType::Checkbox { input type="hidden" name=(input_name) value=""; }
                         @for (index, option) in field.options.iter().enumerate() {
                             @let option_id = format!("{id}-{index}");
@@ -189,6 +197,32 @@ mod tests {
             options: vec!["a".into(), "b".into()],
             props: Map::new(),
         }
+    }
+
+    /// Every required input is marked both ways (the visible `*` and `required` for assistive technology), optional
+    /// ones neither; a new record starts as a draft.
+    #[test]
+    fn required_fields_are_marked_consistently_and_new_records_are_drafts() {
+        let mut needed = field(FieldType::Text, "needed");
+        needed.required = true;
+        let mut choice = field(FieldType::Radio, "choice");
+        choice.required = true;
+        let fields = [needed, field(FieldType::Textarea, "optional"), choice];
+        let html = record_inputs(&fields, &RecordInput::default(), &ValidationErrors::default()).into_string();
+        let input = |id: &str| {
+            let start = html.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("{id} in {html}"));
+            html[start..].split('>').next().unwrap().to_owned()
+        };
+        assert!(input("record-title").contains("required"), "{html}");
+        assert!(input("field-needed").contains("required"));
+        assert!(!input("field-optional").contains("required"));
+        assert!(html.contains(r#"aria-labelledby="field-choice-label" aria-required="true""#), "{html}");
+        // One mark per required label (title, needed, choice), and the hint that explains it.
+        assert_eq!(html.matches(r#"class="required""#).count(), 3, "{html}");
+        assert!(html.contains(r#"<label for="field-needed" class="required">NEEDED</label>"#), "{html}");
+        assert!(html.contains(r#"<label for="field-optional">OPTIONAL</label>"#), "{html}");
+        assert!(html.contains("are required."), "{html}");
+        assert!(html.contains(r#"<option value="draft" selected>draft</option>"#), "{html}");
     }
 
     #[test]
