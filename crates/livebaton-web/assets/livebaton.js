@@ -388,7 +388,9 @@
    */
   function applyDiff(diff) {
     if (!diff || typeof diff !== 'object') return;
+    var wasOwner = editingRole() === 'owner';
     applyRegions(diff.regions);
+    if (!wasOwner && editingRole() === 'owner') focusPromotedForm();
     if (typeof diff.title === 'string') document.title = diff.title;
     if (diff.flash) showFlash(diff.flash);
     var target = (diff.redirect && diff.redirect.to) || (diff.navigate && diff.navigate.to);
@@ -399,6 +401,30 @@
       carryFlash(diff.flash, target);
       leaveAndGo(target);
     }
+  }
+
+  /** This page's role in a collaborative form's session (`data-role` of its editing bar), if it has one. */
+  function editingRole() {
+    var bar = document.getElementById('editing-bar');
+    return bar ? bar.getAttribute('data-role') : null;
+  }
+
+  /**
+   * A spectator was just handed the baton: its form's fields are enabled now. If the person was not in a field of
+   * their own choosing (focus on the page itself, or on a field that was disabled a moment ago), move focus to the
+   * form's first field, so the keyboard can go on from where the eyes are.
+   */
+  function focusPromotedForm() {
+    var root = document.getElementById('lb-root');
+    if (!root) return;
+    var active = document.activeElement;
+    var free = !active || active === document.body || active === document.documentElement || !root.contains(active);
+    if (!free && !active.disabled) return;
+    var field = root.querySelector(
+      'form[phx-submit] input:not([type="hidden"]):not(:disabled), form[phx-submit] textarea:not(:disabled), ' +
+        'form[phx-submit] select:not(:disabled)'
+    );
+    if (field) field.focus();
   }
 
   // ---------------------------------------------------------------------------------------------------------------

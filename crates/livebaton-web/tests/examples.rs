@@ -102,7 +102,11 @@ async fn the_notes_form_has_one_owner_live_spectators_promotion_with_the_draft_a
     let path = format!("/notes/{id}");
 
     let mut ann = LivePage::open_in_tab(&server, &path, &[("cookie", "member=Ann")], "tab-ann").await.unwrap();
-    assert!(ann.region("editing-bar").contains(r#"data-role="owner""#), "{}", ann.region("editing-bar"));
+    assert!(
+        ann.region("editing-bar").contains(r#"data-role="owner" aria-live="polite""#),
+        "{}",
+        ann.region("editing-bar")
+    );
     let mut bob = LivePage::open_in_tab(&server, &path, &[("cookie", "member=Bob")], "tab-bob").await.unwrap();
     let bar = bob.region("editing-bar");
     assert!(bar.contains(r#"data-role="spectator""#) && bar.contains("Read-only — Ann is editing"), "{bar}");

@@ -127,6 +127,11 @@ describe('examples in Chromium', () => {
       await ann.context.close();
       await bob.page.waitForSelector('#editing-bar[data-role="owner"]', { timeout: WAIT_MS });
       await waitText(bob.page.locator('#editing-bar'), "Ann's unsaved changes");
+      // Announced (the bar is a polite live region), and the keyboard can go on: focus moved into the form.
+      assert.equal(await bob.page.locator('#editing-bar').getAttribute('aria-live'), 'polite');
+      await waitUntil(async () => (await bob.page.evaluate(() => document.activeElement.id)) === 'note-title', {
+        message: 'focus on the first field after the promotion',
+      });
       assert.equal(await bob.page.locator('#note-body').inputValue(), 'Milk <and> bread', 'the draft came with the baton');
       await bob.page.locator('#note-body').fill('Milk <and> bread, eggs');
       await waitText(bob.page.locator('#save-status'), 'Unsaved changes');

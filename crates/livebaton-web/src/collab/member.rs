@@ -280,7 +280,9 @@ impl SessionMember {
     }
 
     /// The editing bar: who edits, who waits, how many others are here, and "Edit here" for the owner's other tab. A
-    /// live region (`#editing-bar`); its `data-role` says `connecting`, `owner` or `spectator`.
+    /// live region of the view (`#editing-bar`) and a polite live region for assistive technology: it stays in the page
+    /// and its changes ("You are now editing", "Read-only — Ann is editing", "Saved by Bob.") are announced. Its
+    /// `data-role` says `connecting`, `owner` or `spectator` (the client moves focus into the form on promotion).
     pub fn bar(&self) -> Html {
         let me = &*self.view_id;
         let owner_id = self.owner.as_ref().map(|owner| owner.view_id.clone());
@@ -308,7 +310,7 @@ impl SessionMember {
             "Read-only — nobody is editing".to_owned()
         };
         let mut html = format!(
-            r#"<div id="editing-bar" class="{class}" data-lb-region data-role="{role}"><span class="who-edits">{who}</span>"#
+            r#"<div id="editing-bar" class="{class}" data-lb-region data-role="{role}" aria-live="polite"><span class="who-edits">{who}</span>"#
         );
         if !waiting.is_empty() {
             let names: Vec<String> = waiting.iter().map(|name| Html::escape(name)).collect();
@@ -322,7 +324,7 @@ impl SessionMember {
         }
         if let Some(notice) = &self.notice {
             html.push_str(&format!(
-                r#"<div class="notice in-bar" id="editing-notice" role="status">{} <button class="link" type="button" phx-click="dismiss">Dismiss</button></div>"#,
+                r#"<div class="notice in-bar" id="editing-notice">{} <button class="link" type="button" phx-click="dismiss">Dismiss</button></div>"#,
                 Html::escape(notice)
             ));
         }
