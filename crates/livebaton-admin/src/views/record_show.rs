@@ -60,11 +60,30 @@ pub(super) fn record_values_markup(entity: &Entity, record: &Record, rich: &Rich
                         (_, Some(Value::Array(values))) => {
                             (values.iter().map(|value| value_text(Some(value))).collect::<Vec<_>>().join(", "))
                         }
-                        (_, value) => (value_text(value)),
+                        (kind, Some(value)) => (shown_value(kind, value)),
                     }
                 }
             }
         }
+    }
+}
+
+/// A plain value as a person reads it: a boolean as Yes or No, a web address as a link (only `http`/`https`:
+/// anything else stays text, so a stored `javascript:` never becomes a link), an email address as a `mailto:` link;
+/// everything else as text. Always escaped.
+fn shown_value(kind: FieldType, value: &Value) -> Markup {
+    match (kind, value) {
+        (FieldType::Boolean, Value::Bool(true)) => html! { "Yes" },
+        (FieldType::Boolean, Value::Bool(false)) => html! { "No" },
+        (FieldType::Url, Value::String(url)) if url.starts_with("https://") || url.starts_with("http://") => {
+            html! { a href=(url) rel="noopener noreferrer nofollow" { (url) } }
+        }
+        (FieldType::Email, Value::String(email))
+            if email.contains('@') && !email.contains(['?', '&', '#', ' ', ':', '/']) =>
+        {
+            html! { a href={ "mailto:" (email) } { (email) } }
+        }
+        (_, value) => html! { (value_text(Some(value))) },
     }
 }
 
@@ -283,7 +302,35 @@ fn editing_names(names: &[String]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::editing_names;
+    use livebaton_content::FieldType;
+    use serde_json::json;
+
+    use super::{editing_names, shown_value};
+
+    /// Booleans, web addresses and email addresses read as a person reads them, and nothing else becomes a link.
+    #[test]
+    fn values_are_shown_as_a_person_reads_them() {
+        let shown = |kind, value| shown_value(kind, &value).into_string();
+        assert_eq!(
+            (shown(FieldType::Boolean, json!(true)), shown(FieldType::Boolean, json!(false))),
+            ("Yes".into(), "No".into())
+        );
+        assert_eq!(
+            shown(FieldType::Url, json!("https://example.com/a?b=1&c=\"x\"")),
+            r#"<a href="https://example.com/a?b=1&amp;c=&quot;x&quot;" rel="noopener noreferrer nofollow">https://example.com/a?b=1&amp;c=&quot;x&quot;</a>"#
+        );
+        assert_eq!(shown(FieldType::Url, json!("javascript:alert(1)")), "javascript:alert(1)", "not a link");
+        assert_eq!(
+            shown(FieldType::Email, json!("ann@example.com")),
+            r#"<a href="mailto:ann@example.com">ann@example.com</a>"#
+        );
+        assert_eq!(
+            shown(FieldType::Email, json!("ann@example.com?cc=eve@x")),
+            "ann@example.com?cc=eve@x",
+            "not a link"
+        );
+        assert_eq!(shown(FieldType::Text, json!("<b>x</b>")), "&lt;b&gt;x&lt;/b&gt;");
+    }
 
     #[test]
     fn editing_names_read_as_a_sentence() {
