@@ -386,7 +386,7 @@ async fn invalid_fields_are_reported_together_as_422() {
     let update = json!({"title": "Still fine", "data": {}, "lock_version": 1});
     let reply = fixture.app.send(request(Method::PUT, &path, Some(&fixture.editor), Some(&update))).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(reply.json()["fields"]["data.category"][0], "is required");
+    assert_eq!(reply.json()["fields"]["data.category"][0], "can't be blank");
 
     assert_eq!(fixture.snapshot().await, before, "nothing half-written reaches the database");
 }

@@ -147,11 +147,11 @@ fn field_definition(
 
     let field_type = match object.get("type") {
         None | Some(Value::Null) => {
-            errors.add(path("type"), "can't be blank");
+            errors.add(path("type"), crate::validate::BLANK);
             None
         }
         Some(Value::String(text)) if text.trim().is_empty() => {
-            errors.add(path("type"), "can't be blank");
+            errors.add(path("type"), crate::validate::BLANK);
             None
         }
         Some(other) => {
@@ -236,7 +236,7 @@ fn field_definition(
 fn required_text(errors: &mut ValidationErrors, path: &str, value: Option<&Value>, max: usize) -> Option<String> {
     match value {
         None | Some(Value::Null) => {
-            errors.add(path, "can't be blank");
+            errors.add(path, crate::validate::BLANK);
             None
         }
         Some(Value::String(text)) => {

@@ -24,5 +24,5 @@ pub use model::{EntityInput, FieldDefinition, FieldType, RecordInput, Status, Va
 pub use rich_text::{
     MAX_RICH_TEXT_CHARS, MAX_RICH_TEXT_DEPTH, MAX_RICH_TEXT_ELEMENTS, MAX_UNCLOSED_FORMATTING, RichTextError, SafeHtml,
 };
-pub use slug::{entity_name_from, slugify, unique_slug};
+pub use slug::{entity_name_from, field_key_from, slugify, unique_slug};
 pub use validate::{MAX_CONTENT_BYTES, frame_bytes_for_content, validate_entity, validate_record};

@@ -2,6 +2,7 @@
 //!
 //! - [`slugify`] turns any text into lowercase ASCII letters and digits joined by one separator.
 //! - [`entity_name_from`] makes an entity name (`_`-separated, at most 50 characters) from a display name.
+//! - [`field_key_from`] makes a field key from a field's label the same way, always starting with a letter.
 //! - [`unique_slug`] picks the first free variant of a record slug (`base`, `base-2`, `base-3`, …).
 //!
 //! The checks [`is_entity_name`] and [`is_record_slug`] are the hand-written equivalents of the patterns
@@ -58,6 +59,18 @@ pub fn slugify(text: &str, separator: char) -> String {
 pub fn entity_name_from(display_name: &str) -> String {
     let name = slugify(display_name, '_');
     truncate_slug(&name, MAX_ENTITY_NAME_CHARS, '_')
+}
+
+/// A field key made from a field's label, as the entity form fills it in while a new field's label is typed: the
+/// entity-name rules ([`entity_name_from`]: `_`-separated, at most 50 characters), and `field_` in front when the
+/// label does not start with a letter (`"3D model"` → `field_3d_model`), so that the key is valid whenever the label
+/// has a letter or digit. Empty for a label without any (`""`, `"?!"`): validation then asks for a key.
+pub fn field_key_from(label: &str) -> String {
+    let key = entity_name_from(label);
+    if key.is_empty() || key.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return key;
+    }
+    truncate_slug(&format!("field_{key}"), MAX_ENTITY_NAME_CHARS, '_')
 }
 
 /// `base`, or `base-2`, `base-3`, … — the first that `taken` says is free.

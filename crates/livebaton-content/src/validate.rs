@@ -23,6 +23,10 @@ use crate::{EntityInput, FieldDefinition, RecordInput, Status, ValidEntity, Vali
 /// Longest record title, in characters.
 const MAX_TITLE_CHARS: usize = 255;
 
+/// The one message for a value that must be given and is blank (a title, a required field, an entity's name or a
+/// field's label): Ecto's wording, which Phoenix users know. Forms and the API show the same words.
+pub(crate) const BLANK: &str = "can't be blank";
+
 /// The most content one form can carry, in bytes of JSON: a whole record (title, slug, values, metadata), or a whole
 /// entity definition. Whatever is stored must also be editable in the live forms, whose every change travels in one
 /// WebSocket frame as a URL-encoded form (up to three bytes per byte of content) or as JSON: three times this plus
@@ -100,7 +104,8 @@ pub fn validate_record(fields: &[FieldDefinition], input: &RecordInput) -> Resul
             Ok(Some(value)) => {
                 data.insert(field.key.clone(), value);
             }
-            Ok(None) if field.required => errors.add(path, "is required"),
+            // One wording for every blank value that must be given (the title's, a field's): Ecto's.
+            Ok(None) if field.required => errors.add(path, BLANK),
             Ok(None) => {}
             Err(message) => errors.add(path, message),
         }
@@ -134,7 +139,7 @@ pub(crate) fn parse_status(errors: &mut ValidationErrors, text: Option<&str>) ->
 pub(crate) fn check_length(errors: &mut ValidationErrors, path: &str, text: &str, min: usize, max: usize) {
     let count = text.chars().count();
     if count == 0 {
-        errors.add(path, "can't be blank");
+        errors.add(path, BLANK);
     } else if count < min {
         errors.add(path, format!("must be at least {min} characters"));
     } else if count > max {

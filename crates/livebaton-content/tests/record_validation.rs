@@ -142,7 +142,7 @@ fn three_problems_give_three_paths() {
     let errors = validate_record(&fields, &input).unwrap_err();
     assert_eq!(errors.fields.len(), 3, "{errors}");
     assert_eq!(errors.get("title"), ["can't be blank"]);
-    assert_eq!(errors.get("data.email"), ["is required"]);
+    assert_eq!(errors.get("data.email"), ["can't be blank"]);
     assert_eq!(errors.get("data.site").len(), 1);
 }
 
@@ -155,7 +155,7 @@ fn required_fields_refuse_missing_null_and_blank_values() {
         for blank in [None, Some(json!(null)), Some(json!("")), Some(json!("   "))] {
             let data = blank.clone().map_or_else(|| json!({}), |value| json!({ "v": value }));
             let errors = validate_record(&fields, &record(data)).unwrap_err();
-            assert_eq!(errors.get("data.v"), ["is required"], "{field_type:?} {blank:?}");
+            assert_eq!(errors.get("data.v"), ["can't be blank"], "{field_type:?} {blank:?}");
         }
     }
 }
@@ -165,7 +165,7 @@ fn required_checkbox_needs_a_ticked_option_and_required_boolean_accepts_false() 
     let fields = [required(FieldType::Checkbox, "v")];
     for empty in [json!([]), json!([""])] {
         let errors = validate_record(&fields, &record(json!({ "v": empty }))).unwrap_err();
-        assert_eq!(errors.get("data.v"), ["is required"]);
+        assert_eq!(errors.get("data.v"), ["can't be blank"]);
     }
     let fields = [required(FieldType::Boolean, "v")];
     let record = validate_record(&fields, &record(json!({"v": false}))).unwrap();
@@ -177,7 +177,7 @@ fn required_rich_text_that_shows_nothing_is_blank() {
     let fields = [required(FieldType::RichText, "v")];
     for empty in ["<p> </p>", "<script>alert(1)</script>", "<p>&nbsp;</p>"] {
         let errors = validate_record(&fields, &record(json!({ "v": empty }))).unwrap_err();
-        assert_eq!(errors.get("data.v"), ["is required"], "{empty:?}");
+        assert_eq!(errors.get("data.v"), ["can't be blank"], "{empty:?}");
     }
     let image = validate_record(&fields, &record(json!({"v": "<img src=\"a.png\">"}))).unwrap();
     assert!(image.data["v"].as_str().unwrap().contains("<img"));

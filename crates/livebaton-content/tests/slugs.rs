@@ -1,8 +1,10 @@
-//! Slugs: `slugify`, `entity_name_from` and `unique_slug`, with property tests.
+//! Slugs: `slugify`, `entity_name_from`, `field_key_from` and `unique_slug`, with property tests.
 
 use std::collections::HashSet;
 
-use livebaton_content::{RecordInput, entity_name_from, slugify, unique_slug, validate_record};
+use livebaton_content::{
+    EntityInput, RecordInput, entity_name_from, field_key_from, slugify, unique_slug, validate_entity, validate_record,
+};
 use proptest::prelude::*;
 
 /// The record slug pattern `^[a-z0-9]+(?:-[a-z0-9]+)*$`, written independently of the crate.
@@ -29,6 +31,33 @@ fn slugify_folds_accents_and_drops_apostrophes() {
     assert_eq!(slugify("ÉCOLE", '-'), "ecole");
     assert_eq!(slugify("Don't stop", '-'), "dont-stop");
     assert_eq!(slugify("It’s here", '-'), "its-here");
+}
+
+#[test]
+fn a_field_key_is_made_from_its_label_and_starts_with_a_letter() {
+    assert_eq!(field_key_from("Publication date"), "publication_date");
+    assert_eq!(field_key_from("Crème brûlée?"), "creme_brulee");
+    assert_eq!(field_key_from("3D model"), "field_3d_model");
+    assert_eq!(field_key_from("?!"), "");
+    assert!(field_key_from(&"word ".repeat(40)).len() <= 50);
+}
+
+proptest! {
+    /// Whatever label is typed, the key made from it is accepted by entity validation (or is empty, and then the
+    /// form asks for one).
+    #[test]
+    fn a_key_made_from_any_label_is_valid(label in "\\PC{0,80}") {
+        let key = field_key_from(&label);
+        if !key.is_empty() {
+            let input = EntityInput {
+                display_name: "Things".into(),
+                display_name_plural: "Things".into(),
+                fields_definition: vec![serde_json::json!({"type": "text", "key": key, "label": "L"})],
+                ..Default::default()
+            };
+            prop_assert!(validate_entity(&input).is_ok(), "{key:?} from {label:?}: {:?}", validate_entity(&input).err());
+        }
+    }
 }
 
 #[test]
