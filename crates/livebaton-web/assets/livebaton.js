@@ -1395,10 +1395,29 @@
       if (attribute.name.indexOf('phx-value-') === 0) value[attribute.name.slice('phx-value-'.length)] = attribute.value;
     }
     push('event', { type: 'click', event: element.getAttribute('phx-click'), value: value }, function (status, response) {
-      if (status === 'ok') applyDiff(response);
-      else if (response.reason !== 'disconnected') eventRefused(response);
+      if (status === 'ok') {
+        applyDiff(response);
+        focusRequested(element);
+      } else if (response.reason !== 'disconnected') {
+        eventRefused(response);
+      }
     });
     return true;
+  }
+
+  /**
+   * After the reply to a click: the server may name, with `data-lb-autofocus`, where focus belongs now (the row a
+   * builder button moved or added: focus would otherwise stay at the same place in the page, on what took the row's
+   * place). Honoured only while focus is still on the clicked element or nowhere, so it never pulls focus from where
+   * the user went meanwhile.
+   */
+  function focusRequested(clicked) {
+    var root = document.getElementById('lb-root');
+    var target = root && root.querySelector('[data-lb-autofocus]');
+    if (!target || matchesSafely(target, ':disabled') || typeof target.focus !== 'function') return;
+    var active = document.activeElement;
+    var focusFree = !active || active === document.body || active === clicked || !clicked.isConnected;
+    if (focusFree && target !== active) target.focus();
   }
 
   /** A plain click on a same-origin link while joined: leave the view first, then load the page. */

@@ -14,6 +14,7 @@ import {
   signIn,
   waitFlash,
   waitRole,
+  waitText,
   waitUntil,
   waitValue,
 } from './support.mjs';
@@ -132,5 +133,72 @@ describe('entity form', () => {
         ['first', false],
       ]
     );
+  });
+
+  test('the field builder works by keyboard: focus follows a row, keys follow labels, refusals are highlighted', { timeout: 60_000 }, async () => {
+    const api = await apiClient(server, ADMIN);
+    const entity = await api.post('/api/entities', {
+      name: 'keyboard_probe',
+      display_name: 'Keyboard probe',
+      display_name_plural: 'Keyboard probes',
+      status: 'published',
+      fields_definition: [
+        { type: 'text', key: 'first', label: 'First' },
+        { type: 'text', key: 'second', label: 'Second' },
+      ],
+    });
+    const { context, page } = await signIn(browser, server, ADMIN);
+    contexts.push(context);
+    await gotoLive(page, server, `/admin/entities/${entity.id}/edit`);
+    await waitRole(page, 'owner');
+    const focused = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.getAttribute('aria-label') || document.activeElement?.localName);
+
+    // Each row is a fieldset named by its legend; Remove names its field.
+    assert.equal(await page.getByRole('group', { name: 'Field 2: Second' }).count(), 1);
+    assert.equal(await page.getByRole('button', { name: 'Remove Second', exact: true }).count(), 1);
+
+    // Add a field by keyboard: focus lands on its label, and its key follows what is typed there.
+    await page.getByRole('button', { name: 'Add field' }).focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#field-row-2').waitFor();
+    await waitUntil(async () => (await focused()) === 'field-2-label', { message: 'focus on the new label' });
+    await page.keyboard.type('Publication date');
+    await waitValue(page.locator('#field-2-key'), 'publication_date');
+    await waitUntil(async () => (await page.locator('#field-row-2 legend').textContent()) === 'Field 3: Publication date', {
+      message: 'the legend names the new field',
+    });
+
+    // Move it up twice by pressing Enter twice: focus follows the row, so the second press moves it again.
+    await page.getByRole('button', { name: 'Move Publication date up' }).focus();
+    await page.keyboard.press('Enter');
+    await waitValue(page.locator('#field-1-label'), 'Publication date');
+    await waitUntil(async () => (await focused()) === 'Move Publication date up', { message: 'focus on the moved row' });
+    await page.keyboard.press('Enter');
+    await waitValue(page.locator('#field-0-label'), 'Publication date');
+    // At the top ↑ is disabled: focus is on the same row's ↓.
+    await waitUntil(async () => (await focused()) === 'Move Publication date down', { message: 'focus on ↓ at the top' });
+    assert.deepEqual(await page.locator('.field-row legend').allTextContents(), [
+      'Field 1: Publication date',
+      'Field 2: First',
+      'Field 3: Second',
+    ]);
+
+    // A duplicate key and an empty label: Ctrl+S, the rows say what is wrong and focus goes to the first one.
+    await page.locator('#field-2-key').fill('first');
+    await page.locator('#field-0-label').fill('');
+    await page.keyboard.press('Control+s');
+    await waitText(page.locator('.save-status'), 'Not saved: check the highlighted fields');
+    const label = page.locator('#field-0-label');
+    const key = page.locator('#field-2-key');
+    await waitUntil(async () => (await key.getAttribute('aria-invalid')) === 'true', { message: 'the duplicate key marked' });
+    assert.equal(await label.getAttribute('aria-invalid'), 'true');
+    const describedBy = await key.getAttribute('aria-describedby');
+    assert.match(await page.locator(`#${describedBy}`).textContent(), /is already used by another field/);
+    assert.match(await page.locator(`#${await label.getAttribute('aria-describedby')}`).textContent(), /can't be blank/);
+    assert.match(await page.locator('#field-row-2').getAttribute('class'), /has-error/);
+    assert.equal(await page.locator('#field-1-key').getAttribute('aria-invalid'), null, 'the first "first" is fine');
+    await waitUntil(async () => (await focused()) === 'field-0-label', { message: 'focus on the first refused input' });
+    const stored = await api.get('/api/entities/keyboard_probe');
+    assert.deepEqual(stored.fields_definition.map((field) => field.key), ['first', 'second'], 'nothing saved');
   });
 });

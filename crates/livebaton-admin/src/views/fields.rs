@@ -7,7 +7,7 @@ use livebaton_content::{FieldDefinition, FieldType, RecordInput, ValidationError
 use maud::{Markup, html};
 use serde_json::{Map, Value};
 
-use super::markup::{field_errors, form_text};
+use super::markup::{Invalid, field_errors, form_text};
 use crate::storage::Record;
 
 /// A record's editable values as a form shows them (what the store has, or a draft).
@@ -87,18 +87,23 @@ pub fn record_inputs(fields: &[FieldDefinition], values: &RecordInput, errors: &
         p.hint.required-hint { "Fields marked " span.required-mark aria-hidden="true" { "*" } " are required." }
         div class=(wrap_class(errors, "title")) {
             label.(REQUIRED_LABEL) for="record-title" { "Title" }
-            input #record-title type="text" name="title" value=(values.title) required;
+            @let invalid = Invalid::of(errors, "title");
+            input #record-title type="text" name="title" value=(values.title) required
+                aria-invalid=[invalid.invalid] aria-describedby=[invalid.described_by];
             (field_errors(errors, "title"))
         }
         div class=(wrap_class(errors, "slug")) {
             label for="record-slug" { "Slug" }
-            input #record-slug type="text" name="slug" value=(values.slug.as_deref().unwrap_or(""));
-            p.hint { "Made from the title when empty." }
+            @let invalid = Invalid::of(errors, "slug");
+            input #record-slug type="text" name="slug" value=(values.slug.as_deref().unwrap_or(""))
+                aria-invalid=[invalid.invalid] aria-describedby={ "record-slug-hint" @if let Some(id) = &invalid.described_by { " " (id) } };
+            p.hint #record-slug-hint { "Made from the title when empty." }
             (field_errors(errors, "slug"))
         }
         div class=(wrap_class(errors, "status")) {
             label for="record-status" { "Status" }
-            select #record-status name="status" {
+            @let invalid = Invalid::of(errors, "status");
+            select #record-status name="status" aria-invalid=[invalid.invalid] aria-describedby=[invalid.described_by] {
                 @for option in ["published", "draft", "archived"] {
                     option value=(option) selected[status == option] { (option) }
                 }
@@ -123,6 +128,7 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
     let label = html! { (field.label) };
     let required = field.required;
     let label_class = required.then_some(REQUIRED_LABEL);
+    let Invalid { invalid, described_by } = Invalid::of(errors, &path);
     html! {
         div class=(wrap_class(errors, &path)) data-field-type=(field.field_type.as_str()) {
             @match field.field_type {
@@ -135,23 +141,28 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
                         _ => "text",
                     };
                     label for=(id) class=[label_class] { (label) }
-                    input id=(id) type=(kind) name=(name) value=(text) required[required] inputmode=[(field.field_type == FieldType::Number).then_some("decimal")];
+                    input id=(id) type=(kind) name=(name) value=(text) required[required] inputmode=[(field.field_type == FieldType::Number).then_some("decimal")]
+                        aria-invalid=[invalid] aria-describedby=[described_by.as_deref()];
                 }
                 FieldType::Textarea | FieldType::RichText => {
                     label for=(id) class=[label_class] { (label) }
-                    textarea id=(id) name=(name) required[required] { (text) }
-                    @if field.field_type == FieldType::RichText { p.hint { "HTML; scripts and unsafe markup are removed when saved." } }
+                    @let hint = (field.field_type == FieldType::RichText).then(|| format!("{id}-hint"));
+                    @let described = [hint.as_deref(), described_by.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                    textarea id=(id) name=(name) required[required] aria-invalid=[invalid]
+                        aria-describedby=[(!described.is_empty()).then_some(&described)] { (text) }
+                    @if let Some(hint) = &hint { p.hint id=(hint) { "HTML; scripts and unsafe markup are removed when saved." } }
                 }
                 FieldType::Boolean => {
                     input type="hidden" name=(name) value="false";
                     label.inline for=(id) {
-                        input id=(id) type="checkbox" name=(name) value="true" checked[is_checked(value)];
+                        input id=(id) type="checkbox" name=(name) value="true" checked[is_checked(value)]
+                            aria-invalid=[invalid] aria-describedby=[described_by.as_deref()];
                         (label)
                     }
                 }
                 FieldType::Select => {
                     label for=(id) class=[label_class] { (label) }
-                    select id=(id) name=(name) required[required] {
+                    select id=(id) name=(name) required[required] aria-invalid=[invalid] aria-describedby=[described_by.as_deref()] {
                         option value="" { "—" }
                         @for option in &field.options {
                             option value=(option) selected[text == *option] { (option) }
@@ -162,13 +173,17 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
                     @let group = format!("{id}-label");
                     @let input_name = if field.field_type == FieldType::Checkbox { format!("{name}[]") } else { name.clone() };
                     @let kind = if field.field_type == FieldType::Checkbox { "checkbox" } else { "radio" };
-                    fieldset role="group" aria-labelledby=(group) aria-required=[required.then_some("true")] {
+                    // ARIA allows `aria-required` on a radio group only; a required checkbox group has the mark.
+                    @let radio = field.field_type == FieldType::Radio;
+                    fieldset role=(if radio { "radiogroup" } else { "group" }) aria-labelledby=(group)
+                        aria-required=[(radio && required).then_some("true")] aria-describedby=[described_by.as_deref()] {
                         label id=(group) class=[label_class] { (label) }
                         @if field.field_type == FieldType::Checkbox { input type="hidden" name=(input_name) value=""; }
                         @for (index, option) in field.options.iter().enumerate() {
                             @let option_id = format!("{id}-{index}");
                             label.inline for=(option_id) {
-                                input id=(option_id) type=(kind) name=(input_name) value=(option) checked[contains(value, option)];
+                                input id=(option_id) type=(kind) name=(input_name) value=(option) checked[contains(value, option)]
+                                    aria-invalid=[invalid];
                                 (option)
                             }
                         }
@@ -216,13 +231,39 @@ mod tests {
         assert!(input("record-title").contains("required"), "{html}");
         assert!(input("field-needed").contains("required"));
         assert!(!input("field-optional").contains("required"));
-        assert!(html.contains(r#"aria-labelledby="field-choice-label" aria-required="true""#), "{html}");
+        assert!(
+            html.contains(r#"role="radiogroup" aria-labelledby="field-choice-label" aria-required="true""#),
+            "{html}"
+        );
         // One mark per required label (title, needed, choice), and the hint that explains it.
         assert_eq!(html.matches(r#"class="required""#).count(), 3, "{html}");
         assert!(html.contains(r#"<label for="field-needed" class="required">NEEDED</label>"#), "{html}");
         assert!(html.contains(r#"<label for="field-optional">OPTIONAL</label>"#), "{html}");
         assert!(html.contains("are required."), "{html}");
         assert!(html.contains(r#"<option value="draft" selected>draft</option>"#), "{html}");
+    }
+
+    /// A refused value's input says so to assistive technology and names its message; the others say nothing.
+    #[test]
+    fn refused_inputs_are_marked_invalid_and_name_their_messages() {
+        let fields =
+            [field(FieldType::Text, "body"), field(FieldType::Radio, "choice"), field(FieldType::Text, "fine")];
+        let mut errors = ValidationErrors::default();
+        errors.add("title", "can't be blank");
+        errors.add("data.body", "must be at most 255 characters");
+        errors.add("data.choice", "must be one of the options");
+        let html = record_inputs(&fields, &RecordInput::default(), &errors).into_string();
+        let tag = |id: &str| {
+            let start = html.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("{id} in {html}"));
+            html[start..].split('>').next().unwrap().to_owned()
+        };
+        assert!(tag("record-title").contains(r#"aria-invalid="true" aria-describedby="error-title""#), "{html}");
+        assert!(tag("field-body").contains(r#"aria-describedby="error-data-body""#), "{html}");
+        assert!(html.contains(r#"<div class="field-errors" id="error-data-body"><p class="field-error">must be at"#));
+        assert!(tag("field-choice-0").contains(r#"aria-invalid="true""#), "{html}");
+        assert!(html.contains(r#"aria-describedby="error-data-choice""#), "{html}");
+        assert!(!tag("field-fine").contains("aria-invalid"), "{html}");
+        assert!(tag("record-slug").contains(r#"aria-describedby="record-slug-hint""#), "{html}");
     }
 
     #[test]

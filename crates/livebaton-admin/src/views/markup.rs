@@ -45,12 +45,44 @@ pub fn form_text(form: &serde_json::Value, name: &str) -> String {
     }
 }
 
-/// The messages of `path` in `errors`, as `<p class="field-error">` lines.
+/// The messages of `path` in `errors`, as `<p class="field-error">` lines in one element whose id is
+/// [`error_id`]`(path)`, which the invalid input names in `aria-describedby` (see [`Invalid`]).
 pub fn field_errors(errors: &livebaton_content::ValidationErrors, path: &str) -> Markup {
+    let messages = errors.get(path);
     html! {
-        @for message in errors.get(path) {
-            p.field-error role="alert" { (message) }
+        @if !messages.is_empty() {
+            div.field-errors id=(error_id(path)) {
+                @for message in messages {
+                    p.field-error { (message) }
+                }
+            }
         }
+    }
+}
+
+/// The id of the element holding the messages of `path` (`title`, `data.body`, `fields_definition[2].key`): `error-`
+/// and the path with every character that is not an ASCII letter or digit made a `-`, so it is a valid, simple id.
+pub fn error_id(path: &str) -> String {
+    let mut id = String::from("error-");
+    id.extend(path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }));
+    id
+}
+
+/// How an input tells assistive technology that its value was refused: `aria-invalid="true"` and
+/// `aria-describedby` naming its messages, both absent while the value is fine. The client moves focus to the first
+/// `aria-invalid` input after a failed save, so these attributes are also where the eyes go.
+pub struct Invalid {
+    /// `Some("true")` when `path` has errors.
+    pub invalid: Option<&'static str>,
+    /// The id of the messages when `path` has errors.
+    pub described_by: Option<String>,
+}
+
+impl Invalid {
+    /// The attributes of the input whose value is `path` in `errors`.
+    pub fn of(errors: &livebaton_content::ValidationErrors, path: &str) -> Invalid {
+        let refused = !errors.get(path).is_empty();
+        Invalid { invalid: refused.then_some("true"), described_by: refused.then(|| error_id(path)) }
     }
 }
 
@@ -67,6 +99,21 @@ pub fn user_id_of(session: &livebaton_web::live::Session) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_path_names_its_messages_and_a_valid_one_nothing() {
+        let mut errors = livebaton_content::ValidationErrors::default();
+        errors.add("fields_definition[2].key", "is already used by another field");
+        let invalid = Invalid::of(&errors, "fields_definition[2].key");
+        assert_eq!(invalid.invalid, Some("true"));
+        assert_eq!(invalid.described_by.as_deref(), Some("error-fields-definition-2--key"));
+        let html = field_errors(&errors, "fields_definition[2].key").into_string();
+        assert!(html.contains(r#"id="error-fields-definition-2--key""#), "{html}");
+        assert!(html.contains("is already used by another field"), "{html}");
+        let fine = Invalid::of(&errors, "fields_definition[2].label");
+        assert!(fine.invalid.is_none() && fine.described_by.is_none());
+        assert_eq!(field_errors(&errors, "title").into_string(), "");
+    }
 
     #[test]
     fn clock_reads_hours_minutes_seconds() {
