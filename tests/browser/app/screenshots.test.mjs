@@ -25,21 +25,35 @@ import {
   waitValue,
 } from './support.mjs';
 
-/** A full-page screenshot, 1280 wide, of `page` as docs/screenshots/<name>.png, once the page is settled. */
+/** The widths every page is shot at: a desktop window and a phone (an iPhone 12–15 is 390 CSS pixels wide). */
+const WIDTHS = [
+  { suffix: '', width: 1280, height: 800 },
+  { suffix: '-phone', width: 390, height: 844 },
+];
+
+/**
+ * Full-page screenshots of `page` as docs/screenshots/<name>.png (1280 wide) and <name>-phone.png (390 wide), once
+ * the page is settled; each is checked for layout problems at its width.
+ */
 async function shoot(page, name, { live = true } = {}) {
   if (live) assert.equal(await liveState(page), 'joined', `${name}: the page is live`);
   await page.mouse.move(0, 0);
   await page.evaluate(() => document.fonts.ready);
   await page.evaluate(() => document.activeElement?.blur?.());
-  // A window as tall as the page: a full-page capture otherwise draws sticky elements (a form's Save bar) where the
-  // first screenful ends, over the fields below it, which no reader ever sees.
-  const viewport = page.viewportSize();
-  const height = await page.evaluate(() => document.documentElement.scrollHeight);
-  await page.setViewportSize({ width: viewport.width, height: Math.max(viewport.height, height) });
-  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true, animations: 'disabled', timeout: 15_000 });
-  await page.setViewportSize(viewport);
-  const problems = await layoutProblems(page);
-  if (problems.length) layoutFailures.push(`${name}.png: ${problems.join('; ')}`);
+  const original = page.viewportSize();
+  for (const { suffix, width, height: minHeight } of WIDTHS) {
+    await page.setViewportSize({ width, height: minHeight });
+    // A window as tall as the page: a full-page capture otherwise draws sticky elements (a form's Save bar) where the
+    // first screenful ends, over the fields below it, which no reader ever sees.
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    await page.setViewportSize({ width, height: Math.max(minHeight, height) });
+    const file = `${name}${suffix}.png`;
+    await page.screenshot({ path: join(SCREENSHOT_DIR, file), fullPage: true, animations: 'disabled', timeout: 15_000 });
+    await page.setViewportSize({ width, height: minHeight });
+    const problems = await layoutProblems(page);
+    if (problems.length) layoutFailures.push(`${file}: ${problems.join('; ')}`);
+  }
+  await page.setViewportSize(original);
 }
 
 // Layout problems of every screenshot, reported together at the end (so that every screenshot is still taken).

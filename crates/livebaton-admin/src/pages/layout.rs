@@ -35,21 +35,32 @@ impl From<&User> for HeaderUser {
 
 /// A full page titled `title` with `body` inside `<main>`.
 pub fn page(title: &str, user: Option<&User>, body: Markup) -> Markup {
-    frame(title, user.map(HeaderUser::from).as_ref(), &Map::new(), None, body)
+    frame(title, user.map(HeaderUser::from).as_ref(), &Map::new(), None, None, body)
 }
 
 /// A live page: the frame around the view's first render, with the root the client joins and, in the head, the
-/// client's script and how its socket connects (all from the public [`LivePage`]).
-pub fn live_page(user: Option<&HeaderUser>, live: &LivePage) -> Markup {
+/// client's script and how its socket connects (all from the public [`LivePage`]). `path` is the page's own, for the
+/// navigation's `aria-current`.
+pub fn live_page(user: Option<&HeaderUser>, live: &LivePage, path: Option<&str>) -> Markup {
     let title = live.title.as_deref().unwrap_or("livebaton");
-    frame(title, user, &live.flash, Some(live), html! { (live.root()) })
+    frame(title, user, &live.flash, Some(live), path, html! { (live.root()) })
 }
+
+/// Whether a page path is in a navigation section.
+type InSection = fn(&str) -> bool;
+
+/// The navigation's sections: label, link, and whether a page path is in that section.
+const SECTIONS: [(&str, &str, InSection); 2] = [
+    ("Dashboard", "/admin", |path| path == "/admin" || path == "/admin/"),
+    ("Entities", "/admin/entities", |path| path.starts_with("/admin/entities")),
+];
 
 fn frame(
     title: &str,
     user: Option<&HeaderUser>,
     flash: &Map<String, Value>,
     live: Option<&LivePage>,
+    path: Option<&str>,
     body: Markup,
 ) -> Markup {
     html! {
@@ -63,12 +74,17 @@ fn frame(
                 @if let Some(live) = live { (live.head()) }
             }
             body data-lb-state="static" {
+                // The first stop of the Tab key: past the header straight to the page's content.
+                a.skip-link href="#main" { "Skip to content" }
                 header.top {
                     a.brand href=(if user.is_some() { "/admin" } else { "/" }) { "livebaton" }
                     @if let Some(user) = user {
-                        nav {
-                            a href="/admin" { "Dashboard" }
-                            a href="/admin/entities" { "Entities" }
+                        nav aria-label="Main" {
+                            @for (label, href, contains) in SECTIONS {
+                                // The page's own link says so; a page inside a section marks the section.
+                                @let current = path.filter(|path| contains(path)).map(|path| if path == href { "page" } else { "true" });
+                                a href=(href) aria-current=[current] { (label) }
+                            }
                         }
                         span.who { (user.name) " " span.role { (user.role) } " · " a href="/admin/logout" { "Sign out" } }
                     }
@@ -84,8 +100,35 @@ fn frame(
                         }
                     }
                 }
-                main { (body) }
+                // tabindex -1: the skip link's target takes focus, so the next Tab starts inside the content.
+                main #main tabindex="-1" { (body) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(path: Option<&str>) -> String {
+        let user = HeaderUser { name: "Ada".into(), role: "admin".into() };
+        frame("T", Some(&user), &Map::new(), None, path, html! { p { "body" } }).into_string()
+    }
+
+    /// The page's own link is the current page, a page inside a section marks that section, and a skip link leads
+    /// past the header to the content.
+    #[test]
+    fn navigation_marks_where_the_reader_is_and_a_skip_link_leads_to_the_content() {
+        let dashboard = header(Some("/admin"));
+        assert!(dashboard.contains(r#"<a href="/admin" aria-current="page">Dashboard</a>"#), "{dashboard}");
+        assert!(dashboard.contains(r#"<a href="/admin/entities">Entities</a>"#), "{dashboard}");
+        let record = header(Some("/admin/entities/article/data/3/edit"));
+        assert!(record.contains(r#"<a href="/admin/entities" aria-current="true">Entities</a>"#), "{record}");
+        assert!(record.contains(r#"<a href="/admin">Dashboard</a>"#), "{record}");
+        assert!(!header(None).contains("aria-current"));
+        let skip = dashboard.find(r##"<a class="skip-link" href="#main">"##).expect("a skip link");
+        assert!(skip < dashboard.find("<header").unwrap(), "the skip link comes first");
+        assert!(dashboard.contains(r#"<main id="main" tabindex="-1">"#), "{dashboard}");
     }
 }

@@ -66,7 +66,7 @@ async fn render(
         Ok(rendered) => {
             // Where the client sends a user whose socket was closed because they were signed out.
             let live = LivePage::new(view, rendered).connect_param(connect.0, connect.1).sign_in("/admin/login");
-            Html(live_page(header_user, &live).into_string()).into_response()
+            Html(live_page(header_user, &live, path.as_deref()).into_string()).into_response()
         }
         Err(RenderError::Mount(MountError::Redirect { to })) => Redirect::to(&to).into_response(),
         Err(RenderError::Mount(MountError::NotFound)) => {

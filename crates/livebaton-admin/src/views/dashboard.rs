@@ -84,11 +84,11 @@ impl LiveView for Dashboard {
                         @if stats.top_pages.is_empty() {
                             p.empty { "No open pages." }
                         } @else {
-                            table #top-pages {
+                            table.stack #top-pages {
                                 thead { tr { th { "Page" } th { "Open" } } }
                                 tbody {
                                     @for (page, count) in &stats.top_pages {
-                                        tr { td { code { (page) } } td { (count) } }
+                                        tr { td data-label="Page" { code.path { (page) } } td data-label="Open" { (count) } }
                                     }
                                 }
                             }
@@ -99,19 +99,19 @@ impl LiveView for Dashboard {
                         @if self.sessions.is_empty() {
                             p.empty { "Nobody is connected." }
                         } @else {
-                            table #active-sessions {
+                            table.stack #active-sessions {
                                 thead { tr { th { "Who" } th { "Page" } th { "Since" } } }
                                 tbody {
                                     @for session in &self.sessions {
                                         @let anonymous = session.meta.get("type").and_then(Value::as_str) == Some("anonymous");
                                         tr {
-                                            td {
+                                            td data-label="Who" {
                                                 @if anonymous { span.muted { "Anonymous visitor" } }
                                                 @else if self.shows_emails { (session.meta.get("user_email").and_then(Value::as_str).unwrap_or("?")) }
                                                 @else { (session.meta.get("name").and_then(Value::as_str).unwrap_or("?")) }
                                             }
-                                            td { code { (session.meta.get("current_page").and_then(Value::as_str).unwrap_or("")) } }
-                                            td.muted.nowrap { (session.meta.get("connected_at").and_then(Value::as_u64).map(clock).unwrap_or_default()) }
+                                            td data-label="Page" { code.path { (session.meta.get("current_page").and_then(Value::as_str).unwrap_or("")) } }
+                                            td.muted.nowrap data-label="Since" { (session.meta.get("connected_at").and_then(Value::as_u64).map(clock).unwrap_or_default()) }
                                         }
                                     }
                                 }

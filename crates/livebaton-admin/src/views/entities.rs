@@ -69,16 +69,16 @@ impl LiveView for EntityList {
                 @if self.entities.is_empty() {
                     p.empty { "No entities yet." }
                 } @else {
-                    table {
-                        thead { tr { th { "Entity" } th { "Name" } th { "Status" } th { "Fields" } th {} } }
+                    table.stack {
+                        thead { tr { th { "Entity" } th { "Name" } th { "Status" } th { "Fields" } th { span.visually-hidden { "Actions" } } } }
                         tbody {
                             @for entity in &self.entities {
                                 tr #{ "entity-" (entity.id) } {
-                                    td { a href={ "/admin/entities/" (entity.name) "/data" } { (entity.display_name_plural) } }
-                                    td { code { (entity.name) } }
-                                    td { (status_badge(entity.status)) }
-                                    td { (entity.fields_definition.len()) }
-                                    td { a href={ "/admin/entities/" (entity.id) "/edit" } { "Edit" } }
+                                    td data-label="Entity" { a href={ "/admin/entities/" (entity.name) "/data" } { (entity.display_name_plural) } }
+                                    td data-label="Name" { code.slug title=(entity.name) { (entity.name) } }
+                                    td data-label="Status" { (status_badge(entity.status)) }
+                                    td data-label="Fields" { (entity.fields_definition.len()) }
+                                    td.row-actions { a href={ "/admin/entities/" (entity.id) "/edit" } aria-label={ "Edit " (entity.display_name) } { "Edit" } }
                                 }
                             }
                         }

@@ -90,15 +90,15 @@ impl LiveView for RecordList {
                 @if self.records.is_empty() {
                     p.empty { "No " (entity.display_name_plural) " yet." }
                 } @else {
-                    table {
-                        thead { tr { th { "Title" } th { "Slug" } th { "Status" } th {} } }
+                    table.stack {
+                        thead { tr { th { "Title" } th { "Slug" } th { "Status" } th { span.visually-hidden { "Actions" } } } }
                         tbody {
                             @for record in &self.records {
                                 tr #{ "record-" (record.id) } {
-                                    td { a href={ (base) "/" (record.id) } { (record.title) } }
-                                    td { code { (record.slug) } }
-                                    td { (status_badge(record.status)) }
-                                    td { @if self.can_edit { a href={ (base) "/" (record.id) "/edit" } { "Edit" } } }
+                                    td data-label="Title" { a href={ (base) "/" (record.id) } { (record.title) } }
+                                    td data-label="Slug" { code.slug title=(record.slug) { (record.slug) } }
+                                    td data-label="Status" { (status_badge(record.status)) }
+                                    td.row-actions { @if self.can_edit { a href={ (base) "/" (record.id) "/edit" } aria-label={ "Edit " (record.title) } { "Edit" } } }
                                 }
                             }
                         }

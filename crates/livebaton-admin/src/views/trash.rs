@@ -199,21 +199,21 @@ impl LiveView for Trash {
                     p.empty { "The trash is empty." }
                 } @else {
                     p.muted { "Deleted records can be restored as they were, until they are deleted forever." }
-                    table {
-                        thead { tr { th { "Title" } th { "Slug" } th { "Status" } th { "Deleted" } th {} } }
+                    table.stack {
+                        thead { tr { th { "Title" } th { "Slug" } th { "Status" } th { "Deleted" } th { span.visually-hidden { "Actions" } } } }
                         tbody {
                             @for record in &self.records {
                                 tr #{ "trashed-" (record.id) } {
-                                    td { (record.title) }
-                                    td { code { (record.slug) } }
-                                    td { (status_badge(record.status)) }
-                                    td {
+                                    td data-label="Title" { (record.title) }
+                                    td data-label="Slug" { code.slug title=(record.slug) { (record.slug) } }
+                                    td data-label="Status" { (status_badge(record.status)) }
+                                    td data-label="Deleted" {
                                         (record.deleted_at.map(date_time).unwrap_or_default())
                                         @if let Some(name) = record.deleted_by.and_then(|id| self.deleted_by.get(&id)) {
                                             " by " (name)
                                         }
                                     }
-                                    td.actions {
+                                    td.actions.row-actions {
                                         @if self.can_restore() {
                                             button.small type="button" phx-click="restore" phx-value-id=(record.id) { "Restore" }
                                         }
