@@ -263,7 +263,8 @@ impl ContentService {
         let target = record_target(id);
         let fenced = target.clone();
         let fence = move || fence_for(&editing, &fenced, token);
-        let record = self.store.update_record(entity.id, id, lock_version, &valid, Some(&fence)).await?;
+        let record =
+            self.store.update_record(entity.id, id, lock_version, &valid, by.id.parse().ok(), Some(&fence)).await?;
         if let Some(token) = token {
             self.editing.finish_save(token, DraftBase::new(record.lock_version, record_values(&record)));
         }

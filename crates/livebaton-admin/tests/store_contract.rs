@@ -378,7 +378,7 @@ contract_suite! {
 
         let record = store.insert_record(entity.id, &valid_record("Hello", None), None).await.unwrap();
         let refused = store
-            .update_record(entity.id, record.id, 1, &valid_record("Changed", Some("changed")), Some(&failing_fence))
+            .update_record(entity.id, record.id, 1, &valid_record("Changed", Some("changed")), None, Some(&failing_fence))
             .await;
         assert!(matches!(refused, Err(StoreError::NotOwner(_))), "got {refused:?}");
         assert_eq!(store.find_record(entity.id, record.id).await.unwrap(), Some(record.clone()), "record unchanged");
@@ -389,7 +389,7 @@ contract_suite! {
             store.update_entity(entity.id, 1, &valid_entity("renamed", "Renamed"), Some(&passing)).await.unwrap();
         assert_eq!(updated.lock_version, 2);
         let updated =
-            store.update_record(entity.id, record.id, 1, &valid_record("Changed", None), Some(&passing)).await.unwrap();
+            store.update_record(entity.id, record.id, 1, &valid_record("Changed", None), None, Some(&passing)).await.unwrap();
         assert_eq!(updated.title, "Changed");
         assert_eq!(updated.lock_version, 2);
     }
@@ -507,7 +507,7 @@ contract_suite! {
         assert_eq!(store.list_records(entity.id).await.unwrap().len(), 1, "nothing half-written");
 
         let second = store.insert_record(entity.id, &valid_record("Second", Some("world")), None).await.unwrap();
-        let renamed = store.update_record(entity.id, second.id, 1, &valid_record("Second", Some("hello")), None).await;
+        let renamed = store.update_record(entity.id, second.id, 1, &valid_record("Second", Some("hello")), None, None).await;
         assert!(matches!(renamed, Err(StoreError::Taken("slug"))), "got {renamed:?}");
         assert_eq!(store.find_record(entity.id, second.id).await.unwrap(), Some(second));
     }
@@ -520,12 +520,16 @@ contract_suite! {
             store.insert_record(entity.id, &valid_record("Original Title", None), Some(author.id)).await.unwrap();
         assert_eq!(created.slug, "original-title");
         assert_eq!(created.created_by, Some(author.id));
+        assert_eq!(created.updated_by, Some(author.id), "the creator saved it last");
 
         let mut changed = valid_record("A Completely New Title", None);
         changed.status = Status::Published;
         changed.data.insert("summary".to_owned(), json!("new summary"));
-        let updated = store.update_record(entity.id, created.id, 1, &changed, None).await.unwrap();
+        let editor = store.create_user(&new_user("finn@example.com", Role::Editor)).await.unwrap();
+        let updated = store.update_record(entity.id, created.id, 1, &changed, Some(editor.id), None).await.unwrap();
         assert_eq!(updated.slug, "original-title", "the slug is kept");
+        assert_eq!(updated.updated_by, Some(editor.id), "who saved it last");
+        assert_eq!(updated.created_by, Some(author.id), "the creator stays");
         assert_eq!(updated.title, "A Completely New Title");
         assert_eq!(updated.status, Status::Published);
         assert_eq!(updated.data.get("summary"), Some(&json!("new summary")));
@@ -533,7 +537,7 @@ contract_suite! {
         assert_eq!(updated.created_at, created.created_at);
 
         let reslugged = store
-            .update_record(entity.id, created.id, 2, &valid_record("Again", Some("fresh-slug")), None)
+            .update_record(entity.id, created.id, 2, &valid_record("Again", Some("fresh-slug")), None, None)
             .await
             .unwrap();
         assert_eq!(reslugged.slug, "fresh-slug");
@@ -547,9 +551,9 @@ contract_suite! {
         let entity = store.insert_entity(&valid_entity("article", "Article"), None).await.unwrap();
         let created = store.insert_record(entity.id, &valid_record("Hello", None), None).await.unwrap();
         let current =
-            store.update_record(entity.id, created.id, 1, &valid_record("Hello again", None), None).await.unwrap();
+            store.update_record(entity.id, created.id, 1, &valid_record("Hello again", None), None, None).await.unwrap();
 
-        let stale_update = store.update_record(entity.id, created.id, 1, &valid_record("Lost", None), None).await;
+        let stale_update = store.update_record(entity.id, created.id, 1, &valid_record("Lost", None), None, None).await;
         let reported = record_conflict(stale_update);
         assert_eq!(reported, current);
         assert_eq!(reported.title, "Hello again");
@@ -561,14 +565,14 @@ contract_suite! {
 
         // The record is addressed through its entity: another entity's id does not reach it.
         let other = store.insert_entity(&valid_entity("page", "Page"), None).await.unwrap();
-        let wrong_entity = store.update_record(other.id, created.id, 2, &valid_record("Nope", None), None).await;
+        let wrong_entity = store.update_record(other.id, created.id, 2, &valid_record("Nope", None), None, None).await;
         assert!(matches!(wrong_entity, Err(StoreError::NotFound)), "got {wrong_entity:?}");
 
         let deleted =
             store.trash_record(entity.id, created.id, Some(2), None).await.expect("delete at the current version");
         assert_eq!((deleted.id, deleted.lock_version, deleted.deleted_at.is_some()), (current.id, 2, true));
         assert_eq!(store.find_record(entity.id, created.id).await.unwrap(), None);
-        let missing_update = store.update_record(entity.id, created.id, 2, &valid_record("Gone", None), None).await;
+        let missing_update = store.update_record(entity.id, created.id, 2, &valid_record("Gone", None), None, None).await;
         assert!(matches!(missing_update, Err(StoreError::NotFound)), "got {missing_update:?}");
         let missing_delete = store.trash_record(entity.id, created.id, None, None).await;
         assert!(matches!(missing_delete, Err(StoreError::NotFound)), "got {missing_delete:?}");
@@ -583,7 +587,7 @@ contract_suite! {
         let kept = store.insert_record(entity.id, &valid_record("Kept", None), None).await.unwrap();
         let created = store.insert_record(entity.id, &valid_record("Venue notes", Some("venue")), None).await.unwrap();
         let current =
-            store.update_record(entity.id, created.id, 1, &valid_record("Venue notes", None), None).await.unwrap();
+            store.update_record(entity.id, created.id, 1, &valid_record("Venue notes", None), None, None).await.unwrap();
 
         let trashed = store.trash_record(entity.id, created.id, None, Some(editor.id)).await.unwrap();
         assert_eq!(trashed.deleted_by, Some(editor.id));
@@ -593,7 +597,7 @@ contract_suite! {
         assert_eq!(store.find_record_by_slug(entity.id, "venue").await.unwrap(), None);
         let live: Vec<i64> = store.list_records(entity.id).await.unwrap().iter().map(|record| record.id).collect();
         assert_eq!(live, vec![kept.id], "the list holds only live records");
-        let update = store.update_record(entity.id, created.id, 2, &valid_record("Edited", None), None).await;
+        let update = store.update_record(entity.id, created.id, 2, &valid_record("Edited", None), None, None).await;
         assert!(matches!(update, Err(StoreError::NotFound)), "a trashed record is not updated: {update:?}");
         let taken = store.insert_record(entity.id, &valid_record("Other", Some("venue")), None).await;
         assert!(matches!(taken, Err(StoreError::Taken("slug"))), "the slug stays with the trashed record: {taken:?}");
@@ -613,7 +617,7 @@ contract_suite! {
         let live_one = store.restore_record(entity.id, kept.id).await;
         assert!(matches!(live_one, Err(StoreError::NotFound)), "{live_one:?}");
         // Saves continue from the restored version.
-        store.update_record(entity.id, created.id, 2, &valid_record("After", None), None).await.unwrap();
+        store.update_record(entity.id, created.id, 2, &valid_record("After", None), None, None).await.unwrap();
     }
 
     /// A purge removes a record for good, from the trash or live (a live one fenced by its version); the sweep

@@ -8,6 +8,7 @@ import {
   apiClient,
   CAROL,
   cleanup,
+  editPath,
   freshArticle,
   gotoLive,
   HOOK,
@@ -15,6 +16,7 @@ import {
   signIn,
   waitFlash,
   waitJoined,
+  waitRole,
   waitText,
   waitUntil,
 } from './support.mjs';
@@ -101,6 +103,34 @@ describe('live pages follow writes from elsewhere', () => {
     await waitText(view.locator('#updated-notice'), 'Updated in another session');
     assert.equal(await view.locator('dd[data-field="summary"]').textContent(), 'A new summary');
     await waitUntil(async () => (await view.title()) === 'Watched record, updated', { message: 'the document title' });
+    assert.equal(await sameDocument(view), true, 'the view was patched, not reloaded');
+  });
+
+  test('the record view says who is editing it now and who saved it last, live', TEST, async (t) => {
+    t.after(closeContexts);
+    const record = await freshArticle(api, 'Who edits this');
+    const view = await carolOn(`/admin/entities/article/data/${record.id}`);
+    await waitText(view.locator('#last-saved'), 'by admin'); // the bootstrap admin's name
+    assert.equal((await view.locator('#editing-now').textContent()).trim(), '', 'nobody is editing');
+
+    const alice = await signIn(browser, server, ALICE);
+    contexts.push(alice.context);
+    await gotoLive(alice.page, server, editPath('article', record.id));
+    await waitRole(alice.page, 'owner');
+    await waitText(view.locator('#editing-now'), 'Alice is editing this record now.');
+
+    await alice.page.getByLabel('Summary').fill('Saved by Alice');
+    await alice.page.getByRole('button', { name: 'Save' }).click();
+    await waitText(view.locator('#last-saved'), 'by Alice');
+    assert.equal(await view.locator('dd[data-field="summary"]').textContent(), 'Saved by Alice');
+    const stored = await api.get(`/api/entities/article/records/${record.id}`);
+    assert.equal(typeof stored.updated_by, 'number', 'the API says who saved it');
+    assert.notEqual(stored.updated_by, stored.created_by, 'Alice, not the creator');
+
+    await alice.page.close();
+    await waitUntil(async () => (await view.locator('#editing-now').textContent()).trim() === '', {
+      message: 'the editing line to clear once Alice left',
+    });
     assert.equal(await sameDocument(view), true, 'the view was patched, not reloaded');
   });
 

@@ -196,7 +196,7 @@ impl ContentService {
             let editing = self.editing.clone();
             let fenced = target.clone();
             let fence = move || fence_for(&editing, &fenced, Some(token));
-            match self.commit(entity, id, current.lock_version(), &valid, &fence).await {
+            match self.commit(entity, id, current.lock_version(), &valid, by, &fence).await {
                 Ok(row) => {
                     self.editing.finish_save(token, DraftBase::new(row.lock_version(), row.values()));
                     let notice = SavedNotice::new(row.lock_version(), by, merged.clone());
@@ -284,6 +284,7 @@ trait Validate<K: Kind> {
         id: i64,
         version: i64,
         valid: &K::Valid,
+        by: &Author,
         fence: Fence<'_>,
     ) -> Result<K::Row, StoreError>;
 }
@@ -302,10 +303,11 @@ impl Validate<Records> for ContentService {
         id: i64,
         version: i64,
         valid: &ValidRecord,
+        by: &Author,
         fence: Fence<'_>,
     ) -> Result<Record, StoreError> {
         let entity = entity.ok_or(StoreError::NotFound)?;
-        self.store.update_record(entity.id, id, version, valid, Some(fence)).await
+        self.store.update_record(entity.id, id, version, valid, by.id.parse().ok(), Some(fence)).await
     }
 }
 
@@ -322,6 +324,7 @@ impl Validate<Entities> for ContentService {
         id: i64,
         version: i64,
         valid: &ValidEntity,
+        _: &Author,
         fence: Fence<'_>,
     ) -> Result<Entity, StoreError> {
         self.store.update_entity(id, version, valid, Some(fence)).await

@@ -22,6 +22,7 @@ const SQLITE: Embedded = &[
     (4, "trash", include_str!("../../migrations/sqlite/0004_trash.sql")),
     (5, "entity renames", include_str!("../../migrations/sqlite/0005_entity_renames.sql")),
     (6, "kept drafts", include_str!("../../migrations/sqlite/0006_kept_drafts.sql")),
+    (7, "record updated_by", include_str!("../../migrations/sqlite/0007_record_updated_by.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
@@ -30,6 +31,7 @@ const POSTGRES: Embedded = &[
     (4, "trash", include_str!("../../migrations/postgres/0004_trash.sql")),
     (5, "entity renames", include_str!("../../migrations/postgres/0005_entity_renames.sql")),
     (6, "kept drafts", include_str!("../../migrations/postgres/0006_kept_drafts.sql")),
+    (7, "record updated_by", include_str!("../../migrations/postgres/0007_record_updated_by.sql")),
 ];
 
 #[derive(Debug)]

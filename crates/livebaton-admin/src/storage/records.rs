@@ -31,6 +31,9 @@ pub struct Record {
     pub created_at: i64,
     /// Last updated, ms since the Unix epoch.
     pub updated_at: i64,
+    /// Who saved it last (its creator until someone else saves it); `None` when not known (a save before this was
+    /// recorded, or a user since deleted).
+    pub updated_by: Option<i64>,
     /// Bumped by every update; an update names the version it was based on.
     pub lock_version: i64,
     /// When it was moved to the trash (ms since the Unix epoch); `None` for a live record (and left out of JSON).
@@ -42,7 +45,7 @@ pub struct Record {
 }
 
 pub(super) const COLUMNS: &str = "id, entity_id, title, slug, status, data, metadata, created_by, created_at, updated_at, \
-     lock_version, deleted_at, deleted_by";
+     updated_by, lock_version, deleted_at, deleted_by";
 
 /// How often an insert retries when a concurrent insert took the slug it generated.
 const SLUG_ATTEMPTS: usize = 5;
@@ -62,6 +65,7 @@ pub(super) fn record(row: &AnyRow) -> Result<Record, StoreError> {
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        updated_by: row.try_get("updated_by")?,
         lock_version: row.try_get("lock_version")?,
         deleted_at: row.try_get("deleted_at")?,
         deleted_by: row.try_get("deleted_by")?,
@@ -192,7 +196,7 @@ impl Store {
             let now = now_ms();
             let inserted = sqlx::query(&format!(
                 "INSERT INTO records (entity_id, title, slug, status, data, metadata, created_by, created_at, updated_at, \
-                 lock_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1) RETURNING {COLUMNS}"
+                 updated_by, lock_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $7, 1) RETURNING {COLUMNS}"
             ))
             .bind(entity_id)
             .bind(&valid.title)
@@ -215,8 +219,9 @@ impl Store {
         Err(StoreError::Taken("slug"))
     }
 
-    /// Replaces record `id` if it is still at `expected_lock_version` and `fence` still holds at commit time. A record
-    /// without a slug keeps its current one.
+    /// Replaces record `id` if it is still at `expected_lock_version` and `fence` still holds at commit time, as saved
+    /// by `updated_by` (recorded only if that user exists: a save never fails because its author's account was
+    /// deleted meanwhile). A record without a slug keeps its current one.
     ///
     /// # Errors
     /// [`StoreError::RecordConflict`] with the current row if it moved on; [`StoreError::NotOwner`] if the fence
@@ -227,13 +232,14 @@ impl Store {
         id: i64,
         expected_lock_version: i64,
         valid: &ValidRecord,
+        updated_by: Option<i64>,
         fence: Option<Fence<'_>>,
     ) -> Result<Record, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE records SET title = $1, slug = COALESCE($2, slug), status = $3, data = $4, metadata = $5, \
-             updated_at = $6, lock_version = lock_version + 1 \
-             WHERE entity_id = $7 AND id = $8 AND lock_version = $9 AND deleted_at IS NULL RETURNING {COLUMNS}"
+             updated_at = $6, updated_by = (SELECT id FROM users WHERE id = $7), lock_version = lock_version + 1 \
+             WHERE entity_id = $8 AND id = $9 AND lock_version = $10 AND deleted_at IS NULL RETURNING {COLUMNS}"
         ))
         .bind(&valid.title)
         .bind(valid.slug.as_deref())
@@ -241,6 +247,7 @@ impl Store {
         .bind(encode_json(&valid.data))
         .bind(encode_json(&valid.metadata))
         .bind(now_ms())
+        .bind(updated_by)
         .bind(entity_id)
         .bind(id)
         .bind(expected_lock_version)

@@ -1,9 +1,12 @@
 //! `/admin/entities/{name}/data/{id}`: one record, live. An update elsewhere reloads it and says so; a delete or an
-//! archive elsewhere sends the reader back to the list with a flash.
+//! archive elsewhere sends the reader back to the list with a flash. The page says who is editing the record now (from
+//! the editing session's presence, updated as people come and go) and who saved it last, when.
 
 use std::sync::Arc;
 
+use livebaton::editing::{EditTarget, EditingPresence};
 use livebaton::events::Action;
+use livebaton::presence::PresenceDiff;
 use livebaton::pubsub::Broadcast;
 use livebaton_content::{FieldType, SafeHtml, Status};
 use livebaton_web::channel::BoxFuture;
@@ -13,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::ViewContext;
 use super::fields::value_text;
-use super::markup::{id_param, status_badge, to_html};
+use super::markup::{date_time, id_param, status_badge, to_html};
 use super::records::entity_of;
 use crate::accounts::Role;
 use crate::content::RichValues;
@@ -103,6 +106,57 @@ pub struct RecordShow {
     actor: Option<i64>,
     /// "Delete" was clicked: the page asks to confirm, naming who is editing the record (their names).
     confirming_delete: Option<Vec<String>>,
+    /// The signed-in user's id as sockets carry it, to tell "you" from others in the editing line.
+    me: String,
+    /// Who has the record's form open, read from the editing session's presence at mount and at each of its diffs.
+    editing: EditingNow,
+    /// The name of who saved the record last (`updated_by`), looked up when the record is loaded.
+    saved_by: Option<String>,
+}
+
+/// Who is editing a record now: the owner of its form, and how many others wait with it open (distinct users).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct EditingNow {
+    /// The owner's user id and name.
+    owner: Option<(String, String)>,
+    /// The names of the other users with the form open, in queue order.
+    waiting: Vec<String>,
+}
+
+impl EditingNow {
+    /// From the session's owner (as the engine decides it) and its editors in queue order; every other user counts
+    /// once, whatever number of tabs they have open.
+    fn of(owner: Option<&EditingPresence>, presences: &[EditingPresence]) -> EditingNow {
+        let mut waiting: Vec<(&str, &str)> = Vec::new();
+        for presence in presences {
+            let is_owner = owner.is_some_and(|owner| owner.user_id == presence.user_id);
+            if !is_owner && !waiting.iter().any(|(id, _)| *id == presence.user_id) {
+                waiting.push((&presence.user_id, &presence.user_name));
+            }
+        }
+        EditingNow {
+            owner: owner.map(|owner| (owner.user_id.clone(), owner.user_name.clone())),
+            waiting: waiting.into_iter().map(|(_, name)| name.to_owned()).collect(),
+        }
+    }
+
+    /// The sentence the page shows, for the user `me`; `None` when nobody has the form open.
+    fn sentence(&self, me: &str) -> Option<String> {
+        let others = |tail: &str| match self.waiting.as_slice() {
+            [] => None,
+            [one] => Some(format!("{one} has {tail}")),
+            [rest @ .., last] => Some(format!("{} and {last} have {tail}", rest.join(", "))),
+        };
+        let owner = match &self.owner {
+            Some((id, _)) if id == me => "You are editing this record in another tab.".to_owned(),
+            Some((_, name)) => format!("{name} is editing this record now."),
+            None => return others("the form open."),
+        };
+        Some(match others("it open too.") {
+            Some(others) => format!("{owner} {others}"),
+            None => owner,
+        })
+    }
 }
 
 impl RecordShow {
@@ -117,7 +171,27 @@ impl RecordShow {
             updated_elsewhere: false,
             actor: None,
             confirming_delete: None,
+            me: String::new(),
+            editing: EditingNow::default(),
+            saved_by: None,
         }
+    }
+
+    /// Re-reads who is editing the record from the editing session's presence.
+    fn refresh_editing(&mut self) {
+        if let Some(record) = &self.record {
+            let (editing, target) = (&self.context.engine.editing, record_target(record.id));
+            self.editing = EditingNow::of(editing.lock_owner(&target).as_ref(), &editing.sorted_presences(&target));
+        }
+    }
+
+    /// Looks up the name of who saved the record last (nobody known: `None`).
+    async fn load_saved_by(&mut self) {
+        let id = self.record.as_ref().and_then(|record| record.updated_by);
+        self.saved_by = match id {
+            Some(id) => self.context.store.find_user(id).await.ok().flatten().map(|user| user.name),
+            None => None,
+        };
     }
 
     fn back_to_list(&self, socket: &mut LiveSocket, message: String) {
@@ -139,6 +213,7 @@ impl RecordShow {
                 socket.set_title(fresh.title.clone());
                 self.rich = self.context.content.rich_values(&entity.fields_definition, &fresh.data).await;
                 self.record = Some(fresh);
+                self.load_saved_by().await;
             }
             Ok(None) => self.back_to_list(socket, format!("“{title}” was deleted in another session.")),
             Err(error) => tracing::warn!(%error, "record not reloaded"),
@@ -161,10 +236,16 @@ impl LiveView for RecordShow {
             self.can_edit = self.access.as_ref().is_some_and(WriteAccess::permitted);
             self.actor = super::markup::user_id_of(session);
             socket.subscribe(&crate::content::events::entity_data_topic(self.context.content.events(), entity.id));
+            // Presence diffs of the record's editing session: who is editing it now.
+            let target: EditTarget = record_target(record.id);
+            socket.subscribe(&target.presence_topic());
+            self.me = session.user.id().to_owned();
             socket.set_title(record.title.clone());
             self.rich = self.context.content.rich_values(&entity.fields_definition, &record.data).await;
             self.entity = Some(entity);
             self.record = Some(record);
+            self.refresh_editing();
+            self.load_saved_by().await;
             Ok(())
         })
     }
@@ -227,6 +308,10 @@ impl LiveView for RecordShow {
 
     fn handle_info<'a>(&'a mut self, message: &'a Arc<Broadcast>, socket: &'a mut LiveSocket) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            if message.downcast::<PresenceDiff>().is_some() {
+                self.refresh_editing();
+                return;
+            }
             let mine = self.record.as_ref().map(|record| record.id);
             match crate::content::events::record_change(message) {
                 Some((Action::Updated, id)) if Some(id) == mine => self.reload(socket).await,
@@ -277,12 +362,22 @@ impl LiveView for RecordShow {
                         }
                     }
                 }
+                // A permanent live region: people opening and leaving the form are announced, politely.
+                div #editing-now role="status" {
+                    @if let Some(sentence) = self.editing.sentence(&self.me) {
+                        p.notice { (sentence) }
+                    }
+                }
                 div.card {
                     p.muted {
-                        (status_badge(record.status)) " · slug " code { (record.slug) } " · version " (record.lock_version)
+                        (status_badge(record.status)) " · slug " code.slug title=(record.slug) { (record.slug) } " · version " (record.lock_version)
                         @if record.status == Status::Published {
                             " · " a href={ "/e/" (entity.name) "/" (record.slug) } { "public page" }
                         }
+                    }
+                    p.muted #last-saved {
+                        "Last saved " (date_time(record.updated_at))
+                        @if let Some(name) = &self.saved_by { " by " (name) }
                     }
                     (record_values_markup(entity, record, &self.rich))
                 }
@@ -305,7 +400,46 @@ mod tests {
     use livebaton_content::FieldType;
     use serde_json::json;
 
-    use super::{editing_names, shown_value};
+    use livebaton::editing::EditingPresence;
+
+    use super::{EditingNow, editing_names, shown_value};
+
+    fn presence(user: &str, can_edit: bool) -> EditingPresence {
+        EditingPresence {
+            view_id: format!("{user}-view").into(),
+            seq: 0,
+            user_id: user.to_lowercase(),
+            user_name: user.to_owned(),
+            can_edit,
+            rank: 0,
+            yielded: false,
+            tab_id: None,
+            joined_at: 0,
+        }
+    }
+
+    /// The page names the owner and the others with the form open, each user once, and "you" for the reader.
+    #[test]
+    fn the_editing_line_names_the_owner_and_who_else_has_the_form_open() {
+        assert_eq!(EditingNow::of(None, &[]).sentence("me"), None);
+        let alice_twice = [presence("Alice", true), presence("Bob", true), presence("Alice", true)];
+        let now = EditingNow::of(Some(&alice_twice[0]), &alice_twice);
+        assert_eq!(now.sentence("carol").as_deref(), Some("Alice is editing this record now. Bob has it open too."));
+        assert_eq!(
+            now.sentence("alice").as_deref(),
+            Some("You are editing this record in another tab. Bob has it open too.")
+        );
+        let many = [presence("Vera", false), presence("Alice", true), presence("Bob", true), presence("Carol", true)];
+        assert_eq!(
+            EditingNow::of(Some(&many[1]), &many).sentence("x").as_deref(),
+            Some("Alice is editing this record now. Vera, Bob and Carol have it open too."),
+        );
+        assert_eq!(
+            EditingNow::of(None, &many[..1]).sentence("x").as_deref(),
+            Some("Vera has the form open."),
+            "a viewer alone owns nothing"
+        );
+    }
 
     /// Booleans, web addresses and email addresses read as a person reads them, and nothing else becomes a link.
     #[test]

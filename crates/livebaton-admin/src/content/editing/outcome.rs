@@ -143,6 +143,7 @@ mod tests {
             created_by: None,
             created_at: 0,
             updated_at: 0,
+            updated_by: None,
             lock_version,
             deleted_at: None,
             deleted_by: None,
