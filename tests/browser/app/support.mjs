@@ -5,7 +5,7 @@
 // `startServer` and `launchBrowser`), and a process that outlives its test file is killed on exit as a last resort.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -447,4 +447,73 @@ export async function openFixture(serverOptions) {
   const browser = await launchBrowser();
   const api = await apiClient(server, ADMIN);
   return { server, browser, api };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Accessibility
+// ---------------------------------------------------------------------------------------------------------------
+
+/** axe-core (npm, pinned in package.json), read once. */
+let axeSource;
+
+/** The WCAG 2.1 A and AA rules of axe-core: what "zero violations" is measured against. */
+export const WCAG_21_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+/**
+ * The WCAG 2.1 AA violations axe-core finds in `page` as it is now, one line per element: `rule (impact) target:
+ * summary`. axe is evaluated through DevTools, which the page's Content-Security-Policy does not govern, so the page
+ * is tested with its real CSP (nothing is injected as a <script>).
+ */
+export async function axeViolations(page) {
+  axeSource ??= readFileSync(join(here, '..', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async (tags) => {
+    const results = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return results.violations.map((violation) => ({
+      id: violation.id,
+      impact: violation.impact,
+      nodes: violation.nodes.map((node) => `${node.target.join(' ')}: ${node.failureSummary.replace(/\s+/g, ' ')}`),
+    }));
+  }, WCAG_21_AA);
+  return violations.flatMap((violation) => violation.nodes.map((node) => `${violation.id} (${violation.impact}) ${node}`));
+}
+
+
+/**
+ * WCAG 1.4.11 for what axe does not check: the border of every enabled text input, select, textarea and outlined
+ * button must contrast 3:1 with what is behind it (the nearest ancestor with a background). Returns one line per
+ * control below that, with its ratio.
+ */
+export async function weakControlBorders(page) {
+  return page.evaluate(() => {
+    const rgb = (color) => (color.match(/[\d.]+/g) || []).map(Number);
+    const luminance = ([r, g, b]) => {
+      const channel = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    const ratio = (a, b) => {
+      const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+      return (hi + 0.05) / (lo + 0.05);
+    };
+    const backdrop = (element) => {
+      for (let node = element.parentElement; node; node = node.parentElement) {
+        const color = rgb(getComputedStyle(node).backgroundColor);
+        if (color.length === 3 || (color.length === 4 && color[3] > 0)) return color.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const controls = document.querySelectorAll(
+      'input:not([type=hidden]):not([type=checkbox]):not([type=radio]):not(:disabled), select:not(:disabled), ' +
+        'textarea:not(:disabled), button.secondary:not(:disabled), button.danger:not(:disabled)'
+    );
+    const weak = [];
+    for (const control of controls) {
+      const style = getComputedStyle(control);
+      if (style.display === 'none' || style.visibility === 'hidden' || parseFloat(style.borderTopWidth) === 0) continue;
+      const border = rgb(style.borderTopColor).slice(0, 3);
+      const value = ratio(border, backdrop(control));
+      if (value < 3) weak.push(`${control.localName}#${control.id || control.name || control.textContent.trim()}: ${value.toFixed(2)}:1`);
+    }
+    return weak;
+  });
 }
