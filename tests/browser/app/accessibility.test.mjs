@@ -67,6 +67,26 @@ describe('accessibility (axe-core, WCAG 2.1 AA)', () => {
     assert.deepEqual(await weakControlBorders(page), ['input#unlabelled: 1.26:1'], 'on the page\'s grey background');
   });
 
+  test('by keyboard: the first Tab offers to skip to the content, and the navigation says where the reader is', { timeout: 30_000 }, async () => {
+    const page = await user(ADMIN);
+    await gotoLive(page, server, '/admin/entities/article/data');
+    await page.keyboard.press('Tab');
+    const skip = await page.evaluate(() => ({ text: document.activeElement.textContent, visible: document.activeElement.getBoundingClientRect().top >= 0 }));
+    assert.deepEqual(skip, { text: 'Skip to content', visible: true }, 'the skip link comes first, and shows when focused');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+    await page.keyboard.press('Tab');
+    assert.equal(
+      await page.evaluate(() => document.querySelector('main').contains(document.activeElement)),
+      true,
+      'the next Tab is inside the content'
+    );
+    const current = await page.locator('header nav a[aria-current]').evaluateAll((links) => links.map((a) => [a.textContent, a.getAttribute('aria-current')]));
+    assert.deepEqual(current, [['Entities', 'true']]);
+    await gotoLive(page, server, '/admin');
+    assert.equal(await page.getByRole('link', { name: 'Dashboard' }).getAttribute('aria-current'), 'page');
+  });
+
   test('every page, as owner, spectator, in a conflict, with refused values and at phone width', { timeout: 120_000 }, async () => {
     const failures = [];
     async function check(page, name) {
