@@ -9,10 +9,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
-  HOOK, REPO_ROOT, SCREENSHOT_DIR, WAIT_MS, freePort, launchBrowser, waitText, waitUntil,
+  HOOK, REPO_ROOT, SCREENSHOT_DIR, WAIT_MS, axeViolations, freePort, launchBrowser, waitText, waitUntil,
+  weakControlBorders,
 } from '../app/support.mjs';
 
 const TARGET = process.env.CARGO_TARGET_DIR || join(REPO_ROOT, 'target');
+
+/**
+ * The WCAG 2.1 AA problems of `page` (axe-core, and borders of controls under 3:1): what an application gets from the
+ * default page layout and stylesheet.
+ */
+async function accessibilityProblems(page) {
+  return [...(await axeViolations(page)), ...(await weakControlBorders(page))];
+}
 
 /** Starts example `name` on a free port (with `env` added); resolves once it answers. */
 async function startExample(name, env = {}) {
@@ -59,6 +68,7 @@ describe('examples in Chromium', () => {
       await waitText(count, 'The count is 2.');
       await page.getByRole('button', { name: '−1' }).click();
       await waitText(count, 'The count is 1.');
+      assert.deepEqual(await accessibilityProblems(page), [], 'the counter page');
       await page.screenshot({ path: join(SCREENSHOT_DIR, 'example-counter.png') });
     } finally {
       example.stop();
@@ -83,6 +93,7 @@ describe('examples in Chromium', () => {
       await waitText(bob.page.locator('#members'), 'Bob <script> (you)');
       await waitText(ann.page.locator('#members'), 'Bob <script>');
       assert.equal(await ann.page.locator('#members li').count(), 2);
+      assert.deepEqual(await accessibilityProblems(ann.page), [], 'the presence room');
       await ann.page.screenshot({ path: join(SCREENSHOT_DIR, 'example-presence-room.png') });
       await bob.context.close();
       await waitUntil(async () => (await ann.page.locator('#members li').count()) === 1, {
@@ -121,6 +132,8 @@ describe('examples in Chromium', () => {
         message: "Ann's text on Bob's page",
       });
       assert.equal(await bob.page.locator('#note-title').inputValue(), 'Shopping');
+      assert.deepEqual(await accessibilityProblems(ann.page), [], 'the notes form, owner');
+      assert.deepEqual(await accessibilityProblems(bob.page), [], 'the notes form, spectator');
       await ann.page.screenshot({ path: join(SCREENSHOT_DIR, 'example-notes-owner.png') });
       await bob.page.screenshot({ path: join(SCREENSHOT_DIR, 'example-notes-spectator.png') });
 
