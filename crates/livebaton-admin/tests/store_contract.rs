@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use livebaton::editing::NotOwner;
 use livebaton_admin::accounts::Role;
-use livebaton_admin::storage::{Dialect, Entity, NewUser, Record, Session, SqlKeptDrafts, Store, StoreError, now_ms};
+use livebaton_admin::storage::{
+    AuditAction, Dialect, Entity, LinkError, LinkKind, NewAuditEntry, NewLink, NewUser, Record, Session, SqlKeptDrafts,
+    Store, StoreError, UserChange, now_ms,
+};
 use livebaton_content::{FieldDefinition, FieldType, Status, ValidEntity, ValidRecord};
 use serde_json::{Map, Value, json};
 use sqlx::{Connection, Executor};
@@ -706,5 +709,164 @@ contract_suite! {
 
         store.delete_session(&live.id_hash).await.unwrap();
         assert_eq!(store.find_session(&live.id_hash).await.unwrap(), None, "a deleted session is gone");
+    }
+
+    /// The last active admin can be neither demoted, deactivated nor deleted; with two admins, two demotions racing
+    /// each other leave one admin (one of them is refused), and nothing of a refused change is written.
+    async fn the_last_admin_stays_an_admin_even_when_two_demotions_race(store: Store) {
+        let ann = store.create_user(&new_user("ann@example.com", Role::Admin)).await.unwrap();
+        let demote = UserChange::Update { name: None, password_hash: None, role: Some(Role::Editor) };
+        for change in [demote, UserChange::SetActive(false), UserChange::Delete] {
+            let refused = store.change_user(ann.id, change).await;
+            assert!(matches!(refused, Err(StoreError::LastAdmin)), "{change:?}: {refused:?}");
+        }
+        let unchanged = store.find_user(ann.id).await.unwrap().unwrap();
+        assert_eq!((unchanged.role, unchanged.active(), unchanged.token_generation), (Role::Admin, true, 0));
+
+        for round in 0..10 {
+            let bob = store.create_user(&new_user(&format!("bob{round}@example.com"), Role::Admin)).await.unwrap();
+            let (first, second) = tokio::join!(store.change_user(ann.id, demote), store.change_user(bob.id, demote));
+            let refused = [&first, &second].iter().filter(|result| matches!(result, Err(StoreError::LastAdmin))).count();
+            assert_eq!(refused, 1, "round {round}: exactly one demotion refused: {first:?} / {second:?}");
+            assert_eq!(store.count_users_with_role(Role::Admin).await.unwrap(), 1, "round {round}");
+            // Back to the start: Ann the only admin.
+            let promote = UserChange::Update { name: None, password_hash: None, role: Some(Role::Admin) };
+            store.change_user(ann.id, promote).await.unwrap();
+            store.change_user(bob.id, UserChange::Delete).await.unwrap();
+        }
+    }
+
+    /// Deactivating revokes (sessions gone, token generation moved) and the audit entry of a change is written with
+    /// it; reactivating revokes nothing more.
+    async fn deactivation_revokes_and_changes_are_audited_with_them(store: Store) {
+        store.create_user(&new_user("root@example.com", Role::Admin)).await.unwrap();
+        let eve = store.create_user(&new_user("eve@example.com", Role::Editor)).await.unwrap();
+        let session = Session {
+            id_hash: "e".repeat(64),
+            user_id: eve.id,
+            csrf_token: "csrf".to_owned(),
+            expires_at: now_ms() + 60_000,
+            token_generation: eve.token_generation,
+        };
+        store.create_session_from(&session, "Firefox", "192.0.2.1").await.unwrap();
+        let listed = store.sessions_of(eve.id).await.unwrap();
+        assert_eq!((listed.len(), listed[0].user_agent.as_str(), listed[0].address.as_str()), (1, "Firefox", "192.0.2.1"));
+
+        let audit = NewAuditEntry {
+            actor: Some((1, "Root".to_owned())),
+            action: AuditAction::Deactivated,
+            subject_id: None,
+            subject_email: eve.email.clone(),
+            detail: Map::new(),
+        };
+        let changed = store.change_user_audited(eve.id, UserChange::SetActive(false), Some(audit)).await.unwrap();
+        let off = changed.user.unwrap();
+        assert!(changed.revoked && !off.active());
+        assert_eq!(off.token_generation, eve.token_generation + 1);
+        assert_eq!(store.find_session(&session.id_hash).await.unwrap(), None);
+        assert!(store.sessions_of(eve.id).await.unwrap().is_empty());
+        let trail = store.audit_trail(None, 10).await.unwrap();
+        assert_eq!((trail[0].action.as_str(), trail[0].subject_id, trail[0].actor_name.as_str()), ("deactivated", Some(eve.id), "Root"));
+
+        let on = store.change_user(eve.id, UserChange::SetActive(true)).await.unwrap();
+        assert!(!on.revoked && on.user.as_ref().unwrap().active());
+        assert_eq!(on.user.unwrap().token_generation, off.token_generation, "reactivating gives nothing back");
+
+        // A refused change writes no audit entry.
+        let refused_audit = NewAuditEntry { action: AuditAction::RoleChanged, ..trail_entry(&eve.email) };
+        let root = store.find_user_by_email("root@example.com").await.unwrap().unwrap();
+        let demote = UserChange::Update { name: None, password_hash: None, role: Some(Role::Viewer) };
+        assert!(matches!(store.change_user_audited(root.id, demote, Some(refused_audit)).await, Err(StoreError::LastAdmin)));
+        assert_eq!(store.audit_trail(None, 10).await.unwrap().len(), 1);
+        assert_eq!(store.audit_trail(Some(trail[0].id), 10).await.unwrap().len(), 0, "paged by id");
+    }
+
+    /// An invitation link works once, creates the account with its role, and is refused when used twice, revoked,
+    /// replaced or late; two uses racing each other make one account.
+    async fn invitation_links_work_once_and_until_they_expire(store: Store) {
+        let admin = store.create_user(&new_user("root@example.com", Role::Admin)).await.unwrap();
+        let invite = |email: &str, hash: &str, expires_at: i64| NewLink {
+            kind: LinkKind::Invitation,
+            email: email.to_owned(),
+            name: "Nia".to_owned(),
+            role: Role::Editor,
+            user_id: None,
+            token_hash: hash.to_owned(),
+            expires_at,
+        };
+        let audit = trail_entry("nia@example.com");
+        let link = store.create_link(&invite("Nia@Example.com", &"1".repeat(64), now_ms() + 60_000), Some(admin.id), &audit).await.unwrap();
+        assert_eq!((link.email.as_str(), link.kind, link.role), ("nia@example.com", LinkKind::Invitation, Role::Editor));
+        assert_eq!(store.pending_invitations().await.unwrap().len(), 1);
+
+        let token = "1".repeat(64);
+        let (first, second) = tokio::join!(store.use_link(&token, "$argon2id$nia"), store.use_link(&token, "$argon2id$nia2"));
+        let (won, lost) = if first.is_ok() { (first, second) } else { (second, first) };
+        let nia = won.expect("one use wins");
+        assert_eq!((nia.email.as_str(), nia.role, nia.password_hash.as_str()), ("nia@example.com", Role::Editor, "$argon2id$nia"));
+        assert!(matches!(lost, Err(LinkError::Used)), "{lost:?}");
+        assert!(store.pending_invitations().await.unwrap().is_empty());
+        assert!(matches!(store.use_link(&"0".repeat(64), "x").await, Err(LinkError::Unknown)));
+
+        // Late, replaced, revoked.
+        store.create_link(&invite("late@example.com", &"2".repeat(64), now_ms() - 1), None, &audit).await.unwrap();
+        assert!(matches!(store.use_link(&"2".repeat(64), "x").await, Err(LinkError::Expired)));
+        store.create_link(&invite("twice@example.com", &"3".repeat(64), now_ms() + 60_000), None, &audit).await.unwrap();
+        let again = store.create_link(&invite("twice@example.com", &"4".repeat(64), now_ms() + 60_000), None, &audit).await.unwrap();
+        assert!(matches!(store.use_link(&"3".repeat(64), "x").await, Err(LinkError::Revoked)), "a re-sent invitation replaces the first");
+        assert!(store.revoke_link(again.id, &audit).await.unwrap().is_some());
+        assert!(store.revoke_link(again.id, &audit).await.unwrap().is_none(), "nothing left to revoke");
+        assert!(matches!(store.use_link(&"4".repeat(64), "x").await, Err(LinkError::Revoked)));
+        // An invitation to an address that has an account by now is refused, and stays unused.
+        store.create_link(&invite("root@example.com", &"5".repeat(64), now_ms() + 60_000), None, &audit).await.unwrap();
+        assert!(matches!(store.use_link(&"5".repeat(64), "x").await, Err(LinkError::AccountExists)));
+        assert_eq!(store.find_link(&"5".repeat(64)).await.unwrap().unwrap().used_at, None);
+    }
+
+    /// A reset link sets the password and revokes the account's sessions and tokens, once.
+    async fn reset_links_set_the_password_and_revoke(store: Store) {
+        let ann = store.create_user(&new_user("ann@example.com", Role::Editor)).await.unwrap();
+        let reset = NewLink {
+            kind: LinkKind::Reset,
+            email: ann.email.clone(),
+            name: ann.name.clone(),
+            role: ann.role,
+            user_id: Some(ann.id),
+            token_hash: "6".repeat(64),
+            expires_at: now_ms() + 60_000,
+        };
+        store.create_link(&reset, None, &trail_entry(&ann.email)).await.unwrap();
+        let changed = store.use_link(&"6".repeat(64), "$argon2id$new").await.unwrap();
+        assert_eq!((changed.id, changed.password_hash.as_str()), (ann.id, "$argon2id$new"));
+        assert_eq!(changed.token_generation, ann.token_generation + 1, "old tokens end");
+        assert!(matches!(store.use_link(&"6".repeat(64), "$argon2id$again").await, Err(LinkError::Used)));
+    }
+
+    /// API tokens are listed per user and revoked one by one, only by their owner.
+    async fn api_tokens_are_listed_and_revoked_one_by_one(store: Store) {
+        let ann = store.create_user(&new_user("ann@example.com", Role::Editor)).await.unwrap();
+        let bob = store.create_user(&new_user("bob@example.com", Role::Editor)).await.unwrap();
+        let deploy = store.create_api_token(ann.id, "deploy script", now_ms() + 60_000).await.unwrap();
+        let laptop = store.create_api_token(ann.id, "  ", now_ms() + 60_000).await.unwrap();
+        assert_eq!(laptop.name, "sign-in");
+        assert!(store.use_api_token(deploy.id, ann.id).await.unwrap());
+        assert!(!store.use_api_token(deploy.id, bob.id).await.unwrap(), "another user's id does not match");
+        assert!(!store.revoke_api_token(deploy.id, bob.id).await.unwrap(), "only the owner revokes");
+        assert!(store.revoke_api_token(deploy.id, ann.id).await.unwrap());
+        assert!(!store.use_api_token(deploy.id, ann.id).await.unwrap(), "revoked");
+        assert!(store.use_api_token(laptop.id, ann.id).await.unwrap(), "the other token still works");
+        let listed = store.api_tokens_of(ann.id).await.unwrap();
+        assert_eq!(listed.iter().map(|token| (token.name.as_str(), token.revoked_at.is_some())).collect::<Vec<_>>(), [("sign-in", false), ("deploy script", true)]);
+        assert!(listed[1].last_used_at.is_some());
+    }
+}
+
+fn trail_entry(email: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: None,
+        action: AuditAction::Invited,
+        subject_id: None,
+        subject_email: email.to_owned(),
+        detail: Map::new(),
     }
 }

@@ -23,6 +23,7 @@ const SQLITE: Embedded = &[
     (5, "entity renames", include_str!("../../migrations/sqlite/0005_entity_renames.sql")),
     (6, "kept drafts", include_str!("../../migrations/sqlite/0006_kept_drafts.sql")),
     (7, "record updated_by", include_str!("../../migrations/sqlite/0007_record_updated_by.sql")),
+    (8, "accounts", include_str!("../../migrations/sqlite/0008_accounts.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
@@ -32,6 +33,7 @@ const POSTGRES: Embedded = &[
     (5, "entity renames", include_str!("../../migrations/postgres/0005_entity_renames.sql")),
     (6, "kept drafts", include_str!("../../migrations/postgres/0006_kept_drafts.sql")),
     (7, "record updated_by", include_str!("../../migrations/postgres/0007_record_updated_by.sql")),
+    (8, "accounts", include_str!("../../migrations/postgres/0008_accounts.sql")),
 ];
 
 #[derive(Debug)]

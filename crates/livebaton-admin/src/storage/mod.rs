@@ -5,6 +5,9 @@
 //! transaction already excludes other writers); every query is plain SQL with `$n` placeholders that both databases
 //! accept, and every column is `BIGINT` or `TEXT`. One contract suite (`tests/store_contract.rs`) runs against both.
 
+mod account_links;
+mod api_tokens;
+mod audit;
 mod entities;
 mod kept_drafts;
 mod migrations;
@@ -18,10 +21,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
+pub use account_links::{AccountLink, LinkError, LinkKind, NewLink};
+pub use api_tokens::{ApiToken, MAX_TOKEN_NAME_CHARS};
+pub use audit::{AuditAction, AuditEntry, MAX_AUDIT_PAGE, NewAuditEntry};
 pub use entities::Entity;
 pub use kept_drafts::SqlKeptDrafts;
 pub use records::Record;
-pub use sessions::Session;
+pub use sessions::{Session, SessionInfo};
 pub use users::{NewUser, User, UserChange, UserChanged};
 
 /// Which SQL database the store talks to.
@@ -67,6 +73,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The change would leave no active admin: the last one can be neither demoted, deactivated nor deleted.
+    #[error("this is the last active admin: make someone else an admin first")]
+    LastAdmin,
     /// Work on the blocking pool was cancelled: the runtime is shutting down. Nothing was written.
     #[error("the server is shutting down; try again")]
     ShuttingDown,

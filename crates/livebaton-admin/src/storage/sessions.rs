@@ -1,6 +1,7 @@
 //! Cookie sessions. The cookie carries a random id; the table keys sessions by the id's SHA-256, so reading the
 //! database does not give anyone a usable session.
 
+use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
 use super::{Store, StoreError, now_ms};
@@ -21,6 +22,24 @@ pub struct Session {
     pub token_generation: i64,
 }
 
+/// A session as its owner's account page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    /// SHA-256 of the cookie's id: names the session to end (it cannot be used as a cookie).
+    pub id_hash: String,
+    /// Signed in, ms since the Unix epoch.
+    pub created_at: i64,
+    /// Last active (a page or live page opened; at most one write a minute), if known.
+    pub last_seen_at: Option<i64>,
+    /// The browser's User-Agent when it signed in (at most 300 characters).
+    pub user_agent: String,
+    /// The client address it signed in from.
+    pub address: String,
+}
+
+/// Longest User-Agent kept with a session.
+const MAX_USER_AGENT_CHARS: usize = 300;
+
 /// Deletes every session of user `user_id`, inside the transaction `tx` (a change of their credentials).
 pub(super) async fn delete_sessions_of(tx: &mut Transaction<'_, Any>, user_id: i64) -> Result<u64, StoreError> {
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
@@ -33,16 +52,101 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`] on database failure.
     pub async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.create_session_from(session, "", "").await
+    }
+
+    /// Stores a new session started by the browser `user_agent` (cut to 300 characters) at `address`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn create_session_from(
+        &self,
+        session: &Session,
+        user_agent: &str,
+        address: &str,
+    ) -> Result<(), StoreError> {
+        let user_agent: String = user_agent.chars().take(MAX_USER_AGENT_CHARS).collect();
+        let now = now_ms();
         sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, token_generation) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, token_generation, user_agent, \
+             address, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4)",
         )
         .bind(&session.id_hash)
         .bind(session.user_id)
         .bind(&session.csrf_token)
-        .bind(now_ms())
+        .bind(now)
         .bind(session.expires_at)
         .bind(session.token_generation)
+        .bind(user_agent)
+        .bind(address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The live sessions of `user_id`, most recently active first.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn sessions_of(&self, user_id: i64) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.id_hash, s.created_at, s.last_seen_at, s.user_agent, s.address FROM sessions s \
+             JOIN users u ON u.id = s.user_id AND u.token_generation = s.token_generation \
+             WHERE s.user_id = $1 AND s.expires_at > $2 ORDER BY COALESCE(s.last_seen_at, s.created_at) DESC LIMIT 100",
+        )
+        .bind(user_id)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionInfo {
+                    id_hash: row.try_get("id_hash")?,
+                    created_at: row.try_get("created_at")?,
+                    last_seen_at: row.try_get("last_seen_at")?,
+                    user_agent: row.try_get("user_agent")?,
+                    address: row.try_get("address")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends session `id_hash` if it is `user_id`'s; false when it was not.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn delete_session_of(&self, user_id: i64, id_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2")
+            .bind(id_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Ends every session of `user_id` ("sign out everywhere"); returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn delete_all_sessions_of(&self, user_id: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = delete_sessions_of(&mut tx, user_id).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Records that session `id_hash` was active now (at most one write a minute).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn touch_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND (last_seen_at IS NULL OR last_seen_at < $3)",
+        )
+        .bind(now)
+        .bind(id_hash)
+        .bind(now - 60_000)
         .execute(&self.pool)
         .await?;
         Ok(())

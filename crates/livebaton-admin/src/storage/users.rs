@@ -1,12 +1,14 @@
 //! Users, and the one way their credentials change: [`Store::change_user`], which revokes what the old password or
-//! role gave (API tokens through the user's token generation, cookie sessions by deleting them) in one transaction.
+//! role gave (API tokens through the user's token generation, cookie sessions by deleting them) in one transaction,
+//! and never leaves the store without an active admin.
 
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::audit::{NewAuditEntry, write_entry};
 use super::sessions::delete_sessions_of;
-use super::{Store, StoreError, now_ms};
+use super::{Dialect, Store, StoreError, now_ms};
 use crate::accounts::Role;
 
 /// A user account. The password hash never leaves the server (it is skipped when serialised).
@@ -25,10 +27,21 @@ pub struct User {
     pub role: Role,
     /// Created, ms since the Unix epoch.
     pub created_at: i64,
+    /// When the account was deactivated (it cannot sign in); `None` while active.
+    pub deactivated_at: Option<i64>,
+    /// The last sign-in or live page opened, ms since the Unix epoch; `None` before the first.
+    pub last_seen_at: Option<i64>,
     /// How many times the password or role changed. API tokens carry the generation they were issued at and are
     /// refused once it moves ([`Store::change_user`]).
     #[serde(skip)]
     pub token_generation: i64,
+}
+
+impl User {
+    /// Whether the account may sign in (it was not deactivated).
+    pub fn active(&self) -> bool {
+        self.deactivated_at.is_none()
+    }
 }
 
 /// A user to create.
@@ -57,8 +70,21 @@ pub enum UserChange<'a> {
         /// Role.
         role: Option<Role>,
     },
+    /// Deactivates (`false`: the account cannot sign in, and everything it held is revoked) or reactivates it.
+    SetActive(bool),
     /// Deletes the account.
     Delete,
+}
+
+impl UserChange<'_> {
+    /// Whether the change can leave the store without an active admin: a role change, a deactivation, a deletion.
+    fn may_remove_an_admin(&self) -> bool {
+        match self {
+            UserChange::Update { role, .. } => role.is_some_and(|role| role != Role::Admin),
+            UserChange::SetActive(active) => !active,
+            UserChange::Delete => true,
+        }
+    }
 }
 
 /// What [`Store::change_user`] did.
@@ -71,9 +97,10 @@ pub struct UserChanged {
     pub revoked: bool,
 }
 
-const COLUMNS: &str = "id, email, name, password_hash, role, created_at, token_generation";
+pub(super) const COLUMNS: &str =
+    "id, email, name, password_hash, role, created_at, deactivated_at, last_seen_at, token_generation";
 
-fn user(row: &AnyRow) -> Result<User, StoreError> {
+pub(super) fn user(row: &AnyRow) -> Result<User, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(User {
         id: row.try_get("id")?,
@@ -82,6 +109,8 @@ fn user(row: &AnyRow) -> Result<User, StoreError> {
         password_hash: row.try_get("password_hash")?,
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
         created_at: row.try_get("created_at")?,
+        deactivated_at: row.try_get("deactivated_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
         token_generation: row.try_get("token_generation")?,
     })
 }
@@ -126,12 +155,36 @@ impl Store {
     /// The caller then closes the user's live sockets when [`UserChanged::revoked`] says so; the application does both
     /// in [`crate::app::AppState::change_user`], which should be preferred wherever the server runs.
     ///
+    /// The last active admin can be neither demoted, deactivated nor deleted, also under concurrent changes: the check
+    /// counts the active admins after the write, in the same transaction, and on PostgreSQL the active admins' rows are
+    /// locked first, so two transactions demoting the last two admins run one after the other and the second sees the
+    /// first's demotion (SQLite runs one writing transaction at a time anyway).
+    ///
     /// # Errors
-    /// [`StoreError::NotFound`] if there is no such user; [`StoreError::Database`].
+    /// [`StoreError::NotFound`] if there is no such user; [`StoreError::LastAdmin`]; [`StoreError::Database`].
     pub async fn change_user(&self, id: i64, change: UserChange<'_>) -> Result<UserChanged, StoreError> {
+        self.change_user_audited(id, change, None).await
+    }
+
+    /// [`Store::change_user`], writing `audit` in the same transaction (when given; its `subject_id` is set to `id`).
+    ///
+    /// # Errors
+    /// As [`Store::change_user`].
+    pub async fn change_user_audited(
+        &self,
+        id: i64,
+        change: UserChange<'_>,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<UserChanged, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Writes first, so SQLite takes its write lock at the first statement (a read first would have to upgrade its
-        // lock, which fails at once under a concurrent writer instead of waiting).
+        let guard_admins = change.may_remove_an_admin();
+        if guard_admins && self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT id FROM users WHERE role = 'admin' AND deactivated_at IS NULL FOR UPDATE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Writes first on SQLite, so it takes its write lock at the first statement (a read first would have to
+        // upgrade its lock, which fails at once under a concurrent writer instead of waiting).
         let (user, revoked) = match change {
             UserChange::Update { name, password_hash, role } => {
                 let role = role.map(|role| role.as_str());
@@ -158,6 +211,21 @@ impl Store {
                 .await?;
                 (Some(user(&row.ok_or(StoreError::NotFound)?)?), bumped.rows_affected() > 0)
             }
+            UserChange::SetActive(active) => {
+                // Deactivating revokes like a password change; reactivating gives nothing back (the old sessions and
+                // tokens stay void, the person signs in again).
+                let row = sqlx::query(&format!(
+                    "UPDATE users SET deactivated_at = CASE WHEN $1 = 1 THEN NULL ELSE COALESCE(deactivated_at, $2) END, \
+                     token_generation = token_generation + CASE WHEN $1 = 1 OR deactivated_at IS NOT NULL THEN 0 ELSE 1 END, \
+                     updated_at = $2 WHERE id = $3 RETURNING {COLUMNS}"
+                ))
+                .bind(i64::from(active))
+                .bind(now_ms())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                (Some(user(&row.ok_or(StoreError::NotFound)?)?), !active)
+            }
             UserChange::Delete => {
                 let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 if deleted.rows_affected() == 0 {
@@ -166,9 +234,23 @@ impl Store {
                 (None, true)
             }
         };
+        if guard_admins {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND deactivated_at IS NULL")
+                .fetch_one(&mut *tx)
+                .await?;
+            let admins: i64 = row.try_get("n")?;
+            if admins == 0 {
+                // Dropping the transaction rolls the change back.
+                return Err(StoreError::LastAdmin);
+            }
+        }
         if revoked {
             // Also on delete: the foreign key cascades only where SQLite enforces foreign keys.
             delete_sessions_of(&mut tx, id).await?;
+        }
+        if let Some(mut audit) = audit {
+            audit.subject_id = Some(id);
+            write_entry(&mut tx, &audit).await?;
         }
         tx.commit().await?;
         Ok(UserChanged { user, revoked })
@@ -205,6 +287,22 @@ impl Store {
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY id")).fetch_all(&self.pool).await?;
         rows.iter().map(user).collect()
+    }
+
+    /// Records that user `id` was seen now (signed in, opened a live page). Best effort, and at most once a minute per
+    /// user, so busy pages do not write on every mount.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn touch_user(&self, id: i64) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $3)")
+            .bind(now)
+            .bind(id)
+            .bind(now - 60_000)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Number of users with `role`.
