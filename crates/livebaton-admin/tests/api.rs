@@ -317,10 +317,14 @@ async fn every_route_answers_each_role_as_its_permissions_say() {
 async fn expired_and_foreign_tokens_are_refused() {
     let app = TestApp::new().await;
     let admin = app.user(ADMIN.0, ADMIN.1, Role::Admin).await;
-    let expired = app.state.signer.sign(admin.id, now_ms() - 1);
-    let foreign = livebaton_admin::accounts::TokenSigner::new("another-secret-key-base-of-32-chars!!")
-        .sign(admin.id, now_ms() + 60_000);
-    let valid = app.state.signer.sign(admin.id, now_ms() + 60_000);
+    let expired = app.state.signer.sign(admin.id, admin.token_generation, 1, now_ms() - 1);
+    let foreign = livebaton_admin::accounts::TokenSigner::new("another-secret-key-base-of-32-chars!!").sign(
+        admin.id,
+        admin.token_generation,
+        1,
+        now_ms() + 60_000,
+    );
+    let valid = app.state.issue_token(&admin, "test").await.unwrap().0;
 
     for (what, token) in [("expired", &expired), ("foreign", &foreign)] {
         let reply = app.send(request(Method::GET, "/api/entities", Some(token), None)).await;

@@ -45,7 +45,7 @@ async fn after_churn_every_roster_is_exactly_the_clients_that_stayed() {
     let cycle_user = server.user("cycle@example.com", "Cycle", Role::Viewer).await;
     let observer_user = server.user("observer@example.com", "Observer", Role::Viewer).await;
     let (stay_key, cycle_key) = (stay_user.id.to_string(), cycle_user.id.to_string());
-    let stay_token = server.token(&stay_user);
+    let stay_token = server.token(&stay_user).await;
 
     let mut stayers = Vec::new();
     for _ in 0..STAY {
@@ -58,7 +58,7 @@ async fn after_churn_every_roster_is_exactly_the_clients_that_stayed() {
     })
     .await;
 
-    let cycle_token = server.token(&cycle_user);
+    let cycle_token = server.token(&cycle_user).await;
     let endings = futures_util::stream::iter(0..CYCLES)
         .map(|cycle| {
             let (server, token) = (&server, &cycle_token);
@@ -91,7 +91,7 @@ async fn after_churn_every_roster_is_exactly_the_clients_that_stayed() {
     }
 
     // A client that joins now is told the same.
-    let observer = Member::join(&server, &server.token(&observer_user)).await;
+    let observer = Member::join(&server, &server.token(&observer_user).await).await;
     let mut expected = only_stayers.clone();
     expected.insert(observer_user.id.to_string(), server_refs(&server, &observer_user.id.to_string()));
     eventually("a fresh client lists the staying clients and itself", || observer.listed() == expected).await;

@@ -16,7 +16,7 @@ use livebaton_admin::storage::User;
 use serde_json::{Map, Value, json};
 
 async fn open_trash(server: &LiveServer, user: &User, tab: &str) -> (Peer, Value) {
-    let mut peer = server.connect(&server.token(user)).await;
+    let mut peer = server.connect(&server.token(user).await).await;
     let params: Map<String, Value> = [("entity".to_owned(), json!("article"))].into_iter().collect();
     let token = server.state.views.token("trash", &params);
     let reply = peer.join_ok("lv:trash", json!({"token": token, "tab_id": tab})).await;
@@ -55,7 +55,7 @@ async fn the_trash_page_restores_records_and_only_admins_delete_forever() {
     // Deleted elsewhere (the API): both pages list it live, with who deleted it.
     for record in [&kept, &doomed] {
         let uri = format!("/api/entities/article/records/{}", record.id);
-        assert_eq!(server.api(Method::DELETE, &uri, &server.token(&edda), None).await.status, 204);
+        assert_eq!(server.api(Method::DELETE, &uri, &server.token(&edda).await, None).await.status, 204);
     }
     let diff = diff_containing(&mut edda_page, &doomed.title).await;
     assert!(diff.to_string().contains("by Edda"), "{diff}");
@@ -102,13 +102,13 @@ async fn a_delete_asks_first_and_names_who_is_editing() {
             .collect();
 
     // Edda has the record's form open.
-    let mut edda_socket = server.connect(&server.token(&edda)).await;
+    let mut edda_socket = server.connect(&server.token(&edda).await).await;
     let mut edit = params.clone();
     edit.insert("path".to_owned(), json!("/edit"));
     let token = server.state.views.token("record_edit", &edit);
     edda_socket.join_ok("lv:record_edit", json!({"token": token, "tab_id": "edda"})).await;
 
-    let mut bob_socket = server.connect(&server.token(&bob)).await;
+    let mut bob_socket = server.connect(&server.token(&bob).await).await;
     let token = server.state.views.token("record_show", &params);
     bob_socket.join_ok("lv:record_show", json!({"token": token, "tab_id": "bob"})).await;
     let push = |event: &str| json!({"type": "click", "event": event, "value": {}});
@@ -138,7 +138,7 @@ async fn an_entity_change_that_breaks_urls_or_deletes_values_asks_first() {
     let holding = server.state.store.count_records_with_value(article.id, "summary").await.unwrap();
     assert!(holding > 0, "the demo records have summaries");
 
-    let mut socket = server.connect(&server.token(&ada)).await;
+    let mut socket = server.connect(&server.token(&ada).await).await;
     let params: Map<String, Value> =
         [("id".to_owned(), json!(article.id.to_string())), ("path".to_owned(), json!("/edit"))].into_iter().collect();
     let token = server.state.views.token("entity_edit", &params);

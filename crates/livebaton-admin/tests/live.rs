@@ -119,15 +119,19 @@ async fn sign_in(server: &LiveServer, email: &str) -> String {
 async fn connects_without_valid_credentials_are_refused_with_403() {
     let (server, people, _, _) = setup(GRACE).await;
     let signer = &server.state.signer;
-    let expired = signer.sign(people.alice.id, now_ms() - 1);
-    let foreign = livebaton_admin::accounts::TokenSigner::new("another secret key base, also 32+ chars")
-        .sign(people.alice.id, now_ms() + 60_000);
+    let expired = signer.sign(people.alice.id, people.alice.token_generation, 1, now_ms() - 1);
+    let foreign = livebaton_admin::accounts::TokenSigner::new("another secret key base, also 32+ chars").sign(
+        people.alice.id,
+        people.alice.token_generation,
+        1,
+        now_ms() + 60_000,
+    );
     // Bob's claims under Alice's signature.
-    let (alice_token, bob_token) = (server.token(&people.alice), server.token(&people.bob));
+    let (alice_token, bob_token) = (server.token(&people.alice).await, server.token(&people.bob).await);
     let (bob_claims, alice_signature) =
         (bob_token.rsplit_once('.').expect("lb1.<claims>.<signature>").0, alice_token.rsplit_once('.').unwrap().1);
     let forged = format!("{bob_claims}.{alice_signature}");
-    let nobody = signer.sign(9_999, now_ms() + 60_000);
+    let nobody = signer.sign(9_999, 0, 1, now_ms() + 60_000);
     let no_credentials = server.ws_url("vsn=2.0.0");
     assert_eq!(refused(ws_request(&no_credentials, &[])).await, StatusCode::FORBIDDEN, "no credentials");
     for (what, token) in [
@@ -152,7 +156,7 @@ async fn connects_without_valid_credentials_are_refused_with_403() {
 #[tokio::test]
 async fn a_token_param_upgrades() {
     let (server, people, _, _) = setup(GRACE).await;
-    let mut peer = server.connect(&server.token(&people.bob)).await;
+    let mut peer = server.connect(&server.token(&people.bob).await).await;
     assert_live(&mut peer).await;
     assert_signed_in_as(&mut peer, &people.bob).await;
 }
@@ -162,7 +166,7 @@ async fn a_token_param_upgrades() {
 #[tokio::test]
 async fn a_database_that_does_not_answer_is_503_not_403() {
     let (server, people, _, _) = setup(GRACE).await;
-    let token = server.token(&people.bob);
+    let token = server.token(&people.bob).await;
     server.state.store.pool().close().await;
     let url = server.ws_url(&format!("vsn=2.0.0&token={token}"));
     assert_eq!(refused(ws_request(&url, &[])).await, StatusCode::SERVICE_UNAVAILABLE);
@@ -173,7 +177,7 @@ async fn a_database_that_does_not_answer_is_503_not_403() {
 #[tokio::test]
 async fn the_auth_token_subprotocol_upgrades_and_phoenix_is_selected() {
     let (server, people, _, _) = setup(GRACE).await;
-    let token = server.token(&people.carol);
+    let token = server.token(&people.carol).await;
     let protocol =
         format!("phoenix, base64url.bearer.phx.{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(&token));
     let request = ws_request(&server.ws_url("vsn=2.0.0"), &[("sec-websocket-protocol", &protocol)]);
@@ -229,9 +233,9 @@ async fn signing_out_disconnects_the_users_sockets() {
     let (server, people, _, _) = setup(LONG_GRACE).await;
     let session_id = sign_in(&server, "alice@example.com").await;
     let session = server.state.store.find_session(&sha256_hex(&session_id)).await.unwrap().expect("the session");
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     alice.join_ok("room:out", json!({})).await;
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     bob.join_ok("room:out", json!({})).await;
 
     let form = format!("_csrf_token={}", session.csrf_token);
@@ -256,7 +260,7 @@ async fn signing_out_disconnects_the_users_sockets() {
 #[tokio::test]
 async fn cross_site_origins_are_refused() {
     let (server, people, _, _) = setup(GRACE).await;
-    let url = server.ws_url(&format!("vsn=2.0.0&token={}", server.token(&people.alice)));
+    let url = server.ws_url(&format!("vsn=2.0.0&token={}", server.token(&people.alice).await));
     let same = server.origin();
     let (mut peer, _) = try_open(ws_request(&url, &[("origin", &same)])).await.expect("same origin upgrades");
     assert_live(&mut peer).await;
@@ -268,7 +272,7 @@ async fn cross_site_origins_are_refused() {
 
     let listed = start(GRACE, vec!["https://admin.example.com".into(), "127.0.0.1:1".into()]).await;
     let user = listed.user("dora@example.com", "Dora", Role::Editor).await;
-    let url = listed.ws_url(&format!("vsn=2.0.0&token={}", listed.token(&user)));
+    let url = listed.ws_url(&format!("vsn=2.0.0&token={}", listed.token(&user).await));
     for origin in ["https://admin.example.com", "http://127.0.0.1:1"] {
         try_open(ws_request(&url, &[("origin", origin)]))
             .await
@@ -284,7 +288,7 @@ async fn cross_site_origins_are_refused() {
 #[tokio::test]
 async fn only_vsn_2_is_spoken() {
     let (server, people, _, _) = setup(GRACE).await;
-    let token = server.token(&people.alice);
+    let token = server.token(&people.alice).await;
     for query in [format!("token={token}"), format!("vsn=1.0.0&token={token}"), format!("vsn=2.1.0&token={token}")] {
         assert_eq!(refused(ws_request(&server.ws_url(&query), &[])).await, StatusCode::FORBIDDEN, "{query}");
     }
@@ -318,8 +322,8 @@ async fn long_polling_is_gone() {
 #[tokio::test]
 async fn content_events_reach_their_channels() {
     let (server, people, article, records) = setup(GRACE).await;
-    let admin = server.token(&people.admin);
-    let mut peer = server.connect(&server.token(&people.vera)).await;
+    let admin = server.token(&people.admin).await;
+    let mut peer = server.connect(&server.token(&people.vera).await).await;
     let joined = peer.join("entities", json!({})).await;
     assert_eq!(joined, json!(["1", "1", "entities", "phx_reply", {"status": "ok", "response": {}}]));
     let joined = peer.join("entity_data:article", json!({})).await;
@@ -438,7 +442,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
     let topic = format!("edit:data:{}", record.id);
     let target = EditTarget::new("data", record.id).unwrap();
 
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     let reply = alice.join_ok(&topic, json!({"tab_id": "alice-tab"})).await;
     let alice_view = queue_entry(&reply["queue"][0], &people.alice, true);
     assert_eq!(
@@ -454,13 +458,13 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
             {"role": "owner", "owner": owner_json(&people.alice, &alice_view), "reason": "first", "draft": null}])
     );
 
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     let reply = bob.join_ok(&topic, json!({"tab_id": "bob-tab"})).await;
     assert_eq!((&reply["role"], &reply["owner"]), (&json!("spectator"), &owner_json(&people.alice, &alice_view)));
     assert_eq!(queue_entry(&reply["queue"][0], &people.alice, true), alice_view);
     let bob_view = queue_entry(&reply["queue"][1], &people.bob, true);
 
-    let mut carol = server.connect(&server.token(&people.carol)).await;
+    let mut carol = server.connect(&server.token(&people.carol).await).await;
     let reply = carol.join_ok(&topic, json!({"tab_id": "carol-tab"})).await;
     assert_eq!((&reply["role"], &reply["owner"]), (&json!("spectator"), &owner_json(&people.alice, &alice_view)));
     assert_eq!(reply["queue"].as_array().unwrap().len(), 3);
@@ -527,7 +531,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
     }
 
     // A late joiner (Vera, a viewer) renders the current draft from the join reply.
-    let mut vera = server.connect(&server.token(&people.vera)).await;
+    let mut vera = server.connect(&server.token(&people.vera).await).await;
     let reply = vera.join_ok(&topic, json!({"tab_id": "vera-tab"})).await;
     assert_eq!(reply["role"], "spectator");
     assert_eq!(reply["draft"], draft);
@@ -540,7 +544,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
 
     // The record is moved to the trash elsewhere: everyone is told, and the owner's save says so.
     let uri = format!("/api/entities/article/records/{}", record.id);
-    let deleted = server.api(Method::DELETE, &uri, &server.token(&people.admin), None).await;
+    let deleted = server.api(Method::DELETE, &uri, &server.token(&people.admin).await, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     for peer in [&mut alice, &mut bob, &mut carol, &mut vera] {
         let trashed = json!([peer.join_ref(&topic), null, topic, "deleted", {"trash": true}]);
@@ -550,7 +554,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
 
     // Restored: everyone is told, at the version it had, and the owner's draft saves over it.
     let restore = format!("{uri}/restore");
-    let restored = server.api(Method::POST, &restore, &server.token(&people.admin), None).await;
+    let restored = server.api(Method::POST, &restore, &server.token(&people.admin).await, None).await;
     assert_eq!(restored.status, StatusCode::OK, "{}", restored.text);
     let stored = server.state.store.find_record_by_id(record.id).await.unwrap().expect("back");
     for peer in [&mut alice, &mut bob, &mut carol, &mut vera] {
@@ -566,7 +570,7 @@ async fn the_first_editor_owns_and_spectators_watch_the_draft() {
 #[tokio::test]
 async fn editing_a_missing_row_is_refused() {
     let (server, people, _, _) = setup(GRACE).await;
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     for topic in ["edit:data:9999", "edit:data:abc", "edit:entity:9999"] {
         let reply = alice.join(topic, json!({"tab_id": "a"})).await;
         assert_eq!(reply[4], json!({"status": "error", "response": {"reason": "not found"}}), "{topic}");
@@ -580,14 +584,14 @@ async fn editing_a_missing_row_is_refused() {
 async fn only_admins_hold_the_baton_on_entities() {
     let (server, people, article, _) = setup(GRACE).await;
     let topic = format!("edit:entity:{}", article.id);
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     let reply = alice.join_ok(&topic, json!({"tab_id": "a"})).await;
     assert_eq!(
         (&reply["role"], &reply["owner"], &reply["lock_version"]),
         (&json!("spectator"), &Value::Null, &json!(1))
     );
     queue_entry(&reply["queue"][0], &people.alice, false);
-    let mut admin = server.connect(&server.token(&people.admin)).await;
+    let mut admin = server.connect(&server.token(&people.admin).await).await;
     let reply = admin.join_ok(&topic, json!({"tab_id": "root"})).await;
     let admin_view = queue_entry(&reply["queue"][1], &people.admin, true);
     assert_eq!((&reply["role"], &reply["owner"]), (&json!("owner"), &owner_json(&people.admin, &admin_view)));
@@ -618,9 +622,9 @@ async fn saved_pushes_identify_the_saver_by_id() {
     let topic = format!("edit:data:{}", record.id);
     let sam = server.user("sam@example.com", "Sam", Role::Editor).await;
     let other_sam = server.user("sam.two@example.com", "Sam", Role::Editor).await;
-    let mut sam_channel = server.connect(&server.token(&sam)).await;
+    let mut sam_channel = server.connect(&server.token(&sam).await).await;
     assert_eq!(sam_channel.join_ok(&topic, json!({"tab_id": "s1"})).await["role"], "owner");
-    let mut page = server.connect(&server.token(&other_sam)).await;
+    let mut page = server.connect(&server.token(&other_sam).await).await;
     let params: serde_json::Map<String, Value> = [("entity", "article".to_owned()), ("id", record.id.to_string())]
         .into_iter()
         .chain([("path", "/edit".to_owned())])
@@ -628,7 +632,7 @@ async fn saved_pushes_identify_the_saver_by_id() {
         .collect();
     let view_token = server.state.views.token("record_edit", &params);
     page.join_ok("lv:record_edit", json!({"token": view_token, "tab_id": "s2"})).await;
-    let mut carol = server.connect(&server.token(&people.carol)).await;
+    let mut carol = server.connect(&server.token(&people.carol).await).await;
     carol.join_ok(&topic, json!({"tab_id": "c"})).await;
 
     // Sam saves over the channel: everyone hears it was Sam, by id.
@@ -665,11 +669,11 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     let target = EditTarget::new("data", record.id).unwrap();
     let editing = &server.state.engine.editing;
 
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     let alice_view = queue_entry(&alice.join_ok(&topic, json!({"tab_id": "a"})).await["queue"][0], &people.alice, true);
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     let bob_view = queue_entry(&bob.join_ok(&topic, json!({"tab_id": "b"})).await["queue"][1], &people.bob, true);
-    let mut carol = server.connect(&server.token(&people.carol)).await;
+    let mut carol = server.connect(&server.token(&people.carol).await).await;
     carol.join_ok(&topic, json!({"tab_id": "c"})).await;
 
     let params = article_params("Drafted by Alice");
@@ -721,7 +725,7 @@ async fn a_dropped_owner_hands_over_after_the_grace_and_saves_are_fenced() {
     // Bob drafts on version 2; meanwhile the row is updated through the API (to 3). His save is a conflict.
     let params = article_params("Bob's second thoughts");
     assert_eq!(bob.push(&topic, "draft", json!({"params": params})).await[4]["status"], "ok");
-    let admin = server.token(&people.admin);
+    let admin = server.token(&people.admin).await;
     let uri = format!("/api/entities/{}/records/{}", article.name, record.id);
     let mut body = article_params("Changed through the API");
     body["lock_version"] = json!(2);
@@ -794,9 +798,9 @@ async fn a_save_over_a_moved_row_merges_per_field() {
     let (server, people, _, records) = setup(GRACE).await;
     let record = &records[2];
     let topic = format!("edit:data:{}", record.id);
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     assert_eq!(alice.join_ok(&topic, json!({"tab_id": "a"})).await["role"], "owner");
-    let admin = server.token(&people.admin);
+    let admin = server.token(&people.admin).await;
     let uri = format!("/api/entities/article/records/{}", record.id);
     let put = |body: Value| server.api(Method::PUT, &uri, &admin, Some(body));
 
@@ -873,19 +877,19 @@ async fn take_here_moves_the_baton_between_tabs_of_one_user() {
     let (server, people, _, records) = setup(GRACE).await;
     let topic = format!("edit:data:{}", records[2].id);
     let target = EditTarget::new("data", records[2].id).unwrap();
-    let alice_token = server.token(&people.alice);
+    let alice_token = server.token(&people.alice).await;
 
     let mut tab1 = server.connect(&alice_token).await;
     let tab1_view = queue_entry(&tab1.join_ok(&topic, json!({"tab_id": "t1"})).await["queue"][0], &people.alice, true);
     assert_eq!(tab1.event(&topic, "role").await[4]["reason"], "first");
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     bob.join_ok(&topic, json!({"tab_id": "b"})).await;
     let mut tab2 = server.connect(&alice_token).await;
     let reply = tab2.join_ok(&topic, json!({"tab_id": "t2"})).await;
     assert_eq!((&reply["role"], &reply["owner"]), (&json!("spectator"), &owner_json(&people.alice, &tab1_view)));
     let tab2_view = queue_entry(&reply["queue"][2], &people.alice, true);
     let bob_view = queue_entry(&reply["queue"][1], &people.bob, true);
-    let mut vera = server.connect(&server.token(&people.vera)).await;
+    let mut vera = server.connect(&server.token(&people.vera).await).await;
     let vera_view = queue_entry(&vera.join_ok(&topic, json!({"tab_id": "v"})).await["queue"][3], &people.vera, false);
 
     assert_eq!(tab1.push(&topic, "draft", json!({"params": article_params("From tab 1")})).await[4]["status"], "ok");
@@ -931,13 +935,13 @@ async fn viewers_never_hold_the_baton_and_an_explicit_leave_promotes_at_once() {
     let topic = format!("edit:data:{}", record.id);
     let target = EditTarget::new("data", record.id).unwrap();
 
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     alice.join_ok(&topic, json!({"tab_id": "a"})).await;
-    let mut vera = server.connect(&server.token(&people.vera)).await;
+    let mut vera = server.connect(&server.token(&people.vera).await).await;
     let reply = vera.join_ok(&topic, json!({"tab_id": "v"})).await;
     assert_eq!(reply["role"], "spectator");
     let vera_view = queue_entry(&reply["queue"][1], &people.vera, false);
-    let mut carol = server.connect(&server.token(&people.carol)).await;
+    let mut carol = server.connect(&server.token(&people.carol).await).await;
     let carol_view = queue_entry(&carol.join_ok(&topic, json!({"tab_id": "c"})).await["queue"][2], &people.carol, true);
     let reply = vera.push(&topic, "draft", json!({"params": article_params("Vera's")})).await;
     assert_eq!(reply[4]["response"], json!({"reason": "not_owner", "message": "read-only: Alice is editing"}));
@@ -982,7 +986,7 @@ async fn viewers_never_hold_the_baton_and_an_explicit_leave_promotes_at_once() {
     assert_eq!(&stored, record, "nothing was saved");
 
     // An editor arriving takes the baton although Vera came first.
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     let reply = bob.join_ok(&topic, json!({"tab_id": "b"})).await;
     let bob_view = queue_entry(&reply["queue"][1], &people.bob, true);
     assert_eq!((&reply["role"], &reply["owner"]), (&json!("owner"), &owner_json(&people.bob, &bob_view)));
@@ -1011,7 +1015,7 @@ async fn a_draft_left_behind_is_offered_to_its_author_on_the_next_join() {
         async move { editing.find_kept_draft(&target, &id).await.unwrap() }
     };
 
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     assert_eq!(alice.join_ok(&topic, json!({"tab_id": "a"})).await["kept_draft"], Value::Null);
     let typed = article_params("Typed, then left");
     let reply = alice.push(&topic, "draft", json!({"params": typed, "lock_version": record.lock_version})).await;
@@ -1023,7 +1027,7 @@ async fn a_draft_left_behind_is_offered_to_its_author_on_the_next_join() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     let reply = bob.join_ok(&topic, json!({"tab_id": "b"})).await;
     assert_eq!((&reply["role"], &reply["kept_draft"]), (&json!("owner"), &Value::Null), "not offered to Bob");
     let reply = alice.join_ok(&topic, json!({"tab_id": "a"})).await;
@@ -1033,7 +1037,7 @@ async fn a_draft_left_behind_is_offered_to_its_author_on_the_next_join() {
     let updated_at = offered["updated_at"].as_u64().expect("updated_at in ms");
     let refused = alice.push(&topic, "restore_draft", json!({})).await;
     assert_eq!(error_reason(&refused), "not_owner", "Bob holds the baton");
-    let mut carol = server.connect(&server.token(&people.carol)).await;
+    let mut carol = server.connect(&server.token(&people.carol).await).await;
     carol.join_ok(&topic, json!({"tab_id": "c"})).await;
 
     leave(&mut bob, &topic).await;
@@ -1083,13 +1087,13 @@ async fn a_reloading_owner_keeps_the_baton_with_its_tab_id() {
     let (server, people, _, records) = setup(GRACE).await;
     let topic = format!("edit:data:{}", records[0].id);
     let target = EditTarget::new("data", records[0].id).unwrap();
-    let token = server.token(&people.alice);
+    let token = server.token(&people.alice).await;
 
     let mut alice = server.connect(&token).await;
     alice.join_ok(&topic, json!({"tab_id": "alice-tab"})).await;
     let params = article_params("Typed before the reload");
     assert_eq!(alice.push(&topic, "draft", json!({"params": params})).await[4]["status"], "ok");
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     bob.join_ok(&topic, json!({"tab_id": "bob-tab"})).await;
 
     drop(alice);
@@ -1115,9 +1119,9 @@ async fn rejoining_on_the_same_socket_keeps_the_baton() {
     let (server, people, _, records) = setup(GRACE).await;
     let topic = format!("edit:data:{}", records[0].id);
     let target = EditTarget::new("data", records[0].id).unwrap();
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     alice.join_ok(&topic, json!({"tab_id": "alice-tab"})).await;
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     bob.join_ok(&topic, json!({"tab_id": "bob-tab"})).await;
 
     let reply = alice.join_ok(&topic, json!({"tab_id": "alice-tab"})).await;
@@ -1138,14 +1142,14 @@ async fn rejoining_on_the_same_socket_keeps_the_baton() {
 async fn room_members_see_each_other_and_shouts() {
     let (server, people, _, _) = setup(GRACE).await;
     let (alice_key, bob_key) = (people.alice.id.to_string(), people.bob.id.to_string());
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     let reply = alice.join("room:lobby", json!({})).await;
     assert_eq!(reply, json!(["1", "1", "room:lobby", "phx_reply", {"status": "ok", "response": {}}]));
     let state = alice.event("room:lobby", "presence_state").await;
     assert_eq!(state[0], "1");
     assert_eq!(state[4][&alice_key]["metas"][0]["name"], "Alice");
 
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     bob.join_ok("room:lobby", json!({})).await;
     let state = bob.event("room:lobby", "presence_state").await;
     assert_eq!(state[4][&alice_key]["metas"][0]["name"], "Alice");
@@ -1182,11 +1186,11 @@ async fn shutdown_closes_with_1001_and_releases_presences_at_once() {
     let topic = format!("edit:data:{}", records[0].id);
     let target = EditTarget::new("data", records[0].id).unwrap();
     let editing = &server.state.engine.editing;
-    let mut alice = server.connect(&server.token(&people.alice)).await;
+    let mut alice = server.connect(&server.token(&people.alice).await).await;
     alice.join_ok("room:ops", json!({})).await;
     alice.join_ok(&topic, json!({"tab_id": "a"})).await;
     assert_eq!(alice.push(&topic, "draft", json!({"params": article_params("Unsaved")})).await[4]["status"], "ok");
-    let mut bob = server.connect(&server.token(&people.bob)).await;
+    let mut bob = server.connect(&server.token(&people.bob).await).await;
     bob.join_ok(&topic, json!({"tab_id": "b"})).await;
     assert_eq!(server.state.engine.presence.count("room:ops"), 1);
     assert_eq!(editing.sorted_presences(&target).len(), 2);
@@ -1200,6 +1204,6 @@ async fn shutdown_closes_with_1001_and_releases_presences_at_once() {
     assert!(editing.draft(&target).is_none(), "the session's draft ended with its last editor");
     eventually("no socket is served", || server.state.live.open_sockets() == 0).await;
 
-    let mut late = server.connect(&server.token(&people.carol)).await;
+    let mut late = server.connect(&server.token(&people.carol).await).await;
     assert_eq!(late.close_code().await, CloseCode::Away);
 }

@@ -47,7 +47,7 @@ fn params(pairs: &[(&str, String)]) -> Map<String, Value> {
 
 /// A page of `view` with `params`, opened by `user` in tab `tab`: the socket and the join reply's regions.
 async fn open(server: &LiveServer, user: &User, view: &str, params: &Map<String, Value>, tab: &str) -> (Peer, Value) {
-    let mut peer = server.connect(&server.token(user)).await;
+    let mut peer = server.connect(&server.token(user).await).await;
     let token = server.state.views.token(view, params);
     let reply = peer.join_ok(&format!("lv:{view}"), json!({"token": token, "tab_id": tab})).await;
     (peer, reply["rendered"]["regions"].clone())
@@ -162,7 +162,7 @@ async fn a_save_reports_invalid_fields_and_conflicts_and_keeps_the_draft() {
     let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
     let uri = format!("/api/entities/article/records/{}", record.id);
     let body = json!({"title": "API version", "lock_version": record.lock_version, "data": {"category": "news"}});
-    let written = server.api(Method::PUT, &uri, &server.token(&admin), Some(body)).await;
+    let written = server.api(Method::PUT, &uri, &server.token(&admin).await, Some(body)).await;
     assert_eq!(written.status, 200, "{}", written.text);
     let reply = event(&mut page, view, "submit", "save", form("Alice's version")).await;
     let regions = reply["regions"].to_string();
@@ -208,7 +208,7 @@ async fn a_save_over_a_moved_row_merges_and_offers_only_the_fields_both_changed(
     let view = "record_edit";
     let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
     let uri = format!("/api/entities/article/records/{}", record.id);
-    let token = server.token(&admin);
+    let token = server.token(&admin).await;
     let (mut page, _) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
 
     event(&mut page, view, "change", "draft", row_form(&record, "Alice's title", &[])).await;
@@ -261,7 +261,7 @@ async fn a_save_over_a_moved_row_merges_and_offers_only_the_fields_both_changed(
 async fn record_pages_follow_writes_made_through_the_api() {
     let Scene { server, alice, record, .. } = scene().await;
     let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
-    let token = server.token(&admin);
+    let token = server.token(&admin).await;
     let (mut list, _) = open(&server, &alice, "records", &params(&[("entity", "article".into())]), "t1").await;
     let show_params = params(&[("entity", "article".into()), ("id", record.id.to_string())]);
     let (mut show, _) = open(&server, &alice, "record_show", &show_params, "t2").await;
@@ -309,14 +309,14 @@ async fn the_largest_record_the_api_takes_can_be_saved_from_the_live_form() {
         (0..4).map(|n| json!({"type": "textarea", "key": format!("t{n}"), "label": format!("T{n}")})).collect();
     let entity =
         json!({"name": "memo", "display_name": "Memo", "display_name_plural": "Memos", "fields_definition": fields});
-    assert_eq!(server.api(Method::POST, "/api/entities", &server.token(&admin), Some(entity)).await.status, 201);
+    assert_eq!(server.api(Method::POST, "/api/entities", &server.token(&admin).await, Some(entity)).await.status, 201);
     let data: Map<String, Value> = (0..4).map(|n| (format!("t{n}"), json!("<".repeat(4_900)))).collect();
     let body = json!({"title": "Big", "status": "draft", "data": data});
-    let created = server.api(Method::POST, "/api/entities/memo/records", &server.token(&alice), Some(body)).await;
+    let created = server.api(Method::POST, "/api/entities/memo/records", &server.token(&alice).await, Some(body)).await;
     assert_eq!(created.status, 201, "{}", created.text);
     let too_big: Map<String, Value> = (0..4).map(|n| (format!("t{n}"), json!("<".repeat(5_000)))).collect();
     let body = json!({"title": "Bigger", "data": too_big});
-    let refused = server.api(Method::POST, "/api/entities/memo/records", &server.token(&alice), Some(body)).await;
+    let refused = server.api(Method::POST, "/api/entities/memo/records", &server.token(&alice).await, Some(body)).await;
     assert_eq!(refused.status, 422, "beyond the content limit: {}", refused.text);
 
     let id = created.json["id"].as_i64().unwrap();
@@ -379,7 +379,7 @@ async fn writes_from_elsewhere_reach_the_owner_and_a_discard_reaches_spectators(
     let Scene { server, alice, bob, record, .. } = scene().await;
     let view = "record_edit";
     let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
-    let token = server.token(&admin);
+    let token = server.token(&admin).await;
     let uri = format!("/api/entities/article/records/{}", record.id);
     let (mut alice_page, _) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;
     let (mut bob_page, _) = open(&server, &bob, view, &edit_params(&record), "tab-b").await;
@@ -482,7 +482,7 @@ async fn a_recovery_over_a_row_saved_meanwhile_conflicts_instead_of_overwriting(
     let admin = server.user("admin@example.com", "Admin", Role::Admin).await;
     let uri = format!("/api/entities/article/records/{}", record.id);
     let body = json!({"title": "Saved while away", "lock_version": record.lock_version, "data": {"category": "news"}});
-    let written = server.api(Method::PUT, &uri, &server.token(&admin), Some(body)).await;
+    let written = server.api(Method::PUT, &uri, &server.token(&admin).await, Some(body)).await;
     assert_eq!(written.status, 200, "{}", written.text);
 
     let (mut page, regions) = open(&server, &alice, view, &edit_params(&record), "tab-a").await;

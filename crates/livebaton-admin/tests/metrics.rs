@@ -36,8 +36,8 @@ async fn metrics_follow_sockets_channels_presences_and_handoffs() {
         reply.text.clone()
     };
 
-    let mut a = server.connect(&server.token(&alice)).await;
-    let mut b = server.connect(&server.token(&bob)).await;
+    let mut a = server.connect(&server.token(&alice).await).await;
+    let mut b = server.connect(&server.token(&bob).await).await;
     a.join_ok("room:m", json!({})).await;
     let topic = format!("edit:data:{}", record.id);
     a.join_ok(&topic, json!({"tab_id": "a"})).await;

@@ -189,7 +189,7 @@ async fn a_session_started_by_a_sign_in_that_raced_a_password_change_is_void() {
 async fn a_demoted_editors_open_edit_channel_can_no_longer_save() {
     let (server, alice, _, record) = scene().await;
     let topic = format!("edit:data:{}", record.id);
-    let mut socket = server.connect(&server.token(&alice)).await;
+    let mut socket = server.connect(&server.token(&alice).await).await;
     assert_eq!(socket.join_ok(&topic, json!({"tab_id": "tab-a"})).await["role"], "owner");
     let reply = socket.push(&topic, "draft", json!({"params": article_params("Before")})).await;
     assert_eq!(reply[4]["status"], "ok", "{reply}");
@@ -211,7 +211,7 @@ async fn a_demoted_editors_open_edit_channel_can_no_longer_save() {
 #[tokio::test]
 async fn a_demoted_editors_open_record_form_can_no_longer_save() {
     let (server, alice, _, record) = scene().await;
-    let mut socket = server.connect(&server.token(&alice)).await;
+    let mut socket = server.connect(&server.token(&alice).await).await;
     let params: Map<String, Value> = [("entity", "article".to_owned()), ("id", record.id.to_string())]
         .into_iter()
         .map(|(key, value)| (key.to_owned(), json!(value)))
@@ -245,7 +245,7 @@ fn page_params(pairs: &[(&str, String)]) -> Map<String, Value> {
 #[tokio::test]
 async fn a_demoted_editor_can_neither_delete_nor_create() {
     let (server, alice, _, record) = scene().await;
-    let mut socket = server.connect(&server.token(&alice)).await;
+    let mut socket = server.connect(&server.token(&alice).await).await;
     let show = server.state.views.token("record_show", &page_params(&[("id", record.id.to_string())]));
     let shown = socket.join_ok("lv:record_show", json!({"token": show, "tab_id": "tab-s"})).await;
     assert!(shown.to_string().contains("Delete"), "an editor is offered Delete: {shown}");
@@ -276,7 +276,7 @@ async fn a_demoted_editor_can_neither_delete_nor_create() {
 #[tokio::test]
 async fn a_socket_opened_before_a_password_change_writes_nothing() {
     let (server, alice, _, record) = scene().await;
-    let mut socket = server.connect(&server.token(&alice)).await;
+    let mut socket = server.connect(&server.token(&alice).await).await;
     let changed = put_user(&server.state.store, &alice.email, "a new password 123", Role::Editor, None).await.unwrap();
     assert!(changed.revoked, "a password change revokes");
 
@@ -295,9 +295,9 @@ async fn a_socket_opened_before_a_password_change_writes_nothing() {
 #[tokio::test]
 async fn a_role_change_through_the_server_closes_the_users_sockets_with_1001() {
     let (server, alice, bob, _) = scene().await;
-    let old_token = server.token(&alice);
+    let old_token = server.token(&alice).await;
     let mut alice_socket = server.connect(&old_token).await;
-    let mut bob_socket = server.connect(&server.token(&bob)).await;
+    let mut bob_socket = server.connect(&server.token(&bob).await).await;
     assert_live(&mut alice_socket).await;
 
     let change = UserChange::Update { name: None, password_hash: None, role: Some(Role::Viewer) };
@@ -311,7 +311,7 @@ async fn a_role_change_through_the_server_closes_the_users_sockets_with_1001() {
     assert_eq!(refused.err().map(|refusal| refusal.status), Some(StatusCode::FORBIDDEN));
 
     // A change of the name alone revokes nothing.
-    let bob_token = server.token(&bob);
+    let bob_token = server.token(&bob).await;
     let change = UserChange::Update { name: Some("Robert"), password_hash: None, role: Some(Role::Editor) };
     assert!(!server.state.change_user(bob.id, change).await.unwrap().revoked);
     assert_live(&mut bob_socket).await;
@@ -369,8 +369,8 @@ async fn a_change_on_one_node_closes_the_users_socket_on_another() {
     let (node_b, address_b) = serve(&store, node("b")).await;
     let alice = put_user(&store, "alice@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
     let bob = put_user(&store, "bob@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
-    let mut alice_on_b = connect(&address_b, &node_b.signer.sign(alice.id, now_ms() + 60_000)).await;
-    let mut bob_on_b = connect(&address_b, &node_b.signer.sign(bob.id, now_ms() + 60_000)).await;
+    let mut alice_on_b = connect(&address_b, &node_b.issue_token(&alice, "test").await.unwrap().0).await;
+    let mut bob_on_b = connect(&address_b, &node_b.issue_token(&bob, "test").await.unwrap().0).await;
     assert_live(&mut alice_on_b).await;
 
     let hash = hash_password("a brand new password").await;
@@ -397,7 +397,7 @@ async fn the_command_line_reaches_the_sockets_of_a_cluster_over_redis() {
     let backend: std::sync::Arc<dyn PubSubBackend> = backend;
     let (node_b, address_b) = serve(&store, engine_on(PubSub::with_backend(PubSubConfig::default(), backend))).await;
     let alice = put_user(&store, "alice@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
-    let mut alice_on_b = connect(&address_b, &node_b.signer.sign(alice.id, now_ms() + 60_000)).await;
+    let mut alice_on_b = connect(&address_b, &node_b.issue_token(&alice, "test").await.unwrap().0).await;
     assert_live(&mut alice_on_b).await;
 
     // What `livebaton user add` does.

@@ -1,6 +1,6 @@
 //! Signed bearer tokens for the JSON API and WebSocket connects.
 //!
-//! Format: `lb1.<payload>.<signature>`, both parts URL-safe base64; the payload is `{"uid":…,"exp":…,"gen":…}` and
+//! Format: `lb1.<payload>.<signature>`, both parts URL-safe base64; the payload is `{"uid":…,"exp":…,"gen":…,"tid":…}` and
 //! the signature is HMAC-SHA256 over `lb1.<payload>` with the server's secret key base. Tokens are stateless; the user
 //! is loaded on every request, so a deleted user's tokens and a changed role follow at once, and `gen` (the user's
 //! token generation when the token was issued) must still be the user's: a password or role change moves it, which
@@ -8,6 +8,8 @@
 //!
 //! A token without `gen` (issued before generations existed) is refused: tokens last 12 hours, so the upgrade costs a
 //! client one new sign-in at most, while accepting them would leave tokens issued before a password change valid.
+//! `tid` names the token's row in the store (`api_tokens`), which its owner can revoke on its own; the server refuses
+//! a token without one for the same reason (every token it issues has one).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,6 +29,9 @@ struct Claims {
     /// Required: a token from before generations existed does not parse, and is refused.
     #[serde(rename = "gen")]
     generation: i64,
+    /// The token's id in the store; absent in tokens issued before tokens had ids.
+    #[serde(rename = "tid", default, skip_serializing_if = "Option::is_none")]
+    token_id: Option<i64>,
 }
 
 /// Who a valid token names, and the user's token generation it was issued at (compare it with the user's current
@@ -37,6 +42,8 @@ pub struct Bearer {
     pub user_id: i64,
     /// The user's token generation when the token was issued.
     pub generation: i64,
+    /// The token's id in the store (`None` for a token issued before ids: refused by the server).
+    pub token_id: Option<i64>,
 }
 
 /// Signs and checks tokens with the secret key base.
@@ -63,17 +70,14 @@ impl TokenSigner {
         mac
     }
 
-    /// A token for user `user_id` at token generation 0 (a user whose password and role never changed) that expires
-    /// at `expires_at` (ms since the Unix epoch). For a user loaded from the store use [`TokenSigner::sign_at`] with
-    /// their `token_generation`.
-    pub fn sign(&self, user_id: i64, expires_at: i64) -> String {
-        self.sign_at(user_id, 0, expires_at)
+    /// The token `token_id` (its row in the store) of user `user_id` at token generation `generation`, expiring at
+    /// `expires_at` (ms since the Unix epoch). The server issues tokens through `AppState::issue_token`, which stores
+    /// the row first.
+    pub fn sign(&self, user_id: i64, generation: i64, token_id: i64, expires_at: i64) -> String {
+        self.sign_claims(&Claims { uid: user_id, exp: expires_at, generation, token_id: Some(token_id) })
     }
 
-    /// A token for user `user_id` at token generation `generation` that expires at `expires_at` (ms since the Unix
-    /// epoch).
-    pub fn sign_at(&self, user_id: i64, generation: i64, expires_at: i64) -> String {
-        let claims = Claims { uid: user_id, exp: expires_at, generation };
+    fn sign_claims(&self, claims: &Claims) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
         let signed_part = format!("{PREFIX}{payload}");
         let signature = URL_SAFE_NO_PAD.encode(self.mac(&signed_part).finalize().into_bytes());
@@ -89,7 +93,11 @@ impl TokenSigner {
         // verify_slice compares in constant time.
         self.mac(&format!("{PREFIX}{payload}")).verify_slice(&signature).ok()?;
         let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        (claims.exp > now).then_some(Bearer { user_id: claims.uid, generation: claims.generation })
+        (claims.exp > now).then_some(Bearer {
+            user_id: claims.uid,
+            generation: claims.generation,
+            token_id: claims.token_id,
+        })
     }
 }
 
@@ -100,14 +108,20 @@ mod tests {
     #[test]
     fn a_token_verifies_until_it_expires_and_only_with_its_key() {
         let signer = TokenSigner::new("secret one");
-        let token = signer.sign_at(7, 3, 1_000);
-        assert_eq!(signer.verify(&token, 999), Some(Bearer { user_id: 7, generation: 3 }));
-        assert_eq!(signer.verify(&signer.sign(7, 1_000), 999), Some(Bearer { user_id: 7, generation: 0 }));
+        let token = signer.sign(7, 3, 11, 1_000);
+        assert_eq!(signer.verify(&token, 999), Some(Bearer { user_id: 7, generation: 3, token_id: Some(11) }));
         assert_eq!(signer.verify(&token, 1_000), None, "expired");
         assert_eq!(TokenSigner::new("secret two").verify(&token, 0), None, "another key");
         let forged = token.replace(&token[4..10], "AAAAAA");
         assert_eq!(signer.verify(&forged, 0), None, "a changed payload fails the signature");
         assert_eq!(signer.verify("garbage", 0), None);
+    }
+
+    #[test]
+    fn a_token_from_before_ids_has_none() {
+        let signer = TokenSigner::new("secret one");
+        let token = signer.sign_claims(&Claims { uid: 7, exp: 1_000, generation: 2, token_id: None });
+        assert_eq!(signer.verify(&token, 0), Some(Bearer { user_id: 7, generation: 2, token_id: None }));
     }
 
     #[test]

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::accounts::{HashingBusy, Role, TOKEN_TTL_MS, Throttled};
+use crate::accounts::{HashingBusy, Role, Throttled};
 use crate::app::AppState;
 use crate::proxy::ClientAddr;
-use crate::storage::{User, now_ms};
+use crate::storage::User;
 
 /// The signed-in user of an API request (from `Authorization: Bearer <token>`).
 #[derive(Debug, Clone)]
@@ -37,15 +37,10 @@ impl FromRequestParts<AppState> for ApiUser {
         let token = header
             .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
             .ok_or(ApiError::Unauthorized("send Authorization: Bearer <token> (from POST /api/tokens)"))?;
-        let bearer =
-            state.signer.verify(token.trim(), now_ms()).ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        let user =
-            state.store.find_user(bearer.user_id).await?.ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        // A password or role change since the token was issued revokes it.
-        if user.token_generation != bearer.generation {
-            return Err(ApiError::Unauthorized("this token was revoked (the password or role changed): get a new one"));
-        }
-        Ok(ApiUser(user))
+        // Genuine, unexpired, not revoked on its own, of the user's current generation (a password or role change
+        // since it was issued revokes it), and the account active.
+        let user = state.bearer_user(token).await?;
+        user.map(ApiUser).ok_or(ApiError::Unauthorized("invalid, expired or revoked token: get a new one"))
     }
 }
 
@@ -54,6 +49,9 @@ impl FromRequestParts<AppState> for ApiUser {
 pub struct Credentials {
     email: String,
     password: String,
+    /// What the token is for, shown on the account page where it can be revoked (default "sign-in").
+    #[serde(default)]
+    name: String,
 }
 
 /// `POST /api/tokens`: `{email, password}` → `{token, expires_at}`. Failed attempts are throttled per account and
@@ -65,9 +63,8 @@ pub async fn create_token(
 ) -> Result<Json<Value>, ApiError> {
     let Json(credentials) = body?;
     let user = state.authenticate(&credentials.email, &credentials.password, client).await?;
-    let expires_at = now_ms() + TOKEN_TTL_MS;
-    let token = state.signer.sign_at(user.id, user.token_generation, expires_at);
-    Ok(Json(json!({"token": token, "expires_at": expires_at})))
+    let (token, row) = state.issue_token(&user, &credentials.name).await?;
+    Ok(Json(json!({"token": token, "expires_at": row.expires_at, "id": row.id})))
 }
 
 /// Why a sign-in failed.
@@ -116,7 +113,8 @@ impl AppState {
         let hash = user.as_ref().map(|user| user.password_hash.as_str());
         let ok = self.hasher.verify(permit, password, hash).await;
         match user {
-            Some(user) if ok => {
+            // A deactivated account is refused like a wrong password (and its attempt counts).
+            Some(user) if ok && user.active() => {
                 attempt.succeeded().await;
                 Ok(user)
             }

@@ -18,7 +18,7 @@ use crate::accounts::sha256_hex;
 use crate::app::AppState;
 use crate::pages::session::{SESSION_COOKIE, cookie, tokens_match};
 use crate::proxy::{ClientAddr, client_key};
-use crate::storage::{StoreError, User, now_ms};
+use crate::storage::{StoreError, User};
 use crate::views::{VISITOR_ROLE, visitor_from_token};
 
 fn forbidden(message: &'static str) -> Response {
@@ -85,10 +85,8 @@ async fn authenticate(
     csrf: Option<&String>,
 ) -> Result<Option<User>, StoreError> {
     if let Some(token) = token.filter(|token| !token.is_empty()) {
-        let Some(bearer) = state.signer.verify(token, now_ms()) else { return Ok(None) };
-        // A token issued before a password or role change is revoked.
-        let user = state.store.find_user(bearer.user_id).await?;
-        return Ok(user.filter(|user| user.token_generation == bearer.generation));
+        // Revoked on its own, by a password or role change, or with its account: refused.
+        return state.bearer_user(token).await;
     }
     let Some(session_id) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let Some(session) = state.store.find_session(&sha256_hex(session_id)).await? else { return Ok(None) };

@@ -18,7 +18,7 @@ use livebaton_web::endpoint::{CREDENTIALS_REVOKED, LiveEndpoint};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::storage::{StoreError, UserChange, UserChanged};
+use crate::storage::{NewAuditEntry, StoreError, UserChange, UserChanged};
 
 /// The PubSub topic of account changes that every node acts on.
 pub const USERS_TOPIC: &str = "admin:users";
@@ -59,7 +59,20 @@ impl AppState {
     /// # Errors
     /// As [`Store::change_user`](crate::storage::Store::change_user); nothing is closed then.
     pub async fn change_user(&self, id: i64, change: UserChange<'_>) -> Result<UserChanged, StoreError> {
-        let changed = self.store.change_user(id, change).await?;
+        self.change_user_audited(id, change, None).await
+    }
+
+    /// [`AppState::change_user`] writing `audit` in the change's transaction.
+    ///
+    /// # Errors
+    /// As [`Store::change_user`](crate::storage::Store::change_user).
+    pub async fn change_user_audited(
+        &self,
+        id: i64,
+        change: UserChange<'_>,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<UserChanged, StoreError> {
+        let changed = self.store.change_user_audited(id, change, audit).await?;
         if changed.revoked {
             // This node's sockets close now; the broadcast reaches every other node (and this one again, harmlessly).
             self.live.disconnect_user(&id.to_string(), CREDENTIALS_REVOKED);
@@ -107,6 +120,8 @@ pub async fn announce_revocation_over_redis(
 /// runtime.
 pub fn close_sockets_on_revocation(pubsub: &PubSub, endpoint: &LiveEndpoint) -> tokio::task::JoinHandle<()> {
     pubsub.register::<CredentialsChanged>();
+    // The users pages' refresh travels between nodes too.
+    pubsub.register::<crate::accounts::PeopleChanged>();
     let mut subscription = pubsub.subscribe(USERS_TOPIC);
     let endpoint = endpoint.clone();
     tokio::spawn(async move {

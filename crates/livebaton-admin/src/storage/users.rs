@@ -184,7 +184,21 @@ impl Store {
                 .await?;
         }
         // Writes first on SQLite, so it takes its write lock at the first statement (a read first would have to
-        // upgrade its lock, which fails at once under a concurrent writer instead of waiting).
+        // upgrade its lock, which fails at once under a concurrent writer instead of waiting). The subject's role
+        // before the change comes from a write that changes nothing: only removing an active admin is guarded (a
+        // store without any admin, as tests make, may still change its other users).
+        let mut was_active_admin = false;
+        if guard_admins {
+            let before =
+                sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1 RETURNING role, deactivated_at")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+            let (role, deactivated_at): (String, Option<i64>) =
+                (before.try_get("role")?, before.try_get("deactivated_at")?);
+            was_active_admin = role == Role::Admin.as_str() && deactivated_at.is_none();
+        }
         let (user, revoked) = match change {
             UserChange::Update { name, password_hash, role } => {
                 let role = role.map(|role| role.as_str());
@@ -234,7 +248,7 @@ impl Store {
                 (None, true)
             }
         };
-        if guard_admins {
+        if was_active_admin {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND deactivated_at IS NULL")
                 .fetch_one(&mut *tx)
                 .await?;

@@ -11,7 +11,7 @@ use livebaton::presence::PresenceConfig;
 use livebaton::{Engine, EngineConfig};
 use livebaton_admin::accounts::{Role, ThrottleConfig};
 use livebaton_admin::app::{AppState, router};
-use livebaton_admin::storage::{Store, User, now_ms};
+use livebaton_admin::storage::{Store, User};
 use livebaton_web::config::SocketConfig;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::handshake::client::{Request as WsRequest, Response as WsResponse};
@@ -93,9 +93,9 @@ impl LiveServer {
             .expect("upsert_user succeeds")
     }
 
-    /// A bearer token for `user`, valid for a minute.
-    pub fn token(&self, user: &User) -> String {
-        self.state.signer.sign(user.id, now_ms() + 60_000)
+    /// A bearer token for `user`, issued as the server issues them (a stored row, the user's current generation).
+    pub async fn token(&self, user: &User) -> String {
+        self.state.issue_token(user, "test").await.expect("a token is issued").0
     }
 
     /// `ws://<address>/live/websocket?<query>`.
