@@ -1437,11 +1437,29 @@
 
     // --- Cleaning ---------------------------------------------------------------------------------------------------
 
-    /** `html` parsed by an inert template (no script runs, no image loads): a fragment to clean, never to show. */
+    /**
+     * `html` parsed by an inert <template> (no script runs, nothing loads). Chromium checks inline handlers against
+     * the page's Content-Security-Policy as it parses them and reports each one as a violation, although none could
+     * ever run: so handler attributes are renamed first (clean() drops every attribute but href anyway).
+     */
     function parseInert(html) {
       var template = document.createElement('template');
-      template.innerHTML = String(html);
+      template.innerHTML = renameHandlers(String(html));
       return template.content;
+    }
+
+    // A start tag, its quoted values read whole (a `>` inside one does not end it).
+    var START_TAG = /<[a-z](?:"[^"]*"|'[^']*'|[^"'>])*>/gi;
+    // In a start tag: a value (kept as it is), or an attribute name starting with "on" (renamed).
+    var HANDLER_NAME = /("[^"]*"|'[^']*'|=\s*[^\s"'>]+)|([\s/])(on[a-z])/gi;
+
+    /** Renames the on* attributes of every start tag in `html`, to data-lb-x-on*; text and values stay as they are. */
+    function renameHandlers(html) {
+      return html.replace(START_TAG, function (tag) {
+        return tag.replace(HANDLER_NAME, function (all, value, before, name) {
+          return value ? value : before + 'data-lb-x-' + name;
+        });
+      });
     }
 
     /**
