@@ -4,6 +4,7 @@
 //! option is sent). A boolean sends a hidden `false` before its checkbox, so unticking it is a change too.
 
 use livebaton_content::{FieldDefinition, FieldType, RecordInput, ValidationErrors};
+use livebaton_web::live::RichTextEditor;
 use maud::{Markup, html};
 use serde_json::{Map, Value};
 
@@ -137,11 +138,11 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
                     label for=(id) class=[label_class] { (label) }
                     input id=(id) type=(kind) name=(name) value=(text) required[required] inputmode=[(field.field_type == FieldType::Number).then_some("decimal")];
                 }
-                FieldType::Textarea | FieldType::RichText => {
+                FieldType::Textarea => {
                     label for=(id) class=[label_class] { (label) }
                     textarea id=(id) name=(name) required[required] { (text) }
-                    @if field.field_type == FieldType::RichText { p.hint { "HTML; scripts and unsafe markup are removed when saved." } }
                 }
+                FieldType::RichText => (rich_text_input(&id, &name, &text, label, label_class, !errors.get(&path).is_empty(), required)),
                 FieldType::Boolean => {
                     input type="hidden" name=(name) value="false";
                     label.inline for=(id) {
@@ -177,6 +178,28 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
             }
             (field_errors(errors, &path))
         }
+    }
+}
+
+/// A rich-text field: the public editor of livebaton-web (a toolbar and an editable area over the textarea that
+/// carries the value, so without JavaScript the textarea still works). Labelled by the field's label, described by the
+/// hint; the server sanitises the value when the record is saved, whatever the editor sent.
+fn rich_text_input(
+    id: &str,
+    name: &str,
+    text: &str,
+    label: Markup,
+    label_class: Option<&str>,
+    invalid: bool,
+    required: bool,
+) -> Markup {
+    let label_id = format!("{id}-label");
+    let hint_id = format!("{id}-hint");
+    let editor = RichTextEditor::new(id, name, &label_id, text).required(required).invalid(invalid).described_by(&hint_id);
+    html! {
+        label id=(label_id) for=(id) class=[label_class] { (label) }
+        (editor.render())
+        p.hint id=(hint_id) { "Bold, italic, links, headings, lists and quotes (Ctrl+B, Ctrl+I, Ctrl+K). Scripts and unsafe markup are removed when saved." }
     }
 }
 
@@ -223,6 +246,23 @@ mod tests {
         assert!(html.contains(r#"<label for="field-optional">OPTIONAL</label>"#), "{html}");
         assert!(html.contains("are required."), "{html}");
         assert!(html.contains(r#"<option value="draft" selected>draft</option>"#), "{html}");
+    }
+
+    /// A rich-text field is the public editor: its area named by the field's label and described by the hint, its
+    /// textarea still the form's `data[key]`, and a refused value marked invalid.
+    #[test]
+    fn a_rich_text_field_is_a_labelled_editor_over_its_textarea() {
+        let mut body = field(FieldType::RichText, "body");
+        body.required = true;
+        let values = RecordInput { data: Map::from_iter([("body".into(), json!("<p>x</p>"))]), ..Default::default() };
+        let mut errors = ValidationErrors::default();
+        errors.add("data.body", "is too long");
+        let html = record_inputs(&[body], &values, &errors).into_string();
+        assert!(html.contains(r#"<label id="field-body-label" for="field-body" class="required">BODY</label>"#), "{html}");
+        assert!(html.contains(r#"aria-labelledby="field-body-label" aria-required="true" aria-describedby="field-body-hint" aria-invalid="true""#), "{html}");
+        assert!(html.contains(r#"<textarea class="lb-rich-source" id="field-body" name="data[body]" required"#), "{html}");
+        assert!(html.contains("&lt;p&gt;x&lt;/p&gt;</textarea>"), "{html}");
+        assert!(html.contains(r#"<p class="hint" id="field-body-hint">"#), "{html}");
     }
 
     #[test]
