@@ -2,6 +2,8 @@
 // (another user) sees it bold in a read-only copy as it is typed, the owner saves with Ctrl+S, and the record page
 // shows the sanitised bold text.
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -13,6 +15,7 @@ import {
   gotoLive,
   HOOK,
   openFixture,
+  SCREENSHOT_DIR,
   signIn,
   waitFlash,
   waitRole,
@@ -20,6 +23,22 @@ import {
   waitUntil,
   waitValue,
 } from './support.mjs';
+
+const RICH_BODY =
+  '<p>Live pages keep <b>everyone</b> on the same page: <i>one</i> person edits, the others ' +
+  '<a href="https://example.com/guide">watch live</a>.</p><h2>What changes</h2>' +
+  '<ul><li>Formatting stays</li><li>Scripts never run</li></ul><blockquote>Whoever holds the baton edits.</blockquote>';
+
+/**
+ * docs/screenshots/<name>.png (with LIVEBATON_SCREENSHOTS=1; a temporary directory otherwise): the rich-text field of
+ * `page`, in a window as tall as the page so that the sticky Save bar is not drawn over it.
+ */
+async function shootField(page, name) {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: 1280, height });
+  await page.locator('.input[data-field-type="rich_text"]').screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), animations: 'disabled' });
+}
 
 /** What has the focus in `page`: the element's id, else its accessible label. */
 const focused = (page) => page.evaluate(() => document.activeElement.id || document.activeElement.getAttribute('aria-label'));
@@ -105,5 +124,23 @@ describe('rich-text editor', () => {
     for (const context of contexts) {
       assert.deepEqual(context.problems, [], 'no page errors');
     }
+  });
+
+  test('screenshots: the owner formatting, the spectator read-only', { timeout: 60_000 }, async () => {
+    const record = await freshArticle(api, 'Editing together', { data: { summary: 'Two people, one record.', body: RICH_BODY } });
+    const alice = await signIn(browser, server, ALICE);
+    contexts.push(alice.context);
+    const owner = await gotoLive(alice.page, server, editPath('article', record.id));
+    await waitRole(owner, 'owner');
+    const bob = await signIn(browser, server, BOB);
+    contexts.push(bob.context);
+    const spectator = await gotoLive(bob.page, server, editPath('article', record.id));
+    await waitRole(spectator, 'spectator');
+    // The caret in the bold word: Bold shows pressed.
+    await owner.locator('#field-body-area b').click();
+    await waitUntil(async () => (await owner.getByRole('button', { name: 'Bold' }).getAttribute('aria-pressed')) === 'true');
+    await shootField(owner, 'rich-text-editor');
+    await shootField(spectator, 'rich-text-editor-spectator');
+    assert.equal(await spectator.locator('#field-body-area a').getAttribute('href'), 'https://example.com/guide');
   });
 });
