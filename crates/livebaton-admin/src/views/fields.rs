@@ -195,7 +195,8 @@ fn rich_text_input(
 ) -> Markup {
     let label_id = format!("{id}-label");
     let hint_id = format!("{id}-hint");
-    let editor = RichTextEditor::new(id, name, &label_id, text).required(required).invalid(invalid).described_by(&hint_id);
+    let editor =
+        RichTextEditor::new(id, name, &label_id, text).required(required).invalid(invalid).described_by(&hint_id);
     html! {
         label id=(label_id) for=(id) class=[label_class] { (label) }
         (editor.render())
@@ -258,9 +259,15 @@ mod tests {
         let mut errors = ValidationErrors::default();
         errors.add("data.body", "is too long");
         let html = record_inputs(&[body], &values, &errors).into_string();
-        assert!(html.contains(r#"<label id="field-body-label" for="field-body" class="required">BODY</label>"#), "{html}");
+        assert!(
+            html.contains(r#"<label id="field-body-label" for="field-body" class="required">BODY</label>"#),
+            "{html}"
+        );
         assert!(html.contains(r#"aria-labelledby="field-body-label" aria-required="true" aria-describedby="field-body-hint" aria-invalid="true""#), "{html}");
-        assert!(html.contains(r#"<textarea class="lb-rich-source" id="field-body" name="data[body]" required"#), "{html}");
+        assert!(
+            html.contains(r#"<textarea class="lb-rich-source" id="field-body" name="data[body]" required"#),
+            "{html}"
+        );
         assert!(html.contains("&lt;p&gt;x&lt;/p&gt;</textarea>"), "{html}");
         assert!(html.contains(r#"<p class="hint" id="field-body-hint">"#), "{html}");
     }

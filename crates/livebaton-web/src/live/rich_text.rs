@@ -137,7 +137,11 @@ impl<'a> RichTextEditor<'a> {
             name = Html::escape(self.name),
             required = required,
             // A leading newline in a textarea is dropped by the HTML parser: one of our own keeps the value's.
-            value = if self.value.starts_with('\n') { format!("\n{}", Html::escape(self.value)) } else { Html::escape(self.value) },
+            value = if self.value.starts_with('\n') {
+                format!("\n{}", Html::escape(self.value))
+            } else {
+                Html::escape(self.value)
+            },
         ))
     }
 }
@@ -187,7 +191,10 @@ mod tests {
         assert_eq!(attribute_of(&html, "field-body-area", "role"), Some("textbox"));
         assert_eq!(attribute_of(&html, "field-body-area", "aria-multiline"), Some("true"));
         assert_eq!(attribute_of(&html, "field-body-area", "aria-labelledby"), Some("field-body-label"));
-        assert_eq!(attribute_of(&html, "field-body-area", "aria-describedby"), Some("field-body-hint field-body-error"));
+        assert_eq!(
+            attribute_of(&html, "field-body-area", "aria-describedby"),
+            Some("field-body-hint field-body-error")
+        );
         assert_eq!(attribute_of(&html, "field-body-area", "aria-required"), Some("true"));
         assert_eq!(attribute_of(&html, "field-body-area", "aria-invalid"), Some("true"));
         assert_eq!(attribute_of(&html, "field-body-area", "data-lb-ignore"), Some("contenteditable aria-readonly"));
