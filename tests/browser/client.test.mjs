@@ -1092,6 +1092,28 @@ describe('rich-text editor', { timeout: TEST_TIMEOUT }, () => {
     assert.equal(await page.evaluate(() => window.__ran ?? null), null);
   });
 
+  test('values are rebuilt from the allow-list: links kept only when safe, deep nesting flattened to text', async () => {
+    const deep = '<div><b>'.repeat(200) + 'deep' + '</b></div>'.repeat(200);
+    await editorPage(
+      '<p><a href="/online" title="go online" onclick="x">ok</a> <a href="java\tscript:alert(1)">bad</a> ' +
+        '<a href="mailto:a@example.com">mail</a> <a href="data:text/html,x">data</a></p>' + deep
+    );
+    const html = await areaHtml();
+    assert.match(html, /^<p><a href="\/online">ok<\/a> bad <a href="mailto:a@example.com">mail<\/a> data<\/p>/);
+    assert.match(html, /deep<\/b>(<\/b>)*<\/p>$/);
+    // No deeper than the server allows (32), whatever came in.
+    const depth = await page.evaluate(() => {
+      let most = 0;
+      for (const element of document.getElementById('body-area').querySelectorAll('*')) {
+        let level = 0;
+        for (let at = element; at.id !== 'body-area'; at = at.parentElement) level += 1;
+        most = Math.max(most, level);
+      }
+      return most;
+    });
+    assert.ok(depth <= 33, `nested ${depth} deep`);
+  });
+
   test('a disabled fieldset makes it read-only with a disabled toolbar; a patch that enables it re-enables them', async () => {
     await editorPage('<p>watch</p>', { disabled: true });
     const state = () =>

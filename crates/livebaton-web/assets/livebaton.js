@@ -1448,8 +1448,10 @@
       return template.content;
     }
 
-    // A start tag, its quoted values read whole (a `>` inside one does not end it).
-    var START_TAG = /<[a-z](?:"[^"]*"|'[^']*'|[^"'>])*>/gi;
+    // A start tag, its quoted values read whole (a `>` inside one does not end it). Nothing it matches crosses a `<`,
+    // so every attempt ends at the next one and a hostile value costs linear time (a tag with a `<` in it is left
+    // as it is: at worst, a report).
+    var START_TAG = /<[a-z](?:"[^"<]*"|'[^'<]*'|[^"'<>])*>/gi;
     // In a start tag: a value (kept as it is), or an attribute name starting with "on" (renamed).
     var HANDLER_NAME = /("[^"]*"|'[^']*'|=\s*[^\s"'>]+)|([\s/])(on[a-z])/gi;
 
@@ -1469,7 +1471,8 @@
     function clean(source) {
       var fragment = document.createDocumentFragment();
       // `run`: the paragraph that inline content at the top goes into, until a block ends it.
-      var context = { root: fragment, run: null };
+      // `breakAfter`: the container whose next content starts on a new line (see unwrap).
+      var context = { root: fragment, run: null, breakAfter: null };
       cleanChildren(source, fragment, context, 0);
       return fragment;
     }
@@ -1528,7 +1531,16 @@
     function unwrap(node, target, context, depth, breaks) {
       if (breaks) lineBreak(target, context);
       cleanChildren(node, target, context, depth + 1);
-      if (breaks) lineBreak(target, context);
+      // The line ends after it only if something follows there (a trailing <br> would be noise).
+      if (breaks && target === context.root) context.run = null;
+      else if (breaks) context.breakAfter = target;
+    }
+
+    /** Before content goes into `target`: the line break an unwrapped block left there, if it is still wanted. */
+    function settle(target, context) {
+      var pending = context.breakAfter;
+      context.breakAfter = null;
+      if (pending === target) lineBreak(target, context);
     }
 
     function lineBreak(target, context) {
@@ -1582,6 +1594,7 @@
 
     /** Appends to `target`; content that lands in a list but is not an item gets an item of its own. */
     function appendTo(target, node, context) {
+      settle(target, context);
       var container = target.localName;
       if ((container === 'ul' || container === 'ol') && node.localName !== 'li') {
         var item = target.lastChild && target.lastChild.__lbLoose ? target.lastChild : null;
@@ -1599,6 +1612,7 @@
 
     /** Inline content at the top: into the open paragraph, or a new one. */
     function appendInline(node, context) {
+      settle(context.root, context);
       if (!context.run) {
         context.run = document.createElement('p');
         context.root.appendChild(context.run);
