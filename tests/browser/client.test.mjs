@@ -920,10 +920,10 @@ function editorMarkup(value = '', { id = 'body', label = 'body-label' } = {}) {
     button('bold', 'Bold', 'B') +
     button('italic', 'Italic', 'I') +
     button('link', 'Link', 'Link', false) +
-    button('h2', 'Heading 2', 'H2') +
-    button('h3', 'Heading 3', 'H3') +
-    button('ul', 'Bulleted list', '• List') +
-    button('ol', 'Numbered list', '1. List') +
+    button('h2', 'H2 heading', 'H2') +
+    button('h3', 'H3 heading', 'H3') +
+    button('ul', 'Bulleted list', 'List') +
+    button('ol', 'Numbered list', 'List') +
     button('quote', 'Quote', 'Quote') +
     `</div>` +
     `<div class="lb-rich-area" id="${id}-area" role="textbox" aria-multiline="true" aria-labelledby="${label}" tabindex="0" data-lb-ignore="contenteditable aria-readonly"></div>` +

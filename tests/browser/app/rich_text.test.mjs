@@ -92,8 +92,8 @@ describe('rich-text editor', () => {
     await owner.keyboard.press('Shift+Tab');
     await owner.keyboard.press('ArrowRight'); // Italic
     await owner.keyboard.press('ArrowRight'); // Link
-    await owner.keyboard.press('ArrowRight'); // Heading 2
-    assert.equal(await focused(owner), 'Heading 2');
+    await owner.keyboard.press('ArrowRight'); // H2 heading
+    assert.equal(await focused(owner), 'H2 heading');
     await owner.keyboard.press('Enter');
     await owner.keyboard.type('Next');
     await waitValue(owner.locator('#field-body'), /^<p>Hello <b>world<\/b><\/p><h2>(<b>)?Next(<\/b>)?<\/h2>$/);

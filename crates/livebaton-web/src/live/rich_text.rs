@@ -31,15 +31,17 @@
 use super::Html;
 
 /// The toolbar's buttons: the command the client runs, the accessible name, the visible text, the shortcut, and
-/// whether it is a toggle (with `aria-pressed`). The link button asks for an address, so it is not a toggle.
+/// whether it is a toggle (with `aria-pressed`). The link button asks for an address, so it is not a toggle. Each
+/// name contains the visible text (WCAG 2.5.3, label in name: speech users say what they see); the lists' markers
+/// (• and 1.) are drawn by the stylesheet, so that "1." is not text the name would have to contain.
 const BUTTONS: [(&str, &str, &str, Option<&str>, bool); 8] = [
     ("bold", "Bold", "B", Some("B"), true),
     ("italic", "Italic", "I", Some("I"), true),
     ("link", "Link", "Link", Some("K"), false),
-    ("h2", "Heading 2", "H2", None, true),
-    ("h3", "Heading 3", "H3", None, true),
-    ("ul", "Bulleted list", "• List", None, true),
-    ("ol", "Numbered list", "1. List", None, true),
+    ("h2", "H2 heading", "H2", None, true),
+    ("h3", "H3 heading", "H3", None, true),
+    ("ul", "Bulleted list", "List", None, true),
+    ("ol", "Numbered list", "List", None, true),
     ("quote", "Quote", "“ Quote", None, true),
 ];
 
