@@ -1066,6 +1066,20 @@ describe('rich-text editor', { timeout: TEST_TIMEOUT }, () => {
     assert.equal(await page.evaluate(() => window.__ran ?? null), null);
   });
 
+  test('a drop from outside is cleaned like a paste', async () => {
+    await editorPage('<p>text</p>');
+    await page.evaluate(() => {
+      const area = document.getElementById('body-area');
+      const box = area.querySelector('p').getBoundingClientRect();
+      const data = new DataTransfer();
+      data.setData('text/html', '<img src=x onerror="window.__ran=1"><b style="color:red">dropped</b>');
+      const drop = new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true, clientX: box.right + 5, clientY: box.top + box.height / 2 });
+      area.dispatchEvent(drop);
+    });
+    assert.equal(await sourceValue(), '<p>text<b>dropped</b></p>');
+    assert.doesNotMatch(await areaHtml(), /<img|style=/);
+  });
+
   test('plain text pastes as escaped paragraphs', async () => {
     await editorPage();
     await page.click('#body-area');
