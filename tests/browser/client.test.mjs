@@ -901,3 +901,359 @@ describe('socket protocol', { timeout: 2 * TEST_TIMEOUT }, () => {
     assert.equal(await again.frames.seen((frame) => frame[3] === 'phx_leave', 100), false);
   });
 });
+
+// -------------------------------------------------------------------------------------------------------------------
+// The rich-text editor
+// -------------------------------------------------------------------------------------------------------------------
+
+const CSS_PATH = fileURLToPath(new URL('../../crates/livebaton-web/assets/livebaton.css', import.meta.url));
+
+/** The editor's markup as livebaton_web::live::RichTextEditor renders it (its contract with the client). */
+function editorMarkup(value = '', { id = 'body', label = 'body-label' } = {}) {
+  const escaped = value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const button = (command, name, text, toggle = true) =>
+    `<button type="button" class="lb-rich-button" data-lb-command="${command}" aria-label="${name}"` +
+    `${toggle ? ' aria-pressed="false"' : ''} title="${name}"><span aria-hidden="true">${text}</span></button>`;
+  return (
+    `<div class="lb-rich" data-lb-rich>` +
+    `<div class="lb-rich-toolbar" id="${id}-toolbar" role="toolbar" aria-label="Formatting" aria-controls="${id}-area" data-lb-ignore>` +
+    button('bold', 'Bold', 'B') +
+    button('italic', 'Italic', 'I') +
+    button('link', 'Link', 'Link', false) +
+    button('h2', 'H2 heading', 'H2') +
+    button('h3', 'H3 heading', 'H3') +
+    button('ul', 'Bulleted list', 'List') +
+    button('ol', 'Numbered list', 'List') +
+    button('quote', 'Quote', 'Quote') +
+    `</div>` +
+    `<div class="lb-rich-area" id="${id}-area" role="textbox" aria-multiline="true" aria-labelledby="${label}" tabindex="0" data-lb-ignore="contenteditable aria-readonly"></div>` +
+    `<textarea class="lb-rich-source" id="${id}" name="${id}">${escaped}</textarea>` +
+    `</div>`
+  );
+}
+
+/** A form region holding one editor (in a fieldset, disabled for a spectator), as a live page renders it. */
+function editorForm(value = '', { disabled = false } = {}) {
+  return (
+    `<form id="f" data-lb-region><input id="before" name="title"><fieldset id="fs"${disabled ? ' disabled' : ''}>` +
+    `<label id="body-label" for="body">Body</label>${editorMarkup(value)}</fieldset></form>`
+  );
+}
+
+/** A static page with the editor form, the client and its stylesheet; records `input`/`change` events of #body. */
+async function editorPage(value = '', options = {}) {
+  await staticPage(editorForm(value, options));
+  await page.addStyleTag({ path: CSS_PATH });
+  await page.evaluate(() => {
+    window.__events = [];
+    for (const type of ['input', 'change']) {
+      document.addEventListener(type, (event) => {
+        if (event.target.id === 'body') window.__events.push(type);
+      });
+    }
+  });
+}
+
+const areaHtml = () => page.evaluate(() => document.getElementById('body-area').innerHTML);
+const sourceValue = () => page.evaluate(() => document.getElementById('body').value);
+const events = () => page.evaluate(() => window.__events);
+
+describe('rich-text editor', { timeout: TEST_TIMEOUT }, () => {
+  test('shows the textarea value cleaned, instead of the textarea, and is labelled by the field label', async () => {
+    await editorPage('<p>Hello <b>world</b><img src=x onerror="window.__ran=1"></p><script>window.__ran=2</script>');
+    assert.equal(await areaHtml(), '<p>Hello <b>world</b></p>');
+    assert.equal(await page.evaluate(() => document.documentElement.classList.contains('lb-js')), true);
+    // The textarea is out of sight and out of the accessibility tree; the area is the textbox named "Body".
+    assert.equal(await page.isHidden('#body'), true);
+    const box = page.getByRole('textbox', { name: 'Body', exact: true });
+    assert.equal(await box.count(), 1);
+    assert.equal(await box.getAttribute('id'), 'body-area');
+    assert.equal(await box.getAttribute('contenteditable'), 'true');
+    assert.equal(await page.getByRole('toolbar', { name: 'Formatting' }).count(), 1);
+    assert.equal(await page.getByRole('button', { name: 'Bold', pressed: false }).count(), 1);
+    // A click on the label goes to the text, not to the hidden textarea.
+    await page.click('#body-label');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'body-area');
+    await page.waitForTimeout(50);
+    assert.equal(await page.evaluate(() => window.__ran ?? null), null);
+  });
+
+  test('typing writes cleaned HTML into the textarea with an input event; leaving it sends a change', async () => {
+    await editorPage();
+    await page.click('#body-area');
+    await page.keyboard.type('Hello');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('again');
+    assert.equal(await sourceValue(), '<p>Hello</p><p>again</p>');
+    assert.ok((await events()).includes('input'), 'no input event on the textarea');
+    assert.ok(!(await events()).includes('change'));
+    await page.focus('#before');
+    assert.equal((await events()).at(-1), 'change');
+  });
+
+  test('the toolbar makes bold, headings, lists and quotes, and says which are on', async () => {
+    await editorPage();
+    await page.click('#body-area');
+    await page.keyboard.type('Hello');
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.click('button[data-lb-command="bold"]');
+    assert.equal(await sourceValue(), '<p><b>Hello</b></p>');
+    assert.equal(await page.getAttribute('button[data-lb-command="bold"]', 'aria-pressed'), 'true');
+    // The button gave the focus back to the text, with its selection.
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'body-area');
+    await page.click('button[data-lb-command="h2"]');
+    assert.equal(await sourceValue(), '<h2><b>Hello</b></h2>');
+    assert.equal(await page.getAttribute('button[data-lb-command="h2"]', 'aria-pressed'), 'true');
+    await page.click('button[data-lb-command="h2"]');
+    assert.equal(await sourceValue(), '<p><b>Hello</b></p>');
+    await page.click('button[data-lb-command="ul"]');
+    assert.equal(await sourceValue(), '<ul><li><b>Hello</b></li></ul>');
+    await page.click('button[data-lb-command="ul"]');
+    await page.click('button[data-lb-command="quote"]');
+    assert.match(await sourceValue(), /^<blockquote>(<p>)?<b>Hello<\/b>(<\/p>)?<\/blockquote>$/);
+    await page.click('button[data-lb-command="quote"]');
+    assert.equal(await sourceValue(), '<p><b>Hello</b></p>');
+  });
+
+  test('Ctrl/Cmd+B, +I and +K format; a link must be http(s), mailto or relative', async () => {
+    await editorPage();
+    const answers = ['https://example.com/a?b=1&c=2', 'javascript:alert(1)'];
+    const dialogs = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.type());
+      if (dialog.type() === 'prompt') dialog.accept(answers.shift());
+      else dialog.accept();
+    });
+    await page.click('#body-area');
+    await page.keyboard.press('ControlOrMeta+B');
+    await page.keyboard.type('bold');
+    await page.keyboard.press('ControlOrMeta+B');
+    await page.keyboard.press('ControlOrMeta+I');
+    await page.keyboard.type(' it');
+    await page.keyboard.press('ControlOrMeta+I');
+    await page.keyboard.type(' ');
+    await page.keyboard.press('ControlOrMeta+K');
+    assert.equal(await sourceValue(), '<p><b>bold</b><i> it</i> <a href="https://example.com/a?b=1&amp;c=2">https://example.com/a?b=1&amp;c=2</a></p>');
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.press('ControlOrMeta+K');
+    assert.deepEqual(dialogs, ['prompt', 'prompt', 'alert']);
+    assert.doesNotMatch(await sourceValue(), /javascript/);
+    assert.doesNotMatch(await areaHtml(), /javascript/);
+  });
+
+  test('a paste keeps only the allowed markup', async () => {
+    await editorPage();
+    await page.click('#body-area');
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      data.setData(
+        'text/html',
+        '<meta charset="utf-8"><p onclick="window.__ran=1">hi <script>window.__ran=2</script><span style="color:red">y</span>' +
+          '<img src=x onerror="window.__ran=3"></p><h1 class="x">Title</h1><div>one</div><div>two</div>' +
+          '<a href="javascript:alert(1)">bad</a> <a href="/ok" target="_blank" title="t">ok</a><table><tr><td>cell</td></tr></table>'
+      );
+      data.setData('text/plain', 'hi y');
+      const event = new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true });
+      document.getElementById('body-area').dispatchEvent(event);
+    });
+    assert.equal(
+      await sourceValue(),
+      '<p>hi y</p><h2>Title</h2><p>one</p><p>two</p><p>bad <a href="/ok">ok</a></p><p>cell</p>'
+    );
+    const live = await areaHtml();
+    assert.doesNotMatch(live, /onclick|onerror|<img|<script|javascript:|target=/);
+    await page.waitForTimeout(50);
+    assert.equal(await page.evaluate(() => window.__ran ?? null), null);
+  });
+
+  test('a drop from outside is cleaned like a paste', async () => {
+    await editorPage('<p>text</p>');
+    await page.evaluate(() => {
+      const area = document.getElementById('body-area');
+      const box = area.querySelector('p').getBoundingClientRect();
+      const data = new DataTransfer();
+      data.setData('text/html', '<img src=x onerror="window.__ran=1"><b style="color:red">dropped</b>');
+      const drop = new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true, clientX: box.right + 5, clientY: box.top + box.height / 2 });
+      area.dispatchEvent(drop);
+    });
+    assert.equal(await sourceValue(), '<p>text<b>dropped</b></p>');
+    assert.doesNotMatch(await areaHtml(), /<img|style=/);
+  });
+
+  test('plain text pastes as escaped paragraphs', async () => {
+    await editorPage();
+    await page.click('#body-area');
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      data.setData('text/plain', 'a <b>not bold</b>\nline two\n\nsecond & last');
+      document.getElementById('body-area').dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    });
+    assert.equal(await sourceValue(), '<p>a &lt;b&gt;not bold&lt;/b&gt;<br>line two</p><p>second &amp; last</p>');
+  });
+
+  test('a patch changing the textarea re-renders the area (cleaned); the morph leaves the area itself alone', async () => {
+    await editorPage('<p>one</p>');
+    await mark('#body-area', 'same');
+    await morph('f', editorForm('<p>from the <i>owner</i></p><p onmouseover="window.__ran=1"><img src=x onerror="window.__ran=2">two</p>'));
+    assert.equal(await areaHtml(), '<p>from the <i>owner</i></p><p>two</p>');
+    assert.equal(await markOf('#body-area'), 'same');
+    assert.equal(await page.getAttribute('#body-area', 'contenteditable'), 'true');
+    // A patch that does not change the value keeps what the area shows (and the caret in it).
+    await page.evaluate(() => document.querySelector('#body-area p').append(' local'));
+    await morph('f', editorForm('<p>from the <i>owner</i></p><p onmouseover="window.__ran=1"><img src=x onerror="window.__ran=2">two</p>'));
+    assert.equal(await areaHtml(), '<p>from the <i>owner</i> local</p><p>two</p>');
+    await page.waitForTimeout(50);
+    assert.equal(await page.evaluate(() => window.__ran ?? null), null);
+  });
+
+  test('values are rebuilt from the allow-list: links kept only when safe, deep nesting flattened to text', async () => {
+    const deep = '<div><b>'.repeat(200) + 'deep' + '</b></div>'.repeat(200);
+    await editorPage(
+      '<p><a href="/online" title="go online" onclick="x">ok</a> <a href="java\tscript:alert(1)">bad</a> ' +
+        '<a href="mailto:a@example.com">mail</a> <a href="data:text/html,x">data</a></p>' + deep
+    );
+    const html = await areaHtml();
+    assert.match(html, /^<p><a href="\/online">ok<\/a> bad <a href="mailto:a@example.com">mail<\/a> data<\/p>/);
+    assert.match(html, /deep<\/b>(<\/b>)*<\/p>$/);
+    // No deeper than the server allows (32), whatever came in.
+    const depth = await page.evaluate(() => {
+      let most = 0;
+      for (const element of document.getElementById('body-area').querySelectorAll('*')) {
+        let level = 0;
+        for (let at = element; at.id !== 'body-area'; at = at.parentElement) level += 1;
+        most = Math.max(most, level);
+      }
+      return most;
+    });
+    assert.ok(depth <= 33, `nested ${depth} deep`);
+  });
+
+  test('a disabled fieldset makes it read-only with a disabled toolbar; a patch that enables it re-enables them', async () => {
+    await editorPage('<p>watch</p>', { disabled: true });
+    const state = () =>
+      page.evaluate(() => ({
+        editable: document.getElementById('body-area').getAttribute('contenteditable'),
+        readonly: document.getElementById('body-area').getAttribute('aria-readonly'),
+        disabled: [...document.querySelectorAll('#body-toolbar button')].map((button) => button.disabled),
+      }));
+    assert.deepEqual(await state(), { editable: 'false', readonly: 'true', disabled: Array(8).fill(true) });
+    await page.click('#body-area');
+    await page.keyboard.type('x');
+    await page.keyboard.press('ControlOrMeta+B');
+    assert.equal(await areaHtml(), '<p>watch</p>');
+    assert.equal(await sourceValue(), '<p>watch</p>');
+    assert.deepEqual(await events(), []);
+
+    // Promoted: the server enables the fieldset.
+    await morph('f', editorForm('<p>watch</p>'));
+    assert.deepEqual(await state(), { editable: 'true', readonly: null, disabled: Array(8).fill(false) });
+    await page.click('#body-area');
+    await page.keyboard.press('End');
+    await page.keyboard.type('ed');
+    assert.equal(await sourceValue(), '<p>watched</p>');
+
+    // And back: demoted again.
+    await morph('f', editorForm('<p>watched</p>', { disabled: true }));
+    assert.deepEqual(await state(), { editable: 'false', readonly: 'true', disabled: Array(8).fill(true) });
+  });
+
+  test('the toolbar is one Tab stop; arrows move in it; Space on a button formats and returns to the text', async () => {
+    await editorPage('<p>word</p>');
+    await page.click('#body-area');
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.focus('#before');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Bold');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Italic');
+    await page.keyboard.press('End');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Quote');
+    await page.keyboard.press('Home');
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Quote');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Space');
+    assert.equal(await sourceValue(), '<p><b>word</b></p>');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'body-area');
+    // One stop: from the toolbar's last-used button, Tab goes to the text.
+    await page.focus('#before');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Bold');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'body-area');
+  });
+
+  test('data-lb-ignore: the morph keeps the children and the named attributes, and syncs the others', async () => {
+    await staticPage('<div id="r"><div id="x" data-lb-ignore="contenteditable" class="a"><b>client</b></div></div>');
+    await page.evaluate(() => document.getElementById('x').setAttribute('contenteditable', 'true'));
+    await morph('r', '<div id="r"><div id="x" data-lb-ignore="contenteditable" class="b" title="t">server</div></div>');
+    assert.deepEqual(
+      await page.evaluate(() => {
+        const x = document.getElementById('x');
+        return [x.innerHTML, x.className, x.title, x.getAttribute('contenteditable')];
+      }),
+      ['<b>client</b>', 'b', 't', 'true']
+    );
+  });
+});
+
+/** editorForm as a live collaborative form renders it: phx-change, phx-submit and a Save button. */
+function liveEditorForm(value, options) {
+  return editorForm(value, options)
+    .replace('<form id="f"', '<form id="f" phx-change="validate" phx-submit="save"')
+    .replace('</fieldset></form>', '</fieldset><button id="save" type="submit">Save</button></form>');
+}
+
+describe('rich-text editor in a live form', { timeout: 2 * TEST_TIMEOUT }, () => {
+  let server;
+
+  before(async () => {
+    server = await startFakeServer();
+    server.pages.set('/editor', livePage('editor', liveEditorForm('<p>draft</p>')));
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  test('an edit is sent like any input (debounced, _target the textarea); a pushed value shows; Ctrl+S saves', async () => {
+    await page.goto(`${server.base}/editor`);
+    const connection = await server.nextConnection();
+    const join = await connection.acceptJoin({ rendered: { regions: {} } });
+    await page.waitForSelector('body[data-lb-state=joined]');
+    assert.equal(await areaHtml(), '<p>draft</p>');
+    await page.click('#body-area');
+    await page.keyboard.press('End');
+    await page.keyboard.type(' one');
+    const change = await connection.frame('event');
+    assert.deepEqual(change[4], {
+      type: 'change',
+      event: 'validate',
+      value: new URLSearchParams({ title: '', body: '<p>draft one</p>', _target: 'body' }).toString(),
+    });
+    // Unacknowledged, the edit survives a push of an older value.
+    const stale = liveEditorForm('<p>draft</p>');
+    connection.send([join[0], null, 'lv:editor', 'diff', { regions: { f: stale } }]);
+    await page.waitForTimeout(100);
+    assert.equal(await sourceValue(), '<p>draft one</p>');
+    assert.equal(await areaHtml(), '<p>draft one</p>');
+    connection.reply(change, 'ok', { regions: {} });
+
+    // Ctrl+S in the editor saves: what was just typed is flushed first, then the submit carries it.
+    await page.keyboard.type(' two');
+    await page.keyboard.press('ControlOrMeta+S');
+    const flushed = await connection.frame('event');
+    assert.equal(flushed[4].type, 'change');
+    const submit = await connection.frame('event');
+    assert.equal(submit[4].type, 'submit');
+    assert.equal(new URLSearchParams(submit[4].value).get('body'), '<p>draft one two</p>');
+    connection.reply(flushed, 'ok', { regions: {} });
+    connection.reply(submit, 'ok', { regions: {} });
+
+    // Another person's value arrives: the area shows it.
+    const pushed = liveEditorForm('<p>theirs <b>bold</b></p>', { disabled: true });
+    connection.send([join[0], null, 'lv:editor', 'diff', { regions: { f: pushed } }]);
+    await page.waitForFunction(() => document.getElementById('body-area').innerHTML === '<p>theirs <b>bold</b></p>');
+    assert.equal(await page.getAttribute('#body-area', 'contenteditable'), 'false');
+  });
+});

@@ -5,7 +5,8 @@
  * Channels V2 WebSocket, joins `lv:<view>` with the page's signed token, sends clicks, form changes and submits as
  * events, and morphs the live regions the server sends back. Without `#lb-root` it never connects.
  *
- * Sections: constants · DOM morphing · flash · status and state · the socket · forms · events · boot · API.
+ * Sections: constants · DOM morphing · flash · status and state · the socket · forms · rich-text editor · events · boot
+ * · API.
  */
 (function () {
   'use strict';
@@ -29,6 +30,9 @@
   // Marks submit buttons this client disabled during a submit, so they can be told apart from ones the server disabled.
   var BUSY_MARK = 'data-lb-busy-disabled';
   var FORCE_ATTRIBUTE = 'data-lb-force';
+  // Marks an element whose children belong to client code (the rich-text editor's area and toolbar): the morph leaves
+  // them alone, and the attributes its value names (space-separated) too. Its other attributes follow the server.
+  var IGNORE_ATTRIBUTE = 'data-lb-ignore';
   // Attributes whose value is a URL a browser may navigate to or load.
   var URL_ATTRIBUTES = ['href', 'src', 'action', 'formaction', 'xlink:href', 'data', 'poster'];
 
@@ -96,6 +100,8 @@
     var selection = focused ? readSelection(focused) : null;
     var result = morphNode(element, target);
     restoreFocus(focused, selection);
+    // The server may have changed an editor's value or made it read-only: the editor follows its textarea.
+    richText.refresh(result);
     return result;
   }
 
@@ -145,9 +151,10 @@
     var keep = kind ? keepsUserValue(from, to) : false;
     // Setting a value moves the caret to the end: remember it first, for a focused control the server overrides.
     var selection = kind && !keep ? readSelection(from) : null;
-    syncAttributes(from, to, skippedAttributes(from, to, kind, keep));
+    var owned = clientOwned(to);
+    syncAttributes(from, to, (skippedAttributes(from, to, kind, keep) || []).concat(owned || []));
     // A textarea's children are its default text; its value is handled as a property below.
-    if (kind !== 'textarea') morphChildren(from, to);
+    if (kind !== 'textarea' && !owned) morphChildren(from, to);
     if (kind && !keep) {
       syncControlValue(from, to, kind);
       restoreSelection(from, selection);
@@ -166,6 +173,18 @@
       if (select && newSelect && keepsUserValue(select, newSelect)) return ['selected'];
     }
     return null;
+  }
+
+  /** The attributes client code owns on an element marked data-lb-ignore (maybe none), or null when it is not marked. */
+  function clientOwned(to) {
+    if (!to.hasAttribute(IGNORE_ATTRIBUTE)) return null;
+    return to
+      .getAttribute(IGNORE_ATTRIBUTE)
+      .toLowerCase()
+      .split(/\s+/)
+      .filter(function (name) {
+        return name !== '';
+      });
   }
 
   function syncAttributes(from, to, skip) {
@@ -424,7 +443,8 @@
       'form[phx-submit] input:not([type="hidden"]):not(:disabled), form[phx-submit] textarea:not(:disabled), ' +
         'form[phx-submit] select:not(:disabled)'
     );
-    if (field) field.focus();
+    // A rich-text editor's textarea is hidden: its editable area takes the focus.
+    if (field) richText.focusTarget(field).focus();
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -1358,6 +1378,722 @@
   }
 
   // ---------------------------------------------------------------------------------------------------------------
+  // Rich-text editor
+  //
+  // A small WYSIWYG editor over a plain <textarea>, so that a form (live or not) sends rich text like any other value.
+  // The markup (livebaton_web::live::RichTextEditor renders it; docs/guide.md describes it for other templates):
+  //
+  //   <div class="lb-rich" data-lb-rich>
+  //     <div role="toolbar" aria-label="Formatting" aria-controls="ID-area" data-lb-ignore>
+  //       <button type="button" data-lb-command="bold" aria-label="Bold" aria-pressed="false">B</button> …
+  //     </div>
+  //     <div id="ID-area" role="textbox" aria-multiline="true" aria-labelledby="LABEL" tabindex="0"
+  //          data-lb-ignore="contenteditable aria-readonly"></div>
+  //     <textarea id="ID" name="NAME">HTML</textarea>
+  //   </div>
+  //
+  // - The textarea is the value. Without JavaScript it is all there is (the stylesheet shows the toolbar and the area
+  //   only under html.lb-js, which boot sets). With it, every edit of the area writes the area's cleaned HTML into the
+  //   textarea and dispatches `input` there (and `change` when the area loses focus), so the forms code sends it with
+  //   its debounce and protects it while unacknowledged, exactly as if it had been typed into the textarea.
+  // - The area's children belong to this code (data-lb-ignore: the morph leaves them, and the attributes it names,
+  //   alone). After every morph, refresh() re-renders an area whose textarea got a new value from the server (a
+  //   spectator following the owner, a reload, a conflict resolved), always through clean(): markup from anywhere is
+  //   parsed by an inert <template> and rebuilt from the allow-list, never inserted as it came.
+  // - A disabled (a spectator's fieldset) or read-only textarea makes the area read-only and the toolbar disabled;
+  //   refresh() follows the server's changes of that too (promotion, demotion).
+  // - The allow-list is a subset of what the server's sanitiser keeps (livebaton-content's rich_text): p, br, b,
+  //   strong, i, em, a (href: http, https, mailto or relative; nothing else), h2, h3, ul, ol, li, blockquote. Headings
+  //   are h2 and h3 because the page around the text owns h1 (its title): h1 becomes h2, h4–h6 become h3. Other
+  //   elements are unwrapped to their content, except those whose content is not text for a reader (script, style, …),
+  //   which are dropped. The server still sanitises everything: this cleaning is for what the user sees, not security.
+  // ---------------------------------------------------------------------------------------------------------------
+
+  var richText = (function () {
+    var ALLOWED = { p: 1, br: 1, b: 1, strong: 1, i: 1, em: 1, a: 1, h2: 1, h3: 1, ul: 1, ol: 1, li: 1, blockquote: 1 };
+    var RENAMED = { h1: 'h2', h4: 'h3', h5: 'h3', h6: 'h3' };
+    var INLINE = { br: 1, b: 1, strong: 1, i: 1, em: 1, a: 1 };
+    // Containers of inline content only: a block inside one would not survive a reparse where it was put.
+    var INLINE_ONLY = { p: 1, h2: 1, h3: 1, b: 1, strong: 1, i: 1, em: 1, a: 1 };
+    // Dropped with their content: what they hold is code, styling or a control, not text a reader wrote.
+    var DROPPED = {
+      script: 1, style: 1, template: 1, noscript: 1, iframe: 1, frame: 1, frameset: 1, object: 1, embed: 1, svg: 1,
+      math: 1, head: 1, title: 1, meta: 1, link: 1, video: 1, audio: 1, canvas: 1, select: 1, textarea: 1, input: 1,
+      button: 1,
+    };
+    // Unknown blocks (a pasted <div>, a table cell) start a new paragraph instead of running into their neighbours.
+    var BREAKING = {
+      div: 1, section: 1, article: 1, header: 1, footer: 1, main: 1, aside: 1, nav: 1, address: 1, figure: 1,
+      figcaption: 1, pre: 1, dd: 1, dt: 1, td: 1, th: 1, caption: 1, details: 1, summary: 1, center: 1, tr: 1,
+    };
+    // As deep as the server's sanitiser allows; deeper content is kept as text (and the walk stays bounded).
+    var MAX_DEPTH = 32;
+    var LINK_PROMPT = 'Link address (https://…, mailto:… or a path on this site). Leave empty to remove the link.';
+    var LINK_REFUSED = 'Only http, https and mailto links, or paths on this site, can be added.';
+    var HTML_NS = 'http://www.w3.org/1999/xhtml';
+
+    // area -> {wrapper, area, source, toolbar, seen (the textarea value last shown), dirty (edited since focus), range}
+    var editors = new WeakMap();
+
+    // --- Cleaning ---------------------------------------------------------------------------------------------------
+
+    /**
+     * `html` parsed by an inert <template> (no script runs, nothing loads). Chromium checks inline handlers against
+     * the page's Content-Security-Policy as it parses them and reports each one as a violation, although none could
+     * ever run: so handler attributes are renamed first (clean() drops every attribute but href anyway).
+     */
+    function parseInert(html) {
+      var template = document.createElement('template');
+      template.innerHTML = renameHandlers(String(html));
+      return template.content;
+    }
+
+    // A start tag, its quoted values read whole (a `>` inside one does not end it). Nothing it matches crosses a `<`,
+    // so every attempt ends at the next one and a hostile value costs linear time (a tag with a `<` in it is left
+    // as it is: at worst, a report).
+    var START_TAG = /<[a-z](?:"[^"<]*"|'[^'<]*'|[^"'<>])*>/gi;
+    // In a start tag: a value (kept as it is), or an attribute name starting with "on" (renamed).
+    var HANDLER_NAME = /("[^"]*"|'[^']*'|=\s*[^\s"'>]+)|([\s/])(on[a-z])/gi;
+
+    /** Renames the on* attributes of every start tag in `html`, to data-lb-x-on*; text and values stay as they are. */
+    function renameHandlers(html) {
+      return html.replace(START_TAG, function (tag) {
+        return tag.replace(HANDLER_NAME, function (all, value, before, name) {
+          return value ? value : before + 'data-lb-x-' + name;
+        });
+      });
+    }
+
+    /**
+     * The allowed content of `source`'s children, rebuilt as new nodes in a fragment. Inline content at the top is
+     * gathered into <p>: a stored document is a list of blocks.
+     */
+    function clean(source) {
+      var fragment = document.createDocumentFragment();
+      // `run`: the paragraph that inline content at the top goes into, until a block ends it.
+      // `breakAfter`: the container whose next content starts on a new line (see unwrap).
+      var context = { root: fragment, run: null, breakAfter: null };
+      cleanChildren(source, fragment, context, 0);
+      return fragment;
+    }
+
+    /** Cleaned HTML of `source`'s children as stored: '' when there is no text at all (an empty editor). */
+    function cleanHtml(source) {
+      var holder = document.createElement('div');
+      holder.appendChild(clean(source));
+      return holder.textContent.trim() === '' ? '' : holder.innerHTML;
+    }
+
+    function cleanChildren(source, target, context, depth) {
+      for (var node = source.firstChild; node; node = node.nextSibling) cleanNode(node, target, context, depth);
+    }
+
+    function cleanNode(node, target, context, depth) {
+      if (node.nodeType === Node.TEXT_NODE) {
+        appendText(node.nodeValue, target, context);
+        return;
+      }
+      if (node.nodeType !== Node.ELEMENT_NODE) return; // comments, processing instructions
+      var name = node.namespaceURI === HTML_NS ? node.localName : 'svg';
+      if (DROPPED[name]) return;
+      if (depth >= MAX_DEPTH) {
+        appendText(node.textContent, target, context);
+        return;
+      }
+      var tag = RENAMED[name] || name;
+      var href = tag === 'a' ? safeHref(node.getAttribute('href')) : null;
+      if (!ALLOWED[tag] || (tag === 'a' && (href === null || within(target, 'a'))) || !fits(tag, target)) {
+        unwrap(node, target, context, depth, isBlock(name));
+        return;
+      }
+      // A paragraph or heading holding blocks (Chromium makes <p><ul>…</ul></p> of a list in a paragraph) would not
+      // survive a reparse: its blocks take its place.
+      if (INLINE_ONLY[tag] && !INLINE[tag] && hasBlockChild(node)) {
+        unwrap(node, target, context, depth, true);
+        return;
+      }
+      var element = document.createElement(tag);
+      if (href !== null) element.setAttribute('href', href);
+      if (target === context.root && INLINE[tag]) appendInline(element, context);
+      else appendTo(target, element, context);
+      cleanChildren(node, element, context, depth + 1);
+      // Formatting with nothing inside is noise (a pasted <b></b>); an empty paragraph is a blank line the author made.
+      if (INLINE[tag] && tag !== 'br' && !element.firstChild) element.remove();
+      // A <br> ending a block after other content is the browser's placeholder: it shows nothing.
+      var last = element.lastChild;
+      if (!INLINE[tag] && last && last.localName === 'br' && last.previousSibling) last.remove();
+    }
+
+    /**
+     * An element that is not kept: its content goes where it was. A block-like one (a <div>, or a heading inside a
+     * paragraph) first ends the line it interrupts, so its text does not run into its neighbour's.
+     */
+    function unwrap(node, target, context, depth, breaks) {
+      if (breaks) lineBreak(target, context);
+      cleanChildren(node, target, context, depth + 1);
+      // The line ends after it only if something follows there (a trailing <br> would be noise).
+      if (breaks && target === context.root) context.run = null;
+      else if (breaks) context.breakAfter = target;
+    }
+
+    /** Before content goes into `target`: the line break an unwrapped block left there, if it is still wanted. */
+    function settle(target, context) {
+      var pending = context.breakAfter;
+      context.breakAfter = null;
+      if (pending === target) lineBreak(target, context);
+    }
+
+    function lineBreak(target, context) {
+      if (target === context.root) {
+        context.run = null; // the next inline content opens a new paragraph
+      } else if (INLINE_ONLY[target.localName] && target.lastChild && target.lastChild.localName !== 'br') {
+        target.appendChild(document.createElement('br'));
+      }
+    }
+
+    /** Whether an element named `name` (in the source) makes a block of its own. */
+    function isBlock(name) {
+      var tag = RENAMED[name] || name;
+      return !!(BREAKING[name] || (ALLOWED[tag] && !INLINE[tag]));
+    }
+
+    function hasBlockChild(node) {
+      for (var child = node.firstElementChild; child; child = child.nextElementSibling) {
+        if (isBlock(child.localName)) return true;
+      }
+      return false;
+    }
+
+    /** Whether an element `tag` may go into `target` without the parser moving it elsewhere on a reparse. */
+    function fits(tag, target) {
+      var container = target.localName;
+      if (tag === 'li') return container === 'ul' || container === 'ol';
+      if (INLINE_ONLY[container]) return !!INLINE[tag];
+      return true;
+    }
+
+    function within(element, tag) {
+      return !!(element.closest && element.closest(tag));
+    }
+
+    function appendText(text, target, context) {
+      if (!text) return;
+      // Browsers type no-break spaces to keep a trailing or doubled space visible while editing; stored text has
+      // plain ones (what an author means by a space).
+      text = text.replace(/\u00a0/g, ' ');
+      var container = target.localName;
+      // Whitespace between list items or between top-level blocks is source formatting, not content.
+      var betweenBlocks = target === context.root && !context.run;
+      if ((container === 'ul' || container === 'ol' || betweenBlocks) && !text.trim()) {
+        return;
+      }
+      var node = document.createTextNode(text);
+      if (target === context.root) appendInline(node, context);
+      else appendTo(target, node, context);
+    }
+
+    /** Appends to `target`; content that lands in a list but is not an item gets an item of its own. */
+    function appendTo(target, node, context) {
+      settle(target, context);
+      var container = target.localName;
+      if ((container === 'ul' || container === 'ol') && node.localName !== 'li') {
+        var item = target.lastChild && target.lastChild.__lbLoose ? target.lastChild : null;
+        if (!item) {
+          item = document.createElement('li');
+          item.__lbLoose = true;
+          target.appendChild(item);
+        }
+        item.appendChild(node);
+        return;
+      }
+      target.appendChild(node);
+      if (target === context.root && node.nodeType === Node.ELEMENT_NODE && !INLINE[node.localName]) context.run = null;
+    }
+
+    /** Inline content at the top: into the open paragraph, or a new one. */
+    function appendInline(node, context) {
+      settle(context.root, context);
+      if (!context.run) {
+        context.run = document.createElement('p');
+        context.root.appendChild(context.run);
+      }
+      context.run.appendChild(node);
+    }
+
+    /**
+     * `value` as a link target if it is one we keep: http, https or mailto, or a relative reference (no scheme). The
+     * scheme is read as a browser reads it, ignoring control characters and spaces ("java\tscript:"). Null: refused.
+     */
+    function safeHref(value) {
+      if (value === null || value === undefined) return null;
+      var href = String(value).trim();
+      if (!href || href.length > 2048) return null;
+      var compact = href.replace(/[\u0000-\u0020\u007f]/g, '');
+      var scheme = /^([a-z][a-z0-9+.-]*):/i.exec(compact);
+      if (scheme) return /^(https?|mailto)$/i.test(scheme[1]) ? href : null;
+      // No scheme, yet a colon before the path: something a browser might read as one. Refuse rather than guess.
+      var colon = compact.indexOf(':');
+      var path = compact.search(/[/?#]/);
+      return colon !== -1 && (path === -1 || colon < path) ? null : href;
+    }
+
+    // --- Setting editors up and keeping them in step with the server ------------------------------------------------
+
+    /** The parts of an editor's markup, or null when something is missing. */
+    function partsOf(wrapper) {
+      var area = wrapper.querySelector('[role="textbox"]');
+      var source = wrapper.querySelector('textarea');
+      if (!area || !source) return null;
+      return { wrapper: wrapper, area: area, source: source, toolbar: wrapper.querySelector('[role="toolbar"]') };
+    }
+
+    /** Sets up or updates every editor in `scope` (an element or the document). Called at boot and after a morph. */
+    function refresh(scope) {
+      if (!scope || !scope.querySelectorAll) return;
+      var wrappers = Array.prototype.slice.call(scope.querySelectorAll('[data-lb-rich]'));
+      if (scope.nodeType === Node.ELEMENT_NODE) {
+        var around = scope.closest('[data-lb-rich]');
+        if (around) wrappers.unshift(around);
+      }
+      wrappers.forEach(sync);
+    }
+
+    function sync(wrapper) {
+      var parts = partsOf(wrapper);
+      if (!parts) return;
+      var editor = editors.get(parts.area);
+      if (!editor || editor.source !== parts.source || editor.toolbar !== parts.toolbar) editor = setUp(parts);
+      applyReadOnly(editor);
+      if (editor.source.value !== editor.seen) render(editor);
+    }
+
+    function setUp(parts) {
+      var editor = {
+        wrapper: parts.wrapper,
+        area: parts.area,
+        source: parts.source,
+        toolbar: parts.toolbar,
+        seen: null,
+        dirty: false,
+        range: null,
+        dragging: false,
+      };
+      var fresh = !editors.has(parts.area);
+      editors.set(parts.area, editor);
+      if (fresh) listenToArea(editor);
+      if (editor.toolbar) setUpToolbar(editor);
+      return editor;
+    }
+
+    function listenToArea(editor) {
+      var area = editor.area;
+      // The handlers look the editor up: a morph may give the same area a new textarea or toolbar.
+      var current = function () {
+        return editors.get(area);
+      };
+      area.addEventListener('input', function () {
+        commit(current());
+      });
+      area.addEventListener('focusout', function () {
+        // The selection is still the area's now (selectionchange, which also saves it, may not have run yet): a
+        // toolbar button puts it back.
+        saveRange(current());
+        committed(current());
+      });
+      area.addEventListener('keydown', function (event) {
+        shortcut(current(), event);
+      });
+      area.addEventListener('paste', function (event) {
+        paste(current(), event);
+      });
+      area.addEventListener('dragstart', function () {
+        current().dragging = true;
+      });
+      area.addEventListener('dragend', function () {
+        current().dragging = false;
+      });
+      area.addEventListener('drop', function (event) {
+        drop(current(), event);
+      });
+    }
+
+    /** Shows the textarea's value in the area (unless the area shows that content already: the caret stays). */
+    function render(editor) {
+      var value = editor.source.value;
+      editor.seen = value;
+      var wanted = clean(parseInert(value));
+      var holder = document.createElement('div');
+      holder.appendChild(wanted.cloneNode(true));
+      if (holder.innerHTML === cleanHtml(editor.area) || (holder.textContent.trim() === '' && !cleanHtml(editor.area))) {
+        return;
+      }
+      var focused = document.activeElement === editor.area;
+      editor.area.replaceChildren(wanted);
+      editor.range = null;
+      if (focused) caretToEnd(editor.area);
+    }
+
+    function caretToEnd(area) {
+      var selection = window.getSelection();
+      if (!selection) return;
+      var range = document.createRange();
+      range.selectNodeContents(area);
+      range.collapse(false);
+      selection.removeAllRanges();
+      selection.addRange(range);
+    }
+
+    /** A disabled or read-only textarea (a spectator's form) makes the whole editor read-only. */
+    function readOnly(editor) {
+      return matchesSafely(editor.source, ':disabled') || editor.source.readOnly;
+    }
+
+    function applyReadOnly(editor) {
+      var locked = readOnly(editor);
+      var editable = locked ? 'false' : 'true';
+      if (editor.area.getAttribute('contenteditable') !== editable) editor.area.setAttribute('contenteditable', editable);
+      if (locked && editor.area.getAttribute('aria-readonly') !== 'true') editor.area.setAttribute('aria-readonly', 'true');
+      if (!locked && editor.area.hasAttribute('aria-readonly')) editor.area.removeAttribute('aria-readonly');
+      buttonsOf(editor).forEach(function (button) {
+        if (button.disabled !== locked) button.disabled = locked;
+      });
+      if (editor.toolbar) rovingStop(editor);
+    }
+
+    // --- Editing ----------------------------------------------------------------------------------------------------
+
+    /** The area changed: its cleaned HTML becomes the textarea's value, sent like any typed value. */
+    function commit(editor) {
+      if (!editor) return;
+      updatePressed(editor);
+      if (readOnly(editor)) return;
+      var html = cleanHtml(editor.area);
+      if (html === editor.source.value) return;
+      editor.source.value = html;
+      editor.seen = html;
+      editor.dirty = true;
+      editor.source.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+
+    /** The area lost focus after edits: a `change`, as a textarea gives on blur, so the edit is sent now. */
+    function committed(editor) {
+      if (!editor || !editor.dirty) return;
+      editor.dirty = false;
+      editor.source.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+
+    /** Ctrl/Cmd+B, +I, +K. Anything else (Ctrl/Cmd+S included) goes on to the document's handlers. */
+    function shortcut(editor, event) {
+      if (!editor || !(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey) return;
+      var command = { b: 'bold', i: 'italic', k: 'link' }[(event.key || '').toLowerCase()];
+      if (!command) return;
+      event.preventDefault();
+      run(editor, command);
+    }
+
+    /** Runs a toolbar command on the area's selection. */
+    function run(editor, command) {
+      if (readOnly(editor)) return;
+      focusArea(editor);
+      if (command === 'bold' || command === 'italic') exec(command);
+      else if (command === 'h2' || command === 'h3') toggleBlock(editor, command);
+      else if (command === 'quote') toggleBlock(editor, 'blockquote');
+      else if (command === 'ul') exec('insertUnorderedList');
+      else if (command === 'ol') exec('insertOrderedList');
+      else if (command === 'link') link(editor);
+      // execCommand fires `input` itself; this catches what it did not change through it.
+      commit(editor);
+    }
+
+    /**
+     * execCommand is deprecated but is still the one way to edit with the browser's own undo history, and what every
+     * small editor uses; every result goes through clean() before it leaves the area anyway.
+     */
+    function exec(command, value) {
+      try {
+        return document.execCommand(command, false, value === undefined ? null : value);
+      } catch (error) {
+        return false;
+      }
+    }
+
+    /** Focuses the area and puts back the selection it had (a toolbar button took the focus). */
+    function focusArea(editor) {
+      var selection = window.getSelection();
+      var inside = selection && selection.rangeCount && editor.area.contains(selection.getRangeAt(0).commonAncestorContainer);
+      if (document.activeElement !== editor.area) editor.area.focus({ preventScroll: true });
+      if (inside || !selection) return;
+      if (editor.range && editor.area.contains(editor.range.commonAncestorContainer)) {
+        selection.removeAllRanges();
+        selection.addRange(editor.range);
+      } else {
+        caretToEnd(editor.area);
+      }
+    }
+
+    /** A heading or quote button: makes the current block one, or a paragraph again when it is one already. */
+    function toggleBlock(editor, tag) {
+      var current = selectionAncestor(editor, tag);
+      exec('formatBlock', current ? 'p' : tag);
+      // A quote holding paragraphs (pasted) is not undone by formatBlock: take its content out of it.
+      var still = tag === 'blockquote' && current && current.isConnected ? current : null;
+      if (still) still.replaceWith.apply(still, Array.prototype.slice.call(still.childNodes));
+    }
+
+    function selectionAncestor(editor, tag) {
+      var selection = window.getSelection();
+      if (!selection || !selection.rangeCount) return null;
+      var node = selection.getRangeAt(0).startContainer;
+      var element = node.nodeType === Node.ELEMENT_NODE ? node : node.parentElement;
+      var found = element ? element.closest(tag) : null;
+      return found && editor.area.contains(found) && found !== editor.area ? found : null;
+    }
+
+    /** Asks for the address; adds, changes or (empty answer) removes the link. Only safeHref's addresses are kept. */
+    function link(editor) {
+      var current = selectionAncestor(editor, 'a');
+      var saved = editor.range;
+      var answer = window.prompt(LINK_PROMPT, current ? current.getAttribute('href') || '' : 'https://');
+      editor.range = saved;
+      focusArea(editor);
+      if (answer === null) return;
+      if (answer.trim() === '' || answer.trim() === 'https://') {
+        if (current) exec('unlink');
+        return;
+      }
+      var href = safeHref(answer);
+      if (href === null) {
+        window.alert(LINK_REFUSED);
+        return;
+      }
+      var selection = window.getSelection();
+      if (selection && selection.isCollapsed && !current) {
+        exec('insertHTML', '<a href="' + escapeHtml(href) + '">' + escapeHtml(href) + '</a>');
+      } else {
+        exec('createLink', href);
+      }
+    }
+
+    function escapeHtml(text) {
+      return String(text).replace(/[&<>"']/g, function (character) {
+        return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[character];
+      });
+    }
+
+    /** Pasted content is cleaned to the allow-list before it enters the area; plain text becomes paragraphs. */
+    function paste(editor, event) {
+      if (!editor || readOnly(editor) || !event.clipboardData) return;
+      event.preventDefault();
+      insertClean(event.clipboardData);
+    }
+
+    /** A drop from outside the area is cleaned like a paste; a move inside it is the browser's. */
+    function drop(editor, event) {
+      if (!editor || editor.dragging || !event.dataTransfer) return;
+      event.preventDefault();
+      if (readOnly(editor)) return;
+      var range = document.caretRangeFromPoint ? document.caretRangeFromPoint(event.clientX, event.clientY) : null;
+      editor.area.focus({ preventScroll: true });
+      if (range && editor.area.contains(range.startContainer)) {
+        var selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
+      insertClean(event.dataTransfer);
+    }
+
+    function insertClean(data) {
+      var html = data.getData('text/html');
+      var text = data.getData('text/plain');
+      if (html) {
+        // Blocks stay blocks (a pasted <div> is a paragraph); a single paragraph goes in inline, where the caret is.
+        var holder = document.createElement('div');
+        holder.appendChild(clean(parseInert(html)));
+        var only = holder.childNodes.length === 1 && holder.firstChild.localName === 'p' ? holder.firstChild : null;
+        var markup = only ? only.innerHTML : holder.innerHTML;
+        if (markup) exec('insertHTML', markup);
+      } else if (text) {
+        exec('insertHTML', plainTextHtml(text));
+      }
+    }
+
+    /** Plain text as HTML: blank lines separate paragraphs, single line breaks stay line breaks. One line stays inline. */
+    function plainTextHtml(text) {
+      var normalised = String(text).replace(/\r\n?/g, '\n');
+      if (normalised.indexOf('\n') === -1) return escapeHtml(normalised);
+      return normalised
+        .split(/\n\s*\n/)
+        .filter(function (paragraph) {
+          return paragraph.trim() !== '';
+        })
+        .map(function (paragraph) {
+          return '<p>' + escapeHtml(paragraph).replace(/\n/g, '<br>') + '</p>';
+        })
+        .join('');
+    }
+
+    // --- Toolbar ----------------------------------------------------------------------------------------------------
+
+    function buttonsOf(editor) {
+      if (!editor.toolbar) return [];
+      return Array.prototype.slice.call(editor.toolbar.querySelectorAll('button[data-lb-command]'));
+    }
+
+    /**
+     * The toolbar is one Tab stop (roving tabindex, the ARIA toolbar pattern): arrows, Home and End move between its
+     * buttons, Escape goes back to the text. A button does its command and gives the focus back to the text, with the
+     * selection it had, so typing goes on in the new format.
+     */
+    function setUpToolbar(editor) {
+      var toolbar = editor.toolbar;
+      if (toolbar.__lbEditorArea === editor.area) return;
+      var fresh = !toolbar.__lbEditorArea;
+      toolbar.__lbEditorArea = editor.area;
+      rovingStop(editor);
+      if (!fresh) return;
+      var current = function () {
+        return editors.get(toolbar.__lbEditorArea);
+      };
+      // Pressing a button must not take the focus (and with it the selection) away from the text.
+      toolbar.addEventListener('mousedown', function (event) {
+        if (closestElement(event.target, 'button[data-lb-command]')) event.preventDefault();
+      });
+      toolbar.addEventListener('click', function (event) {
+        var button = closestElement(event.target, 'button[data-lb-command]');
+        var editor = current();
+        if (!button || !editor || button.disabled) return;
+        event.preventDefault();
+        setRovingStop(editor, button);
+        run(editor, button.getAttribute('data-lb-command'));
+      });
+      toolbar.addEventListener('keydown', function (event) {
+        toolbarKey(current(), event);
+      });
+    }
+
+    function toolbarKey(editor, event) {
+      if (!editor) return;
+      var buttons = buttonsOf(editor).filter(function (button) {
+        return !button.disabled;
+      });
+      var at = buttons.indexOf(document.activeElement);
+      if (at === -1) return;
+      var next = null;
+      if (event.key === 'ArrowRight' || event.key === 'ArrowDown') next = buttons[(at + 1) % buttons.length];
+      else if (event.key === 'ArrowLeft' || event.key === 'ArrowUp') next = buttons[(at - 1 + buttons.length) % buttons.length];
+      else if (event.key === 'Home') next = buttons[0];
+      else if (event.key === 'End') next = buttons[buttons.length - 1];
+      else if (event.key === 'Escape') {
+        event.preventDefault();
+        focusArea(editor);
+        return;
+      }
+      if (!next) return;
+      event.preventDefault();
+      setRovingStop(editor, next);
+      next.focus();
+    }
+
+    /** Keeps exactly one button in the Tab order: the last one used, else the first. */
+    function rovingStop(editor) {
+      var buttons = buttonsOf(editor);
+      var stop = buttons.filter(function (button) {
+        return button.getAttribute('tabindex') === '0';
+      })[0];
+      setRovingStop(editor, stop || buttons[0]);
+    }
+
+    function setRovingStop(editor, stop) {
+      buttonsOf(editor).forEach(function (button) {
+        var wanted = button === stop ? '0' : '-1';
+        if (button.getAttribute('tabindex') !== wanted) button.setAttribute('tabindex', wanted);
+      });
+    }
+
+    /** aria-pressed of the toggle buttons follows the format at the caret. */
+    function updatePressed(editor) {
+      if (!editor || !editor.toolbar) return;
+      var selection = window.getSelection();
+      var inside = selection && selection.rangeCount && editor.area.contains(selection.getRangeAt(0).startContainer);
+      buttonsOf(editor).forEach(function (button) {
+        if (!button.hasAttribute('aria-pressed')) return;
+        var pressed = inside ? isActive(editor, button.getAttribute('data-lb-command')) : false;
+        var value = pressed ? 'true' : 'false';
+        if (button.getAttribute('aria-pressed') !== value) button.setAttribute('aria-pressed', value);
+      });
+    }
+
+    function isActive(editor, command) {
+      if (command === 'bold' || command === 'italic') {
+        try {
+          return document.queryCommandState(command);
+        } catch (error) {
+          return false;
+        }
+      }
+      var tag = { h2: 'h2', h3: 'h3', quote: 'blockquote', ul: 'ul', ol: 'ol', link: 'a' }[command];
+      return !!(tag && selectionAncestor(editor, tag));
+    }
+
+    function saveRange(editor) {
+      var selection = window.getSelection();
+      if (!editor || !selection || !selection.rangeCount) return;
+      var range = selection.getRangeAt(0);
+      if (editor.area.contains(range.commonAncestorContainer)) editor.range = range.cloneRange();
+    }
+
+    /** Remembers the selection inside an area (a toolbar button puts it back) and updates the pressed buttons. */
+    function onSelectionChange() {
+      var selection = window.getSelection();
+      if (!selection || !selection.rangeCount) return;
+      var range = selection.getRangeAt(0);
+      var node = range.commonAncestorContainer;
+      var element = node.nodeType === Node.ELEMENT_NODE ? node : node.parentElement;
+      var wrapper = element ? element.closest('[data-lb-rich]') : null;
+      var parts = wrapper ? partsOf(wrapper) : null;
+      var editor = parts ? editors.get(parts.area) : null;
+      if (!editor || !editor.area.contains(node)) return;
+      editor.range = range.cloneRange();
+      updatePressed(editor);
+    }
+
+    /** A click on the field's label focuses the text (the textarea it names is hidden). */
+    function onLabelClick(event) {
+      var label = closestElement(event.target, 'label');
+      var control = label && label.control;
+      var wrapper = control && control.localName === 'textarea' ? control.closest('[data-lb-rich]') : null;
+      var parts = wrapper ? partsOf(wrapper) : null;
+      if (!parts || parts.source !== control || !editors.has(parts.area)) return;
+      event.preventDefault();
+      parts.area.focus();
+    }
+
+    /** What to focus instead of `field` when it is an editor's (hidden) textarea: its area; else `field`. */
+    function focusTarget(field) {
+      var wrapper = field && field.localName === 'textarea' ? field.closest('[data-lb-rich]') : null;
+      var parts = wrapper ? partsOf(wrapper) : null;
+      return parts && parts.source === field && editors.has(parts.area) ? parts.area : field;
+    }
+
+    function boot() {
+      // Enter makes paragraphs (<p>, which the stored HTML keeps), not <div>s.
+      exec('defaultParagraphSeparator', 'p');
+      document.addEventListener('selectionchange', onSelectionChange);
+      document.addEventListener('click', onLabelClick);
+      refresh(document);
+    }
+
+    return {
+      boot: boot,
+      refresh: refresh,
+      focusTarget: focusTarget,
+      cleanHtml: function (html) {
+        return cleanHtml(parseInert(html));
+      },
+    };
+  })();
+
+  // ---------------------------------------------------------------------------------------------------------------
   // DOM events
   // ---------------------------------------------------------------------------------------------------------------
 
@@ -1512,6 +2248,10 @@
     document.addEventListener('click', onClick);
     enhanceFlashes();
     showCarriedFlash();
+    // Stylesheets show the rich-text editor instead of its plain textarea under html.lb-js, so that a page without
+    // this client (or without JavaScript) keeps the textarea, which works on its own.
+    document.documentElement.classList.add('lb-js');
+    richText.boot();
     var root = document.getElementById('lb-root');
     if (!root) return; // a static page
     var view = root.getAttribute('data-lb-view');

@@ -69,9 +69,13 @@ describe('collaborative record form', () => {
     const carol = await openForm(CAROL, record);
     assert.match(await waitRole(carol, 'spectator'), /Read-only — Alice is editing/);
     for (const [name, page] of [['Bob', bob], ['Carol', carol]]) {
-      for (const label of ['Title', 'Slug', 'Status', 'Summary', 'Body', 'Category', 'Published on', 'Featured']) {
+      for (const label of ['Title', 'Slug', 'Status', 'Summary', 'Category', 'Published on', 'Featured']) {
         assert.equal(await page.getByLabel(label, { exact: true }).isDisabled(), true, `${name}'s ${label} is disabled`);
       }
+      // Body is a rich-text editor: its textarea is disabled with the rest, and the editor is read-only.
+      assert.equal(await page.locator('#field-body').isDisabled(), true, `${name}'s Body is disabled`);
+      const body = page.getByRole('textbox', { name: 'Body', exact: true });
+      assert.equal(await body.getAttribute('aria-readonly'), 'true', `${name}'s Body editor is read-only`);
       assert.equal(await page.getByRole('button', { name: 'Save' }).isDisabled(), true, `${name}'s Save is disabled`);
     }
     await waitText(alice.locator('#editing-bar'), '2 waiting: Bob, Carol');

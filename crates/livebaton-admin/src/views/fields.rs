@@ -4,6 +4,7 @@
 //! option is sent). A boolean sends a hidden `false` before its checkbox, so unticking it is a change too.
 
 use livebaton_content::{FieldDefinition, FieldType, RecordInput, ValidationErrors};
+use livebaton_web::live::RichTextEditor;
 use maud::{Markup, html};
 use serde_json::{Map, Value};
 
@@ -144,14 +145,12 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
                     input id=(id) type=(kind) name=(name) value=(text) required[required] inputmode=[(field.field_type == FieldType::Number).then_some("decimal")]
                         aria-invalid=[invalid] aria-describedby=[described_by.as_deref()];
                 }
-                FieldType::Textarea | FieldType::RichText => {
+                FieldType::Textarea => {
                     label for=(id) class=[label_class] { (label) }
-                    @let hint = (field.field_type == FieldType::RichText).then(|| format!("{id}-hint"));
-                    @let described = [hint.as_deref(), described_by.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
                     textarea id=(id) name=(name) required[required] aria-invalid=[invalid]
-                        aria-describedby=[(!described.is_empty()).then_some(&described)] { (text) }
-                    @if let Some(hint) = &hint { p.hint id=(hint) { "HTML; scripts and unsafe markup are removed when saved." } }
+                        aria-describedby=[described_by.as_deref()] { (text) }
                 }
+                FieldType::RichText => (rich_text_input(&id, &name, &text, label, label_class, described_by.as_deref(), required)),
                 FieldType::Boolean => {
                     input type="hidden" name=(name) value="false";
                     label.inline for=(id) {
@@ -192,6 +191,36 @@ fn field_input(field: &FieldDefinition, value: Option<&Value>, errors: &Validati
             }
             (field_errors(errors, &path))
         }
+    }
+}
+
+/// A rich-text field: the public editor of livebaton-web (a toolbar and an editable area over the textarea that
+/// carries the value, so without JavaScript the textarea still works). Labelled by the field's label, described by the
+/// hint; the server sanitises the value when the record is saved, whatever the editor sent.
+fn rich_text_input(
+    id: &str,
+    name: &str,
+    text: &str,
+    label: Markup,
+    label_class: Option<&str>,
+    error_id: Option<&str>,
+    required: bool,
+) -> Markup {
+    let label_id = format!("{id}-label");
+    let hint_id = format!("{id}-hint");
+    // The hint, and the messages of a refused value (see `Invalid`).
+    let described = match error_id {
+        Some(error_id) => format!("{hint_id} {error_id}"),
+        None => hint_id.clone(),
+    };
+    let editor = RichTextEditor::new(id, name, &label_id, text)
+        .required(required)
+        .invalid(error_id.is_some())
+        .described_by(&described);
+    html! {
+        label id=(label_id) for=(id) class=[label_class] { (label) }
+        (editor.render())
+        p.hint id=(hint_id) { "Bold, italic, links, headings, lists and quotes (Ctrl+B, Ctrl+I, Ctrl+K). Scripts and unsafe markup are removed when saved." }
     }
 }
 
@@ -264,6 +293,29 @@ mod tests {
         assert!(html.contains(r#"aria-describedby="error-data-choice""#), "{html}");
         assert!(!tag("field-fine").contains("aria-invalid"), "{html}");
         assert!(tag("record-slug").contains(r#"aria-describedby="record-slug-hint""#), "{html}");
+    }
+
+    /// A rich-text field is the public editor: its area named by the field's label and described by the hint, its
+    /// textarea still the form's `data[key]`, and a refused value marked invalid.
+    #[test]
+    fn a_rich_text_field_is_a_labelled_editor_over_its_textarea() {
+        let mut body = field(FieldType::RichText, "body");
+        body.required = true;
+        let values = RecordInput { data: Map::from_iter([("body".into(), json!("<p>x</p>"))]), ..Default::default() };
+        let mut errors = ValidationErrors::default();
+        errors.add("data.body", "is too long");
+        let html = record_inputs(&[body], &values, &errors).into_string();
+        assert!(
+            html.contains(r#"<label id="field-body-label" for="field-body" class="required">BODY</label>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"aria-labelledby="field-body-label" aria-required="true" aria-describedby="field-body-hint error-data-body" aria-invalid="true""#), "{html}");
+        assert!(
+            html.contains(r#"<textarea class="lb-rich-source" id="field-body" name="data[body]" required"#),
+            "{html}"
+        );
+        assert!(html.contains("&lt;p&gt;x&lt;/p&gt;</textarea>"), "{html}");
+        assert!(html.contains(r#"<p class="hint" id="field-body-hint">"#), "{html}");
     }
 
     #[test]
