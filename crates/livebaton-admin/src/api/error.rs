@@ -23,6 +23,12 @@ pub enum ApiError {
     /// The user's role may not do this.
     #[error("your role ({0}) may not do this")]
     Forbidden(crate::accounts::Role),
+    /// Refused by a rule other than the role the request was made with (an admin demoted meanwhile).
+    #[error("{0}")]
+    NotPermitted(String),
+    /// The change would leave no active admin.
+    #[error("this is the last active admin: make someone else an admin first")]
+    LastAdmin,
     /// No such entity or record.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -126,7 +132,10 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 (StatusCode::UNAUTHORIZED, json!({"error": "unauthorized", "message": message}))
             }
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, json!({"error": "forbidden", "message": message})),
+            ApiError::Forbidden(_) | ApiError::NotPermitted(_) => {
+                (StatusCode::FORBIDDEN, json!({"error": "forbidden", "message": message}))
+            }
+            ApiError::LastAdmin => (StatusCode::CONFLICT, json!({"error": "last_admin", "message": message})),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, json!({"error": "not_found", "message": message})),
             ApiError::Conflict { current, .. } => {
                 (StatusCode::CONFLICT, json!({"error": "conflict", "message": message, "current": current}))

@@ -6,6 +6,8 @@ pub mod live;
 mod login;
 pub mod session;
 
+pub use session::SiteOrigin;
+
 use axum::Router;
 use axum::routing::get;
 

@@ -77,6 +77,27 @@ impl FromRequestParts<AppState> for CookieWriter {
     }
 }
 
+/// The site's origin as the browser reached it (`https://admin.example.com`), for links the server hands out (an
+/// invitation's URL): the request's `Host`, with `https` when the cookies are `Secure` (see [`CookieWriter`]). A `Host`
+/// with anything but host characters is replaced by `localhost`, so a forged header cannot put markup or another
+/// path into a link. Only an authenticated admin's request makes such a link, and they are shown it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteOrigin(pub String);
+
+impl FromRequestParts<AppState> for SiteOrigin {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secure = CookieWriter::from_request_parts(parts, state).await?.secure();
+        let host = parts.headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("");
+        let plain = !host.is_empty()
+            && host.len() <= 255
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        let host = if plain { host } else { "localhost" };
+        Ok(SiteOrigin(format!("{}://{host}", if secure { "https" } else { "http" })))
+    }
+}
+
 /// Whether a form POST comes from this site: `Origin` (when sent) names the host the request was sent to, and
 /// `Sec-Fetch-Site` (when sent) is `same-origin` or `none`.
 pub fn same_origin(headers: &HeaderMap) -> bool {
