@@ -10,58 +10,10 @@ use axum::http::{Method, Request, StatusCode};
 use livebaton_admin::accounts::{Role, ThrottleConfig, sha256_hex};
 use livebaton_admin::content::editing::Author;
 use livebaton_admin::pages::session::{CSRF_COOKIE, SESSION_COOKIE};
-use support::{Reply, TestApp};
+use support::{Reply, TestApp, form_post, get, hidden_csrf_token};
 
 const EMAIL: &str = "alice@example.com";
 const PASSWORD: &str = "correct horse battery";
-const HOST: &str = "localhost:4000";
-
-/// `application/x-www-form-urlencoded` encoding of one value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            b' ' => "+".to_owned(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-/// A form POST to `uri` from a browser on this site (Host set, no Origin unless added), with `cookies` and `fields`.
-fn form_post(uri: &str, cookies: &[(&str, &str)], fields: &[(&str, &str)], extra: &[(&str, &str)]) -> Request<Body> {
-    let body: Vec<String> = fields.iter().map(|(key, value)| format!("{}={}", encode(key), encode(value))).collect();
-    let mut builder = Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header("host", HOST)
-        .header("content-type", "application/x-www-form-urlencoded");
-    if !cookies.is_empty() {
-        let cookie: Vec<String> = cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
-        builder = builder.header("cookie", cookie.join("; "));
-    }
-    for (name, value) in extra {
-        builder = builder.header(*name, *value);
-    }
-    builder.body(Body::from(body.join("&"))).expect("a valid request")
-}
-
-/// A GET of `uri` with `cookies`.
-fn get(uri: &str, cookies: &[(&str, &str)]) -> Request<Body> {
-    let mut builder = Request::builder().method(Method::GET).uri(uri).header("host", HOST);
-    if !cookies.is_empty() {
-        let cookie: Vec<String> = cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
-        builder = builder.header("cookie", cookie.join("; "));
-    }
-    builder.body(Body::empty()).expect("a valid request")
-}
-
-/// The value of the hidden `_csrf_token` input of a page.
-fn hidden_csrf_token(html: &str) -> String {
-    let marker = r#"name="_csrf_token" value=""#;
-    let start = html.find(marker).unwrap_or_else(|| panic!("no _csrf_token input in {html}")) + marker.len();
-    html[start..].split('"').next().expect("a closing quote").to_owned()
-}
 
 /// An app with Alice (an editor).
 async fn app_with_alice() -> TestApp {

@@ -167,7 +167,10 @@ async fn a_session_started_by_a_sign_in_that_raced_a_password_change_is_void() {
     assert!(server.state.change_user(alice.id, change).await.unwrap().revoked);
 
     // The sign-in's password matched the old hash; its session is created after the change.
-    let set_cookie = start_session(&server.state, &as_read, CookieWriter::new(false)).await.unwrap();
+    let set_cookie =
+        start_session(&server.state, &as_read, CookieWriter::new(false), &Default::default(), [127, 0, 0, 1].into())
+            .await
+            .unwrap();
     let id = set_cookie.split(';').next().and_then(|pair| pair.split_once('=')).map(|(_, id)| id.to_owned()).unwrap();
     let cookie = format!("{SESSION_COOKIE}={id}");
     let reply = server.http(page_request(Method::GET, "/admin", &cookie, "")).await;
@@ -176,7 +179,10 @@ async fn a_session_started_by_a_sign_in_that_raced_a_password_change_is_void() {
 
     // A sign-in that read Alice after the change gets a session that works.
     let fresh = server.state.store.find_user(alice.id).await.unwrap().expect("Alice");
-    let set_cookie = start_session(&server.state, &fresh, CookieWriter::new(false)).await.unwrap();
+    let set_cookie =
+        start_session(&server.state, &fresh, CookieWriter::new(false), &Default::default(), [127, 0, 0, 1].into())
+            .await
+            .unwrap();
     let id = set_cookie.split(';').next().and_then(|pair| pair.split_once('=')).map(|(_, id)| id.to_owned()).unwrap();
     let cookie = format!("{SESSION_COOKIE}={id}");
     assert_eq!(server.http(page_request(Method::GET, "/admin", &cookie, "")).await.status, StatusCode::OK);

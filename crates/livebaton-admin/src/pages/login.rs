@@ -113,7 +113,7 @@ pub async fn submit(
         (retry_after, failure(status, message)).into_response()
     };
     match state.authenticate(&form.email, &form.password, client).await {
-        Ok(user) => match start_session(&state, &user, cookies).await {
+        Ok(user) => match start_session(&state, &user, cookies, &headers, client).await {
             // `AppendHeaders`, not an array: an array of header pairs *inserts*, so the second cookie would replace
             // the session cookie.
             Ok(session_cookie) => (

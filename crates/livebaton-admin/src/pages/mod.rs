@@ -1,6 +1,7 @@
 //! Pages: sign-in and sign-out (plain forms), and the live admin pages (`live`), rendered once over HTTP and then
 //! kept live by the browser client.
 
+mod account_link;
 mod layout;
 pub mod live;
 mod login;
@@ -29,5 +30,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/entities/{entity}/data/{id}", get(live::record_show))
         .route("/admin/entities/{entity}/data/{id}/edit", get(live::record_edit))
         .route("/e/{entity}/{slug}", get(live::public_record))
+        .route("/account/link/{token}", get(account_link::show).post(account_link::submit))
         .route("/assets/{file}", get(live::asset))
 }

@@ -140,6 +140,8 @@ pub async fn start_session(
     state: &AppState,
     user: &User,
     cookies: CookieWriter,
+    headers: &HeaderMap,
+    client: std::net::IpAddr,
 ) -> Result<String, crate::storage::StoreError> {
     let id = random_token(32);
     let session = Session {
@@ -150,7 +152,13 @@ pub async fn start_session(
         // As read before the password was checked: if the password or role changed since, the session is void.
         token_generation: user.token_generation,
     };
-    state.store.create_session(&session).await?;
+    // What the account page shows of the session: the browser and the address it was started from.
+    let user_agent = headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()).unwrap_or("");
+    state.store.create_session_from(&session, user_agent, &client.to_string()).await?;
+    // Best effort: "last seen" on the users page.
+    if let Err(error) = state.store.touch_user(user.id).await {
+        tracing::warn!(%error, "last seen not recorded");
+    }
     Ok(cookies.set(SESSION_COOKIE, &id, SESSION_TTL_MS / 1000))
 }
 
@@ -176,8 +184,18 @@ impl FromRequestParts<AppState> for SignedIn {
         let Some(session) = found else { return Err(to_login()) };
         let user = state.store.find_user(session.user_id).await.ok().flatten();
         match user {
-            Some(user) => Ok(SignedIn { user, session }),
-            None => Err(to_login()),
+            // A deactivated account's sessions were deleted with the deactivation; this is the belt to those braces.
+            Some(user) if user.active() => {
+                // "Last active" on the account page and "last seen" on the users page (each written at most once a
+                // minute; best effort).
+                let (touched_session, touched_user) =
+                    tokio::join!(state.store.touch_session(&session.id_hash), state.store.touch_user(user.id));
+                if let Err(error) = touched_session.and(touched_user) {
+                    tracing::warn!(%error, "last activity not recorded");
+                }
+                Ok(SignedIn { user, session })
+            }
+            _ => Err(to_login()),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
 use livebaton_admin::accounts::{Role, ThrottleConfig};
 use livebaton_admin::app::{AppState, router};
 use livebaton_admin::storage::{Store, User};
@@ -110,4 +110,63 @@ impl TestApp {
         let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("the body reads").to_vec();
         Reply { status, headers, body }
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Browser-like requests to the server-rendered pages (sign-in, one-time links)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The `Host` the page requests are sent to.
+pub const HOST: &str = "localhost:4000";
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            b' ' => "+".to_owned(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A form POST to `uri` from a browser on this site (Host set, no Origin unless added), with `cookies` and `fields`.
+pub fn form_post(
+    uri: &str,
+    cookies: &[(&str, &str)],
+    fields: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Request<Body> {
+    let body: Vec<String> = fields.iter().map(|(key, value)| format!("{}={}", encode(key), encode(value))).collect();
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("host", HOST)
+        .header("content-type", "application/x-www-form-urlencoded");
+    if !cookies.is_empty() {
+        let cookie: Vec<String> = cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        builder = builder.header("cookie", cookie.join("; "));
+    }
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Body::from(body.join("&"))).expect("a valid request")
+}
+
+/// A GET of `uri` with `cookies`.
+pub fn get(uri: &str, cookies: &[(&str, &str)]) -> Request<Body> {
+    let mut builder = Request::builder().method(Method::GET).uri(uri).header("host", HOST);
+    if !cookies.is_empty() {
+        let cookie: Vec<String> = cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        builder = builder.header("cookie", cookie.join("; "));
+    }
+    builder.body(Body::empty()).expect("a valid request")
+}
+
+/// The value of the hidden `_csrf_token` input of a page.
+pub fn hidden_csrf_token(html: &str) -> String {
+    let marker = r#"name="_csrf_token" value=""#;
+    let start = html.find(marker).unwrap_or_else(|| panic!("no _csrf_token input in {html}")) + marker.len();
+    html[start..].split('"').next().expect("a closing quote").to_owned()
 }
