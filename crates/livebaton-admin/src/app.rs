@@ -11,7 +11,7 @@ use livebaton_web::config::SocketConfig;
 use livebaton_web::endpoint::{LiveEndpoint, ShutdownHandle};
 use livebaton_web::live::LiveViewRoute;
 
-use crate::accounts::{PasswordHasher, SignInThrottle, ThrottleConfig, TokenSigner};
+use crate::accounts::{PasswordHasher, People, SignInThrottle, ThrottleConfig, TokenSigner};
 use crate::content::ContentService;
 use crate::proxy::TrustedProxies;
 use crate::storage::Store;
@@ -56,6 +56,8 @@ pub struct AppState {
     pub views: LiveViewRoute,
     /// Signs visitor tokens of the public pages.
     pub secret_key_base: Arc<str>,
+    /// Accounts: invitations, links, role and state changes, own password and tokens (also in the views' context).
+    pub people: People,
 }
 
 impl AppState {
@@ -76,7 +78,15 @@ impl AppState {
         let content = ContentService::new(store.clone(), engine.editing.clone(), engine.pubsub.clone());
         // Install the metrics recorder before anything records.
         let _ = crate::metrics::handle();
-        let context = ViewContext { store: store.clone(), content: content.clone(), engine: engine.clone() };
+        let signer = TokenSigner::new(secret_key_base);
+        let hasher = PasswordHasher::shared();
+        let people = People::new(store.clone(), engine.pubsub.clone(), hasher.clone(), signer.clone());
+        let context = ViewContext {
+            store: store.clone(),
+            content: content.clone(),
+            engine: engine.clone(),
+            people: people.clone(),
+        };
         let views = crate::views::route(&context, secret_key_base);
         let channels = crate::live::channel_router(&engine, &store, &content, views.clone());
         let (live, live_shutdown) = LiveEndpoint::new(channels, sockets);
@@ -86,9 +96,9 @@ impl AppState {
             store,
             engine,
             content,
-            signer: TokenSigner::new(secret_key_base),
+            signer,
             throttle: Arc::new(SignInThrottle::local(throttle)),
-            hasher: PasswordHasher::shared(),
+            hasher,
             trusted_proxies: TrustedProxies::default(),
             secure_cookies: false,
             metrics: crate::metrics::MetricsAccess::default(),
@@ -97,6 +107,7 @@ impl AppState {
             allowed_origins: allowed_origins.into(),
             views,
             secret_key_base: secret_key_base.into(),
+            people,
         }
     }
 
@@ -121,7 +132,10 @@ impl AppState {
     }
 
     /// The same state hashing passwords through `hasher`.
+    /// The views keep the hasher they were built with: set it before serving (the binary does not change it; tests
+    /// that bound hashing test the sign-in and API paths, which use this one).
     pub fn with_hasher(mut self, hasher: Arc<PasswordHasher>) -> Self {
+        self.people = People::new(self.store.clone(), self.engine.pubsub.clone(), hasher.clone(), self.signer.clone());
         self.hasher = hasher;
         self
     }

@@ -37,7 +37,7 @@ async fn admin_app() -> (TestApp, i64) {
 #[tokio::test]
 async fn an_invitation_link_creates_the_account_once_and_signs_the_invitee_in() {
     let (app, admin) = admin_app().await;
-    let issued = app.state.invite(admin, "nia@example.com", Role::Editor, Some("Nia")).await.unwrap();
+    let issued = app.state.people.invite(admin, "nia@example.com", Role::Editor, Some("Nia")).await.unwrap();
     let (page, cookie, token) = open_link(&app, &issued.path).await;
     let html = page.text();
     assert!(html.contains("Welcome, Nia") && html.contains("nia@example.com (editor)"), "{html}");
@@ -77,13 +77,13 @@ async fn an_invitation_link_creates_the_account_once_and_signs_the_invitee_in() 
 async fn a_reset_link_replaces_the_password_and_ends_the_old_sessions() {
     let (app, admin) = admin_app().await;
     let alice = app.user("alice@example.com", "alice old password", Role::Editor).await;
-    let old = app.state.issue_token(&alice, "old").await.unwrap().0;
-    let issued = app.state.reset_link(admin, alice.id).await.unwrap();
+    let old = app.state.people.issue_token(&alice, "old").await.unwrap().0;
+    let issued = app.state.people.reset_link(admin, alice.id).await.unwrap();
     let (page, cookie, token) = open_link(&app, &issued.path).await;
     assert!(page.text().contains("Set a new password for alice@example.com"), "{}", page.text());
     let done = post(&app, &issued.path, &cookie, &token, "alice new password", "alice new password").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
-    assert!(app.state.bearer_user(&old).await.unwrap().is_none(), "the token from before ended");
+    assert!(app.state.people.bearer_user(&old).await.unwrap().is_none(), "the token from before ended");
     let client = "127.0.0.1".parse().unwrap();
     assert!(app.state.authenticate("alice@example.com", "alice old password", client).await.is_err());
     assert!(app.state.authenticate("alice@example.com", "alice new password", client).await.is_ok());
@@ -98,8 +98,8 @@ async fn unusable_links_say_why_and_forged_posts_are_refused() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert!(unknown.text().contains("This link is not valid"));
 
-    let first = app.state.invite(admin, "sam@example.com", Role::Viewer, None).await.unwrap();
-    let second = app.state.invite(admin, "sam@example.com", Role::Viewer, None).await.unwrap();
+    let first = app.state.people.invite(admin, "sam@example.com", Role::Viewer, None).await.unwrap();
+    let second = app.state.people.invite(admin, "sam@example.com", Role::Viewer, None).await.unwrap();
     let replaced = app.send(get(&first.path, &[])).await;
     assert_eq!(replaced.status, StatusCode::GONE);
     assert!(replaced.text().contains("replaced by a newer one"), "{}", replaced.text());
@@ -114,7 +114,7 @@ async fn unusable_links_say_why_and_forged_posts_are_refused() {
     assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
     assert!(app.state.store.find_user_by_email("sam@example.com").await.unwrap().is_none());
 
-    app.state.revoke_invitation(admin, second.link.id).await.unwrap();
+    app.state.people.revoke_invitation(admin, second.link.id).await.unwrap();
     let withdrawn = post(&app, &second.path, &cookie, &token, "sams password", "sams password").await;
     assert_eq!(withdrawn.status, StatusCode::GONE);
     assert!(withdrawn.text().contains("withdrawn"));

@@ -324,7 +324,7 @@ async fn expired_and_foreign_tokens_are_refused() {
         1,
         now_ms() + 60_000,
     );
-    let valid = app.state.issue_token(&admin, "test").await.unwrap().0;
+    let valid = app.state.people.issue_token(&admin, "test").await.unwrap().0;
 
     for (what, token) in [("expired", &expired), ("foreign", &foreign)] {
         let reply = app.send(request(Method::GET, "/api/entities", Some(token), None)).await;

@@ -564,3 +564,40 @@ async fn the_entity_form_recovers_what_its_page_showed() {
     let fields = draft.params["fields_definition"].as_array().expect("the fields came along");
     assert_eq!(fields.len(), entity.fields_definition.len());
 }
+
+/// The people page: an admin's follows account changes made elsewhere (an invitation through the service, a role
+/// change), live; an editor's join is refused, and an admin's event after their demotion changes nothing.
+#[tokio::test]
+async fn the_people_page_follows_account_changes_and_refuses_non_admins() {
+    let Scene { server, alice, bob, .. } = scene().await;
+    let ada = server.user("ada@example.com", "Ada", Role::Admin).await;
+    let root = server.user("root@example.com", "Root", Role::Admin).await;
+    let users = params(&[("origin", "https://cms.example.com".into())]);
+    let (mut page, regions) = open(&server, &ada, "users", &users, "u").await;
+    assert!(region(&regions, "people").contains("alice@example.com"), "the users are listed");
+
+    let people = &server.state.people;
+    people.invite(root.id, "nia@example.com", Role::Viewer, Some("Nia")).await.unwrap();
+    diff_containing(&mut page, "users", "nia@example.com").await;
+    people.update_account(root.id, bob.id, Some(Role::Viewer), None, None).await.unwrap();
+    diff_containing(&mut page, "users", "changed the role of bob@example.com from editor to viewer").await;
+
+    // Ada invites through the page: the link shown is absolute, on the site's origin.
+    let invite = json!({"type": "submit", "event": "invite", "value": "email=sam%40example.com&name=Sam&role=editor"});
+    let reply = page.push("lv:users", "event", invite).await;
+    assert!(reply[4]["response"].to_string().contains("https://cms.example.com/account/link/"), "{reply}");
+
+    let mut editor = server.connect(&server.token(&alice).await).await;
+    let refused =
+        editor.join("lv:users", json!({"token": server.state.views.token("users", &users), "tab_id": "e"})).await;
+    assert_eq!(refused[4]["response"]["redirect"]["to"], "/admin", "an editor is sent away: {refused}");
+
+    // Root demotes Ada; an event from her still-open page (its socket closes, but a late frame could arrive) is
+    // refused by the service, which re-reads her role.
+    people.update_account(root.id, ada.id, Some(Role::Editor), None, None).await.unwrap();
+    let refused = people.invite(ada.id, "late@example.com", Role::Viewer, None).await;
+    assert!(matches!(refused, Err(livebaton_admin::accounts::AccountError::Forbidden)), "{refused:?}");
+    assert!(
+        server.state.store.pending_invitations().await.unwrap().iter().all(|link| link.email != "late@example.com")
+    );
+}

@@ -375,8 +375,8 @@ async fn a_change_on_one_node_closes_the_users_socket_on_another() {
     let (node_b, address_b) = serve(&store, node("b")).await;
     let alice = put_user(&store, "alice@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
     let bob = put_user(&store, "bob@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
-    let mut alice_on_b = connect(&address_b, &node_b.issue_token(&alice, "test").await.unwrap().0).await;
-    let mut bob_on_b = connect(&address_b, &node_b.issue_token(&bob, "test").await.unwrap().0).await;
+    let mut alice_on_b = connect(&address_b, &node_b.people.issue_token(&alice, "test").await.unwrap().0).await;
+    let mut bob_on_b = connect(&address_b, &node_b.people.issue_token(&bob, "test").await.unwrap().0).await;
     assert_live(&mut alice_on_b).await;
 
     let hash = hash_password("a brand new password").await;
@@ -403,7 +403,7 @@ async fn the_command_line_reaches_the_sockets_of_a_cluster_over_redis() {
     let backend: std::sync::Arc<dyn PubSubBackend> = backend;
     let (node_b, address_b) = serve(&store, engine_on(PubSub::with_backend(PubSubConfig::default(), backend))).await;
     let alice = put_user(&store, "alice@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
-    let mut alice_on_b = connect(&address_b, &node_b.issue_token(&alice, "test").await.unwrap().0).await;
+    let mut alice_on_b = connect(&address_b, &node_b.people.issue_token(&alice, "test").await.unwrap().0).await;
     assert_live(&mut alice_on_b).await;
 
     // What `livebaton user add` does.

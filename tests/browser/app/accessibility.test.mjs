@@ -121,6 +121,7 @@ describe('accessibility (axe-core, WCAG 2.1 AA)', () => {
       [`/admin/entities/article/data/${records[0].id}`, 'record'],
       ['/admin/entities/article/data/new', 'new record'],
       ['/admin/entities/article/trash', 'trash'],
+      ['/admin/users', 'people'],
     ]) {
       await gotoLive(admin, server, path);
       await check(admin, name);

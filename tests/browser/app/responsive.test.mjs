@@ -81,7 +81,7 @@ describe('phone width', () => {
     assert.equal(slug.title, long.slug, 'the whole slug is in its title');
     assert.deepEqual(await overflow(page), []);
 
-    for (const path of ['/admin', '/admin/entities', `/admin/entities/article/data/${long.id}`, '/admin/entities/article/trash']) {
+    for (const path of ['/admin', '/admin/entities', `/admin/entities/article/data/${long.id}`, '/admin/entities/article/trash', '/admin/users']) {
       await gotoLive(page, server, path);
       assert.deepEqual(await overflow(page), [], path);
     }

@@ -161,6 +161,14 @@ describe('screenshots', () => {
     await shoot(admin, 'entity-edit');
     await gotoLive(admin, server, '/admin/entities/article/data');
     await shoot(admin, 'records');
+    // People: a pending invitation, and the link of a new one shown to pass on.
+    await api.post('/api/invitations', { email: 'nia@example.com', role: 'viewer', name: 'Nia' });
+    await gotoLive(admin, server, '/admin/users');
+    await admin.getByLabel('Email', { exact: true }).fill('sam@example.com');
+    await admin.getByLabel('Name', { exact: true }).fill('Sam');
+    await admin.getByRole('button', { name: 'Invite' }).click();
+    await waitText(admin.locator('#issued-link'), 'sam@example.com');
+    await shoot(admin, 'users');
     await gotoLive(admin, server, `/admin/entities/article/data/${records[0].id}`);
     await shoot(admin, 'record');
 

@@ -15,7 +15,7 @@ pub use passwords::{
 };
 pub use people::{
     AccountError, INVITATION_TTL_MS, IssuedLink, LINK_PATH, MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS,
-    PEOPLE_TOPIC, PeopleChanged, RESET_TTL_MS, valid_email, valid_name, valid_password,
+    PEOPLE_TOPIC, People, PeopleChanged, RESET_TTL_MS, valid_email, valid_name, valid_password,
 };
 pub use random::{generate_password, random_token, sha256_hex};
 pub use redis_throttle::{RedisAttempt, RedisThrottle};

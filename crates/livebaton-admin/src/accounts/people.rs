@@ -1,22 +1,25 @@
 //! People in the admin: what an admin may do to accounts (invite, reset a password, change a role or name,
 //! deactivate, delete), what anyone may do to their own (name, password, sessions, API tokens), and the one-time links
-//! that set a password. The JSON API and the admin pages both call these, so the rules live once:
+//! that set a password. [`People`] is the one service the JSON API and the live admin pages both call (views get it
+//! through their context; it holds no socket endpoint, so views can hold it), so the rules live once:
 //!
 //! - the actor is re-read from the store at the moment of the change, and must be an active admin (a demotion a second
 //!   ago counts);
 //! - each change writes its audit entry in its own transaction ([`Store::change_user_audited`]);
-//! - a change that revokes (role, password, deactivation, deletion) closes the person's sockets on every node
-//!   ([`AppState::change_user`]), so an open edit form turns read-only at once;
+//! - a change that revokes (role, password, deactivation, deletion) closes the person's sockets on every node, this
+//!   one included (`credentials_changed` on the PubSub, see `live::revocation`), so an open edit form turns
+//!   read-only at once;
 //! - every change is announced on [`PEOPLE_TOPIC`], so the users page of every admin, on every node, follows.
 
-use livebaton::pubsub::{Message, Remote, RemoteMessage};
+use std::sync::Arc;
+
+use livebaton::pubsub::{Message, PubSub, Remote, RemoteMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{MIN_PASSWORD_LEN, Role, TOKEN_TTL_MS, random_token, sha256_hex};
-use crate::app::AppState;
+use super::{MIN_PASSWORD_LEN, PasswordHasher, Role, TOKEN_TTL_MS, TokenSigner, random_token, sha256_hex};
 use crate::storage::{
-    AccountLink, ApiToken, AuditAction, LinkError, LinkKind, NewAuditEntry, NewLink, NewUser, StoreError, User,
+    AccountLink, ApiToken, AuditAction, LinkError, LinkKind, NewAuditEntry, NewLink, NewUser, Store, StoreError, User,
     UserChange, UserChanged, now_ms,
 };
 
@@ -153,7 +156,25 @@ fn audit(actor: &User, action: AuditAction, subject_email: &str, detail: Map<Str
     }
 }
 
-impl AppState {
+/// The accounts service (see the module documentation). Cheap to clone.
+#[derive(Clone)]
+pub struct People {
+    /// Accounts, links, the audit trail, tokens and sessions.
+    store: Store,
+    /// Announces revocations (every node closes the person's sockets) and account changes (users pages refresh).
+    pubsub: PubSub,
+    /// Bounds the Argon2id computations of new passwords, shared with sign-in.
+    hasher: Arc<PasswordHasher>,
+    /// Signs the API tokens it issues and checks the ones it is shown.
+    signer: TokenSigner,
+}
+
+impl People {
+    /// The service over `store`, announcing on `pubsub`, hashing through `hasher`, signing with `signer`.
+    pub fn new(store: Store, pubsub: PubSub, hasher: Arc<PasswordHasher>, signer: TokenSigner) -> Self {
+        People { store, pubsub, hasher, signer }
+    }
+
     /// The actor as the store has them now, if they are an active admin.
     async fn admin_now(&self, actor_id: i64) -> Result<User, AccountError> {
         match self.store.find_user(actor_id).await? {
@@ -164,7 +185,7 @@ impl AppState {
 
     /// Tells every users page that accounts changed. Best effort (a page missing it shows its list until reload).
     fn announce_people(&self) {
-        if let Err(error) = self.engine.pubsub.broadcast(PEOPLE_TOPIC, PeopleChanged) {
+        if let Err(error) = self.pubsub.broadcast(PEOPLE_TOPIC, PeopleChanged) {
             tracing::warn!(%error, "the users pages were not told about an account change");
         }
     }
@@ -266,8 +287,7 @@ impl AppState {
         let used = self.store.use_link(&sha256_hex(token), &hash).await;
         if let Ok(user) = &used {
             // A reset ended the account's sessions and tokens in the store; close its sockets too.
-            self.live.disconnect_user(&user.id.to_string(), livebaton_web::endpoint::CREDENTIALS_REVOKED);
-            crate::live::announce_revocation(&self.engine.pubsub, user.id);
+            crate::live::announce_revocation(&self.pubsub, user.id);
             self.announce_people();
         }
         Ok(used)
@@ -348,14 +368,18 @@ impl AppState {
         Ok(())
     }
 
-    /// [`AppState::change_user`] with an audit entry, then tells the users pages.
+    /// Changes user `id` with an audit entry in the same transaction; when that revoked their credentials, every
+    /// node (this one too) closes their sockets; then tells the users pages.
     async fn change_user_with(
         &self,
         id: i64,
         change: UserChange<'_>,
         entry: NewAuditEntry,
     ) -> Result<UserChanged, AccountError> {
-        let changed = self.change_user_audited(id, change, Some(entry)).await?;
+        let changed = self.store.change_user_audited(id, change, Some(entry)).await?;
+        if changed.revoked {
+            crate::live::announce_revocation(&self.pubsub, id);
+        }
         self.announce_people();
         Ok(changed)
     }

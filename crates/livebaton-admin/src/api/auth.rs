@@ -39,7 +39,7 @@ impl FromRequestParts<AppState> for ApiUser {
             .ok_or(ApiError::Unauthorized("send Authorization: Bearer <token> (from POST /api/tokens)"))?;
         // Genuine, unexpired, not revoked on its own, of the user's current generation (a password or role change
         // since it was issued revokes it), and the account active.
-        let user = state.bearer_user(token).await?;
+        let user = state.people.bearer_user(token).await?;
         user.map(ApiUser).ok_or(ApiError::Unauthorized("invalid, expired or revoked token: get a new one"))
     }
 }
@@ -63,7 +63,7 @@ pub async fn create_token(
 ) -> Result<Json<Value>, ApiError> {
     let Json(credentials) = body?;
     let user = state.authenticate(&credentials.email, &credentials.password, client).await?;
-    let (token, row) = state.issue_token(&user, &credentials.name).await?;
+    let (token, row) = state.people.issue_token(&user, &credentials.name).await?;
     Ok(Json(json!({"token": token, "expires_at": row.expires_at, "id": row.id})))
 }
 

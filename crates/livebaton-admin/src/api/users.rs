@@ -92,7 +92,7 @@ pub async fn update(
         .as_deref()
         .map(|role| Role::parse(role).ok_or_else(|| ApiError::invalid("role", "must be admin, editor or viewer")))
         .transpose()?;
-    let changed = state.update_account(actor.id, id, role, patch.active, patch.name.as_deref()).await?;
+    let changed = state.people.update_account(actor.id, id, role, patch.active, patch.name.as_deref()).await?;
     Ok(Json(user_json(&changed)))
 }
 
@@ -104,7 +104,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let actor = user.require(Role::Admin)?;
     let Path(id) = id?;
-    state.delete_account(actor.id, id).await?;
+    state.people.delete_account(actor.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -128,7 +128,7 @@ pub async fn invite(
     let Json(invitation) = body?;
     let role =
         Role::parse(&invitation.role).ok_or_else(|| ApiError::invalid("role", "must be admin, editor or viewer"))?;
-    let issued = state.invite(actor.id, &invitation.email, role, invitation.name.as_deref()).await?;
+    let issued = state.people.invite(actor.id, &invitation.email, role, invitation.name.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(link_json(&origin, &issued))))
 }
 
@@ -147,7 +147,7 @@ pub async fn revoke_invitation(
 ) -> Result<StatusCode, ApiError> {
     let actor = user.require(Role::Admin)?;
     let Path(id) = id?;
-    state.revoke_invitation(actor.id, id).await.map_err(|error| match error {
+    state.people.revoke_invitation(actor.id, id).await.map_err(|error| match error {
         AccountError::NotFound => ApiError::NotFound("pending invitation"),
         other => other.into(),
     })?;
@@ -164,7 +164,7 @@ pub async fn password_reset(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let actor = user.require(Role::Admin)?;
     let Path(id) = id?;
-    let issued = state.reset_link(actor.id, id).await?;
+    let issued = state.people.reset_link(actor.id, id).await?;
     Ok((StatusCode::CREATED, Json(link_json(&origin, &issued))))
 }
 

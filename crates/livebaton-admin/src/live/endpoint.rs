@@ -86,7 +86,7 @@ async fn authenticate(
 ) -> Result<Option<User>, StoreError> {
     if let Some(token) = token.filter(|token| !token.is_empty()) {
         // Revoked on its own, by a password or role change, or with its account: refused.
-        return state.bearer_user(token).await;
+        return state.people.bearer_user(token).await;
     }
     let Some(session_id) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let Some(session) = state.store.find_session(&sha256_hex(session_id)).await? else { return Ok(None) };

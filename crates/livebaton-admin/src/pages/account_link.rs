@@ -182,7 +182,7 @@ pub async fn submit(
         attempt.succeeded().await;
         return again(StatusCode::UNPROCESSABLE_ENTITY, "The two passwords differ. Please enter them again.");
     }
-    match state.use_link(&token, &form.password).await {
+    match state.people.use_link(&token, &form.password).await {
         Ok(Ok(user)) => {
             attempt.succeeded().await;
             let session = start_session(&state, &user, cookies, &headers, client).await;

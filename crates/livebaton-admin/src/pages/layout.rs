@@ -49,10 +49,11 @@ pub fn live_page(user: Option<&HeaderUser>, live: &LivePage, path: Option<&str>)
 /// Whether a page path is in a navigation section.
 type InSection = fn(&str) -> bool;
 
-/// The navigation's sections: label, link, and whether a page path is in that section.
-const SECTIONS: [(&str, &str, InSection); 2] = [
-    ("Dashboard", "/admin", |path| path == "/admin" || path == "/admin/"),
-    ("Entities", "/admin/entities", |path| path.starts_with("/admin/entities")),
+/// The navigation's sections: label, link, whether a page path is in that section, and whether only admins see it.
+const SECTIONS: [(&str, &str, InSection, bool); 3] = [
+    ("Dashboard", "/admin", |path| path == "/admin" || path == "/admin/", false),
+    ("Entities", "/admin/entities", |path| path.starts_with("/admin/entities"), false),
+    ("People", "/admin/users", |path| path.starts_with("/admin/users"), true),
 ];
 
 fn frame(
@@ -80,10 +81,12 @@ fn frame(
                     a.brand href=(if user.is_some() { "/admin" } else { "/" }) { "livebaton" }
                     @if let Some(user) = user {
                         nav aria-label="Main" {
-                            @for (label, href, contains) in SECTIONS {
-                                // The page's own link says so; a page inside a section marks the section.
-                                @let current = path.filter(|path| contains(path)).map(|path| if path == href { "page" } else { "true" });
-                                a href=(href) aria-current=[current] { (label) }
+                            @for (label, href, contains, admins) in SECTIONS {
+                                @if !admins || user.role == "admin" {
+                                    // The page's own link says so; a page inside a section marks the section.
+                                    @let current = path.filter(|path| contains(path)).map(|path| if path == href { "page" } else { "true" });
+                                    a href=(href) aria-current=[current] { (label) }
+                                }
                             }
                         }
                         span.who { (user.name) " " span.role { (user.role) } " · " a href="/admin/logout" { "Sign out" } }

@@ -12,7 +12,7 @@ use maud::html;
 use serde_json::{Map, Value, json};
 
 use super::layout::{HeaderUser, STYLESHEET, live_page, page, stylesheet_path};
-use super::session::{CookieWriter, SESSION_COOKIE, SignedIn, cookie};
+use super::session::{CookieWriter, SESSION_COOKIE, SignedIn, SiteOrigin, cookie};
 use crate::accounts::{random_token, sha256_hex};
 use crate::app::AppState;
 use crate::live::socket_user;
@@ -118,6 +118,23 @@ fn params(pairs: &[(&str, &str)]) -> Map<String, Value> {
 /// `GET /admin`: the live dashboard.
 pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Response {
     admin_page(&state, &signed_in, "dashboard", Map::new(), "/admin").await
+}
+
+/// `GET /admin/users` (admins; the view refuses anyone else). The site's origin goes into the view's params, for the
+/// absolute links it hands out.
+pub async fn users(State(state): State<AppState>, signed_in: SignedIn, origin: SiteOrigin) -> Response {
+    if signed_in.user.role != crate::accounts::Role::Admin {
+        let body = html! {
+            div.card {
+                h1 { "Only admins manage people" }
+                p { "Your role (" (signed_in.user.role) ") may not see this page. An admin can change your role." }
+                p { a href="/admin" { "Back to the dashboard" } }
+            }
+        };
+        let page = page("People", Some(&signed_in.user), body);
+        return (StatusCode::FORBIDDEN, Html(page.into_string())).into_response();
+    }
+    admin_page(&state, &signed_in, "users", params(&[("origin", &origin.0)]), "/admin/users").await
 }
 
 /// `GET /admin/entities`.

@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(live::dashboard))
         .route("/admin/login", get(login::show).post(login::submit))
         .route("/admin/logout", get(login::confirm_logout).post(login::logout))
+        .route("/admin/users", get(live::users))
         .route("/admin/entities", get(live::entities))
         .route("/admin/entities/new", get(live::entity_new))
         .route("/admin/entities/{entity}/edit", get(live::entity_edit))

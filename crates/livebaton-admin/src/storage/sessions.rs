@@ -111,6 +111,22 @@ impl Store {
             .collect()
     }
 
+    /// How many live sessions each user has, by user id (users without one are absent).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] on database failure.
+    pub async fn session_counts(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.user_id, COUNT(*) AS n FROM sessions s \
+             JOIN users u ON u.id = s.user_id AND u.token_generation = s.token_generation \
+             WHERE s.expires_at > $1 GROUP BY s.user_id",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get("user_id")?, row.try_get("n")?))).collect()
+    }
+
     /// Ends session `id_hash` if it is `user_id`'s; false when it was not.
     ///
     /// # Errors

@@ -16,6 +16,7 @@ mod record_show;
 mod records;
 mod schema_change;
 mod trash;
+mod users;
 
 use livebaton::Engine;
 use livebaton_web::live::{LiveSession, LiveViewRoute, Registry};
@@ -42,6 +43,8 @@ pub struct ViewContext {
     pub content: ContentService,
     /// PubSub, presence, editing, statistics.
     pub engine: Engine,
+    /// Accounts (the users and account pages).
+    pub people: crate::accounts::People,
 }
 
 /// The secret view tokens are signed with, derived from the app's `secret_key_base` so it differs from the secret of
@@ -90,6 +93,10 @@ pub fn route(context: &ViewContext, secret_key_base: &str) -> LiveViewRoute {
             .view("trash", {
                 let c = c.clone();
                 move || trash::Trash::new(c.clone())
+            })
+            .view("users", {
+                let c = c.clone();
+                move || users::Users::new(c.clone())
             })
             .view("record_edit", move || record_form::RecordForm::new(c.clone()))
     };

@@ -95,7 +95,7 @@ impl LiveServer {
 
     /// A bearer token for `user`, issued as the server issues them (a stored row, the user's current generation).
     pub async fn token(&self, user: &User) -> String {
-        self.state.issue_token(user, "test").await.expect("a token is issued").0
+        self.state.people.issue_token(user, "test").await.expect("a token is issued").0
     }
 
     /// `ws://<address>/live/websocket?<query>`.
