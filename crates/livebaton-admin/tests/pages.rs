@@ -30,17 +30,7 @@ async fn csrf_cookie(app: &TestApp) -> String {
 
 /// Signs Alice in through the form; returns the session cookie's value.
 async fn sign_in(app: &TestApp) -> String {
-    let csrf = csrf_cookie(app).await;
-    let reply = app
-        .send(form_post(
-            "/admin/login",
-            &[(CSRF_COOKIE, &csrf)],
-            &[("email", EMAIL), ("password", PASSWORD), ("_csrf_token", &csrf)],
-            &[],
-        ))
-        .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "sign-in failed: {}", reply.text());
-    reply.cookie(SESSION_COOKIE).filter(|value| !value.is_empty()).expect("a session cookie")
+    support::sign_in_with_form(app, EMAIL, PASSWORD).await
 }
 
 fn assert_no_session(reply: &Reply, what: &str) {

@@ -152,6 +152,45 @@ describe('people', () => {
     await me.getByRole('button', { name: /Change the role of/ }).click();
     await waitText(admin.locator('#lb-flash'), 'this is the last active admin');
   });
+
+  test('one\'s own account: rename, see and end other sessions, revoke a token', { timeout: 60_000 }, async () => {
+    const here = (await signIn(browser, server, ALICE)).page;
+    contexts.push(here.context());
+    const other = (await signIn(browser, server, ALICE)).page;
+    contexts.push(other.context());
+    await gotoLive(other, server, '/admin/entities');
+    const api = await apiClient(server, ALICE);
+    await gotoLive(here, server, '/admin');
+    await here.locator('header .who').getByRole('link', { name: 'Alice' }).click();
+    await here.waitForURL((u) => u.pathname === '/admin/account');
+    await waitJoined(here);
+
+    await here.getByLabel('Name', { exact: true }).fill('Alice Liddell');
+    await here.getByRole('button', { name: 'Save name' }).click();
+    await waitText(here.locator('#lb-flash'), 'Your name is now Alice Liddell.');
+
+    const sessions = here.locator('#sessions tbody tr');
+    await waitUntil(async () => (await sessions.count()) >= 2, { message: 'both browsers listed' });
+    await waitText(here.locator('#sessions'), 'this browser');
+    // End the other browser's session: its page is signed out at once; this one stays.
+    const before = await sessions.count();
+    // The other browser is the one most recently active after this one (sessions are listed by last activity).
+    const otherRow = sessions.filter({ hasNotText: 'this browser' }).first();
+    await otherRow.getByRole('button', { name: /^End the session of/ }).click();
+    await waitText(other.locator('#lb-status'), /signed out|no longer valid/, { timeout: 15_000 });
+    // This browser's pages reconnect at once (sockets are closed per person; its session still works).
+    await here.reload();
+    await waitJoined(here);
+    assert.equal(await here.locator('#sessions tbody tr').count(), before - 1, 'one session fewer');
+    await waitText(here.locator('#sessions'), 'this browser');
+
+    // The API token made above is listed; revoking it makes it useless.
+    const token = here.locator('#tokens tbody tr').first();
+    await token.getByRole('button', { name: /^Revoke/ }).click();
+    await waitText(here.locator('#lb-flash'), 'The token was revoked');
+    const refused = await fetch(`${server.url}/api/entities`, { headers: { authorization: `Bearer ${api.token}` } });
+    assert.equal(refused.status, 401);
+  });
 });
 
 /** The signed-in admin's display name, as the header shows it. */

@@ -89,7 +89,10 @@ fn frame(
                                 }
                             }
                         }
-                        span.who { (user.name) " " span.role { (user.role) } " · " a href="/admin/logout" { "Sign out" } }
+                        span.who {
+                            a href="/admin/account" aria-current=[path.filter(|path| path.starts_with("/admin/account")).map(|_| "page")] { (user.name) }
+                            " " span.role { (user.role) } " · " a href="/admin/logout" { "Sign out" }
+                        }
                     }
                 }
                 div #lb-status .lb-status role="status" hidden {}

@@ -39,7 +39,7 @@ fn user_info(signed_in: &SignedIn) -> Arc<UserInfo> {
 }
 
 /// Renders `view` with `params` for a signed-in user.
-async fn admin_page(
+pub(super) async fn admin_page(
     state: &AppState,
     signed_in: &SignedIn,
     view: &str,

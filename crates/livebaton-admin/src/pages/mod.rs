@@ -1,6 +1,7 @@
 //! Pages: sign-in and sign-out (plain forms), and the live admin pages (`live`), rendered once over HTTP and then
 //! kept live by the browser client.
 
+mod account;
 mod account_link;
 mod layout;
 pub mod live;
@@ -22,6 +23,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/login", get(login::show).post(login::submit))
         .route("/admin/logout", get(login::confirm_logout).post(login::logout))
         .route("/admin/users", get(live::users))
+        .route("/admin/account", get(account::show))
+        .route("/admin/account/password", axum::routing::post(account::change_password))
         .route("/admin/entities", get(live::entities))
         .route("/admin/entities/new", get(live::entity_new))
         .route("/admin/entities/{entity}/edit", get(live::entity_edit))

@@ -4,6 +4,7 @@
 //! Views never hold the [`AppState`](crate::app::AppState) (which owns the socket endpoint that owns the views); they
 //! get a [`ViewContext`] with what they read and write through.
 
+mod account;
 mod dashboard;
 mod entities;
 mod entity_form;
@@ -93,6 +94,10 @@ pub fn route(context: &ViewContext, secret_key_base: &str) -> LiveViewRoute {
             .view("trash", {
                 let c = c.clone();
                 move || trash::Trash::new(c.clone())
+            })
+            .view("account", {
+                let c = c.clone();
+                move || account::Account::new(c.clone())
             })
             .view("users", {
                 let c = c.clone();

@@ -170,3 +170,19 @@ pub fn hidden_csrf_token(html: &str) -> String {
     let start = html.find(marker).unwrap_or_else(|| panic!("no _csrf_token input in {html}")) + marker.len();
     html[start..].split('"').next().expect("a closing quote").to_owned()
 }
+
+/// Signs `email` in through the sign-in form (a fresh CSRF cookie first); returns the session cookie's value.
+pub async fn sign_in_with_form(app: &TestApp, email: &str, password: &str) -> String {
+    let page = app.send(get("/admin/login", &[])).await;
+    let csrf =
+        page.cookie(livebaton_admin::pages::session::CSRF_COOKIE).expect("the sign-in page sets the CSRF cookie");
+    let fields = [("email", email), ("password", password), ("_csrf_token", csrf.as_str())];
+    let reply = app
+        .send(form_post("/admin/login", &[(livebaton_admin::pages::session::CSRF_COOKIE, &csrf)], &fields, &[]))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "sign-in failed: {}", reply.text());
+    reply
+        .cookie(livebaton_admin::pages::session::SESSION_COOKIE)
+        .filter(|value| !value.is_empty())
+        .expect("a session cookie")
+}
