@@ -111,6 +111,18 @@ pub struct Settings {
     /// Password for --admin-email.
     #[arg(long, env = "LIVEBATON_ADMIN_PASSWORD", global = true, hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// SMTP server for invitations and password reset links (`smtps://user:password@mail.example.com`, or
+    /// `smtp://mail.example.com:587?tls=required`): with it links are mailed and "forgot password" exists; without
+    /// it the admin is shown each link to pass on. Needs --public-url and --mail-from.
+    #[arg(long, env = "LIVEBATON_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of the mail (`livebaton <cms@example.com>`).
+    #[arg(long, env = "LIVEBATON_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// Where people reach the site (`https://cms.example.com`): the origin of mailed links (never taken from a
+    /// request, which a visitor controls).
+    #[arg(long, env = "LIVEBATON_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
     /// Do not seed demo content into an empty database.
     #[arg(long, env = "LIVEBATON_NO_DEMO", global = true)]
     pub no_demo: bool,

@@ -121,6 +121,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             separate_listener: settings.metrics_bind.is_some(),
             token: settings.metrics_token.as_deref().filter(|token| !token.is_empty()).map(Into::into),
         });
+    if let Some(smtp_url) = settings.smtp_url.as_deref().filter(|url| !url.is_empty()) {
+        let (Some(public_url), Some(from)) = (&settings.public_url, &settings.mail_from) else {
+            anyhow::bail!("--smtp-url needs --public-url (the origin of mailed links) and --mail-from");
+        };
+        anyhow::ensure!(
+            public_url.starts_with("https://") || public_url.starts_with("http://"),
+            "--public-url must start with https:// (or http://)"
+        );
+        let mailer = crate::accounts::SmtpMailer::new(smtp_url, from)?;
+        state.people.set_mail(std::sync::Arc::new(mailer), public_url);
+        tracing::info!(%public_url, "invitations and password resets are mailed");
+    }
     warm_up().await;
 
     let admin = match (&settings.admin_email, &settings.admin_password) {

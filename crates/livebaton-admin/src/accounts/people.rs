@@ -11,12 +11,13 @@
 //!   read-only at once;
 //! - every change is announced on [`PEOPLE_TOPIC`], so the users page of every admin, on every node, follows.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use livebaton::pubsub::{Message, PubSub, Remote, RemoteMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::mail::{Mail, Mailer};
 use super::{MIN_PASSWORD_LEN, PasswordHasher, Role, TOKEN_TTL_MS, TokenSigner, random_token, sha256_hex};
 use crate::storage::{
     AccountLink, ApiToken, AuditAction, LinkError, LinkKind, NewAuditEntry, NewLink, NewUser, Store, StoreError, User,
@@ -105,6 +106,8 @@ pub struct IssuedLink {
     pub path: String,
     /// The stored link.
     pub link: AccountLink,
+    /// Whether it was mailed to its address.
+    pub mailed: bool,
 }
 
 /// A normalised email, or why it is not one.
@@ -146,6 +149,11 @@ pub fn valid_password(password: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
+/// "an admin", "an editor", "a viewer".
+pub fn article(role: Role) -> &'static str {
+    if role == Role::Viewer { "a" } else { "an" }
+}
+
 fn audit(actor: &User, action: AuditAction, subject_email: &str, detail: Map<String, Value>) -> NewAuditEntry {
     NewAuditEntry {
         actor: Some((actor.id, actor.name.clone())),
@@ -155,6 +163,9 @@ fn audit(actor: &User, action: AuditAction, subject_email: &str, detail: Map<Str
         detail,
     }
 }
+
+/// Where links are mailed from: the mailer, and the public origin of the links.
+type MailSetup = (Arc<dyn Mailer>, Arc<str>);
 
 /// The accounts service (see the module documentation). Cheap to clone.
 #[derive(Clone)]
@@ -167,12 +178,47 @@ pub struct People {
     hasher: Arc<PasswordHasher>,
     /// Signs the API tokens it issues and checks the ones it is shown.
     signer: TokenSigner,
+    /// Sends invitations and reset links by mail, with links on this public origin (`--smtp-url`, `--public-url`);
+    /// unset: links are shown to the admin to pass on, and there is no self-service reset. A `OnceLock` shared by every
+    /// clone: the views' copy is made before the server configures mail, once, at start.
+    mail: Arc<OnceLock<MailSetup>>,
 }
 
 impl People {
     /// The service over `store`, announcing on `pubsub`, hashing through `hasher`, signing with `signer`.
     pub fn new(store: Store, pubsub: PubSub, hasher: Arc<PasswordHasher>, signer: TokenSigner) -> Self {
-        People { store, pubsub, hasher, signer }
+        People { store, pubsub, hasher, signer, mail: Arc::new(OnceLock::new()) }
+    }
+
+    /// Mails links from now on through `mailer`, as links on `public_url` (`https://cms.example.com`, where people reach
+    /// the site: never taken from a request, which a visitor controls). Every clone of this service mails too. Once:
+    /// false when mail was configured already (the first configuration stays).
+    pub fn set_mail(&self, mailer: Arc<dyn Mailer>, public_url: &str) -> bool {
+        self.mail.set((mailer, public_url.trim_end_matches('/').into())).is_ok()
+    }
+
+    /// Whether links are mailed (and "forgot password" exists).
+    pub fn mails(&self) -> bool {
+        self.mail.get().is_some()
+    }
+
+    /// Mails `issued` to its email, saying `what` it is for; false when no mailer is configured or sending failed
+    /// (logged: the admin is then shown the link to pass on).
+    async fn mail_link(&self, issued: &IssuedLink, subject: &str, intro: &str) -> bool {
+        let Some((mailer, public_url)) = self.mail.get() else { return false };
+        let url = format!("{public_url}{}", issued.path);
+        let body = format!(
+            "{intro}\n\n{url}\n\nThe link works once, until {} (UTC). If you did not expect this message, ignore it.\n",
+            livebaton_web::collab::date_time(issued.link.expires_at)
+        );
+        let mail = Mail { to: issued.link.email.clone(), subject: subject.to_owned(), body };
+        match mailer.send(mail).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "a link was not mailed");
+                false
+            }
+        }
     }
 
     /// The actor as the store has them now, if they are an active admin.
@@ -200,7 +246,7 @@ impl People {
     /// Makes a one-time link of `kind` for `email`, revoking earlier usable ones of the same kind for that email.
     async fn issue_link(
         &self,
-        actor: &User,
+        actor: Option<&User>,
         kind: LinkKind,
         (email, name, role, user_id): (&str, &str, Role, Option<i64>),
         action: AuditAction,
@@ -218,11 +264,16 @@ impl People {
         };
         let mut detail = Map::new();
         detail.insert("role".into(), json!(role.as_str()));
-        let mut entry = audit(actor, action, email, detail);
-        entry.subject_id = user_id;
-        let link = self.store.create_link(&new, Some(actor.id), &entry).await?;
+        let entry = NewAuditEntry {
+            actor: actor.map(|actor| (actor.id, actor.name.clone())),
+            action,
+            subject_id: user_id,
+            subject_email: email.to_owned(),
+            detail,
+        };
+        let link = self.store.create_link(&new, actor.map(|actor| actor.id), &entry).await?;
         self.announce_people();
-        Ok(IssuedLink { path: format!("{LINK_PATH}/{token}"), link })
+        Ok(IssuedLink { path: format!("{LINK_PATH}/{token}"), link, mailed: false })
     }
 
     /// Invites `email` with `role` (an admin only): a link that creates the account with the password the invitee
@@ -246,7 +297,13 @@ impl People {
         if self.store.find_user_by_email(&email).await?.is_some() {
             return Err(AccountError::Invalid("email", "has an account already".to_owned()));
         }
-        self.issue_link(&actor, LinkKind::Invitation, (&email, &name, role, None), AuditAction::Invited).await
+        let mut issued = self
+            .issue_link(Some(&actor), LinkKind::Invitation, (&email, &name, role, None), AuditAction::Invited)
+            .await?;
+        let intro =
+            format!("{} invites you to livebaton as {} {role}. Choose your password here:", actor.name, article(role));
+        issued.mailed = self.mail_link(&issued, "You are invited to livebaton", &intro).await;
+        Ok(issued)
     }
 
     /// Revokes pending invitation `id` (an admin only).
@@ -273,7 +330,35 @@ impl People {
             return Err(AccountError::Invalid("user", "is deactivated: reactivate the account first".to_owned()));
         }
         let subject = (user.email.as_str(), user.name.as_str(), user.role, Some(user.id));
-        self.issue_link(&actor, LinkKind::Reset, subject, AuditAction::ResetRequested).await
+        let mut issued = self.issue_link(Some(&actor), LinkKind::Reset, subject, AuditAction::ResetRequested).await?;
+        let intro = format!("{} made a link for you to choose a new livebaton password:", actor.name);
+        issued.mailed = self.mail_link(&issued, "Choose a new livebaton password", &intro).await;
+        Ok(issued)
+    }
+
+    /// "Forgot password" (only where links are mailed): when `email` names an active account, a reset link is made and
+    /// mailed, in a task of its own; whether it does is never said, and the caller answers at once in the same way
+    /// either way, so neither the answer nor its time tells whether the address has an account.
+    pub fn request_reset(&self, email: &str) {
+        if !self.mails() {
+            return;
+        }
+        let (people, email) = (self.clone(), email.trim().to_lowercase());
+        tokio::spawn(async move {
+            let user = match people.store.find_user_by_email(&email).await {
+                Ok(Some(user)) if user.active() => user,
+                Ok(_) => return,
+                Err(error) => return tracing::warn!(%error, "a password reset was not looked up"),
+            };
+            let subject = (user.email.as_str(), user.name.as_str(), user.role, Some(user.id));
+            match people.issue_link(None, LinkKind::Reset, subject, AuditAction::ResetRequested).await {
+                Ok(issued) => {
+                    let intro = "Someone (we hope you) asked to choose a new livebaton password for this address:";
+                    people.mail_link(&issued, "Choose a new livebaton password", intro).await;
+                }
+                Err(error) => tracing::warn!(%error, "a password reset link was not made"),
+            }
+        });
     }
 
     /// Uses a one-time link with the password the visitor chose: creates the invited account or sets the reset one's

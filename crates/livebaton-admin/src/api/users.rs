@@ -59,6 +59,7 @@ fn link_json(origin: &SiteOrigin, issued: &IssuedLink) -> Value {
         "id": issued.link.id,
         "url": format!("{}{}", origin.0, issued.path),
         "expires_at": issued.link.expires_at,
+        "mailed": issued.mailed,
     })
 }
 

@@ -32,7 +32,7 @@ pub fn safe_return_to(requested: Option<&str>) -> Option<&str> {
     (admin && plain && path.len() <= 2000).then_some(path)
 }
 
-fn login_form(csrf: &str, email: &str, error: Option<&str>, return_to: Option<&str>) -> Markup {
+fn login_form(csrf: &str, email: &str, error: Option<&str>, return_to: Option<&str>, forgot: bool) -> Markup {
     page(
         "Sign in",
         None,
@@ -51,6 +51,8 @@ fn login_form(csrf: &str, email: &str, error: Option<&str>, return_to: Option<&s
                     input #password type="password" name="password" autocomplete="current-password" required;
                     button type="submit" { "Sign in" }
                 }
+                // Only where links are mailed: elsewhere an admin makes the reset link.
+                @if forgot { p { a href="/admin/forgot" { "Forgot your password?" } } }
             }
         },
     )
@@ -63,10 +65,15 @@ pub struct ReturnTo {
 }
 
 /// `GET /admin/login[?return_to=/admin/…]`.
-pub async fn show(cookies: CookieWriter, headers: HeaderMap, Query(query): Query<ReturnTo>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    cookies: CookieWriter,
+    headers: HeaderMap,
+    Query(query): Query<ReturnTo>,
+) -> Response {
     let csrf = cookie(&headers, CSRF_COOKIE).filter(|token| token.len() >= 16).map(str::to_owned);
     let csrf = csrf.unwrap_or_else(|| random_token(24));
-    let form = login_form(&csrf, "", None, query.return_to.as_deref());
+    let form = login_form(&csrf, "", None, query.return_to.as_deref(), state.people.mails());
     ([(header::SET_COOKIE, cookies.set(CSRF_COOKIE, &csrf, 3600))], Html(form.into_string())).into_response()
 }
 
@@ -96,7 +103,7 @@ pub async fn submit(
     if !same_origin(&headers) || !tokens_match(&csrf, &form.csrf_token) {
         let fresh = random_token(24);
         let message = Some("Your session expired. Please sign in again.");
-        let body = login_form(&fresh, &form.email, message, form.return_to.as_deref());
+        let body = login_form(&fresh, &form.email, message, form.return_to.as_deref(), state.people.mails());
         return (
             StatusCode::FORBIDDEN,
             [(header::SET_COOKIE, cookies.set(CSRF_COOKIE, &fresh, 3600))],
@@ -105,7 +112,7 @@ pub async fn submit(
             .into_response();
     }
     let failure = |status: StatusCode, message: &str| {
-        let body = login_form(&csrf, &form.email, Some(message), form.return_to.as_deref());
+        let body = login_form(&csrf, &form.email, Some(message), form.return_to.as_deref(), state.people.mails());
         (status, Html(body.into_string())).into_response()
     };
     let retry_later = |status: StatusCode, message: &str, wait: Duration| {

@@ -3,6 +3,7 @@
 
 mod account;
 mod account_link;
+mod forgot;
 mod layout;
 pub mod live;
 mod login;
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { axum::response::Redirect::to("/admin") }))
         .route("/admin", get(live::dashboard))
         .route("/admin/login", get(login::show).post(login::submit))
+        .route("/admin/forgot", get(forgot::show).post(forgot::submit))
         .route("/admin/logout", get(login::confirm_logout).post(login::logout))
         .route("/admin/users", get(live::users))
         .route("/admin/account", get(account::show))

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::ViewContext;
 use super::markup::{date_time, form_text, str_param, to_html, user_id_of};
-use crate::accounts::{AccountError, IssuedLink, PEOPLE_TOPIC, Role};
+use crate::accounts::{AccountError, IssuedLink, PEOPLE_TOPIC, Role, article};
 use crate::storage::{AccountLink, AuditEntry, User};
 
 /// Audit entries shown on the page (the JSON API pages through all of them).
@@ -29,9 +29,11 @@ enum Confirming {
     Delete(i64),
 }
 
-/// A one-time link just made, shown once to pass on.
+/// A one-time link just made, shown once to pass on (and mailed, where mail is configured).
 #[derive(Clone, Debug)]
 struct ShownLink {
+    /// Whether it was mailed to its address too.
+    mailed: bool,
     /// "Pass this invitation on to …" / "Pass this password reset on to …".
     what: &'static str,
     email: String,
@@ -100,6 +102,7 @@ impl Users {
 
     fn shown(&self, issued: &IssuedLink, what: &'static str) -> ShownLink {
         ShownLink {
+            mailed: issued.mailed,
             what,
             email: issued.link.email.clone(),
             url: format!("{}{}", self.origin, issued.path),
@@ -198,7 +201,11 @@ impl Users {
         html! {
             @if let Some(link) = &self.link {
                 div.notice #issued-link role="status" {
-                    p { "Pass this " (link.what) " link on to " strong { (link.email) } ". It works once, until " (date_time(link.expires_at)) "." }
+                    p {
+                        @if link.mailed { "The " (link.what) " link was mailed to " strong { (link.email) } ". You may also pass it on yourself. " }
+                        @else { "Pass this " (link.what) " link on to " strong { (link.email) } ". " }
+                        "It works once, until " (date_time(link.expires_at)) "."
+                    }
                     label for="issued-link-url" { "Link" }
                     input #issued-link-url type="text" readonly value=(link.url);
                     button.small.secondary type="button" phx-click="dismiss_link" { "Done" }
@@ -282,11 +289,6 @@ impl Confirming {
     }
 }
 
-/// "an admin", "an editor", "a viewer".
-fn article(role: Role) -> &'static str {
-    if role == Role::Viewer { "a" } else { "an" }
-}
-
 /// An audit entry as a sentence: "Ada changed bob@example.com's role from editor to viewer".
 fn audit_sentence(entry: &AuditEntry) -> String {
     let actor = if entry.actor_name.is_empty() { "Someone" } else { entry.actor_name.as_str() };
@@ -302,6 +304,7 @@ fn audit_sentence(entry: &AuditEntry) -> String {
         "deactivated" => format!("{actor} deactivated {subject}"),
         "reactivated" => format!("{actor} reactivated {subject}"),
         "deleted" => format!("{actor} deleted the account {subject}"),
+        "reset_requested" if entry.actor_id.is_none() => format!("{subject} asked for a password reset link"),
         "reset_requested" => format!("{actor} made a password reset link for {subject}"),
         "password_changed" => format!("{subject} set a new password"),
         other => format!("{actor}: {other} {subject}"),
