@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use super::mail::{Mail, Mailer};
 use super::{MIN_PASSWORD_LEN, PasswordHasher, Role, TOKEN_TTL_MS, TokenSigner, random_token, sha256_hex};
 use crate::storage::{
-    AccountLink, ApiToken, AuditAction, LinkError, LinkKind, NewAuditEntry, NewLink, NewUser, Store, StoreError, User,
+    AccountLink, ApiToken, AuditAction, LinkError, LinkKind, NewAuditEntry, NewLink, Store, StoreError, User,
     UserChange, UserChanged, now_ms,
 };
 
@@ -376,31 +376,6 @@ impl People {
             self.announce_people();
         }
         Ok(used)
-    }
-
-    /// Creates an account directly with a password (an admin only); the invitation is the usual way.
-    ///
-    /// # Errors
-    /// [`AccountError`].
-    pub async fn create_account(
-        &self,
-        actor_id: i64,
-        email: &str,
-        name: &str,
-        role: Role,
-        password: &str,
-    ) -> Result<User, AccountError> {
-        let actor = self.admin_now(actor_id).await?;
-        let (email, name) = (valid_email(email)?, valid_name(name)?);
-        let password_hash = self.hash_new_password(password).await?;
-        let user = self.store.create_user(&NewUser { email, name, password_hash, role }).await?;
-        let mut detail = Map::new();
-        detail.insert("role".into(), json!(role.as_str()));
-        let mut entry = audit(&actor, AuditAction::Created, &user.email, detail);
-        entry.subject_id = Some(user.id);
-        self.store.write_audit(&entry).await?;
-        self.announce_people();
-        Ok(user)
     }
 
     /// Changes user `id`'s role, name or active state (an admin only), each audited; takes effect at once on every

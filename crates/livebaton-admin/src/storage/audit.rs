@@ -25,8 +25,6 @@ pub enum AuditAction {
     InvitationRevoked,
     /// An invitation was accepted: the account exists.
     Joined,
-    /// A user was created directly, with a password.
-    Created,
     /// The role changed (`detail`: `from`, `to`).
     RoleChanged,
     /// The name changed.
@@ -50,7 +48,6 @@ impl AuditAction {
             AuditAction::Invited => "invited",
             AuditAction::InvitationRevoked => "invitation_revoked",
             AuditAction::Joined => "joined",
-            AuditAction::Created => "created",
             AuditAction::RoleChanged => "role_changed",
             AuditAction::Renamed => "renamed",
             AuditAction::Deactivated => "deactivated",

@@ -298,7 +298,6 @@ fn audit_sentence(entry: &AuditEntry) -> String {
         "invited" => format!("{actor} invited {subject} as {}", detail("role")),
         "invitation_revoked" => format!("{actor} revoked the invitation of {subject}"),
         "joined" => format!("{subject} accepted the invitation"),
-        "created" => format!("{actor} created the account {subject}"),
         "role_changed" => format!("{actor} changed the role of {subject} from {} to {}", detail("from"), detail("to")),
         "renamed" => format!("{actor} renamed {subject} from {} to {}", detail("from"), detail("to")),
         "deactivated" => format!("{actor} deactivated {subject}"),
