@@ -89,8 +89,10 @@ pub async fn submit(
     }
     state.people.request_reset(&email);
     let minutes = RESET_TTL_MS / 60_000;
+    // The address is echoed only as long as an address can be (the form accepts any text).
+    let shown = if email.chars().count() <= crate::accounts::MAX_EMAIL_CHARS { email.as_str() } else { "that" };
     let message = format!(
-        "If {email} is the address of an account, a link to choose a new password is on its way. It works once, for {minutes} minutes."
+        "If {shown} is the address of an account, a link to choose a new password is on its way. It works once, for {minutes} minutes."
     );
     Html(form(&csrf, Some(&message)).into_string()).into_response()
 }
