@@ -220,7 +220,12 @@ fn rich_text_input(
     html! {
         label id=(label_id) for=(id) class=[label_class] { (label) }
         (editor.render())
-        p.hint id=(hint_id) { "Bold, italic, links, headings, lists and quotes (Ctrl+B, Ctrl+I, Ctrl+K). Scripts and unsafe markup are removed when saved." }
+        // The shortcuts exist only once the client runs the editor (html.lb-js); the plain textarea takes HTML.
+        p.hint id=(hint_id) {
+            span.lb-js-only { "Bold, italic, links, headings, lists and quotes (Ctrl+B, Ctrl+I, Ctrl+K). " }
+            span.lb-no-js-only { "HTML. " }
+            "Scripts and unsafe markup are removed when saved."
+        }
     }
 }
 
