@@ -387,6 +387,38 @@ async fn a_change_on_one_node_closes_the_users_socket_on_another() {
     assert_live(&mut bob_on_b).await;
 }
 
+/// Revoking one API token (made on node A) closes, on node B too, the socket that token opened and no other: not the
+/// same user's socket opened with another token.
+#[tokio::test]
+async fn revoking_one_token_closes_only_the_sockets_it_opened_on_every_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let cluster = LocalCluster::new();
+    let node = |name: &str| engine_on(PubSub::with_backend(PubSubConfig::default(), cluster.node(name)));
+    let (node_a, address_a) = serve(&store, node("a")).await;
+    let (node_b, address_b) = serve(&store, node("b")).await;
+    let alice = put_user(&store, "alice@example.com", PASSWORD, Role::Editor, None).await.unwrap().user.unwrap();
+    let (script, script_row) = node_b.people.issue_token(&alice, "script").await.unwrap();
+    let (laptop, _) = node_b.people.issue_token(&alice, "laptop").await.unwrap();
+    let mut script_on_b = connect(&address_b, &script).await;
+    let mut laptop_on_b = connect(&address_b, &laptop).await;
+    assert_live(&mut script_on_b).await;
+    assert_live(&mut laptop_on_b).await;
+
+    // `DELETE /api/tokens/{id}` on node A, with the other token.
+    let request = Request::builder()
+        .method(Method::DELETE)
+        .uri(format!("/api/tokens/{}", script_row.id))
+        .header("authorization", format!("Bearer {laptop}"))
+        .body(Body::empty())
+        .unwrap();
+    let revoked = tower::ServiceExt::oneshot(router(node_a), request).await.unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(script_on_b.close_frame().await, (CloseCode::Away, REVOKED.to_owned()), "node B closed its socket");
+    assert_live(&mut laptop_on_b).await;
+    drop(address_a);
+}
+
 /// `livebaton user add --redis-url …` runs outside the cluster: it announces the change over Redis, and a node of the
 /// cluster closes the user's socket.
 #[tokio::test]

@@ -227,8 +227,14 @@ impl Connections {
 
     /// Stops every connection of user `user_id`, closing with `reason`.
     pub(crate) fn kick(&self, user_id: &str, reason: &'static str) {
+        self.kick_where(user_id, reason, &|_| true);
+    }
+
+    /// Stops the connections of user `user_id` that `which` picks (by what the application attached to the user, see
+    /// `UserInfo::with_data`), closing with `reason`.
+    pub(crate) fn kick_where(&self, user_id: &str, reason: &'static str, which: &dyn Fn(&UserInfo) -> bool) {
         for open in self.lock().open.values() {
-            if open.user.id() == user_id {
+            if open.user.id() == user_id && which(&open.user) {
                 open.outbound.stop(Stop::Kicked(reason));
             }
         }

@@ -140,6 +140,13 @@ impl LiveEndpoint {
         self.connections.kick(user_id, close_reason(reason));
     }
 
+    /// Closes the sockets of user `user_id` that `which` picks, by what the application attached to the user when the
+    /// socket connected ([`UserInfo::with_data`]): the sockets of one browser session, or of one API token, when only
+    /// that credential ended. Same close as [`LiveEndpoint::disconnect_user`].
+    pub fn disconnect_user_where(&self, user_id: &str, reason: &'static str, which: impl Fn(&UserInfo) -> bool) {
+        self.connections.kick_where(user_id, close_reason(reason), &which);
+    }
+
     /// Number of sockets being served.
     pub fn open_sockets(&self) -> usize {
         self.connections.len()

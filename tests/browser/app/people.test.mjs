@@ -176,13 +176,20 @@ describe('people', () => {
     const before = await sessions.count();
     // The other browser is the one most recently active after this one (sessions are listed by last activity).
     const otherRow = sessions.filter({ hasNotText: 'this browser' }).first();
+    // Record every connection state this page goes through: it must stay joined (only that session's sockets close).
+    await here.evaluate(() => {
+      window.__states = [];
+      new MutationObserver(() => window.__states.push(document.body.dataset.lbState)).observe(document.body, {
+        attributes: true,
+        attributeFilter: ['data-lb-state'],
+      });
+    });
     await otherRow.getByRole('button', { name: /^End the session of/ }).click();
+    await waitText(here.locator('#lb-flash'), 'That session was ended.');
     await waitText(other.locator('#lb-status'), /signed out|no longer valid/, { timeout: 15_000 });
-    // This browser's pages reconnect at once (sockets are closed per person; its session still works).
-    await here.reload();
-    await waitJoined(here);
-    assert.equal(await here.locator('#sessions tbody tr').count(), before - 1, 'one session fewer');
+    await waitUntil(async () => (await here.locator('#sessions tbody tr').count()) === before - 1, { message: 'one session fewer' });
     await waitText(here.locator('#sessions'), 'this browser');
+    assert.deepEqual(await here.evaluate(() => window.__states), [], 'this browser never left its page');
 
     // The API token made above is listed; revoking it makes it useless.
     const token = here.locator('#tokens tbody tr').first();

@@ -207,6 +207,12 @@ pub async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = id?;
     if state.store.revoke_api_token(id, user.0.id).await? {
+        // Sockets that token opened close too, on every node.
+        crate::live::announce_credential_ended(
+            &state.engine.pubsub,
+            user.0.id,
+            crate::live::SocketCredential::Token(id),
+        );
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("token"))

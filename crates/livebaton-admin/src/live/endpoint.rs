@@ -19,6 +19,8 @@ use crate::app::AppState;
 use crate::pages::session::{SESSION_COOKIE, cookie, tokens_match};
 use crate::proxy::{ClientAddr, client_key};
 use crate::storage::{StoreError, User};
+
+use super::SocketCredential;
 use crate::views::{VISITOR_ROLE, visitor_from_token};
 
 fn forbidden(message: &'static str) -> Response {
@@ -57,8 +59,8 @@ pub async fn websocket(
         return state.live.accept_from(upgrade, info, Some(client_key(client)));
     }
     let token = params.get("token").cloned().or_else(|| auth_token_from_protocols(&upgrade));
-    let user = match authenticate(&state, token.as_deref(), &headers, params.get("_csrf_token")).await {
-        Ok(Some(user)) => user,
+    let (user, credential) = match authenticate(&state, token.as_deref(), &headers, params.get("_csrf_token")).await {
+        Ok(Some(found)) => found,
         Ok(None) => return forbidden("sign in first: send a token, or the session cookie with _csrf_token"),
         // Not the client's fault: say so, so it retries instead of treating itself as signed out.
         Err(error) => {
@@ -66,7 +68,8 @@ pub async fn websocket(
             return (StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again").into_response();
         }
     };
-    state.live.accept_from(upgrade, socket_user(&user), Some(client_key(client)))
+    // Tagged with the credential it opened with, so that ending that one session or token closes only its sockets.
+    state.live.accept_from(upgrade, socket_user(&user).with_data(credential), Some(client_key(client)))
 }
 
 /// Who a socket or a live view belongs to, for a signed-in user.
@@ -76,24 +79,27 @@ pub fn socket_user(user: &User) -> UserInfo {
     UserInfo::new(&user.id.to_string(), &user.name, &user.email, &user.role.to_string()).with_credential(generation)
 }
 
-/// The user the credentials name: `Ok(None)` when they name nobody (refused with 403), `Err` when the database could
-/// not be asked (503).
+/// The user the credentials name, with the credential itself: `Ok(None)` when they name nobody (refused with 403),
+/// `Err` when the database could not be asked (503).
 async fn authenticate(
     state: &AppState,
     token: Option<&str>,
     headers: &HeaderMap,
     csrf: Option<&String>,
-) -> Result<Option<User>, StoreError> {
+) -> Result<Option<(User, SocketCredential)>, StoreError> {
     if let Some(token) = token.filter(|token| !token.is_empty()) {
         // Revoked on its own, by a password or role change, or with its account: refused.
-        return state.people.bearer_user(token).await;
+        let Some(user) = state.people.bearer_user(token).await? else { return Ok(None) };
+        let id = state.signer.verify(token.trim(), crate::storage::now_ms()).and_then(|bearer| bearer.token_id);
+        return Ok(id.map(|id| (user, SocketCredential::Token(id))));
     }
     let Some(session_id) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let Some(session) = state.store.find_session(&sha256_hex(session_id)).await? else { return Ok(None) };
     if !csrf.is_some_and(|csrf| tokens_match(&session.csrf_token, csrf)) {
         return Ok(None);
     }
-    state.store.find_user(session.user_id).await
+    let user = state.store.find_user(session.user_id).await?;
+    Ok(user.map(|user| (user, SocketCredential::Session(session.id_hash))))
 }
 
 /// `/live/longpoll`: 410, with the reason.

@@ -13,7 +13,10 @@ use livebaton_web::live::LiveViewRoute;
 use serde_json::{Value, json};
 
 pub use endpoint::{longpoll, socket_user, websocket};
-pub use revocation::{announce_revocation, announce_revocation_over_redis, close_sockets_on_revocation};
+pub use revocation::{
+    CredentialEnded, SocketCredential, announce_credential_ended, announce_revocation, announce_revocation_over_redis,
+    close_sockets_on_revocation,
+};
 pub use write_access::{DRAFT_CHECK_AGE, Refusal, WriteAccess, check_before_write, max_age};
 
 use crate::content::ContentService;

@@ -26,6 +26,53 @@ pub const USERS_TOPIC: &str = "admin:users";
 /// The event name of [`CredentialsChanged`].
 pub const CREDENTIALS_CHANGED: &str = "credentials_changed";
 
+/// What a socket was opened with, attached to its user (`UserInfo::with_data`): ending that one credential closes
+/// only the sockets it opened, on every node ([`CredentialEnded`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SocketCredential {
+    /// A browser session (the SHA-256 of its cookie, as the store keys it).
+    Session(String),
+    /// An API token (its id).
+    Token(i64),
+}
+
+/// The message on [`USERS_TOPIC`] telling every node to close the sockets one credential of a user opened: one
+/// session ended ("End" on the account page), one token revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialEnded {
+    /// Whose.
+    pub user_id: i64,
+    /// Which credential.
+    pub credential: SocketCredential,
+}
+
+impl Message for CredentialEnded {
+    fn event(&self) -> &str {
+        "credential_ended"
+    }
+
+    fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
+
+    fn remote(&self) -> Option<&dyn Remote> {
+        Some(self)
+    }
+}
+
+impl RemoteMessage for CredentialEnded {
+    const CODEC: &'static str = "livebaton_admin.credential_ended";
+}
+
+/// Tells every node (this one included) to close the sockets that `credential` of user `user_id` opened. Best effort,
+/// as [`announce_revocation`]: the credential itself is already refused by the store.
+pub fn announce_credential_ended(pubsub: &PubSub, user_id: i64, credential: SocketCredential) {
+    if let Err(error) = pubsub.broadcast(USERS_TOPIC, CredentialEnded { user_id, credential }) {
+        tracing::warn!(%error, user_id, "the nodes were not told to close an ended credential's sockets");
+    }
+}
+
 /// The message on [`USERS_TOPIC`] telling every node to close a user's sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialsChanged {
@@ -120,8 +167,9 @@ pub async fn announce_revocation_over_redis(
 /// runtime.
 pub fn close_sockets_on_revocation(pubsub: &PubSub, endpoint: &LiveEndpoint) -> tokio::task::JoinHandle<()> {
     pubsub.register::<CredentialsChanged>();
-    // The users pages' refresh travels between nodes too.
+    // The users pages' refresh travels between nodes too, and so does the end of one session or token.
     pubsub.register::<crate::accounts::PeopleChanged>();
+    pubsub.register::<CredentialEnded>();
     let mut subscription = pubsub.subscribe(USERS_TOPIC);
     let endpoint = endpoint.clone();
     tokio::spawn(async move {
@@ -131,6 +179,11 @@ pub fn close_sockets_on_revocation(pubsub: &PubSub, endpoint: &LiveEndpoint) -> 
                     if let Some(&CredentialsChanged { user_id }) = broadcast.downcast() {
                         tracing::info!(user_id, "credentials changed: closing the user's sockets");
                         endpoint.disconnect_user(&user_id.to_string(), CREDENTIALS_REVOKED);
+                    } else if let Some(CredentialEnded { user_id, credential }) =
+                        broadcast.downcast::<CredentialEnded>()
+                    {
+                        let opened_with = |user: &livebaton_web::channel::UserInfo| user.data() == Some(credential);
+                        endpoint.disconnect_user_where(&user_id.to_string(), CREDENTIALS_REVOKED, opened_with);
                     }
                 }
                 // Only a flood of account changes could lag this topic; their writes are fenced regardless.

@@ -114,8 +114,9 @@ impl Account {
             },
             "end_session" => match store.delete_session_of(user_id, clicked).await {
                 Ok(true) => {
-                    // That browser's live pages close; this one's reconnect with their session, which still works.
-                    crate::live::announce_revocation(&self.context.engine.pubsub, user_id);
+                    // That browser's live pages close, on every node; this browser's stay as they are.
+                    let ended = crate::live::SocketCredential::Session(clicked.to_owned());
+                    crate::live::announce_credential_ended(&self.context.engine.pubsub, user_id, ended);
                     socket.put_flash("info", "That session was ended.");
                 }
                 Ok(false) => socket.put_flash("error", "That session had ended already."),
@@ -131,7 +132,11 @@ impl Account {
             "revoke_token" => {
                 let id = clicked.parse().unwrap_or(0);
                 match store.revoke_api_token(id, user_id).await {
-                    Ok(true) => socket.put_flash("info", "The token was revoked: it no longer works."),
+                    Ok(true) => {
+                        let ended = crate::live::SocketCredential::Token(id);
+                        crate::live::announce_credential_ended(&self.context.engine.pubsub, user_id, ended);
+                        socket.put_flash("info", "The token was revoked: it no longer works.");
+                    }
                     Ok(false) => socket.put_flash("error", "That token was revoked already."),
                     Err(error) => socket.put_flash("error", format!("Not revoked: {error}.")),
                 }
