@@ -497,12 +497,20 @@ impl People {
     /// # Errors
     /// The database.
     pub async fn bearer_user(&self, token: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.bearer(token).await?.map(|(user, _)| user))
+    }
+
+    /// [`People::bearer_user`] with the token's id (what a socket remembers it connected with).
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn bearer(&self, token: &str) -> Result<Option<(User, i64)>, StoreError> {
         let Some(bearer) = self.signer.verify(token.trim(), now_ms()) else { return Ok(None) };
         let Some(token_id) = bearer.token_id else { return Ok(None) };
         if !self.store.use_api_token(token_id, bearer.user_id).await? {
             return Ok(None);
         }
         let user = self.store.find_user(bearer.user_id).await?;
-        Ok(user.filter(|user| user.token_generation == bearer.generation && user.active()))
+        Ok(user.filter(|user| user.token_generation == bearer.generation && user.active()).map(|user| (user, token_id)))
     }
 }

@@ -89,9 +89,8 @@ async fn authenticate(
 ) -> Result<Option<(User, SocketCredential)>, StoreError> {
     if let Some(token) = token.filter(|token| !token.is_empty()) {
         // Revoked on its own, by a password or role change, or with its account: refused.
-        let Some(user) = state.people.bearer_user(token).await? else { return Ok(None) };
-        let id = state.signer.verify(token.trim(), crate::storage::now_ms()).and_then(|bearer| bearer.token_id);
-        return Ok(id.map(|id| (user, SocketCredential::Token(id))));
+        let found = state.people.bearer(token).await?;
+        return Ok(found.map(|(user, id)| (user, SocketCredential::Token(id))));
     }
     let Some(session_id) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let Some(session) = state.store.find_session(&sha256_hex(session_id)).await? else { return Ok(None) };
